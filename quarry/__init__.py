@@ -1,0 +1,1 @@
+"""Code shared by the online API and the offline pipelines: settings, logging, adapters."""

@@ -1,0 +1,1 @@
+"""Small Protocol adapters in front of every external system (OpenSearch, Redis, ...)."""

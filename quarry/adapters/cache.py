@@ -1,0 +1,74 @@
+"""The Redis adapter: caching, rate limiting and online features all go through `KeyValueStore`."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import msgspec
+import redis
+from redis.exceptions import RedisError
+
+
+class CacheError(RuntimeError):
+    """Redis failed or is unreachable; callers degrade instead of failing the request."""
+
+
+class PersistenceInfo(msgspec.Struct, frozen=True):
+    aof_enabled: bool
+    appendfsync: str
+
+
+@runtime_checkable
+class KeyValueStore(Protocol):
+    def ping(self) -> bool: ...
+    def get(self, key: str) -> bytes | None: ...
+    def set(self, key: str, value: bytes, ttl_s: int | None = None) -> None: ...
+    def delete(self, key: str) -> None: ...
+    def persistence(self) -> PersistenceInfo: ...
+
+
+class RedisStore:
+    """`KeyValueStore` on redis-py with short timeouts: a slow Redis must not slow search down."""
+
+    def __init__(self, url: str, timeout_s: float = 0.5) -> None:
+        self.url = url
+        self._client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._client.ping())
+        except RedisError:
+            return False
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            value = self._client.get(key)
+        except RedisError as exc:
+            raise CacheError(str(exc)) from exc
+        return None if value is None else bytes(value)  # type: ignore[arg-type]
+
+    def set(self, key: str, value: bytes, ttl_s: int | None = None) -> None:
+        try:
+            self._client.set(key, value, ex=ttl_s)
+        except RedisError as exc:
+            raise CacheError(str(exc)) from exc
+
+    def delete(self, key: str) -> None:
+        try:
+            self._client.delete(key)
+        except RedisError as exc:
+            raise CacheError(str(exc)) from exc
+
+    def persistence(self) -> PersistenceInfo:
+        try:
+            info = self._client.info("persistence")
+            fsync = self._client.config_get("appendfsync")
+        except RedisError as exc:
+            raise CacheError(str(exc)) from exc
+        return PersistenceInfo(
+            aof_enabled=bool(int(info.get("aof_enabled", 0))),  # type: ignore[union-attr]
+            appendfsync=str(fsync.get("appendfsync", "")),  # type: ignore[union-attr]
+        )
+
+    def close(self) -> None:
+        self._client.close()

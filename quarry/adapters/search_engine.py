@@ -1,0 +1,237 @@
+"""The OpenSearch adapter: the only module that talks to the OpenSearch client library.
+
+Everything else in Quarry (API services, pipelines, benchmarks) depends on the `SearchEngine`
+protocol, so a change of client, a test double for pure logic, or a second cluster stays here.
+Errors are translated into `SearchEngineError` with the HTTP status, which is what retry and
+problem-details code needs to decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import msgspec
+from opensearchpy import OpenSearch
+from opensearchpy.exceptions import ConnectionError as OSConnectionError
+from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, TransportError
+
+
+class SearchEngineError(RuntimeError):
+    """A failed OpenSearch call; `status` is the HTTP status, or None when nothing answered."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def retryable(self) -> bool:
+        return self.status is None or self.status == 429 or self.status >= 500
+
+
+class ClusterHealth(msgspec.Struct, frozen=True):
+    status: str
+    number_of_nodes: int
+    cluster_name: str
+
+
+class Hit(msgspec.Struct, frozen=True):
+    id: str
+    score: float | None
+    source: dict[str, Any]
+
+
+class SearchResponse(msgspec.Struct, frozen=True):
+    total: int
+    hits: list[Hit]
+    took_ms: int
+    aggregations: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class BulkItemResult(msgspec.Struct, frozen=True):
+    """Outcome of one bulk action, in request order."""
+
+    id: str
+    status: int
+    error: str | None = None
+
+
+class BulkResponse(msgspec.Struct, frozen=True):
+    items: list[BulkItemResult]
+    took_ms: int
+
+
+@runtime_checkable
+class SearchEngine(Protocol):
+    def health(self) -> ClusterHealth: ...
+    def plugins(self) -> list[str]: ...
+    def create_index(self, name: str, body: Mapping[str, Any]) -> None: ...
+    def delete_index(self, name: str) -> None: ...
+    def index_exists(self, name: str) -> bool: ...
+    def list_indices(self, pattern: str) -> list[str]: ...
+    def alias_targets(self, alias: str) -> list[str]: ...
+    def point_alias(self, alias: str, index: str) -> None: ...
+    def get_index_settings(self, index: str) -> dict[str, Any]: ...
+    def put_index_settings(self, index: str, settings: Mapping[str, Any]) -> None: ...
+    def bulk(self, ndjson: bytes) -> BulkResponse: ...
+    def refresh(self, index: str) -> None: ...
+    def count(self, index: str, query: Mapping[str, Any] | None = None) -> int: ...
+    def search(self, index: str, body: Mapping[str, Any]) -> SearchResponse: ...
+    def get_document(self, index: str, doc_id: str) -> dict[str, Any] | None: ...
+    def reindex(self, source: str, dest: str) -> int: ...
+    def request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any: ...
+
+
+def _translate(exc: Exception) -> SearchEngineError:
+    if isinstance(exc, (OSConnectionError, ConnectionTimeout)):
+        return SearchEngineError(f"OpenSearch unreachable: {exc}", None)
+    if isinstance(exc, TransportError):
+        status = exc.status_code if isinstance(exc.status_code, int) else None
+        return SearchEngineError(f"OpenSearch error {exc.status_code}: {exc.error} {exc.info}", status)
+    return SearchEngineError(str(exc), None)
+
+
+class OpenSearchEngine:
+    """`SearchEngine` over opensearch-py; one instance is safe to share between threads."""
+
+    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
+        self.url = url
+        self._client = OpenSearch(
+            hosts=[url],
+            timeout=timeout_s,
+            max_retries=0,
+            retry_on_timeout=False,
+            http_compress=False,
+            pool_maxsize=16,
+        )
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (TransportError, OSConnectionError, ConnectionTimeout) as exc:
+            raise _translate(exc) from exc
+
+    def health(self) -> ClusterHealth:
+        body = self._call(self._client.cluster.health)
+        return ClusterHealth(
+            status=body["status"],
+            number_of_nodes=body["number_of_nodes"],
+            cluster_name=body["cluster_name"],
+        )
+
+    def plugins(self) -> list[str]:
+        rows = self._call(self._client.cat.plugins, format="json")
+        return sorted({row["component"] for row in rows})
+
+    def create_index(self, name: str, body: Mapping[str, Any]) -> None:
+        self._call(self._client.indices.create, index=name, body=dict(body))
+
+    def delete_index(self, name: str) -> None:
+        try:
+            self._client.indices.delete(index=name)
+        except NotFoundError:
+            return
+        except (TransportError, OSConnectionError, ConnectionTimeout) as exc:
+            raise _translate(exc) from exc
+
+    def index_exists(self, name: str) -> bool:
+        return bool(self._call(self._client.indices.exists, index=name))
+
+    def list_indices(self, pattern: str) -> list[str]:
+        try:
+            body = self._client.indices.get(index=pattern, expand_wildcards="open,closed")
+        except NotFoundError:
+            return []
+        except (TransportError, OSConnectionError, ConnectionTimeout) as exc:
+            raise _translate(exc) from exc
+        return sorted(body)
+
+    def alias_targets(self, alias: str) -> list[str]:
+        try:
+            body = self._client.indices.get_alias(name=alias)
+        except NotFoundError:
+            return []
+        except (TransportError, OSConnectionError, ConnectionTimeout) as exc:
+            raise _translate(exc) from exc
+        return sorted(body)
+
+    def point_alias(self, alias: str, index: str) -> None:
+        """Move the alias to `index` in one cluster-state update, so readers never see it empty."""
+        actions: list[dict[str, Any]] = [
+            {"remove": {"index": old, "alias": alias}} for old in self.alias_targets(alias) if old != index
+        ]
+        actions.append({"add": {"index": index, "alias": alias}})
+        self._call(self._client.indices.update_aliases, body={"actions": actions})
+
+    def get_index_settings(self, index: str) -> dict[str, Any]:
+        body = self._call(self._client.indices.get_settings, index=index, flat_settings=False)
+        settings: dict[str, Any] = next(iter(body.values()))["settings"]
+        return settings
+
+    def put_index_settings(self, index: str, settings: Mapping[str, Any]) -> None:
+        self._call(self._client.indices.put_settings, index=index, body=dict(settings))
+
+    def bulk(self, ndjson: bytes) -> BulkResponse:
+        body = self._call(self._client.bulk, body=ndjson)
+        items = []
+        for item in body["items"]:
+            result = next(iter(item.values()))
+            error = result.get("error")
+            items.append(
+                BulkItemResult(
+                    id=str(result.get("_id", "")),
+                    status=int(result["status"]),
+                    error=None if error is None else f"{error.get('type')}: {error.get('reason')}",
+                )
+            )
+        return BulkResponse(items=items, took_ms=int(body.get("took", 0)))
+
+    def refresh(self, index: str) -> None:
+        self._call(self._client.indices.refresh, index=index)
+
+    def count(self, index: str, query: Mapping[str, Any] | None = None) -> int:
+        body = {"query": dict(query)} if query else None
+        return int(self._call(self._client.count, index=index, body=body)["count"])
+
+    def search(self, index: str, body: Mapping[str, Any]) -> SearchResponse:
+        raw = self._call(self._client.search, index=index, body=dict(body))
+        hits = [Hit(id=h["_id"], score=h.get("_score"), source=h.get("_source", {})) for h in raw["hits"]["hits"]]
+        total = raw["hits"]["total"]
+        return SearchResponse(
+            total=int(total["value"] if isinstance(total, dict) else total),
+            hits=hits,
+            took_ms=int(raw.get("took", 0)),
+            aggregations=raw.get("aggregations", {}),
+        )
+
+    def get_document(self, index: str, doc_id: str) -> dict[str, Any] | None:
+        try:
+            body = self._client.get(index=index, id=doc_id)
+        except NotFoundError:
+            return None
+        except (TransportError, OSConnectionError, ConnectionTimeout) as exc:
+            raise _translate(exc) from exc
+        source: dict[str, Any] = body["_source"]
+        return source
+
+    def reindex(self, source: str, dest: str) -> int:
+        body = self._call(
+            self._client.reindex,
+            body={"source": {"index": source, "size": 2000}, "dest": {"index": dest}},
+            wait_for_completion=True,
+            refresh=False,
+            request_timeout=1800,
+        )
+        failures = body.get("failures") or []
+        if failures:
+            raise SearchEngineError(f"reindex {source} -> {dest} had {len(failures)} failures: {failures[:3]}")
+        return int(body["created"]) + int(body.get("updated", 0))
+
+    def request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        """Escape hatch for plugin endpoints (LTR feature store, k-NN stats) the client lacks."""
+        return self._call(
+            self._client.transport.perform_request, method, path, body=None if body is None else dict(body)
+        )
+
+    def close(self) -> None:
+        self._client.close()

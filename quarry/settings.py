@@ -1,0 +1,211 @@
+"""The one typed settings object for every Quarry process.
+
+Settings come from the environment only (prefix ``QUARRY_``), so the API, the pipelines, the DAGs
+and the shell scripts that provision services all read the same values. The shell side asks this
+module for them (``python -m quarry.settings --shell``) instead of repeating the defaults.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import os
+import shlex
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+ENV_PREFIX = "QUARRY_"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_cache_dir() -> str:
+    # Root's home is usually closed to other users, and OpenSearch must run as a non-root user
+    # that reads the unpacked distribution, so root keeps its downloads in a world-readable place.
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return "/var/cache/quarry"
+    return str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "quarry")
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    """Every knob Quarry has; the README's settings table is generated from this class."""
+
+    env: str = "dev"
+    """Deployment name shown in logs and health output (dev, ci, staging, prod)."""
+
+    log_level: str = "INFO"
+    """Root log level for the JSON logs of the API and the pipelines."""
+
+    var_dir: str = str(PROJECT_ROOT / "var")
+    """Runtime state: OpenSearch data and logs, Redis data, pid files, built artifacts (git-ignored)."""
+
+    cache_dir: str = msgspec.field(default_factory=_default_cache_dir)
+    """Download cache outside the checkout: unpacked OpenSearch distributions with their plugins."""
+
+    opensearch_url: str = "http://127.0.0.1:9200"
+    """OpenSearch endpoint; setting QUARRY_OPENSEARCH_URL explicitly skips local provisioning."""
+
+    opensearch_version: str = "3.6.0"
+    """OpenSearch version provisioned from Maven Central (distribution and plugins must match)."""
+
+    opensearch_heap: str = "1g"
+    """JVM heap for the local OpenSearch node (-Xms and -Xmx)."""
+
+    opensearch_start_timeout_s: int = 180
+    """How long `start` waits for the local node to report yellow/green health."""
+
+    opensearch_timeout_s: float = 30.0
+    """Per-request timeout of the OpenSearch client, in seconds."""
+
+    java_home: str = ""
+    """JDK for OpenSearch (21 or newer); empty means pick the newest one in /usr/lib/jvm."""
+
+    ltr_plugin: str = ""
+    """Learning-to-Rank plugin zip (file path or URL) when Maven Central does not serve it."""
+
+    require_ltr: bool = False
+    """Fail provisioning when the Learning-to-Rank plugin cannot be installed."""
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    """Redis endpoint; setting QUARRY_REDIS_URL explicitly skips starting a local redis-server."""
+
+    api_host: str = "127.0.0.1"
+    """Address the API binds to."""
+
+    api_port: int = 8000
+    """Port the API listens on."""
+
+    products_alias: str = "products"
+    """Alias that search reads; physical indices are `<alias>-<timestamp>` behind it."""
+
+    index_keep_versions: int = 2
+    """Physical product indices kept per alias: the live one plus this many minus one for rollback."""
+
+    bulk_chunk_size: int = 1000
+    """Documents per bulk request when indexing."""
+
+    bulk_max_retries: int = 5
+    """Retries of a bulk request (or its rejected items) on 429, 5xx and connection errors."""
+
+    bulk_initial_backoff_s: float = 0.5
+    """First backoff between bulk retries; doubled on each retry."""
+
+    catalog_size: int = 20000
+    """Number of products the demo catalog generator makes."""
+
+    catalog_seed: int = 42
+    """Seed of the demo catalog generator; the same seed gives the same catalog."""
+
+    import_max_reject_ratio: float = 0.01
+    """Importer exits non-zero when more than this share of rows was rejected."""
+
+    synonyms_dir: str = str(PROJECT_ROOT / "synonyms")
+    """Folder of merchandiser-edited Solr-format synonym files (*.txt)."""
+
+    mappings_dir: str = str(PROJECT_ROOT / "mappings")
+    """Folder of index settings and mappings (products.json, ubi_*.json)."""
+
+    embedding_dimension: int = 384
+    """Dimension of the `embedding` knn_vector field (follows the embedding model)."""
+
+    @property
+    def var_path(self) -> Path:
+        return Path(self.var_dir)
+
+
+def field_docs(cls: type = Settings) -> dict[str, str]:
+    """Attribute docstrings of the settings class, for the README table and its test."""
+    tree = ast.parse(inspect.getsource(cls))
+    class_def = tree.body[0]
+    assert isinstance(class_def, ast.ClassDef)
+    docs: dict[str, str] = {}
+    body = class_def.body
+    for node, following in zip(body, body[1:], strict=False):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            docs[node.target.id] = following.value.value.strip()
+    return docs
+
+
+class SettingsError(ValueError):
+    """A QUARRY_ variable holds a value of the wrong type."""
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build settings from `QUARRY_*` variables; unknown QUARRY_ names are reported, not ignored."""
+    environ = dict(os.environ if environ is None else environ)
+    names = set(Settings.__struct_fields__)
+    raw: dict[str, Any] = {}
+    unknown = []
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name in names:
+            raw[name] = value
+        else:
+            unknown.append(key)
+    if unknown:
+        raise SettingsError(f"unknown settings: {', '.join(sorted(unknown))}")
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"invalid setting: {exc}") from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def as_env(settings: Settings) -> dict[str, str]:
+    out = {}
+    for name in Settings.__struct_fields__:
+        value = getattr(settings, name)
+        out[ENV_PREFIX + name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+    return out
+
+
+def markdown_table(settings: Settings | None = None) -> str:
+    defaults = settings or Settings()
+    docs = field_docs()
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name in Settings.__struct_fields__:
+        default = getattr(defaults, name)
+        if name in {"var_dir", "synonyms_dir", "mappings_dir"}:
+            default = "<checkout>/" + Path(str(default)).name
+        elif name == "cache_dir":
+            default = "~/.cache/quarry (root: /var/cache/quarry)"
+        shown = str(default).lower() if isinstance(default, bool) else str(default)
+        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | `{shown}` | {docs[name]} |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str]) -> int:
+    """`--shell` prints export lines for the provisioning scripts; `--markdown` the README table."""
+    if argv[:1] == ["--markdown"]:
+        print(markdown_table())
+        return 0
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"quarry settings: {exc}", file=sys.stderr)
+        return 2
+    if argv[:1] == ["--shell"]:
+        for key, value in as_env(settings).items():
+            print(f"export {key}={shlex.quote(value)}")
+        return 0
+    print(msgspec.json.encode(settings).decode())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -81,9 +81,6 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     products_alias: str = "products"
     """Alias that search reads; physical indices are `<alias>-<timestamp>` behind it."""
 
-    index_keep_versions: int = 2
-    """Physical product indices kept per alias: the live one plus this many minus one for rollback."""
-
     bulk_chunk_size: int = 1000
     """Documents per bulk request when indexing."""
 

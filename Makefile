@@ -1,0 +1,90 @@
+# Quarry's front panel. `make help` lists every target; `make up` and `make test` do all the set-up.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON_BOOT ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON_BOOT) -m uv")
+PY := $(CURDIR)/.venv/bin/python
+# Downloads are cached outside the checkout so fresh clones and CI runs reuse them.
+export UV_CACHE_DIR ?= $(HOME)/.cache/uv
+
+.PHONY: help bootstrap provision services up down status test lint typecheck unit integration \
+        index import rollback-index synonyms-check synonyms-apply bench-index settings-table clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+bootstrap: ## Install uv if missing and the locked Python dependencies (.venv)
+	@command -v uv >/dev/null 2>&1 || $(PYTHON_BOOT) -m uv --version >/dev/null 2>&1 || \
+	  $(PYTHON_BOOT) -m pip install --quiet --user uv 2>/dev/null || \
+	  $(PYTHON_BOOT) -m pip install --quiet --user --break-system-packages uv
+	@$(UV) sync --locked --quiet
+
+provision: bootstrap ## Install what is missing: Debian packages, OpenSearch + plugins, Redis
+	@ops/ensure-system-packages
+	@if [ -z "$${QUARRY_OPENSEARCH_URL:-}" ]; then opensearch/opensearchctl provision; fi
+
+services: provision ## Start OpenSearch and Redis (or check the external ones you configured)
+	@opensearch/opensearchctl start
+	@ops/redisctl start
+
+up: services ## Start the whole stack with the demo catalog and print its URLs
+	@$(PY) -m pipelines index-demo --if-empty >/dev/null
+	@ops/apictl start
+	@eval "$$($(PY) -m quarry.settings --shell)"; \
+	  echo ""; echo "Quarry is up:"; \
+	  echo "  API            http://$$QUARRY_API_HOST:$$QUARRY_API_PORT  (OpenAPI: /schema, health: /health/ready)"; \
+	  echo "  OpenSearch     $$QUARRY_OPENSEARCH_URL"; \
+	  echo "  Redis          $$QUARRY_REDIS_URL"; \
+	  echo "Stop it with: make down"
+
+down: ## Stop everything `make up` started
+	@ops/apictl stop
+	@ops/redisctl stop
+	@opensearch/opensearchctl stop
+
+status: ## Show what runs and how healthy it is
+	@opensearch/opensearchctl status || true
+	@ops/redisctl status || true
+	@ops/apictl status || true
+
+test: services ## Provision, start services, then lint, type-check and run every test
+	@$(MAKE) --no-print-directory lint typecheck
+	@ops/run-tests $(PYTEST_ARGS)
+
+lint: bootstrap ## ruff (lint and format check)
+	@$(PY) -m ruff check .
+	@$(PY) -m ruff format --check --quiet . || { echo "run: $(PY) -m ruff format ."; exit 1; }
+
+typecheck: bootstrap ## mypy --strict on quarry/, api/, pipelines/
+	@$(PY) -m mypy
+
+unit: bootstrap ## Unit tests only (no services needed)
+	@$(PY) -m pytest tests/unit -q
+
+index: services ## Rebuild the products index from the demo catalog (new version + alias swap)
+	@$(PY) -m pipelines index-demo
+
+import: services ## Import a catalog: make import FILE=path [FORMAT=csv|jsonl|parquet|wands] [STRICT=1]
+	@test -n "$(FILE)" || { echo "usage: make import FILE=path [FORMAT=...] [STRICT=1]"; exit 2; }
+	@$(PY) -m pipelines import "$(FILE)" $(if $(FORMAT),--format $(FORMAT)) $(if $(STRICT),--strict)
+
+rollback-index: services ## Point the products alias back at the previous index version
+	@$(PY) -m pipelines rollback
+
+synonyms-check: bootstrap ## Validate synonyms/*.txt (errors name file and line)
+	@$(PY) -m pipelines synonyms-check
+
+synonyms-apply: services ## Make synonym edits live with zero downtime and print their impact
+	@$(PY) -m pipelines synonyms-check
+	@$(PY) -m pipelines synonyms-apply
+
+bench-index: services ## Indexing throughput vs plain opensearch-py helpers.bulk -> reports/bench-index.*
+	@$(PY) -m pipelines.bench.index_bench
+
+settings-table: bootstrap ## Print the README's settings table from quarry/settings.py
+	@$(PY) -m quarry.settings --markdown
+
+clean: down ## Stop everything and delete runtime state (var/); caches outside the checkout stay
+	rm -rf var

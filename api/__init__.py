@@ -1,0 +1,1 @@
+"""The online Litestar service: one sub-package per feature (controllers, schemas, services, dependencies)."""

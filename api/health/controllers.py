@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from litestar import Controller, Response, get
+from litestar.di import Provide
+
+from api.health.dependencies import provide_health_service
+from api.health.schemas import Liveness, Readiness
+from api.health.services import HealthService
+
+
+class HealthController(Controller):
+    path = "/health"
+    tags = ["health"]
+    dependencies = {"health_service": Provide(provide_health_service, sync_to_thread=False)}
+
+    @get("/live", summary="The process is up", sync_to_thread=False)
+    def live(self) -> Liveness:
+        return Liveness(status="live")
+
+    @get("/ready", summary="OpenSearch and the products alias are usable (503 otherwise)", sync_to_thread=True)
+    def ready(self, health_service: HealthService) -> Response[Readiness]:
+        readiness = health_service.readiness()
+        return Response(readiness, status_code=200 if readiness.ready else 503)

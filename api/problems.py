@@ -1,0 +1,114 @@
+"""RFC 9457 problem details with a trace id, for every error the API returns.
+
+Frontends get one error shape; on-call engineers get a `trace_id` that finds the request's log lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.datastructures import MutableScopeHeaders
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("api")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TRACE_HEADER = "x-trace-id"
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    field: str | None
+    reason: str
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    type: str
+    title: str
+    status: int
+    trace_id: str
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] = msgspec.field(default_factory=list)
+
+
+def trace_id_from(traceparent: str | None) -> str:
+    """The W3C trace id when the caller sent a valid `traceparent`, else a new one."""
+    match = _TRACEPARENT.match(traceparent or "")
+    if match and match.group(1) != "0" * 32:
+        return match.group(1)
+    return secrets.token_hex(16)
+
+
+def trace_id_middleware(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", []))
+        trace_id = trace_id_from(headers.get(b"traceparent", b"").decode("latin-1"))
+        scope.setdefault("state", {})["trace_id"] = trace_id  # type: ignore[typeddict-item]
+
+        async def send_with_trace(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableScopeHeaders.from_message(message)[TRACE_HEADER] = trace_id
+            await send(message)
+
+        await app(scope, receive, send_with_trace)
+
+    return middleware
+
+
+def request_trace_id(request: Request[Any, Any, Any]) -> str:
+    """The request's trace id. Errors raised before routing (unknown path, wrong method) never pass
+    through the middleware, so the id is derived here too, from the same header."""
+    state: dict[str, Any] = request.scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    if not state.get("trace_id"):
+        state["trace_id"] = trace_id_from(request.headers.get("traceparent"))
+    return str(state["trace_id"])
+
+
+def _problem_response(problem: Problem) -> Response[Problem]:
+    return Response(problem, status_code=problem.status, media_type=PROBLEM_MEDIA_TYPE,
+                    headers={TRACE_HEADER: problem.trace_id})
+
+
+def _validation_errors(extra: Any) -> list[FieldError]:
+    errors = []
+    for item in extra if isinstance(extra, list) else []:
+        if isinstance(item, dict):
+            errors.append(FieldError(field=item.get("key"), reason=str(item.get("message", item))))
+    return errors
+
+
+def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    status = exc.status_code
+    problem = Problem(
+        type=f"https://quarry.dev/problems/{status}",
+        title="Invalid request" if isinstance(exc, ValidationException) else str(exc.detail or "Error"),
+        status=status,
+        trace_id=request_trace_id(request),
+        detail=str(exc.detail) if exc.detail else None,
+        instance=request.url.path,
+        errors=_validation_errors(exc.extra) if isinstance(exc, ValidationException) else [],
+    )
+    return _problem_response(problem)
+
+
+def unhandled_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    trace_id = request_trace_id(request)
+    log.exception("unhandled error", extra={"trace_id": trace_id, "path": request.url.path})
+    return _problem_response(Problem(
+        type="https://quarry.dev/problems/500",
+        title="Internal error",
+        status=500,
+        trace_id=trace_id,
+        detail="The error was logged with this trace_id.",
+        instance=request.url.path,
+    ))

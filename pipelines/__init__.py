@@ -1,0 +1,1 @@
+"""Offline jobs: catalog generation and import, indexing, synonyms, benchmarks (later: features, models)."""

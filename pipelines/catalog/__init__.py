@@ -1,0 +1,1 @@
+"""The product catalog: its schema, the demo generator and importers for real catalogs."""

@@ -1,0 +1,204 @@
+"""`python -m pipelines <command>`: the entry point the Makefile (and later the DAGs) call.
+
+Results go to stdout as one JSON object; progress bars and JSON logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from pipelines.catalog.generator import generate_catalog
+from pipelines.catalog.importer import FORMATS, Rejection, RowError, detect_format, read_catalog
+from pipelines.catalog.schema import Product
+from pipelines.indexing.versions import build_from_documents, rollback
+from pipelines.synonyms import apply as synonyms
+from pipelines.synonyms.rules import load_rules, opensearch_rules
+from pipelines.ubi import ensure_ubi_indices
+from quarry.adapters.search_engine import OpenSearchEngine, SearchEngineError
+from quarry.logs import configure_logging
+from quarry.settings import Settings, get_settings
+
+log = logging.getLogger("pipelines")
+
+
+class StrictImportError(RuntimeError):
+    """--strict: the first bad row stops the import before the alias moves."""
+
+
+def _engine(settings: Settings) -> OpenSearchEngine:
+    return OpenSearchEngine(settings.opensearch_url, settings.opensearch_timeout_s)
+
+
+def _emit(value: Any) -> None:
+    sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
+
+
+def _live_rules(settings: Settings) -> list[str]:
+    rules, issues = load_rules(settings.synonyms_dir)
+    errors = [i for i in issues if i.severity == "error"]
+    if errors:
+        raise ValueError("synonym files have errors (run make synonyms-check):\n" + "\n".join(map(str, errors)))
+    return opensearch_rules(rules)
+
+
+def cmd_index_demo(args: argparse.Namespace, settings: Settings) -> int:
+    engine = _engine(settings)
+    ensure_ubi_indices(engine, settings.mappings_dir)
+    if args.if_empty and engine.alias_targets(args.alias) and engine.count(args.alias) > 0:
+        print(f"{args.alias} already holds {engine.count(args.alias)} products; not rebuilding", file=sys.stderr)
+        return 0
+    products = generate_catalog(args.size, args.seed)
+    result = build_from_documents(
+        engine, settings, args.alias, ((p.product_id, p.to_document()) for p in products),
+        _live_rules(settings), total=args.size,
+    )
+    print(f"indexed {result.indexed} products into {result.index} at {result.docs_per_second:,.0f} docs/s",
+          file=sys.stderr)
+    _emit(result)
+    return 1 if result.failures else 0
+
+
+def cmd_catalog_generate(args: argparse.Namespace, settings: Settings) -> int:
+    with open(args.out, "wb") as handle:
+        for product in generate_catalog(args.size, args.seed):
+            handle.write(msgspec.json.encode(product) + b"\n")
+    print(f"wrote {args.size} products to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    path = Path(args.path)
+    fmt = args.format or detect_format(path)
+    rejections: list[Rejection] = []
+    rows: dict[str, int] = {}
+    read = 0
+
+    def documents() -> Iterator[tuple[str, dict[str, Any]]]:
+        nonlocal read
+        for item in read_catalog(path, fmt):
+            read += 1
+            if isinstance(item, Product):
+                rows[item.product_id] = read
+                yield item.product_id, item.to_document()
+                continue
+            rejections.append(item)
+            if args.strict:
+                raise StrictImportError(f"row {item.row}: {item.reason}")
+
+    engine = _engine(settings)
+    try:
+        result = build_from_documents(engine, settings, args.alias, documents(), _live_rules(settings))
+    except StrictImportError as exc:
+        print(f"import stopped (--strict): {exc}; {args.alias} unchanged", file=sys.stderr)
+        return 2
+    rejections += [Rejection(row=rows.get(f.doc_id, 0), product_id=f.doc_id, reason=f"OpenSearch: {f.reason}")
+                   for f in result.failures]
+    report_path = _write_rejections(settings, rejections)
+    ratio = len(rejections) / read if read else 0.0
+    for rejection in rejections[:20]:
+        print(f"row {rejection.row} ({rejection.product_id or '?'}): {rejection.reason}", file=sys.stderr)
+    print(f"read {read} rows, indexed {result.indexed}, rejected {len(rejections)} ({ratio:.2%})"
+          + (f"; all rejections in {report_path}" if report_path else ""), file=sys.stderr)
+    _emit({"read": read, "indexed": result.indexed, "rejected": len(rejections), "reject_ratio": ratio,
+           "index": result.index, "rejections_file": str(report_path) if report_path else None})
+    return 1 if ratio > settings.import_max_reject_ratio else 0
+
+
+def _write_rejections(settings: Settings, rejections: list[Rejection]) -> Path | None:
+    if not rejections:
+        return None
+    folder = settings.var_path / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"import-rejections-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}.jsonl"
+    path.write_bytes(b"".join(msgspec.json.encode(r) + b"\n" for r in rejections))
+    return path
+
+
+def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
+    before, after = rollback(_engine(settings), args.alias)
+    print(f"{args.alias}: {before} -> {after}", file=sys.stderr)
+    _emit({"alias": args.alias, "from": before, "to": after})
+    return 0
+
+
+def cmd_synonyms_check(args: argparse.Namespace, settings: Settings) -> int:
+    engine = None if args.offline else _engine(settings)
+    rules, issues = synonyms.check(settings, engine, args.alias)
+    for issue in issues:
+        print(issue, file=sys.stderr)
+    errors = sum(1 for i in issues if i.severity == "error")
+    print(f"{len(rules)} rules, {errors} errors, {len(issues) - errors} warnings", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def cmd_synonyms_apply(args: argparse.Namespace, settings: Settings) -> int:
+    report = synonyms.apply(settings, _engine(settings), args.alias, dry_run=args.dry_run)
+    if not report.changed_terms:
+        print("synonyms unchanged: nothing to apply", file=sys.stderr)
+    else:
+        verb = "previewed (dry run, alias unchanged)" if args.dry_run else "applied"
+        assert report.build is not None
+        print(f"{verb}: {args.alias} -> {report.build.index}; changed terms: {', '.join(report.changed_terms)}",
+              file=sys.stderr)
+        print(synonyms.impact_table(report))
+    return 0
+
+
+def build_parser(settings: Settings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--alias", default=settings.products_alias, help="products alias (default: %(default)s)")
+        return p
+
+    p = command("index-demo", "generate the demo catalog and build a new index version")
+    p.add_argument("--size", type=int, default=settings.catalog_size)
+    p.add_argument("--seed", type=int, default=settings.catalog_seed)
+    p.add_argument("--if-empty", action="store_true", help="do nothing when the alias already holds products")
+    p.set_defaults(run=cmd_index_demo)
+
+    p = command("catalog-generate", "write the demo catalog as JSONL (Quarry's import schema)")
+    p.add_argument("--size", type=int, default=settings.catalog_size)
+    p.add_argument("--seed", type=int, default=settings.catalog_seed)
+    p.add_argument("--out", required=True)
+    p.set_defaults(run=cmd_catalog_generate)
+
+    p = command("import", "import a real catalog (CSV, JSONL, Parquet or WANDS) into a new index version")
+    p.add_argument("path")
+    p.add_argument("--format", choices=FORMATS)
+    p.add_argument("--strict", action="store_true", help="fail on the first bad row")
+    p.set_defaults(run=cmd_import)
+
+    p = command("rollback", "point the alias back at the previous index version")
+    p.set_defaults(run=cmd_rollback)
+
+    p = command("synonyms-check", "validate synonyms/*.txt (and warn about terms the catalog lacks)")
+    p.add_argument("--offline", action="store_true", help="skip the catalog check")
+    p.set_defaults(run=cmd_synonyms_check)
+
+    p = command("synonyms-apply", "make synonym edits live with zero downtime and preview their impact")
+    p.add_argument("--dry-run", action="store_true", help="build and preview, but do not swap the alias")
+    p.set_defaults(run=cmd_synonyms_apply)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    args = build_parser(settings).parse_args(argv)
+    try:
+        code: int = args.run(args, settings)
+    except (SearchEngineError, ValueError, RowError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return code

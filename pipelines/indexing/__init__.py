@@ -1,0 +1,1 @@
+"""Versioned product indices behind an alias: build, verify, swap, roll back."""

@@ -1,0 +1,123 @@
+"""Streaming bulk indexing with retries: the part of indexing that decides what is lost and what is not.
+
+`send_with_retry` is pure (the transport and the clock are parameters), so its retry rules are unit
+tested without a cluster; `bulk_index` wires it to a `SearchEngine`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+import msgspec
+from tqdm import tqdm
+
+from quarry.adapters.search_engine import BulkResponse, SearchEngine, SearchEngineError
+
+_encoder = msgspec.json.Encoder()
+
+
+class BulkFailure(msgspec.Struct, frozen=True):
+    """A document OpenSearch did not accept, with the reason it gave (or that retries ran out)."""
+
+    doc_id: str
+    status: int | None
+    reason: str
+
+
+class BulkStats(msgspec.Struct):
+    sent: int = 0
+    indexed: int = 0
+    retries: int = 0
+    failures: list[BulkFailure] = msgspec.field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.indexed / self.seconds if self.seconds else 0.0
+
+
+def encode_action(index: str, doc_id: str, document: dict[str, Any]) -> bytes:
+    header = _encoder.encode({"index": {"_index": index, "_id": doc_id}})
+    return header + b"\n" + _encoder.encode(document) + b"\n"
+
+
+def _retryable(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+def send_with_retry(
+    send: Callable[[bytes], BulkResponse],
+    items: list[tuple[str, bytes]],
+    max_retries: int,
+    initial_backoff_s: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[int, int, list[BulkFailure]]:
+    """Send one chunk; retry the whole request on transport errors, and only the rejected items on
+    per-item 429/5xx. Returns (indexed, retries, failures); every item ends indexed or in failures."""
+    pending = items
+    retries = 0
+    indexed = 0
+    failures: list[BulkFailure] = []
+    while pending:
+        try:
+            response = send(b"".join(line for _, line in pending))
+        except SearchEngineError as exc:
+            if not exc.retryable or retries >= max_retries:
+                raise
+            sleep(initial_backoff_s * 2**retries)
+            retries += 1
+            continue
+        if len(response.items) != len(pending):
+            raise SearchEngineError(f"bulk answered {len(response.items)} items for {len(pending)} sent")
+        again: list[tuple[str, bytes]] = []
+        for (doc_id, line), result in zip(pending, response.items, strict=True):
+            if 200 <= result.status < 300:
+                indexed += 1
+            elif _retryable(result.status) and retries < max_retries:
+                again.append((doc_id, line))
+            else:
+                reason = result.error or f"status {result.status}"
+                if _retryable(result.status):
+                    reason = f"gave up after {max_retries} retries: {reason}"
+                failures.append(BulkFailure(doc_id=doc_id, status=result.status, reason=reason))
+        if again:
+            sleep(initial_backoff_s * 2**retries)
+            retries += 1
+        pending = again
+    return indexed, retries, failures
+
+
+def _chunks(iterable: Iterable[tuple[str, dict[str, Any]]], size: int) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    iterator = iter(iterable)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def bulk_index(
+    engine: SearchEngine,
+    index: str,
+    documents: Iterable[tuple[str, dict[str, Any]]],
+    *,
+    chunk_size: int,
+    max_retries: int,
+    initial_backoff_s: float,
+    total: int | None = None,
+    description: str = "indexing",
+) -> BulkStats:
+    """Index `(doc_id, document)` pairs; never drops a document without a `BulkFailure` for it."""
+    stats = BulkStats()
+    started = time.perf_counter()
+    with tqdm(total=total, desc=description, unit="doc", disable=None, mininterval=0.5) as bar:
+        for chunk in _chunks(documents, chunk_size):
+            items = [(doc_id, encode_action(index, doc_id, doc)) for doc_id, doc in chunk]
+            indexed, retries, failures = send_with_retry(engine.bulk, items, max_retries, initial_backoff_s)
+            stats.sent += len(items)
+            stats.indexed += indexed
+            stats.retries += retries
+            stats.failures.extend(failures)
+            bar.update(len(items))
+    stats.seconds = time.perf_counter() - started
+    return stats

@@ -1,0 +1,1 @@
+"""Merchandiser-edited synonyms: parse and validate the Solr files, apply them with zero downtime."""

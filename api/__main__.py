@@ -7,4 +7,6 @@ from quarry.settings import get_settings
 
 settings = get_settings()
 configure_logging(settings.log_level)
-uvicorn.run("api.app:create_app", factory=True, host=settings.api_host, port=settings.api_port, log_config=None)
+uvicorn.run(
+    "api.app:create_app", factory=True, host=settings.api_host, port=settings.api_port, log_config=None
+)

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response
 from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -48,12 +49,12 @@ def trace_id_from(traceparent: str | None) -> str:
 
 def trace_id_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         headers = dict(scope.get("headers", []))
         trace_id = trace_id_from(headers.get(b"traceparent", b"").decode("latin-1"))
-        scope.setdefault("state", {})["trace_id"] = trace_id  # type: ignore[typeddict-item]
+        scope.setdefault("state", {})["trace_id"] = trace_id
 
         async def send_with_trace(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -68,15 +69,19 @@ def trace_id_middleware(app: ASGIApp) -> ASGIApp:
 def request_trace_id(request: Request[Any, Any, Any]) -> str:
     """The request's trace id. Errors raised before routing (unknown path, wrong method) never pass
     through the middleware, so the id is derived here too, from the same header."""
-    state: dict[str, Any] = request.scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    state: dict[str, Any] = request.scope.setdefault("state", {})
     if not state.get("trace_id"):
         state["trace_id"] = trace_id_from(request.headers.get("traceparent"))
     return str(state["trace_id"])
 
 
 def _problem_response(problem: Problem) -> Response[Problem]:
-    return Response(problem, status_code=problem.status, media_type=PROBLEM_MEDIA_TYPE,
-                    headers={TRACE_HEADER: problem.trace_id})
+    return Response(
+        problem,
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers={TRACE_HEADER: problem.trace_id},
+    )
 
 
 def _validation_errors(extra: Any) -> list[FieldError]:
@@ -104,11 +109,13 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
 def unhandled_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     trace_id = request_trace_id(request)
     log.exception("unhandled error", extra={"trace_id": trace_id, "path": request.url.path})
-    return _problem_response(Problem(
-        type="https://quarry.dev/problems/500",
-        title="Internal error",
-        status=500,
-        trace_id=trace_id,
-        detail="The error was logged with this trace_id.",
-        instance=request.url.path,
-    ))
+    return _problem_response(
+        Problem(
+            type="https://quarry.dev/problems/500",
+            title="Internal error",
+            status=500,
+            trace_id=trace_id,
+            detail="The error was logged with this trace_id.",
+            instance=request.url.path,
+        )
+    )

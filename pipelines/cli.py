@@ -45,7 +45,9 @@ def _live_rules(settings: Settings) -> list[str]:
     rules, issues = load_rules(settings.synonyms_dir)
     errors = [i for i in issues if i.severity == "error"]
     if errors:
-        raise ValueError("synonym files have errors (run make synonyms-check):\n" + "\n".join(map(str, errors)))
+        raise ValueError(
+            "synonym files have errors (run make synonyms-check):\n" + "\n".join(map(str, errors))
+        )
     return opensearch_rules(rules)
 
 
@@ -53,15 +55,23 @@ def cmd_index_demo(args: argparse.Namespace, settings: Settings) -> int:
     engine = _engine(settings)
     ensure_ubi_indices(engine, settings.mappings_dir)
     if args.if_empty and engine.alias_targets(args.alias) and engine.count(args.alias) > 0:
-        print(f"{args.alias} already holds {engine.count(args.alias)} products; not rebuilding", file=sys.stderr)
+        print(
+            f"{args.alias} already holds {engine.count(args.alias)} products; not rebuilding", file=sys.stderr
+        )
         return 0
     products = generate_catalog(args.size, args.seed)
     result = build_from_documents(
-        engine, settings, args.alias, ((p.product_id, p.to_document()) for p in products),
-        _live_rules(settings), total=args.size,
+        engine,
+        settings,
+        args.alias,
+        ((p.product_id, p.to_document()) for p in products),
+        _live_rules(settings),
+        total=args.size,
     )
-    print(f"indexed {result.indexed} products into {result.index} at {result.docs_per_second:,.0f} docs/s",
-          file=sys.stderr)
+    print(
+        f"indexed {result.indexed} products into {result.index} at {result.docs_per_second:,.0f} docs/s",
+        file=sys.stderr,
+    )
     _emit(result)
     return 1 if result.failures else 0
 
@@ -99,16 +109,29 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     except StrictImportError as exc:
         print(f"import stopped (--strict): {exc}; {args.alias} unchanged", file=sys.stderr)
         return 2
-    rejections += [Rejection(row=rows.get(f.doc_id, 0), product_id=f.doc_id, reason=f"OpenSearch: {f.reason}")
-                   for f in result.failures]
+    rejections += [
+        Rejection(row=rows.get(f.doc_id, 0), product_id=f.doc_id, reason=f"OpenSearch: {f.reason}")
+        for f in result.failures
+    ]
     report_path = _write_rejections(settings, rejections)
     ratio = len(rejections) / read if read else 0.0
     for rejection in rejections[:20]:
         print(f"row {rejection.row} ({rejection.product_id or '?'}): {rejection.reason}", file=sys.stderr)
-    print(f"read {read} rows, indexed {result.indexed}, rejected {len(rejections)} ({ratio:.2%})"
-          + (f"; all rejections in {report_path}" if report_path else ""), file=sys.stderr)
-    _emit({"read": read, "indexed": result.indexed, "rejected": len(rejections), "reject_ratio": ratio,
-           "index": result.index, "rejections_file": str(report_path) if report_path else None})
+    print(
+        f"read {read} rows, indexed {result.indexed}, rejected {len(rejections)} ({ratio:.2%})"
+        + (f"; all rejections in {report_path}" if report_path else ""),
+        file=sys.stderr,
+    )
+    _emit(
+        {
+            "read": read,
+            "indexed": result.indexed,
+            "rejected": len(rejections),
+            "reject_ratio": ratio,
+            "index": result.index,
+            "rejections_file": str(report_path) if report_path else None,
+        }
+    )
     return 1 if ratio > settings.import_max_reject_ratio else 0
 
 
@@ -146,8 +169,10 @@ def cmd_synonyms_apply(args: argparse.Namespace, settings: Settings) -> int:
     else:
         verb = "previewed (dry run, alias unchanged)" if args.dry_run else "applied"
         assert report.build is not None
-        print(f"{verb}: {args.alias} -> {report.build.index}; changed terms: {', '.join(report.changed_terms)}",
-              file=sys.stderr)
+        print(
+            f"{verb}: {args.alias} -> {report.build.index}; changed terms: {', '.join(report.changed_terms)}",
+            file=sys.stderr,
+        )
         print(synonyms.impact_table(report))
     return 0
 
@@ -158,7 +183,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("--alias", default=settings.products_alias, help="products alias (default: %(default)s)")
+        p.add_argument(
+            "--alias", default=settings.products_alias, help="products alias (default: %(default)s)"
+        )
         return p
 
     p = command("index-demo", "generate the demo catalog and build a new index version")

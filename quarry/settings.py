@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import itertools
 import os
 import shlex
 import sys
@@ -32,9 +33,6 @@ def _default_cache_dir() -> str:
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Every knob Quarry has; the README's settings table is generated from this class."""
-
-    env: str = "dev"
-    """Deployment name shown in logs and health output (dev, ci, staging, prod)."""
 
     log_level: str = "INFO"
     """Root log level for the JSON logs of the API and the pipelines."""
@@ -120,7 +118,7 @@ def field_docs(cls: type = Settings) -> dict[str, str]:
     assert isinstance(class_def, ast.ClassDef)
     docs: dict[str, str] = {}
     body = class_def.body
-    for node, following in zip(body, body[1:], strict=False):
+    for node, following in itertools.pairwise(body):
         if (
             isinstance(node, ast.AnnAssign)
             and isinstance(node.target, ast.Name)
@@ -182,7 +180,9 @@ def markdown_table(settings: Settings | None = None) -> str:
         elif name == "cache_dir":
             default = "~/.cache/quarry (root: /var/cache/quarry)"
         shown = str(default).lower() if isinstance(default, bool) else str(default)
-        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | `{shown}` | {docs[name]} |")
+        rows.append(
+            f"| `{ENV_PREFIX}{name.upper()}` | {f'`{shown}`' if shown else '(empty)'} | {docs[name]} |"
+        )
     return "\n".join(rows)
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from api.health.dependencies import provide_health_service
 from api.health.schemas import Liveness, Readiness
@@ -10,14 +10,16 @@ from api.health.services import HealthService
 
 class HealthController(Controller):
     path = "/health"
-    tags = ["health"]
-    dependencies = {"health_service": Provide(provide_health_service, sync_to_thread=False)}
+    tags = ["health"]  # noqa: RUF012 - Litestar declares these as instance attributes
+    dependencies = {"health_service": Provide(provide_health_service, sync_to_thread=False)}  # noqa: RUF012
 
     @get("/live", summary="The process is up", sync_to_thread=False)
     def live(self) -> Liveness:
         return Liveness(status="live")
 
-    @get("/ready", summary="OpenSearch and the products alias are usable (503 otherwise)", sync_to_thread=True)
-    def ready(self, health_service: HealthService) -> Response[Readiness]:
+    @get(
+        "/ready", summary="OpenSearch and the products alias are usable (503 otherwise)", sync_to_thread=True
+    )
+    def ready(self, health_service: NamedDependency[HealthService]) -> Response[Readiness]:
         readiness = health_service.readiness()
         return Response(readiness, status_code=200 if readiness.ready else 503)

@@ -21,7 +21,9 @@ class HealthService:
         except SearchEngineError as exc:
             return DependencyCheck("opensearch", False, _ms(started), f"unreachable: {exc}")
         if not targets:
-            return DependencyCheck("opensearch", False, _ms(started), f"alias {self.products_alias!r} is missing")
+            return DependencyCheck(
+                "opensearch", False, _ms(started), f"alias {self.products_alias!r} is missing"
+            )
         detail = f"cluster {health.status}; {self.products_alias} -> {', '.join(targets)}"
         return DependencyCheck("opensearch", health.status != "red", _ms(started), detail)
 

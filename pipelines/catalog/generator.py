@@ -22,9 +22,15 @@ from pipelines.catalog.vocabulary import (
 
 # Attribute keys that only exist to keep templates readable collapse into the facet names shoppers see.
 ATTRIBUTE_ALIASES = {
-    "shoe_size": "size", "bed_size": "size", "size_cm": "size", "ball_size": "size",
-    "capacity_oz": "capacity", "capacity_l": "capacity", "capacity_cuft": "capacity",
-    "volume_ml": "volume", "pieces_puzzle": "pieces",
+    "shoe_size": "size",
+    "bed_size": "size",
+    "size_cm": "size",
+    "ball_size": "size",
+    "capacity_oz": "capacity",
+    "capacity_l": "capacity",
+    "capacity_cuft": "capacity",
+    "volume_ml": "volume",
+    "pieces_puzzle": "pieces",
 }
 FIRST_DAY = dt.date(2019, 1, 1)
 LAST_DAY = dt.date(2026, 10, 31)
@@ -49,7 +55,11 @@ class _Family:
 def _pick_family(rng: random.Random, pt: ProductType) -> _Family:
     brand = rng.choice(pt.brands)
     models = pt.models.get(brand)
-    model = rng.choice(models) if models else f"{rng.choice(SERIES_WORDS)} {rng.randint(2, 9)}{rng.choice('0357')}0"
+    model = (
+        rng.choice(models)
+        if models
+        else f"{rng.choice(SERIES_WORDS)} {rng.randint(2, 9)}{rng.choice('0357')}0"
+    )
     series = rng.choice(models) if models else rng.choice(SERIES_WORDS)
     target = ""
     if pt.targets:
@@ -102,8 +112,14 @@ def _describe(rng: random.Random, family: _Family, attributes: dict[str, str]) -
 def _product(rng: random.Random, index: int, family: _Family, attributes: dict[str, str]) -> Product:
     pt = family.product_type
     template_values = {
-        "brand": family.brand, "noun": family.noun, "adjective": family.adjective, "model": family.model,
-        "series": family.series, "target": family.target, "book_title": family.book_title, **attributes,
+        "brand": family.brand,
+        "noun": family.noun,
+        "adjective": family.adjective,
+        "model": family.model,
+        "series": family.series,
+        "target": family.target,
+        "book_title": family.book_title,
+        **attributes,
     }
     title = _render(rng.choice(pt.templates), template_values)
     title = title[0].upper() + title[1:]

@@ -49,8 +49,11 @@ def detect_format(path: Path) -> str:
 
 
 def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip()) or (
-        isinstance(value, float) and math.isnan(value))
+    return (
+        value is None
+        or (isinstance(value, str) and not value.strip())
+        or (isinstance(value, float) and math.isnan(value))
+    )
 
 
 def _text(raw: dict[str, Any], name: str, required: bool = False) -> str:
@@ -63,7 +66,7 @@ def _text(raw: dict[str, Any], name: str, required: bool = False) -> str:
 
 
 def _number(raw: dict[str, Any], name: str, low: float, high: float) -> float | None:
-    value = raw.get(name)
+    value: Any = raw.get(name)
     if _blank(value):
         return None
     try:
@@ -115,8 +118,11 @@ def _date(raw: dict[str, Any], name: str) -> str | None:
 def _categories(value: Any, separator: str) -> list[str]:
     if _blank(value):
         raise RowError("missing category_path")
-    levels = [str(v).strip() for v in value] if isinstance(value, (list, tuple)) else [
-        part.strip() for part in str(value).split(separator)]
+    levels = (
+        [str(v).strip() for v in value]
+        if isinstance(value, (list, tuple))
+        else [part.strip() for part in str(value).split(separator)]
+    )
     if any(not level for level in levels):
         raise RowError(f"empty level in category_path: {value!r}")
     return levels
@@ -182,7 +188,7 @@ def product_from_wands(raw: dict[str, Any]) -> Product:
         product_id=_text(raw, "product_id", required=True),
         title=_text(raw, "product_name", required=True),
         brand="",
-        category_path=_categories(raw.get("category_hierarchy"), "/"),
+        category_path=_categories(raw.get("category_hierarchy"), " / "),
         description=_text(raw, "product_description"),
         attributes=attributes,
         rating=_number(raw, "average_rating", 0, 5),

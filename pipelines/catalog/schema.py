@@ -26,7 +26,7 @@ class Product(msgspec.Struct, kw_only=True):
     popularity_score: float = 0.0
 
     def to_document(self) -> dict[str, Any]:
-        levels = self.category_path + [None, None, None]
+        levels = [*self.category_path, None, None, None]
         return {
             "product_id": self.product_id,
             "title": self.title,

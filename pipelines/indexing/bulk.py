@@ -90,7 +90,9 @@ def send_with_retry(
     return indexed, retries, failures
 
 
-def _chunks(iterable: Iterable[tuple[str, dict[str, Any]]], size: int) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+def _chunks(
+    iterable: Iterable[tuple[str, dict[str, Any]]], size: int
+) -> Iterator[list[tuple[str, dict[str, Any]]]]:
     iterator = iter(iterable)
     while chunk := list(islice(iterator, size)):
         yield chunk

@@ -54,7 +54,9 @@ def versions(engine: SearchEngine, alias: str) -> list[str]:
     return sorted(name for name in engine.list_indices(f"{alias}-*") if pattern.match(name))
 
 
-def load_index_body(mappings_dir: str | Path, synonyms: list[str], embedding_dimension: int) -> dict[str, Any]:
+def load_index_body(
+    mappings_dir: str | Path, synonyms: list[str], embedding_dimension: int
+) -> dict[str, Any]:
     """products.json with the synonym rules inlined, so a remote cluster needs no files on its disk."""
     body: dict[str, Any] = json.loads((Path(mappings_dir) / "products.json").read_text())
     body["settings"]["analysis"]["filter"][SYNONYM_FILTER]["synonyms"] = list(synonyms)
@@ -95,7 +97,9 @@ def swap_and_prune(engine: SearchEngine, alias: str, index: str) -> tuple[list[s
     deleted = [name for name in versions(engine, alias) if name not in keep]
     for name in deleted:
         engine.delete_index(name)
-    log.info("alias swapped", extra={"alias": alias, "index": index, "previous": previous, "deleted": deleted})
+    log.info(
+        "alias swapped", extra={"alias": alias, "index": index, "previous": previous, "deleted": deleted}
+    )
     return previous, deleted
 
 

@@ -55,12 +55,20 @@ class CatalogCounter:
         self.alias = alias
 
     def __call__(self, term: str) -> int:
-        query = {"multi_match": {"query": term, "type": "phrase", "analyzer": "english_index",
-                                 "fields": [f.split("^")[0] for f in PREVIEW_FIELDS]}}
+        query = {
+            "multi_match": {
+                "query": term,
+                "type": "phrase",
+                "analyzer": "english_index",
+                "fields": [f.split("^")[0] for f in PREVIEW_FIELDS],
+            }
+        }
         return self.engine.count(self.alias, query)
 
 
-def check(settings: Settings, engine: SearchEngine | None, alias: str) -> tuple[list[SynonymRule], list[SynonymIssue]]:
+def check(
+    settings: Settings, engine: SearchEngine | None, alias: str
+) -> tuple[list[SynonymRule], list[SynonymIssue]]:
     rules, issues = load_rules(settings.synonyms_dir)
     if engine is not None:
         try:
@@ -86,11 +94,14 @@ def sample_queries(engine: SearchEngine, terms: list[str], per_term: int = 3) ->
     for term in terms:
         queries.append(term)
         try:
-            logged = engine.search(UBI_QUERIES_INDEX, {
-                "size": 0,
-                "query": {"match_phrase": {"user_query.text": term}},
-                "aggs": {"q": {"terms": {"field": "user_query", "size": per_term}}},
-            })
+            logged = engine.search(
+                UBI_QUERIES_INDEX,
+                {
+                    "size": 0,
+                    "query": {"match_phrase": {"user_query.text": term}},
+                    "aggs": {"q": {"terms": {"field": "user_query", "size": per_term}}},
+                },
+            )
         except SearchEngineError:
             continue
         buckets = logged.aggregations.get("q", {}).get("buckets", [])
@@ -98,21 +109,25 @@ def sample_queries(engine: SearchEngine, terms: list[str], per_term: int = 3) ->
     return list(dict.fromkeys(queries))
 
 
-def impact(engine: SearchEngine, before_index: str, after_index: str, queries: list[str]) -> list[QueryImpact]:
+def impact(
+    engine: SearchEngine, before_index: str, after_index: str, queries: list[str]
+) -> list[QueryImpact]:
     out = []
     for query in queries:
         before = engine.search(before_index, keyword_query(query))
         after = engine.search(after_index, keyword_query(query))
         top_before = [h.id for h in before.hits]
         top_after = [h.id for h in after.hits]
-        out.append(QueryImpact(
-            query=query,
-            hits_before=before.total,
-            hits_after=after.total,
-            overlap_at_10=len(set(top_before) & set(top_after)),
-            entered_top_10=[d for d in top_after if d not in top_before],
-            left_top_10=[d for d in top_before if d not in top_after],
-        ))
+        out.append(
+            QueryImpact(
+                query=query,
+                hits_before=before.total,
+                hits_after=after.total,
+                overlap_at_10=len(set(top_before) & set(top_after)),
+                entered_top_10=[d for d in top_after if d not in top_before],
+                left_top_10=[d for d in top_before if d not in top_after],
+            )
+        )
     return out
 
 
@@ -138,9 +153,13 @@ def apply(settings: Settings, engine: SearchEngine, alias: str, dry_run: bool = 
 
 
 def impact_table(report: ApplyReport) -> str:
-    rows = ["| query | hits before | hits after | top-10 overlap | entered top 10 | left top 10 |",
-            "| --- | ---: | ---: | ---: | --- | --- |"]
+    rows = [
+        "| query | hits before | hits after | top-10 overlap | entered top 10 | left top 10 |",
+        "| --- | ---: | ---: | ---: | --- | --- |",
+    ]
     for row in report.impact:
-        rows.append(f"| {row.query} | {row.hits_before} | {row.hits_after} | {row.overlap_at_10}/10 | "
-                    f"{' '.join(row.entered_top_10[:5]) or '-'} | {' '.join(row.left_top_10[:5]) or '-'} |")
+        rows.append(
+            f"| {row.query} | {row.hits_before} | {row.hits_after} | {row.overlap_at_10}/10 | "
+            f"{' '.join(row.entered_top_10[:5]) or '-'} | {' '.join(row.left_top_10[:5]) or '-'} |"
+        )
     return "\n".join(rows)

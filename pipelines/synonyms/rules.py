@@ -70,7 +70,9 @@ def parse_line(file: str, number: int, raw: str) -> SynonymRule | SynonymIssue |
         left, right = _split_terms(text), None
     for term in left + (right or []):
         if not term:
-            return SynonymIssue(file, number, "error", "empty term (two commas in a row, or a trailing comma)")
+            return SynonymIssue(
+                file, number, "error", "empty term (two commas in a row, or a trailing comma)"
+            )
     rule = SynonymRule(file, number, text, tuple(left), None if right is None else tuple(right))
     return rule
 
@@ -79,14 +81,20 @@ def _rule_problems(rule: SynonymRule) -> list[SynonymIssue]:
     problems = []
     if rule.right is None:
         if len(rule.left) < 2:
-            problems.append(SynonymIssue(rule.file, rule.line, "error", "an equivalence needs at least two terms"))
+            problems.append(
+                SynonymIssue(rule.file, rule.line, "error", "an equivalence needs at least two terms")
+            )
         repeated = sorted({t for t in rule.left if rule.left.count(t) > 1})
         if repeated:
-            problems.append(SynonymIssue(rule.file, rule.line, "error", f"term mapped to itself: {', '.join(repeated)}"))
+            problems.append(
+                SynonymIssue(rule.file, rule.line, "error", f"term mapped to itself: {', '.join(repeated)}")
+            )
     else:
         itself = sorted(set(rule.left) & set(rule.right))
         if itself:
-            problems.append(SynonymIssue(rule.file, rule.line, "error", f"term mapped to itself: {', '.join(itself)}"))
+            problems.append(
+                SynonymIssue(rule.file, rule.line, "error", f"term mapped to itself: {', '.join(itself)}")
+            )
     return problems
 
 
@@ -133,8 +141,9 @@ def unmatched_term_warnings(
         missing = [term for term in rule.terms if cache[term] == 0]
         if len(missing) == len(rule.terms):
             warnings.append(
-                SynonymIssue(rule.file, rule.line, "warning",
-                             f"matches nothing in the catalog: {', '.join(missing)}")
+                SynonymIssue(
+                    rule.file, rule.line, "warning", f"matches nothing in the catalog: {', '.join(missing)}"
+                )
             )
     return warnings
 

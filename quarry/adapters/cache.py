@@ -45,7 +45,10 @@ class RedisStore:
             value = self._client.get(key)
         except RedisError as exc:
             raise CacheError(str(exc)) from exc
-        return None if value is None else bytes(value)  # type: ignore[arg-type]
+        if value is None:
+            return None
+        # The client is built without decode_responses, so values are bytes; str only if that changes.
+        return value.encode() if isinstance(value, str) else bytes(value)
 
     def set(self, key: str, value: bytes, ttl_s: int | None = None) -> None:
         try:
@@ -66,8 +69,8 @@ class RedisStore:
         except RedisError as exc:
             raise CacheError(str(exc)) from exc
         return PersistenceInfo(
-            aof_enabled=bool(int(info.get("aof_enabled", 0))),  # type: ignore[union-attr]
-            appendfsync=str(fsync.get("appendfsync", "")),  # type: ignore[union-attr]
+            aof_enabled=bool(int(info.get("aof_enabled", 0))),
+            appendfsync=str(fsync.get("appendfsync", "")),
         )
 
     def close(self) -> None:

@@ -195,7 +195,9 @@ class OpenSearchEngine:
 
     def search(self, index: str, body: Mapping[str, Any]) -> SearchResponse:
         raw = self._call(self._client.search, index=index, body=dict(body))
-        hits = [Hit(id=h["_id"], score=h.get("_score"), source=h.get("_source", {})) for h in raw["hits"]["hits"]]
+        hits = [
+            Hit(id=h["_id"], score=h.get("_score"), source=h.get("_source", {})) for h in raw["hits"]["hits"]
+        ]
         total = raw["hits"]["total"]
         return SearchResponse(
             total=int(total["value"] if isinstance(total, dict) else total),
@@ -224,7 +226,9 @@ class OpenSearchEngine:
         )
         failures = body.get("failures") or []
         if failures:
-            raise SearchEngineError(f"reindex {source} -> {dest} had {len(failures)} failures: {failures[:3]}")
+            raise SearchEngineError(
+                f"reindex {source} -> {dest} had {len(failures)} failures: {failures[:3]}"
+            )
         return int(body["created"]) + int(body.get("updated", 0))
 
     def request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:

@@ -25,7 +25,8 @@ provision: bootstrap ## Install what is missing: Debian packages, OpenSearch + p
 	@ops/ensure-system-packages
 	@if [ -z "$${QUARRY_OPENSEARCH_URL:-}" ]; then opensearch/opensearchctl provision; fi
 
-services: provision ## Start OpenSearch and Redis (or check the external ones you configured)
+services: bootstrap ## Start OpenSearch and Redis (or check the external ones you configured)
+	@ops/ensure-system-packages
 	@opensearch/opensearchctl start
 	@ops/redisctl start
 
@@ -61,7 +62,10 @@ typecheck: bootstrap ## mypy --strict on quarry/, api/, pipelines/
 	@$(PY) -m mypy
 
 unit: bootstrap ## Unit tests only (no services needed)
-	@$(PY) -m pytest tests/unit -q
+	@ops/run-tests tests/unit -q
+
+integration: services ## Integration and e2e tests only (real OpenSearch and Redis)
+	@ops/run-tests tests/integration tests/e2e
 
 index: services ## Rebuild the products index from the demo catalog (new version + alias swap)
 	@$(PY) -m pipelines index-demo

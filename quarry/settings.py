@@ -103,6 +103,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     mappings_dir: str = str(PROJECT_ROOT / "mappings")
     """Folder of index settings and mappings (products.json, ubi_*.json)."""
 
+    artifacts_dir: str = str(PROJECT_ROOT / "var" / "artifacts")
+    """Model store: versioned artifacts (dictionaries, models, indices) with a CURRENT pointer each."""
+
+    spell_auto_correct_confidence: float = 0.8
+    """Spelling corrections at or above this confidence are applied; below it they become did_you_mean."""
+
+    artifact_reload_interval_s: float = 30.0
+    """How often the API checks the model store for a newly activated artifact version."""
+
     embedding_dimension: int = 384
     """Dimension of the `embedding` knn_vector field (follows the embedding model)."""
 
@@ -175,8 +184,8 @@ def markdown_table(settings: Settings | None = None) -> str:
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
     for name in Settings.__struct_fields__:
         default = getattr(defaults, name)
-        if name in {"var_dir", "synonyms_dir", "mappings_dir"}:
-            default = "<checkout>/" + Path(str(default)).name
+        if name in {"var_dir", "synonyms_dir", "mappings_dir", "artifacts_dir"}:
+            default = "<checkout>/" + str(Path(str(default)).relative_to(PROJECT_ROOT))
         elif name == "cache_dir":
             default = "~/.cache/quarry (root: /var/cache/quarry)"
         shown = str(default).lower() if isinstance(default, bool) else str(default)

@@ -8,11 +8,11 @@ problem-details code needs to decide.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import msgspec
-from opensearchpy import OpenSearch
+from opensearchpy import OpenSearch, helpers
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, TransportError
 
@@ -79,6 +79,7 @@ class SearchEngine(Protocol):
     def search(self, index: str, body: Mapping[str, Any]) -> SearchResponse: ...
     def get_document(self, index: str, doc_id: str) -> dict[str, Any] | None: ...
     def reindex(self, source: str, dest: str) -> int: ...
+    def scan(self, index: str, query: Mapping[str, Any] | None = None) -> Iterator[Hit]: ...
     def request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any: ...
 
 
@@ -230,6 +231,15 @@ class OpenSearchEngine:
                 f"reindex {source} -> {dest} had {len(failures)} failures: {failures[:3]}"
             )
         return int(body["created"]) + int(body.get("updated", 0))
+
+    def scan(self, index: str, query: Mapping[str, Any] | None = None) -> Iterator[Hit]:
+        """Every matching document, in no particular order (scroll), for offline jobs."""
+        body = {"query": dict(query or {"match_all": {}})}
+        try:
+            for raw in helpers.scan(self._client, index=index, query=body, size=2000, scroll="2m"):
+                yield Hit(id=raw["_id"], score=None, source=raw.get("_source", {}))
+        except (TransportError, OSConnectionError, ConnectionTimeout) as exc:
+            raise _translate(exc) from exc
 
     def request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
         """Escape hatch for plugin endpoints (LTR feature store, k-NN stats) the client lacks."""

@@ -1,0 +1,130 @@
+"""The query-understanding pipeline and the hot-swappable model it runs on."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import msgspec
+
+from api.understanding.classify import EntityExtractor, classify
+from api.understanding.schemas import Correction, Entities, UnderstoodQuery
+from api.understanding.spelling import SpellCorrector
+from quarry.adapters.artifact_store import ArtifactNotFoundError, ArtifactStore
+from quarry.text import normalize, tokens
+from quarry.vocabulary import ARTIFACT, DICTIONARY_FILE, VOCABULARY_FILE, Vocabulary, decode_dictionary
+
+log = logging.getLogger("api.understanding")
+
+MAX_QUERY_LENGTH = 256
+
+
+class QueryRejectedError(ValueError):
+    """The query is empty or too long after normalization."""
+
+
+class UnderstandingModel:
+    """One loaded version of the query-understanding artifact."""
+
+    def __init__(self, version: str | None, counts: dict[str, int], vocabulary: Vocabulary) -> None:
+        self.version = version
+        self.speller = SpellCorrector(counts, set(vocabulary.protected))
+        self.extractor = EntityExtractor(vocabulary)
+
+    @classmethod
+    def empty(cls) -> UnderstandingModel:
+        return cls(None, {}, Vocabulary(brands=[], categories=[], attributes={}, protected=[]))
+
+    @classmethod
+    def load(cls, store: ArtifactStore, version: str) -> UnderstandingModel:
+        counts = decode_dictionary(store.read(ARTIFACT, version, DICTIONARY_FILE))
+        vocabulary = msgspec.json.decode(store.read(ARTIFACT, version, VOCABULARY_FILE), type=Vocabulary)
+        return cls(version, counts, vocabulary)
+
+
+class QueryUnderstanding:
+    """Runs the steps in order and swaps in a newly activated artifact without a restart.
+
+    Without any artifact it still normalizes and classifies (no corrections, no entities) and reports
+    itself degraded, so a fresh deployment serves search before the first `make vocabulary`."""
+
+    def __init__(
+        self, store: ArtifactStore, auto_correct_confidence: float, reload_interval_s: float
+    ) -> None:
+        self._store = store
+        self._threshold = auto_correct_confidence
+        self._reload_interval_s = reload_interval_s
+        self._model = UnderstandingModel.empty()
+        self._checked_at = float("-inf")
+        self._lock = threading.Lock()
+        self.reload()
+
+    @property
+    def version(self) -> str | None:
+        return self._model.version
+
+    @property
+    def degraded(self) -> bool:
+        return self._model.version is None
+
+    def reload(self) -> bool:
+        """Load the store's current version if it changed; True when a new model went live."""
+        self._checked_at = time.monotonic()
+        version = self._store.current(ARTIFACT)
+        if version is None or version == self._model.version:
+            return False
+        try:
+            model = UnderstandingModel.load(self._store, version)
+        except (ArtifactNotFoundError, msgspec.DecodeError, ValueError) as exc:
+            log.error("query-understanding artifact unusable", extra={"version": version, "error": str(exc)})
+            return False
+        self._model = model  # one reference assignment: requests see the old or the new model, never a mix
+        log.info("query-understanding model loaded", extra={"version": version})
+        return True
+
+    def _maybe_reload(self) -> None:
+        if time.monotonic() - self._checked_at >= self._reload_interval_s and self._lock.acquire(
+            blocking=False
+        ):
+            try:
+                self.reload()
+            finally:
+                self._lock.release()
+
+    def normalize(self, raw: str) -> str:
+        normalized = normalize(raw)
+        if not normalized:
+            raise QueryRejectedError(
+                "q is empty after normalization (only spaces, punctuation or control characters)"
+            )
+        if len(normalized) > MAX_QUERY_LENGTH:
+            raise QueryRejectedError(
+                f"q is {len(normalized)} characters after normalization; the limit is {MAX_QUERY_LENGTH}"
+            )
+        return normalized
+
+    def understand(self, raw: str) -> UnderstoodQuery:
+        self._maybe_reload()
+        model = self._model
+        normalized = self.normalize(raw)
+        words = tokens(normalized)
+        correction = model.speller.correct(words) if model.version else Correction(None, 1.0)
+        applied = correction.text if correction.text and correction.confidence >= self._threshold else None
+        suggested = correction.text if correction.text and not applied else None
+        final_words = tokens(applied) if applied else words
+        entities = model.extractor.extract(final_words) if model.version else Entities()
+        return UnderstoodQuery(
+            original=raw,
+            normalized=normalized,
+            corrected=applied,
+            did_you_mean=suggested,
+            correction_confidence=correction.confidence,
+            intent=classify(final_words, model.extractor, entities),
+            entities=entities,
+        )
+
+    def correction_of(self, normalized: str) -> str | None:
+        """Any correction, whatever its confidence: the zero-result fallback tries it."""
+        correction = self._model.speller.correct(tokens(normalized))
+        return correction.text

@@ -1,0 +1,94 @@
+"""The model/artifact store: versioned, immutable artifacts with a movable `CURRENT` pointer.
+
+Pipelines publish (spelling dictionaries, vocabularies, later ALS factors, FAISS indices, LTR models);
+the API reads the current version and notices when the pointer moves, so a new artifact goes live
+without a restart. A version directory is complete before the pointer names it (write to a temporary
+name, then rename), so a reader never sees half an artifact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import msgspec
+
+POINTER = "CURRENT"
+METADATA = "metadata.json"
+
+
+class ArtifactNotFoundError(LookupError):
+    """No such artifact, version or file."""
+
+
+@runtime_checkable
+class ArtifactStore(Protocol):
+    def publish(self, name: str, files: dict[str, bytes], metadata: dict[str, Any]) -> str: ...
+    def current(self, name: str) -> str | None: ...
+    def versions(self, name: str) -> list[str]: ...
+    def read(self, name: str, version: str, filename: str) -> bytes: ...
+    def metadata(self, name: str, version: str) -> dict[str, Any]: ...
+    def activate(self, name: str, version: str) -> None: ...
+
+
+def new_version() -> str:
+    """Sortable by time, unique across concurrent publishers."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(3)
+
+
+class LocalArtifactStore:
+    """`ArtifactStore` on a directory: <root>/<name>/<version>/<files>, <root>/<name>/CURRENT."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def _dir(self, name: str, version: str) -> Path:
+        path = self.root / name / version
+        if not path.is_dir():
+            raise ArtifactNotFoundError(f"{name}@{version}")
+        return path
+
+    def publish(self, name: str, files: dict[str, bytes], metadata: dict[str, Any]) -> str:
+        version = new_version()
+        folder = self.root / name
+        staging = folder / f".{version}.tmp"
+        staging.mkdir(parents=True)
+        for filename, content in files.items():
+            (staging / filename).write_bytes(content)
+        record = {**metadata, "name": name, "version": version, "files": sorted(files)}
+        (staging / METADATA).write_bytes(msgspec.json.format(msgspec.json.encode(record), indent=2))
+        staging.rename(folder / version)
+        self.activate(name, version)
+        return version
+
+    def activate(self, name: str, version: str) -> None:
+        self._dir(name, version)
+        pointer = self.root / name / POINTER
+        temporary = pointer.with_name(f".{POINTER}.{secrets.token_hex(4)}")
+        temporary.write_text(version)
+        os.replace(temporary, pointer)
+
+    def current(self, name: str) -> str | None:
+        try:
+            return (self.root / name / POINTER).read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def versions(self, name: str) -> list[str]:
+        folder = self.root / name
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def read(self, name: str, version: str, filename: str) -> bytes:
+        path = self._dir(name, version) / filename
+        if not path.is_file():
+            raise ArtifactNotFoundError(f"{name}@{version}/{filename}")
+        return path.read_bytes()
+
+    def metadata(self, name: str, version: str) -> dict[str, Any]:
+        record: dict[str, Any] = msgspec.json.decode(self.read(name, version, METADATA))
+        return record

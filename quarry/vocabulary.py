@@ -1,0 +1,98 @@
+"""The query-understanding artifact: what `pipelines` builds from the catalog and the API loads.
+
+One versioned artifact (`query-understanding`) holds the spelling dictionary (term -> frequency) and
+the catalog's own vocabularies (brands, categories, attribute values) used for entity extraction.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+ARTIFACT = "query-understanding"
+DICTIONARY_FILE = "dictionary.tsv"
+VOCABULARY_FILE = "vocabulary.json"
+ENTITY_ATTRIBUTES = ("color", "size", "material")
+# Words shoppers type that catalog text rarely contains; without them the corrector "fixes" best -> west.
+QUERY_WORDS = [
+    "best",
+    "top",
+    "cheap",
+    "cheapest",
+    "buy",
+    "deal",
+    "deals",
+    "sale",
+    "discount",
+    "price",
+    "prices",
+    "under",
+    "over",
+    "affordable",
+    "bargain",
+    "clearance",
+    "coupon",
+    "order",
+    "offer",
+    "how",
+    "which",
+    "what",
+    "why",
+    "vs",
+    "versus",
+    "review",
+    "reviews",
+    "compare",
+    "guide",
+    "gift",
+    "gifts",
+    "for",
+    "with",
+    "without",
+    "and",
+    "or",
+    "the",
+    "a",
+    "an",
+    "men",
+    "mens",
+    "women",
+    "womens",
+    "kids",
+    "kid",
+    "boys",
+    "girls",
+    "baby",
+    "new",
+    "used",
+    "near",
+    "me",
+]
+
+
+class Vocabulary(msgspec.Struct):
+    brands: list[str]
+    """Brand names as the catalog writes them."""
+    categories: list[str]
+    """Category names of every level."""
+    attributes: dict[str, list[str]]
+    """Attribute key -> values (lower-cased), for every attribute key in the catalog."""
+    protected: list[str]
+    """Tokens the spell corrector must never change (brand tokens, model numbers)."""
+    departments: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    """Brand or category name -> the top-level categories it appears in (to tell Apple from apples)."""
+    models: list[str] = msgspec.field(default_factory=list)
+    """Product-line words (capitalized inside titles: iphone, galaxy, macbook), for navigational intent."""
+
+
+def encode_dictionary(counts: dict[str, int]) -> bytes:
+    lines = (f"{term}\t{count}" for term, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def decode_dictionary(data: bytes) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for line in data.decode().splitlines():
+        if line:
+            term, _, count = line.partition("\t")
+            counts[term] = int(count)
+    return counts

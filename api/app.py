@@ -1,5 +1,5 @@
-"""The Litestar application factory. Adapters are built once per process and handed to services
-through dependency injection (app.state), never through module globals."""
+"""The Litestar application factory. Adapters and services are built once per process in the
+lifespan and handed to handlers through dependency injection (app.state), never module globals."""
 
 from __future__ import annotations
 
@@ -11,9 +11,27 @@ from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 
 from api.health.controllers import HealthController
-from api.problems import http_exception_handler, trace_id_middleware, unhandled_exception_handler
+from api.problems import (
+    bad_request_handler,
+    http_exception_handler,
+    service_unavailable_handler,
+    trace_id_middleware,
+    unhandled_exception_handler,
+)
+from api.products.controllers import ProductController
+from api.products.services import ProductService
+from api.search.cache import SearchCache
+from api.search.controllers import SearchController
+from api.search.ranking import RankingConfigProvider
+from api.search.services import AffinityReader, PageTooDeepError, SearchService
+from api.suggest.controllers import SuggestController
+from api.suggest.services import SuggestService
+from api.ubi.writer import QueryLogWriter
+from api.understanding.services import QueryRejectedError, QueryUnderstanding
+from quarry.adapters.artifact_store import ArtifactStore, LocalArtifactStore
 from quarry.adapters.cache import KeyValueStore, RedisStore
-from quarry.adapters.search_engine import OpenSearchEngine, SearchEngine
+from quarry.adapters.search_engine import OpenSearchEngine, SearchEngine, SearchEngineError
+from quarry.circuit import CircuitBreaker
 from quarry.logs import configure_logging
 from quarry.settings import Settings, get_settings
 
@@ -22,22 +40,51 @@ def create_app(
     settings: Settings | None = None,
     engine: SearchEngine | None = None,
     store: KeyValueStore | None = None,
+    artifacts: ArtifactStore | None = None,
 ) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
 
     @asynccontextmanager
-    async def adapters(app: Litestar) -> AsyncIterator[None]:
+    async def services(app: Litestar) -> AsyncIterator[None]:
+        search_engine = engine or OpenSearchEngine(settings.opensearch_url, settings.opensearch_timeout_s)
+        kv = store or RedisStore(settings.redis_url)
+        model_store = artifacts or LocalArtifactStore(settings.artifacts_dir)
+        understanding = QueryUnderstanding(
+            model_store, settings.spell_auto_correct_confidence, settings.artifact_reload_interval_s
+        )
+        query_log = QueryLogWriter(search_engine, capacity=settings.ubi_queue_capacity)
+        query_log.start()
         app.state.settings = settings
-        app.state.engine = engine or OpenSearchEngine(settings.opensearch_url, settings.opensearch_timeout_s)
-        app.state.store = store or RedisStore(settings.redis_url)
-        yield
+        app.state.engine = search_engine
+        app.state.store = kv
+        app.state.search_service = SearchService(
+            engine=search_engine,
+            alias=settings.products_alias,
+            understanding=understanding,
+            ranking=RankingConfigProvider(settings.ranking_config, kv),
+            cache=SearchCache(kv, CircuitBreaker("result_cache"), ttl_s=settings.search_cache_ttl_s),
+            affinity=AffinityReader(kv, CircuitBreaker("online_features")),
+            query_log=query_log,
+        )
+        app.state.product_service = ProductService(search_engine, settings.products_alias)
+        app.state.suggest_service = SuggestService(model_store)
+        try:
+            yield
+        finally:
+            query_log.stop()
 
     return Litestar(
-        route_handlers=[HealthController],
-        lifespan=[adapters],
+        route_handlers=[HealthController, SearchController, ProductController, SuggestController],
+        lifespan=[services],
         middleware=[trace_id_middleware],
-        exception_handlers={HTTPException: http_exception_handler, Exception: unhandled_exception_handler},
+        exception_handlers={
+            HTTPException: http_exception_handler,
+            QueryRejectedError: bad_request_handler,
+            PageTooDeepError: bad_request_handler,
+            SearchEngineError: service_unavailable_handler,
+            Exception: unhandled_exception_handler,
+        },
         openapi_config=OpenAPIConfig(title="Quarry", version="1.0.0", path="/schema"),
         logging_config=None,  # quarry.logs owns logging: one JSON line per record
         debug=False,

@@ -119,3 +119,33 @@ def unhandled_exception_handler(request: Request[Any, Any, Any], exc: Exception)
             instance=request.url.path,
         )
     )
+
+
+def bad_request_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """Domain validation (query empty after normalization, page too deep): the caller's mistake."""
+    return _problem_response(
+        Problem(
+            type="https://quarry.dev/problems/400",
+            title="Invalid request",
+            status=400,
+            trace_id=request_trace_id(request),
+            detail=str(exc),
+            instance=request.url.path,
+        )
+    )
+
+
+def service_unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """OpenSearch is down or overloaded: a retryable 503, not a 500."""
+    trace_id = request_trace_id(request)
+    log.error("search backend failed", extra={"trace_id": trace_id, "error": str(exc)})
+    return _problem_response(
+        Problem(
+            type="https://quarry.dev/problems/503",
+            title="Search backend unavailable",
+            status=503,
+            trace_id=trace_id,
+            detail="The search backend did not answer; retry shortly.",
+            instance=request.url.path,
+        )
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
+import math
 from collections import Counter
 from typing import Any
 
@@ -16,17 +17,20 @@ import msgspec
 from tqdm import tqdm
 
 from quarry.adapters.artifact_store import ArtifactStore
-from quarry.adapters.search_engine import SearchEngine
+from quarry.adapters.search_engine import SearchEngine, SearchEngineError
 from quarry.text import normalize, tokens
 from quarry.vocabulary import (
     ARTIFACT,
     DICTIONARY_FILE,
     QUERY_WORDS,
+    SUGGESTIONS_FILE,
     VOCABULARY_FILE,
+    Suggestion,
     Vocabulary,
     encode_dictionary,
 )
 
+UBI_QUERIES = "ubi_queries"
 FIELD_WEIGHTS = {"title": 5, "brand": 5, "category": 3, "attribute": 3, "description": 1}
 MIN_TOKEN_LENGTH = 2
 
@@ -91,25 +95,71 @@ def build_from_documents(documents: list[dict[str, Any]]) -> tuple[dict[str, int
     return dict(counts), vocabulary
 
 
+def build_suggestions(documents: list[dict[str, Any]], queries: dict[str, int]) -> list[Suggestion]:
+    """Titles weighted by popularity, brands and categories by product count, and past queries that
+    found something by how often they were asked."""
+    titles: dict[str, float] = {}
+    entities: Counter[tuple[str, str]] = Counter()
+    for doc in documents:
+        title = doc.get("title") or ""
+        if title:
+            titles[title] = max(titles.get(title, 0.0), math.log1p(float(doc.get("popularity_score") or 0.0)))
+        if doc.get("brand"):
+            entities[(doc["brand"], "brand")] += 1
+        for level in ("category_lvl1", "category_lvl2", "category_lvl3"):
+            if doc.get(level):
+                entities[(doc[level], "category")] += 1
+    suggestions = [Suggestion(text, "title", round(weight, 3)) for text, weight in titles.items()]
+    # Brands, categories and popular queries outrank single titles: they lead to many products.
+    suggestions += [
+        Suggestion(text, kind, round(10 + math.log1p(n), 3)) for (text, kind), n in entities.items()
+    ]
+    suggestions += [Suggestion(text, "query", round(12 + math.log1p(n), 3)) for text, n in queries.items()]
+    return sorted(suggestions, key=lambda s: (-s.weight, s.text))
+
+
+def successful_queries(engine: SearchEngine, limit: int = 5000) -> dict[str, int]:
+    """Logged queries (UBI) that returned at least one product, with their counts."""
+    try:
+        response = engine.search(
+            UBI_QUERIES,
+            {
+                "size": 0,
+                "query": {"exists": {"field": "query_response_hit_ids"}},
+                "aggs": {"q": {"terms": {"field": "user_query", "size": limit}}},
+            },
+        )
+    except SearchEngineError:
+        return {}
+    return {b["key"]: int(b["doc_count"]) for b in response.aggregations.get("q", {}).get("buckets", [])}
+
+
 def build_and_publish(engine: SearchEngine, store: ArtifactStore, alias: str) -> str:
     live = engine.alias_targets(alias)
     documents = [
         hit.source for hit in tqdm(engine.scan(alias), desc="reading catalog", unit="doc", disable=None)
     ]
     counts, vocabulary = build_from_documents(documents)
+    queries = successful_queries(engine)
+    suggestions = build_suggestions(documents, queries)
     metadata = {
-        "data_window": {"catalog_index": live, "documents": len(documents)},
+        "data_window": {"catalog_index": live, "documents": len(documents), "logged_queries": len(queries)},
         "parameters": {"field_weights": FIELD_WEIGHTS, "min_token_length": MIN_TOKEN_LENGTH},
         "metrics": {
             "terms": len(counts),
             "brands": len(vocabulary.brands),
             "protected": len(vocabulary.protected),
+            "suggestions": len(suggestions),
         },
         "library_versions": {"symspellpy": importlib.metadata.version("symspellpy")},
         "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     return store.publish(
         ARTIFACT,
-        {DICTIONARY_FILE: encode_dictionary(counts), VOCABULARY_FILE: msgspec.json.encode(vocabulary)},
+        {
+            DICTIONARY_FILE: encode_dictionary(counts),
+            VOCABULARY_FILE: msgspec.json.encode(vocabulary),
+            SUGGESTIONS_FILE: msgspec.json.encode(suggestions),
+        },
         metadata,
     )

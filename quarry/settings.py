@@ -76,6 +76,18 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     api_port: int = 8000
     """Port the API listens on."""
 
+    api_workers: int = 2
+    """Uvicorn worker processes serving the API (uvloop + httptools)."""
+
+    ranking_config: str = str(PROJECT_ROOT / "api" / "search" / "ranking.json")
+    """Versioned Phase-1 ranking configuration (weights per top-level category), seeded into Redis."""
+
+    search_cache_ttl_s: int = 300
+    """Lifetime of a cached search result page in Redis."""
+
+    ubi_queue_capacity: int = 10000
+    """UBI query-log records waiting to be written; beyond this they are dropped, counted and logged."""
+
     products_alias: str = "products"
     """Alias that search reads; physical indices are `<alias>-<timestamp>` behind it."""
 
@@ -184,7 +196,7 @@ def markdown_table(settings: Settings | None = None) -> str:
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
     for name in Settings.__struct_fields__:
         default = getattr(defaults, name)
-        if name in {"var_dir", "synonyms_dir", "mappings_dir", "artifacts_dir"}:
+        if name in {"var_dir", "synonyms_dir", "mappings_dir", "artifacts_dir", "ranking_config"}:
             default = "<checkout>/" + str(Path(str(default)).relative_to(PROJECT_ROOT))
         elif name == "cache_dir":
             default = "~/.cache/quarry (root: /var/cache/quarry)"

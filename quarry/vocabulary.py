@@ -11,6 +11,7 @@ import msgspec
 ARTIFACT = "query-understanding"
 DICTIONARY_FILE = "dictionary.tsv"
 VOCABULARY_FILE = "vocabulary.json"
+SUGGESTIONS_FILE = "suggestions.json"
 ENTITY_ATTRIBUTES = ("color", "size", "material")
 # Words shoppers type that catalog text rarely contains; without them the corrector "fixes" best -> west.
 QUERY_WORDS = [
@@ -82,6 +83,14 @@ class Vocabulary(msgspec.Struct):
     """Brand or category name -> the top-level categories it appears in (to tell Apple from apples)."""
     models: list[str] = msgspec.field(default_factory=list)
     """Product-line words (capitalized inside titles: iphone, galaxy, macbook), for navigational intent."""
+
+
+class Suggestion(msgspec.Struct, array_like=True):
+    """An autocomplete candidate: display text, its kind, and a weight (higher first)."""
+
+    text: str
+    kind: str  # title | brand | category | query
+    weight: float
 
 
 def encode_dictionary(counts: dict[str, int]) -> bytes:

@@ -29,6 +29,7 @@ class UnderstandingModel:
 
     def __init__(self, version: str | None, counts: dict[str, int], vocabulary: Vocabulary) -> None:
         self.version = version
+        self.vocabulary = vocabulary
         self.speller = SpellCorrector(counts, set(vocabulary.protected))
         self.extractor = EntityExtractor(vocabulary)
 
@@ -63,6 +64,14 @@ class QueryUnderstanding:
     @property
     def version(self) -> str | None:
         return self._model.version
+
+    @property
+    def attribute_keys(self) -> set[str]:
+        return set(self._model.vocabulary.attributes)
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return self._model.vocabulary
 
     @property
     def degraded(self) -> bool:

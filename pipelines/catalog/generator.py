@@ -125,6 +125,8 @@ def _product(rng: random.Random, index: int, family: _Family, attributes: dict[s
     title = title[0].upper() + title[1:]
     price = max(0.99, round(family.price * rng.uniform(0.95, 1.05)) - 0.01)
     reviewed = rng.random() < 0.92
+    rating = round(min(5.0, max(1.0, rng.gauss(4.1, 0.6))), 1) if reviewed else None
+    review_count = min(25000, int(rng.paretovariate(1.1) * 4)) if reviewed else 0
     day = FIRST_DAY + dt.timedelta(days=rng.randint(0, (LAST_DAY - FIRST_DAY).days))
     return Product(
         product_id=f"P{index:06d}",
@@ -134,10 +136,12 @@ def _product(rng: random.Random, index: int, family: _Family, attributes: dict[s
         description=_describe(rng, family, attributes),
         attributes={ATTRIBUTE_ALIASES.get(k, k): v for k, v in attributes.items()},
         price=price,
-        rating=round(min(5.0, max(1.0, rng.gauss(4.1, 0.6))), 1) if reviewed else None,
-        review_count=min(25000, int(rng.paretovariate(1.1) * 4)) if reviewed else 0,
+        rating=rating,
+        review_count=review_count,
         in_stock=rng.random() < 0.9,
         created_at=day.isoformat(),
+        # A prior until behavioural popularity exists: well-reviewed, much-reviewed products sell.
+        popularity_score=round(review_count * (rating or 0.0) / 5, 2),
     )
 
 

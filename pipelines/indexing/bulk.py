@@ -14,9 +14,7 @@ from typing import Any
 import msgspec
 from tqdm import tqdm
 
-from quarry.adapters.search_engine import BulkResponse, SearchEngine, SearchEngineError
-
-_encoder = msgspec.json.Encoder()
+from quarry.adapters.search_engine import BulkResponse, SearchEngine, SearchEngineError, index_action
 
 
 class BulkFailure(msgspec.Struct, frozen=True):
@@ -37,11 +35,6 @@ class BulkStats(msgspec.Struct):
     @property
     def docs_per_second(self) -> float:
         return self.indexed / self.seconds if self.seconds else 0.0
-
-
-def encode_action(index: str, doc_id: str, document: dict[str, Any]) -> bytes:
-    header = _encoder.encode({"index": {"_index": index, "_id": doc_id}})
-    return header + b"\n" + _encoder.encode(document) + b"\n"
 
 
 def _retryable(status: int) -> bool:
@@ -114,7 +107,7 @@ def bulk_index(
     started = time.perf_counter()
     with tqdm(total=total, desc=description, unit="doc", disable=None, mininterval=0.5) as bar:
         for chunk in _chunks(documents, chunk_size):
-            items = [(doc_id, encode_action(index, doc_id, doc)) for doc_id, doc in chunk]
+            items = [(doc_id, index_action(index, doc_id, doc)) for doc_id, doc in chunk]
             indexed, retries, failures = send_with_retry(engine.bulk, items, max_retries, initial_backoff_s)
             stats.sent += len(items)
             stats.indexed += indexed

@@ -39,6 +39,7 @@ class Hit(msgspec.Struct, frozen=True):
     id: str
     score: float | None
     source: dict[str, Any]
+    explanation: dict[str, Any] | None = None
 
 
 class SearchResponse(msgspec.Struct, frozen=True):
@@ -81,6 +82,19 @@ class SearchEngine(Protocol):
     def reindex(self, source: str, dest: str) -> int: ...
     def scan(self, index: str, query: Mapping[str, Any] | None = None) -> Iterator[Hit]: ...
     def request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any: ...
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def index_action(index: str, doc_id: str, document: Any) -> bytes:
+    """One bulk `index` action (header line + document line) as NDJSON bytes."""
+    return (
+        _encoder.encode({"index": {"_index": index, "_id": doc_id}})
+        + b"\n"
+        + _encoder.encode(document)
+        + b"\n"
+    )
 
 
 def _translate(exc: Exception) -> SearchEngineError:
@@ -197,7 +211,13 @@ class OpenSearchEngine:
     def search(self, index: str, body: Mapping[str, Any]) -> SearchResponse:
         raw = self._call(self._client.search, index=index, body=dict(body))
         hits = [
-            Hit(id=h["_id"], score=h.get("_score"), source=h.get("_source", {})) for h in raw["hits"]["hits"]
+            Hit(
+                id=h["_id"],
+                score=h.get("_score"),
+                source=h.get("_source", {}),
+                explanation=h.get("_explanation"),
+            )
+            for h in raw["hits"]["hits"]
         ]
         total = raw["hits"]["total"]
         return SearchResponse(

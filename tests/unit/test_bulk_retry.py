@@ -1,7 +1,7 @@
 import pytest
 
-from pipelines.indexing.bulk import encode_action, send_with_retry
-from quarry.adapters.search_engine import BulkItemResult, BulkResponse, SearchEngineError
+from pipelines.indexing.bulk import send_with_retry
+from quarry.adapters.search_engine import BulkItemResult, BulkResponse, SearchEngineError, index_action
 
 
 class ScriptedBulk:
@@ -25,7 +25,7 @@ class ScriptedBulk:
 
 
 def items(*ids):
-    return [(i, encode_action("idx", i, {"n": i})) for i in ids]
+    return [(i, index_action("idx", i, {"n": i})) for i in ids]
 
 
 def test_only_rejected_items_are_resent_after_429() -> None:

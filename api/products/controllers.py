@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import NotFoundException
+from litestar.params import Parameter
+
+from api.products.schemas import ProductDetail
+from api.products.services import ProductService
+
+
+def provide_product_service(state: State) -> ProductService:
+    service: ProductService = state.product_service
+    return service
+
+
+class ProductController(Controller):
+    path = "/v1/products"
+    tags = ["products"]  # noqa: RUF012 - Litestar declares these as instance attributes
+    dependencies = {"product_service": Provide(provide_product_service, sync_to_thread=False)}  # noqa: RUF012
+
+    @get("/{product_id:str}", summary="One product by id (404 when unknown)", sync_to_thread=True)
+    def get_product(
+        self,
+        product_service: NamedDependency[ProductService],
+        product_id: Annotated[str, Parameter(max_length=128)],
+    ) -> ProductDetail:
+        product = product_service.get(product_id)
+        if product is None:
+            raise NotFoundException(f"no product with id {product_id!r}")
+        return product

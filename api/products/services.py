@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from typing import Any
+
+from api.products.schemas import ProductDetail
+from quarry.adapters.search_engine import SearchEngine
+
+
+def product_from_source(source: dict[str, Any]) -> ProductDetail:
+    levels = [source[k] for k in ("category_lvl1", "category_lvl2", "category_lvl3") if source.get(k)]
+    return ProductDetail(
+        product_id=str(source["product_id"]),
+        title=source.get("title", ""),
+        brand=source.get("brand", ""),
+        category_path=source.get("category_path", ""),
+        categories=levels,
+        description=source.get("description", ""),
+        attributes={str(k): str(v) for k, v in (source.get("attributes") or {}).items()},
+        price=source.get("price"),
+        rating=source.get("rating"),
+        review_count=int(source.get("review_count") or 0),
+        in_stock=bool(source.get("in_stock", False)),
+        created_at=source.get("created_at"),
+    )
+
+
+class ProductService:
+    def __init__(self, engine: SearchEngine, alias: str) -> None:
+        self.engine = engine
+        self.alias = alias
+
+    def get(self, product_id: str) -> ProductDetail | None:
+        # Through the alias: a get by id needs the physical index, so search by the keyword id instead.
+        result = self.engine.search(self.alias, {"size": 1, "query": {"term": {"product_id": product_id}}})
+        return product_from_source(result.hits[0].source) if result.hits else None

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import ValidationException
+from litestar.openapi.spec import Example
+from litestar.params import Parameter
+
+from api.search.dependencies import provide_search_service
+from api.search.schemas import SearchRequest, SearchResponse, SortOrder
+from api.search.services import SearchService
+
+KNOWN_PARAMETERS = {
+    "q",
+    "page",
+    "size",
+    "category",
+    "brand",
+    "price_min",
+    "price_max",
+    "in_stock",
+    "sort",
+    "user_id",
+    "session_id",
+    "explain",
+}
+MAX_RAW_QUERY = 1024
+
+
+ATTRIBUTE_PREFIX = "attr."
+
+
+def attribute_filters(request: Request[Any, Any, Any], allowed: set[str]) -> tuple[tuple[str, str], ...]:
+    """Query parameters that are not Quarry's own are attribute filters (`color=red`, or `attr.size=10`
+    for attributes whose name a search parameter already uses), but only for attributes the catalog
+    has: a typo like `colour=red` is an error, not a silent zero-result filter."""
+    filters = []
+    for raw_key, value in request.query_params.multi_items():
+        if raw_key in KNOWN_PARAMETERS:
+            continue
+        key = raw_key.removeprefix(ATTRIBUTE_PREFIX)
+        if key not in allowed:
+            raise ValidationException(
+                f"unknown query parameter {raw_key!r}; attribute filters are: "
+                f"{', '.join(sorted(allowed)) or 'none'} (as name=value, or attr.name=value)"
+            )
+        filters.append((key, value))
+    return tuple(sorted(filters))
+
+
+class SearchController(Controller):
+    path = "/v1/search"
+    tags = ["search"]  # noqa: RUF012 - Litestar declares these as instance attributes
+    dependencies = {"search_service": Provide(provide_search_service, sync_to_thread=False)}  # noqa: RUF012
+
+    @get(
+        summary="Search products",
+        description="Full-text product search with filters, facets, Phase-1 ranking and explanations. "
+        "Any other query parameter naming a catalog attribute is an attribute filter, e.g. `color=red`; "
+        "`attr.size=10` filters on the size attribute (plain `size` is the page size).",
+        sync_to_thread=True,
+    )
+    def search(
+        self,
+        request: Request[Any, Any, Any],
+        search_service: NamedDependency[SearchService],
+        q: Annotated[
+            str,
+            Parameter(
+                min_length=1,
+                max_length=MAX_RAW_QUERY,
+                description="The shopper's query (1-256 characters after normalization)",
+                examples=[Example(value="red running shoes size 10")],
+            ),
+        ],
+        page: Annotated[int, Parameter(ge=1, le=10_000, examples=[Example(value=1)])] = 1,
+        size: Annotated[int, Parameter(ge=1, le=100, examples=[Example(value=20)])] = 20,
+        category: Annotated[
+            str | None,
+            Parameter(
+                max_length=200, description="Category at any level", examples=[Example(value="Sneakers")]
+            ),
+        ] = None,
+        brand: Annotated[
+            list[str] | None, Parameter(description="Repeatable", examples=[Example(value=["Nike"])])
+        ] = None,
+        price_min: Annotated[float | None, Parameter(ge=0, examples=[Example(value=20)])] = None,
+        price_max: Annotated[float | None, Parameter(ge=0, examples=[Example(value=150)])] = None,
+        in_stock: Annotated[bool | None, Parameter(examples=[Example(value=True)])] = None,
+        sort: Annotated[SortOrder, Parameter(examples=[Example(value="relevance")])] = "relevance",
+        user_id: Annotated[str | None, Parameter(max_length=128, examples=[Example(value="u-123")])] = None,
+        session_id: Annotated[
+            str | None, Parameter(max_length=128, examples=[Example(value="s-456")])
+        ] = None,
+        explain: Annotated[bool, Parameter(examples=[Example(value=False)])] = False,
+    ) -> SearchResponse:
+        if price_min is not None and price_max is not None and price_min > price_max:
+            raise ValidationException("price_min must not exceed price_max")
+        search_request = SearchRequest(
+            q=q,
+            page=page,
+            size=size,
+            category=category,
+            brand=tuple(brand or ()),
+            price_min=price_min,
+            price_max=price_max,
+            in_stock=in_stock,
+            attributes=attribute_filters(request, search_service.understanding.attribute_keys),
+            sort=sort,
+            user_id=user_id,
+            session_id=session_id,
+            explain=explain,
+        )
+        return search_service.search(search_request)

@@ -1,0 +1,145 @@
+"""The OpenSearch request for a search: BM25 over the synonym analyzer, hard filters, soft entity
+boosts and facet aggregations. Pure functions of their inputs, so they are unit-tested on their own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.search.ranking import RankingConfig
+from api.search.schemas import SearchRequest
+from api.understanding.schemas import Entities
+
+SOURCE_FIELDS = [
+    "product_id",
+    "title",
+    "brand",
+    "category_lvl1",
+    "category_path",
+    "price",
+    "rating",
+    "in_stock",
+    "created_at",
+    "popularity_score",
+]
+SORTS: dict[str, list[dict[str, Any]]] = {
+    "price_asc": [{"price": {"order": "asc", "missing": "_last"}}, {"product_id": "asc"}],
+    "price_desc": [{"price": {"order": "desc", "missing": "_last"}}, {"product_id": "asc"}],
+    "newest": [{"created_at": {"order": "desc", "missing": "_last"}}, {"product_id": "asc"}],
+    "rating": [
+        {"rating": {"order": "desc", "missing": "_last"}},
+        {"review_count": "desc"},
+        {"product_id": "asc"},
+    ],
+}
+# Relevance ties break on product_id so that page 2 always continues page 1.
+RELEVANCE_SORT: list[Any] = ["_score", {"product_id": "asc"}]
+PRICE_RANGES = [
+    (None, 25.0),
+    (25.0, 50.0),
+    (50.0, 100.0),
+    (100.0, 250.0),
+    (250.0, 500.0),
+    (500.0, 1000.0),
+    (1000.0, None),
+]
+FACET_ATTRIBUTES = ("color", "size", "material")
+FACET_SIZE = 20
+
+
+def _term(field: str, value: str) -> dict[str, Any]:
+    return {"term": {field: {"value": value, "case_insensitive": True}}}
+
+
+def filter_clauses(request: SearchRequest) -> list[dict[str, Any]]:
+    """Explicit parameters are hard filters."""
+    filters: list[dict[str, Any]] = []
+    if request.category:
+        levels = ("category_lvl1", "category_lvl2", "category_lvl3")
+        filters.append(
+            {"bool": {"should": [_term(f, request.category) for f in levels], "minimum_should_match": 1}}
+        )
+    if request.brand:
+        filters.append(
+            {"bool": {"should": [_term("brand", b) for b in request.brand], "minimum_should_match": 1}}
+        )
+    if request.price_min is not None or request.price_max is not None:
+        bounds = {k: v for k, v in (("gte", request.price_min), ("lte", request.price_max)) if v is not None}
+        filters.append({"range": {"price": bounds}})
+    if request.in_stock is not None:
+        filters.append({"term": {"in_stock": request.in_stock}})
+    for key, value in request.attributes:
+        filters.append({"term": {f"attributes.{key}": value.lower()}})
+    return filters
+
+
+def boost_clauses(entities: Entities, boosts: dict[str, float]) -> list[dict[str, Any]]:
+    """Entities found in the query raise matching products; they never exclude others."""
+    should: list[dict[str, Any]] = []
+    for brand in entities.brand:
+        should.append({"term": {"brand": {"value": brand, "boost": boosts.get("brand", 1.0)}}})
+    for category in entities.category:
+        for level in ("category_lvl1", "category_lvl2", "category_lvl3"):
+            should.append({"term": {level: {"value": category, "boost": boosts.get("category", 1.0)}}})
+    for key in ("color", "size", "material"):
+        for value in getattr(entities, key):
+            should.append(
+                {"term": {f"attributes.{key}": {"value": value.lower(), "boost": boosts.get(key, 1.0)}}}
+            )
+    return should
+
+
+def facet_aggregations(attribute_keys: list[str]) -> dict[str, Any]:
+    ranges = [{k: v for k, v in (("from", low), ("to", high)) if v is not None} for low, high in PRICE_RANGES]
+    aggs: dict[str, Any] = {
+        "brand": {"terms": {"field": "brand", "size": FACET_SIZE}},
+        "category": {"terms": {"field": "category_path", "size": FACET_SIZE}},
+        "price": {"range": {"field": "price", "ranges": ranges}},
+        "in_stock": {"terms": {"field": "in_stock", "size": 2}},
+    }
+    for key in attribute_keys:
+        aggs[f"attr:{key}"] = {"terms": {"field": f"attributes.{key}", "size": FACET_SIZE}}
+    return aggs
+
+
+def search_body(
+    text: str,
+    request: SearchRequest,
+    entities: Entities,
+    config: RankingConfig,
+    *,
+    start: int,
+    size: int,
+    minimum_should_match: str,
+    with_facets: bool,
+) -> dict[str, Any]:
+    fields = [f"{field}^{boost}" for field, boost in config.field_boosts.items()]
+    body: dict[str, Any] = {
+        "from": start,
+        "size": size,
+        "track_total_hits": True,
+        "track_scores": True,
+        "_source": SOURCE_FIELDS,
+        "query": {
+            "bool": {
+                "must": [
+                    {
+                        "multi_match": {
+                            "query": text,
+                            "type": "cross_fields",
+                            "fields": fields,
+                            "minimum_should_match": minimum_should_match,
+                        }
+                    }
+                ],
+                "filter": filter_clauses(request),
+                "should": boost_clauses(entities, config.entity_boosts),
+            }
+        },
+        "sort": SORTS.get(request.sort, RELEVANCE_SORT),
+    }
+    if with_facets:
+        keys = list(dict.fromkeys([*FACET_ATTRIBUTES, *(k for k, _ in request.attributes)]))
+        body["aggs"] = facet_aggregations(keys)
+    if request.explain:
+        body["explain"] = True
+    return body

@@ -1,0 +1,170 @@
+"""Phase-1 ranking: final = w_text*text + w_pop*popularity + w_fresh*freshness + w_pers*affinity.
+
+Every component is in [0, 1] (definitions in docs/ranking.md); weights come per top-level category
+from a versioned configuration (api/search/ranking.json), read through Redis so operators can push
+new weights without a deploy, with the file as the fallback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from quarry.adapters.cache import CacheError, KeyValueStore
+from quarry.adapters.search_engine import Hit
+
+log = logging.getLogger("api.ranking")
+
+CONFIG_KEY = "ranking:config"
+CONFIG_TTL_S = 86400
+LOCAL_REFRESH_S = 60.0
+COMPONENTS = ("text", "popularity", "freshness", "affinity")
+
+
+class Weights(msgspec.Struct, frozen=True):
+    text: float
+    popularity: float
+    freshness: float
+    affinity: float
+
+
+class RankingConfig(msgspec.Struct, frozen=True):
+    version: str
+    window: int
+    freshness_half_life_days: float
+    field_boosts: dict[str, float]
+    minimum_should_match: str
+    relaxed_minimum_should_match: str
+    entity_boosts: dict[str, float]
+    weights: dict[str, Weights]
+
+    def weights_for(self, department: str | None) -> Weights:
+        return self.weights.get(department or "", self.weights["default"])
+
+
+class Component(msgspec.Struct, frozen=True):
+    value: float
+    weight: float
+    contribution: float
+
+
+class ScoreBreakdown(msgspec.Struct):
+    text: Component
+    popularity: Component
+    freshness: Component
+    affinity: Component
+    bm25: float
+    weights_for: str
+    opensearch_explanation: str | None = None
+
+
+class RankedHit(msgspec.Struct):
+    hit: Hit
+    score: float
+    breakdown: ScoreBreakdown
+
+
+def load_config_file(path: str | Path) -> RankingConfig:
+    return msgspec.json.decode(Path(path).read_bytes(), type=RankingConfig)
+
+
+class RankingConfigProvider:
+    """Config from Redis (`ranking:config`, TTL one day), seeded from the file; the file when Redis
+    fails. Cached in memory for a minute so a search costs no Redis round trip for it."""
+
+    def __init__(self, path: str | Path, store: KeyValueStore) -> None:
+        self._path = Path(path)
+        self._store = store
+        self._file = load_config_file(self._path)
+        self._current = self._file
+        self._fetched_at = float("-inf")
+
+    def get(self) -> RankingConfig:
+        if time.monotonic() - self._fetched_at < LOCAL_REFRESH_S:
+            return self._current
+        self._fetched_at = time.monotonic()
+        try:
+            raw = self._store.get(CONFIG_KEY)
+            if raw is None:
+                self._store.set(CONFIG_KEY, msgspec.json.encode(self._file), ttl_s=CONFIG_TTL_S)
+                self._current = self._file
+            else:
+                self._current = msgspec.json.decode(raw, type=RankingConfig)
+        except CacheError as exc:
+            log.warning("ranking config from file: Redis unavailable", extra={"error": str(exc)})
+            self._current = self._file
+        except msgspec.DecodeError as exc:
+            log.error("ranking config in Redis is invalid; using the file", extra={"error": str(exc)})
+            self._current = self._file
+        return self._current
+
+
+def _age_days(created_at: Any, now: dt.datetime) -> float | None:
+    if not created_at:
+        return None
+    try:
+        created = dt.datetime.fromisoformat(str(created_at).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=dt.UTC)
+    return max(0.0, (now - created).total_seconds() / 86400)
+
+
+def freshness(created_at: Any, now: dt.datetime, half_life_days: float) -> float:
+    age = _age_days(created_at, now)
+    if age is None or half_life_days <= 0:
+        return 0.0
+    return math.exp(-math.log(2) * age / half_life_days)
+
+
+def rank(
+    hits: list[Hit],
+    config: RankingConfig,
+    now: dt.datetime,
+    affinity: dict[str, float],
+) -> list[RankedHit]:
+    """Rerank a candidate window. Ties keep the search engine's order (stable sort)."""
+    if not hits:
+        return []
+    scores = [h.score or 0.0 for h in hits]
+    low, high = min(scores), max(scores)
+    pops = [math.log1p(max(0.0, float(h.source.get("popularity_score") or 0.0))) for h in hits]
+    top_pop = max(pops)
+    ranked = []
+    for hit, bm25, pop in zip(hits, scores, pops, strict=True):
+        department = hit.source.get("category_lvl1")
+        weights = config.weights_for(department)
+        values = {
+            # A window whose scores are all equal (one hit, or a match_all) has no text signal to spread.
+            "text": (bm25 - low) / (high - low) if high > low else 1.0,
+            "popularity": pop / top_pop if top_pop > 0 else 0.0,
+            "freshness": freshness(hit.source.get("created_at"), now, config.freshness_half_life_days),
+            "affinity": min(1.0, max(0.0, affinity.get(department or "", 0.0))),
+        }
+        parts = {
+            name: Component(
+                round(values[name], 6),
+                getattr(weights, name),
+                round(values[name] * getattr(weights, name), 6),
+            )
+            for name in COMPONENTS
+        }
+        final = sum(part.contribution for part in parts.values())
+        breakdown = ScoreBreakdown(
+            text=parts["text"],
+            popularity=parts["popularity"],
+            freshness=parts["freshness"],
+            affinity=parts["affinity"],
+            bm25=bm25,
+            weights_for=department if department in config.weights else "default",
+        )
+        ranked.append(RankedHit(hit=hit, score=round(final, 6), breakdown=breakdown))
+    ranked.sort(key=lambda r: r.score, reverse=True)
+    return ranked

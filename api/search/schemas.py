@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from api.search.ranking import ScoreBreakdown
+from api.understanding.schemas import Entities
+
+SortOrder = Literal["relevance", "price_asc", "price_desc", "newest", "rating"]
+
+
+class SearchRequest(msgspec.Struct, frozen=True):
+    q: str
+    page: int = 1
+    size: int = 20
+    category: str | None = None
+    brand: tuple[str, ...] = ()
+    price_min: float | None = None
+    price_max: float | None = None
+    in_stock: bool | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+    sort: SortOrder = "relevance"
+    user_id: str | None = None
+    session_id: str | None = None
+    explain: bool = False
+
+
+class QueryInfo(msgspec.Struct):
+    original: str
+    normalized: str
+    corrected: str | None
+    did_you_mean: str | None
+    intent: str
+    entities: Entities
+
+
+class SearchResult(msgspec.Struct, omit_defaults=True):
+    product_id: str
+    title: str
+    brand: str
+    category: str
+    price: float | None
+    rating: float | None
+    in_stock: bool
+    score: float
+    score_breakdown: ScoreBreakdown | None = None
+
+
+class FacetValue(msgspec.Struct):
+    value: str
+    count: int
+
+
+class Facets(msgspec.Struct):
+    brand: list[FacetValue]
+    category: list[FacetValue]
+    price: list[FacetValue]
+    in_stock: list[FacetValue]
+    attributes: dict[str, list[FacetValue]]
+
+
+class SearchResponse(msgspec.Struct):
+    query_id: str
+    query: QueryInfo
+    total: int
+    page: int
+    size: int
+    results: list[SearchResult]
+    facets: Facets
+    took_ms: float
+    cache_hit: bool
+    degraded: list[str]
+
+
+class CachedPage(msgspec.Struct):
+    """What the result cache stores: everything but the per-request fields."""
+
+    total: int
+    results: list[SearchResult]
+    facets: Facets
+    query: QueryInfo
+    fallback: str | None

@@ -1,0 +1,316 @@
+"""SearchService: understand -> cache -> retrieve (with the zero-result fallback chain) -> rank -> log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from typing import Any
+
+import msgspec
+
+from api.search.cache import SearchCache, cache_key
+from api.search.query_builder import search_body
+from api.search.ranking import RankedHit, RankingConfig, RankingConfigProvider, rank
+from api.search.schemas import (
+    CachedPage,
+    Facets,
+    FacetValue,
+    QueryInfo,
+    SearchRequest,
+    SearchResponse,
+    SearchResult,
+)
+from api.ubi.writer import QueryLogWriter, UbiQuery
+from api.understanding.schemas import UnderstoodQuery
+from api.understanding.services import QueryUnderstanding
+from quarry.adapters.cache import CacheError, KeyValueStore
+from quarry.adapters.search_engine import Hit, SearchEngine
+from quarry.adapters.search_engine import SearchResponse as EngineResponse
+from quarry.circuit import CircuitBreaker
+
+log = logging.getLogger("api.search")
+
+MAX_RESULT_WINDOW = 10_000
+CATALOG_VERSION_TTL_S = 5.0
+
+
+class PageTooDeepError(ValueError):
+    """page * size beyond the 10,000-result window."""
+
+
+class SearchCounters(msgspec.Struct):
+    """Counts the observability issue turns into Prometheus metrics."""
+
+    searches: int = 0
+    zero_results: int = 0
+    corrections_applied: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+
+
+class CatalogVersion:
+    """The physical index behind the alias, cached for a few seconds: part of every cache key, so a
+    reindex or rollback makes old cache entries unreachable."""
+
+    def __init__(self, engine: SearchEngine, alias: str) -> None:
+        self._engine = engine
+        self._alias = alias
+        self._value = ""
+        self._fetched_at = float("-inf")
+
+    def get(self) -> str:
+        if time.monotonic() - self._fetched_at >= CATALOG_VERSION_TTL_S:
+            self._value = ",".join(self._engine.alias_targets(self._alias)) or self._alias
+            self._fetched_at = time.monotonic()
+        return self._value
+
+
+class AffinityReader:
+    """User category affinity (written by the events pipeline) as online features in Redis."""
+
+    def __init__(self, store: KeyValueStore, breaker: CircuitBreaker) -> None:
+        self._store = store
+        self._breaker = breaker
+
+    def get(self, user_id: str | None) -> dict[str, float]:
+        if not user_id or not self._breaker.allow():
+            return {}
+        try:
+            raw = self._store.get(f"feature:user:{user_id}:category_affinity")
+        except CacheError:
+            self._breaker.record_failure()
+            return {}
+        self._breaker.record_success()
+        if raw is None:
+            return {}
+        try:
+            return msgspec.json.decode(raw, type=dict[str, float])
+        except msgspec.DecodeError:
+            return {}
+
+
+def _explanation_summary(explanation: dict[str, Any] | None) -> str | None:
+    if not explanation:
+        return None
+    parts = [f"{explanation.get('value', 0):.3f} = {explanation.get('description', '')}"]
+    for child in explanation.get("details", [])[:5]:
+        parts.append(f"{child.get('value', 0):.3f} {child.get('description', '')[:120]}")
+    return "; ".join(parts)
+
+
+def _facets(aggregations: dict[str, Any]) -> Facets:
+    def buckets(name: str) -> list[FacetValue]:
+        out = []
+        for bucket in aggregations.get(name, {}).get("buckets", []):
+            value = bucket.get("key_as_string", bucket.get("key"))
+            if name == "price":
+                low, high = bucket.get("from"), bucket.get("to")
+                value = f"{low or 0:g}-{high:g}" if high is not None else f"{low:g}+"
+            if bucket.get("doc_count", 0) or name != "price":
+                out.append(FacetValue(value=str(value), count=int(bucket.get("doc_count", 0))))
+        return out
+
+    attributes = {name.split(":", 1)[1]: buckets(name) for name in aggregations if name.startswith("attr:")}
+    return Facets(
+        brand=buckets("brand"),
+        category=buckets("category"),
+        price=buckets("price"),
+        in_stock=buckets("in_stock"),
+        attributes={k: v for k, v in attributes.items() if v},
+    )
+
+
+def _result(hit: Hit, score: float, ranked: RankedHit | None, explain: bool) -> SearchResult:
+    source = hit.source
+    breakdown = None
+    if explain and ranked is not None:
+        breakdown = msgspec.structs.replace(
+            ranked.breakdown, opensearch_explanation=_explanation_summary(hit.explanation)
+        )
+    return SearchResult(
+        product_id=str(source.get("product_id", hit.id)),
+        title=source.get("title", ""),
+        brand=source.get("brand", ""),
+        category=source.get("category_path", ""),
+        price=source.get("price"),
+        rating=source.get("rating"),
+        in_stock=bool(source.get("in_stock", False)),
+        score=round(score, 6),
+        score_breakdown=breakdown,
+    )
+
+
+class SearchService:
+    def __init__(
+        self,
+        engine: SearchEngine,
+        alias: str,
+        understanding: QueryUnderstanding,
+        ranking: RankingConfigProvider,
+        cache: SearchCache,
+        affinity: AffinityReader,
+        query_log: QueryLogWriter,
+    ) -> None:
+        self.engine = engine
+        self.alias = alias
+        self.understanding = understanding
+        self.ranking = ranking
+        self.cache = cache
+        self.affinity = affinity
+        self.query_log = query_log
+        self.catalog_version = CatalogVersion(engine, alias)
+        self.counters = SearchCounters()
+
+    # --- retrieval --------------------------------------------------------------------------------
+
+    def _query(
+        self, text: str, request: SearchRequest, understood: UnderstoodQuery, config: RankingConfig, msm: str
+    ) -> tuple[EngineResponse, list[SearchResult]]:
+        start = (request.page - 1) * request.size
+        rerank = request.sort == "relevance" and start + request.size <= config.window
+        body = search_body(
+            text,
+            request,
+            understood.entities,
+            config,
+            start=0 if rerank else start,
+            size=config.window if rerank else request.size,
+            minimum_should_match=msm,
+            with_facets=True,
+        )
+        response = self.engine.search(self.alias, body)
+        if not rerank:
+            return response, [_result(h, h.score or 0.0, None, request.explain) for h in response.hits]
+        ranked = rank(response.hits, config, dt.datetime.now(dt.UTC), self.affinity.get(request.user_id))
+        if log.isEnabledFor(logging.DEBUG):
+            for item in ranked[start : start + request.size]:
+                log.debug(
+                    "ranking decision",
+                    extra={
+                        "product_id": item.hit.id,
+                        "final_score": item.score,
+                        "score_breakdown": msgspec.to_builtins(item.breakdown),
+                    },
+                )
+        page = ranked[start : start + request.size]
+        return response, [_result(r.hit, r.score, r, request.explain) for r in page]
+
+    def _retrieve(
+        self, request: SearchRequest, understood: UnderstoodQuery, config: RankingConfig
+    ) -> CachedPage:
+        """The zero-result fallback chain: as understood, then the spelling correction even when it was
+        not confident enough to apply, then a relaxed minimum_should_match."""
+        response, results = self._query(
+            understood.effective, request, understood, config, config.minimum_should_match
+        )
+        fallback = None
+        if response.total == 0 and not understood.corrected:
+            correction = understood.did_you_mean or self.understanding.correction_of(understood.normalized)
+            if correction:
+                retry, retry_results = self._query(
+                    correction, request, understood, config, config.minimum_should_match
+                )
+                if retry.total:
+                    response, results, fallback = retry, retry_results, "corrected"
+                    understood = msgspec.structs.replace(understood, corrected=correction, did_you_mean=None)
+        if response.total == 0:
+            retry, retry_results = self._query(
+                understood.effective, request, understood, config, config.relaxed_minimum_should_match
+            )
+            if retry.total:
+                response, results, fallback = retry, retry_results, "relaxed_match"
+        info = QueryInfo(
+            original=understood.original,
+            normalized=understood.normalized,
+            corrected=understood.corrected,
+            did_you_mean=understood.did_you_mean,
+            intent=understood.intent,
+            entities=understood.entities,
+        )
+        return CachedPage(
+            total=response.total,
+            results=results,
+            facets=_facets(response.aggregations),
+            query=info,
+            fallback=fallback,
+        )
+
+    # --- the request --------------------------------------------------------------------------------
+
+    def search(self, request: SearchRequest) -> SearchResponse:
+        started = time.perf_counter()
+        if request.page * request.size > MAX_RESULT_WINDOW:
+            raise PageTooDeepError(
+                f"page * size must be at most {MAX_RESULT_WINDOW}; "
+                f"got {request.page} * {request.size} = {request.page * request.size}"
+            )
+        understood = self.understanding.understand(request.q)
+        config = self.ranking.get()
+        degraded = ["spell_correction"] if self.understanding.degraded else []
+        key = cache_key(request, understood.normalized, config.version, self.catalog_version.get())
+        page = self.cache.get(key)
+        cache_hit = page is not None
+        if page is None:
+            page = self._retrieve(request, understood, config)
+            self.cache.put(key, page)
+        if self.cache.bypassed:
+            degraded.append("cache")
+        self._count(page, cache_hit)
+        query_id = str(uuid.uuid4())
+        self.query_log.submit(
+            UbiQuery(
+                query_id=query_id,
+                user_query=page.query.normalized,
+                query_response_hit_ids=[r.product_id for r in page.results],
+                timestamp=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+                client_id=request.session_id,
+                user_id=request.user_id,
+                session_id=request.session_id,
+                query_attributes={
+                    "total": page.total,
+                    "page": request.page,
+                    "sort": request.sort,
+                    "fallback": page.fallback,
+                    "intent": page.query.intent,
+                },
+            )
+        )
+        took_ms = round((time.perf_counter() - started) * 1000, 2)
+        log.info(
+            "search",
+            extra={
+                "query": page.query.normalized,
+                "results_count": page.total,
+                "latency_ms": took_ms,
+                "cache_hit": cache_hit,
+                "user_id": request.user_id,
+                "query_id": query_id,
+                "fallback": page.fallback,
+            },
+        )
+        return SearchResponse(
+            query_id=query_id,
+            query=page.query,
+            total=page.total,
+            page=request.page,
+            size=request.size,
+            results=page.results,
+            facets=page.facets,
+            took_ms=took_ms,
+            cache_hit=cache_hit,
+            degraded=degraded,
+        )
+
+    def _count(self, page: CachedPage, cache_hit: bool) -> None:
+        self.counters.searches += 1
+        if cache_hit:
+            self.counters.cache_hits += 1
+        else:
+            self.counters.cache_misses += 1
+        if page.query.corrected:
+            self.counters.corrections_applied += 1
+        if page.total == 0:
+            self.counters.zero_results += 1
+            log.info("zero results", extra={"query": page.query.normalized})

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.openapi.spec import Example
+from litestar.params import Parameter
+
+from api.suggest.schemas import SuggestResponse
+from api.suggest.services import SuggestService
+
+
+def provide_suggest_service(state: State) -> SuggestService:
+    service: SuggestService = state.suggest_service
+    return service
+
+
+class SuggestController(Controller):
+    path = "/v1/suggest"
+    tags = ["search"]  # noqa: RUF012 - Litestar declares these as instance attributes
+    dependencies = {"suggest_service": Provide(provide_suggest_service, sync_to_thread=False)}  # noqa: RUF012
+
+    @get(summary="Prefix autocomplete (up to 10 suggestions)", sync_to_thread=False)
+    def suggest(
+        self,
+        suggest_service: NamedDependency[SuggestService],
+        q: Annotated[str, Parameter(min_length=1, max_length=256, examples=[Example(value="iph")])],
+    ) -> SuggestResponse:
+        return suggest_service.suggest(q)

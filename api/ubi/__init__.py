@@ -1,0 +1,1 @@
+"""User Behavior Insights logging: every search becomes a `ubi_queries` document."""

@@ -1,0 +1,113 @@
+"""A background batch writer for `ubi_queries`: the request thread only enqueues (microseconds);
+a daemon thread bulk-writes batches. The queue is bounded; an overflow drops the record, counts it
+and logs it, because blocking search on analytics would be worse than losing a log line."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+import msgspec
+
+from quarry.adapters.search_engine import SearchEngine, SearchEngineError, index_action
+
+log = logging.getLogger("api.ubi")
+
+UBI_QUERIES = "ubi_queries"
+APPLICATION = "quarry"
+
+
+class UbiQuery(msgspec.Struct, omit_defaults=True):
+    query_id: str
+    user_query: str
+    query_response_hit_ids: list[str]
+    timestamp: str
+    application: str = APPLICATION
+    client_id: str | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    query_response_id: str | None = None
+    object_id_field: str = "product_id"
+    query_attributes: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class QueryLogWriter:
+    def __init__(
+        self,
+        engine: SearchEngine,
+        capacity: int = 10000,
+        batch_size: int = 500,
+        flush_interval_s: float = 1.0,
+    ) -> None:
+        self._engine = engine
+        self._queue: queue.Queue[UbiQuery] = queue.Queue(maxsize=capacity)
+        self._batch_size = batch_size
+        self._flush_interval_s = flush_interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ubi-query-writer", daemon=True)
+        self.dropped = 0
+        self.written = 0
+        self.failed = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, record: UbiQuery) -> bool:
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+            log.warning(
+                "ubi query log full: record dropped",
+                extra={"query_id": record.query_id, "dropped_total": self.dropped},
+            )
+            return False
+        return True
+
+    def _drain(self) -> list[UbiQuery]:
+        batch: list[UbiQuery] = []
+        deadline = time.monotonic() + self._flush_interval_s
+        while len(batch) < self._batch_size:
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                break
+            try:
+                batch.append(self._queue.get(timeout=timeout))
+            except queue.Empty:
+                break
+        return batch
+
+    def _write(self, batch: list[UbiQuery]) -> None:
+        body = b"".join(index_action(UBI_QUERIES, r.query_id, msgspec.to_builtins(r)) for r in batch)
+        try:
+            response = self._engine.bulk(body)
+        except SearchEngineError as exc:
+            self.failed += len(batch)
+            log.error("ubi query log write failed", extra={"records": len(batch), "error": str(exc)})
+            return
+        bad = [item for item in response.items if item.status >= 300]
+        self.failed += len(bad)
+        self.written += len(batch) - len(bad)
+        if bad:
+            log.error("ubi query records rejected", extra={"records": len(bad), "first_error": bad[0].error})
+
+    def _run(self) -> None:
+        while not self._stop.is_set() or not self._queue.empty():
+            batch = self._drain()
+            if batch:
+                self._write(batch)
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        """Wait until everything queued so far is written (tests, shutdown)."""
+        deadline = time.monotonic() + timeout_s
+        while not self._queue.empty() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(self._flush_interval_s * 0.1 + 0.05)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)

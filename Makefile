@@ -10,7 +10,7 @@ PY := $(CURDIR)/.venv/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
 .PHONY: help bootstrap provision services up down status test lint typecheck unit integration \
-        index import rollback-index synonyms-check synonyms-apply bench-index settings-table clean
+        index import vocabulary golden eval rollback-index synonyms-check synonyms-apply bench-index settings-table clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,6 +32,7 @@ services: bootstrap ## Start OpenSearch and Redis (or check the external ones yo
 
 up: services ## Start the whole stack with the demo catalog and print its URLs
 	@$(PY) -m pipelines index-demo --if-empty >/dev/null
+	@$(PY) -m pipelines vocabulary --if-missing >/dev/null
 	@ops/apictl start
 	@eval "$$($(PY) -m quarry.settings --shell)"; \
 	  echo ""; echo "Quarry is up:"; \
@@ -67,12 +68,16 @@ unit: bootstrap ## Unit tests only (no services needed)
 integration: services ## Integration and e2e tests only (real OpenSearch and Redis)
 	@ops/run-tests tests/integration tests/e2e
 
-index: services ## Rebuild the products index from the demo catalog (new version + alias swap)
-	@$(PY) -m pipelines index-demo
+index: services ## Rebuild the products index from the demo catalog, then the vocabulary artifact
+	@$(PY) -m pipelines index-demo >/dev/null
+	@$(PY) -m pipelines vocabulary >/dev/null
 
 import: services ## Import a catalog: make import FILE=path [FORMAT=csv|jsonl|parquet|wands] [STRICT=1]
 	@test -n "$(FILE)" || { echo "usage: make import FILE=path [FORMAT=...] [STRICT=1]"; exit 2; }
 	@$(PY) -m pipelines import "$(FILE)" $(if $(FORMAT),--format $(FORMAT)) $(if $(STRICT),--strict)
+
+vocabulary: services ## Rebuild spelling dictionary, entity vocabularies and suggestions from the catalog
+	@$(PY) -m pipelines vocabulary >/dev/null
 
 rollback-index: services ## Point the products alias back at the previous index version
 	@$(PY) -m pipelines rollback
@@ -83,6 +88,14 @@ synonyms-check: bootstrap ## Validate synonyms/*.txt (errors name file and line)
 synonyms-apply: services ## Make synonym edits live with zero downtime and print their impact
 	@$(PY) -m pipelines synonyms-check
 	@$(PY) -m pipelines synonyms-apply
+
+golden: services ## Re-grade the golden set (tests/golden/judgments.tsv) against the demo catalog
+	@$(PY) -m pipelines golden
+
+eval: services ## NDCG@10, MRR, zero-result rate: raw BM25 vs pipeline -> reports/eval-search.*
+	@$(PY) -m pipelines index-demo --if-empty >/dev/null
+	@$(PY) -m pipelines vocabulary --if-missing >/dev/null
+	@$(PY) -m pipelines eval
 
 bench-index: services ## Indexing throughput vs plain opensearch-py helpers.bulk -> reports/bench-index.*
 	@$(PY) -m pipelines.bench.index_bench

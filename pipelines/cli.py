@@ -6,6 +6,7 @@ Results go to stdout as one JSON object; progress bars and JSON logs go to stder
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
 import sys
@@ -15,6 +16,8 @@ from typing import Any
 
 import msgspec
 
+from pipelines import evaluation, golden
+from pipelines.bench.report import environment, write_report
 from pipelines.catalog.generator import generate_catalog
 from pipelines.catalog.importer import FORMATS, Rejection, RowError, detect_format, read_catalog
 from pipelines.catalog.schema import Product
@@ -22,11 +25,15 @@ from pipelines.indexing.versions import build_from_documents, rollback
 from pipelines.synonyms import apply as synonyms
 from pipelines.synonyms.rules import load_rules, opensearch_rules
 from pipelines.ubi import ensure_ubi_indices
+from pipelines.understanding import build_and_publish
+from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.adapters.search_engine import OpenSearchEngine, SearchEngineError
 from quarry.logs import configure_logging
 from quarry.settings import Settings, get_settings
+from quarry.vocabulary import ARTIFACT as VOCABULARY_ARTIFACT
 
 log = logging.getLogger("pipelines")
+EVAL_USER = "quarry-eval"
 
 
 class StrictImportError(RuntimeError):
@@ -145,6 +152,69 @@ def _write_rejections(settings: Settings, rejections: list[Rejection]) -> Path |
     return path
 
 
+def cmd_vocabulary(args: argparse.Namespace, settings: Settings) -> int:
+    store = LocalArtifactStore(settings.artifacts_dir)
+    if args.if_missing and store.current(VOCABULARY_ARTIFACT):
+        print(
+            f"{VOCABULARY_ARTIFACT} {store.current(VOCABULARY_ARTIFACT)} is current; not rebuilding",
+            file=sys.stderr,
+        )
+        return 0
+    version = build_and_publish(_engine(settings), store, args.alias)
+    print(f"published {VOCABULARY_ARTIFACT} {version}", file=sys.stderr)
+    _emit(
+        {"artifact": VOCABULARY_ARTIFACT, "version": version, **store.metadata(VOCABULARY_ARTIFACT, version)}
+    )
+    return 0
+
+
+def cmd_golden(args: argparse.Namespace, settings: Settings) -> int:
+    judgments = golden.build_judgments(
+        _engine(settings), args.alias, settings.catalog_size, settings.catalog_seed
+    )
+    golden.write_judgments(judgments)
+    queries = len({j.query for j in judgments})
+    print(
+        f"wrote {len(judgments)} judgments for {queries} queries to tests/golden/judgments.tsv",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def pipeline_search(settings: Settings) -> Iterator[evaluation.SearchFunction]:
+    """The full pipeline as frontends see it: the API app, in process."""
+    from litestar.testing import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(settings)) as client:
+
+        def search(query: str) -> tuple[list[str], int]:
+            response = client.get(
+                "/v1/search", params={"q": query, "size": evaluation.K, "user_id": EVAL_USER}
+            )
+            if response.status_code != 200:
+                raise RuntimeError(f"search {query!r} failed: {response.status_code} {response.text}")
+            body = response.json()
+            return [r["product_id"] for r in body["results"]], int(body["total"])
+
+        yield search
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    local = msgspec.structs.replace(settings, products_alias=args.alias)
+    engine = _engine(settings)
+    with contextlib.contextmanager(pipeline_search)(local) as pipeline:
+        report = evaluation.evaluate(
+            {"raw_bm25": evaluation.raw_bm25(engine, args.alias), "pipeline": pipeline}, environment()
+        )
+    table = evaluation.markdown(report)
+    if not args.no_write:
+        write_report("eval-search", report, table)
+    print(table)
+    return 0
+
+
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     before, after = rollback(_engine(settings), args.alias)
     print(f"{args.alias}: {before} -> {after}", file=sys.stderr)
@@ -205,6 +275,19 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     p.add_argument("--format", choices=FORMATS)
     p.add_argument("--strict", action="store_true", help="fail on the first bad row")
     p.set_defaults(run=cmd_import)
+
+    p = command(
+        "vocabulary", "build the spelling dictionary, entity vocabularies and suggestions from the catalog"
+    )
+    p.add_argument("--if-missing", action="store_true", help="do nothing when a version is already current")
+    p.set_defaults(run=cmd_vocabulary)
+
+    p = command("golden", "re-grade the golden set (tests/golden/judgments.tsv) against the demo catalog")
+    p.set_defaults(run=cmd_golden)
+
+    p = command("eval", "NDCG@10, MRR and zero-result rate: raw BM25 vs the full pipeline")
+    p.add_argument("--no-write", action="store_true", help="print only; do not write reports/eval-search.*")
+    p.set_defaults(run=cmd_eval)
 
     p = command("rollback", "point the alias back at the previous index version")
     p.set_defaults(run=cmd_rollback)

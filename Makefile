@@ -100,8 +100,8 @@ eval: services ## NDCG@10, MRR, zero-result rate: raw BM25 vs pipeline -> report
 bench-index: services ## Indexing throughput vs plain opensearch-py helpers.bulk -> reports/bench-index.*
 	@$(PY) -m pipelines.bench.index_bench
 
-settings-table: bootstrap ## Print the README's settings table from quarry/settings.py
-	@$(PY) -m quarry.settings --markdown
+settings-table: bootstrap ## Regenerate the README's settings table from quarry/settings.py
+	@$(PY) -m quarry.settings --update-readme
 
 clean: down ## Stop everything and delete runtime state (var/); caches outside the checkout stay
 	rm -rf var

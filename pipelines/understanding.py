@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
+import itertools
 import math
 from collections import Counter
 from typing import Any
@@ -21,12 +22,14 @@ from quarry.adapters.search_engine import SearchEngine, SearchEngineError
 from quarry.text import normalize, tokens
 from quarry.vocabulary import (
     ARTIFACT,
+    BIGRAMS_FILE,
     DICTIONARY_FILE,
     QUERY_WORDS,
     SUGGESTIONS_FILE,
     VOCABULARY_FILE,
     Suggestion,
     Vocabulary,
+    encode_bigrams,
     encode_dictionary,
 )
 
@@ -37,6 +40,15 @@ MIN_TOKEN_LENGTH = 2
 
 def _has_digit(token: str) -> bool:
     return any(ch.isdigit() for ch in token)
+
+
+def build_bigrams(documents: list[dict[str, Any]], min_count: int = 2) -> dict[tuple[str, str], int]:
+    """Adjacent word pairs of titles: the context that tells "watter bottle" from "matter bottle"."""
+    pairs: Counter[tuple[str, str]] = Counter()
+    for doc in documents:
+        words = [t for t in tokens(normalize(doc.get("title") or "")) if not _has_digit(t)]
+        pairs.update(itertools.pairwise(words))
+    return {pair: n for pair, n in pairs.items() if n >= min_count}
 
 
 def build_from_documents(documents: list[dict[str, Any]]) -> tuple[dict[str, int], Vocabulary]:
@@ -158,6 +170,7 @@ def build_and_publish(engine: SearchEngine, store: ArtifactStore, alias: str) ->
         ARTIFACT,
         {
             DICTIONARY_FILE: encode_dictionary(counts),
+            BIGRAMS_FILE: encode_bigrams(build_bigrams(documents)),
             VOCABULARY_FILE: msgspec.json.encode(vocabulary),
             SUGGESTIONS_FILE: msgspec.json.encode(suggestions),
         },

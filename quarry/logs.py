@@ -38,5 +38,5 @@ def configure_logging(level: str = "INFO") -> None:
     handler.setFormatter(JsonFormatter())
     root.handlers = [handler]
     root.setLevel(level)
-    for noisy in ("opensearch", "urllib3", "elastic_transport"):
+    for noisy in ("opensearch", "opensearchpy.trace", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(logging.ERROR)

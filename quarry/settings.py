@@ -207,10 +207,24 @@ def markdown_table(settings: Settings | None = None) -> str:
     return "\n".join(rows)
 
 
+README_START, README_END = "<!-- settings:start -->", "<!-- settings:end -->"
+
+
+def update_readme(path: Path = PROJECT_ROOT / "README.md") -> None:
+    text = path.read_text()
+    head, _, rest = text.partition(README_START)
+    _, _, tail = rest.partition(README_END)
+    path.write_text(f"{head}{README_START}\n{markdown_table()}\n{README_END}{tail}")
+
+
 def main(argv: list[str]) -> int:
-    """`--shell` prints export lines for the provisioning scripts; `--markdown` the README table."""
+    """`--shell` prints export lines for the provisioning scripts; `--markdown` the README table;
+    `--update-readme` rewrites that table in README.md."""
     if argv[:1] == ["--markdown"]:
         print(markdown_table())
+        return 0
+    if argv[:1] == ["--update-readme"]:
+        update_readme()
         return 0
     try:
         settings = load_settings()

@@ -12,6 +12,7 @@ ARTIFACT = "query-understanding"
 DICTIONARY_FILE = "dictionary.tsv"
 VOCABULARY_FILE = "vocabulary.json"
 SUGGESTIONS_FILE = "suggestions.json"
+BIGRAMS_FILE = "bigrams.tsv"
 ENTITY_ATTRIBUTES = ("color", "size", "material")
 # Words shoppers type that catalog text rarely contains; without them the corrector "fixes" best -> west.
 QUERY_WORDS = [
@@ -96,6 +97,18 @@ class Suggestion(msgspec.Struct, array_like=True):
 def encode_dictionary(counts: dict[str, int]) -> bytes:
     lines = (f"{term}\t{count}" for term, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
     return ("\n".join(lines) + "\n").encode()
+
+
+def encode_bigrams(counts: dict[tuple[str, str], int]) -> bytes:
+    return encode_dictionary({f"{a} {b}": n for (a, b), n in counts.items()})
+
+
+def decode_bigrams(data: bytes) -> dict[tuple[str, str], int]:
+    out: dict[tuple[str, str], int] = {}
+    for pair, count in decode_dictionary(data).items():
+        first, _, second = pair.partition(" ")
+        out[(first, second)] = count
+    return out
 
 
 def decode_dictionary(data: bytes) -> dict[str, int]:

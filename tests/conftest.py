@@ -56,3 +56,39 @@ def make_product(product_id: str, title: str, **overrides: object) -> Product:
     }
     fields.update(overrides)
     return Product(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def demo_catalog(engine: OpenSearchEngine, settings: Settings, tmp_path_factory: pytest.TempPathFactory):
+    """The demo catalog (seed 42, 20,000 products) in its own alias, with its query-understanding
+    artifact in a private model store: what the golden set was judged against."""
+    from pipelines.catalog.generator import generate_catalog
+    from pipelines.indexing.versions import build_from_documents, versions
+    from pipelines.synonyms.rules import load_rules, opensearch_rules
+    from pipelines.ubi import ensure_ubi_indices
+    from pipelines.understanding import build_and_publish
+    from quarry.adapters.artifact_store import LocalArtifactStore
+
+    alias = f"qt-demo-{uuid.uuid4().hex[:8]}"
+    ensure_ubi_indices(engine, settings.mappings_dir)
+    products = generate_catalog(settings.catalog_size, settings.catalog_seed)
+    rules = opensearch_rules(load_rules(settings.synonyms_dir)[0])
+    build_from_documents(engine, settings, alias, ((p.product_id, p.to_document()) for p in products), rules)
+    store = LocalArtifactStore(tmp_path_factory.mktemp("artifacts"))
+    build_and_publish(engine, store, alias)
+    import msgspec
+
+    yield msgspec.structs.replace(settings, products_alias=alias, artifacts_dir=str(store.root))
+    for index in versions(engine, alias):
+        engine.delete_index(index)
+
+
+@pytest.fixture(scope="session")
+def api_client(demo_catalog: Settings):
+    """The real app (real OpenSearch and Redis) over the demo catalog, in process."""
+    from litestar.testing import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(demo_catalog)) as client:
+        yield client

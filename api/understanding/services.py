@@ -13,7 +13,15 @@ from api.understanding.schemas import Correction, Entities, UnderstoodQuery
 from api.understanding.spelling import SpellCorrector
 from quarry.adapters.artifact_store import ArtifactNotFoundError, ArtifactStore
 from quarry.text import normalize, tokens
-from quarry.vocabulary import ARTIFACT, DICTIONARY_FILE, VOCABULARY_FILE, Vocabulary, decode_dictionary
+from quarry.vocabulary import (
+    ARTIFACT,
+    BIGRAMS_FILE,
+    DICTIONARY_FILE,
+    VOCABULARY_FILE,
+    Vocabulary,
+    decode_bigrams,
+    decode_dictionary,
+)
 
 log = logging.getLogger("api.understanding")
 
@@ -27,10 +35,16 @@ class QueryRejectedError(ValueError):
 class UnderstandingModel:
     """One loaded version of the query-understanding artifact."""
 
-    def __init__(self, version: str | None, counts: dict[str, int], vocabulary: Vocabulary) -> None:
+    def __init__(
+        self,
+        version: str | None,
+        counts: dict[str, int],
+        vocabulary: Vocabulary,
+        bigrams: dict[tuple[str, str], int] | None = None,
+    ) -> None:
         self.version = version
         self.vocabulary = vocabulary
-        self.speller = SpellCorrector(counts, set(vocabulary.protected))
+        self.speller = SpellCorrector(counts, set(vocabulary.protected), bigrams)
         self.extractor = EntityExtractor(vocabulary)
 
     @classmethod
@@ -41,7 +55,8 @@ class UnderstandingModel:
     def load(cls, store: ArtifactStore, version: str) -> UnderstandingModel:
         counts = decode_dictionary(store.read(ARTIFACT, version, DICTIONARY_FILE))
         vocabulary = msgspec.json.decode(store.read(ARTIFACT, version, VOCABULARY_FILE), type=Vocabulary)
-        return cls(version, counts, vocabulary)
+        bigrams = decode_bigrams(store.read(ARTIFACT, version, BIGRAMS_FILE))
+        return cls(version, counts, vocabulary, bigrams)
 
 
 class QueryUnderstanding:

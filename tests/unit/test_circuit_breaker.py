@@ -1,0 +1,39 @@
+from quarry.circuit import CircuitBreaker
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_opens_after_threshold_consecutive_failures_and_half_opens_after_cooldown() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker("cache", threshold=5, cooldown_s=30, clock=clock)
+    for _ in range(4):
+        breaker.record_failure()
+    assert breaker.allow() and breaker.state == "closed"
+    breaker.record_failure()
+    assert not breaker.allow() and breaker.state == "open"
+    clock.now = 29.9
+    assert not breaker.allow()
+    clock.now = 30.0
+    assert breaker.allow() and breaker.state == "half_open"
+    breaker.record_failure()  # the trial call failed: open again for a full cooldown
+    assert not breaker.allow()
+    clock.now = 60.0
+    assert breaker.allow()
+    breaker.record_success()
+    assert breaker.state == "closed"
+
+
+def test_a_success_resets_the_failure_count() -> None:
+    breaker = CircuitBreaker("cache", threshold=3, cooldown_s=30, clock=Clock())
+    breaker.record_failure()
+    breaker.record_failure()
+    breaker.record_success()
+    breaker.record_failure()
+    breaker.record_failure()
+    assert breaker.allow()

@@ -1,0 +1,64 @@
+from api.search.query_builder import boost_clauses, filter_clauses, search_body
+from api.search.ranking import RankingConfig, Weights
+from api.search.schemas import SearchRequest
+from api.understanding.schemas import Entities
+
+CONFIG = RankingConfig(
+    version="t",
+    window=200,
+    freshness_half_life_days=180,
+    field_boosts={"title": 3.0},
+    minimum_should_match="2<75%",
+    relaxed_minimum_should_match="1",
+    entity_boosts={"brand": 2.0, "color": 1.0},
+    weights={"default": Weights(1, 0, 0, 0)},
+)
+
+
+def test_explicit_parameters_become_filters() -> None:
+    request = SearchRequest(
+        q="x",
+        category="Sneakers",
+        brand=("Nike",),
+        price_min=10,
+        price_max=50,
+        in_stock=True,
+        attributes=(("color", "Red"),),
+    )
+    filters = filter_clauses(request)
+    assert {"range": {"price": {"gte": 10, "lte": 50}}} in filters
+    assert {"term": {"in_stock": True}} in filters
+    assert {"term": {"attributes.color": "red"}} in filters
+    assert len(filters) == 5
+
+
+def test_entities_only_boost() -> None:
+    entities = Entities(brand=["Nike"], color=["red"])
+    body = search_body(
+        "nike shoes",
+        SearchRequest(q="nike shoes"),
+        entities,
+        CONFIG,
+        start=0,
+        size=10,
+        minimum_should_match="2<75%",
+        with_facets=False,
+    )
+    assert body["query"]["bool"]["filter"] == []
+    assert body["query"]["bool"]["should"] == boost_clauses(entities, CONFIG.entity_boosts)
+    assert {"term": {"brand": {"value": "Nike", "boost": 2.0}}} in body["query"]["bool"]["should"]
+
+
+def test_relevance_ties_break_on_product_id_for_stable_pages() -> None:
+    body = search_body(
+        "x",
+        SearchRequest(q="x"),
+        Entities(),
+        CONFIG,
+        start=0,
+        size=10,
+        minimum_should_match="1",
+        with_facets=True,
+    )
+    assert body["sort"] == ["_score", {"product_id": "asc"}]
+    assert {"brand", "category", "price", "in_stock", "attr:color"} <= set(body["aggs"])

@@ -1,0 +1,68 @@
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from api.search.ranking import RankingConfig, Weights, freshness, load_config_file, rank
+from quarry.adapters.search_engine import Hit
+
+NOW = dt.datetime(2026, 11, 28, tzinfo=dt.UTC)
+CONFIG_FILE = Path(__file__).resolve().parents[2] / "api" / "search" / "ranking.json"
+
+
+def config(**weights: Weights) -> RankingConfig:
+    return RankingConfig(
+        version="t",
+        window=200,
+        freshness_half_life_days=100,
+        field_boosts={"title": 1.0},
+        minimum_should_match="1",
+        relaxed_minimum_should_match="1",
+        entity_boosts={},
+        weights={"default": Weights(1.0, 0.0, 0.0, 0.0), **weights},
+    )
+
+
+def hit(pid: str, score: float, dept: str = "Books", pop: float = 0.0, created: str = "2026-11-28") -> Hit:
+    return Hit(
+        id=pid, score=score, source={"category_lvl1": dept, "popularity_score": pop, "created_at": created}
+    )
+
+
+def test_freshness_halves_every_half_life() -> None:
+    assert freshness("2026-11-28", NOW, 100) == pytest.approx(1.0)
+    assert freshness("2026-08-20", NOW, 100) == pytest.approx(0.5)  # 100 days earlier
+    assert freshness("2026-05-12", NOW, 100) == pytest.approx(0.25, rel=1e-3)  # 200 days earlier
+    assert freshness(None, NOW, 100) == 0.0 and freshness("not a date", NOW, 100) == 0.0
+
+
+def test_text_score_is_min_max_normalized_within_the_window() -> None:
+    ranked = rank([hit("a", 10.0), hit("b", 4.0), hit("c", 7.0)], config(), NOW, {})
+    assert [(r.hit.id, r.breakdown.text.value) for r in ranked] == [("a", 1.0), ("c", 0.5), ("b", 0.0)]
+
+
+def test_popularity_is_log_scaled_against_the_window_maximum() -> None:
+    weights = Weights(text=0.0, popularity=1.0, freshness=0.0, affinity=0.0)
+    ranked = rank(
+        [hit("a", 1.0, "Toys", pop=99.0), hit("b", 1.0, "Toys", pop=9.0)], config(Toys=weights), NOW, {}
+    )
+    assert [r.hit.id for r in ranked] == ["a", "b"]
+    assert ranked[1].breakdown.popularity.value == pytest.approx(0.5)  # log(10)/log(100)
+
+
+def test_weights_follow_the_products_department_and_affinity_personalizes() -> None:
+    cfg = config(Toys=Weights(text=0.5, popularity=0.0, freshness=0.0, affinity=0.5))
+    hits = [hit("book", 10.0, "Books"), hit("toy", 9.0, "Toys")]
+    plain = rank(hits, cfg, NOW, {})
+    assert [r.hit.id for r in plain] == ["book", "toy"]
+    assert plain[1].score == pytest.approx(0.0)  # toy: text 0 (window minimum) * 0.5, no affinity
+    personal = rank(hits, cfg, NOW, {"Toys": 1.0})
+    assert personal[0].breakdown.weights_for == "default"  # no Books entry in this config
+    assert personal[1].breakdown.weights_for == "Toys" and personal[1].score == pytest.approx(0.5)
+
+
+def test_shipped_config_weights_sum_to_one() -> None:
+    shipped = load_config_file(CONFIG_FILE)
+    assert "default" in shipped.weights
+    for name, w in shipped.weights.items():
+        assert w.text + w.popularity + w.freshness + w.affinity == pytest.approx(1.0), name

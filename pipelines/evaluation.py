@@ -41,7 +41,7 @@ class EvalReport(msgspec.Struct):
 
 
 def dcg(grades: list[int]) -> float:
-    return sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(grades[:K]))
+    return sum(float(2**g - 1) / math.log2(i + 2) for i, g in enumerate(grades[:K]))
 
 
 def ndcg_at_10(ranked: list[str], judged: dict[str, int]) -> float:

@@ -20,7 +20,7 @@ UBI_QUERIES = "ubi_queries"
 APPLICATION = "quarry"
 
 
-class UbiQuery(msgspec.Struct, omit_defaults=True):
+class UbiQuery(msgspec.Struct):
     query_id: str
     user_query: str
     query_response_hit_ids: list[str]
@@ -51,13 +51,17 @@ class QueryLogWriter:
         self.dropped = 0
         self.written = 0
         self.failed = 0
+        self._pending = 0  # accepted by submit, not yet written or failed
+        self._pending_lock = threading.Condition()
 
     def start(self) -> None:
         self._thread.start()
 
     def submit(self, record: UbiQuery) -> bool:
         try:
-            self._queue.put_nowait(record)
+            with self._pending_lock:
+                self._queue.put_nowait(record)
+                self._pending += 1
         except queue.Full:
             self.dropped += 1
             log.warning(
@@ -99,13 +103,14 @@ class QueryLogWriter:
             batch = self._drain()
             if batch:
                 self._write(batch)
+                with self._pending_lock:
+                    self._pending -= len(batch)
+                    self._pending_lock.notify_all()
 
-    def flush(self, timeout_s: float = 10.0) -> None:
-        """Wait until everything queued so far is written (tests, shutdown)."""
-        deadline = time.monotonic() + timeout_s
-        while not self._queue.empty() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(self._flush_interval_s * 0.1 + 0.05)
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        """Wait until everything submitted so far is written or failed; False on timeout."""
+        with self._pending_lock:
+            return self._pending_lock.wait_for(lambda: self._pending == 0, timeout=timeout_s)
 
     def stop(self) -> None:
         self._stop.set()

@@ -1,0 +1,59 @@
+"""Redis trouble never fails a search; every search is logged to ubi_queries; ranking config via Redis."""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+from litestar.testing import TestClient
+
+from api.app import create_app
+from api.search.ranking import CONFIG_KEY, load_config_file
+from quarry.adapters.cache import RedisStore
+
+
+def test_redis_down_serves_searches_and_reports_the_bypassed_cache(demo_catalog) -> None:
+    dead = msgspec.structs.replace(demo_catalog, redis_url="redis://127.0.0.1:1/0")
+    with TestClient(create_app(dead, store=RedisStore(dead.redis_url, timeout_s=0.05))) as client:
+        bodies = [client.get("/v1/search", params={"q": "sofa", "size": 3}) for _ in range(7)]
+    assert all(b.status_code == 200 for b in bodies)
+    assert all(b.json()["results"] for b in bodies)
+    assert bodies[-1].json()["degraded"] == ["cache"]  # five failures opened the circuit
+    assert bodies[0].json()["degraded"] == []
+
+
+def test_every_search_is_written_to_ubi_queries(engine, api_client) -> None:
+    session = f"s-{uuid.uuid4().hex[:8]}"
+    body = api_client.get("/v1/search", params={"q": "velvet sofa", "size": 4, "session_id": session,
+                                                 "user_id": "u-1"}).json()
+    api_client.app.state.search_service.query_log.flush()
+    engine.refresh("ubi_queries")
+    logged = engine.get_document("ubi_queries", body["query_id"])
+    assert logged is not None
+    assert logged["user_query"] == "velvet sofa" and logged["user_id"] == "u-1" and logged["session_id"] == session
+    assert logged["query_response_hit_ids"] == [r["product_id"] for r in body["results"]]
+    assert logged["application"] == "quarry" and logged["timestamp"]
+
+
+def test_full_query_log_queue_drops_are_counted_not_blocking(demo_catalog) -> None:
+    tiny = msgspec.structs.replace(demo_catalog, ubi_queue_capacity=1)
+    with TestClient(create_app(tiny)) as client:
+        writer = client.app.state.search_service.query_log
+        writer.stop()  # nothing drains the queue now
+        statuses = [client.get("/v1/search", params={"q": "sofa", "size": 1}).status_code for _ in range(4)]
+    assert statuses == [200] * 4
+    assert writer.dropped >= 2
+
+
+def test_ranking_config_is_read_through_redis(demo_catalog, store) -> None:
+    shipped = load_config_file(demo_catalog.ranking_config)
+    store.delete(CONFIG_KEY)
+    with TestClient(create_app(demo_catalog)) as client:
+        client.get("/v1/search", params={"q": "sofa", "size": 1})
+        assert msgspec.json.decode(store.get(CONFIG_KEY)).get("version") == shipped.version
+        pushed = msgspec.structs.replace(shipped, version="pushed-by-ops")
+        store.set(CONFIG_KEY, msgspec.json.encode(pushed), ttl_s=60)
+        provider = client.app.state.search_service.ranking
+        provider._fetched_at = float("-inf")  # skip the one-minute local cache
+        assert provider.get().version == "pushed-by-ops"
+    store.delete(CONFIG_KEY)

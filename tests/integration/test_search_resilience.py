@@ -24,13 +24,18 @@ def test_redis_down_serves_searches_and_reports_the_bypassed_cache(demo_catalog)
 
 def test_every_search_is_written_to_ubi_queries(engine, api_client) -> None:
     session = f"s-{uuid.uuid4().hex[:8]}"
-    body = api_client.get("/v1/search", params={"q": "velvet sofa", "size": 4, "session_id": session,
-                                                 "user_id": "u-1"}).json()
+    body = api_client.get(
+        "/v1/search", params={"q": "velvet sofa", "size": 4, "session_id": session, "user_id": "u-1"}
+    ).json()
     api_client.app.state.search_service.query_log.flush()
     engine.refresh("ubi_queries")
     logged = engine.get_document("ubi_queries", body["query_id"])
     assert logged is not None
-    assert logged["user_query"] == "velvet sofa" and logged["user_id"] == "u-1" and logged["session_id"] == session
+    assert (
+        logged["user_query"] == "velvet sofa"
+        and logged["user_id"] == "u-1"
+        and logged["session_id"] == session
+    )
     assert logged["query_response_hit_ids"] == [r["product_id"] for r in body["results"]]
     assert logged["application"] == "quarry" and logged["timestamp"]
 

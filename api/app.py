@@ -3,6 +3,7 @@ lifespan and handed to handlers through dependency injection (app.state), never 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,6 +25,7 @@ from api.search.cache import SearchCache
 from api.search.controllers import SearchController
 from api.search.ranking import RankingConfigProvider
 from api.search.services import AffinityReader, PageTooDeepError, SearchService
+from api.search.warmup import warm_in_background
 from api.suggest.controllers import SuggestController
 from api.suggest.services import SuggestService
 from api.ubi.writer import QueryLogWriter
@@ -43,7 +45,7 @@ def create_app(
     artifacts: ArtifactStore | None = None,
 ) -> Litestar:
     settings = settings or get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, service="quarry-api", stream=sys.stdout)
 
     @asynccontextmanager
     async def services(app: Litestar) -> AsyncIterator[None]:
@@ -67,6 +69,8 @@ def create_app(
             affinity=AffinityReader(kv, CircuitBreaker("online_features")),
             query_log=query_log,
         )
+        if settings.cache_warm_queries:
+            warm_in_background(app.state.search_service, settings.cache_warm_queries)
         app.state.product_service = ProductService(search_engine, settings.products_alias)
         app.state.suggest_service = SuggestService(model_store)
         try:

@@ -17,6 +17,8 @@ from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from quarry.logs import log_context
+
 log = logging.getLogger("api")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -55,6 +57,7 @@ def trace_id_middleware(app: ASGIApp) -> ASGIApp:
         headers = dict(scope.get("headers", []))
         trace_id = trace_id_from(headers.get(b"traceparent", b"").decode("latin-1"))
         scope.setdefault("state", {})["trace_id"] = trace_id
+        log_context.set({"trace_id": trace_id, "request_id": secrets.token_hex(8)})
 
         async def send_with_trace(message: Message) -> None:
             if message["type"] == "http.response.start":

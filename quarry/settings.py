@@ -85,6 +85,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     search_cache_ttl_s: int = 300
     """Lifetime of a cached search result page in Redis."""
 
+    cache_warm_queries: int = 50
+    """How many of the most frequent logged queries each API process pre-computes at start (0: none)."""
+
     ubi_queue_capacity: int = 10000
     """UBI query-log records waiting to be written; beyond this they are dropped, counted and logged."""
 

@@ -26,9 +26,10 @@ from api.ubi.writer import QueryLogWriter, UbiQuery
 from api.understanding.schemas import UnderstoodQuery
 from api.understanding.services import QueryUnderstanding
 from quarry.adapters.cache import CacheError, KeyValueStore
-from quarry.adapters.search_engine import Hit, SearchEngine
+from quarry.adapters.search_engine import Hit, SearchEngine, SearchEngineError
 from quarry.adapters.search_engine import SearchResponse as EngineResponse
 from quarry.circuit import CircuitBreaker
+from quarry.logs import bind
 
 log = logging.getLogger("api.search")
 
@@ -246,6 +247,7 @@ class SearchService:
                 f"page * size must be at most {MAX_RESULT_WINDOW}; "
                 f"got {request.page} * {request.size} = {request.page * request.size}"
             )
+        bind(user_id=request.user_id)
         understood = self.understanding.understand(request.q)
         config = self.ranking.get()
         degraded = ["spell_correction"] if self.understanding.degraded else []
@@ -285,7 +287,6 @@ class SearchService:
                 "results_count": page.total,
                 "latency_ms": took_ms,
                 "cache_hit": cache_hit,
-                "user_id": request.user_id,
                 "query_id": query_id,
                 "fallback": page.fallback,
             },
@@ -302,6 +303,23 @@ class SearchService:
             cache_hit=cache_hit,
             degraded=degraded,
         )
+
+    def warm(self, queries: list[str]) -> int:
+        """Fill the result cache for frequent queries (first page, default parameters) without logging
+        them as shopper queries. Returns how many were computed."""
+        warmed = 0
+        config = self.ranking.get()
+        for query in queries:
+            request = SearchRequest(q=query)
+            try:
+                understood = self.understanding.understand(query)
+                key = cache_key(request, understood.normalized, config.version, self.catalog_version.get())
+                if self.cache.get(key) is None:
+                    self.cache.put(key, self._retrieve(request, understood, config))
+                    warmed += 1
+            except (ValueError, SearchEngineError) as exc:
+                log.warning("cache warm-up skipped a query", extra={"query": query, "error": str(exc)})
+        return warmed
 
     def _count(self, page: CachedPage, cache_hit: bool) -> None:
         self.counters.searches += 1

@@ -83,7 +83,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Versioned Phase-1 ranking configuration (weights per top-level category), seeded into Redis."""
 
     search_cache_ttl_s: int = 300
-    """Lifetime of a cached search result page in Redis."""
+    """Lifetime of a cached search result page in Redis; 0 turns the result cache off."""
 
     cache_warm_queries: int = 50
     """How many of the most frequent logged queries each API process pre-computes at start (0: none)."""

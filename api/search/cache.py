@@ -46,11 +46,15 @@ class SearchCache:
         self._encoder = msgspec.msgpack.Encoder()
 
     @property
+    def enabled(self) -> bool:
+        return self._ttl_s > 0
+
+    @property
     def bypassed(self) -> bool:
-        return not self._breaker.allow()
+        return self.enabled and not self._breaker.allow()
 
     def get(self, key: str) -> CachedPage | None:
-        if not self._breaker.allow():
+        if not self.enabled or not self._breaker.allow():
             return None
         try:
             raw = self._store.get(key)
@@ -67,7 +71,7 @@ class SearchCache:
             return None  # an entry from an older schema: a miss, overwritten below
 
     def put(self, key: str, page: CachedPage) -> None:
-        if not self._breaker.allow():
+        if not self.enabled or not self._breaker.allow():
             return
         try:
             self._store.set(key, self._encoder.encode(page), ttl_s=self._ttl_s)

@@ -14,7 +14,8 @@ from typing import Any, Protocol, runtime_checkable
 import msgspec
 from opensearchpy import OpenSearch, helpers
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
-from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, TransportError
+from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, SerializationError, TransportError
+from opensearchpy.serializer import JSONSerializer
 
 
 class SearchEngineError(RuntimeError):
@@ -106,6 +107,24 @@ def _translate(exc: Exception) -> SearchEngineError:
     return SearchEngineError(str(exc), None)
 
 
+class MsgspecSerializer(JSONSerializer):
+    """msgspec instead of the json module: a 200-hit search response decodes several times faster."""
+
+    def loads(self, s: str) -> Any:
+        try:
+            return msgspec.json.decode(s)
+        except msgspec.DecodeError as exc:
+            raise SerializationError(s, exc) from exc
+
+    def dumps(self, data: Any) -> Any:
+        if isinstance(data, (str, bytes)):
+            return data
+        try:
+            return _encoder.encode(data).decode()
+        except (TypeError, msgspec.EncodeError):
+            return super().dumps(data)  # dates, UUIDs, numpy numbers: the client's own rules
+
+
 class OpenSearchEngine:
     """`SearchEngine` over opensearch-py; one instance is safe to share between threads."""
 
@@ -118,6 +137,7 @@ class OpenSearchEngine:
             retry_on_timeout=False,
             http_compress=False,
             pool_maxsize=16,
+            serializer=MsgspecSerializer(),
         )
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:

@@ -49,7 +49,7 @@ def test_entities_only_boost() -> None:
     assert {"term": {"brand": {"value": "Nike", "boost": 2.0}}} in body["query"]["bool"]["should"]
 
 
-def test_relevance_ties_break_on_product_id_for_stable_pages() -> None:
+def test_relevance_sorts_by_score_and_other_orders_break_ties_on_product_id() -> None:
     body = search_body(
         "x",
         SearchRequest(q="x"),
@@ -60,5 +60,16 @@ def test_relevance_ties_break_on_product_id_for_stable_pages() -> None:
         minimum_should_match="1",
         with_facets=True,
     )
-    assert body["sort"] == ["_score", {"product_id": "asc"}]
+    assert "sort" not in body
     assert {"brand", "category", "price", "in_stock", "attr:color"} <= set(body["aggs"])
+    cheapest = search_body(
+        "x",
+        SearchRequest(q="x", sort="price_asc"),
+        Entities(),
+        CONFIG,
+        start=0,
+        size=10,
+        minimum_should_match="1",
+        with_facets=False,
+    )
+    assert cheapest["sort"][-1] == {"product_id": "asc"}

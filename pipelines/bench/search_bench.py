@@ -1,0 +1,275 @@
+"""`make bench-search`: latency and throughput of search at concurrency 1 and 16 for
+(a) the raw OpenSearch BM25 query through opensearch-py, (b) the API with its result cache off,
+(c) the API with a warm cache. One Python harness drives all three (threads, keep-alive connections),
+so client overhead is the same on every side; the API runs as `python -m api` (uvicorn workers).
+
+Goals on a 2-core machine: uncached API p95 <= raw p95 + 15 ms; cached p99 < 10 ms at concurrency 16.
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from opensearchpy import OpenSearch
+from tqdm import tqdm
+
+from pipelines.bench.report import environment, write_report
+from pipelines.golden import load_queries
+from pipelines.synonyms.apply import keyword_query
+from quarry.settings import PROJECT_ROOT, get_settings
+
+CONCURRENCY = (1, 16)
+REQUESTS = {1: 400, 16: 2400}
+WARMUP = 60
+PAGE_SIZE = 20
+
+
+class Latency(msgspec.Struct):
+    system: str
+    concurrency: int
+    requests: int
+    errors: int
+    qps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+
+class SearchBenchReport(msgspec.Struct):
+    benchmark: str
+    environment: dict[str, Any]
+    api_workers: int
+    query_mix: dict[str, int]
+    results: list[Latency]
+    ratios: dict[str, float]
+    goals: dict[str, bool]
+
+
+def query_mix() -> list[dict[str, str]]:
+    """Head, torso and tail queries of the golden set; every fourth carries a filter."""
+    queries = load_queries()
+    mix: list[dict[str, str]] = []
+    for i, query in enumerate(queries):
+        params = {"q": query.query, "size": str(PAGE_SIZE)}
+        if i % 8 == 0:
+            params["in_stock"] = "true"
+        elif i % 8 == 4:
+            params["price_max"] = "200"
+        mix.append(params)
+    return mix
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def drive(
+    name: str,
+    concurrency: int,
+    total: int,
+    make_caller: Callable[[], Callable[[dict[str, str]], bool]],
+    mix: list[dict[str, str]],
+) -> Latency:
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    counter = itertools.count()
+    bar = tqdm(total=total, desc=f"{name} c={concurrency}", unit="req", disable=None, leave=False)
+
+    def worker() -> None:
+        nonlocal errors
+        call = make_caller()
+        while (n := next(counter)) < total:
+            params = mix[n % len(mix)]
+            started = time.perf_counter()
+            ok = call(params)
+            elapsed = (time.perf_counter() - started) * 1000
+            with lock:
+                latencies.append(elapsed)
+                errors += 0 if ok else 1
+                bar.update(1)
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    bar.close()
+    return Latency(
+        system=name,
+        concurrency=concurrency,
+        requests=total,
+        errors=errors,
+        qps=round(total / wall, 1),
+        p50_ms=round(percentile(latencies, 0.50), 2),
+        p95_ms=round(percentile(latencies, 0.95), 2),
+        p99_ms=round(percentile(latencies, 0.99), 2),
+    )
+
+
+def raw_caller(url: str, alias: str) -> Callable[[], Callable[[dict[str, str]], bool]]:
+    def make() -> Callable[[dict[str, str]], bool]:
+        client = OpenSearch(hosts=[url], timeout=30)
+
+        def call(params: dict[str, str]) -> bool:
+            body = keyword_query(params["q"], size=PAGE_SIZE)
+            filters: list[dict[str, Any]] = []
+            if "in_stock" in params:
+                filters.append({"term": {"in_stock": True}})
+            if "price_max" in params:
+                filters.append({"range": {"price": {"lte": float(params["price_max"])}}})
+            if filters:
+                body["query"] = {"bool": {"must": [body["query"]], "filter": filters}}
+            client.search(index=alias, body=body)
+            return True
+
+        return call
+
+    return make
+
+
+def api_caller(port: int) -> Callable[[], Callable[[dict[str, str]], bool]]:
+    def make() -> Callable[[dict[str, str]], bool]:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+        def call(params: dict[str, str]) -> bool:
+            connection.request("GET", "/v1/search?" + urllib.parse.urlencode(params))
+            response = connection.getresponse()
+            response.read()
+            return response.status == 200
+
+        return call
+
+    return make
+
+
+def start_api(cache_ttl_s: int) -> tuple[subprocess.Popen[bytes], int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    env = {
+        **os.environ,
+        "QUARRY_API_PORT": str(port),
+        "QUARRY_SEARCH_CACHE_TTL_S": str(cache_ttl_s),
+        "QUARRY_LOG_LEVEL": "WARNING",
+        "QUARRY_CACHE_WARM_QUERIES": "0",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(200):
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            connection.request("GET", "/health/ready")
+            if connection.getresponse().status == 200:
+                return process, port
+        except OSError:
+            pass
+        time.sleep(0.1)
+    process.terminate()
+    raise RuntimeError("the API did not become ready")
+
+
+def main() -> int:
+    settings = get_settings()
+    mix = query_mix()
+    results: list[Latency] = []
+    systems: list[tuple[str, Callable[[], Callable[[dict[str, str]], bool]], Callable[[], None]]] = []
+    raw = raw_caller(settings.opensearch_url, settings.products_alias)
+    uncached, uncached_port = start_api(cache_ttl_s=0)
+    cached, cached_port = start_api(cache_ttl_s=3600)
+    try:
+        systems = [
+            ("raw_opensearch", raw, lambda: None),
+            ("api_uncached", api_caller(uncached_port), lambda: None),
+            # The cached side is warmed with one pass over the whole mix first.
+            (
+                "api_cached",
+                api_caller(cached_port),
+                lambda: drive("warm", 4, len(mix), api_caller(cached_port), mix) and None,
+            ),
+        ]
+        for name, caller, prepare in systems:
+            prepare()
+            drive(f"{name} warm-up", 2, WARMUP, caller, mix)
+            for concurrency in CONCURRENCY:
+                results.append(drive(name, concurrency, REQUESTS[concurrency], caller, mix))
+                print(msgspec.json.encode(results[-1]).decode(), file=sys.stderr)
+    finally:
+        for process in (uncached, cached):
+            process.terminate()
+            process.wait(timeout=20)
+    by = {(r.system, r.concurrency): r for r in results}
+    ratios = {}
+    for c in CONCURRENCY:
+        ratios[f"api_uncached_p95_over_raw_p95_c{c}"] = round(
+            by[("api_uncached", c)].p95_ms / by[("raw_opensearch", c)].p95_ms, 2
+        )
+        ratios[f"api_cached_p95_over_raw_p95_c{c}"] = round(
+            by[("api_cached", c)].p95_ms / by[("raw_opensearch", c)].p95_ms, 2
+        )
+    goals = {
+        f"uncached_p95_within_raw_plus_15ms_c{c}": by[("api_uncached", c)].p95_ms
+        <= by[("raw_opensearch", c)].p95_ms + 15
+        for c in CONCURRENCY
+    }
+    goals["cached_p99_under_10ms_c16"] = by[("api_cached", 16)].p99_ms < 10
+    report = SearchBenchReport(
+        benchmark="bench-search",
+        environment=environment(),
+        api_workers=settings.api_workers,
+        query_mix={"queries": len(mix), "with_filters": sum(1 for m in mix if len(m) > 2)},
+        results=results,
+        ratios=ratios,
+        goals=goals,
+    )
+    lines = [
+        f"# bench-search ({report.environment['commit']}, {report.environment['measured_at']})",
+        "",
+        f"{len(mix)} golden-set queries (head, torso, tail; {report.query_mix['with_filters']} with "
+        f"filters), page size {PAGE_SIZE}, API with {settings.api_workers} uvicorn workers; "
+        "one Python thread per client.",
+        "",
+        "| system | concurrency | requests | errors | QPS | p50 ms | p95 ms | p99 ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *[
+            f"| {r.system} | {r.concurrency} | {r.requests} | {r.errors} | {r.qps:,.1f} | {r.p50_ms:.2f} | "
+            f"{r.p95_ms:.2f} | {r.p99_ms:.2f} |"
+            for r in results
+        ],
+        "",
+        "| ratio | value |",
+        "| --- | ---: |",
+        *[f"| {k} | {v:.2f} |" for k, v in ratios.items()],
+        "",
+        "| goal | met |",
+        "| --- | --- |",
+        *[f"| {k} | {'yes' if v else 'NO'} |" for k, v in goals.items()],
+    ]
+    table = "\n".join(lines)
+    write_report("bench-search", report, table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

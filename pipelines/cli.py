@@ -33,7 +33,7 @@ from quarry.settings import Settings, get_settings
 from quarry.vocabulary import ARTIFACT as VOCABULARY_ARTIFACT
 
 log = logging.getLogger("pipelines")
-EVAL_USER = "quarry-eval"
+EVAL_USER = "quarry-eval"  # synthetic traffic: excluded from suggestions and warm-up
 
 
 class StrictImportError(RuntimeError):

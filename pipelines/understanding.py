@@ -137,7 +137,13 @@ def successful_queries(engine: SearchEngine, limit: int = 5000) -> dict[str, int
             UBI_QUERIES,
             {
                 "size": 0,
-                "query": {"exists": {"field": "query_response_hit_ids"}},
+                # Real shoppers only: evaluation and benchmark traffic says who it is.
+                "query": {
+                    "bool": {
+                        "filter": [{"exists": {"field": "query_response_hit_ids"}}],
+                        "must_not": [{"prefix": {"user_id": "quarry-"}}],
+                    }
+                },
                 "aggs": {"q": {"terms": {"field": "user_query", "size": limit}}},
             },
         )

@@ -18,7 +18,13 @@ def frequent_queries(engine: SearchEngine, limit: int) -> list[str]:
             "ubi_queries",
             {
                 "size": 0,
-                "query": {"exists": {"field": "query_response_hit_ids"}},
+                # Real shoppers only: evaluation and benchmark traffic says who it is.
+                "query": {
+                    "bool": {
+                        "filter": [{"exists": {"field": "query_response_hit_ids"}}],
+                        "must_not": [{"prefix": {"user_id": "quarry-"}}],
+                    }
+                },
                 "aggs": {"q": {"terms": {"field": "user_query", "size": limit}}},
             },
         )

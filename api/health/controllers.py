@@ -3,6 +3,7 @@ from __future__ import annotations
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency, Provide
 
+from api.examples import LIVE, READY, example_responses
 from api.health.dependencies import provide_health_service
 from api.health.schemas import Liveness, Readiness
 from api.health.services import HealthService
@@ -13,12 +14,20 @@ class HealthController(Controller):
     tags = ["health"]  # noqa: RUF012 - Litestar declares these as instance attributes
     dependencies = {"health_service": Provide(provide_health_service, sync_to_thread=False)}  # noqa: RUF012
 
-    @get("/live", summary="The process is up", sync_to_thread=False)
+    @get(
+        "/live",
+        summary="The process is up",
+        sync_to_thread=False,
+        responses=example_responses(Liveness, LIVE),
+    )
     def live(self) -> Liveness:
         return Liveness(status="live")
 
     @get(
-        "/ready", summary="OpenSearch and the products alias are usable (503 otherwise)", sync_to_thread=True
+        "/ready",
+        summary="OpenSearch and the products alias are usable (503 otherwise)",
+        sync_to_thread=True,
+        responses=example_responses(Readiness, READY),
     )
     def ready(self, health_service: NamedDependency[HealthService]) -> Response[Readiness]:
         readiness = health_service.readiness()

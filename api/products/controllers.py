@@ -6,8 +6,10 @@ from litestar import Controller, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotFoundException
+from litestar.openapi.spec import Example
 from litestar.params import Parameter
 
+from api.examples import PROBLEM_404, PRODUCT, example_responses
 from api.products.schemas import ProductDetail
 from api.products.services import ProductService
 
@@ -22,11 +24,16 @@ class ProductController(Controller):
     tags = ["products"]  # noqa: RUF012 - Litestar declares these as instance attributes
     dependencies = {"product_service": Provide(provide_product_service, sync_to_thread=False)}  # noqa: RUF012
 
-    @get("/{product_id:str}", summary="One product by id (404 when unknown)", sync_to_thread=True)
+    @get(
+        "/{product_id:str}",
+        summary="One product by id (404 when unknown)",
+        sync_to_thread=True,
+        responses=example_responses(ProductDetail, PRODUCT, PROBLEM_404),
+    )
     def get_product(
         self,
         product_service: NamedDependency[ProductService],
-        product_id: Annotated[str, Parameter(max_length=128)],
+        product_id: Annotated[str, Parameter(max_length=128, examples=[Example(value="P000902")])],
     ) -> ProductDetail:
         product = product_service.get(product_id)
         if product is None:

@@ -8,6 +8,7 @@ from litestar.exceptions import ValidationException
 from litestar.openapi.spec import Example
 from litestar.params import Parameter
 
+from api.examples import PROBLEM_400, SEARCH, example_responses
 from api.search.dependencies import provide_search_service
 from api.search.schemas import SearchRequest, SearchResponse, SortOrder
 from api.search.services import SearchService
@@ -61,6 +62,7 @@ class SearchController(Controller):
         "Any other query parameter naming a catalog attribute is an attribute filter, e.g. `color=red`; "
         "`attr.size=10` filters on the size attribute (plain `size` is the page size).",
         sync_to_thread=True,
+        responses=example_responses(SearchResponse, SEARCH, PROBLEM_400),
     )
     def search(
         self,

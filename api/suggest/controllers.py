@@ -8,6 +8,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi.spec import Example
 from litestar.params import Parameter
 
+from api.examples import PROBLEM_400, SUGGEST, example_responses
 from api.suggest.schemas import SuggestResponse
 from api.suggest.services import SuggestService
 
@@ -22,7 +23,11 @@ class SuggestController(Controller):
     tags = ["search"]  # noqa: RUF012 - Litestar declares these as instance attributes
     dependencies = {"suggest_service": Provide(provide_suggest_service, sync_to_thread=False)}  # noqa: RUF012
 
-    @get(summary="Prefix autocomplete (up to 10 suggestions)", sync_to_thread=False)
+    @get(
+        summary="Prefix autocomplete (up to 10 suggestions)",
+        sync_to_thread=False,
+        responses=example_responses(SuggestResponse, SUGGEST, PROBLEM_400),
+    )
     def suggest(
         self,
         suggest_service: NamedDependency[SuggestService],

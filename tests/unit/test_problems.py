@@ -34,3 +34,16 @@ def test_errors_are_problem_json_with_the_callers_trace_id() -> None:
     assert body["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736" == missing.headers["x-trace-id"]
     assert (body["status"], body["instance"]) == (404, "/v1/nowhere")
     assert wrong_method.status_code == 405 and len(wrong_method.json()["trace_id"]) == 32
+
+
+def test_every_endpoint_has_examples_in_the_openapi_document() -> None:
+    app = create_app(load_settings({"QUARRY_OPENSEARCH_URL": "http://127.0.0.1:1"}))
+    with TestClient(app) as client:
+        document = client.get("/schema/openapi.json").json()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            ok = operation["responses"]["200"]["content"]["application/json"]
+            assert ok.get("examples"), f"{method.upper()} {path} has no response example"
+            for parameter in operation.get("parameters", []):
+                has_example = parameter.get("examples") or parameter["schema"].get("examples")
+                assert has_example, f"{method.upper()} {path}: parameter {parameter['name']} has no example"

@@ -1,0 +1,115 @@
+"""Example bodies for the OpenAPI document: frontend teams read these before they read the code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import Example
+
+from api.problems import Problem
+
+PROBLEM_400 = {
+    "type": "https://quarry.dev/problems/400",
+    "title": "Invalid request",
+    "status": 400,
+    "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+    "detail": "q is empty after normalization (only spaces, punctuation or control characters)",
+    "instance": "/v1/search",
+}
+PROBLEM_404 = {
+    **PROBLEM_400,
+    "type": "https://quarry.dev/problems/404",
+    "title": "Not Found",
+    "status": 404,
+    "detail": "no product with id 'P999999'",
+    "instance": "/v1/products/P999999",
+}
+SEARCH = {
+    "query_id": "5b0c7c1e-8a4e-4f3b-9c1d-2f6e7a8b9c0d",
+    "query": {
+        "original": "runnig shoes",
+        "normalized": "runnig shoes",
+        "corrected": "running shoes",
+        "did_you_mean": None,
+        "intent": "product_search",
+        "entities": {"brand": [], "category": ["Shoes"], "color": [], "size": [], "material": []},
+    },
+    "total": 824,
+    "page": 1,
+    "size": 1,
+    "results": [
+        {
+            "product_id": "P000902",
+            "title": "Asics men's running shoes size 8",
+            "brand": "Asics",
+            "category": "Fashion > Shoes > Sneakers",
+            "price": 118.99,
+            "rating": 4.3,
+            "in_stock": True,
+            "score": 0.8436,
+        }
+    ],
+    "facets": {
+        "brand": [{"value": "Adidas", "count": 178}],
+        "category": [{"value": "Fashion > Shoes > Sneakers", "count": 824}],
+        "price": [{"value": "50-100", "count": 307}],
+        "in_stock": [{"value": "true", "count": 760}],
+        "attributes": {"color": [{"value": "red", "count": 74}]},
+    },
+    "took_ms": 8.4,
+    "cache_hit": False,
+    "degraded": [],
+}
+PRODUCT = {
+    "product_id": "P000902",
+    "title": "Asics men's running shoes size 8",
+    "brand": "Asics",
+    "category_path": "Fashion > Shoes > Sneakers",
+    "categories": ["Fashion", "Shoes", "Sneakers"],
+    "description": "The Asics running shoes offers responsive foam ...",
+    "attributes": {"color": "red", "size": "8", "material": "mesh"},
+    "price": 118.99,
+    "rating": 4.3,
+    "review_count": 57,
+    "in_stock": True,
+    "created_at": "2025-06-14",
+}
+SUGGEST = {
+    "query": "sams",
+    "suggestions": [{"text": "Samsung", "kind": "brand"}, {"text": "samsung tv", "kind": "query"}],
+}
+LIVE = {"status": "live"}
+READY = {
+    "status": "ready",
+    "ready": True,
+    "degraded": [],
+    "checks": [
+        {
+            "name": "opensearch",
+            "ok": True,
+            "latency_ms": 2.1,
+            "detail": "cluster green; products -> products-20261128",
+        },
+        {"name": "redis", "ok": True, "latency_ms": 0.4, "detail": "PONG"},
+    ],
+}
+
+
+def example_responses(
+    container: type, success: dict[str, Any], *errors: dict[str, Any]
+) -> dict[int, ResponseSpec]:
+    """The success body's schema with an example, plus the problem responses the endpoint can give."""
+    responses = {
+        200: ResponseSpec(
+            data_container=container, description="OK", examples=[Example(summary="example", value=success)]
+        )
+    }
+    for error in errors:
+        responses[int(error["status"])] = ResponseSpec(
+            data_container=Problem,
+            description=str(error["title"]),
+            media_type="application/problem+json",
+            examples=[Example(summary=str(error["title"]), value=error)],
+        )
+    return responses

@@ -17,7 +17,7 @@ from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from quarry.logs import log_context
+from quarry.logs import new_request_context
 
 log = logging.getLogger("api")
 
@@ -57,7 +57,7 @@ def trace_id_middleware(app: ASGIApp) -> ASGIApp:
         headers = dict(scope.get("headers", []))
         trace_id = trace_id_from(headers.get(b"traceparent", b"").decode("latin-1"))
         scope.setdefault("state", {})["trace_id"] = trace_id
-        log_context.set({"trace_id": trace_id, "request_id": secrets.token_hex(8)})
+        new_request_context(trace_id=trace_id, request_id=secrets.token_hex(8))
 
         async def send_with_trace(message: Message) -> None:
             if message["type"] == "http.response.start":

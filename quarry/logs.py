@@ -1,46 +1,54 @@
-"""Structured JSON logging, one object per line, so `jq` can filter any Quarry log."""
+"""Structured JSON logging (structlog), one object per line, so `jq` can filter any Quarry log.
+
+Modules log through the standard `logging` API (`logging.getLogger(__name__)`, `extra={...}` for
+fields); structlog renders every record as JSON and adds the request's context (trace_id,
+request_id, user_id) bound with `bind`, so each line of a request carries them.
+"""
 
 from __future__ import annotations
 
-import contextvars
-import json
 import logging
 import sys
-import time
 from typing import Any, TextIO
 
-# Per-request fields (trace_id, request_id, user_id) that every log line of the request carries.
-log_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
-    "log_context", default=None
-)
+import structlog
+from structlog.contextvars import bind_contextvars, clear_contextvars, merge_contextvars
+
 SERVICE = {"name": "quarry"}
 
 
 def bind(**fields: Any) -> None:
     """Add fields to the current request's log context."""
-    log_context.set({**(log_context.get() or {}), **fields})
+    bind_contextvars(**fields)
 
 
-_RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+def new_request_context(**fields: Any) -> None:
+    """Start a request's log context (the trace middleware calls this first)."""
+    clear_contextvars()
+    bind_contextvars(**fields)
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        payload: dict[str, Any] = {
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "service": SERVICE["name"],
-            "logger": record.name,
-            "event": record.getMessage(),
-            **(log_context.get() or {}),
-        }
-        for key, value in record.__dict__.items():
-            if key not in _RESERVED and not key.startswith("_"):
-                payload[key] = value
-        if record.exc_info:
-            payload["exception"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
+def _service(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    event.setdefault("service", SERVICE["name"])
+    return event
+
+
+def _formatter() -> structlog.stdlib.ProcessorFormatter:
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            merge_contextvars,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.ExtraAdder(),
+            structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+            _service,
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(default=str),
+        ],
+    )
 
 
 def configure_logging(level: str = "INFO", service: str = "quarry", stream: TextIO | None = None) -> None:
@@ -48,11 +56,11 @@ def configure_logging(level: str = "INFO", service: str = "quarry", stream: Text
     stdout carries results) call it."""
     SERVICE["name"] = service
     root = logging.getLogger()
-    if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+    if any(isinstance(h.formatter, structlog.stdlib.ProcessorFormatter) for h in root.handlers):
         root.setLevel(level)
         return
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(_formatter())
     root.handlers = [handler]
     root.setLevel(level)
     for noisy in ("opensearch", "opensearchpy.trace", "urllib3", "httpx"):

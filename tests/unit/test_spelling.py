@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from api.understanding.classify import EntityExtractor, classify
 from api.understanding.spelling import SpellCorrector
@@ -91,3 +93,32 @@ def test_apple_juice_is_not_the_brand() -> None:
     extractor = EntityExtractor(VOCABULARY)
     assert extractor.extract(["apple", "juice"]).brand == []
     assert extractor.extract(["apple", "smartphones"]).brand == ["Apple"]
+
+
+WORDS = sorted(w for w in COUNTS if w not in PROTECTED)
+
+
+@given(st.lists(st.sampled_from(WORDS), min_size=1, max_size=5))
+def test_property_known_words_are_never_changed(words) -> None:
+    assert SpellCorrector(COUNTS, PROTECTED).correct(words).text is None
+
+
+@given(
+    st.sampled_from([w for w in WORDS if len(w) >= 6]),
+    st.integers(min_value=0, max_value=20),
+    st.sampled_from("abcdefghijklmnopqrstuvwxyz"),
+    st.sampled_from(["insert", "delete", "replace"]),
+)
+def test_property_one_typo_gives_a_dictionary_word_and_is_idempotent(word, position, letter, kind) -> None:
+    speller = SpellCorrector(COUNTS, PROTECTED)
+    i = position % len(word)
+    typo = {
+        "insert": word[:i] + letter + word[i:],
+        "delete": word[:i] + word[i + 1 :],
+        "replace": word[:i] + letter + word[i + 1 :],
+    }[kind]
+    correction = speller.correct([typo])
+    result = correction.text or typo
+    assert 0.0 <= correction.confidence <= 1.0
+    assert result in COUNTS or typo in COUNTS
+    assert speller.correct([result]).text is None  # correcting twice changes nothing more

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -28,7 +29,7 @@ def new_request_context(**fields: Any) -> None:
     bind_contextvars(**fields)
 
 
-def _service(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _service(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     event.setdefault("service", SERVICE["name"])
     return event
 

@@ -6,6 +6,7 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from pipelines import evaluation
+from pipelines.cli import EVAL_USER
 from pipelines.golden import load_judgments, load_queries
 
 NDCG_FLOOR = 0.65
@@ -26,7 +27,8 @@ def test_pipeline_beats_the_floor_and_raw_bm25(engine, demo_catalog) -> None:
     with TestClient(create_app(demo_catalog)) as client:
 
         def pipeline(query: str) -> tuple[list[str], int]:
-            body = client.get("/v1/search", params={"q": query, "size": 10}).json()
+            params = {"q": query, "size": 10, "user_id": EVAL_USER}  # not a shopper: kept out of suggestions
+            body = client.get("/v1/search", params=params).json()
             return [r["product_id"] for r in body["results"]], body["total"]
 
         report = evaluation.evaluate(

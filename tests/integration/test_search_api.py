@@ -117,7 +117,7 @@ def test_products_and_suggest(api_client) -> None:
         "application/problem+json"
     )
     suggestions = api_client.get("/v1/suggest", params={"q": "sams"}).json()["suggestions"]
-    assert suggestions[0] == {"text": "Samsung", "kind": "brand"}
+    assert {"text": "Samsung", "kind": "brand"} in suggestions
     assert 1 <= len(suggestions) <= 10
     titles = api_client.get("/v1/suggest", params={"q": "iph"}).json()["suggestions"]
     assert titles and all("iphone" in s["text"].lower() for s in titles)

@@ -21,7 +21,7 @@ from api.problems import (
 )
 from api.products.controllers import ProductController
 from api.products.services import ProductService
-from api.search.cache import SearchCache
+from api.search.cache import LocalPages, SearchCache
 from api.search.controllers import SearchController
 from api.search.ranking import RankingConfigProvider
 from api.search.services import AffinityReader, PageTooDeepError, SearchService
@@ -65,7 +65,12 @@ def create_app(
             alias=settings.products_alias,
             understanding=understanding,
             ranking=RankingConfigProvider(settings.ranking_config, kv),
-            cache=SearchCache(kv, CircuitBreaker("result_cache"), ttl_s=settings.search_cache_ttl_s),
+            cache=SearchCache(
+                kv,
+                CircuitBreaker("result_cache"),
+                ttl_s=settings.search_cache_ttl_s,
+                local=LocalPages(settings.local_cache_entries, settings.local_cache_ttl_s),
+            ),
             affinity=AffinityReader(kv, CircuitBreaker("online_features")),
             query_log=query_log,
         )

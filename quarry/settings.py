@@ -85,6 +85,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     search_cache_ttl_s: int = 300
     """Lifetime of a cached search result page in Redis; 0 turns the result cache off."""
 
+    local_cache_entries: int = 2000
+    """Result pages each API process also keeps in memory in front of Redis (0: none)."""
+
+    local_cache_ttl_s: float = 5.0
+    """Lifetime of an in-process result page; short, so processes never disagree for long."""
+
     cache_warm_queries: int = 50
     """How many of the most frequent logged queries each API process pre-computes at start (0: none)."""
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+import time
+from collections import OrderedDict
 
 import msgspec
 
@@ -37,11 +40,43 @@ def cache_key(request: SearchRequest, normalized: str, ranking_version: str, cat
     return f"search:{hashlib.sha1(identity).hexdigest()}:{request.user_id or 'anon'}"
 
 
+class LocalPages:
+    """A small per-process LRU in front of Redis for the hottest pages: a hit costs no network round
+    trip. Entries live `ttl_s` seconds, short enough that every process sees a reindex (new catalog
+    version, new keys anyway) or a ranking change within moments."""
+
+    def __init__(self, capacity: int, ttl_s: float) -> None:
+        self._capacity = capacity
+        self._ttl_s = ttl_s
+        self._entries: OrderedDict[str, tuple[float, CachedPage]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> CachedPage | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] < time.monotonic():
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: str, page: CachedPage) -> None:
+        if self._capacity <= 0:
+            return
+        with self._lock:
+            self._entries[key] = (time.monotonic() + self._ttl_s, page)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
+
+
 class SearchCache:
-    def __init__(self, store: KeyValueStore, breaker: CircuitBreaker, ttl_s: int = 300) -> None:
+    def __init__(
+        self, store: KeyValueStore, breaker: CircuitBreaker, ttl_s: int = 300, local: LocalPages | None = None
+    ) -> None:
         self._store = store
         self._breaker = breaker
         self._ttl_s = ttl_s
+        self._local = local or LocalPages(capacity=0, ttl_s=0)
         self._decoder = msgspec.msgpack.Decoder(CachedPage)
         self._encoder = msgspec.msgpack.Encoder()
 
@@ -54,7 +89,12 @@ class SearchCache:
         return self.enabled and not self._breaker.allow()
 
     def get(self, key: str) -> CachedPage | None:
-        if not self.enabled or not self._breaker.allow():
+        if not self.enabled:
+            return None
+        local = self._local.get(key)
+        if local is not None:
+            return local
+        if not self._breaker.allow():
             return None
         try:
             raw = self._store.get(key)
@@ -66,12 +106,17 @@ class SearchCache:
         if raw is None:
             return None
         try:
-            return self._decoder.decode(raw)
+            page = self._decoder.decode(raw)
         except msgspec.DecodeError:
             return None  # an entry from an older schema: a miss, overwritten below
+        self._local.put(key, page)
+        return page
 
     def put(self, key: str, page: CachedPage) -> None:
-        if not self.enabled or not self._breaker.allow():
+        if not self.enabled:
+            return
+        self._local.put(key, page)
+        if not self._breaker.allow():
             return
         try:
             self._store.set(key, self._encoder.encode(page), ttl_s=self._ttl_s)

@@ -37,3 +37,19 @@ def test_a_success_resets_the_failure_count() -> None:
     breaker.record_failure()
     breaker.record_failure()
     assert breaker.allow()
+
+
+def test_local_pages_expire_and_evict_least_recently_used(monkeypatch) -> None:
+    from api.search import cache as cache_module
+    from api.search.cache import LocalPages
+
+    now = [100.0]
+    monkeypatch.setattr(cache_module.time, "monotonic", lambda: now[0])
+    pages = LocalPages(capacity=2, ttl_s=5)
+    pages.put("a", "A")  # type: ignore[arg-type]
+    pages.put("b", "B")  # type: ignore[arg-type]
+    assert pages.get("a") == "A"  # a is now the most recently used
+    pages.put("c", "C")  # type: ignore[arg-type]
+    assert pages.get("b") is None and pages.get("a") == "A" and pages.get("c") == "C"
+    now[0] = 105.1
+    assert pages.get("a") is None

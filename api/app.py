@@ -77,7 +77,7 @@ def create_app(
         if settings.cache_warm_queries:
             warm_in_background(app.state.search_service, settings.cache_warm_queries)
         app.state.product_service = ProductService(search_engine, settings.products_alias)
-        app.state.suggest_service = SuggestService(model_store)
+        app.state.suggest_service = SuggestService(model_store, settings.artifact_reload_interval_s)
         try:
             yield
         finally:

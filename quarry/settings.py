@@ -88,7 +88,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     local_cache_entries: int = 2000
     """Result pages each API process also keeps in memory in front of Redis (0: none)."""
 
-    local_cache_ttl_s: float = 5.0
+    local_cache_ttl_s: float = 60.0
     """Lifetime of an in-process result page; short, so processes never disagree for long."""
 
     cache_warm_queries: int = 50

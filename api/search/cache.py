@@ -88,6 +88,9 @@ class SearchCache:
     def bypassed(self) -> bool:
         return self.enabled and not self._breaker.allow()
 
+    def get_local(self, key: str) -> CachedPage | None:
+        return self._local.get(key) if self.enabled else None
+
     def get(self, key: str) -> CachedPage | None:
         if not self.enabled:
             return None

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import anyio
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ValidationException
@@ -61,10 +62,9 @@ class SearchController(Controller):
         description="Full-text product search with filters, facets, Phase-1 ranking and explanations. "
         "Any other query parameter naming a catalog attribute is an attribute filter, e.g. `color=red`; "
         "`attr.size=10` filters on the size attribute (plain `size` is the page size).",
-        sync_to_thread=True,
         responses=example_responses(SearchResponse, SEARCH, PROBLEM_400),
     )
-    def search(
+    async def search(
         self,
         request: Request[Any, Any, Any],
         search_service: NamedDependency[SearchService],
@@ -115,4 +115,9 @@ class SearchController(Controller):
             session_id=session_id,
             explain=explain,
         )
-        return search_service.search(search_request)
+        # Pages this process holds in memory are answered on the event loop; everything that needs
+        # Redis or OpenSearch (blocking clients) runs in a worker thread.
+        in_memory = search_service.search_in_memory(search_request)
+        if in_memory is not None:
+            return in_memory
+        return await anyio.to_thread.run_sync(search_service.search, search_request)

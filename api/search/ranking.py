@@ -85,6 +85,10 @@ class RankingConfigProvider:
         self._current = self._file
         self._fetched_at = float("-inf")
 
+    def peek(self) -> RankingConfig | None:
+        """The in-memory config while it is fresh, else None (never calls Redis)."""
+        return self._current if time.monotonic() - self._fetched_at < LOCAL_REFRESH_S else None
+
     def get(self) -> RankingConfig:
         if time.monotonic() - self._fetched_at < LOCAL_REFRESH_S:
             return self._current

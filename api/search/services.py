@@ -61,6 +61,10 @@ class CatalogVersion:
         self._value = ""
         self._fetched_at = float("-inf")
 
+    def peek(self) -> str | None:
+        """The cached value while it is fresh, else None (never calls OpenSearch)."""
+        return self._value if time.monotonic() - self._fetched_at < CATALOG_VERSION_TTL_S else None
+
     def get(self) -> str:
         if time.monotonic() - self._fetched_at >= CATALOG_VERSION_TTL_S:
             self._value = ",".join(self._engine.alias_targets(self._alias)) or self._alias
@@ -240,23 +244,45 @@ class SearchService:
 
     # --- the request --------------------------------------------------------------------------------
 
-    def search(self, request: SearchRequest) -> SearchResponse:
-        started = time.perf_counter()
+    def _check(self, request: SearchRequest) -> None:
         if request.page * request.size > MAX_RESULT_WINDOW:
             raise PageTooDeepError(
                 f"page * size must be at most {MAX_RESULT_WINDOW}; "
                 f"got {request.page} * {request.size} = {request.page * request.size}"
             )
         bind(user_id=request.user_id)
+
+    def search_in_memory(self, request: SearchRequest) -> SearchResponse | None:
+        """The page from this process's memory, or None. Does no I/O at all, so the controller can
+        call it on the event loop and skip the thread hop for the hottest queries."""
+        started = time.perf_counter()
+        self._check(request)
+        config, catalog = self.ranking.peek(), self.catalog_version.peek()
+        if config is None or catalog is None:
+            return None
+        understood = self.understanding.understand(request.q, allow_reload=False)
+        page = self.cache.get_local(cache_key(request, understood.normalized, config.version, catalog))
+        if page is None:
+            return None
+        return self._respond(request, page, cache_hit=True, started=started)
+
+    def search(self, request: SearchRequest) -> SearchResponse:
+        started = time.perf_counter()
+        self._check(request)
         understood = self.understanding.understand(request.q)
         config = self.ranking.get()
-        degraded = ["spell_correction"] if self.understanding.degraded else []
         key = cache_key(request, understood.normalized, config.version, self.catalog_version.get())
         page = self.cache.get(key)
         cache_hit = page is not None
         if page is None:
             page = self._retrieve(request, understood, config)
             self.cache.put(key, page)
+        return self._respond(request, page, cache_hit, started)
+
+    def _respond(
+        self, request: SearchRequest, page: CachedPage, cache_hit: bool, started: float
+    ) -> SearchResponse:
+        degraded = ["spell_correction"] if self.understanding.degraded else []
         if self.cache.bypassed:
             degraded.append("cache")
         self._count(page, cache_hit)

@@ -4,6 +4,7 @@ array of (word-start suffix, entry) pairs answers a prefix with two binary searc
 from __future__ import annotations
 
 import bisect
+import time
 
 import msgspec
 
@@ -47,12 +48,17 @@ class SuggestIndex:
 
 
 class SuggestService:
-    def __init__(self, store: ArtifactStore) -> None:
+    def __init__(self, store: ArtifactStore, reload_interval_s: float = 30.0) -> None:
         self._store = store
         self._version: str | None = None
         self._index = SuggestIndex([])
+        self._reload_interval_s = reload_interval_s
+        self._checked_at = float("-inf")
 
     def _refresh(self) -> None:
+        if time.monotonic() - self._checked_at < self._reload_interval_s:
+            return
+        self._checked_at = time.monotonic()
         version = self._store.current(ARTIFACT)
         if version and version != self._version:
             try:

@@ -128,8 +128,10 @@ class QueryUnderstanding:
             )
         return normalized
 
-    def understand(self, raw: str) -> UnderstoodQuery:
-        self._maybe_reload()
+    def understand(self, raw: str, allow_reload: bool = True) -> UnderstoodQuery:
+        """`allow_reload=False` for callers on the event loop: the reload check reads the model store."""
+        if allow_reload:
+            self._maybe_reload()
         model = self._model
         normalized = self.normalize(raw)
         words = tokens(normalized)

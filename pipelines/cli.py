@@ -24,16 +24,16 @@ from pipelines.catalog.schema import Product
 from pipelines.indexing.versions import build_from_documents, rollback
 from pipelines.synonyms import apply as synonyms
 from pipelines.synonyms.rules import load_rules, opensearch_rules
-from pipelines.ubi import ensure_ubi_indices
 from pipelines.understanding import build_and_publish
 from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.adapters.search_engine import OpenSearchEngine, SearchEngineError
 from quarry.logs import configure_logging
 from quarry.settings import Settings, get_settings
+from quarry.ubi import SYNTHETIC_USER_PREFIX, ensure_ubi_indices
 from quarry.vocabulary import ARTIFACT as VOCABULARY_ARTIFACT
 
 log = logging.getLogger("pipelines")
-EVAL_USER = "quarry-eval"  # synthetic traffic: excluded from suggestions and warm-up
+EVAL_USER = SYNTHETIC_USER_PREFIX + "eval"  # excluded from suggestions and cache warm-up
 
 
 class StrictImportError(RuntimeError):

@@ -18,8 +18,9 @@ import msgspec
 from tqdm import tqdm
 
 from quarry.adapters.artifact_store import ArtifactStore
-from quarry.adapters.search_engine import SearchEngine, SearchEngineError
+from quarry.adapters.search_engine import SearchEngine
 from quarry.text import normalize, tokens
+from quarry.ubi import successful_queries
 from quarry.vocabulary import (
     ARTIFACT,
     BIGRAMS_FILE,
@@ -33,7 +34,7 @@ from quarry.vocabulary import (
     encode_dictionary,
 )
 
-UBI_QUERIES = "ubi_queries"
+SUGGESTED_QUERIES = 5000
 FIELD_WEIGHTS = {"title": 5, "brand": 5, "category": 3, "attribute": 3, "description": 1}
 MIN_TOKEN_LENGTH = 2
 
@@ -130,35 +131,13 @@ def build_suggestions(documents: list[dict[str, Any]], queries: dict[str, int]) 
     return sorted(suggestions, key=lambda s: (-s.weight, s.text))
 
 
-def successful_queries(engine: SearchEngine, limit: int = 5000) -> dict[str, int]:
-    """Logged queries (UBI) that returned at least one product, with their counts."""
-    try:
-        response = engine.search(
-            UBI_QUERIES,
-            {
-                "size": 0,
-                # Real shoppers only: evaluation and benchmark traffic says who it is.
-                "query": {
-                    "bool": {
-                        "filter": [{"exists": {"field": "query_response_hit_ids"}}],
-                        "must_not": [{"prefix": {"user_id": "quarry-"}}],
-                    }
-                },
-                "aggs": {"q": {"terms": {"field": "user_query", "size": limit}}},
-            },
-        )
-    except SearchEngineError:
-        return {}
-    return {b["key"]: int(b["doc_count"]) for b in response.aggregations.get("q", {}).get("buckets", [])}
-
-
 def build_and_publish(engine: SearchEngine, store: ArtifactStore, alias: str) -> str:
     live = engine.alias_targets(alias)
     documents = [
         hit.source for hit in tqdm(engine.scan(alias), desc="reading catalog", unit="doc", disable=None)
     ]
     counts, vocabulary = build_from_documents(documents)
-    queries = successful_queries(engine)
+    queries = successful_queries(engine, SUGGESTED_QUERIES)
     suggestions = build_suggestions(documents, queries)
     metadata = {
         "data_window": {"catalog_index": live, "documents": len(documents), "logged_queries": len(queries)},

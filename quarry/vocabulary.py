@@ -14,61 +14,63 @@ VOCABULARY_FILE = "vocabulary.json"
 SUGGESTIONS_FILE = "suggestions.json"
 BIGRAMS_FILE = "bigrams.tsv"
 ENTITY_ATTRIBUTES = ("color", "size", "material")
-# Words shoppers type that catalog text rarely contains; without them the corrector "fixes" best -> west.
-QUERY_WORDS = [
-    "best",
-    "top",
-    "cheap",
-    "cheapest",
-    "buy",
-    "deal",
-    "deals",
-    "sale",
-    "discount",
-    "price",
-    "prices",
-    "under",
-    "over",
-    "affordable",
-    "bargain",
-    "clearance",
-    "coupon",
-    "order",
-    "offer",
-    "how",
-    "which",
-    "what",
-    "why",
-    "vs",
-    "versus",
-    "review",
-    "reviews",
-    "compare",
-    "guide",
-    "gift",
-    "gifts",
-    "for",
-    "with",
-    "without",
-    "and",
-    "or",
-    "the",
-    "a",
-    "an",
-    "men",
-    "mens",
-    "women",
-    "womens",
-    "kids",
-    "kid",
-    "boys",
-    "girls",
-    "baby",
-    "new",
-    "used",
-    "near",
-    "me",
-]
+# Intent words (api/understanding/classify.py reads them) and other words shoppers type that catalog
+# text rarely contains; without them in the dictionary the corrector "fixes" best -> west.
+INFORMATIONAL_WORDS = frozenset(
+    ["best", "how", "which", "vs", "versus", "review", "reviews", "compare", "top", "guide", "what", "why"]
+)
+TRANSACTIONAL_WORDS = frozenset(
+    [
+        "buy",
+        "cheap",
+        "cheapest",
+        "deal",
+        "deals",
+        "sale",
+        "discount",
+        "price",
+        "prices",
+        "under",
+        "affordable",
+        "bargain",
+        "clearance",
+        "coupon",
+        "order",
+        "offer",
+    ]
+)
+QUERY_WORDS = sorted(
+    INFORMATIONAL_WORDS
+    | TRANSACTIONAL_WORDS
+    | set(
+        [
+            "over",
+            "gift",
+            "gifts",
+            "for",
+            "with",
+            "without",
+            "and",
+            "or",
+            "the",
+            "a",
+            "an",
+            "men",
+            "mens",
+            "women",
+            "womens",
+            "kids",
+            "kid",
+            "boys",
+            "girls",
+            "baby",
+            "new",
+            "used",
+            "near",
+            "me",
+        ]
+    )
+)
 
 
 class Vocabulary(msgspec.Struct):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -65,9 +66,9 @@ def demo_catalog(engine: OpenSearchEngine, settings: Settings, tmp_path_factory:
     from pipelines.catalog.generator import generate_catalog
     from pipelines.indexing.versions import build_from_documents, versions
     from pipelines.synonyms.rules import load_rules, opensearch_rules
-    from pipelines.ubi import ensure_ubi_indices
     from pipelines.understanding import build_and_publish
     from quarry.adapters.artifact_store import LocalArtifactStore
+    from quarry.ubi import ensure_ubi_indices
 
     alias = f"qt-demo-{uuid.uuid4().hex[:8]}"
     ensure_ubi_indices(engine, settings.mappings_dir)
@@ -92,3 +93,46 @@ def api_client(demo_catalog: Settings):
 
     with TestClient(create_app(demo_catalog)) as client:
         yield client
+
+
+@contextmanager
+def running_api(**env: str) -> Iterator[tuple[str, list[str]]]:
+    """`python -m api` as `make up` runs it, on a free port; yields (base URL, captured output lines
+    once the process has stopped)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    environment = {**os.environ, "QUARRY_API_PORT": str(port), "QUARRY_CACHE_WARM_QUERIES": "0", **env}
+    output: list[str] = []
+    root = Path(__file__).resolve().parents[1]
+    with subprocess.Popen(
+        [sys.executable, "-m", "api"],
+        cwd=root,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as process:
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(150):
+                try:
+                    httpx.get(f"{base}/health/live", timeout=1)
+                    break
+                except httpx.TransportError:
+                    assert process.poll() is None, "the API process exited during start-up"
+                    time.sleep(0.1)
+            yield base, output
+        finally:
+            process.terminate()
+            out, _ = process.communicate(timeout=20)
+            output.extend(out.splitlines())

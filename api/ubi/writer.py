@@ -13,10 +13,10 @@ from typing import Any
 import msgspec
 
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError, index_action
+from quarry.ubi import UBI_QUERIES
 
 log = logging.getLogger("api.ubi")
 
-UBI_QUERIES = "ubi_queries"
 APPLICATION = "quarry"
 
 

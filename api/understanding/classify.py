@@ -9,40 +9,8 @@ from __future__ import annotations
 
 from api.understanding.schemas import Entities
 from quarry.text import normalize, tokens
-from quarry.vocabulary import Vocabulary
+from quarry.vocabulary import INFORMATIONAL_WORDS, TRANSACTIONAL_WORDS, Vocabulary
 
-INFORMATIONAL = {
-    "best",
-    "how",
-    "which",
-    "vs",
-    "versus",
-    "review",
-    "reviews",
-    "compare",
-    "top",
-    "guide",
-    "what",
-    "why",
-}
-TRANSACTIONAL = {
-    "buy",
-    "cheap",
-    "cheapest",
-    "deal",
-    "deals",
-    "sale",
-    "discount",
-    "price",
-    "prices",
-    "under",
-    "affordable",
-    "bargain",
-    "clearance",
-    "coupon",
-    "order",
-    "offer",
-}
 LETTER_SIZES = {"xs", "xl", "xxl"}
 MAX_NGRAM = 3
 
@@ -114,9 +82,9 @@ class EntityExtractor:
 
 def classify(words: list[str], extractor: EntityExtractor, entities: Entities) -> str:
     vocabulary = set(words)
-    if vocabulary & INFORMATIONAL:
+    if vocabulary & INFORMATIONAL_WORDS:
         return "informational"
-    if vocabulary & TRANSACTIONAL:
+    if vocabulary & TRANSACTIONAL_WORDS:
         return "transactional"
     if extractor.is_brand_led(words, entities):
         return "navigational"

@@ -19,9 +19,9 @@ from pipelines.synonyms.rules import (
 )
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError
 from quarry.settings import Settings
+from quarry.ubi import UBI_QUERIES
 
 PREVIEW_FIELDS = ["title^3", "brand.text^2", "category_path.text^1.5", "attributes_text", "description"]
-UBI_QUERIES_INDEX = "ubi_queries"
 
 
 class QueryImpact(msgspec.Struct):
@@ -95,7 +95,7 @@ def sample_queries(engine: SearchEngine, terms: list[str], per_term: int = 3) ->
         queries.append(term)
         try:
             logged = engine.search(
-                UBI_QUERIES_INDEX,
+                UBI_QUERIES,
                 {
                     "size": 0,
                     "query": {"match_phrase": {"user_query.text": term}},

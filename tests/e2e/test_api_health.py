@@ -2,56 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 
 from pipelines.catalog.generator import generate_catalog
 from pipelines.indexing.versions import build_from_documents
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.conftest import running_api
 
 
 @contextmanager
 def api(**env: str) -> Iterator[str]:
-    port = free_port()
-    environment = {**os.environ, "QUARRY_API_PORT": str(port), **env}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api"],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{base}/health/live", timeout=1)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.stderr.read() if process.stderr else ""
-                time.sleep(0.1)
+    with running_api(**env) as (base, _):
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stderr:
-            process.stderr.close()
 
 
 def test_ready_when_opensearch_and_alias_exist(engine, settings, alias) -> None:

@@ -3,48 +3,23 @@ documented response matches its schema. Runs the real server process over the de
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
-
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import running_api
 
 
 @pytest.fixture(scope="module")
 def server(demo_catalog):
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {
-        **os.environ,
-        "QUARRY_API_PORT": str(port),
-        "QUARRY_PRODUCTS_ALIAS": demo_catalog.products_alias,
-        "QUARRY_ARTIFACTS_DIR": demo_catalog.artifacts_dir,
-        "QUARRY_LOG_LEVEL": "WARNING",
-    }
-    with subprocess.Popen(
-        [sys.executable, "-m", "api"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    ) as process:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                httpx.get(f"{base}/health/live", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with running_api(
+        QUARRY_PRODUCTS_ALIAS=demo_catalog.products_alias,
+        QUARRY_ARTIFACTS_DIR=demo_catalog.artifacts_dir,
+        QUARRY_LOG_LEVEL="WARNING",
+    ) as (base, _):
         yield base
-        process.terminate()
 
 
 def test_no_server_errors_and_responses_match_the_schema(server) -> None:

@@ -12,8 +12,8 @@ from pipelines.indexing.versions import (
     rollback,
     versions,
 )
-from pipelines.ubi import ensure_ubi_indices
 from quarry.adapters.search_engine import SearchEngineError
+from quarry.ubi import ensure_ubi_indices
 
 
 def docs(size: int = 200, seed: int = 1):

@@ -11,9 +11,13 @@ from litestar import Litestar
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 
+from api.events.controllers import EventController
+from api.events.services import EventService, EventsNotStoredError
+from api.events.validation import BatchRejectedError
 from api.health.controllers import HealthController
 from api.problems import (
     bad_request_handler,
+    batch_rejected_handler,
     http_exception_handler,
     service_unavailable_handler,
     trace_id_middleware,
@@ -77,6 +81,9 @@ def create_app(
         if settings.cache_warm_queries:
             warm_in_background(app.state.search_service, settings.cache_warm_queries)
         app.state.product_service = ProductService(search_engine, settings.products_alias)
+        app.state.event_service = EventService(
+            search_engine, settings.events_max_age_days, settings.events_extra_actions
+        )
         app.state.suggest_service = SuggestService(model_store, settings.artifact_reload_interval_s)
         try:
             yield
@@ -84,14 +91,22 @@ def create_app(
             query_log.stop()
 
     return Litestar(
-        route_handlers=[HealthController, SearchController, ProductController, SuggestController],
+        route_handlers=[
+            HealthController,
+            SearchController,
+            ProductController,
+            SuggestController,
+            EventController,
+        ],
         lifespan=[services],
         middleware=[trace_id_middleware],
         exception_handlers={
             HTTPException: http_exception_handler,
             QueryRejectedError: bad_request_handler,
             PageTooDeepError: bad_request_handler,
+            BatchRejectedError: batch_rejected_handler,
             SearchEngineError: service_unavailable_handler,
+            EventsNotStoredError: service_unavailable_handler,
             Exception: unhandled_exception_handler,
         },
         openapi_config=OpenAPIConfig(title="Quarry", version="1.0.0", path="/schema"),

@@ -79,6 +79,21 @@ SUGGEST = {
     "query": "sams",
     "suggestions": [{"text": "Samsung", "kind": "brand"}, {"text": "samsung tv", "kind": "query"}],
 }
+EVENTS = (
+    '{"events": [{"event_id": "e-1", "action_name": "click", "user_id": "u-123", "session_id": "s-456", '
+    '"query_id": "5b0c7c1e-8a4e-4f3b-9c1d-2f6e7a8b9c0d", "object_id": "P000902", "position": 3, '
+    '"timestamp": "2026-11-28T14:03:11Z"}]}'
+)
+EVENTS_ACCEPTED = {"accepted": 1, "duplicates": 0}
+PROBLEM_422 = {
+    "type": "https://quarry.dev/problems/422",
+    "title": "Invalid events",
+    "status": 422,
+    "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+    "detail": "1 of 2 events are invalid; nothing was stored",
+    "instance": "/v1/events",
+    "errors": [{"field": "events[1]", "reason": "event e-2: timestamp is more than 5 minutes in the future"}],
+}
 LIVE = {"status": "live"}
 READY = {
     "status": "ready",

@@ -138,6 +138,25 @@ def bad_request_handler(request: Request[Any, Any, Any], exc: Exception) -> Resp
     )
 
 
+def batch_rejected_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """Invalid events: 422 with one entry per bad event (its index and reason); nothing was stored."""
+    errors = getattr(exc, "errors", [])
+    return _problem_response(
+        Problem(
+            type="https://quarry.dev/problems/422",
+            title="Invalid events",
+            status=422,
+            trace_id=request_trace_id(request),
+            detail=str(exc),
+            instance=request.url.path,
+            errors=[
+                FieldError(field=f"events[{e.index}]", reason=f"event {e.event_id or '?'}: {e.reason}")
+                for e in errors
+            ],
+        )
+    )
+
+
 def service_unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     """OpenSearch is down or overloaded: a retryable 503, not a 500."""
     trace_id = request_trace_id(request)

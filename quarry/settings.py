@@ -94,6 +94,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     cache_warm_queries: int = 50
     """How many of the most frequent logged queries each API process pre-computes at start (0: none)."""
 
+    events_max_age_days: int = 7
+    """Events older than this many days are rejected (late data beyond it would skew features)."""
+
+    events_retention_days: int = 90
+    """Daily event indices older than this are deleted by `make events-retention`."""
+
+    events_extra_actions: str = ""
+    """Comma-separated action names accepted besides impression, click, view, add_to_cart, purchase."""
+
     ubi_queue_capacity: int = 10000
     """UBI query-log records waiting to be written; beyond this they are dropped, counted and logged."""
 

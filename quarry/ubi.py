@@ -3,7 +3,9 @@ what shoppers searched for."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from pathlib import Path
 
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError
@@ -15,12 +17,53 @@ UBI_INDICES = (UBI_QUERIES, UBI_EVENTS)
 SYNTHETIC_USER_PREFIX = "quarry-"
 
 
+EVENTS_TEMPLATE = "quarry-ubi-events"
+_DAILY_EVENTS = re.compile(rf"^{UBI_EVENTS}-(\d{{4}})\.(\d{{2}})\.(\d{{2}})$")
+
+
+class UbiLayoutError(RuntimeError):
+    """The cluster holds a layout Quarry will not change on its own (data would be lost)."""
+
+
+def events_index(day: dt.date) -> str:
+    """Events are stored in one index per UTC day behind the `ubi_events` alias: dropping a day of
+    old events is deleting one index, not a delete-by-query over billions of documents."""
+    return f"{UBI_EVENTS}-{day:%Y.%m.%d}"
+
+
+def events_index_day(name: str) -> dt.date | None:
+    match = _DAILY_EVENTS.match(name)
+    return dt.date(*(int(g) for g in match.groups())) if match else None
+
+
 def ensure_ubi_indices(engine: SearchEngine, mappings_dir: str | Path) -> list[str]:
+    """`ubi_queries` as one index; `ubi_events` as an index template whose daily indices all join the
+    `ubi_events` alias, so readers (Dashboards, UBI tooling, the pipelines) just read `ubi_events`."""
     created = []
-    for name in UBI_INDICES:
-        if not engine.index_exists(name):
-            engine.create_index(name, json.loads((Path(mappings_dir) / f"{name}.json").read_text()))
-            created.append(name)
+    if not engine.index_exists(UBI_QUERIES):
+        engine.create_index(UBI_QUERIES, json.loads((Path(mappings_dir) / f"{UBI_QUERIES}.json").read_text()))
+        created.append(UBI_QUERIES)
+    if engine.index_exists(UBI_EVENTS) and not engine.alias_targets(UBI_EVENTS):
+        if engine.count(UBI_EVENTS):
+            raise UbiLayoutError(
+                f"a plain index named {UBI_EVENTS} holds events; reindex it into daily indices "
+                f"({UBI_EVENTS}-YYYY.MM.DD) and delete it, then retry"
+            )
+        engine.delete_index(UBI_EVENTS)  # the empty single index of an older layout
+    body = json.loads((Path(mappings_dir) / f"{UBI_EVENTS}.json").read_text())
+    engine.request(
+        "PUT",
+        f"/_index_template/{EVENTS_TEMPLATE}",
+        {
+            "index_patterns": [f"{UBI_EVENTS}-*"],
+            "template": {**body, "aliases": {UBI_EVENTS: {}}},
+            "priority": 100,
+        },
+    )
+    today = events_index(dt.datetime.now(dt.UTC).date())
+    if not engine.index_exists(today):  # the alias exists (and answers searches) from the first day on
+        engine.create_index(today, {})
+        created.append(today)
     return created
 
 

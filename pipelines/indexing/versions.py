@@ -18,8 +18,9 @@ from typing import Any
 
 import msgspec
 
-from pipelines.indexing.bulk import BulkFailure, BulkStats, bulk_index
+from pipelines.indexing.bulk import BulkStats, bulk_index
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError
+from quarry.bulk import BulkFailure
 from quarry.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -88,10 +88,11 @@ class SearchEngine(Protocol):
 _encoder = msgspec.json.Encoder()
 
 
-def index_action(index: str, doc_id: str, document: Any) -> bytes:
-    """One bulk `index` action (header line + document line) as NDJSON bytes."""
+def index_action(index: str, doc_id: str, document: Any, op_type: str = "index") -> bytes:
+    """One bulk action (header line + document line) as NDJSON bytes. `op_type="create"` refuses to
+    overwrite an existing id (409), which is what makes event ingestion idempotent."""
     return (
-        _encoder.encode({"index": {"_index": index, "_id": doc_id}})
+        _encoder.encode({op_type: {"_index": index, "_id": doc_id}})
         + b"\n"
         + _encoder.encode(document)
         + b"\n"

@@ -43,10 +43,10 @@ def test_products_mapping_is_applied(engine, settings, alias) -> None:
 def test_ubi_indices_have_keyword_ids(engine, settings) -> None:
     ensure_ubi_indices(engine, settings.mappings_dir)
     for index in ("ubi_queries", "ubi_events"):
-        props = engine.request("GET", f"/{index}/_mapping")[index]["mappings"]["properties"]
+        props = next(iter(engine.request("GET", f"/{index}/_mapping").values()))["mappings"]["properties"]
         for field in ("user_id", "client_id", "session_id", "query_id"):
             assert props[field]["type"] == "keyword", (index, field)
-    events = engine.request("GET", "/ubi_events/_mapping")["ubi_events"]["mappings"]["properties"]
+    events = next(iter(engine.request("GET", "/ubi_events/_mapping").values()))["mappings"]["properties"]
     assert events["object_id"]["type"] == "keyword" and events["action_name"]["type"] == "keyword"
     assert events["event_attributes"]["properties"]["position"]["properties"]["ordinal"]["type"] == "integer"
 

@@ -1,7 +1,7 @@
 import pytest
 
-from pipelines.indexing.bulk import send_with_retry
 from quarry.adapters.search_engine import BulkItemResult, BulkResponse, SearchEngineError, index_action
+from quarry.bulk import send_with_retry
 
 
 class ScriptedBulk:

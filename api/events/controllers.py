@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from litestar import Controller, Response, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+
+from api.events.schemas import EventBatch, EventsAccepted
+from api.events.services import EventService
+from api.examples import EVENTS, EVENTS_ACCEPTED, PROBLEM_422, example_responses
+
+
+def provide_event_service(state: State) -> EventService:
+    service: EventService = state.event_service
+    return service
+
+
+class EventController(Controller):
+    path = "/v1/events"
+    tags = ["events"]  # noqa: RUF012 - Litestar declares these as instance attributes
+    dependencies = {"event_service": Provide(provide_event_service, sync_to_thread=False)}  # noqa: RUF012
+
+    @post(
+        summary="Record behaviour events (1-500 per batch), durably and idempotently",
+        description="202 only after every event is durably stored. A batch with any invalid event is "
+        "rejected whole (422, listing each bad event's index and reason); re-sent event_ids count as "
+        "duplicates and are not stored again. Example body: " + EVENTS,
+        status_code=202,
+        sync_to_thread=True,
+        responses=example_responses(EventsAccepted, EVENTS_ACCEPTED, PROBLEM_422),
+    )
+    def record(
+        self, data: EventBatch, event_service: NamedDependency[EventService]
+    ) -> Response[EventsAccepted]:
+        return Response(event_service.ingest(data), status_code=202)

@@ -1,0 +1,121 @@
+"""Event ingestion straight into OpenSearch, acknowledged only once stored.
+
+Why OpenSearch and not a Redis Stream first: OpenSearch acknowledges a bulk request only after its
+translog is fsynced (`index.translog.durability: request`, set in mappings/ubi_events.json), so a
+202 means the events survive a crash of the API, of OpenSearch, or both; one durable hop instead of
+two, and no consumer to run, monitor and replay. The cost is ingestion latency when OpenSearch is
+slow or down: then the API answers 503 and clients retry, which is safe because `event_id` is the
+document id and writes use `op_type=create` (a re-sent event is a 409: counted as a duplicate,
+never stored twice).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from api.events.schemas import EventBatch, EventIn, EventsAccepted
+from api.events.validation import STANDARD_ACTIONS, validate_batch
+from quarry.adapters.search_engine import SearchEngine, SearchEngineError, index_action
+from quarry.bulk import send_with_retry
+from quarry.ubi import events_index
+
+log = logging.getLogger("api.events")
+APPLICATION = "quarry"
+CONFLICT = 409
+
+
+class EventsNotStoredError(RuntimeError):
+    """OpenSearch refused or lost part of a valid batch: the client should retry it whole."""
+
+
+def ubi_document(event: EventIn, timestamp: dt.datetime, received_at: dt.datetime) -> dict[str, Any]:
+    """The UBI 1.0 event shape, plus top-level copies of the ids Quarry filters on."""
+    attributes: dict[str, Any] = {
+        "session_id": event.session_id,
+        "object": {"object_id": event.object_id, "object_id_field": "product_id"},
+        "attributes": event.attributes,
+    }
+    if event.position is not None:
+        attributes["position"] = {"ordinal": event.position}
+    return {
+        "application": APPLICATION,
+        "event_id": event.event_id,
+        "action_name": event.action_name,
+        "query_id": event.query_id,
+        "session_id": event.session_id,
+        "client_id": event.client_id,
+        "user_id": event.user_id,
+        "object_id": event.object_id,
+        "object_id_field": "product_id",
+        "timestamp": timestamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "received_at": received_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "message_type": "EVENT",
+        "event_attributes": attributes,
+    }
+
+
+class EventService:
+    def __init__(
+        self,
+        engine: SearchEngine,
+        max_age_days: int,
+        extra_actions: str,
+        max_retries: int = 3,
+        initial_backoff_s: float = 0.1,
+    ) -> None:
+        self.engine = engine
+        self.max_age = dt.timedelta(days=max_age_days)
+        self.actions = STANDARD_ACTIONS | {a.strip() for a in extra_actions.split(",") if a.strip()}
+        self.max_retries = max_retries
+        self.initial_backoff_s = initial_backoff_s
+        self._known_indices: set[str] = set()
+        self.accepted = 0
+        self.duplicates = 0
+        self.rejected = 0
+
+    def _ensure_index(self, name: str) -> None:
+        if name in self._known_indices:
+            return
+        if not self.engine.index_exists(name):
+            try:
+                self.engine.create_index(name, {})  # settings, mappings and alias come from the template
+            except SearchEngineError as exc:
+                if exc.status != 400 or "already_exists" not in str(exc):
+                    raise
+        self._known_indices.add(name)
+
+    def ingest(self, batch: EventBatch) -> EventsAccepted:
+        now = dt.datetime.now(dt.UTC)
+        try:
+            events = validate_batch(batch.events, now, self.max_age, frozenset(self.actions))
+        except ValueError:
+            self.rejected += len(batch.events)
+            raise
+        items = []
+        for event, timestamp in events:
+            index = events_index(timestamp.date())
+            self._ensure_index(index)
+            items.append(
+                (
+                    event.event_id,
+                    index_action(
+                        index, event.event_id, ubi_document(event, timestamp, now), op_type="create"
+                    ),
+                )
+            )
+        stored, _, failures = send_with_retry(
+            self.engine.bulk, items, self.max_retries, self.initial_backoff_s
+        )
+        duplicates = sum(1 for f in failures if f.status == CONFLICT)
+        lost = [f for f in failures if f.status != CONFLICT]
+        self.accepted += stored
+        self.duplicates += duplicates
+        if lost:
+            log.error("events not stored", extra={"events": len(lost), "first_reason": lost[0].reason})
+            raise EventsNotStoredError(
+                f"{len(lost)} of {len(items)} events were not stored ({lost[0].reason}); "
+                "retry the whole batch: stored events will count as duplicates"
+            )
+        return EventsAccepted(accepted=stored, duplicates=duplicates)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -96,12 +97,11 @@ def api_client(demo_catalog: Settings):
 
 
 @contextmanager
-def running_api(**env: str) -> Iterator[tuple[str, list[str]]]:
+def running_api(**env: str) -> Iterator[tuple[str, list[str], subprocess.Popen[str]]]:
     """`python -m api` as `make up` runs it, on a free port; yields (base URL, captured output lines
-    once the process has stopped)."""
+    once the process has stopped, the process)."""
     import os
     import socket
-    import subprocess
     import sys
     import time
     from pathlib import Path
@@ -131,8 +131,9 @@ def running_api(**env: str) -> Iterator[tuple[str, list[str]]]:
                 except httpx.TransportError:
                     assert process.poll() is None, "the API process exited during start-up"
                     time.sleep(0.1)
-            yield base, output
+            yield base, output, process
         finally:
-            process.terminate()
+            if process.poll() is None:
+                process.terminate()
             out, _ = process.communicate(timeout=20)
             output.extend(out.splitlines())

@@ -3,6 +3,7 @@ from __future__ import annotations
 from litestar import Controller, Response, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody
 
 from api.events.schemas import EventBatch, EventsAccepted
 from api.events.services import EventService
@@ -29,6 +30,6 @@ class EventController(Controller):
         responses=example_responses(EventsAccepted, EVENTS_ACCEPTED, PROBLEM_422),
     )
     def record(
-        self, data: EventBatch, event_service: NamedDependency[EventService]
+        self, data: JSONBody[EventBatch], event_service: NamedDependency[EventService]
     ) -> Response[EventsAccepted]:
         return Response(event_service.ingest(data), status_code=202)

@@ -14,7 +14,7 @@ from tests.conftest import running_api
 
 @contextmanager
 def api(**env: str) -> Iterator[str]:
-    with running_api(**env) as (base, _):
+    with running_api(**env) as (base, _, _):
         yield base
 
 

@@ -18,7 +18,7 @@ def server(demo_catalog):
         QUARRY_PRODUCTS_ALIAS=demo_catalog.products_alias,
         QUARRY_ARTIFACTS_DIR=demo_catalog.artifacts_dir,
         QUARRY_LOG_LEVEL="WARNING",
-    ) as (base, _):
+    ) as (base, _, _):
         yield base
 
 

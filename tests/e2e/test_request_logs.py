@@ -17,7 +17,7 @@ def test_search_log_line_has_the_request_context(demo_catalog) -> None:
         QUARRY_API_WORKERS="1",
         QUARRY_PRODUCTS_ALIAS=demo_catalog.products_alias,
         QUARRY_ARTIFACTS_DIR=demo_catalog.artifacts_dir,
-    ) as (base, output):
+    ) as (base, output, _):
         response = httpx.get(
             f"{base}/v1/search",
             params={"q": "velvet sofa", "user_id": "u-42"},

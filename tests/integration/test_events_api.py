@@ -1,0 +1,92 @@
+"""POST /v1/events on the real stack: stored once, in the UBI shape, in the right daily index."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from litestar.testing import TestClient
+
+from api.app import create_app
+from quarry.ubi import UBI_EVENTS, events_index
+
+
+@pytest.fixture(scope="module")
+def client(settings):
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def event(**overrides):
+    now = dt.datetime.now(dt.UTC)
+    base = {
+        "event_id": f"it-{uuid.uuid4().hex}",
+        "action_name": "click",
+        "user_id": "u-it",
+        "session_id": "s-it",
+        "query_id": "q-it",
+        "object_id": "P000001",
+        "position": 2,
+        "timestamp": now.isoformat(),
+        "attributes": {"page": "search"},
+    }
+    return {**base, **overrides}
+
+
+def stored(engine, event_ids: list[str]) -> int:
+    engine.refresh(UBI_EVENTS)
+    return engine.count(UBI_EVENTS, {"terms": {"event_id": event_ids}})
+
+
+def test_accepted_events_are_stored_once_and_resends_are_duplicates(client, engine) -> None:
+    events = [event() for _ in range(5)]
+    first = client.post("/v1/events", json={"events": events})
+    again = client.post("/v1/events", json={"events": [*events[:3], event()]})
+    assert (first.status_code, first.json()) == (202, {"accepted": 5, "duplicates": 0})
+    assert (again.status_code, again.json()) == (202, {"accepted": 1, "duplicates": 3})
+    assert stored(engine, [e["event_id"] for e in events]) == 5
+
+
+def test_the_same_id_twice_in_one_batch_is_one_event(client, engine) -> None:
+    twin = event()
+    response = client.post("/v1/events", json={"events": [twin, dict(twin)]})
+    assert response.json() == {"accepted": 1, "duplicates": 1}
+    assert stored(engine, [twin["event_id"]]) == 1
+
+
+def test_one_invalid_event_rejects_the_whole_batch(client, engine) -> None:
+    good = [event() for _ in range(3)]
+    response = client.post("/v1/events", json={"events": [*good[:2], event(position=0), good[2]]})
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert [e["field"] for e in body["errors"]] == ["events[2]"] and "position" in body["errors"][0]["reason"]
+    assert stored(engine, [e["event_id"] for e in good]) == 0
+
+
+def test_events_are_stored_in_the_ubi_shape_in_their_days_index(client, engine) -> None:
+    yesterday = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    sent = event(timestamp=yesterday.isoformat(), action_name="add_to_cart", position=4)
+    assert client.post("/v1/events", json={"events": [sent]}).status_code == 202
+    index = events_index(yesterday.date())
+    assert index in engine.alias_targets(UBI_EVENTS)
+    document = engine.get_document(index, sent["event_id"])
+    assert document is not None
+    assert (document["action_name"], document["object_id"], document["user_id"]) == (
+        "add_to_cart",
+        "P000001",
+        "u-it",
+    )
+    assert document["event_attributes"]["object"] == {"object_id": "P000001", "object_id_field": "product_id"}
+    assert document["event_attributes"]["position"] == {"ordinal": 4}
+    assert document["event_attributes"]["attributes"] == {"page": "search"}
+    assert document["timestamp"].endswith("Z") and document["application"] == "quarry"
+
+
+def test_malformed_json_is_a_400_problem(client) -> None:
+    response = client.post(
+        "/v1/events", content=b'{"events": [ {', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["status"] == 400

@@ -10,7 +10,7 @@ PY := $(CURDIR)/.venv/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
 .PHONY: help bootstrap provision services up down status test lint typecheck unit integration \
-        index import vocabulary golden eval bench-search rollback-index synonyms-check synonyms-apply bench-index settings-table clean
+        index import vocabulary golden eval bench-search events-retention rollback-index synonyms-check synonyms-apply bench-index settings-table clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -78,6 +78,9 @@ import: services ## Import a catalog: make import FILE=path [FORMAT=csv|jsonl|pa
 
 vocabulary: services ## Rebuild spelling dictionary, entity vocabularies and suggestions from the catalog
 	@$(PY) -m pipelines vocabulary >/dev/null
+
+events-retention: services ## Delete daily ubi_events indices older than QUARRY_EVENTS_RETENTION_DAYS
+	@$(PY) -m pipelines events-retention
 
 rollback-index: services ## Point the products alias back at the previous index version
 	@$(PY) -m pipelines rollback

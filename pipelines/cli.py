@@ -29,7 +29,7 @@ from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.adapters.search_engine import OpenSearchEngine, SearchEngineError
 from quarry.logs import configure_logging
 from quarry.settings import Settings, get_settings
-from quarry.ubi import SYNTHETIC_USER_PREFIX, ensure_ubi_indices
+from quarry.ubi import SYNTHETIC_USER_PREFIX, drop_expired_events, ensure_ubi_indices
 from quarry.vocabulary import ARTIFACT as VOCABULARY_ARTIFACT
 
 log = logging.getLogger("pipelines")
@@ -215,6 +215,17 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_events_retention(args: argparse.Namespace, settings: Settings) -> int:
+    today = dt.datetime.now(dt.UTC).date()
+    dropped = drop_expired_events(_engine(settings), settings.events_retention_days, today)
+    print(
+        f"dropped {len(dropped)} daily event indices older than {settings.events_retention_days} days",
+        file=sys.stderr,
+    )
+    _emit({"dropped": dropped, "retention_days": settings.events_retention_days})
+    return 0
+
+
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     before, after = rollback(_engine(settings), args.alias)
     print(f"{args.alias}: {before} -> {after}", file=sys.stderr)
@@ -288,6 +299,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     p = command("eval", "NDCG@10, MRR and zero-result rate: raw BM25 vs the full pipeline")
     p.add_argument("--no-write", action="store_true", help="print only; do not write reports/eval-search.*")
     p.set_defaults(run=cmd_eval)
+
+    p = command("events-retention", "delete daily ubi_events indices older than QUARRY_EVENTS_RETENTION_DAYS")
+    p.set_defaults(run=cmd_events_retention)
 
     p = command("rollback", "point the alias back at the previous index version")
     p.set_defaults(run=cmd_rollback)

@@ -86,3 +86,16 @@ def successful_queries(engine: SearchEngine, limit: int) -> dict[str, int]:
     except SearchEngineError:
         return {}
     return {str(b["key"]): int(b["doc_count"]) for b in response.aggregations.get("q", {}).get("buckets", [])}
+
+
+def drop_expired_events(engine: SearchEngine, retention_days: int, today: dt.date) -> list[str]:
+    """Delete whole daily event indices older than the retention window (cheap: no delete-by-query)."""
+    oldest_kept = today - dt.timedelta(days=retention_days)
+    expired = [
+        name
+        for name in engine.list_indices(f"{UBI_EVENTS}-*")
+        if (day := events_index_day(name)) is not None and day < oldest_kept
+    ]
+    for name in expired:
+        engine.delete_index(name)
+    return expired

@@ -90,3 +90,22 @@ def test_malformed_json_is_a_400_problem(client) -> None:
     )
     assert response.status_code == 400
     assert response.json()["status"] == 400
+
+
+def test_retention_drops_whole_old_days_only(engine, settings) -> None:
+    from quarry.ubi import drop_expired_events, ensure_ubi_indices
+
+    ensure_ubi_indices(engine, settings.mappings_dir)
+    today = dt.datetime.now(dt.UTC).date()
+    # A year of retention: nothing real is that old (events older than a week are refused at ingestion).
+    old, kept = events_index(today - dt.timedelta(days=400)), events_index(today - dt.timedelta(days=300))
+    for name in (old, kept):
+        engine.create_index(name, {})
+    try:
+        assert old in engine.alias_targets(UBI_EVENTS)  # the template put the new day behind the alias
+        dropped = drop_expired_events(engine, retention_days=365, today=today)
+        assert dropped == [old]
+        assert not engine.index_exists(old) and engine.index_exists(kept)
+    finally:
+        engine.delete_index(old)
+        engine.delete_index(kept)

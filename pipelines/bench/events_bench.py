@@ -1,0 +1,209 @@
+"""`make bench-events`: sustained event ingestion through `POST /v1/events` at batch sizes 1, 50 and
+500 (events/s and acknowledgement latency), against raw OpenSearch bulk requests of the same documents
+(`op_type=create`, same daily-index template) in the same run. Four client threads per side.
+
+Bench events carry the synthetic client id `quarry-bench` and are deleted afterwards.
+(ALS training time and recommendation latency join this report with the recommendation work.)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import itertools
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+
+import msgspec
+from opensearchpy import OpenSearch
+
+from api.events.services import ubi_document
+from api.events.validation import STANDARD_ACTIONS, validate_batch
+from pipelines.bench.report import environment, write_report
+from pipelines.bench.search_bench import percentile, start_api
+from quarry.adapters.search_engine import index_action
+from quarry.settings import get_settings
+from quarry.ubi import SYNTHETIC_USER_PREFIX, UBI_EVENTS, events_index
+
+BATCH_SIZES = (1, 50, 500)
+EVENTS_PER_SIZE = {1: 2000, 50: 20000, 500: 40000}
+CLIENTS = 4
+BENCH_CLIENT = SYNTHETIC_USER_PREFIX + "bench"
+
+
+class IngestResult(msgspec.Struct):
+    system: str
+    batch_size: int
+    events: int
+    seconds: float
+    events_per_second: float
+    p50_ack_ms: float
+    p99_ack_ms: float
+    errors: int
+
+
+class EventsBenchReport(msgspec.Struct):
+    benchmark: str
+    environment: dict[str, Any]
+    results: list[IngestResult]
+    api_vs_raw_events_per_second: dict[str, float]
+
+
+def make_events(count: int) -> list[dict[str, Any]]:
+    now = dt.datetime.now(dt.UTC).isoformat()
+    return [
+        {
+            "event_id": f"bench-{uuid.uuid4().hex}",
+            "action_name": "view",
+            "client_id": BENCH_CLIENT,
+            "session_id": f"s-{i % 500}",
+            "object_id": f"P{i % 20000:06d}",
+            "position": 1 + i % 20,
+            "timestamp": now,
+        }
+        for i in range(count)
+    ]
+
+
+def run(system: str, batches: list[list[dict[str, Any]]], send: Any, batch_size: int) -> IngestResult:
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    counter = itertools.count()
+
+    def worker() -> None:
+        nonlocal errors
+        post = send()
+        while (n := next(counter)) < len(batches):
+            started = time.perf_counter()
+            ok = post(batches[n])
+            with lock:
+                latencies.append((time.perf_counter() - started) * 1000)
+                errors += 0 if ok else 1
+
+    threads = [threading.Thread(target=worker) for _ in range(CLIENTS)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    events = sum(len(b) for b in batches)
+    return IngestResult(
+        system=system,
+        batch_size=batch_size,
+        events=events,
+        seconds=round(seconds, 3),
+        events_per_second=round(events / seconds, 1),
+        p50_ack_ms=round(percentile(latencies, 0.5), 2),
+        p99_ack_ms=round(percentile(latencies, 0.99), 2),
+        errors=errors,
+    )
+
+
+def api_sender(port: int) -> Any:
+    def make() -> Any:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+        def post(batch: list[dict[str, Any]]) -> bool:
+            connection.request(
+                "POST",
+                "/v1/events",
+                body=msgspec.json.encode({"events": batch}),
+                headers={"content-type": "application/json"},
+            )
+            response = connection.getresponse()
+            response.read()
+            return response.status == 202
+
+        return post
+
+    return make
+
+
+def raw_sender(url: str) -> Any:
+    """The baseline: the same documents, validated the same way, straight to OpenSearch's bulk API."""
+
+    def make() -> Any:
+        client = OpenSearch(hosts=[url], timeout=60)
+
+        def post(batch: list[dict[str, Any]]) -> bool:
+            now = dt.datetime.now(dt.UTC)
+            events = validate_batch(batch, now, dt.timedelta(days=7), STANDARD_ACTIONS)
+            body = b"".join(
+                index_action(events_index(ts.date()), e.event_id, ubi_document(e, ts, now), "create")
+                for e, ts in events
+            )
+            response = client.bulk(body=body)
+            return not response.get("errors")
+
+        return post
+
+    return make
+
+
+def main() -> int:
+    settings = get_settings()
+    process, port = start_api(cache_ttl_s=0)
+    results: list[IngestResult] = []
+    try:
+        for size in BATCH_SIZES:
+            for system, sender in (
+                ("raw_opensearch_bulk", raw_sender(settings.opensearch_url)),
+                ("api_events", api_sender(port)),
+            ):
+                events = make_events(EVENTS_PER_SIZE[size])
+                batches = [events[i : i + size] for i in range(0, len(events), size)]
+                results.append(run(system, batches, sender, size))
+                print(msgspec.json.encode(results[-1]).decode(), file=sys.stderr)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        client = OpenSearch(hosts=[settings.opensearch_url], timeout=120)
+        client.delete_by_query(
+            index=UBI_EVENTS,
+            body={"query": {"term": {"client_id": BENCH_CLIENT}}},
+            refresh=True,
+            conflicts="proceed",
+        )
+    by = {(r.system, r.batch_size): r for r in results}
+    ratios = {
+        f"batch_{s}": round(
+            by[("api_events", s)].events_per_second / by[("raw_opensearch_bulk", s)].events_per_second, 2
+        )
+        for s in BATCH_SIZES
+    }
+    report = EventsBenchReport("bench-events", environment(), results, ratios)
+    table = "\n".join(
+        [
+            f"# bench-events ({report.environment['commit']}, {report.environment['measured_at']})",
+            "",
+            f"Sustained ingestion with {CLIENTS} client threads per side; the API acknowledges only after "
+            "OpenSearch has stored (translog fsynced) every event of the batch.",
+            "",
+            "| system | batch size | events | events/s | p50 ack ms | p99 ack ms | errors |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            *[
+                f"| {r.system} | {r.batch_size} | {r.events:,} | {r.events_per_second:,.0f} | "
+                f"{r.p50_ack_ms:.2f} | {r.p99_ack_ms:.2f} | {r.errors} |"
+                for r in results
+            ],
+            "",
+            "| API / raw events per second | value |",
+            "| --- | ---: |",
+            *[f"| {k} | {v:.2f} |" for k, v in ratios.items()],
+            "",
+            "ALS training time and recommendation latency: not measured yet (the recommendation part of the "
+            "events issue has not landed).",
+        ]
+    )
+    write_report("bench-events", report, table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

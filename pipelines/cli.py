@@ -226,6 +226,90 @@ def cmd_events_retention(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    import httpx
+    from tqdm import tqdm
+
+    from pipelines import simulator
+
+    engine = _engine(settings)
+    brands = engine.search(
+        args.alias,
+        {
+            "size": 0,
+            "aggs": {
+                "d": {
+                    "terms": {"field": "category_lvl1", "size": 50},
+                    "aggs": {"b": {"terms": {"field": "brand", "size": 50}}},
+                }
+            },
+        },
+    )
+    brands_by_department = {
+        d["key"]: [b["key"] for b in d["b"]["buckets"]] for d in brands.aggregations["d"]["buckets"]
+    }
+    sim = simulator.Simulator(
+        args.seed, args.users, args.days, args.events_per_day, brands_by_department, dt.datetime.now(dt.UTC)
+    )
+    base = args.api or f"http://{settings.api_host}:{settings.api_port}"
+    folder = settings.var_path / "simulator"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"users-{args.seed}.json").write_bytes(msgspec.json.encode(sim.users))
+    counts: dict[str, int] = {}
+    accepted = duplicates = 0
+    with httpx.Client(base_url=base, timeout=60) as client:
+
+        def search(query: str, user_id: str, session_id: str) -> tuple[str, list[simulator.SearchHit]]:
+            body = (
+                client.get(
+                    "/v1/search",
+                    params={"q": query, "user_id": user_id, "session_id": session_id, "size": 10},
+                )
+                .raise_for_status()
+                .json()
+            )
+            hits = [
+                simulator.SearchHit(r["product_id"], r["brand"], r["category"].split(" > ")[0], r["price"])
+                for r in body["results"]
+            ]
+            return body["query_id"], hits
+
+        pending: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            nonlocal accepted, duplicates
+            for start in range(0, len(pending), 500):
+                result = client.post("/v1/events", json={"events": pending[start : start + 500]})
+                result.raise_for_status()
+                accepted += result.json()["accepted"]
+                duplicates += result.json()["duplicates"]
+            pending.clear()
+
+        with tqdm(
+            total=args.days * args.events_per_day, desc="simulating", unit="event", disable=None
+        ) as bar:
+            for events in sim.run(search):
+                pending.extend(events)
+                for event in events:
+                    counts[event["action_name"]] = counts.get(event["action_name"], 0) + 1
+                bar.update(len(events))
+                if len(pending) >= 500:
+                    flush()
+            flush()
+    summary = {
+        "seed": args.seed,
+        "users": args.users,
+        "days": args.days,
+        "events": counts,
+        "accepted": accepted,
+        "duplicates": duplicates,
+        "preferences_file": str(folder / f"users-{args.seed}.json"),
+    }
+    log.info("simulation finished", extra=summary)
+    _emit(summary)
+    return 0
+
+
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     before, after = rollback(_engine(settings), args.alias)
     print(f"{args.alias}: {before} -> {after}", file=sys.stderr)
@@ -302,6 +386,14 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 
     p = command("events-retention", "delete daily ubi_events indices older than QUARRY_EVENTS_RETENTION_DAYS")
     p.set_defaults(run=cmd_events_retention)
+
+    p = command("simulate", "synthetic shoppers: searches through the API, UBI events through /v1/events")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--users", type=int, default=2000)
+    p.add_argument("--days", type=int, default=7, help="at most QUARRY_EVENTS_MAX_AGE_DAYS")
+    p.add_argument("--events-per-day", type=int, default=20000)
+    p.add_argument("--api", help="API base URL (default: the QUARRY_API_HOST/PORT of make up)")
+    p.set_defaults(run=cmd_simulate)
 
     p = command("rollback", "point the alias back at the previous index version")
     p.set_defaults(run=cmd_rollback)

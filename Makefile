@@ -10,7 +10,7 @@ PY := $(CURDIR)/.venv/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
 .PHONY: help bootstrap provision services up down status test lint typecheck unit integration \
-        index import vocabulary simulate golden eval bench-search bench-events events-retention rollback-index synonyms-check synonyms-apply bench-index settings-table clean
+        index import vocabulary simulate popularity golden eval bench-search bench-events events-retention rollback-index synonyms-check synonyms-apply bench-index settings-table clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -103,6 +103,9 @@ bench-events: services ## Event ingestion events/s and ack latency at batch 1/50
 
 simulate: up ## Synthetic shoppers (2,000 users, 7 days) search the API and send events; SIM_ARGS=... to change
 	@$(PY) -m pipelines simulate $(SIM_ARGS)
+
+popularity: services ## Popularity and user category affinity from ubi_events (to the index and Redis)
+	@$(PY) -m pipelines popularity
 
 golden: services ## Re-grade the golden set (tests/golden/judgments.tsv) against the demo catalog
 	@$(PY) -m pipelines golden

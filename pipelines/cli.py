@@ -310,6 +310,21 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_popularity(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.features import FeatureSettings, compute_features
+    from quarry.adapters.cache import RedisStore
+
+    report = compute_features(
+        _engine(settings),
+        RedisStore(settings.redis_url, timeout_s=5),
+        args.alias,
+        FeatureSettings(window_days=args.window_days, half_life_days=args.half_life_days),
+    )
+    log.info("features computed", extra=msgspec.to_builtins(report))
+    _emit(report)
+    return 0
+
+
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     before, after = rollback(_engine(settings), args.alias)
     print(f"{args.alias}: {before} -> {after}", file=sys.stderr)
@@ -394,6 +409,11 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     p.add_argument("--events-per-day", type=int, default=20000)
     p.add_argument("--api", help="API base URL (default: the QUARRY_API_HOST/PORT of make up)")
     p.set_defaults(run=cmd_simulate)
+
+    p = command("popularity", "popularity_score, popular:{category}:{k} lists and user category affinity")
+    p.add_argument("--window-days", type=float, default=14.0)
+    p.add_argument("--half-life-days", type=float, default=3.0)
+    p.set_defaults(run=cmd_popularity)
 
     p = command("rollback", "point the alias back at the previous index version")
     p.set_defaults(run=cmd_rollback)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from tqdm import tqdm
@@ -27,12 +27,38 @@ class BulkStats(msgspec.Struct):
         return self.indexed / self.seconds if self.seconds else 0.0
 
 
-def _chunks(
-    iterable: Iterable[tuple[str, dict[str, Any]]], size: int
-) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+T = TypeVar("T")
+
+
+def _chunks(iterable: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(iterable)
     while chunk := list(islice(iterator, size)):
         yield chunk
+
+
+def bulk_index_actions(
+    engine: SearchEngine,
+    actions: Iterable[tuple[str, bytes]],
+    *,
+    chunk_size: int = 1000,
+    max_retries: int = 5,
+    initial_backoff_s: float = 0.5,
+    total: int | None = None,
+    description: str = "bulk",
+) -> BulkStats:
+    """Send pre-encoded `(doc_id, action)` pairs in chunks; never drops one without a `BulkFailure`."""
+    stats = BulkStats()
+    started = time.perf_counter()
+    with tqdm(total=total, desc=description, unit="doc", disable=None, mininterval=0.5) as bar:
+        for items in _chunks(actions, chunk_size):
+            indexed, retries, failures = send_with_retry(engine.bulk, items, max_retries, initial_backoff_s)
+            stats.sent += len(items)
+            stats.indexed += indexed
+            stats.retries += retries
+            stats.failures.extend(failures)
+            bar.update(len(items))
+    stats.seconds = time.perf_counter() - started
+    return stats
 
 
 def bulk_index(
@@ -46,17 +72,13 @@ def bulk_index(
     total: int | None = None,
     description: str = "indexing",
 ) -> BulkStats:
-    """Index `(doc_id, document)` pairs; never drops a document without a `BulkFailure` for it."""
-    stats = BulkStats()
-    started = time.perf_counter()
-    with tqdm(total=total, desc=description, unit="doc", disable=None, mininterval=0.5) as bar:
-        for chunk in _chunks(documents, chunk_size):
-            items = [(doc_id, index_action(index, doc_id, doc)) for doc_id, doc in chunk]
-            indexed, retries, failures = send_with_retry(engine.bulk, items, max_retries, initial_backoff_s)
-            stats.sent += len(items)
-            stats.indexed += indexed
-            stats.retries += retries
-            stats.failures.extend(failures)
-            bar.update(len(items))
-    stats.seconds = time.perf_counter() - started
-    return stats
+    """Index `(doc_id, document)` pairs."""
+    return bulk_index_actions(
+        engine,
+        ((doc_id, index_action(index, doc_id, doc)) for doc_id, doc in documents),
+        chunk_size=chunk_size,
+        max_retries=max_retries,
+        initial_backoff_s=initial_backoff_s,
+        total=total,
+        description=description,
+    )

@@ -1,0 +1,151 @@
+"""`make popularity`: behavioural features from `ubi_events`, for search ranking and recommendations.
+
+- Popularity: per product, the sum over its events of the action's weight times a time decay
+  `exp(-ln 2 * age / half_life)`, over a rolling window. Written to `popularity_score` on every product
+  of the live index (partial updates: products without events in the window get 0, so the score is
+  always on one scale), and as top-k lists per top-level category in Redis (`popular:{category}:{k}`,
+  `popular:all:{k}`, JSON arrays of product ids, TTL 5 minutes).
+- User category affinity: the same decayed weights per user and top-level category, divided by the
+  user's largest, so the favourite category is 1.0; in Redis as `feature:user:{id}:category_affinity`
+  (JSON object), which the search ranking's `affinity` component reads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+from typing import Any
+
+import msgspec
+from tqdm import tqdm
+
+from pipelines.indexing.bulk import bulk_index_actions
+from quarry.adapters.cache import KeyValueStore
+from quarry.adapters.search_engine import SearchEngine, index_action
+from quarry.ubi import UBI_EVENTS
+
+ACTION_WEIGHTS = {"impression": 0.0, "view": 1.0, "click": 2.0, "add_to_cart": 5.0, "purchase": 10.0}
+POPULAR_TTL_S = 300
+
+
+class FeatureSettings(msgspec.Struct, frozen=True):
+    window_days: float = 14.0
+    half_life_days: float = 3.0
+    top_k: int = 50
+    affinity_ttl_s: int = 7 * 86400
+
+
+class FeatureReport(msgspec.Struct):
+    events: int
+    products_scored: int
+    products_updated: int
+    users_with_affinity: int
+    popular_lists: int
+    window_start: str
+    parameters: FeatureSettings
+
+
+def decay(age_days: float, half_life_days: float) -> float:
+    return math.exp(-math.log(2) * max(0.0, age_days) / half_life_days)
+
+
+def _timestamp(value: Any) -> dt.datetime | None:
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def aggregate(
+    events: list[dict[str, Any]], departments: dict[str, str], now: dt.datetime, half_life_days: float
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Decayed popularity per product and decayed category weights per user."""
+    popularity: dict[str, float] = defaultdict(float)
+    affinity: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for event in events:
+        weight = ACTION_WEIGHTS.get(str(event.get("action_name")), 0.0)
+        at = _timestamp(event.get("timestamp"))
+        product = event.get("object_id")
+        if not weight or at is None or not product:
+            continue
+        value = weight * decay((now - at).total_seconds() / 86400, half_life_days)
+        popularity[product] += value
+        department = departments.get(product)
+        if event.get("user_id") and department:
+            affinity[event["user_id"]][department] += value
+    normalized = {
+        user: {d: round(v / max(weights.values()), 4) for d, v in weights.items()}
+        for user, weights in affinity.items()
+        if max(weights.values()) > 0
+    }
+    return dict(popularity), normalized
+
+
+def compute_features(
+    engine: SearchEngine,
+    store: KeyValueStore,
+    alias: str,
+    parameters: FeatureSettings,
+    now: dt.datetime | None = None,
+    events_index: str = UBI_EVENTS,
+) -> FeatureReport:
+    now = now or dt.datetime.now(dt.UTC)
+    window_start = now - dt.timedelta(days=parameters.window_days)
+    products = {
+        hit.source["product_id"]: hit.source.get("category_lvl1") or ""
+        for hit in tqdm(engine.scan(alias), desc="products", unit="doc", disable=None)
+    }
+    query = {
+        "bool": {
+            "filter": [
+                {"range": {"timestamp": {"gte": window_start.isoformat()}}},
+                {"terms": {"action_name": [a for a, w in ACTION_WEIGHTS.items() if w]}},
+            ]
+        }
+    }
+    events = [
+        hit.source
+        for hit in tqdm(engine.scan(events_index, query), desc="events", unit="event", disable=None)
+    ]
+    popularity, affinity = aggregate(events, products, now, parameters.half_life_days)
+
+    live = engine.alias_targets(alias)[0]
+    actions = (
+        (
+            pid,
+            index_action(
+                live, pid, {"doc": {"popularity_score": round(popularity.get(pid, 0.0), 4)}}, op_type="update"
+            ),
+        )
+        for pid in products
+    )
+    stats = bulk_index_actions(engine, actions, total=len(products), description="popularity_score")
+    engine.refresh(live)
+
+    lists = 0
+    by_department: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for pid, score in popularity.items():
+        if pid in products:
+            by_department[products[pid]].append((score, pid))
+            by_department["all"].append((score, pid))
+    for department, scored in by_department.items():
+        top = [pid for _, pid in sorted(scored, key=lambda sp: (-sp[0], sp[1]))[: parameters.top_k]]
+        store.set(f"popular:{department}:{parameters.top_k}", msgspec.json.encode(top), ttl_s=POPULAR_TTL_S)
+        lists += 1
+    for user, weights in affinity.items():
+        store.set(
+            f"feature:user:{user}:category_affinity",
+            msgspec.json.encode(weights),
+            ttl_s=parameters.affinity_ttl_s,
+        )
+    return FeatureReport(
+        events=len(events),
+        products_scored=len(popularity),
+        products_updated=stats.indexed,
+        users_with_affinity=len(affinity),
+        popular_lists=lists,
+        window_start=window_start.isoformat(),
+        parameters=parameters,
+    )

@@ -75,14 +75,16 @@ def create_app(
                 ttl_s=settings.search_cache_ttl_s,
                 local=LocalPages(settings.local_cache_entries, settings.local_cache_ttl_s),
             ),
-            affinity=AffinityReader(kv, CircuitBreaker("online_features")),
+            affinity=AffinityReader(
+                kv, CircuitBreaker("online_features"), search_engine, settings.products_alias
+            ),
             query_log=query_log,
         )
         if settings.cache_warm_queries:
             warm_in_background(app.state.search_service, settings.cache_warm_queries)
         app.state.product_service = ProductService(search_engine, settings.products_alias)
         app.state.event_service = EventService(
-            search_engine, settings.events_max_age_days, settings.events_extra_actions
+            search_engine, settings.events_max_age_days, settings.events_extra_actions, store=kv
         )
         app.state.suggest_service = SuggestService(model_store, settings.artifact_reload_interval_s)
         try:

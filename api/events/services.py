@@ -17,6 +17,7 @@ from typing import Any
 
 from api.events.schemas import EventBatch, EventIn, EventsAccepted
 from api.events.validation import STANDARD_ACTIONS, validate_batch
+from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError, index_action
 from quarry.bulk import send_with_retry
 from quarry.ubi import events_index
@@ -56,6 +57,15 @@ def ubi_document(event: EventIn, timestamp: dt.datetime, received_at: dt.datetim
     }
 
 
+SESSION_ACTIONS = frozenset({"view", "click", "add_to_cart", "purchase"})
+SESSION_KEEP = 20
+SESSION_TTL_S = 2 * 3600
+
+
+def session_key(session_id: str) -> str:
+    return f"session:{session_id}:recent"
+
+
 class EventService:
     def __init__(
         self,
@@ -64,8 +74,11 @@ class EventService:
         extra_actions: str,
         max_retries: int = 3,
         initial_backoff_s: float = 0.1,
+        store: KeyValueStore | None = None,
     ) -> None:
         self.engine = engine
+        self.store = store
+        self.session_update_failures = 0
         self.max_age = dt.timedelta(days=max_age_days)
         self.actions = STANDARD_ACTIONS | {a.strip() for a in extra_actions.split(",") if a.strip()}
         self.max_retries = max_retries
@@ -118,4 +131,23 @@ class EventService:
                 f"{len(lost)} of {len(items)} events were not stored ({lost[0].reason}); "
                 "retry the whole batch: stored events will count as duplicates"
             )
+        self._remember_sessions(events)
         return EventsAccepted(accepted=stored, duplicates=duplicates)
+
+    def _remember_sessions(self, events: list[tuple[EventIn, dt.datetime]]) -> None:
+        """Session signals: the products a session engaged with, newest first, for the search boost.
+        Best effort: the events are already stored, so a Redis failure is counted, not raised."""
+        if self.store is None:
+            return
+        recent: dict[str, list[str]] = {}
+        for event, _ in sorted(events, key=lambda pair: pair[1]):
+            if event.session_id and event.action_name in SESSION_ACTIONS:
+                recent.setdefault(event.session_id, []).append(event.object_id)
+        for session_id, products in recent.items():
+            try:
+                self.store.push_recent(session_key(session_id), products, SESSION_KEEP, SESSION_TTL_S)
+            except CacheError as exc:
+                self.session_update_failures += 1
+                log.warning(
+                    "session signals not updated", extra={"session_id": session_id, "error": str(exc)}
+                )

@@ -17,6 +17,7 @@ from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.circuit import CircuitBreaker
 
 log = logging.getLogger("api.cache")
+SESSION_TTL_S = 30
 
 
 def cache_key(request: SearchRequest, normalized: str, ranking_version: str, catalog_version: str) -> str:
@@ -37,7 +38,11 @@ def cache_key(request: SearchRequest, normalized: str, ranking_version: str, cat
             catalog_version,
         ]
     )
-    return f"search:{hashlib.sha1(identity).hexdigest()}:{request.user_id or 'anon'}"
+    # Pages personalized by a session's recent engagement belong to that session alone.
+    owner = request.user_id or "anon"
+    if request.session_id:
+        owner += f":s:{request.session_id}"
+    return f"search:{hashlib.sha1(identity).hexdigest()}:{owner}"
 
 
 class LocalPages:
@@ -112,17 +117,21 @@ class SearchCache:
             page = self._decoder.decode(raw)
         except msgspec.DecodeError:
             return None  # an entry from an older schema: a miss, overwritten below
-        self._local.put(key, page)
+        if ":s:" not in key:  # session pages change with every click: Redis only, short-lived
+            self._local.put(key, page)
         return page
 
     def put(self, key: str, page: CachedPage) -> None:
+        """Session pages live only `SESSION_TTL_S`: a session's tastes move with every click."""
         if not self.enabled:
             return
-        self._local.put(key, page)
+        if ":s:" not in key:  # session pages change with every click: Redis only, short-lived
+            self._local.put(key, page)
         if not self._breaker.allow():
             return
         try:
-            self._store.set(key, self._encoder.encode(page), ttl_s=self._ttl_s)
+            ttl = min(self._ttl_s, SESSION_TTL_S) if ":s:" in key else self._ttl_s
+            self._store.set(key, self._encoder.encode(page), ttl_s=ttl)
         except CacheError as exc:
             self._breaker.record_failure()
             log.warning(

@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from api.events.services import SESSION_KEEP, session_key
 from api.search.cache import SearchCache, cache_key
 from api.search.query_builder import search_body
 from api.search.ranking import RankedHit, RankingConfig, RankingConfigProvider, rank
@@ -73,13 +74,52 @@ class CatalogVersion:
 
 
 class AffinityReader:
-    """User category affinity (written by the events pipeline) as online features in Redis."""
+    """Personal category affinity for the ranking's `affinity` component: the user's long-term
+    affinity (features job) and the session's share of recent engagement per category (events API),
+    whichever is larger."""
 
-    def __init__(self, store: KeyValueStore, breaker: CircuitBreaker) -> None:
+    def __init__(
+        self, store: KeyValueStore, breaker: CircuitBreaker, engine: SearchEngine, alias: str
+    ) -> None:
         self._store = store
         self._breaker = breaker
+        self._engine = engine
+        self._alias = alias
 
-    def get(self, user_id: str | None) -> dict[str, float]:
+    def get(self, user_id: str | None, session_id: str | None = None) -> dict[str, float]:
+        merged = self._user(user_id)
+        for department, share in self._session(session_id).items():
+            merged[department] = max(merged.get(department, 0.0), share)
+        return merged
+
+    def _session(self, session_id: str | None) -> dict[str, float]:
+        if not session_id or not self._breaker.allow():
+            return {}
+        try:
+            recent = self._store.recent(session_key(session_id), SESSION_KEEP)
+        except CacheError:
+            self._breaker.record_failure()
+            return {}
+        if not recent:
+            return {}
+        found = self._engine.search(
+            self._alias,
+            {
+                "size": len(recent),
+                "_source": ["product_id", "category_lvl1"],
+                "query": {"terms": {"product_id": recent}},
+            },
+        )
+        department = {
+            str(h.source.get("product_id")): str(h.source.get("category_lvl1") or "") for h in found.hits
+        }
+        counts: dict[str, int] = {}
+        for product in recent:
+            if name := department.get(product):
+                counts[name] = counts.get(name, 0) + 1
+        return {d: n / len(recent) for d, n in counts.items()}
+
+    def _user(self, user_id: str | None) -> dict[str, float]:
         if not user_id or not self._breaker.allow():
             return {}
         try:
@@ -188,7 +228,8 @@ class SearchService:
         response = self.engine.search(self.alias, body)
         if not rerank:
             return response, [_result(h, h.score or 0.0, None, request.explain) for h in response.hits]
-        ranked = rank(response.hits, config, dt.datetime.now(dt.UTC), self.affinity.get(request.user_id))
+        affinity = self.affinity.get(request.user_id, request.session_id)
+        ranked = rank(response.hits, config, dt.datetime.now(dt.UTC), affinity)
         if log.isEnabledFor(logging.DEBUG):
             for item in ranked[start : start + request.size]:
                 log.debug(

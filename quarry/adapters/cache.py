@@ -25,6 +25,8 @@ class KeyValueStore(Protocol):
     def set(self, key: str, value: bytes, ttl_s: int | None = None) -> None: ...
     def delete(self, key: str) -> None: ...
     def persistence(self) -> PersistenceInfo: ...
+    def push_recent(self, key: str, values: list[str], keep: int, ttl_s: int) -> None: ...
+    def recent(self, key: str, count: int) -> list[str]: ...
 
 
 class RedisStore:
@@ -61,6 +63,26 @@ class RedisStore:
             self._client.delete(key)
         except RedisError as exc:
             raise CacheError(str(exc)) from exc
+
+    def push_recent(self, key: str, values: list[str], keep: int, ttl_s: int) -> None:
+        """Prepend `values` (the last one ends up first), keep the newest `keep`, refresh the TTL."""
+        if not values:
+            return
+        try:
+            with self._client.pipeline(transaction=True) as pipe:
+                pipe.lpush(key, *values)
+                pipe.ltrim(key, 0, keep - 1)
+                pipe.expire(key, ttl_s)
+                pipe.execute()
+        except RedisError as exc:
+            raise CacheError(str(exc)) from exc
+
+    def recent(self, key: str, count: int) -> list[str]:
+        try:
+            values = self._client.lrange(key, 0, count - 1)
+        except RedisError as exc:
+            raise CacheError(str(exc)) from exc
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
     def persistence(self) -> PersistenceInfo:
         try:

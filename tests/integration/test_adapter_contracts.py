@@ -132,3 +132,12 @@ def test_store_set_get_delete(kv_store) -> None:
 
 def test_unreachable_redis_pings_false() -> None:
     assert RedisStore("redis://127.0.0.1:1/0", timeout_s=0.2).ping() is False
+
+
+def test_store_keeps_the_newest_recent_values(kv_store) -> None:
+    key = f"contract:recent:{uuid.uuid4().hex}"
+    kv_store.push_recent(key, ["a", "b"], keep=3, ttl_s=60)
+    kv_store.push_recent(key, ["c", "d"], keep=3, ttl_s=60)
+    assert kv_store.recent(key, 10) == ["d", "c", "b"]
+    assert kv_store.recent(key, 2) == ["d", "c"]
+    assert kv_store.recent(f"{key}:missing", 5) == []

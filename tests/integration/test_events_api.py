@@ -109,3 +109,23 @@ def test_retention_drops_whole_old_days_only(engine, settings) -> None:
     finally:
         engine.delete_index(old)
         engine.delete_index(kept)
+
+
+def test_session_engagement_boosts_that_category_in_search(api_client, demo_catalog) -> None:
+    """A session that viewed sofas gets Home & Kitchen results lifted by the affinity component."""
+    session = f"s-boost-{uuid.uuid4().hex[:8]}"
+    viewed = [
+        event(session_id=session, action_name="view", object_id=pid, user_id=None, client_id="c-1")
+        for pid in api_client.get("/v1/search", params={"q": "sofa", "size": 5}).json()["results"]
+        for pid in [pid["product_id"]]
+    ]
+    assert api_client.post("/v1/events", json={"events": viewed}).status_code == 202
+    plain = api_client.get("/v1/search", params={"q": "green", "size": 10, "explain": "true"}).json()
+    boosted = api_client.get(
+        "/v1/search", params={"q": "green", "size": 10, "explain": "true", "session_id": session}
+    ).json()
+    affinities = [r["score_breakdown"]["affinity"]["value"] for r in boosted["results"]]
+    assert all(r["score_breakdown"]["affinity"]["value"] == 0 for r in plain["results"])
+    assert max(affinities) == 1.0  # every viewed product was Home & Kitchen
+    home = [r for r in boosted["results"] if r["category"].startswith("Home & Kitchen")]
+    assert home and all(r["score_breakdown"]["affinity"]["value"] == 1.0 for r in home)

@@ -10,7 +10,7 @@ PY := $(CURDIR)/.venv/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
 .PHONY: help bootstrap provision services up down status test lint typecheck unit integration \
-        index import vocabulary simulate popularity golden eval bench-search bench-events events-retention rollback-index synonyms-check synonyms-apply bench-index settings-table clean
+        index import vocabulary simulate popularity train-als eval-recommend golden eval bench-search bench-events events-retention rollback-index synonyms-check synonyms-apply bench-index settings-table clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -106,6 +106,12 @@ simulate: up ## Synthetic shoppers (2,000 users, 7 days) search the API and send
 
 popularity: services ## Popularity and user category affinity from ubi_events (to the index and Redis)
 	@$(PY) -m pipelines popularity
+
+train-als: services ## Train implicit ALS on ubi_events and publish it to the model store
+	@$(PY) -m pipelines train-als >/dev/null
+
+eval-recommend: services ## ALS vs popularity on a time split -> reports/eval-recommend.{json,md,png}
+	@$(PY) -m pipelines eval-recommend
 
 golden: services ## Re-grade the golden set (tests/golden/judgments.tsv) against the demo catalog
 	@$(PY) -m pipelines golden

@@ -1,0 +1,1 @@
+"""Recommendation models (popularity, implicit ALS), their training and offline evaluation."""

@@ -117,16 +117,19 @@ class ALSRecommender:
 
     def fit(self, data: Interactions) -> None:
         from implicit.als import AlternatingLeastSquares
+        from threadpoolctl import threadpool_limits
 
-        model = AlternatingLeastSquares(
-            factors=self.params["factors"],
-            regularization=self.params["regularization"],
-            iterations=self.params["iterations"],
-            alpha=self.params["alpha"],
-            random_state=self.params["seed"],
-            calculate_training_loss=False,
-        )
-        model.fit(data.matrix, show_progress=False)
+        # implicit runs its own threads; BLAS threads on top of them only contend (its own advice).
+        with threadpool_limits(1, "blas"):
+            model = AlternatingLeastSquares(
+                factors=self.params["factors"],
+                regularization=self.params["regularization"],
+                iterations=self.params["iterations"],
+                alpha=self.params["alpha"],
+                random_state=self.params["seed"],
+                calculate_training_loss=False,
+            )
+            model.fit(data.matrix, show_progress=False)
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
         self.user_index = dict(data.user_index)

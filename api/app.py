@@ -25,6 +25,8 @@ from api.problems import (
 )
 from api.products.controllers import ProductController
 from api.products.services import ProductService
+from api.recommendations.controllers import RecommendationController
+from api.recommendations.services import RecommendationService
 from api.search.cache import LocalPages, SearchCache
 from api.search.controllers import SearchController
 from api.search.ranking import RankingConfigProvider
@@ -86,6 +88,9 @@ def create_app(
         app.state.event_service = EventService(
             search_engine, settings.events_max_age_days, settings.events_extra_actions, store=kv
         )
+        app.state.recommendation_service = RecommendationService(
+            model_store, kv, settings.artifact_reload_interval_s
+        )
         app.state.suggest_service = SuggestService(model_store, settings.artifact_reload_interval_s)
         try:
             yield
@@ -99,6 +104,7 @@ def create_app(
             ProductController,
             SuggestController,
             EventController,
+            RecommendationController,
         ],
         lifespan=[services],
         middleware=[trace_id_middleware],

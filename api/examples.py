@@ -94,6 +94,15 @@ PROBLEM_422 = {
     "instance": "/v1/events",
     "errors": [{"field": "events[1]", "reason": "event e-2: timestamp is more than 5 minutes in the future"}],
 }
+RECOMMENDATIONS = {
+    "strategy": "collaborative",
+    "user_id": "sim-u00042",
+    "product_id": None,
+    "model_version": "20261128T155351366189Z-69130b",
+    "items": [
+        {"product_id": "P004386", "score": 0.8123, "reason": "people with similar tastes engaged with this"}
+    ],
+}
 LIVE = {"status": "live"}
 READY = {
     "status": "ready",

@@ -335,6 +335,7 @@ def cmd_train_als(args: argparse.Namespace, settings: Settings) -> int:
         args.window_days,
         _als_params(args),
         dt.datetime.now(dt.UTC),
+        args.alias,
     )
     print(f"published als {version}", file=sys.stderr)
     _emit({"artifact": "als", "version": version, **metadata})

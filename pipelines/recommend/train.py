@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 from tqdm import tqdm
 
-from pipelines.recommend.models import ACTION_CONFIDENCE, ALSRecommender, Interactions
+from pipelines.recommend.models import ACTION_CONFIDENCE, ALSRecommender, Interactions, PopularityRecommender
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.search_engine import SearchEngine
 from quarry.ubi import UBI_EVENTS
@@ -145,11 +145,37 @@ def plot(results: dict[str, ModelScores], path: Path) -> None:
     plt.close(figure)
 
 
+def serving_files(
+    rows: list[Interaction], data: Interactions, departments: dict[str, str]
+) -> dict[str, bytes]:
+    """What the API needs beside the factors: each user's interaction count and purchases (cold-start
+    switch, exclusions), item departments (category filter) and a popularity fallback."""
+    history: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        entry = history.setdefault(row.user, {"interactions": 0, "purchased": []})
+        entry["interactions"] += 1
+        if row.action == "purchase" and row.item not in entry["purchased"]:
+            entry["purchased"].append(row.item)
+    popularity = PopularityRecommender()
+    popularity.fit(data)
+    return {
+        "history.json": msgspec.json.encode(history),
+        "item_departments.json": msgspec.json.encode({i: departments.get(i, "") for i in data.item_ids}),
+        "popular.json": msgspec.json.encode([item for item, _ in popularity.ranking[:500]]),
+    }
+
+
 def train_and_publish(
-    engine: SearchEngine, store: ArtifactStore, window_days: float, params: dict[str, Any], now: dt.datetime
+    engine: SearchEngine,
+    store: ArtifactStore,
+    window_days: float,
+    params: dict[str, Any],
+    now: dt.datetime,
+    alias: str,
 ) -> tuple[str, dict[str, Any]]:
     rows = load_interactions(engine, window_days, now)
     data = to_matrix(rows)
+    departments = {h.source["product_id"]: h.source.get("category_lvl1", "") for h in engine.scan(alias)}
     model = ALSRecommender(**params)
     started = time.perf_counter()
     model.fit(data)
@@ -165,5 +191,5 @@ def train_and_publish(
         },
         "metrics": {"training_seconds": seconds},
     }
-    version = store.publish(ARTIFACT, model.save(), metadata)
+    version = store.publish(ARTIFACT, {**model.save(), **serving_files(rows, data, departments)}, metadata)
     return version, metadata

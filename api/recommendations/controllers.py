@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import NotFoundException, ValidationException
+from litestar.openapi.spec import Example
+from litestar.params import Parameter
+
+from api.examples import PROBLEM_400, RECOMMENDATIONS, example_responses
+from api.recommendations.schemas import RecommendationsResponse
+from api.recommendations.services import RecommendationService, UnknownProductError
+
+
+def provide_recommendation_service(state: State) -> RecommendationService:
+    service: RecommendationService = state.recommendation_service
+    return service
+
+
+class RecommendationController(Controller):
+    path = "/v1/recommendations"
+    tags = ["recommendations"]  # noqa: RUF012 - Litestar declares these as instance attributes
+    dependencies = {  # noqa: RUF012
+        "recommendation_service": Provide(provide_recommendation_service, sync_to_thread=False)
+    }
+
+    @get(
+        summary="Recommendations for a user (user_id) or items similar to a product (product_id)",
+        sync_to_thread=True,
+        responses=example_responses(RecommendationsResponse, RECOMMENDATIONS, PROBLEM_400),
+    )
+    def recommend(
+        self,
+        recommendation_service: NamedDependency[RecommendationService],
+        user_id: Annotated[
+            str | None, Parameter(max_length=128, examples=[Example(value="sim-u00042")])
+        ] = None,
+        product_id: Annotated[
+            str | None, Parameter(max_length=128, examples=[Example(value="P000902")])
+        ] = None,
+        k: Annotated[int, Parameter(ge=1, le=100, examples=[Example(value=10)])] = 10,
+        category: Annotated[
+            str | None, Parameter(max_length=200, examples=[Example(value="Fashion")])
+        ] = None,
+        session_id: Annotated[
+            str | None, Parameter(max_length=128, examples=[Example(value="s-456")])
+        ] = None,
+    ) -> RecommendationsResponse:
+        if (user_id is None) == (product_id is None):
+            raise ValidationException("give exactly one of user_id (personal) or product_id (similar items)")
+        if product_id is not None:
+            try:
+                return recommendation_service.similar(product_id, k)
+            except UnknownProductError as exc:
+                raise NotFoundException(str(exc)) from exc
+        assert user_id is not None
+        return recommendation_service.for_user(user_id, k, category, session_id)

@@ -1,0 +1,214 @@
+"""Recommendation strategies over the active ALS artifact, swapped in without a restart.
+
+- `collaborative`: users with at least `MIN_INTERACTIONS` interactions in the training window get
+  ALS's top items (already purchased ones excluded), blended with the session when one is given;
+- `session`: users ALS does not know yet, but whose session has engaged with products, get the items
+  whose ALS item factors are closest to those products;
+- `popularity`: everyone else: the live `popular:{category}:{k}` list (features job), or the
+  artifact's own popularity when Redis has none.
+`?product_id=` returns the items with the most similar ALS item factors (cosine), never the item.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import msgspec
+import numpy as np
+
+from api.events.services import SESSION_KEEP, session_key
+from api.recommendations.schemas import RecommendationsResponse, RecommendedItem
+from pipelines.recommend.models import ALSRecommender
+from quarry.adapters.artifact_store import ArtifactNotFoundError, ArtifactStore
+from quarry.adapters.cache import CacheError, KeyValueStore
+
+log = logging.getLogger("api.recommendations")
+
+ARTIFACT = "als"
+MIN_INTERACTIONS = 5
+SESSION_WEIGHT = 0.5
+POPULAR_K = 50
+
+
+class UnknownProductError(LookupError):
+    """Similar items were asked for a product the model has never seen."""
+
+
+class History(msgspec.Struct):
+    interactions: int
+    purchased: list[str]
+
+
+class ActiveModel:
+    def __init__(self, version: str, store: ArtifactStore) -> None:
+        files = {
+            name: store.read(ARTIFACT, version, name) for name in store.metadata(ARTIFACT, version)["files"]
+        }
+        metadata = store.metadata(ARTIFACT, version)
+        self.version = version
+        self.als = ALSRecommender.load(files, metadata["parameters"])
+        self.history = msgspec.json.decode(files["history.json"], type=dict[str, History])
+        self.departments = msgspec.json.decode(files["item_departments.json"], type=dict[str, str])
+        self.popular = msgspec.json.decode(files["popular.json"], type=list[str])
+        self.item_index = {item: i for i, item in enumerate(self.als.item_ids)}
+        norms = np.linalg.norm(self.als.item_factors, axis=1, keepdims=True)
+        self.unit_items = self.als.item_factors / np.maximum(norms, 1e-9)
+
+
+class RecommendationService:
+    def __init__(self, store: ArtifactStore, kv: KeyValueStore, reload_interval_s: float) -> None:
+        self._store = store
+        self._kv = kv
+        self._reload_interval_s = reload_interval_s
+        self._checked_at = float("-inf")
+        self._lock = threading.Lock()
+        self._model: ActiveModel | None = None
+        self.reload()
+
+    @property
+    def version(self) -> str | None:
+        return self._model.version if self._model else None
+
+    def reload(self) -> bool:
+        self._checked_at = time.monotonic()
+        version = self._store.current(ARTIFACT)
+        if version is None or (self._model and self._model.version == version):
+            return False
+        try:
+            model = ActiveModel(version, self._store)
+        except (ArtifactNotFoundError, KeyError, ValueError, msgspec.DecodeError) as exc:
+            log.error(
+                "ALS artifact unusable; keeping the current one",
+                extra={"version": version, "error": str(exc)},
+            )
+            return False
+        self._model = model  # one assignment: a request sees the old model or the new one, never a mix
+        log.info("ALS model loaded", extra={"version": version})
+        return True
+
+    def _current(self) -> ActiveModel | None:
+        if time.monotonic() - self._checked_at >= self._reload_interval_s and self._lock.acquire(
+            blocking=False
+        ):
+            try:
+                self.reload()
+            finally:
+                self._lock.release()
+        return self._model
+
+    def _session_items(self, session_id: str | None) -> list[str]:
+        if not session_id:
+            return []
+        try:
+            return self._kv.recent(session_key(session_id), SESSION_KEEP)
+        except CacheError:
+            return []
+
+    def _similar_to(self, model: ActiveModel, items: list[str]) -> np.ndarray | None:
+        rows = [model.item_index[i] for i in items if i in model.item_index]
+        if not rows:
+            return None
+        centre = model.unit_items[rows].mean(axis=0)
+        similarity: np.ndarray = model.unit_items @ (centre / max(float(np.linalg.norm(centre)), 1e-9))
+        return similarity
+
+    def _popular(self, model: ActiveModel | None, category: str | None) -> list[str]:
+        try:
+            raw = self._kv.get(f"popular:{category or 'all'}:{POPULAR_K}")
+        except CacheError:
+            raw = None
+        if raw is not None:
+            return msgspec.json.decode(raw, type=list[str])
+        fallback = model.popular if model else []
+        return [i for i in fallback if not category or (model and model.departments.get(i) == category)]
+
+    def for_user(
+        self, user_id: str, k: int, category: str | None, session_id: str | None
+    ) -> RecommendationsResponse:
+        model = self._current()
+        history = model.history.get(user_id) if model else None
+        exclude = set(history.purchased) if history else set()
+        session = self._session_items(session_id)
+
+        def allowed(item: str) -> bool:
+            return item not in exclude and (
+                not category or (model is not None and model.departments.get(item) == category)
+            )
+
+        row = model.als.user_index.get(user_id) if model else None
+        if model and history and row is not None and history.interactions >= MIN_INTERACTIONS:
+            scores: np.ndarray = model.als.item_factors @ model.als.user_factors[row]
+            session_scores = self._similar_to(model, session)
+            strategy, reason = "collaborative", "people with similar tastes engaged with this"
+            if session_scores is not None:
+                scores = scores / max(float(np.abs(scores).max()), 1e-9) + SESSION_WEIGHT * session_scores
+                strategy, reason = "collaborative+session", "your tastes and this session"
+            return self._top(model, scores, k, allowed, strategy, reason, user_id=user_id)
+        if model and session:
+            session_scores = self._similar_to(model, session)
+            if session_scores is not None:
+                return self._top(
+                    model,
+                    session_scores,
+                    k,
+                    lambda i: allowed(i) and i not in session,
+                    "session",
+                    "similar to what you just looked at",
+                    user_id=user_id,
+                )
+        items = [i for i in self._popular(model, category) if i not in exclude][:k]
+        where = f" in {category}" if category else ""
+        return RecommendationsResponse(
+            strategy="popularity",
+            user_id=user_id,
+            model_version=self.version,
+            items=[
+                RecommendedItem(i, round(1.0 - n / max(1, len(items)), 4), f"popular{where}")
+                for n, i in enumerate(items)
+            ],
+        )
+
+    def similar(self, product_id: str, k: int) -> RecommendationsResponse:
+        model = self._current()
+        if model is None or product_id not in model.item_index:
+            raise UnknownProductError(f"no interactions are known for product {product_id!r}")
+        scores = self._similar_to(model, [product_id])
+        assert scores is not None
+        return self._top(
+            model,
+            scores,
+            k,
+            lambda i: i != product_id,
+            "similar_items",
+            "bought and viewed by the same people",
+            product_id=product_id,
+        )
+
+    def _top(
+        self,
+        model: ActiveModel,
+        scores: np.ndarray,
+        k: int,
+        keep: Callable[[str], bool],
+        strategy: str,
+        reason: str,
+        user_id: str | None = None,
+        product_id: str | None = None,
+    ) -> RecommendationsResponse:
+        items: list[RecommendedItem] = []
+        for index in np.argsort(-scores, kind="stable"):
+            item = model.als.item_ids[index]
+            if keep(item):
+                items.append(RecommendedItem(item, round(float(scores[index]), 4), reason))
+                if len(items) == k:
+                    break
+        return RecommendationsResponse(
+            strategy=strategy,
+            items=items,
+            user_id=user_id,
+            product_id=product_id,
+            model_version=model.version,
+        )

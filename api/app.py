@@ -66,6 +66,8 @@ def create_app(
         app.state.settings = settings
         app.state.engine = search_engine
         app.state.store = kv
+        recommendations = RecommendationService(model_store, kv, settings.artifact_reload_interval_s)
+        app.state.recommendation_service = recommendations
         app.state.search_service = SearchService(
             engine=search_engine,
             alias=settings.products_alias,
@@ -81,15 +83,13 @@ def create_app(
                 kv, CircuitBreaker("online_features"), search_engine, settings.products_alias
             ),
             query_log=query_log,
+            product_affinity=recommendations.product_affinity,
         )
         if settings.cache_warm_queries:
             warm_in_background(app.state.search_service, settings.cache_warm_queries)
         app.state.product_service = ProductService(search_engine, settings.products_alias)
         app.state.event_service = EventService(
             search_engine, settings.events_max_age_days, settings.events_extra_actions, store=kv
-        )
-        app.state.recommendation_service = RecommendationService(
-            model_store, kv, settings.artifact_reload_interval_s
         )
         app.state.suggest_service = SuggestService(model_store, settings.artifact_reload_interval_s)
         try:

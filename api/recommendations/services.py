@@ -171,6 +171,23 @@ class RecommendationService:
             ],
         )
 
+    def product_affinity(self, user_id: str | None, product_ids: list[str]) -> dict[str, float]:
+        """For users ALS knows (>= MIN_INTERACTIONS): user-item scores of these products, divided by the
+        largest and clipped at 0, so the ranking's `affinity` is in [0, 1]. Empty for everyone else."""
+        model = self._current()
+        row = model.als.user_index.get(user_id or "") if model else None
+        history = model.history.get(user_id or "") if model else None
+        if model is None or row is None or history is None or history.interactions < MIN_INTERACTIONS:
+            return {}
+        known = [(p, model.item_index[p]) for p in product_ids if p in model.item_index]
+        if not known:
+            return {}
+        scores = model.als.item_factors[[i for _, i in known]] @ model.als.user_factors[row]
+        top = float(scores.max())
+        if top <= 0:
+            return {}
+        return {p: round(max(0.0, float(s)) / top, 6) for (p, _), s in zip(known, scores, strict=True)}
+
     def similar(self, product_id: str, k: int) -> RecommendationsResponse:
         model = self._current()
         if model is None or product_id not in model.item_index:

@@ -133,6 +133,7 @@ def rank(
     config: RankingConfig,
     now: dt.datetime,
     affinity: dict[str, float],
+    product_affinity: dict[str, float] | None = None,
 ) -> list[RankedHit]:
     """Rerank a candidate window. Ties keep the search engine's order (stable sort)."""
     if not hits:
@@ -150,7 +151,10 @@ def rank(
             "text": (bm25 - low) / (high - low) if high > low else 1.0,
             "popularity": pop / top_pop if top_pop > 0 else 0.0,
             "freshness": freshness(hit.source.get("created_at"), now, config.freshness_half_life_days),
-            "affinity": min(1.0, max(0.0, affinity.get(department or "", 0.0))),
+            # A known user's ALS affinity for this very product wins over category-level affinity.
+            "affinity": min(
+                1.0, max(0.0, (product_affinity or {}).get(hit.id, affinity.get(department or "", 0.0)))
+            ),
         }
         parts = {
             name: Component(

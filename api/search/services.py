@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -197,7 +198,9 @@ class SearchService:
         cache: SearchCache,
         affinity: AffinityReader,
         query_log: QueryLogWriter,
+        product_affinity: Callable[[str | None, list[str]], dict[str, float]] | None = None,
     ) -> None:
+        self.product_affinity = product_affinity or (lambda user, products: {})
         self.engine = engine
         self.alias = alias
         self.understanding = understanding
@@ -229,7 +232,10 @@ class SearchService:
         if not rerank:
             return response, [_result(h, h.score or 0.0, None, request.explain) for h in response.hits]
         affinity = self.affinity.get(request.user_id, request.session_id)
-        ranked = rank(response.hits, config, dt.datetime.now(dt.UTC), affinity)
+        products = (
+            self.product_affinity(request.user_id, [h.id for h in response.hits]) if request.user_id else {}
+        )
+        ranked = rank(response.hits, config, dt.datetime.now(dt.UTC), affinity, products)
         if log.isEnabledFor(logging.DEBUG):
             for item in ranked[start : start + request.size]:
                 log.debug(

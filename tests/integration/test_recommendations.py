@@ -118,3 +118,11 @@ def test_hot_swap_without_failed_requests(settings, tmp_path) -> None:
         thread.join()
     assert failures == []
     assert {first, second} <= versions
+
+
+def test_als_affinity_for_search_ranking(service) -> None:
+    affinity = service.product_affinity("t1", ["toy1", "toy2", "book1", "unknown-item"])
+    assert max(affinity.values()) == 1.0 and set(affinity) <= {"toy1", "toy2", "book1"}
+    assert min(affinity.get("toy1", 0), affinity.get("toy2", 0)) > affinity.get("book1", 0)
+    assert service.product_affinity("u-four", ["toy1"]) == {}  # not known enough to personalize
+    assert service.product_affinity(None, ["toy1"]) == {}

@@ -66,3 +66,11 @@ def test_shipped_config_weights_sum_to_one() -> None:
     assert "default" in shipped.weights
     for name, w in shipped.weights.items():
         assert w.text + w.popularity + w.freshness + w.affinity == pytest.approx(1.0), name
+
+
+def test_a_known_users_product_affinity_overrides_category_affinity() -> None:
+    cfg = config(Toys=Weights(text=0.5, popularity=0.0, freshness=0.0, affinity=0.5))
+    hits = [hit("a", 10.0, "Toys"), hit("b", 10.0, "Toys")]
+    ranked = rank(hits, cfg, NOW, {"Toys": 0.2}, {"b": 0.9})
+    assert [r.hit.id for r in ranked] == ["b", "a"]
+    assert ranked[0].breakdown.affinity.value == 0.9 and ranked[1].breakdown.affinity.value == 0.2

@@ -143,11 +143,10 @@ class EventService:
         for event, _ in sorted(events, key=lambda pair: pair[1]):
             if event.session_id and event.action_name in SESSION_ACTIONS:
                 recent.setdefault(event.session_id, []).append(event.object_id)
-        for session_id, products in recent.items():
-            try:
-                self.store.push_recent(session_key(session_id), products, SESSION_KEEP, SESSION_TTL_S)
-            except CacheError as exc:
-                self.session_update_failures += 1
-                log.warning(
-                    "session signals not updated", extra={"session_id": session_id, "error": str(exc)}
-                )
+        try:
+            self.store.push_recent(
+                {session_key(s): products for s, products in recent.items()}, SESSION_KEEP, SESSION_TTL_S
+            )
+        except CacheError as exc:
+            self.session_update_failures += 1
+            log.warning("session signals not updated", extra={"sessions": len(recent), "error": str(exc)})

@@ -3,7 +3,7 @@
 (`op_type=create`, same daily-index template) in the same run. Four client threads per side.
 
 Bench events carry the synthetic client id `quarry-bench` and are deleted afterwards.
-(ALS training time and recommendation latency join this report with the recommendation work.)
+ALS training time (on the events of the last 30 days) and recommendation latency complete the report.
 """
 
 from __future__ import annotations
@@ -45,11 +45,21 @@ class IngestResult(msgspec.Struct):
     errors: int
 
 
+class ModelTimings(msgspec.Struct):
+    interactions: int
+    load_seconds: float
+    training_seconds: float
+    recommendation_requests: int
+    recommendation_p50_ms: float
+    recommendation_p99_ms: float
+
+
 class EventsBenchReport(msgspec.Struct):
     benchmark: str
     environment: dict[str, Any]
     results: list[IngestResult]
     api_vs_raw_events_per_second: dict[str, float]
+    als: ModelTimings | None
 
 
 def make_events(count: int) -> list[dict[str, Any]]:
@@ -145,10 +155,46 @@ def raw_sender(url: str) -> Any:
     return make
 
 
+def als_timings(port: int) -> ModelTimings | None:
+    """Train ALS on the events there are (timed), then time personal recommendations for known users
+    through the API at concurrency 1."""
+    from pipelines.recommend.models import ALSRecommender
+    from pipelines.recommend.train import load_interactions, to_matrix
+    from quarry.adapters.search_engine import OpenSearchEngine
+
+    settings = get_settings()
+    started = time.perf_counter()
+    rows = load_interactions(OpenSearchEngine(settings.opensearch_url), 30, dt.datetime.now(dt.UTC))
+    load_seconds = time.perf_counter() - started
+    if not rows:
+        return None
+    data = to_matrix(rows)
+    started = time.perf_counter()
+    ALSRecommender().fit(data)
+    training_seconds = time.perf_counter() - started
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    latencies = []
+    for n in range(500):
+        user = data.user_ids[(n * 7919) % len(data.user_ids)]
+        begun = time.perf_counter()
+        connection.request("GET", f"/v1/recommendations?user_id={user}&k=10")
+        connection.getresponse().read()
+        latencies.append((time.perf_counter() - begun) * 1000)
+    return ModelTimings(
+        interactions=len(rows),
+        load_seconds=round(load_seconds, 3),
+        training_seconds=round(training_seconds, 3),
+        recommendation_requests=len(latencies),
+        recommendation_p50_ms=round(percentile(latencies, 0.5), 2),
+        recommendation_p99_ms=round(percentile(latencies, 0.99), 2),
+    )
+
+
 def main() -> int:
     settings = get_settings()
     process, port = start_api(cache_ttl_s=0)
     results: list[IngestResult] = []
+    als: ModelTimings | None = None
     try:
         for size in BATCH_SIZES:
             for system, sender in (
@@ -159,6 +205,7 @@ def main() -> int:
                 batches = [events[i : i + size] for i in range(0, len(events), size)]
                 results.append(run(system, batches, sender, size))
                 print(msgspec.json.encode(results[-1]).decode(), file=sys.stderr)
+        als = als_timings(port)
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -176,7 +223,7 @@ def main() -> int:
         )
         for s in BATCH_SIZES
     }
-    report = EventsBenchReport("bench-events", environment(), results, ratios)
+    report = EventsBenchReport("bench-events", environment(), results, ratios, als)
     table = "\n".join(
         [
             f"# bench-events ({report.environment['commit']}, {report.environment['measured_at']})",
@@ -196,8 +243,21 @@ def main() -> int:
             "| --- | ---: |",
             *[f"| {k} | {v:.2f} |" for k, v in ratios.items()],
             "",
-            "ALS training time and recommendation latency: not measured yet (the recommendation part of the "
-            "events issue has not landed).",
+            *(
+                [
+                    "## ALS",
+                    "",
+                    "| interactions | load events s | train s | recommendation p50 ms | p99 ms |",
+                    "| ---: | ---: | ---: | ---: | ---: |",
+                    f"| {als.interactions:,} | {als.load_seconds:.2f} | {als.training_seconds:.2f} | "
+                    f"{als.recommendation_p50_ms:.2f} | {als.recommendation_p99_ms:.2f} |",
+                    "",
+                    "Recommendation latency: `GET /v1/recommendations?user_id=` for known users, "
+                    "concurrency 1.",
+                ]
+                if als
+                else ["ALS: no interactions in ubi_events (run `make simulate` first)."]
+            ),
         ]
     )
     write_report("bench-events", report, table)

@@ -25,7 +25,7 @@ class KeyValueStore(Protocol):
     def set(self, key: str, value: bytes, ttl_s: int | None = None) -> None: ...
     def delete(self, key: str) -> None: ...
     def persistence(self) -> PersistenceInfo: ...
-    def push_recent(self, key: str, values: list[str], keep: int, ttl_s: int) -> None: ...
+    def push_recent(self, updates: dict[str, list[str]], keep: int, ttl_s: int) -> None: ...
     def recent(self, key: str, count: int) -> list[str]: ...
 
 
@@ -64,15 +64,18 @@ class RedisStore:
         except RedisError as exc:
             raise CacheError(str(exc)) from exc
 
-    def push_recent(self, key: str, values: list[str], keep: int, ttl_s: int) -> None:
-        """Prepend `values` (the last one ends up first), keep the newest `keep`, refresh the TTL."""
-        if not values:
+    def push_recent(self, updates: dict[str, list[str]], keep: int, ttl_s: int) -> None:
+        """For each key, prepend its values (the last ends up first), keep the newest `keep`, refresh
+        the TTL; all keys in one round trip."""
+        updates = {key: values for key, values in updates.items() if values}
+        if not updates:
             return
         try:
-            with self._client.pipeline(transaction=True) as pipe:
-                pipe.lpush(key, *values)
-                pipe.ltrim(key, 0, keep - 1)
-                pipe.expire(key, ttl_s)
+            with self._client.pipeline(transaction=False) as pipe:
+                for key, values in updates.items():
+                    pipe.lpush(key, *values)
+                    pipe.ltrim(key, 0, keep - 1)
+                    pipe.expire(key, ttl_s)
                 pipe.execute()
         except RedisError as exc:
             raise CacheError(str(exc)) from exc

@@ -136,8 +136,8 @@ def test_unreachable_redis_pings_false() -> None:
 
 def test_store_keeps_the_newest_recent_values(kv_store) -> None:
     key = f"contract:recent:{uuid.uuid4().hex}"
-    kv_store.push_recent(key, ["a", "b"], keep=3, ttl_s=60)
-    kv_store.push_recent(key, ["c", "d"], keep=3, ttl_s=60)
+    kv_store.push_recent({key: ["a", "b"]}, keep=3, ttl_s=60)
+    kv_store.push_recent({key: ["c", "d"], f"{key}:other": ["x"]}, keep=3, ttl_s=60)
     assert kv_store.recent(key, 10) == ["d", "c", "b"]
     assert kv_store.recent(key, 2) == ["d", "c"]
     assert kv_store.recent(f"{key}:missing", 5) == []

@@ -74,7 +74,7 @@ def test_purchases_are_excluded_and_category_filters(service) -> None:
 
 def test_a_session_personalizes_an_unknown_user(service, store) -> None:
     session = f"s-{uuid.uuid4().hex[:8]}"
-    store.push_recent(session_key(session), ["book1", "book2"], keep=20, ttl_s=60)
+    store.push_recent({session_key(session): ["book1", "book2"]}, keep=20, ttl_s=60)
     response = service.for_user("never-seen", 5, None, session)
     assert response.strategy == "session"
     assert all(

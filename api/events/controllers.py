@@ -1,24 +1,19 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, post
-from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
+from api.dependencies import from_state
 from api.events.schemas import EventBatch, EventsAccepted
 from api.events.services import EventService
 from api.examples import EVENTS, EVENTS_ACCEPTED, PROBLEM_422, example_responses
 
 
-def provide_event_service(state: State) -> EventService:
-    service: EventService = state.event_service
-    return service
-
-
 class EventController(Controller):
     path = "/v1/events"
     tags = ["events"]  # noqa: RUF012 - Litestar declares these as instance attributes
-    dependencies = {"event_service": Provide(provide_event_service, sync_to_thread=False)}  # noqa: RUF012
+    dependencies = {"event_service": from_state("event_service")}  # noqa: RUF012
 
     @post(
         summary="Record behaviour events (1-500 per batch), durably and idempotently",

@@ -3,26 +3,21 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get
-from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.openapi.spec import Example
 from litestar.params import Parameter
 
+from api.dependencies import from_state
 from api.examples import PROBLEM_404, PRODUCT, example_responses
 from api.products.schemas import ProductDetail
 from api.products.services import ProductService
 
 
-def provide_product_service(state: State) -> ProductService:
-    service: ProductService = state.product_service
-    return service
-
-
 class ProductController(Controller):
     path = "/v1/products"
     tags = ["products"]  # noqa: RUF012 - Litestar declares these as instance attributes
-    dependencies = {"product_service": Provide(provide_product_service, sync_to_thread=False)}  # noqa: RUF012
+    dependencies = {"product_service": from_state("product_service")}  # noqa: RUF012
 
     @get(
         "/{product_id:str}",

@@ -3,27 +3,22 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get
-from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.openapi.spec import Example
 from litestar.params import Parameter
 
+from api.dependencies import from_state
 from api.examples import PROBLEM_400, RECOMMENDATIONS, example_responses
 from api.recommendations.schemas import RecommendationsResponse
 from api.recommendations.services import RecommendationService, UnknownProductError
-
-
-def provide_recommendation_service(state: State) -> RecommendationService:
-    service: RecommendationService = state.recommendation_service
-    return service
 
 
 class RecommendationController(Controller):
     path = "/v1/recommendations"
     tags = ["recommendations"]  # noqa: RUF012 - Litestar declares these as instance attributes
     dependencies = {  # noqa: RUF012
-        "recommendation_service": Provide(provide_recommendation_service, sync_to_thread=False)
+        "recommendation_service": from_state("recommendation_service")
     }
 
     @get(

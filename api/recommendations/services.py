@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
 
 import msgspec
@@ -22,8 +20,9 @@ import numpy as np
 from api.events.services import SESSION_KEEP, session_key
 from api.recommendations.schemas import RecommendationsResponse, RecommendedItem
 from pipelines.recommend.models import ALSRecommender
-from quarry.adapters.artifact_store import ArtifactNotFoundError, ArtifactStore
+from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.cache import CacheError, KeyValueStore
+from quarry.hot_artifact import HotArtifact
 
 log = logging.getLogger("api.recommendations")
 
@@ -60,44 +59,17 @@ class ActiveModel:
 
 class RecommendationService:
     def __init__(self, store: ArtifactStore, kv: KeyValueStore, reload_interval_s: float) -> None:
-        self._store = store
         self._kv = kv
-        self._reload_interval_s = reload_interval_s
-        self._checked_at = float("-inf")
-        self._lock = threading.Lock()
-        self._model: ActiveModel | None = None
-        self.reload()
+        self._model: HotArtifact[ActiveModel | None] = HotArtifact(
+            store, ARTIFACT, lambda version: ActiveModel(version, store), reload_interval_s, None
+        )
 
     @property
     def version(self) -> str | None:
-        return self._model.version if self._model else None
-
-    def reload(self) -> bool:
-        self._checked_at = time.monotonic()
-        version = self._store.current(ARTIFACT)
-        if version is None or (self._model and self._model.version == version):
-            return False
-        try:
-            model = ActiveModel(version, self._store)
-        except (ArtifactNotFoundError, KeyError, ValueError, msgspec.DecodeError) as exc:
-            log.error(
-                "ALS artifact unusable; keeping the current one",
-                extra={"version": version, "error": str(exc)},
-            )
-            return False
-        self._model = model  # one assignment: a request sees the old model or the new one, never a mix
-        log.info("ALS model loaded", extra={"version": version})
-        return True
+        return self._model.version
 
     def _current(self) -> ActiveModel | None:
-        if time.monotonic() - self._checked_at >= self._reload_interval_s and self._lock.acquire(
-            blocking=False
-        ):
-            try:
-                self.reload()
-            finally:
-                self._lock.release()
-        return self._model
+        return self._model.get()
 
     def _session_items(self, session_id: str | None) -> list[str]:
         if not session_id:

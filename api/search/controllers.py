@@ -4,13 +4,13 @@ from typing import Annotated, Any
 
 import anyio
 from litestar import Controller, Request, get
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.openapi.spec import Example
 from litestar.params import Parameter
 
+from api.dependencies import from_state
 from api.examples import PROBLEM_400, SEARCH, example_responses
-from api.search.dependencies import provide_search_service
 from api.search.schemas import SearchRequest, SearchResponse, SortOrder
 from api.search.services import SearchService
 
@@ -55,7 +55,7 @@ def attribute_filters(request: Request[Any, Any, Any], allowed: set[str]) -> tup
 class SearchController(Controller):
     path = "/v1/search"
     tags = ["search"]  # noqa: RUF012 - Litestar declares these as instance attributes
-    dependencies = {"search_service": Provide(provide_search_service, sync_to_thread=False)}  # noqa: RUF012
+    dependencies = {"search_service": from_state("search_service")}  # noqa: RUF012
 
     @get(
         summary="Search products",

@@ -3,25 +3,20 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get
-from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
 from litestar.params import Parameter
 
+from api.dependencies import from_state
 from api.examples import PROBLEM_400, SUGGEST, example_responses
 from api.suggest.schemas import SuggestResponse
 from api.suggest.services import SuggestService
 
 
-def provide_suggest_service(state: State) -> SuggestService:
-    service: SuggestService = state.suggest_service
-    return service
-
-
 class SuggestController(Controller):
     path = "/v1/suggest"
     tags = ["search"]  # noqa: RUF012 - Litestar declares these as instance attributes
-    dependencies = {"suggest_service": Provide(provide_suggest_service, sync_to_thread=False)}  # noqa: RUF012
+    dependencies = {"suggest_service": from_state("suggest_service")}  # noqa: RUF012
 
     @get(
         summary="Prefix autocomplete (up to 10 suggestions)",

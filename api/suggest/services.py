@@ -4,12 +4,12 @@ array of (word-start suffix, entry) pairs answers a prefix with two binary searc
 from __future__ import annotations
 
 import bisect
-import time
 
 import msgspec
 
 from api.suggest.schemas import SuggestionItem, SuggestResponse
-from quarry.adapters.artifact_store import ArtifactNotFoundError, ArtifactStore
+from quarry.adapters.artifact_store import ArtifactStore
+from quarry.hot_artifact import HotArtifact
 from quarry.text import normalize
 from quarry.vocabulary import ARTIFACT, SUGGESTIONS_FILE, Suggestion
 
@@ -49,28 +49,13 @@ class SuggestIndex:
 
 class SuggestService:
     def __init__(self, store: ArtifactStore, reload_interval_s: float = 30.0) -> None:
-        self._store = store
-        self._version: str | None = None
-        self._index = SuggestIndex([])
-        self._reload_interval_s = reload_interval_s
-        self._checked_at = float("-inf")
+        def load(version: str) -> SuggestIndex:
+            raw = store.read(ARTIFACT, version, SUGGESTIONS_FILE)
+            return SuggestIndex(msgspec.json.decode(raw, type=list[Suggestion]))
 
-    def _refresh(self) -> None:
-        if time.monotonic() - self._checked_at < self._reload_interval_s:
-            return
-        self._checked_at = time.monotonic()
-        version = self._store.current(ARTIFACT)
-        if version and version != self._version:
-            try:
-                suggestions = msgspec.json.decode(
-                    self._store.read(ARTIFACT, version, SUGGESTIONS_FILE), type=list[Suggestion]
-                )
-            except (ArtifactNotFoundError, msgspec.DecodeError):
-                return
-            self._index, self._version = SuggestIndex(suggestions), version
+        self._index = HotArtifact(store, ARTIFACT, load, reload_interval_s, SuggestIndex([]))
 
     def suggest(self, raw: str) -> SuggestResponse:
-        self._refresh()
         prefix = normalize(raw)
-        matches = self._index.lookup(prefix) if prefix else []
+        matches = self._index.get().lookup(prefix) if prefix else []
         return SuggestResponse(query=prefix, suggestions=[SuggestionItem(m.text, m.kind) for m in matches])

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
 
 import msgspec
 
 from api.understanding.classify import EntityExtractor, classify
 from api.understanding.schemas import Correction, Entities, UnderstoodQuery
 from api.understanding.spelling import SpellCorrector
-from quarry.adapters.artifact_store import ArtifactNotFoundError, ArtifactStore
+from quarry.adapters.artifact_store import ArtifactStore
+from quarry.hot_artifact import HotArtifact
 from quarry.text import normalize, tokens
 from quarry.vocabulary import (
     ARTIFACT,
@@ -68,13 +67,14 @@ class QueryUnderstanding:
     def __init__(
         self, store: ArtifactStore, auto_correct_confidence: float, reload_interval_s: float
     ) -> None:
-        self._store = store
         self._threshold = auto_correct_confidence
-        self._reload_interval_s = reload_interval_s
-        self._model = UnderstandingModel.empty()
-        self._checked_at = float("-inf")
-        self._lock = threading.Lock()
-        self.reload()
+        self._model = HotArtifact(
+            store,
+            ARTIFACT,
+            lambda version: UnderstandingModel.load(store, version),
+            reload_interval_s,
+            UnderstandingModel.empty(),
+        )
 
     @property
     def version(self) -> str | None:
@@ -82,39 +82,18 @@ class QueryUnderstanding:
 
     @property
     def attribute_keys(self) -> set[str]:
-        return set(self._model.vocabulary.attributes)
+        return set(self._model.value.vocabulary.attributes)
 
     @property
     def vocabulary(self) -> Vocabulary:
-        return self._model.vocabulary
+        return self._model.value.vocabulary
 
     @property
     def degraded(self) -> bool:
         return self._model.version is None
 
     def reload(self) -> bool:
-        """Load the store's current version if it changed; True when a new model went live."""
-        self._checked_at = time.monotonic()
-        version = self._store.current(ARTIFACT)
-        if version is None or version == self._model.version:
-            return False
-        try:
-            model = UnderstandingModel.load(self._store, version)
-        except (ArtifactNotFoundError, msgspec.DecodeError, ValueError) as exc:
-            log.error("query-understanding artifact unusable", extra={"version": version, "error": str(exc)})
-            return False
-        self._model = model  # one reference assignment: requests see the old or the new model, never a mix
-        log.info("query-understanding model loaded", extra={"version": version})
-        return True
-
-    def _maybe_reload(self) -> None:
-        if time.monotonic() - self._checked_at >= self._reload_interval_s and self._lock.acquire(
-            blocking=False
-        ):
-            try:
-                self.reload()
-            finally:
-                self._lock.release()
+        return self._model.reload()
 
     def normalize(self, raw: str) -> str:
         normalized = normalize(raw)
@@ -130,9 +109,7 @@ class QueryUnderstanding:
 
     def understand(self, raw: str, allow_reload: bool = True) -> UnderstoodQuery:
         """`allow_reload=False` for callers on the event loop: the reload check reads the model store."""
-        if allow_reload:
-            self._maybe_reload()
-        model = self._model
+        model = self._model.get(allow_reload)
         normalized = self.normalize(raw)
         words = tokens(normalized)
         correction = model.speller.correct(words) if model.version else Correction(None, 1.0)
@@ -152,5 +129,5 @@ class QueryUnderstanding:
 
     def correction_of(self, normalized: str) -> str | None:
         """Any correction, whatever its confidence: the zero-result fallback tries it."""
-        correction = self._model.speller.correct(tokens(normalized))
+        correction = self._model.get().speller.correct(tokens(normalized))
         return correction.text

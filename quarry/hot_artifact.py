@@ -1,0 +1,69 @@
+"""A loaded artifact that follows the model store's `CURRENT` pointer without a restart.
+
+Every service that serves an artifact (query understanding, suggestions, ALS) holds one: `get()` is
+cheap (a clock check); at most once per interval one caller looks at the pointer and, when it moved,
+loads the new version and swaps it in with a single reference assignment, so a request sees the old
+artifact or the new one, never a mix. A version that fails to load is logged and the current one kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+import msgspec
+
+from quarry.adapters.artifact_store import ArtifactNotFoundError, ArtifactStore
+
+log = logging.getLogger("quarry.artifacts")
+T = TypeVar("T")
+LOAD_ERRORS = (ArtifactNotFoundError, KeyError, ValueError, msgspec.DecodeError)
+
+
+class HotArtifact(Generic[T]):
+    def __init__(
+        self, store: ArtifactStore, name: str, load: Callable[[str], T], reload_interval_s: float, initial: T
+    ) -> None:
+        self._store = store
+        self._name = name
+        self._load = load
+        self._interval_s = reload_interval_s
+        self._checked_at = float("-inf")
+        self._lock = threading.Lock()
+        self.value = initial
+        self.version: str | None = None
+        self.reload()
+
+    def reload(self) -> bool:
+        """Load the pointer's version if it changed; True when a new version went live."""
+        self._checked_at = time.monotonic()
+        version = self._store.current(self._name)
+        if version is None or version == self.version:
+            return False
+        try:
+            value = self._load(version)
+        except LOAD_ERRORS as exc:
+            log.error(
+                "artifact unusable; keeping the current one",
+                extra={"artifact": self._name, "version": version, "error": str(exc)},
+            )
+            return False
+        self.value, self.version = value, version
+        log.info("artifact loaded", extra={"artifact": self._name, "version": version})
+        return True
+
+    def get(self, allow_reload: bool = True) -> T:
+        """`allow_reload=False` for callers on the event loop: the check reads the model store."""
+        if (
+            allow_reload
+            and time.monotonic() - self._checked_at >= self._interval_s
+            and self._lock.acquire(blocking=False)
+        ):
+            try:
+                self.reload()
+            finally:
+                self._lock.release()
+        return self.value

@@ -3,6 +3,7 @@ lifespan and handed to handlers through dependency injection (app.state), never 
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -42,6 +43,9 @@ from quarry.adapters.search_engine import OpenSearchEngine, SearchEngine, Search
 from quarry.circuit import CircuitBreaker
 from quarry.logs import configure_logging
 from quarry.settings import Settings, get_settings
+from quarry.ubi import UbiLayout
+
+log = logging.getLogger("api")
 
 
 def create_app(
@@ -61,7 +65,14 @@ def create_app(
         understanding = QueryUnderstanding(
             model_store, settings.spell_auto_correct_confidence, settings.artifact_reload_interval_s
         )
-        query_log = QueryLogWriter(search_engine, capacity=settings.ubi_queue_capacity)
+        layout = UbiLayout(search_engine, settings.mappings_dir)
+        try:
+            layout.ensure()  # readers (Dashboards, pipelines) find the stores from the first minute
+        except SearchEngineError as exc:
+            log.warning(
+                "UBI stores not ensured at start-up; the first write retries", extra={"error": str(exc)}
+            )
+        query_log = QueryLogWriter(search_engine, capacity=settings.ubi_queue_capacity, layout=layout)
         query_log.start()
         app.state.settings = settings
         app.state.engine = search_engine
@@ -89,7 +100,11 @@ def create_app(
             warm_in_background(app.state.search_service, settings.cache_warm_queries)
         app.state.product_service = ProductService(search_engine, settings.products_alias)
         app.state.event_service = EventService(
-            search_engine, settings.events_max_age_days, settings.events_extra_actions, store=kv
+            search_engine,
+            settings.events_max_age_days,
+            settings.events_extra_actions,
+            store=kv,
+            layout=layout,
         )
         app.state.suggest_service = SuggestService(model_store, settings.artifact_reload_interval_s)
         try:

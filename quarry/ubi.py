@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import threading
 from pathlib import Path
 
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError
@@ -99,3 +100,22 @@ def drop_expired_events(engine: SearchEngine, retention_days: int, today: dt.dat
     for name in expired:
         engine.delete_index(name)
     return expired
+
+
+class UbiLayout:
+    """Makes sure the UBI stores exist before the first write of a process (a fresh cluster has none;
+    the API creates them rather than failing its first events or losing its first query logs)."""
+
+    def __init__(self, engine: SearchEngine, mappings_dir: str | Path) -> None:
+        self._engine = engine
+        self._mappings_dir = mappings_dir
+        self._ready = False
+        self._lock = threading.Lock()
+
+    def ensure(self) -> None:
+        if self._ready:
+            return
+        with self._lock:
+            if not self._ready:
+                ensure_ubi_indices(self._engine, self._mappings_dir)
+                self._ready = True

@@ -20,7 +20,7 @@ from api.events.validation import STANDARD_ACTIONS, validate_batch
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError, index_action
 from quarry.bulk import send_with_retry
-from quarry.ubi import events_index
+from quarry.ubi import UbiLayout, events_index
 
 log = logging.getLogger("api.events")
 APPLICATION = "quarry"
@@ -75,8 +75,10 @@ class EventService:
         max_retries: int = 3,
         initial_backoff_s: float = 0.1,
         store: KeyValueStore | None = None,
+        layout: UbiLayout | None = None,
     ) -> None:
         self.engine = engine
+        self.layout = layout
         self.store = store
         self.session_update_failures = 0
         self.max_age = dt.timedelta(days=max_age_days)
@@ -91,6 +93,8 @@ class EventService:
     def _ensure_index(self, name: str) -> None:
         if name in self._known_indices:
             return
+        if self.layout is not None:
+            self.layout.ensure()  # the template must exist before a daily index is created
         if not self.engine.index_exists(name):
             try:
                 self.engine.create_index(name, {})  # settings, mappings and alias come from the template

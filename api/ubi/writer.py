@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError, index_action
-from quarry.ubi import UBI_QUERIES
+from quarry.ubi import UBI_QUERIES, UbiLayout
 
 log = logging.getLogger("api.ubi")
 
@@ -41,8 +41,10 @@ class QueryLogWriter:
         capacity: int = 10000,
         batch_size: int = 500,
         flush_interval_s: float = 1.0,
+        layout: UbiLayout | None = None,
     ) -> None:
         self._engine = engine
+        self._layout = layout
         self._queue: queue.Queue[UbiQuery] = queue.Queue(maxsize=capacity)
         self._batch_size = batch_size
         self._flush_interval_s = flush_interval_s
@@ -87,6 +89,8 @@ class QueryLogWriter:
     def _write(self, batch: list[UbiQuery]) -> None:
         body = b"".join(index_action(UBI_QUERIES, r.query_id, msgspec.to_builtins(r)) for r in batch)
         try:
+            if self._layout is not None:
+                self._layout.ensure()
             response = self._engine.bulk(body)
         except SearchEngineError as exc:
             self.failed += len(batch)

@@ -78,12 +78,25 @@ def request_trace_id(request: Request[Any, Any, Any]) -> str:
     return str(state["trace_id"])
 
 
-def _problem_response(problem: Problem) -> Response[Problem]:
+def problem_response(
+    request: Request[Any, Any, Any],
+    status: int,
+    title: str,
+    detail: str | None,
+    errors: list[FieldError] | None = None,
+) -> Response[Problem]:
+    """The one way every error leaves the API: RFC 9457 body, the request's trace id in body and header."""
+    problem = Problem(
+        type=f"https://quarry.dev/problems/{status}",
+        title=title,
+        status=status,
+        trace_id=request_trace_id(request),
+        detail=detail,
+        instance=request.url.path,
+        errors=errors or [],
+    )
     return Response(
-        problem,
-        status_code=problem.status,
-        media_type=PROBLEM_MEDIA_TYPE,
-        headers={TRACE_HEADER: problem.trace_id},
+        problem, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers={TRACE_HEADER: problem.trace_id}
     )
 
 
@@ -96,78 +109,38 @@ def _validation_errors(extra: Any) -> list[FieldError]:
 
 
 def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
-    status = exc.status_code
-    problem = Problem(
-        type=f"https://quarry.dev/problems/{status}",
-        title="Invalid request" if isinstance(exc, ValidationException) else str(exc.detail or "Error"),
-        status=status,
-        trace_id=request_trace_id(request),
-        detail=str(exc.detail) if exc.detail else None,
-        instance=request.url.path,
-        errors=_validation_errors(exc.extra) if isinstance(exc, ValidationException) else [],
+    invalid = isinstance(exc, ValidationException)
+    return problem_response(
+        request,
+        exc.status_code,
+        "Invalid request" if invalid else str(exc.detail or "Error"),
+        str(exc.detail) if exc.detail else None,
+        _validation_errors(exc.extra) if invalid else None,
     )
-    return _problem_response(problem)
 
 
 def unhandled_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
-    trace_id = request_trace_id(request)
-    log.exception("unhandled error", extra={"trace_id": trace_id, "path": request.url.path})
-    return _problem_response(
-        Problem(
-            type="https://quarry.dev/problems/500",
-            title="Internal error",
-            status=500,
-            trace_id=trace_id,
-            detail="The error was logged with this trace_id.",
-            instance=request.url.path,
-        )
-    )
+    log.exception("unhandled error", extra={"trace_id": request_trace_id(request), "path": request.url.path})
+    return problem_response(request, 500, "Internal error", "The error was logged with this trace_id.")
 
 
 def bad_request_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     """Domain validation (query empty after normalization, page too deep): the caller's mistake."""
-    return _problem_response(
-        Problem(
-            type="https://quarry.dev/problems/400",
-            title="Invalid request",
-            status=400,
-            trace_id=request_trace_id(request),
-            detail=str(exc),
-            instance=request.url.path,
-        )
-    )
+    return problem_response(request, 400, "Invalid request", str(exc))
 
 
 def batch_rejected_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     """Invalid events: 422 with one entry per bad event (its index and reason); nothing was stored."""
-    errors = getattr(exc, "errors", [])
-    return _problem_response(
-        Problem(
-            type="https://quarry.dev/problems/422",
-            title="Invalid events",
-            status=422,
-            trace_id=request_trace_id(request),
-            detail=str(exc),
-            instance=request.url.path,
-            errors=[
-                FieldError(field=f"events[{e.index}]", reason=f"event {e.event_id or '?'}: {e.reason}")
-                for e in errors
-            ],
-        )
-    )
+    errors = [
+        FieldError(field=f"events[{e.index}]", reason=f"event {e.event_id or '?'}: {e.reason}")
+        for e in getattr(exc, "errors", [])
+    ]
+    return problem_response(request, 422, "Invalid events", str(exc), errors)
 
 
 def service_unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     """OpenSearch is down or overloaded: a retryable 503, not a 500."""
-    trace_id = request_trace_id(request)
-    log.error("search backend failed", extra={"trace_id": trace_id, "error": str(exc)})
-    return _problem_response(
-        Problem(
-            type="https://quarry.dev/problems/503",
-            title="Search backend unavailable",
-            status=503,
-            trace_id=trace_id,
-            detail="The search backend did not answer; retry shortly.",
-            instance=request.url.path,
-        )
+    log.error("search backend failed", extra={"trace_id": request_trace_id(request), "error": str(exc)})
+    return problem_response(
+        request, 503, "Search backend unavailable", "The search backend did not answer; retry shortly."
     )

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
-import itertools
 import sys
-import threading
 import time
 import uuid
 from typing import Any
@@ -22,8 +20,9 @@ from opensearchpy import OpenSearch
 
 from api.events.services import ubi_document
 from api.events.validation import STANDARD_ACTIONS, validate_batch
+from pipelines.bench.load import closed_loop, percentile
 from pipelines.bench.report import environment, write_report
-from pipelines.bench.search_bench import percentile, start_api
+from pipelines.bench.search_bench import start_api
 from quarry.adapters.search_engine import index_action
 from quarry.settings import get_settings
 from quarry.ubi import SYNTHETIC_USER_PREFIX, UBI_EVENTS, events_index
@@ -79,38 +78,17 @@ def make_events(count: int) -> list[dict[str, Any]]:
 
 
 def run(system: str, batches: list[list[dict[str, Any]]], send: Any, batch_size: int) -> IngestResult:
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-    counter = itertools.count()
-
-    def worker() -> None:
-        nonlocal errors
-        post = send()
-        while (n := next(counter)) < len(batches):
-            started = time.perf_counter()
-            ok = post(batches[n])
-            with lock:
-                latencies.append((time.perf_counter() - started) * 1000)
-                errors += 0 if ok else 1
-
-    threads = [threading.Thread(target=worker) for _ in range(CLIENTS)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - started
+    load = closed_loop(batches, len(batches), CLIENTS, send, f"{system} batch={batch_size}")
     events = sum(len(b) for b in batches)
     return IngestResult(
         system=system,
         batch_size=batch_size,
         events=events,
-        seconds=round(seconds, 3),
-        events_per_second=round(events / seconds, 1),
-        p50_ack_ms=round(percentile(latencies, 0.5), 2),
-        p99_ack_ms=round(percentile(latencies, 0.99), 2),
-        errors=errors,
+        seconds=round(load.seconds, 3),
+        events_per_second=round(events / load.seconds, 1),
+        p50_ack_ms=round(load.percentile(0.5), 2),
+        p99_ack_ms=round(load.percentile(0.99), 2),
+        errors=load.errors,
     )
 
 

@@ -9,12 +9,10 @@ Goals on a 2-core machine: uncached API p95 <= raw p95 + 15 ms; cached p99 < 10 
 from __future__ import annotations
 
 import http.client
-import itertools
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -22,8 +20,8 @@ from typing import Any
 
 import msgspec
 from opensearchpy import OpenSearch
-from tqdm import tqdm
 
+from pipelines.bench.load import closed_loop, percentile
 from pipelines.bench.report import environment, write_report
 from pipelines.golden import load_queries
 from pipelines.synonyms.apply import keyword_query
@@ -101,12 +99,6 @@ def query_mix() -> list[dict[str, str]]:
     return mix
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
-
-
 def drive(
     name: str,
     concurrency: int,
@@ -114,42 +106,16 @@ def drive(
     make_caller: Callable[[], Callable[[dict[str, str]], bool]],
     mix: list[dict[str, str]],
 ) -> Latency:
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-    counter = itertools.count()
-    bar = tqdm(total=total, desc=f"{name} c={concurrency}", unit="req", disable=None, leave=False)
-
-    def worker() -> None:
-        nonlocal errors
-        call = make_caller()
-        while (n := next(counter)) < total:
-            params = mix[n % len(mix)]
-            started = time.perf_counter()
-            ok = call(params)
-            elapsed = (time.perf_counter() - started) * 1000
-            with lock:
-                latencies.append(elapsed)
-                errors += 0 if ok else 1
-                bar.update(1)
-
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
-    bar.close()
+    load = closed_loop(mix, total, concurrency, make_caller, f"{name} c={concurrency}")
     return Latency(
         system=name,
         concurrency=concurrency,
         requests=total,
-        errors=errors,
-        qps=round(total / wall, 1),
-        p50_ms=round(percentile(latencies, 0.50), 2),
-        p95_ms=round(percentile(latencies, 0.95), 2),
-        p99_ms=round(percentile(latencies, 0.99), 2),
+        errors=load.errors,
+        qps=round(total / load.seconds, 1),
+        p50_ms=round(load.percentile(0.50), 2),
+        p95_ms=round(load.percentile(0.95), 2),
+        p99_ms=round(load.percentile(0.99), 2),
     )
 
 

@@ -353,7 +353,7 @@ def _als_params(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_eval_recommend(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.recommend import train as rec
-    from pipelines.recommend.models import ALSRecommender, PopularityRecommender
+    from quarry.recommenders import ALSRecommender, PopularityRecommender
 
     engine = _engine(settings)
     rows = rec.load_interactions(engine, args.window_days, dt.datetime.now(dt.UTC))

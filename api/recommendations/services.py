@@ -19,10 +19,10 @@ import numpy as np
 
 from api.events.services import SESSION_KEEP, session_key
 from api.recommendations.schemas import RecommendationsResponse, RecommendedItem
-from pipelines.recommend.models import ALSRecommender
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.hot_artifact import HotArtifact
+from quarry.recommenders import ALSRecommender
 
 log = logging.getLogger("api.recommendations")
 

@@ -136,9 +136,9 @@ def raw_sender(url: str) -> Any:
 def als_timings(port: int) -> ModelTimings | None:
     """Train ALS on the events there are (timed), then time personal recommendations for known users
     through the API at concurrency 1."""
-    from pipelines.recommend.models import ALSRecommender
     from pipelines.recommend.train import load_interactions, to_matrix
     from quarry.adapters.search_engine import OpenSearchEngine
+    from quarry.recommenders import ALSRecommender
 
     settings = get_settings()
     started = time.perf_counter()

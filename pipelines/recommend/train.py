@@ -19,9 +19,9 @@ from typing import Any
 import msgspec
 from tqdm import tqdm
 
-from pipelines.recommend.models import ACTION_CONFIDENCE, ALSRecommender, Interactions, PopularityRecommender
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.search_engine import SearchEngine
+from quarry.recommenders import ACTION_CONFIDENCE, ALSRecommender, Interactions, PopularityRecommender
 from quarry.ubi import UBI_EVENTS
 
 K = 10

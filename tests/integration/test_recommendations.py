@@ -14,9 +14,9 @@ from litestar.testing import TestClient
 from api.app import create_app
 from api.events.services import session_key
 from api.recommendations.services import ARTIFACT, RecommendationService
-from pipelines.recommend.models import ALSRecommender
 from pipelines.recommend.train import Interaction, serving_files, to_matrix
 from quarry.adapters.artifact_store import LocalArtifactStore
+from quarry.recommenders import ALSRecommender
 
 
 def history(seed: int = 0) -> list[Interaction]:

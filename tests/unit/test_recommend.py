@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from pipelines.recommend.models import ALSRecommender, Interactions, PopularityRecommender
 from pipelines.recommend.train import Interaction, evaluate_model, time_split, to_matrix
+from quarry.recommenders import ALSRecommender, Interactions, PopularityRecommender
 
 
 def rows(*triples):

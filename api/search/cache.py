@@ -20,7 +20,17 @@ log = logging.getLogger("api.cache")
 SESSION_TTL_S = 30
 
 
-def cache_key(request: SearchRequest, normalized: str, ranking_version: str, catalog_version: str) -> str:
+class CacheKey(msgspec.Struct, frozen=True):
+    """A page's Redis key, and whether the page belongs to one session (then it lives briefly and
+    never in process memory: a session's tastes move with every click)."""
+
+    value: str
+    session_scoped: bool
+
+
+def cache_key(
+    request: SearchRequest, normalized: str, ranking_version: str, catalog_version: str
+) -> CacheKey:
     identity = msgspec.msgpack.encode(
         [
             normalized,
@@ -42,7 +52,7 @@ def cache_key(request: SearchRequest, normalized: str, ranking_version: str, cat
     owner = request.user_id or "anon"
     if request.session_id:
         owner += f":s:{request.session_id}"
-    return f"search:{hashlib.sha1(identity).hexdigest()}:{owner}"
+    return CacheKey(f"search:{hashlib.sha1(identity).hexdigest()}:{owner}", request.session_id is not None)
 
 
 class LocalPages:
@@ -93,19 +103,19 @@ class SearchCache:
     def bypassed(self) -> bool:
         return self.enabled and not self._breaker.allow()
 
-    def get_local(self, key: str) -> CachedPage | None:
-        return self._local.get(key) if self.enabled else None
+    def get_local(self, key: CacheKey) -> CachedPage | None:
+        return self._local.get(key.value) if self.enabled and not key.session_scoped else None
 
-    def get(self, key: str) -> CachedPage | None:
+    def get(self, key: CacheKey) -> CachedPage | None:
         if not self.enabled:
             return None
-        local = self._local.get(key)
+        local = self.get_local(key)
         if local is not None:
             return local
         if not self._breaker.allow():
             return None
         try:
-            raw = self._store.get(key)
+            raw = self._store.get(key.value)
         except CacheError as exc:
             self._breaker.record_failure()
             log.warning("result cache read failed", extra={"error": str(exc), "circuit": self._breaker.state})
@@ -117,21 +127,22 @@ class SearchCache:
             page = self._decoder.decode(raw)
         except msgspec.DecodeError:
             return None  # an entry from an older schema: a miss, overwritten below
-        if ":s:" not in key:  # session pages change with every click: Redis only, short-lived
-            self._local.put(key, page)
+        self._put_local(key, page)
         return page
 
-    def put(self, key: str, page: CachedPage) -> None:
-        """Session pages live only `SESSION_TTL_S`: a session's tastes move with every click."""
+    def _put_local(self, key: CacheKey, page: CachedPage) -> None:
+        if not key.session_scoped:
+            self._local.put(key.value, page)
+
+    def put(self, key: CacheKey, page: CachedPage) -> None:
         if not self.enabled:
             return
-        if ":s:" not in key:  # session pages change with every click: Redis only, short-lived
-            self._local.put(key, page)
+        self._put_local(key, page)
         if not self._breaker.allow():
             return
         try:
-            ttl = min(self._ttl_s, SESSION_TTL_S) if ":s:" in key else self._ttl_s
-            self._store.set(key, self._encoder.encode(page), ttl_s=ttl)
+            ttl = min(self._ttl_s, SESSION_TTL_S) if key.session_scoped else self._ttl_s
+            self._store.set(key.value, self._encoder.encode(page), ttl_s=ttl)
         except CacheError as exc:
             self._breaker.record_failure()
             log.warning(

@@ -92,6 +92,10 @@ class RankingConfigProvider:
     def get(self) -> RankingConfig:
         if time.monotonic() - self._fetched_at < LOCAL_REFRESH_S:
             return self._current
+        return self.refresh()
+
+    def refresh(self) -> RankingConfig:
+        """Read the config from Redis now (seeding it from the file when absent)."""
         self._fetched_at = time.monotonic()
         try:
             raw = self._store.get(CONFIG_KEY)

@@ -231,6 +231,9 @@ class SearchService:
         response = self.engine.search(self.alias, body)
         if not rerank:
             return response, [_result(h, h.score or 0.0, None, request.explain) for h in response.hits]
+        if not response.hits:
+            # Nothing to rank: no personal features to fetch (the fallback chain may query again).
+            return response, []
         affinity = self.affinity.get(request.user_id, request.session_id)
         products = (
             self.product_affinity(request.user_id, [h.id for h in response.hits]) if request.user_id else {}
@@ -313,17 +316,22 @@ class SearchService:
             return None
         return self._respond(request, page, cache_hit=True, started=started)
 
-    def search(self, request: SearchRequest) -> SearchResponse:
-        started = time.perf_counter()
-        self._check(request)
+    def _page(self, request: SearchRequest) -> tuple[CachedPage, bool]:
+        """The page from the cache, or retrieved and cached; and whether it was a cache hit."""
         understood = self.understanding.understand(request.q)
         config = self.ranking.get()
         key = cache_key(request, understood.normalized, config.version, self.catalog_version.get())
         page = self.cache.get(key)
-        cache_hit = page is not None
-        if page is None:
-            page = self._retrieve(request, understood, config)
-            self.cache.put(key, page)
+        if page is not None:
+            return page, True
+        page = self._retrieve(request, understood, config)
+        self.cache.put(key, page)
+        return page, False
+
+    def search(self, request: SearchRequest) -> SearchResponse:
+        started = time.perf_counter()
+        self._check(request)
+        page, cache_hit = self._page(request)
         return self._respond(request, page, cache_hit, started)
 
     def _respond(
@@ -381,15 +389,10 @@ class SearchService:
         """Fill the result cache for frequent queries (first page, default parameters) without logging
         them as shopper queries. Returns how many were computed."""
         warmed = 0
-        config = self.ranking.get()
         for query in queries:
-            request = SearchRequest(q=query)
             try:
-                understood = self.understanding.understand(query)
-                key = cache_key(request, understood.normalized, config.version, self.catalog_version.get())
-                if self.cache.get(key) is None:
-                    self.cache.put(key, self._retrieve(request, understood, config))
-                    warmed += 1
+                _, hit = self._page(SearchRequest(q=query))
+                warmed += 0 if hit else 1
             except (ValueError, SearchEngineError) as exc:
                 log.warning("cache warm-up skipped a query", extra={"query": query, "error": str(exc)})
         return warmed

@@ -59,7 +59,5 @@ def test_ranking_config_is_read_through_redis(demo_catalog, store) -> None:
         assert msgspec.json.decode(store.get(CONFIG_KEY)).get("version") == shipped.version
         pushed = msgspec.structs.replace(shipped, version="pushed-by-ops")
         store.set(CONFIG_KEY, msgspec.json.encode(pushed), ttl_s=60)
-        provider = client.app.state.search_service.ranking
-        provider._fetched_at = float("-inf")  # skip the one-minute local cache
-        assert provider.get().version == "pushed-by-ops"
+        assert client.app.state.search_service.ranking.refresh().version == "pushed-by-ops"
     store.delete(CONFIG_KEY)

@@ -37,6 +37,7 @@ from api.suggest.controllers import SuggestController
 from api.suggest.services import SuggestService
 from api.ubi.writer import QueryLogWriter
 from api.understanding.services import QueryRejectedError, QueryUnderstanding
+from quarry import process_tuning
 from quarry.adapters.artifact_store import ArtifactStore, LocalArtifactStore
 from quarry.adapters.cache import KeyValueStore, RedisStore
 from quarry.adapters.search_engine import OpenSearchEngine, SearchEngine, SearchEngineError
@@ -107,6 +108,8 @@ def create_app(
             layout=layout,
         )
         app.state.suggest_service = SuggestService(model_store, settings.artifact_reload_interval_s)
+        process_tuning.tune_for_latency()
+        process_tuning.freeze_long_lived("start-up")
         try:
             yield
         finally:

@@ -17,6 +17,7 @@ from typing import Generic, TypeVar
 import msgspec
 
 from quarry.adapters.artifact_store import ArtifactNotFoundError, ArtifactStore
+from quarry.process_tuning import freeze_long_lived
 
 log = logging.getLogger("quarry.artifacts")
 T = TypeVar("T")
@@ -51,8 +52,11 @@ class HotArtifact(Generic[T]):
                 extra={"artifact": self._name, "version": version, "error": str(exc)},
             )
             return False
+        replaced = self.version is not None
         self.value, self.version = value, version
         log.info("artifact loaded", extra={"artifact": self._name, "version": version})
+        if replaced:
+            freeze_long_lived(f"reloaded {self._name}")  # start-up freezes once, after all services
         return True
 
     def get(self, allow_reload: bool = True) -> T:

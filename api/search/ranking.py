@@ -24,7 +24,6 @@ log = logging.getLogger("api.ranking")
 CONFIG_KEY = "ranking:config"
 CONFIG_TTL_S = 86400
 LOCAL_REFRESH_S = 60.0
-COMPONENTS = ("text", "popularity", "freshness", "affinity")
 
 
 class Weights(msgspec.Struct, frozen=True):
@@ -65,9 +64,34 @@ class ScoreBreakdown(msgspec.Struct):
 
 
 class RankedHit(msgspec.Struct):
+    """A candidate's final score and the numbers behind it. The per-component breakdown is built only
+    when asked for (explain, debug logs): creating it for every candidate of every search was the
+    largest CPU cost of the ranking step."""
+
     hit: Hit
     score: float
-    breakdown: ScoreBreakdown
+    values: tuple[float, float, float, float]  # text, popularity, freshness, affinity
+    weights: Weights
+    weights_for: str
+
+    @property
+    def breakdown(self) -> ScoreBreakdown:
+        parts = [
+            Component(round(value, 6), weight, round(value * weight, 6))
+            for value, weight in zip(self.values, self._weight_values(), strict=True)
+        ]
+        return ScoreBreakdown(
+            text=parts[0],
+            popularity=parts[1],
+            freshness=parts[2],
+            affinity=parts[3],
+            bm25=self.hit.score or 0.0,
+            weights_for=self.weights_for,
+        )
+
+    def _weight_values(self) -> tuple[float, float, float, float]:
+        w = self.weights
+        return (w.text, w.popularity, w.freshness, w.affinity)
 
 
 def load_config_file(path: str | Path) -> RankingConfig:
@@ -114,8 +138,11 @@ class RankingConfigProvider:
 
 
 def _age_days(created_at: Any, now: dt.datetime) -> float | None:
-    if not created_at:
+    """Age from epoch milliseconds (the doc value the search window reads) or an ISO-8601 string."""
+    if created_at is None or created_at == "":
         return None
+    if isinstance(created_at, (int, float)):
+        return max(0.0, (now.timestamp() * 1000 - created_at) / 86_400_000)
     try:
         created = dt.datetime.fromisoformat(str(created_at).replace("Z", "+00:00"))
     except ValueError:
@@ -147,36 +174,32 @@ def rank(
     pops = [math.log1p(max(0.0, float(h.source.get("popularity_score") or 0.0))) for h in hits]
     top_pop = max(pops)
     ranked = []
+    personal = product_affinity or {}
     for hit, bm25, pop in zip(hits, scores, pops, strict=True):
-        department = hit.source.get("category_lvl1")
+        department = hit.source.get("category_lvl1") or ""
         weights = config.weights_for(department)
-        values = {
+        values = (
             # A window whose scores are all equal (one hit, or a match_all) has no text signal to spread.
-            "text": (bm25 - low) / (high - low) if high > low else 1.0,
-            "popularity": pop / top_pop if top_pop > 0 else 0.0,
-            "freshness": freshness(hit.source.get("created_at"), now, config.freshness_half_life_days),
+            (bm25 - low) / (high - low) if high > low else 1.0,
+            pop / top_pop if top_pop > 0 else 0.0,
+            freshness(hit.source.get("created_at"), now, config.freshness_half_life_days),
             # A known user's ALS affinity for this very product wins over category-level affinity.
-            "affinity": min(
-                1.0, max(0.0, (product_affinity or {}).get(hit.id, affinity.get(department or "", 0.0)))
-            ),
-        }
-        parts = {
-            name: Component(
-                round(values[name], 6),
-                getattr(weights, name),
-                round(values[name] * getattr(weights, name), 6),
-            )
-            for name in COMPONENTS
-        }
-        final = sum(part.contribution for part in parts.values())
-        breakdown = ScoreBreakdown(
-            text=parts["text"],
-            popularity=parts["popularity"],
-            freshness=parts["freshness"],
-            affinity=parts["affinity"],
-            bm25=bm25,
-            weights_for=department if department in config.weights else "default",
+            min(1.0, max(0.0, personal.get(hit.id, affinity.get(department, 0.0)))),
         )
-        ranked.append(RankedHit(hit=hit, score=round(final, 6), breakdown=breakdown))
+        final = (
+            values[0] * weights.text
+            + values[1] * weights.popularity
+            + values[2] * weights.freshness
+            + values[3] * weights.affinity
+        )
+        ranked.append(
+            RankedHit(
+                hit=hit,
+                score=round(final, 6),
+                values=values,
+                weights=weights,
+                weights_for=department if department in config.weights else "default",
+            )
+        )
     ranked.sort(key=lambda r: r.score, reverse=True)
     return ranked

@@ -13,6 +13,7 @@ import msgspec
 
 from api.events.services import SESSION_KEEP, session_key
 from api.search.cache import SearchCache, cache_key
+from api.search.candidates import from_docvalues
 from api.search.query_builder import search_body
 from api.search.ranking import RankedHit, RankingConfig, RankingConfigProvider, rank
 from api.search.schemas import (
@@ -229,18 +230,19 @@ class SearchService:
             with_facets=True,
         )
         response = self.engine.search(self.alias, body)
+        hits = [from_docvalues(h) for h in response.hits]
         if not rerank:
-            return response, [_result(h, h.score or 0.0, None, request.explain) for h in response.hits]
-        if not response.hits:
+            page_hits = self._with_titles(hits)
+            return response, [_result(h, h.score or 0.0, None, request.explain) for h in page_hits]
+        if not hits:
             # Nothing to rank: no personal features to fetch (the fallback chain may query again).
             return response, []
         affinity = self.affinity.get(request.user_id, request.session_id)
-        products = (
-            self.product_affinity(request.user_id, [h.id for h in response.hits]) if request.user_id else {}
-        )
-        ranked = rank(response.hits, config, dt.datetime.now(dt.UTC), affinity, products)
+        products = self.product_affinity(request.user_id, [h.id for h in hits]) if request.user_id else {}
+        ranked = rank(hits, config, dt.datetime.now(dt.UTC), affinity, products)
+        page = ranked[start : start + request.size]
         if log.isEnabledFor(logging.DEBUG):
-            for item in ranked[start : start + request.size]:
+            for item in page:
                 log.debug(
                     "ranking decision",
                     extra={
@@ -249,8 +251,20 @@ class SearchService:
                         "score_breakdown": msgspec.to_builtins(item.breakdown),
                     },
                 )
-        page = ranked[start : start + request.size]
-        return response, [_result(r.hit, r.score, r, request.explain) for r in page]
+        titled = self._with_titles([r.hit for r in page])
+        return response, [
+            _result(hit, r.score, r, request.explain) for hit, r in zip(titled, page, strict=True)
+        ]
+
+    def _with_titles(self, hits: list[Hit]) -> list[Hit]:
+        """Titles over 512 characters have no `title.keyword` doc value: read those from `_source`."""
+        out = []
+        for hit in hits:
+            if "title" not in hit.source:
+                document = self.engine.get_document(self.alias, hit.id) or {}
+                hit = msgspec.structs.replace(hit, source={**hit.source, "title": document.get("title", "")})
+            out.append(hit)
+        return out
 
     def _retrieve(
         self, request: SearchRequest, understood: UnderstoodQuery, config: RankingConfig

@@ -45,7 +45,10 @@ class QueryLogWriter:
     ) -> None:
         self._engine = engine
         self._layout = layout
-        self._queue: queue.Queue[UbiQuery] = queue.Queue(maxsize=capacity)
+        # Records wait as ready bulk actions: encoding happens on the request thread (a few µs), so the
+        # writer thread holds the GIL only to join bytes, not to encode thousands of records at once
+        # (which stalled the event loop of a busy worker once a second).
+        self._queue: queue.Queue[bytes] = queue.Queue(maxsize=capacity)
         self._batch_size = batch_size
         self._flush_interval_s = flush_interval_s
         self._stop = threading.Event()
@@ -60,9 +63,10 @@ class QueryLogWriter:
         self._thread.start()
 
     def submit(self, record: UbiQuery) -> bool:
+        action = index_action(UBI_QUERIES, record.query_id, record)
         try:
             with self._pending_lock:
-                self._queue.put_nowait(record)
+                self._queue.put_nowait(action)
                 self._pending += 1
         except queue.Full:
             self.dropped += 1
@@ -73,8 +77,8 @@ class QueryLogWriter:
             return False
         return True
 
-    def _drain(self) -> list[UbiQuery]:
-        batch: list[UbiQuery] = []
+    def _drain(self) -> list[bytes]:
+        batch: list[bytes] = []
         deadline = time.monotonic() + self._flush_interval_s
         while len(batch) < self._batch_size:
             timeout = deadline - time.monotonic()
@@ -86,8 +90,8 @@ class QueryLogWriter:
                 break
         return batch
 
-    def _write(self, batch: list[UbiQuery]) -> None:
-        body = b"".join(index_action(UBI_QUERIES, r.query_id, msgspec.to_builtins(r)) for r in batch)
+    def _write(self, batch: list[bytes]) -> None:
+        body = b"".join(batch)
         try:
             if self._layout is not None:
                 self._layout.ensure()

@@ -37,10 +37,11 @@ class ClusterHealth(msgspec.Struct, frozen=True):
 
 
 class Hit(msgspec.Struct, frozen=True):
-    id: str
+    id: str  # empty when the request asked for no stored fields (`stored_fields: _none_`)
     score: float | None
     source: dict[str, Any]
     explanation: dict[str, Any] | None = None
+    fields: dict[str, list[Any]] = msgspec.field(default_factory=dict)  # docvalue_fields, as returned
 
 
 class SearchResponse(msgspec.Struct, frozen=True):
@@ -233,10 +234,11 @@ class OpenSearchEngine:
         raw = self._call(self._client.search, index=index, body=dict(body))
         hits = [
             Hit(
-                id=h["_id"],
+                id=h.get("_id", ""),
                 score=h.get("_score"),
                 source=h.get("_source", {}),
                 explanation=h.get("_explanation"),
+                fields=h.get("fields", {}),
             )
             for h in raw["hits"]["hits"]
         ]

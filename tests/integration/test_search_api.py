@@ -157,3 +157,45 @@ def test_invalid_utf8_in_the_query_string_is_a_400(api_client) -> None:
     response = api_client.get("/v1/search?q=%ff%fe%fd&size=3")
     assert response.status_code == 400
     assert "empty after normalization" in response.json()["detail"]
+
+
+def test_results_carry_the_indexed_values_read_from_doc_values(engine, demo_catalog, alias) -> None:
+    """The candidate window comes from doc values; what a shopper sees must still be what was indexed,
+    including a title too long for `title.keyword` (512 characters) and float32 ratings."""
+    import msgspec
+    from litestar.testing import TestClient
+
+    from api.app import create_app
+    from pipelines.indexing.versions import build_from_documents
+    from tests.conftest import make_product
+
+    long_title = "Walnut writing desk " + "with hand-finished dovetail drawers " * 20
+    products = [
+        make_product("LONG1", long_title.strip(), price=1249.99, rating=4.3, in_stock=False),
+        make_product("SHORT1", "Walnut side table", price=19.99, rating=3.7),
+    ]
+    build_from_documents(engine, demo_catalog, alias, ((p.product_id, p.to_document()) for p in products), [])
+    settings = msgspec.structs.replace(demo_catalog, products_alias=alias, cache_warm_queries=0)
+    with TestClient(create_app(settings)) as client:
+        body = search(client, q="walnut", size=10)
+        by_id = {r["product_id"]: r for r in body["results"]}
+        assert len(long_title.strip()) > 512
+        assert by_id["LONG1"]["title"] == long_title.strip()
+        assert (by_id["LONG1"]["price"], by_id["LONG1"]["rating"], by_id["LONG1"]["in_stock"]) == (
+            1249.99,
+            4.3,
+            False,
+        )
+        assert by_id["SHORT1"] | {"score": 0} == {
+            "product_id": "SHORT1",
+            "title": "Walnut side table",
+            "brand": "Acme",
+            "category": "Home & Kitchen > Furniture > Sofas",
+            "price": 19.99,
+            "rating": 3.7,
+            "in_stock": True,
+            "score": 0,
+        }
+        by_price = search(client, q="walnut", sort="price_asc")["results"]
+        assert [r["product_id"] for r in by_price] == ["SHORT1", "LONG1"]
+        assert by_price[1]["title"] == long_title.strip()

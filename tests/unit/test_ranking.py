@@ -74,3 +74,19 @@ def test_a_known_users_product_affinity_overrides_category_affinity() -> None:
     ranked = rank(hits, cfg, NOW, {"Toys": 0.2}, {"b": 0.9})
     assert [r.hit.id for r in ranked] == ["b", "a"]
     assert ranked[0].breakdown.affinity.value == 0.9 and ranked[1].breakdown.affinity.value == 0.2
+
+
+def test_freshness_reads_epoch_milliseconds_like_iso_dates() -> None:
+    hundred_days_ago = dt.datetime(2026, 8, 20, tzinfo=dt.UTC).timestamp() * 1000
+    assert freshness(hundred_days_ago, NOW, 100) == pytest.approx(0.5)
+    assert freshness(NOW.timestamp() * 1000 + 5e6, NOW, 100) == pytest.approx(1.0)  # future: age 0
+
+
+def test_breakdown_contributions_add_up_to_the_final_score() -> None:
+    cfg = config(Toys=Weights(0.5, 0.2, 0.2, 0.1))
+    ranked = rank([hit("a", 3.0, "Toys", pop=9.0), hit("b", 1.0, "Toys", pop=99.0)], cfg, NOW, {"Toys": 0.5})
+    for item in ranked:
+        parts = item.breakdown
+        total = sum(c.contribution for c in (parts.text, parts.popularity, parts.freshness, parts.affinity))
+        assert total == pytest.approx(item.score, abs=1e-5)
+        assert parts.weights_for == "Toys" and parts.bm25 == item.hit.score

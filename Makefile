@@ -10,7 +10,7 @@ PY := $(CURDIR)/.venv/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
 .PHONY: help bootstrap provision services up down status test lint typecheck unit integration \
-        index import vocabulary simulate popularity train-als eval-recommend golden eval bench-search bench-events events-retention rollback-index synonyms-check synonyms-apply bench-index settings-table clean
+        index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval bench-search bench-ann bench-events events-retention rollback-index synonyms-check synonyms-apply bench-index settings-table clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,6 +33,7 @@ services: bootstrap ## Start OpenSearch and Redis (or check the external ones yo
 up: services ## Start the whole stack with the demo catalog and print its URLs
 	@$(PY) -m pipelines index-demo --if-empty >/dev/null
 	@$(PY) -m pipelines vocabulary --if-missing >/dev/null
+	@$(PY) -m pipelines embeddings --if-missing >/dev/null
 	@ops/apictl start
 	@eval "$$($(PY) -m quarry.settings --shell)"; \
 	  echo ""; echo "Quarry is up:"; \
@@ -71,13 +72,18 @@ integration: services ## Integration and e2e tests only (real OpenSearch and Red
 index: services ## Rebuild the products index from the demo catalog, then the vocabulary artifact
 	@$(PY) -m pipelines index-demo >/dev/null
 	@$(PY) -m pipelines vocabulary >/dev/null
+	@$(PY) -m pipelines embeddings >/dev/null
 
 import: services ## Import a catalog: make import FILE=path [FORMAT=csv|jsonl|parquet|wands] [STRICT=1]
 	@test -n "$(FILE)" || { echo "usage: make import FILE=path [FORMAT=...] [STRICT=1]"; exit 2; }
 	@$(PY) -m pipelines import "$(FILE)" $(if $(FORMAT),--format $(FORMAT)) $(if $(STRICT),--strict)
+	@$(PY) -m pipelines embeddings >/dev/null  # the new catalog's vectors (cached ones are reused)
 
 vocabulary: services ## Rebuild spelling dictionary, entity vocabularies and suggestions from the catalog
 	@$(PY) -m pipelines vocabulary >/dev/null
+
+embeddings: services ## Encode the catalog (new index version + FAISS artifact); only new/changed text is encoded, FULL=1 re-encodes all
+	@$(PY) -m pipelines embeddings $(if $(FULL),--full) >/dev/null
 
 events-retention: services ## Delete daily ubi_events indices older than QUARRY_EVENTS_RETENTION_DAYS
 	@$(PY) -m pipelines events-retention
@@ -95,7 +101,13 @@ synonyms-apply: services ## Make synonym edits live with zero downtime and print
 bench-search: services ## Search latency/QPS: raw OpenSearch vs API uncached vs cached -> reports/bench-search.*
 	@$(PY) -m pipelines index-demo --if-empty >/dev/null
 	@$(PY) -m pipelines vocabulary --if-missing >/dev/null
+	@$(PY) -m pipelines embeddings --if-missing >/dev/null
 	@$(PY) -m pipelines.bench.search_bench
+
+bench-ann: services ## recall@10 and latency of OpenSearch k-NN and FAISS vs exact search -> reports/ann-recall.*
+	@$(PY) -m pipelines index-demo --if-empty >/dev/null
+	@$(PY) -m pipelines embeddings --if-missing >/dev/null
+	@$(PY) -m pipelines.bench.ann_bench
 
 bench-events: services ## Event ingestion events/s and ack latency at batch 1/50/500 vs raw bulk -> reports/bench-events.*
 	@$(PY) -m pipelines index-demo --if-empty >/dev/null
@@ -119,6 +131,7 @@ golden: services ## Re-grade the golden set (tests/golden/judgments.tsv) against
 eval: services ## NDCG@10, MRR, zero-result rate: raw BM25 vs pipeline -> reports/eval-search.*
 	@$(PY) -m pipelines index-demo --if-empty >/dev/null
 	@$(PY) -m pipelines vocabulary --if-missing >/dev/null
+	@$(PY) -m pipelines embeddings --if-missing >/dev/null
 	@$(PY) -m pipelines eval
 
 bench-index: services ## Indexing throughput vs plain opensearch-py helpers.bulk -> reports/bench-index.*

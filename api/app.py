@@ -31,6 +31,7 @@ from api.recommendations.services import RecommendationService
 from api.search.cache import LocalPages, SearchCache
 from api.search.controllers import SearchController
 from api.search.ranking import RankingConfigProvider
+from api.search.semantic import QueryVectors, SemanticIndex, SemanticRetriever
 from api.search.services import AffinityReader, PageTooDeepError, SearchService
 from api.search.warmup import warm_in_background
 from api.suggest.controllers import SuggestController
@@ -42,6 +43,7 @@ from quarry.adapters.artifact_store import ArtifactStore, LocalArtifactStore
 from quarry.adapters.cache import KeyValueStore, RedisStore
 from quarry.adapters.search_engine import OpenSearchEngine, SearchEngine, SearchEngineError
 from quarry.circuit import CircuitBreaker
+from quarry.embeddings import SentenceTransformerEncoder
 from quarry.logs import configure_logging
 from quarry.settings import Settings, get_settings
 from quarry.ubi import UbiLayout
@@ -78,8 +80,23 @@ def create_app(
         app.state.settings = settings
         app.state.engine = search_engine
         app.state.store = kv
-        recommendations = RecommendationService(model_store, kv, settings.artifact_reload_interval_s)
+        semantic_index = SemanticIndex(model_store, settings.artifact_reload_interval_s)
+        recommendations = RecommendationService(
+            model_store, kv, settings.artifact_reload_interval_s, content_neighbours=semantic_index.neighbours
+        )
         app.state.recommendation_service = recommendations
+        semantic = SemanticRetriever(
+            search_engine,
+            settings.products_alias,
+            QueryVectors(
+                # One torch thread per worker: the workers already use every core between them.
+                lambda: SentenceTransformerEncoder(settings.embedding_model, threads=1),
+                kv,
+                CircuitBreaker("query_vectors"),
+                settings.embedding_model,
+            ),
+            semantic_index,
+        )
         app.state.search_service = SearchService(
             engine=search_engine,
             alias=settings.products_alias,
@@ -96,6 +113,7 @@ def create_app(
             ),
             query_log=query_log,
             product_affinity=recommendations.product_affinity,
+            semantic=semantic,
         )
         if settings.cache_warm_queries:
             warm_in_background(app.state.search_service, settings.cache_warm_queries)
@@ -114,6 +132,7 @@ def create_app(
             yield
         finally:
             query_log.stop()
+            process_tuning.unfreeze()
 
     return Litestar(
         route_handlers=[

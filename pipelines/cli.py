@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -32,6 +32,9 @@ from quarry.logs import configure_logging
 from quarry.settings import Settings, get_settings
 from quarry.ubi import SYNTHETIC_USER_PREFIX, drop_expired_events, ensure_ubi_indices
 from quarry.vocabulary import ARTIFACT as VOCABULARY_ARTIFACT
+
+if TYPE_CHECKING:
+    from api.search.ranking import RankingConfig
 
 log = logging.getLogger("pipelines")
 EVAL_USER = SYNTHETIC_USER_PREFIX + "eval"  # excluded from suggestions and cache warm-up
@@ -169,6 +172,32 @@ def cmd_vocabulary(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_embeddings(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.embeddings import embed_catalog
+    from quarry.embeddings import SentenceTransformerEncoder
+    from quarry.vector_index import ARTIFACT as VECTOR_ARTIFACT
+
+    engine, store = _engine(settings), LocalArtifactStore(settings.artifacts_dir)
+    current = store.current(VECTOR_ARTIFACT)
+    if args.if_missing and current:
+        metadata = store.metadata(VECTOR_ARTIFACT, current)
+        if metadata.get("source_index") in engine.alias_targets(args.alias) and (
+            metadata.get("model") == settings.embedding_model
+        ):
+            print(f"{VECTOR_ARTIFACT} {current} matches {args.alias}; not rebuilding", file=sys.stderr)
+            return 0
+    run = embed_catalog(
+        engine,
+        settings,
+        store,
+        SentenceTransformerEncoder(settings.embedding_model),
+        args.alias,
+        full=args.full,
+    )
+    _emit(run)
+    return 0
+
+
 def cmd_golden(args: argparse.Namespace, settings: Settings) -> int:
     judgments = golden.build_judgments(
         _engine(settings), args.alias, settings.catalog_size, settings.catalog_seed
@@ -182,13 +211,20 @@ def cmd_golden(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def pipeline_search(settings: Settings) -> Iterator[evaluation.SearchFunction]:
-    """The full pipeline as frontends see it: the API app, in process."""
+@contextlib.contextmanager
+def pipeline_search(
+    settings: Settings, ranking: RankingConfig | None = None
+) -> Iterator[evaluation.SearchFunction]:
+    """The full pipeline as frontends see it: the API app, in process; `ranking` pins a configuration
+    variant instead of the live one."""
     from litestar.testing import TestClient
 
     from api.app import create_app
+    from api.search.ranking import StaticRankingConfig
 
     with TestClient(create_app(settings)) as client:
+        if ranking is not None:
+            client.app.state.search_service.ranking = StaticRankingConfig(ranking)
 
         def search(query: str) -> tuple[list[str], int]:
             response = client.get(
@@ -202,13 +238,41 @@ def pipeline_search(settings: Settings) -> Iterator[evaluation.SearchFunction]:
         yield search
 
 
+# Retrieval variants `make eval` compares with the live configuration's ("pipeline").
+RETRIEVAL_VARIANTS: dict[str, dict[str, Any]] = {
+    "keyword_only": {"retrieval": "keyword"},
+    "semantic_only": {"retrieval": "semantic", "keyword_weight": 0.0, "keyword_weight_with_entities": 0.0},
+    "hybrid_max": {"retrieval": "hybrid", "fusion": "max"},
+    "hybrid_rrf": {"retrieval": "hybrid", "fusion": "rrf"},
+    **{
+        f"hybrid_weighted_{weight}": {
+            "retrieval": "hybrid",
+            "fusion": "weighted",
+            "keyword_weight": weight,
+            "keyword_weight_with_entities": weight,
+        }
+        for weight in (0.1, 0.2, 0.3, 0.5)
+    },
+}
+
+
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from api.search.ranking import load_config_file
+
     local = msgspec.structs.replace(settings, products_alias=args.alias)
     engine = _engine(settings)
-    with contextlib.contextmanager(pipeline_search)(local) as pipeline:
-        report = evaluation.evaluate(
-            {"raw_bm25": evaluation.raw_bm25(engine, args.alias), "pipeline": pipeline}, environment()
-        )
+    base = load_config_file(settings.ranking_config)
+    with contextlib.ExitStack() as stack:
+        systems: dict[str, evaluation.SearchFunction] = {
+            "raw_bm25": evaluation.raw_bm25(engine, args.alias),
+            "pipeline": stack.enter_context(pipeline_search(local)),
+        }
+        if not args.no_variants:
+            for name, overrides in RETRIEVAL_VARIANTS.items():
+                # Its own version: result-cache keys include it, so variants never share pages.
+                variant = msgspec.structs.replace(base, version=f"{base.version}+{name}", **overrides)
+                systems[name] = stack.enter_context(pipeline_search(local, variant))
+        report = evaluation.evaluate(systems, environment())
     table = evaluation.markdown(report)
     if not args.no_write:
         write_report("eval-search", report, table)
@@ -488,11 +552,23 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     p.add_argument("--if-missing", action="store_true", help="do nothing when a version is already current")
     p.set_defaults(run=cmd_vocabulary)
 
+    p = command("embeddings", "encode the catalog into a new index version and publish the FAISS artifact")
+    p.add_argument(
+        "--full", action="store_true", help="re-encode every product, ignoring the embedding cache"
+    )
+    p.add_argument(
+        "--if-missing",
+        action="store_true",
+        help="do nothing when the artifact matches the live index and model",
+    )
+    p.set_defaults(run=cmd_embeddings)
+
     p = command("golden", "re-grade the golden set (tests/golden/judgments.tsv) against the demo catalog")
     p.set_defaults(run=cmd_golden)
 
     p = command("eval", "NDCG@10, MRR and zero-result rate: raw BM25 vs the full pipeline")
     p.add_argument("--no-write", action="store_true", help="print only; do not write reports/eval-search.*")
+    p.add_argument("--no-variants", action="store_true", help="only raw BM25 and the live pipeline")
     p.set_defaults(run=cmd_eval)
 
     p = command("events-retention", "delete daily ubi_events indices older than QUARRY_EVENTS_RETENTION_DAYS")

@@ -42,3 +42,9 @@ def freeze_long_lived(reason: str) -> None:
     gc.collect()
     gc.freeze()
     log.info("long-lived objects frozen", extra={"reason": reason, "frozen": gc.get_freeze_count()})
+
+
+def unfreeze() -> None:
+    """At shutdown: give frozen objects back to the collector so extension modules can finalize
+    cleanly (nanobind reports every instance still alive at exit as a leak)."""
+    gc.unfreeze()

@@ -143,7 +143,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """How often the API checks the model store for a newly activated artifact version."""
 
     embedding_dimension: int = 384
-    """Dimension of the `embedding` knn_vector field (follows the embedding model)."""
+    """`embedding` field dimension for index builds without vectors; `make embeddings` uses the model's."""
+
+    embedding_model: str = "all-MiniLM-L6-v2"
+    """Sentence-transformers model for product and query embeddings, loaded offline from its PyPI package."""
 
     @property
     def var_path(self) -> Path:

@@ -65,10 +65,12 @@ def demo_catalog(engine: OpenSearchEngine, settings: Settings, tmp_path_factory:
     """The demo catalog (seed 42, 20,000 products) in its own alias, with its query-understanding
     artifact in a private model store: what the golden set was judged against."""
     from pipelines.catalog.generator import generate_catalog
+    from pipelines.embeddings import embed_catalog
     from pipelines.indexing.versions import build_from_documents, versions
     from pipelines.synonyms.rules import load_rules, opensearch_rules
     from pipelines.understanding import build_and_publish
     from quarry.adapters.artifact_store import LocalArtifactStore
+    from quarry.embeddings import SentenceTransformerEncoder
     from quarry.ubi import ensure_ubi_indices
 
     alias = f"qt-demo-{uuid.uuid4().hex[:8]}"
@@ -78,6 +80,9 @@ def demo_catalog(engine: OpenSearchEngine, settings: Settings, tmp_path_factory:
     build_from_documents(engine, settings, alias, ((p.product_id, p.to_document()) for p in products), rules)
     store = LocalArtifactStore(tmp_path_factory.mktemp("artifacts"))
     build_and_publish(engine, store, alias)
+    # Vectors for semantic search (a new index version) and the FAISS artifact. The embedding cache
+    # in QUARRY_CACHE_DIR makes this seconds after the first run on a machine.
+    embed_catalog(engine, settings, store, SentenceTransformerEncoder(settings.embedding_model), alias)
     import msgspec
 
     yield msgspec.structs.replace(settings, products_alias=alias, artifacts_dir=str(store.root))

@@ -6,7 +6,9 @@
   whose ALS item factors are closest to those products;
 - `popularity`: everyone else: the live `popular:{category}:{k}` list (features job), or the
   artifact's own popularity when Redis has none.
-`?product_id=` returns the items with the most similar ALS item factors (cosine), never the item.
+`?product_id=` returns the items with the most similar ALS item factors (cosine), never the item;
+a product ALS has never seen (new, no interactions: cold start) gets its nearest neighbours by
+embedding from the FAISS artifact instead (`similar_content`).
 """
 
 from __future__ import annotations
@@ -57,9 +59,20 @@ class ActiveModel:
         self.unit_items = self.als.item_factors / np.maximum(norms, 1e-9)
 
 
+# (product id, k) -> up to k (product id, cosine) neighbours by embedding, or None when unknown.
+ContentNeighbours = Callable[[str, int], list[tuple[str, float]] | None]
+
+
 class RecommendationService:
-    def __init__(self, store: ArtifactStore, kv: KeyValueStore, reload_interval_s: float) -> None:
+    def __init__(
+        self,
+        store: ArtifactStore,
+        kv: KeyValueStore,
+        reload_interval_s: float,
+        content_neighbours: ContentNeighbours | None = None,
+    ) -> None:
         self._kv = kv
+        self._content_neighbours = content_neighbours
         self._model: HotArtifact[ActiveModel | None] = HotArtifact(
             store, ARTIFACT, lambda version: ActiveModel(version, store), reload_interval_s, None
         )
@@ -163,7 +176,7 @@ class RecommendationService:
     def similar(self, product_id: str, k: int) -> RecommendationsResponse:
         model = self._current()
         if model is None or product_id not in model.item_index:
-            raise UnknownProductError(f"no interactions are known for product {product_id!r}")
+            return self._similar_content(product_id, k)
         scores = self._similar_to(model, [product_id])
         assert scores is not None
         return self._top(
@@ -173,6 +186,21 @@ class RecommendationService:
             lambda i: i != product_id,
             "similar_items",
             "bought and viewed by the same people",
+            product_id=product_id,
+        )
+
+    def _similar_content(self, product_id: str, k: int) -> RecommendationsResponse:
+        neighbours = self._content_neighbours(product_id, k) if self._content_neighbours else None
+        if not neighbours:
+            raise UnknownProductError(
+                f"no interactions and no embedding are known for product {product_id!r}"
+            )
+        return RecommendationsResponse(
+            strategy="similar_content",
+            items=[
+                RecommendedItem(pid, round(score, 4), "similar description and attributes")
+                for pid, score in neighbours
+            ],
             product_id=product_id,
         )
 

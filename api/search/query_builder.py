@@ -116,7 +116,9 @@ def search_body(
     size: int,
     minimum_should_match: str,
     with_facets: bool,
+    exclude_ids: tuple[str, ...] = (),
 ) -> dict[str, Any]:
+    """`exclude_ids`: products already placed on earlier pages (semantic candidates of the window)."""
     fields = [f"{field}^{boost}" for field, boost in config.field_boosts.items()]
     body: dict[str, Any] = {
         "from": start,
@@ -143,6 +145,8 @@ def search_body(
             }
         },
     }
+    if exclude_ids:
+        body["query"]["bool"]["must_not"] = [{"terms": {"product_id": list(exclude_ids)}}]
     if request.sort in SORTS:
         body["sort"] = SORTS[request.sort]
     if with_facets:
@@ -151,3 +155,35 @@ def search_body(
     if request.explain:
         body["explain"] = True
     return body
+
+
+def _filtered(query: dict[str, Any], request: SearchRequest) -> dict[str, Any]:
+    filters = filter_clauses(request)
+    return {"bool": {"must": [query], "filter": filters}} if filters else query
+
+
+def knn_body(vector: list[float], request: SearchRequest, k: int) -> dict[str, Any]:
+    """Semantic candidates: lucene HNSW on `embedding` with the hard filters applied inside the k-NN
+    search (efficient filtering), so a filter never empties a window found before filtering."""
+    knn: dict[str, Any] = {"vector": vector, "k": k}
+    filters = filter_clauses(request)
+    if filters:
+        knn["filter"] = {"bool": {"filter": filters}}
+    return {
+        "size": k,
+        "_source": False,
+        "stored_fields": "_none_",
+        "docvalue_fields": DOCVALUE_FIELDS,
+        "query": {"knn": {"embedding": knn}},
+    }
+
+
+def ids_body(product_ids: list[str], request: SearchRequest) -> dict[str, Any]:
+    """The records of given products that pass the hard filters (semantic candidates served by FAISS)."""
+    return {
+        "size": len(product_ids),
+        "_source": False,
+        "stored_fields": "_none_",
+        "docvalue_fields": DOCVALUE_FIELDS,
+        "query": _filtered({"terms": {"product_id": product_ids}}, request),
+    }

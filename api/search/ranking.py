@@ -11,11 +11,14 @@ import datetime as dt
 import logging
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import msgspec
 
+from api.search.hybrid import Fusion, Relevance, keyword_only
+from api.understanding.schemas import Entities
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import Hit
 
@@ -42,6 +45,19 @@ class RankingConfig(msgspec.Struct, frozen=True):
     relaxed_minimum_should_match: str
     entity_boosts: dict[str, float]
     weights: dict[str, Weights]
+    # Hybrid retrieval (docs/ranking.md#hybrid-relevance); defaults keep older configs valid.
+    retrieval: Literal["keyword", "semantic", "hybrid"] = "hybrid"
+    fusion: Fusion = "weighted"
+    rrf_k: int = 60
+    keyword_weight: float = 0.1  # weighted fusion: share of the keyword score
+    # ... when the query names catalog entities (brand, category, colour, size, material): such a
+    # query is in the catalog's own words, where BM25 and the entity boosts know best.
+    keyword_weight_with_entities: float = 0.5
+    semantic_min_similarity: float = 0.3
+
+    def keyword_weight_for(self, entities: Entities) -> float:
+        named = entities.brand or entities.category or entities.color or entities.size or entities.material
+        return self.keyword_weight_with_entities if named else self.keyword_weight
 
     def weights_for(self, department: str | None) -> Weights:
         return self.weights.get(department or "", self.weights["default"])
@@ -54,12 +70,15 @@ class Component(msgspec.Struct, frozen=True):
 
 
 class ScoreBreakdown(msgspec.Struct):
-    text: Component
+    text: Component  # the fused relevance (keyword and semantic), weighted
     popularity: Component
     freshness: Component
     affinity: Component
     bm25: float
     weights_for: str
+    keyword: float | None = None  # BM25 min-max normalized in the window; None: not a keyword match
+    semantic: float | None = None  # cosine similarity to the query; None: no vector
+    fused: float = 0.0
     opensearch_explanation: str | None = None
 
 
@@ -73,6 +92,7 @@ class RankedHit(msgspec.Struct):
     values: tuple[float, float, float, float]  # text, popularity, freshness, affinity
     weights: Weights
     weights_for: str
+    relevance: Relevance
 
     @property
     def breakdown(self) -> ScoreBreakdown:
@@ -85,8 +105,11 @@ class RankedHit(msgspec.Struct):
             popularity=parts[1],
             freshness=parts[2],
             affinity=parts[3],
-            bm25=self.hit.score or 0.0,
+            bm25=(self.hit.score or 0.0) if self.relevance.keyword is not None else 0.0,
             weights_for=self.weights_for,
+            keyword=self.relevance.keyword,
+            semantic=self.relevance.semantic,
+            fused=round(self.relevance.fused, 6),
         )
 
     def _weight_values(self) -> tuple[float, float, float, float]:
@@ -96,6 +119,30 @@ class RankedHit(msgspec.Struct):
 
 def load_config_file(path: str | Path) -> RankingConfig:
     return msgspec.json.decode(Path(path).read_bytes(), type=RankingConfig)
+
+
+def version_key(version: str) -> tuple[str, int, str]:
+    """Configuration versions are `YYYY-MM-DD.N`: by date, then by N as a number (…9 < …10)."""
+    day, _, serial = version.partition(".")
+    return (day, int(serial), "") if serial.isdigit() else (day, -1, serial)
+
+
+class RankingSource(Protocol):
+    def peek(self) -> RankingConfig | None: ...
+    def get(self) -> RankingConfig: ...
+
+
+class StaticRankingConfig:
+    """One fixed configuration: evaluations run variants (keyword, semantic, fusions) side by side."""
+
+    def __init__(self, config: RankingConfig) -> None:
+        self._config = config
+
+    def peek(self) -> RankingConfig:
+        return self._config
+
+    def get(self) -> RankingConfig:
+        return self._config
 
 
 class RankingConfigProvider:
@@ -123,11 +170,13 @@ class RankingConfigProvider:
         self._fetched_at = time.monotonic()
         try:
             raw = self._store.get(CONFIG_KEY)
-            if raw is None:
+            pushed = msgspec.json.decode(raw, type=RankingConfig) if raw is not None else None
+            if pushed is None or version_key(self._file.version) > version_key(pushed.version):
+                # First start, or a deploy shipped a newer file than what operators last pushed.
                 self._store.set(CONFIG_KEY, msgspec.json.encode(self._file), ttl_s=CONFIG_TTL_S)
                 self._current = self._file
             else:
-                self._current = msgspec.json.decode(raw, type=RankingConfig)
+                self._current = pushed
         except CacheError as exc:
             log.warning("ranking config from file: Redis unavailable", extra={"error": str(exc)})
             self._current = self._file
@@ -160,27 +209,29 @@ def freshness(created_at: Any, now: dt.datetime, half_life_days: float) -> float
 
 
 def rank(
-    hits: list[Hit],
+    hits: Sequence[Hit],
     config: RankingConfig,
     now: dt.datetime,
     affinity: dict[str, float],
     product_affinity: dict[str, float] | None = None,
+    relevance: Sequence[Relevance] | None = None,
 ) -> list[RankedHit]:
-    """Rerank a candidate window. Ties keep the search engine's order (stable sort)."""
+    """Rerank a candidate window. `relevance` is each hit's fused text relevance in [0, 1] (hybrid
+    retrieval); without it the keyword score is min-max normalized in the window. Ties keep the
+    candidates' order (stable sort)."""
     if not hits:
         return []
-    scores = [h.score or 0.0 for h in hits]
-    low, high = min(scores), max(scores)
+    if relevance is None:
+        relevance = [c.relevance for c in keyword_only(hits)]
     pops = [math.log1p(max(0.0, float(h.source.get("popularity_score") or 0.0))) for h in hits]
     top_pop = max(pops)
     ranked = []
     personal = product_affinity or {}
-    for hit, bm25, pop in zip(hits, scores, pops, strict=True):
+    for hit, relevant, pop in zip(hits, relevance, pops, strict=True):
         department = hit.source.get("category_lvl1") or ""
         weights = config.weights_for(department)
         values = (
-            # A window whose scores are all equal (one hit, or a match_all) has no text signal to spread.
-            (bm25 - low) / (high - low) if high > low else 1.0,
+            relevant.fused,
             pop / top_pop if top_pop > 0 else 0.0,
             freshness(hit.source.get("created_at"), now, config.freshness_half_life_days),
             # A known user's ALS affinity for this very product wins over category-level affinity.
@@ -199,6 +250,7 @@ def rank(
                 values=values,
                 weights=weights,
                 weights_for=department if department in config.weights else "default",
+                relevance=relevant,
             )
         )
     ranked.sort(key=lambda r: r.score, reverse=True)

@@ -60,6 +60,16 @@ class Facets(msgspec.Struct):
     attributes: dict[str, list[FacetValue]]
 
 
+class RetrievalInfo(msgspec.Struct):
+    """How the candidates were found: `mode` keyword | semantic | hybrid, how many each side
+    contributed to the reranked window, and the fusion method (None when only one side ran)."""
+
+    mode: str = "keyword"
+    keyword_candidates: int = 0
+    semantic_candidates: int = 0
+    fusion: str | None = None
+
+
 class SearchResponse(msgspec.Struct):
     query_id: str
     query: QueryInfo
@@ -71,6 +81,7 @@ class SearchResponse(msgspec.Struct):
     took_ms: float
     cache_hit: bool
     degraded: list[str]
+    retrieval: RetrievalInfo = msgspec.field(default_factory=RetrievalInfo)
 
 
 class CachedPage(msgspec.Struct):
@@ -81,3 +92,5 @@ class CachedPage(msgspec.Struct):
     facets: Facets
     query: QueryInfo
     fallback: str | None
+    retrieval: RetrievalInfo = msgspec.field(default_factory=RetrievalInfo)
+    degraded: list[str] = msgspec.field(default_factory=list)  # components bypassed while retrieving

@@ -14,17 +14,20 @@ import msgspec
 from api.events.services import SESSION_KEEP, session_key
 from api.search.cache import SearchCache, cache_key
 from api.search.candidates import from_docvalues
+from api.search.hybrid import FusedCandidate, fuse, keyword_only
 from api.search.query_builder import search_body
-from api.search.ranking import RankedHit, RankingConfig, RankingConfigProvider, rank
+from api.search.ranking import RankedHit, RankingConfig, RankingSource, rank
 from api.search.schemas import (
     CachedPage,
     Facets,
     FacetValue,
     QueryInfo,
+    RetrievalInfo,
     SearchRequest,
     SearchResponse,
     SearchResult,
 )
+from api.search.semantic import SemanticRetriever
 from api.ubi.writer import QueryLogWriter, UbiQuery
 from api.understanding.schemas import UnderstoodQuery
 from api.understanding.services import QueryUnderstanding
@@ -195,12 +198,14 @@ class SearchService:
         engine: SearchEngine,
         alias: str,
         understanding: QueryUnderstanding,
-        ranking: RankingConfigProvider,
+        ranking: RankingSource,
         cache: SearchCache,
         affinity: AffinityReader,
         query_log: QueryLogWriter,
         product_affinity: Callable[[str | None, list[str]], dict[str, float]] | None = None,
+        semantic: SemanticRetriever | None = None,
     ) -> None:
+        self.semantic = semantic
         self.product_affinity = product_affinity or (lambda user, products: {})
         self.engine = engine
         self.alias = alias
@@ -214,35 +219,101 @@ class SearchService:
 
     # --- retrieval --------------------------------------------------------------------------------
 
-    def _query(
-        self, text: str, request: SearchRequest, understood: UnderstoodQuery, config: RankingConfig, msm: str
-    ) -> tuple[EngineResponse, list[SearchResult]]:
-        start = (request.page - 1) * request.size
-        rerank = request.sort == "relevance" and start + request.size <= config.window
+    def _keyword(
+        self,
+        text: str,
+        request: SearchRequest,
+        understood: UnderstoodQuery,
+        config: RankingConfig,
+        msm: str,
+        start: int | None = None,
+        size: int | None = None,
+        exclude_ids: tuple[str, ...] = (),
+    ) -> tuple[EngineResponse, list[Hit]]:
+        """Relevance searches fetch the candidate window (start 0, `window` hits); explicit sorts and
+        the tail beyond the window fetch the requested slice."""
+        relevance = request.sort == "relevance"
+        if start is None:
+            start = 0 if relevance else (request.page - 1) * request.size
+        if size is None:
+            size = config.window if relevance else request.size
         body = search_body(
             text,
             request,
             understood.entities,
             config,
-            start=0 if rerank else start,
-            size=config.window if rerank else request.size,
+            start=start,
+            size=size,
             minimum_should_match=msm,
             with_facets=True,
+            exclude_ids=exclude_ids,
         )
         response = self.engine.search(self.alias, body)
-        hits = [from_docvalues(h) for h in response.hits]
-        if not rerank:
-            page_hits = self._with_titles(hits)
-            return response, [_result(h, h.score or 0.0, None, request.explain) for h in page_hits]
-        if not hits:
-            # Nothing to rank: no personal features to fetch (the fallback chain may query again).
-            return response, []
+        return response, [from_docvalues(h) for h in response.hits]
+
+    def _candidates(
+        self,
+        text: str,
+        request: SearchRequest,
+        config: RankingConfig,
+        keyword_hits: list[Hit],
+        understood: UnderstoodQuery,
+    ) -> tuple[list[FusedCandidate], RetrievalInfo, list[str]]:
+        """The reranking window: keyword candidates fused with semantic ones (per the configuration),
+        the retrieval summary, and the components that were bypassed."""
+        keyword_info = RetrievalInfo(mode="keyword", keyword_candidates=len(keyword_hits))
+        if config.retrieval == "keyword" or self.semantic is None:
+            return keyword_only(keyword_hits), keyword_info, []
+        semantic = self.semantic.retrieve(
+            text, request, config.window, config.semantic_min_similarity, [h.id for h in keyword_hits]
+        )
+        if semantic is None:  # no query vector: `degraded` says so from the retriever's state
+            return keyword_only(keyword_hits), keyword_info, []
+        keyword_side = keyword_hits if config.retrieval == "hybrid" else []
+        fused = fuse(
+            keyword_side,
+            semantic.hits,
+            semantic.similarity,
+            config.fusion,
+            config.rrf_k,
+            config.keyword_weight_for(understood.entities),
+        )
+        mode = "semantic" if semantic.hits and not keyword_side else "keyword"
+        if keyword_side and semantic.hits:
+            mode = "hybrid"
+        info = RetrievalInfo(
+            mode=mode,
+            keyword_candidates=len(keyword_side),
+            semantic_candidates=len(semantic.hits),
+            fusion=config.fusion if mode == "hybrid" else None,
+        )
+        return fused, info, semantic.degraded
+
+    def _rank_window(
+        self, candidates: list[FusedCandidate], request: SearchRequest, config: RankingConfig
+    ) -> list[RankedHit]:
+        if not candidates:
+            return []  # no personal features to fetch for an empty window
+        hits = [c.hit for c in candidates]
         affinity = self.affinity.get(request.user_id, request.session_id)
         products = self.product_affinity(request.user_id, [h.id for h in hits]) if request.user_id else {}
-        ranked = rank(hits, config, dt.datetime.now(dt.UTC), affinity, products)
-        page = ranked[start : start + request.size]
+        relevance = [c.relevance for c in candidates]
+        return rank(hits, config, dt.datetime.now(dt.UTC), affinity, products, relevance)
+
+    def _relevance_page(
+        self,
+        ranked: list[RankedHit],
+        keyword_hits: list[Hit],
+        keyword_total: int,
+        retry: Callable[[int, int, tuple[str, ...]], list[Hit]],
+        request: SearchRequest,
+    ) -> list[SearchResult]:
+        """Relevance order is the reranked window, then the keyword results after the keyword window
+        (without the window's semantic candidates), so page n+1 continues page n exactly."""
+        start, end = (request.page - 1) * request.size, request.page * request.size
+        window = ranked[start:end]
         if log.isEnabledFor(logging.DEBUG):
-            for item in page:
+            for item in window:
                 log.debug(
                     "ranking decision",
                     extra={
@@ -251,10 +322,16 @@ class SearchService:
                         "score_breakdown": msgspec.to_builtins(item.breakdown),
                     },
                 )
-        titled = self._with_titles([r.hit for r in page])
-        return response, [
-            _result(hit, r.score, r, request.explain) for hit, r in zip(titled, page, strict=True)
-        ]
+        titled = self._with_titles([r.hit for r in window])
+        results = [_result(hit, r.score, r, request.explain) for hit, r in zip(titled, window, strict=True)]
+        missing = end - start - len(window)
+        if missing > 0 and keyword_total > len(keyword_hits):
+            keyword_ids = {h.id for h in keyword_hits}
+            semantic_only = tuple(r.hit.id for r in ranked if r.hit.id not in keyword_ids)
+            offset = len(keyword_hits) + max(0, start - len(ranked))
+            tail = self._with_titles(retry(offset, missing, semantic_only))
+            results += [_result(h, h.score or 0.0, None, request.explain) for h in tail]
+        return results
 
     def _with_titles(self, hits: list[Hit]) -> list[Hit]:
         """Titles over 512 characters have no `title.keyword` doc value: read those from `_source`."""
@@ -270,26 +347,57 @@ class SearchService:
         self, request: SearchRequest, understood: UnderstoodQuery, config: RankingConfig
     ) -> CachedPage:
         """The zero-result fallback chain: as understood, then the spelling correction even when it was
-        not confident enough to apply, then a relaxed minimum_should_match."""
-        response, results = self._query(
+        not confident enough to apply, then a relaxed minimum_should_match, then semantic candidates
+        alone. Semantic candidates join the window of a relevance page at the end of the chain."""
+        response, hits = self._keyword(
             understood.effective, request, understood, config, config.minimum_should_match
         )
         fallback = None
         if response.total == 0 and not understood.corrected:
             correction = understood.did_you_mean or self.understanding.correction_of(understood.normalized)
             if correction:
-                retry, retry_results = self._query(
+                retry, retry_hits = self._keyword(
                     correction, request, understood, config, config.minimum_should_match
                 )
                 if retry.total:
-                    response, results, fallback = retry, retry_results, "corrected"
+                    response, hits, fallback = retry, retry_hits, "corrected"
                     understood = msgspec.structs.replace(understood, corrected=correction, did_you_mean=None)
         if response.total == 0:
-            retry, retry_results = self._query(
+            retry, retry_hits = self._keyword(
                 understood.effective, request, understood, config, config.relaxed_minimum_should_match
             )
             if retry.total:
-                response, results, fallback = retry, retry_results, "relaxed_match"
+                response, hits, fallback = retry, retry_hits, "relaxed_match"
+        total, degraded = response.total, list[str]()
+        if request.sort == "relevance":
+            candidates, retrieval, degraded = self._candidates(
+                understood.effective, request, config, hits, understood
+            )
+            keyword_ids = {h.id for h in hits}
+            # Semantic candidates the keyword query did not return are extra results.
+            total += sum(1 for c in candidates if c.hit.id not in keyword_ids)
+            if response.total == 0 and candidates:
+                fallback = "semantic"
+            msm = (
+                config.relaxed_minimum_should_match
+                if fallback == "relaxed_match"
+                else config.minimum_should_match
+            )
+
+            def tail(offset: int, size: int, exclude: tuple[str, ...]) -> list[Hit]:
+                return self._keyword(
+                    understood.effective, request, understood, config, msm, offset, size, exclude
+                )[1]
+
+            ranked = self._rank_window(candidates, request, config)
+            # Semantic-only retrieval (an evaluation mode) has no keyword order to continue with.
+            keyword_side = [] if retrieval.mode == "semantic" or config.retrieval == "semantic" else hits
+            keyword_total = response.total if keyword_side else 0
+            results = self._relevance_page(ranked, keyword_side, keyword_total, tail, request)
+        else:
+            retrieval = RetrievalInfo(mode="keyword")
+            titled = self._with_titles(hits)
+            results = [_result(h, h.score or 0.0, None, request.explain) for h in titled]
         info = QueryInfo(
             original=understood.original,
             normalized=understood.normalized,
@@ -299,11 +407,13 @@ class SearchService:
             entities=understood.entities,
         )
         return CachedPage(
-            total=response.total,
+            total=total,
             results=results,
             facets=_facets(response.aggregations),
             query=info,
             fallback=fallback,
+            retrieval=retrieval,
+            degraded=degraded,
         )
 
     # --- the request --------------------------------------------------------------------------------
@@ -339,7 +449,8 @@ class SearchService:
         if page is not None:
             return page, True
         page = self._retrieve(request, understood, config)
-        self.cache.put(key, page)
+        if not page.degraded:  # a page missing a component is not kept for the cache's lifetime
+            self.cache.put(key, page)
         return page, False
 
     def search(self, request: SearchRequest) -> SearchResponse:
@@ -352,6 +463,9 @@ class SearchService:
         self, request: SearchRequest, page: CachedPage, cache_hit: bool, started: float
     ) -> SearchResponse:
         degraded = ["spell_correction"] if self.understanding.degraded else []
+        if self.semantic is not None:
+            degraded.extend(self.semantic.degraded_components())
+        degraded.extend(page.degraded)
         if self.cache.bypassed:
             degraded.append("cache")
         self._count(page, cache_hit)
@@ -397,6 +511,7 @@ class SearchService:
             took_ms=took_ms,
             cache_hit=cache_hit,
             degraded=degraded,
+            retrieval=page.retrieval,
         )
 
     def warm(self, queries: list[str]) -> int:

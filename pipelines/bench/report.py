@@ -47,3 +47,11 @@ def write_report(name: str, payload: msgspec.Struct | dict[str, Any], markdown: 
     json_path.write_bytes(msgspec.json.format(msgspec.json.encode(payload), indent=2) + b"\n")
     md_path.write_text(markdown + "\n")
     return json_path, md_path
+
+
+def publish_report(name: str, payload: msgspec.Struct | dict[str, Any], lines: list[str]) -> int:
+    """Write the report and print its table; the exit status of a benchmark's main()."""
+    table = "\n".join(lines)
+    write_report(name, payload, table)
+    print(table)
+    return 0

@@ -23,7 +23,7 @@ import msgspec
 from opensearchpy import OpenSearch
 
 from pipelines.bench.load import closed_loop, percentile
-from pipelines.bench.report import environment, write_report
+from pipelines.bench.report import environment, publish_report
 from pipelines.bench.wrk import HttpRequest, run_wrk
 from pipelines.golden import load_queries
 from pipelines.synonyms.apply import keyword_query
@@ -305,10 +305,7 @@ def main() -> int:
         "| --- | --- |",
         *[f"| {k} | {'yes' if v else 'NO'} |" for k, v in goals.items()],
     ]
-    table = "\n".join(lines)
-    write_report("bench-search", report, table)
-    print(table)
-    return 0
+    return publish_report("bench-search", report, lines)
 
 
 if __name__ == "__main__":

@@ -149,8 +149,12 @@ def build_from_documents(
     documents: Iterable[tuple[str, dict[str, Any]]],
     synonyms: list[str],
     total: int | None = None,
+    embedding_dimension: int | None = None,
 ) -> BuildResult:
-    body = load_index_body(settings.mappings_dir, synonyms, settings.embedding_dimension)
+    """`embedding_dimension` follows the embedding model when vectors are written (make embeddings)."""
+    body = load_index_body(
+        settings.mappings_dir, synonyms, embedding_dimension or settings.embedding_dimension
+    )
 
     def fill(index: str) -> BulkStats:
         return bulk_index(

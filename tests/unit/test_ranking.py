@@ -90,3 +90,10 @@ def test_breakdown_contributions_add_up_to_the_final_score() -> None:
         total = sum(c.contribution for c in (parts.text, parts.popularity, parts.freshness, parts.affinity))
         assert total == pytest.approx(item.score, abs=1e-5)
         assert parts.weights_for == "Toys" and parts.bm25 == item.hit.score
+
+
+def test_configuration_versions_order_by_date_then_serial_number() -> None:
+    from api.search.ranking import version_key
+
+    ordered = ["2026-11-28.2", "2026-11-28.3", "2026-11-28.10", "2026-12-01.1"]
+    assert sorted(reversed(ordered), key=version_key) == ordered

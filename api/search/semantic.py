@@ -1,0 +1,199 @@
+"""The semantic side of search: query vectors (model + caches) and the FAISS artifact.
+
+Both degrade instead of failing: a model that does not load or a vector index that is missing,
+truncated or fails its checksum leaves search keyword-only, with `degraded` naming the component.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+import msgspec
+import numpy as np
+
+from api.search.candidates import from_docvalues
+from api.search.query_builder import ids_body, knn_body
+from api.search.schemas import SearchRequest
+from quarry.adapters.artifact_store import ArtifactStore
+from quarry.adapters.cache import CacheError, KeyValueStore
+from quarry.adapters.search_engine import Hit, SearchEngine, SearchEngineError
+from quarry.circuit import CircuitBreaker
+from quarry.embeddings import EmbeddingModelUnavailableError, Encoder, Vectors
+from quarry.hot_artifact import HotArtifact
+from quarry.vector_index import ARTIFACT, FaissVectorIndex, load_vector_index
+
+log = logging.getLogger("api.semantic")
+
+QUERY_VECTOR_TTL_S = 86_400
+LOCAL_QUERY_VECTORS = 4096
+
+
+class QueryVectors:
+    """Query embeddings by normalized query: process memory, then Redis (`qvec:{model}:{sha1}`, float32
+    bytes, one day), then the model. Encoding costs milliseconds of CPU; a cache hit microseconds."""
+
+    def __init__(
+        self,
+        load_encoder: Callable[[], Encoder],
+        store: KeyValueStore,
+        breaker: CircuitBreaker,
+        model_name: str,
+    ) -> None:
+        self._store = store
+        self._breaker = breaker
+        self._model_name = model_name
+        self._local: OrderedDict[str, Vectors] = OrderedDict()
+        self._lock = threading.Lock()
+        self._encode_lock = threading.Lock()  # torch runs one encode at a time well on two cores
+        self.encoder: Encoder | None = None
+        self.error: str | None = None
+        try:
+            self.encoder = load_encoder()
+        except EmbeddingModelUnavailableError as exc:
+            self.error = str(exc)
+            log.error("embedding model unavailable: search is keyword-only", extra={"error": str(exc)})
+
+    @property
+    def degraded(self) -> bool:
+        return self.encoder is None
+
+    def _key(self, text: str) -> str:
+        return f"qvec:{self._model_name}:{hashlib.sha1(text.encode()).hexdigest()}"
+
+    def vector(self, text: str) -> Vectors | None:
+        if self.encoder is None:
+            return None
+        key = self._key(text)
+        with self._lock:
+            found = self._local.get(key)
+            if found is not None:
+                self._local.move_to_end(key)
+                return found
+        vector = self._from_redis(key)
+        if vector is None:
+            with self._encode_lock:
+                vector = self.encoder.encode([text])[0]
+            self._to_redis(key, vector)
+        with self._lock:
+            self._local[key] = vector
+            while len(self._local) > LOCAL_QUERY_VECTORS:
+                self._local.popitem(last=False)
+        return vector
+
+    def _from_redis(self, key: str) -> Vectors | None:
+        if not self._breaker.allow():
+            return None
+        try:
+            raw = self._store.get(key)
+        except CacheError:
+            self._breaker.record_failure()
+            return None
+        self._breaker.record_success()
+        if raw is None or self.encoder is None or len(raw) != 4 * self.encoder.dimension:
+            return None
+        return np.frombuffer(raw, dtype=np.float32).copy()
+
+    def _to_redis(self, key: str, vector: Vectors) -> None:
+        if not self._breaker.allow():
+            return
+        try:
+            self._store.set(key, np.asarray(vector, dtype=np.float32).tobytes(), ttl_s=QUERY_VECTOR_TTL_S)
+        except CacheError:
+            self._breaker.record_failure()
+
+
+class SemanticIndex:
+    """The current FAISS artifact, followed without a restart: a new version is loaded beside the old
+    one and swapped in with one reference assignment, so searches during a rebuild never fail."""
+
+    def __init__(self, store: ArtifactStore, reload_interval_s: float) -> None:
+        self._artifact: HotArtifact[FaissVectorIndex | None] = HotArtifact(
+            store, ARTIFACT, lambda version: load_vector_index(store, version)[0], reload_interval_s, None
+        )
+        if self._artifact.value is None:
+            log.warning("no usable FAISS artifact: semantic reranking and fallback are off")
+
+    def get(self, allow_reload: bool = True) -> FaissVectorIndex | None:
+        return self._artifact.get(allow_reload)
+
+    @property
+    def version(self) -> str | None:
+        return self._artifact.version
+
+    def neighbours(self, product_id: str, k: int) -> list[tuple[str, float]] | None:
+        """The k products closest to this one by embedding (itself excluded); None when the product
+        has no vector (or there is no artifact)."""
+        index = self.get()
+        vector = index.vectors([product_id]).get(product_id) if index is not None else None
+        if index is None or vector is None:
+            return None
+        return [(pid, score) for pid, score in index.search(vector, k + 1) if pid != product_id][:k]
+
+
+class SemanticCandidates(msgspec.Struct):
+    hits: list[Hit]  # in semantic order, above the similarity floor
+    similarity: dict[str, float]  # cosine per product id: these hits and the keyword candidates
+    source: str  # "opensearch" (k-NN) or "faiss" (k-NN unavailable)
+    degraded: list[str]
+
+
+# Lucene's cosinesimil score is (1 + cosine) / 2.
+def _cosine_from_knn_score(score: float | None) -> float:
+    return 2.0 * (score or 0.5) - 1.0
+
+
+class SemanticRetriever:
+    """Semantic candidates for a query: OpenSearch k-NN with the hard filters inside, FAISS when the
+    k-NN query fails; exact cosine for every candidate from the FAISS artifact's vectors."""
+
+    def __init__(self, engine: SearchEngine, alias: str, vectors: QueryVectors, index: SemanticIndex) -> None:
+        self._engine = engine
+        self._alias = alias
+        self.vectors = vectors
+        self.index = index
+
+    def degraded_components(self) -> list[str]:
+        """Semantic parts that are down for every request right now."""
+        down = ["embedding_model"] if self.vectors.degraded else []
+        if self.index.get(allow_reload=False) is None:
+            down.append("vector_index")
+        return down
+
+    def retrieve(
+        self, text: str, request: SearchRequest, k: int, min_similarity: float, keyword_ids: Sequence[str]
+    ) -> SemanticCandidates | None:
+        """None when there is no query vector (the model is unavailable)."""
+        vector = self.vectors.vector(text)
+        if vector is None:
+            return None
+        faiss_index = self.index.get()
+        degraded: list[str] = []  # per-request incidents; lasting states come from degraded_components
+        source = "opensearch"
+        try:
+            found = self._engine.search(self._alias, knn_body(vector.tolist(), request, k))
+            hits = [from_docvalues(h) for h in found.hits]
+            similarity = {h.id: _cosine_from_knn_score(h.score) for h in hits}
+        except SearchEngineError as exc:
+            log.warning("k-NN query failed; semantic candidates from FAISS", extra={"error": str(exc)})
+            degraded.append("knn")
+            source = "faiss"
+            hits, similarity = [], {}
+            if faiss_index is not None:
+                nearest = dict(faiss_index.search(vector, k))
+                found = self._engine.search(self._alias, ids_body(list(nearest), request))
+                hits = sorted((from_docvalues(h) for h in found.hits), key=lambda h: -nearest.get(h.id, 0.0))
+                similarity = {h.id: nearest.get(h.id, 0.0) for h in hits}
+        if faiss_index is not None:
+            wanted = list(dict.fromkeys([*keyword_ids, *(h.id for h in hits)]))
+            stored = faiss_index.vectors(wanted)
+            if stored:
+                ids = list(stored)
+                exact = np.vstack([stored[i] for i in ids]) @ vector
+                similarity.update(zip(ids, (float(x) for x in exact), strict=True))
+        kept = [h for h in hits if similarity.get(h.id, 0.0) >= min_similarity]
+        kept.sort(key=lambda h: -similarity.get(h.id, 0.0))
+        return SemanticCandidates(hits=kept, similarity=similarity, source=source, degraded=degraded)

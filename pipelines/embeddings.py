@@ -1,0 +1,163 @@
+"""`make embeddings`: encode the catalog, write the vectors into a new index version (alias swap) and
+publish the FAISS artifact the service loads.
+
+Encoding is the expensive part (about 100 products a second on two cores), so vectors are kept in an
+embedding cache outside the checkout, keyed by model, model version and a hash of the product's
+embedding text: a run encodes only new or changed products (incremental by default; `--full`
+re-encodes everything).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+from tqdm import tqdm
+
+from pipelines.indexing.versions import build_from_documents, live_synonyms
+from quarry.adapters.artifact_store import ArtifactStore
+from quarry.adapters.search_engine import SearchEngine, SearchEngineError
+from quarry.embeddings import Encoder, Vectors, product_text
+from quarry.settings import Settings
+from quarry.vector_index import FaissVectorIndex, publish_vector_index
+
+log = logging.getLogger(__name__)
+
+ENCODE_BATCH = 256
+
+
+class EmbeddingRun(msgspec.Struct):
+    index: str
+    artifact_version: str
+    products: int
+    encoded: int
+    reused: int
+    model: str
+    dimension: int
+    encode_seconds: float
+    docs_per_second: float
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+class VectorCache:
+    """Vectors by text hash for one model version, in one .npz file (written atomically)."""
+
+    def __init__(self, directory: str | Path, model: str, model_version: str) -> None:
+        self.path = Path(directory) / f"{model}-{model_version}.npz"
+        self.vectors: dict[str, Vectors] = {}
+        if self.path.is_file():
+            try:
+                with np.load(self.path) as data:
+                    self.vectors = dict(zip(data["hashes"].tolist(), data["vectors"], strict=True))
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning(
+                    "embedding cache unreadable; starting empty",
+                    extra={"path": str(self.path), "error": str(exc)},
+                )
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp.npz")
+        hashes = list(self.vectors)
+        matrix = np.vstack([self.vectors[h] for h in hashes]) if hashes else np.zeros((0, 0), np.float32)
+        np.savez(temporary, hashes=np.array(hashes), vectors=matrix)
+        os.replace(temporary, self.path)
+
+
+def encode_with_progress(encoder: Encoder, texts: Sequence[str]) -> Vectors:
+    """A progress bar on a terminal, and a JSON progress line about every 10% for the logs."""
+    out = np.zeros((len(texts), encoder.dimension), dtype=np.float32)
+    step = max(ENCODE_BATCH, len(texts) // 10)
+    started, next_report = time.perf_counter(), step
+    with tqdm(total=len(texts), desc=f"encoding with {encoder.model_name}", unit="doc", disable=None) as bar:
+        for start in range(0, len(texts), ENCODE_BATCH):
+            batch = texts[start : start + ENCODE_BATCH]
+            out[start : start + len(batch)] = encoder.encode(batch)
+            bar.update(len(batch))
+            done = start + len(batch)
+            if done >= next_report or done == len(texts):
+                next_report += step
+                elapsed = time.perf_counter() - started
+                log.info(
+                    "encoding progress",
+                    extra={"done": done, "total": len(texts), "docs_per_second": round(done / elapsed, 1)},
+                )
+    return out
+
+
+def embed_catalog(
+    engine: SearchEngine,
+    settings: Settings,
+    store: ArtifactStore,
+    encoder: Encoder,
+    alias: str,
+    full: bool = False,
+) -> EmbeddingRun:
+    live = engine.alias_targets(alias)
+    if len(live) != 1:
+        raise SearchEngineError(f"alias {alias} points at {live}; expected exactly one index")
+    source = live[0]
+    documents: list[tuple[str, dict[str, Any]]] = []
+    for hit in engine.scan(source):
+        document = dict(hit.source)
+        document.pop("embedding", None)
+        documents.append((hit.id, document))
+    documents.sort(key=lambda item: item[0])
+    ids = [pid for pid, _ in documents]
+    texts = [product_text(doc) for _, doc in documents]
+    hashes = [text_hash(t) for t in texts]
+
+    cache = VectorCache(Path(settings.cache_dir) / "embeddings", encoder.model_name, encoder.model_version)
+    if full:
+        cache.vectors = {}
+    todo = sorted({h for h in hashes if h not in cache.vectors})
+    text_of = dict(zip(hashes, texts, strict=True))
+    started = time.perf_counter()
+    if todo:
+        fresh = encode_with_progress(encoder, [text_of[h] for h in todo])
+        cache.vectors.update(zip(todo, fresh, strict=True))
+        cache.save()
+    seconds = time.perf_counter() - started
+    vectors = np.vstack([cache.vectors[h] for h in hashes]).astype(np.float32)
+
+    result = build_from_documents(
+        engine,
+        settings,
+        alias,
+        ((pid, {**doc, "embedding": vectors[i].tolist()}) for i, (pid, doc) in enumerate(documents)),
+        live_synonyms(engine, source),
+        total=len(documents),
+        embedding_dimension=encoder.dimension,
+    )
+    index = FaissVectorIndex.build(ids, vectors)
+    version = publish_vector_index(
+        store,
+        index,
+        ids,
+        model=encoder.model_name,
+        model_version=encoder.model_version,
+        source_index=result.index,
+    )
+    run = EmbeddingRun(
+        index=result.index,
+        artifact_version=version,
+        products=len(ids),
+        encoded=len(todo),
+        reused=len(set(hashes)) - len(todo),
+        model=encoder.model_name,
+        dimension=encoder.dimension,
+        encode_seconds=round(seconds, 2),
+        docs_per_second=round(len(todo) / seconds, 1) if todo and seconds > 0 else 0.0,
+    )
+    log.info("embeddings published", extra=msgspec.to_builtins(run))
+    return run

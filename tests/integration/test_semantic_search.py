@@ -1,0 +1,194 @@
+"""Semantic and hybrid search on the real stack: the demo catalog with its embeddings in OpenSearch
+(k-NN) and its FAISS artifact, queried through the API."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+from litestar.testing import TestClient
+
+from api.app import create_app
+from quarry.adapters.search_engine import OpenSearchEngine, SearchEngineError, SearchResponse
+from quarry.vector_index import ARTIFACT, INDEX_FILE
+
+CONCEPTUAL = "something to keep a drink cold on a hike"
+
+
+def search(client: TestClient, **params: Any) -> dict[str, Any]:
+    response = client.get("/v1/search", params=params)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def leaf(result: dict[str, Any]) -> str:
+    return str(result["category"].split(" > ")[-1])
+
+
+def test_a_conceptual_query_finds_what_keywords_miss(api_client) -> None:
+    body = search(api_client, q=CONCEPTUAL, size=10, explain="true")
+    assert body["retrieval"]["mode"] == "hybrid" and body["retrieval"]["semantic_candidates"] > 0
+    assert body["retrieval"]["fusion"] == "weighted"
+    assert sum(leaf(r) == "Drinkware" for r in body["results"]) >= 8
+    breakdown = body["results"][0]["score_breakdown"]
+    assert 0 < breakdown["semantic"] <= 1 and 0 < breakdown["fused"] <= 1
+    assert body["degraded"] == []
+
+
+def test_hard_filters_apply_inside_the_knn_search(api_client) -> None:
+    body = search(
+        api_client, q="gear for spending the night in the woods", brand="REI Co-op", price_max=150, size=20
+    )
+    assert body["retrieval"]["semantic_candidates"] > 0
+    assert body["results"], "filtered k-NN still finds candidates"
+    for result in body["results"]:
+        assert result["brand"] == "REI Co-op" and result["price"] <= 150
+    assert sum(leaf(r) == "Camping" for r in body["results"]) >= len(body["results"]) // 2
+
+
+def test_keyword_queries_keep_their_keyword_results(api_client) -> None:
+    body = search(api_client, q="running shoes", size=10)
+    assert body["retrieval"]["mode"] == "hybrid"
+    assert all(leaf(r) == "Sneakers" for r in body["results"])
+
+
+def test_explicit_sorts_stay_keyword_only(api_client) -> None:
+    body = search(api_client, q="insulated water bottle", sort="price_asc", size=10)
+    assert body["retrieval"] == {
+        "mode": "keyword",
+        "keyword_candidates": 0,
+        "semantic_candidates": 0,
+        "fusion": None,
+    }
+    prices = [r["price"] for r in body["results"]]
+    assert prices == sorted(prices)
+
+
+def settings_with(demo_catalog, **changes: Any):
+    return msgspec.structs.replace(demo_catalog, cache_warm_queries=0, search_cache_ttl_s=0, **changes)
+
+
+def test_a_damaged_faiss_file_degrades_to_keyword_reranking_without_failing(demo_catalog, tmp_path) -> None:
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(demo_catalog.artifacts_dir, artifacts)
+    version = (artifacts / ARTIFACT / "CURRENT").read_text().strip()
+    index_file = artifacts / ARTIFACT / version / INDEX_FILE
+    index_file.write_bytes(index_file.read_bytes()[:1000])  # truncated
+    with TestClient(create_app(settings_with(demo_catalog, artifacts_dir=str(artifacts)))) as client:
+        assert client.get("/health/ready").status_code == 200
+        body = search(client, q=CONCEPTUAL, size=10)
+        assert "vector_index" in body["degraded"]
+        assert body["results"]  # k-NN from OpenSearch still serves semantic candidates
+
+
+def test_an_unavailable_model_leaves_search_keyword_only(demo_catalog) -> None:
+    with TestClient(create_app(settings_with(demo_catalog, embedding_model="not-a-shipped-model"))) as client:
+        body = search(client, q="running shoes", size=5)
+        assert "embedding_model" in body["degraded"]
+        assert body["retrieval"]["mode"] == "keyword" and len(body["results"]) == 5
+
+
+class KnnFailingEngine(OpenSearchEngine):
+    """The real engine, except that every k-NN query fails as if the plugin were unavailable."""
+
+    def search(self, index: str, body: Mapping[str, Any]) -> SearchResponse:
+        if "knn" in body.get("query", {}):
+            raise SearchEngineError("k-NN unavailable (injected)", 500)
+        return super().search(index, body)
+
+
+def test_faiss_serves_semantic_candidates_when_knn_fails(demo_catalog) -> None:
+    engine = KnnFailingEngine(demo_catalog.opensearch_url)
+    with TestClient(create_app(settings_with(demo_catalog), engine=engine)) as client:
+        body = search(client, q=CONCEPTUAL, size=10, brand="Hydro Flask")
+        assert "knn" in body["degraded"]
+        assert body["retrieval"]["semantic_candidates"] > 0
+        assert body["results"] and all(r["brand"] == "Hydro Flask" for r in body["results"])
+    engine.close()
+
+
+def test_a_new_faiss_artifact_is_swapped_in_while_searches_run(demo_catalog, tmp_path) -> None:
+    from quarry.adapters.artifact_store import LocalArtifactStore
+    from quarry.vector_index import load_vector_index, publish_vector_index
+
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(demo_catalog.artifacts_dir, artifacts)
+    store = LocalArtifactStore(artifacts)
+    settings = settings_with(demo_catalog, artifacts_dir=str(artifacts), artifact_reload_interval_s=0.05)
+    failures: list[str] = []
+    stop = threading.Event()
+    with TestClient(create_app(settings)) as client:
+        service = client.app.state.search_service
+        before = service.semantic.index.version
+
+        def shop() -> None:
+            while not stop.is_set():
+                response = client.get("/v1/search", params={"q": CONCEPTUAL, "size": 5})
+                if response.status_code != 200 or response.json()["degraded"]:
+                    failures.append(response.text)
+
+        shoppers = [threading.Thread(target=shop) for _ in range(3)]
+        for thread in shoppers:
+            thread.start()
+        index, metadata = load_vector_index(store, before)
+        publish_vector_index(
+            store, index, index.ids, metadata.model, metadata.model_version, metadata.source_index
+        )
+        for _ in range(100):
+            search(client, q=CONCEPTUAL, size=5)
+            if service.semantic.index.version != before:
+                break
+        stop.set()
+        for thread in shoppers:
+            thread.join()
+        assert service.semantic.index.version != before
+    assert failures == []
+
+
+def test_conceptual_golden_queries_share_no_word_with_their_relevant_titles(engine, demo_catalog) -> None:
+    """The conceptual subset measures what keywords cannot do: after the index's own stemming, no word
+    of such a query appears in the title of any product graded 3 or 4 for it."""
+    from pipelines.golden import load_judgments, load_queries
+
+    judgments = load_judgments()
+    conceptual = [q for q in load_queries() if q.kind == "conceptual"]
+    assert len(conceptual) >= 40
+    for query in conceptual:
+        relevant = [pid for pid, grade in judgments[query.query].items() if grade >= 3]
+        assert relevant, query.query
+        # Titles analyzed as indexed (stemmed, stop words dropped) matched against the query's words.
+        body = {
+            "size": 3,
+            "_source": ["title"],
+            "query": {
+                "bool": {
+                    "filter": [{"ids": {"values": relevant}}],
+                    "must": [{"match": {"title": {"query": query.query, "analyzer": "english_index"}}}],
+                }
+            },
+        }
+        overlapping = engine.search(demo_catalog.products_alias, body)
+        assert overlapping.total == 0, (query.query, [h.source["title"] for h in overlapping.hits])
+
+
+def test_cold_start_products_get_content_based_similar_items(api_client, engine, demo_catalog) -> None:
+    # The demo fixture has no ALS model: every product is cold, so similar items come from embeddings.
+    drinkware = engine.search(
+        demo_catalog.products_alias,
+        {"size": 1, "query": {"term": {"category_lvl3": "Drinkware"}}, "_source": ["product_id"]},
+    ).hits[0]
+    body = api_client.get("/v1/recommendations", params={"product_id": drinkware.id, "k": 10}).json()
+    assert body["strategy"] == "similar_content" and body["product_id"] == drinkware.id
+    ids = [item["product_id"] for item in body["items"]]
+    assert len(ids) == 10 and drinkware.id not in ids
+    scores = [item["score"] for item in body["items"]]
+    assert scores == sorted(scores, reverse=True)
+    leaves = [api_client.get(f"/v1/products/{pid}").json()["category_path"].split(" > ")[-1] for pid in ids]
+    assert leaves.count("Drinkware") >= 8
+    unknown = api_client.get("/v1/recommendations", params={"product_id": "NO-SUCH-PRODUCT"})
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"].startswith("application/problem+json")

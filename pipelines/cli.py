@@ -173,11 +173,13 @@ def cmd_vocabulary(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_embeddings(args: argparse.Namespace, settings: Settings) -> int:
-    from pipelines.embeddings import embed_catalog
+    from pipelines.embeddings import embed_catalog, ensure_query_encoders
     from quarry.embeddings import SentenceTransformerEncoder
     from quarry.vector_index import ARTIFACT as VECTOR_ARTIFACT
 
     engine, store = _engine(settings), LocalArtifactStore(settings.artifacts_dir)
+    encoder = SentenceTransformerEncoder(settings.embedding_model)
+    ensure_query_encoders(store, encoder)
     current = store.current(VECTOR_ARTIFACT)
     if args.if_missing and current:
         metadata = store.metadata(VECTOR_ARTIFACT, current)
@@ -186,15 +188,7 @@ def cmd_embeddings(args: argparse.Namespace, settings: Settings) -> int:
         ):
             print(f"{VECTOR_ARTIFACT} {current} matches {args.alias}; not rebuilding", file=sys.stderr)
             return 0
-    run = embed_catalog(
-        engine,
-        settings,
-        store,
-        SentenceTransformerEncoder(settings.embedding_model),
-        args.alias,
-        full=args.full,
-    )
-    _emit(run)
+    _emit(embed_catalog(engine, settings, store, encoder, args.alias, full=args.full))
     return 0
 
 
@@ -268,6 +262,13 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             "pipeline": stack.enter_context(pipeline_search(local)),
         }
         if not args.no_variants:
+            # The query encoder's effect on relevance (docs/semantic-search.md#query-encoding-speed).
+            for encoder in ("torch", "onnx-fp32", "onnx-int8"):
+                if encoder != local.query_encoder:
+                    variant_settings = msgspec.structs.replace(local, query_encoder=encoder)
+                    systems[f"pipeline_{encoder}_queries"] = stack.enter_context(
+                        pipeline_search(variant_settings)
+                    )
             for name, overrides in RETRIEVAL_VARIANTS.items():
                 # Its own version: result-cache keys include it, so variants never share pages.
                 variant = msgspec.structs.replace(base, version=f"{base.version}+{name}", **overrides)

@@ -161,3 +161,25 @@ def embed_catalog(
     )
     log.info("embeddings published", extra=msgspec.to_builtins(run))
     return run
+
+
+def ensure_query_encoders(store: ArtifactStore, reference: Encoder) -> list[str]:
+    """Export the ONNX query encoders (fp32, int8) of the reference model when the store has none for
+    this model version; returns the versions published."""
+    from quarry.onnx_encoder import artifact_name, publish_onnx_encoder
+
+    published = []
+    for precision in ("fp32", "int8"):
+        name = artifact_name(precision)
+        current = store.current(name)
+        if current is not None:
+            metadata = store.metadata(name, current)
+            if (metadata.get("model"), metadata.get("model_version")) == (
+                reference.model_name,
+                reference.model_version,
+            ):
+                continue
+        version = publish_onnx_encoder(store, reference, precision)
+        log.info("query encoder exported", extra={"artifact": name, "version": version})
+        published.append(version)
+    return published

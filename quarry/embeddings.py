@@ -52,6 +52,7 @@ class Encoder(Protocol):
     model_name: str
     model_version: str
     dimension: int
+    variant: str  # how it runs: "torch", "onnx-fp32", "onnx-int8"
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> Vectors: ...
 
@@ -99,6 +100,7 @@ class SentenceTransformerEncoder:
             ) from exc
         self.model_name = model_name
         self.model_version = version
+        self.variant = "torch"
         dimension = getattr(
             self._model, "get_embedding_dimension", None
         )  # renamed in sentence-transformers 6

@@ -15,7 +15,7 @@ import shlex
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -147,6 +147,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     embedding_model: str = "all-MiniLM-L6-v2"
     """Sentence-transformers model for product and query embeddings, loaded offline from its PyPI package."""
+
+    query_encoder: Literal["torch", "onnx-fp32", "onnx-int8"] = "onnx-fp32"
+    """How the API encodes queries: the torch model or its ONNX export (fp32, int8) from the model store."""
+
+    query_vector_cache: bool = True
+    """Cache query embeddings in process memory and Redis; off only to measure encoding (bench-search)."""
 
     @property
     def var_path(self) -> Path:

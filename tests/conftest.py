@@ -65,7 +65,7 @@ def demo_catalog(engine: OpenSearchEngine, settings: Settings, tmp_path_factory:
     """The demo catalog (seed 42, 20,000 products) in its own alias, with its query-understanding
     artifact in a private model store: what the golden set was judged against."""
     from pipelines.catalog.generator import generate_catalog
-    from pipelines.embeddings import embed_catalog
+    from pipelines.embeddings import embed_catalog, ensure_query_encoders
     from pipelines.indexing.versions import build_from_documents, versions
     from pipelines.synonyms.rules import load_rules, opensearch_rules
     from pipelines.understanding import build_and_publish
@@ -82,7 +82,9 @@ def demo_catalog(engine: OpenSearchEngine, settings: Settings, tmp_path_factory:
     build_and_publish(engine, store, alias)
     # Vectors for semantic search (a new index version) and the FAISS artifact. The embedding cache
     # in QUARRY_CACHE_DIR makes this seconds after the first run on a machine.
-    embed_catalog(engine, settings, store, SentenceTransformerEncoder(settings.embedding_model), alias)
+    encoder = SentenceTransformerEncoder(settings.embedding_model)
+    embed_catalog(engine, settings, store, encoder, alias)
+    ensure_query_encoders(store, encoder)  # the API encodes queries with the ONNX export by default
     import msgspec
 
     yield msgspec.structs.replace(settings, products_alias=alias, artifacts_dir=str(store.root))

@@ -41,11 +41,12 @@ class QueryVectors:
         load_encoder: Callable[[], Encoder],
         store: KeyValueStore,
         breaker: CircuitBreaker,
-        model_name: str,
+        cache: bool = True,
     ) -> None:
+        self._cache = cache
         self._store = store
         self._breaker = breaker
-        self._model_name = model_name
+        self._model_name = "none"
         self._local: OrderedDict[str, Vectors] = OrderedDict()
         self._lock = threading.Lock()
         self._encode_lock = threading.Lock()  # torch runs one encode at a time well on two cores
@@ -53,6 +54,8 @@ class QueryVectors:
         self.error: str | None = None
         try:
             self.encoder = load_encoder()
+            # Vectors differ slightly between encoders (int8 vs fp32): keys carry which one made them.
+            self._model_name = f"{self.encoder.model_name}:{self.encoder.variant}"
         except EmbeddingModelUnavailableError as exc:
             self.error = str(exc)
             log.error("embedding model unavailable: search is keyword-only", extra={"error": str(exc)})
@@ -61,12 +64,21 @@ class QueryVectors:
     def degraded(self) -> bool:
         return self.encoder is None
 
+    @property
+    def encoder_id(self) -> str:
+        """Which encoder makes the vectors (part of result-cache keys); "none" when there is none."""
+        return self._model_name
+
     def _key(self, text: str) -> str:
         return f"qvec:{self._model_name}:{hashlib.sha1(text.encode()).hexdigest()}"
 
     def vector(self, text: str) -> Vectors | None:
         if self.encoder is None:
             return None
+        if not self._cache:
+            with self._encode_lock:
+                encoded: Vectors = self.encoder.encode([text])[0]
+            return encoded
         key = self._key(text)
         with self._lock:
             found = self._local.get(key)

@@ -426,6 +426,13 @@ class SearchService:
             )
         bind(user_id=request.user_id)
 
+    def _ranking_id(self, config: RankingConfig) -> str:
+        """What decides a page's order besides the request: the ranking configuration and, for
+        hybrid retrieval, the query encoder (its vectors differ slightly between precisions)."""
+        if self.semantic is None or config.retrieval == "keyword":
+            return config.version
+        return f"{config.version}|{self.semantic.vectors.encoder_id}"
+
     def search_in_memory(self, request: SearchRequest) -> SearchResponse | None:
         """The page from this process's memory, or None. Does no I/O at all, so the controller can
         call it on the event loop and skip the thread hop for the hottest queries."""
@@ -435,7 +442,9 @@ class SearchService:
         if config is None or catalog is None:
             return None
         understood = self.understanding.understand(request.q, allow_reload=False)
-        page = self.cache.get_local(cache_key(request, understood.normalized, config.version, catalog))
+        page = self.cache.get_local(
+            cache_key(request, understood.normalized, self._ranking_id(config), catalog)
+        )
         if page is None:
             return None
         return self._respond(request, page, cache_hit=True, started=started)
@@ -444,7 +453,7 @@ class SearchService:
         """The page from the cache, or retrieved and cached; and whether it was a cache hit."""
         understood = self.understanding.understand(request.q)
         config = self.ranking.get()
-        key = cache_key(request, understood.normalized, config.version, self.catalog_version.get())
+        key = cache_key(request, understood.normalized, self._ranking_id(config), self.catalog_version.get())
         page = self.cache.get(key)
         if page is not None:
             return page, True

@@ -9,25 +9,30 @@ Goals on a 2-core machine: uncached API p95 <= raw p95 + 15 ms; cached p99 < 10 
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
 from opensearchpy import OpenSearch
 
+from api.search.ranking import CONFIG_KEY, load_config_file
 from pipelines.bench.load import closed_loop, percentile
 from pipelines.bench.report import environment, publish_report
 from pipelines.bench.wrk import HttpRequest, run_wrk
 from pipelines.golden import load_queries
 from pipelines.synonyms.apply import keyword_query
-from quarry.settings import PROJECT_ROOT, get_settings
+from quarry.adapters.cache import RedisStore
+from quarry.settings import PROJECT_ROOT, Settings, get_settings
 
 CONCURRENCY = (1, 16)
 REQUESTS = {1: 400, 16: 2400}
@@ -49,6 +54,13 @@ class Latency(msgspec.Struct):
     p99_ms: float
 
 
+class StageTiming(msgspec.Struct):
+    stage: str
+    p50_ms: float
+    p95_ms: float
+    share_of_p50: float  # of the sum of the stages' medians
+
+
 class SearchBenchReport(msgspec.Struct):
     benchmark: str
     environment: dict[str, Any]
@@ -58,6 +70,116 @@ class SearchBenchReport(msgspec.Struct):
     ratios: dict[str, float]
     goals: dict[str, bool]
     ubi_enqueue_us: dict[str, float]
+    hybrid_stages: list[StageTiming]
+
+
+def keyword_only_config(settings: Settings) -> Path:
+    """The shipped ranking configuration with keyword-only retrieval, in a temporary file."""
+    config = load_config_file(settings.ranking_config)
+    variant = msgspec.structs.replace(config, retrieval="keyword", version=f"{config.version}+keyword")
+    with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as handle:
+        handle.write(msgspec.json.encode(variant))
+    return Path(handle.name)
+
+
+def isolated_redis(settings: Settings) -> str:
+    """Database 15 of the same Redis: the keyword-only API's ranking configuration lives there."""
+    return settings.redis_url.rsplit("/", 1)[0] + "/15"
+
+
+def stage_timings(settings: Settings, mix: list[dict[str, str]]) -> list[StageTiming]:
+    """Where a hybrid search's time goes, measured in process at concurrency 1 over the query mix:
+    query encoding (a query vector cache miss), the keyword window query, the k-NN query, and the
+    exact-similarity rerank (FAISS vectors, fusion, Phase-1 formula)."""
+    from api.search.candidates import from_docvalues
+    from api.search.hybrid import fuse
+    from api.search.query_builder import knn_body, search_body
+    from api.search.ranking import rank
+    from api.search.schemas import SearchRequest
+    from api.understanding.schemas import Entities
+    from quarry.adapters.artifact_store import LocalArtifactStore
+    from quarry.adapters.search_engine import OpenSearchEngine
+    from quarry.vector_index import ARTIFACT, load_vector_index
+
+    config = load_config_file(settings.ranking_config)
+    engine = OpenSearchEngine(settings.opensearch_url, settings.opensearch_timeout_s)
+    store = LocalArtifactStore(settings.artifacts_dir)
+    version = store.current(ARTIFACT)
+    if version is None:
+        return []
+    index, _ = load_vector_index(store, version)
+    from api.app import query_encoder
+
+    encoder = query_encoder(settings, store)  # what the API uses (QUARRY_QUERY_ENCODER)
+    timings: dict[str, list[float]] = {"encode": [], "keyword": [], "knn": [], "rerank": []}
+    now = dt.datetime.now(dt.UTC)
+    for params in mix:
+        request = SearchRequest(q=params["q"])
+        started = time.perf_counter()
+        vector = encoder.encode([params["q"]])[0]
+        encoded = time.perf_counter()
+        body = search_body(
+            params["q"],
+            request,
+            Entities(),
+            config,
+            start=0,
+            size=config.window,
+            minimum_should_match=config.minimum_should_match,
+            with_facets=True,
+        )
+        keyword = [from_docvalues(h) for h in engine.search(settings.products_alias, body).hits]
+        keyworded = time.perf_counter()
+        semantic = [
+            from_docvalues(h)
+            for h in engine.search(
+                settings.products_alias, knn_body(vector.tolist(), request, config.window)
+            ).hits
+        ]
+        knn_done = time.perf_counter()
+        wanted = list(dict.fromkeys([*(h.id for h in keyword), *(h.id for h in semantic)]))
+        stored = index.vectors(wanted)
+        similarity = {pid: float(v @ vector) for pid, v in stored.items()}
+        fused = fuse(keyword, semantic, similarity, config.fusion, config.rrf_k, config.keyword_weight)
+        rank([c.hit for c in fused], config, now, {}, {}, [c.relevance for c in fused])
+        finished = time.perf_counter()
+        timings["encode"].append((encoded - started) * 1000)
+        timings["keyword"].append((keyworded - encoded) * 1000)
+        timings["knn"].append((knn_done - keyworded) * 1000)
+        timings["rerank"].append((finished - knn_done) * 1000)
+    medians = {stage: percentile(values, 0.5) for stage, values in timings.items()}
+    total = sum(medians.values())
+    # The other query encoders on the same queries, for comparison (not part of the shares).
+    alternatives: dict[str, list[float]] = {}
+    for variant in ("torch", "onnx-fp32", "onnx-int8"):
+        if variant == encoder.variant:
+            continue
+        other = query_encoder(msgspec.structs.replace(settings, query_encoder=variant), store)
+        alternatives[f"encode ({variant})"] = []
+        for params in mix:
+            started = time.perf_counter()
+            other.encode([params["q"]])
+            alternatives[f"encode ({variant})"].append((time.perf_counter() - started) * 1000)
+    timings = {f"encode ({encoder.variant})" if k == "encode" else k: v for k, v in timings.items()}
+    medians = {f"encode ({encoder.variant})" if k == "encode" else k: v for k, v in medians.items()}
+    extra = [
+        StageTiming(
+            stage=name,
+            p50_ms=round(percentile(values, 0.5), 3),
+            p95_ms=round(percentile(values, 0.95), 3),
+            share_of_p50=0.0,
+        )
+        for name, values in alternatives.items()
+    ]
+    return [
+        StageTiming(
+            stage=stage,
+            p50_ms=round(medians[stage], 3),
+            p95_ms=round(percentile(values, 0.95), 3),
+            share_of_p50=round(medians[stage] / total, 3) if total else 0.0,
+        )
+        for stage, values in timings.items()
+    ] + extra
 
 
 def ubi_enqueue_cost(samples: int = 20000) -> dict[str, float]:
@@ -187,7 +309,7 @@ def warm_cache(port: int, mix: list[dict[str, str]]) -> None:
     drive("warm", 4, len(mix), api_caller(port), mix)
 
 
-def start_api(cache_ttl_s: int) -> tuple[subprocess.Popen[bytes], int]:
+def start_api(cache_ttl_s: int, **extra_env: str) -> tuple[subprocess.Popen[bytes], int]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
@@ -197,6 +319,7 @@ def start_api(cache_ttl_s: int) -> tuple[subprocess.Popen[bytes], int]:
         "QUARRY_SEARCH_CACHE_TTL_S": str(cache_ttl_s),
         "QUARRY_LOG_LEVEL": "WARNING",
         "QUARRY_CACHE_WARM_QUERIES": "0",
+        **extra_env,
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "api"],
@@ -228,17 +351,30 @@ def main() -> int:
         for m in mix
     ]
     api_http = [HttpRequest("GET", "/v1/search?" + urllib.parse.urlencode(m)) for m in mix]
-    uncached, uncached_port = start_api(cache_ttl_s=0)
-    cached, cached_port = start_api(cache_ttl_s=3600)
+    keyword_config = keyword_only_config(settings)
+    apis = {
+        # Keyword-only retrieval: the like-for-like comparison with raw BM25 (issue 3's goals). Its own
+        # Redis database, so its ranking configuration does not replace the shared one.
+        "api_uncached_keyword": start_api(
+            0, QUARRY_RANKING_CONFIG=str(keyword_config), QUARRY_REDIS_URL=isolated_redis(settings)
+        ),
+        # The default (hybrid) with query vectors cached (as after the first search of a query) ...
+        "api_uncached_hybrid": start_api(0),
+        # ... and with every query encoded anew.
+        "api_uncached_hybrid_novec": start_api(0, QUARRY_QUERY_VECTOR_CACHE="false"),
+        "api_cached": start_api(3600),
+    }
     try:
         systems: list[tuple[str, Callable[[], Callable[[dict[str, str]], bool]], str, list[HttpRequest]]] = [
             ("raw_opensearch", raw, settings.opensearch_url, raw_http),
-            ("api_uncached", api_caller(uncached_port), f"http://127.0.0.1:{uncached_port}", api_http),
-            ("api_cached", api_caller(cached_port), f"http://127.0.0.1:{cached_port}", api_http),
+            *[
+                (name, api_caller(port), f"http://127.0.0.1:{port}", api_http)
+                for name, (_, port) in apis.items()
+            ],
         ]
         for name, caller, base_url, http_requests in systems:
             if name == "api_cached":
-                warm_cache(cached_port, mix)  # the cached side measures cache hits only
+                warm_cache(apis[name][1], mix)  # the cached side measures cache hits only
             drive(f"{name} warm-up", 2, WARMUP, caller, mix)
             for concurrency in CONCURRENCY:
                 results.append(wrk_row(name, base_url, http_requests, concurrency))
@@ -246,22 +382,23 @@ def main() -> int:
                 results.append(drive(name, concurrency, REQUESTS[concurrency], caller, mix))
                 print(msgspec.json.encode(results[-1]).decode(), file=sys.stderr)
     finally:
-        for process in (uncached, cached):
+        for process, _ in apis.values():
             process.terminate()
             process.wait(timeout=20)
+        keyword_config.unlink(missing_ok=True)
+        RedisStore(isolated_redis(settings)).delete(CONFIG_KEY)
+    stages = stage_timings(settings, mix)
     # Goals and ratios compare like with like: the wrk rows (one C client for every side).
     by = {(r.system, r.concurrency): r for r in results if r.client == "wrk"}
     ratios = {}
     for c in CONCURRENCY:
-        ratios[f"api_uncached_p95_over_raw_p95_c{c}"] = round(
-            by[("api_uncached", c)].p95_ms / by[("raw_opensearch", c)].p95_ms, 2
-        )
-        ratios[f"api_cached_p95_over_raw_p95_c{c}"] = round(
-            by[("api_cached", c)].p95_ms / by[("raw_opensearch", c)].p95_ms, 2
-        )
+        for name in (*apis, "api_cached"):
+            ratios[f"{name}_p95_over_raw_p95_c{c}"] = round(
+                by[(name, c)].p95_ms / by[("raw_opensearch", c)].p95_ms, 2
+            )
     goals = {
-        f"uncached_p95_within_raw_plus_15ms_c{c}": by[("api_uncached", c)].p95_ms
-        <= by[("raw_opensearch", c)].p95_ms + 15
+        f"{name}_p95_within_raw_plus_15ms_c{c}": by[(name, c)].p95_ms <= by[("raw_opensearch", c)].p95_ms + 15
+        for name in ("api_uncached_keyword", "api_uncached_hybrid")
         for c in CONCURRENCY
     }
     goals["cached_p99_under_10ms_c16"] = by[("api_cached", 16)].p99_ms < 10
@@ -274,6 +411,7 @@ def main() -> int:
         ratios=ratios,
         goals=goals,
         ubi_enqueue_us=ubi_enqueue_cost(),
+        hybrid_stages=stages,
     )
     lines = [
         f"# bench-search ({report.environment['commit']}, {report.environment['measured_at']})",
@@ -300,6 +438,16 @@ def main() -> int:
         "",
         f"UBI query logging on the request path (build the record, enqueue): p50 "
         f"{report.ubi_enqueue_us['p50']:.1f} µs, p99 {report.ubi_enqueue_us['p99']:.1f} µs.",
+        "",
+        "Where an uncached hybrid search spends its time (in process, concurrency 1, medians over the mix):",
+        "",
+        "| stage | p50 ms | p95 ms | share of the p50 sum |",
+        "| --- | ---: | ---: | ---: |",
+        *[
+            f"| {t.stage} | {t.p50_ms:.2f} | {t.p95_ms:.2f} | "
+            f"{f'{t.share_of_p50:.0%}' if t.share_of_p50 else 'for comparison'} |"
+            for t in stages
+        ],
         "",
         "| goal | met |",
         "| --- | --- |",

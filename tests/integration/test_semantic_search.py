@@ -192,3 +192,17 @@ def test_cold_start_products_get_content_based_similar_items(api_client, engine,
     unknown = api_client.get("/v1/recommendations", params={"product_id": "NO-SUCH-PRODUCT"})
     assert unknown.status_code == 404
     assert unknown.headers["content-type"].startswith("application/problem+json")
+
+
+def test_queries_are_encoded_by_the_onnx_export_or_by_torch_when_it_is_missing(
+    demo_catalog, tmp_path
+) -> None:
+    with TestClient(create_app(settings_with(demo_catalog, query_encoder="onnx-int8"))) as client:
+        assert client.app.state.search_service.semantic.vectors.encoder_id == "all-MiniLM-L6-v2:onnx-int8"
+        assert search(client, q=CONCEPTUAL, size=5)["degraded"] == []
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(demo_catalog.artifacts_dir, artifacts, ignore=shutil.ignore_patterns("query-encoder-*"))
+    with TestClient(create_app(settings_with(demo_catalog, artifacts_dir=str(artifacts)))) as client:
+        assert client.app.state.search_service.semantic.vectors.encoder_id == "all-MiniLM-L6-v2:torch"
+        body = search(client, q=CONCEPTUAL, size=10)
+        assert body["degraded"] == [] and body["retrieval"]["mode"] == "hybrid"

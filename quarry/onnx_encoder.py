@@ -1,0 +1,168 @@
+"""Query encoding through ONNX Runtime: the same all-MiniLM-L6-v2 weights exported to ONNX, in fp32
+(numerically the torch model) or int8 (dynamic quantization). Encoding a query with torch took about
+7 ms of CPU, half of an uncached hybrid search; ONNX Runtime takes about 2.4 ms (fp32) or 0.6 ms
+(int8) per query in a first experiment; reports/bench-search.md has the measured stage times
+(docs/semantic-search.md#query-encoding-speed).
+
+The exported model is a versioned artifact (`query-encoder-<precision>`), built offline from the
+installed weights by `make embeddings`; its metadata records the model, its package version, the
+precision, library versions and how closely its vectors agree with the torch model's.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from quarry.adapters.artifact_store import ArtifactNotFoundError, ArtifactStore
+from quarry.embeddings import EmbeddingModelUnavailableError, Encoder, Vectors, model_directory
+
+Precision = Literal["fp32", "int8"]
+MODEL_FILE = "model.onnx"
+MAX_TOKENS = 256
+AGREEMENT_SAMPLE = (
+    "running shoes",
+    "something to keep a drink cold on a hike",
+    "red nike sneakers size 10",
+    "organic green tea 100 count",
+    "65 inch 4k tv",
+)
+
+
+def artifact_name(precision: Precision) -> str:
+    return f"query-encoder-{precision}"
+
+
+def _tokenizer(model_name: str) -> Any:
+    from transformers import AutoTokenizer
+
+    directory, _ = model_directory(model_name)
+    return AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+
+
+def export_onnx(model_name: str, precision: Precision) -> bytes:
+    """The transformer of `model_name` as ONNX bytes (mean pooling is done outside, in numpy)."""
+    import torch
+    from transformers import AutoModel
+
+    directory, _ = model_directory(model_name)
+    transformer = AutoModel.from_pretrained(str(directory), local_files_only=True).eval()
+
+    class LastHiddenState(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    sample = _tokenizer(model_name)(["a sample query"], return_tensors="pt")
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        # The TorchScript exporter warns about how it lowers BERT's indexing ops; the agreement check
+        # in publish_onnx_encoder is what tells whether the export is right.
+        warnings.simplefilter("ignore")
+        fp32 = Path(tmp) / "fp32.onnx"
+        torch.onnx.export(
+            LastHiddenState(),
+            tuple(sample[n] for n in names),
+            str(fp32),
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes={n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]},
+            opset_version=17,
+            dynamo=False,
+        )
+        if precision == "fp32":
+            return fp32.read_bytes()
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        int8 = Path(tmp) / "int8.onnx"
+        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+        return int8.read_bytes()
+
+
+class OnnxEncoder:
+    def __init__(
+        self, model_name: str, model_bytes: bytes, model_version: str, precision: Precision, threads: int = 1
+    ) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            self._session = onnxruntime.InferenceSession(
+                model_bytes, options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types for a bad model
+            raise EmbeddingModelUnavailableError(f"ONNX query encoder unusable: {exc}") from exc
+        self._tokenizer = _tokenizer(model_name)
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self.model_name = model_name
+        self.model_version = model_version
+        self.variant = f"onnx-{precision}"
+        self.dimension = int(self._session.get_outputs()[0].shape[-1] or 0) or len(self.encode(["x"])[0])
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> Vectors:
+        out = []
+        for start in range(0, len(texts), batch_size):
+            batch = self._tokenizer(
+                list(texts[start : start + batch_size]),
+                padding=True,
+                truncation=True,
+                max_length=MAX_TOKENS,
+                return_tensors="np",
+            )
+            feed = {name: batch[name].astype(np.int64) for name in self._inputs}
+            hidden = self._session.run(None, feed)[0]
+            mask = batch["attention_mask"][..., None].astype(np.float32)
+            pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+            out.append(pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12))
+        return np.vstack(out).astype(np.float32)
+
+
+def publish_onnx_encoder(store: ArtifactStore, reference: Encoder, precision: Precision) -> str:
+    """Export, check against the torch encoder on a sample, publish."""
+    model_bytes = export_onnx(reference.model_name, precision)
+    candidate = OnnxEncoder(reference.model_name, model_bytes, reference.model_version, precision)
+    agreement = np.sum(candidate.encode(AGREEMENT_SAMPLE) * reference.encode(AGREEMENT_SAMPLE), axis=1)
+    metadata = {
+        "model": reference.model_name,
+        "model_version": reference.model_version,
+        "precision": precision,
+        "dimension": candidate.dimension,
+        "metrics": {"min_cosine_to_torch": round(float(agreement.min()), 4)},
+        "libraries": {
+            name: importlib.metadata.version(name)
+            for name in ("onnxruntime", "onnx", "torch", "transformers")
+        },
+    }
+    return store.publish(artifact_name(precision), {MODEL_FILE: model_bytes}, metadata)
+
+
+def load_onnx_encoder(
+    store: ArtifactStore, model_name: str, precision: Precision, threads: int = 1
+) -> OnnxEncoder:
+    name = artifact_name(precision)
+    version = store.current(name)
+    if version is None:
+        raise EmbeddingModelUnavailableError(f"no {name} artifact: run make embeddings")
+    try:
+        metadata = store.metadata(name, version)
+        model_bytes = store.read(name, version, MODEL_FILE)
+    except ArtifactNotFoundError as exc:
+        raise EmbeddingModelUnavailableError(f"{name} {version}: {exc}") from exc
+    if metadata.get("model") != model_name:
+        raise EmbeddingModelUnavailableError(
+            f"{name} {version} was exported from {metadata.get('model')}, not {model_name}"
+        )
+    return OnnxEncoder(model_name, model_bytes, str(metadata.get("model_version")), precision, threads)

@@ -1,0 +1,64 @@
+"""The ONNX query encoders against the torch model they are exported from (no services needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from quarry.adapters.artifact_store import LocalArtifactStore
+from quarry.embeddings import EmbeddingModelUnavailableError, SentenceTransformerEncoder
+from quarry.onnx_encoder import artifact_name, load_onnx_encoder, publish_onnx_encoder
+
+MODEL = "all-MiniLM-L6-v2"
+# Not the texts the export checks itself on.
+TEXTS = [
+    "waterproof hiking boots for women",
+    "gift for a coffee lover",
+    "USB-C charger 65W",
+    "queen bamboo sheets",
+]
+
+
+@pytest.fixture(scope="module")
+def torch_encoder() -> SentenceTransformerEncoder:
+    return SentenceTransformerEncoder(MODEL)
+
+
+@pytest.fixture(scope="module")
+def store(
+    tmp_path_factory: pytest.TempPathFactory, torch_encoder: SentenceTransformerEncoder
+) -> LocalArtifactStore:
+    store = LocalArtifactStore(tmp_path_factory.mktemp("encoders"))
+    publish_onnx_encoder(store, torch_encoder, "fp32")
+    publish_onnx_encoder(store, torch_encoder, "int8")
+    return store
+
+
+@pytest.mark.parametrize(("precision", "floor"), [("fp32", 0.9999), ("int8", 0.9)])
+def test_onnx_vectors_agree_with_the_torch_model(store, torch_encoder, precision: str, floor: float) -> None:
+    onnx = load_onnx_encoder(store, MODEL, precision)  # type: ignore[arg-type]
+    ours, reference = onnx.encode(TEXTS), torch_encoder.encode(TEXTS)
+    assert ours.shape == reference.shape == (len(TEXTS), 384)
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    assert np.sum(ours * reference, axis=1).min() >= floor
+    assert onnx.variant == f"onnx-{precision}" and onnx.dimension == 384
+
+
+def test_the_artifact_records_what_it_was_exported_from(store) -> None:
+    name = artifact_name("int8")
+    metadata = store.metadata(name, store.current(name))
+    assert metadata["model"] == MODEL and metadata["precision"] == "int8"
+    assert 0.9 <= metadata["metrics"]["min_cosine_to_torch"] <= 1.0
+    assert {"onnxruntime", "torch"} <= set(metadata["libraries"])
+
+
+def test_a_missing_or_foreign_export_is_refused_with_a_reason(tmp_path, store) -> None:
+    with pytest.raises(EmbeddingModelUnavailableError, match="make embeddings"):
+        load_onnx_encoder(LocalArtifactStore(tmp_path), MODEL, "fp32")
+    with pytest.raises(EmbeddingModelUnavailableError, match="exported from"):
+        load_onnx_encoder(store, "all-mpnet-base-v2", "fp32")
+
+
+def test_an_unknown_model_names_what_to_install() -> None:
+    with pytest.raises(EmbeddingModelUnavailableError, match="no offline source"):
+        SentenceTransformerEncoder("all-mpnet-base-v2")

@@ -10,7 +10,7 @@ PY := $(CURDIR)/.venv/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
 .PHONY: help bootstrap provision services up down status test lint typecheck unit integration \
-        index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval bench-search bench-ann bench-events events-retention rollback-index synonyms-check synonyms-apply bench-index settings-table clean
+        index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval bench-search bench-ann bench-events observe events-retention rollback-index synonyms-check synonyms-apply bench-index settings-table clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -103,6 +103,12 @@ bench-search: services ## Search latency/QPS: raw OpenSearch vs API uncached vs 
 	@$(PY) -m pipelines vocabulary --if-missing >/dev/null
 	@$(PY) -m pipelines embeddings --if-missing >/dev/null
 	@$(PY) -m pipelines.bench.search_bench
+
+observe: ## Run a local Prometheus (Debian's) on :9090 scraping the API of make up, with Quarry's alert rules
+	@ops/ensure-system-packages
+	@mkdir -p var/prometheus-data
+	@prometheus --config.file=ops/prometheus/prometheus.yml --storage.tsdb.path=var/prometheus-data \
+	  --web.listen-address=127.0.0.1:9090
 
 bench-ann: services ## recall@10 and latency of OpenSearch k-NN and FAISS vs exact search -> reports/ann-recall.*
 	@$(PY) -m pipelines index-demo --if-empty >/dev/null

@@ -1,5 +1,14 @@
 """`python -m api`: the production server. Uvicorn with uvloop and httptools, `QUARRY_API_WORKERS`
-processes, JSON logs on stdout like every other line the service writes."""
+processes, JSON logs on stdout like every other line the service writes.
+
+Metrics: every worker writes its counters to files under var/prometheus (prometheus-client's
+multiprocess mode), so `/metrics` answered by any worker reports all of them. The directory is
+emptied at start: files of a previous run would add old counts to new ones.
+"""
+
+import os
+import shutil
+from pathlib import Path
 
 import uvicorn
 
@@ -8,6 +17,10 @@ from quarry.settings import get_settings
 
 settings = get_settings()
 configure_logging(settings.log_level, service="quarry-api")
+metrics_dir = Path(settings.var_dir) / "prometheus" / str(settings.api_port)
+shutil.rmtree(metrics_dir, ignore_errors=True)
+metrics_dir.mkdir(parents=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 uvicorn.run(
     "api.app:create_app",
     factory=True,

@@ -16,6 +16,8 @@ from api.events.controllers import EventController
 from api.events.services import EventService, EventsNotStoredError
 from api.events.validation import BatchRejectedError
 from api.health.controllers import HealthController
+from api.observability.controllers import MetricsController
+from api.observability.middleware import metrics_middleware
 from api.problems import (
     bad_request_handler,
     batch_rejected_handler,
@@ -154,9 +156,10 @@ def create_app(
             SuggestController,
             EventController,
             RecommendationController,
+            MetricsController,
         ],
         lifespan=[services],
-        middleware=[trace_id_middleware],
+        middleware=[trace_id_middleware, metrics_middleware],
         exception_handlers={
             HTTPException: http_exception_handler,
             QueryRejectedError: bad_request_handler,

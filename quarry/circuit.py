@@ -11,6 +11,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from quarry.metrics import CIRCUIT_OPEN
+
 
 class CircuitBreaker:
     def __init__(
@@ -42,6 +44,8 @@ class CircuitBreaker:
     def record_success(self) -> None:
         with self._lock:
             self._failures = 0
+            if self._opened_at is not None:
+                CIRCUIT_OPEN.labels(self.name).set(0)
             self._opened_at = None
 
     def record_failure(self) -> None:
@@ -49,3 +53,4 @@ class CircuitBreaker:
             self._failures += 1
             if self._failures >= self.threshold or self._opened_at is not None:
                 self._opened_at = self._clock()
+                CIRCUIT_OPEN.labels(self.name).set(1)

@@ -16,7 +16,8 @@ from typing import Generic, TypeVar
 
 import msgspec
 
-from quarry.adapters.artifact_store import ArtifactNotFoundError, ArtifactStore
+from quarry.adapters.artifact_store import ArtifactNotFoundError, ArtifactStore, version_built_at
+from quarry.metrics import ARTIFACT_BUILT
 from quarry.process_tuning import freeze_long_lived
 
 log = logging.getLogger("quarry.artifacts")
@@ -55,6 +56,9 @@ class HotArtifact(Generic[T]):
         replaced = self.version is not None
         self.value, self.version = value, version
         log.info("artifact loaded", extra={"artifact": self._name, "version": version})
+        built_at = version_built_at(version)
+        if built_at is not None:
+            ARTIFACT_BUILT.labels(self._name).set(built_at)
         if replaced:
             freeze_long_lived(f"reloaded {self._name}")  # start-up freezes once, after all services
         return True

@@ -20,6 +20,7 @@ from api.events.validation import STANDARD_ACTIONS, validate_batch
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError, index_action
 from quarry.bulk import send_with_retry
+from quarry.metrics import EVENTS
 from quarry.ubi import UbiLayout, events_index
 
 log = logging.getLogger("api.events")
@@ -109,6 +110,7 @@ class EventService:
             events = validate_batch(batch.events, now, self.max_age, frozenset(self.actions))
         except ValueError:
             self.rejected += len(batch.events)
+            EVENTS.labels("rejected").inc(len(batch.events))
             raise
         items = []
         for event, timestamp in events:
@@ -129,6 +131,10 @@ class EventService:
         lost = [f for f in failures if f.status != CONFLICT]
         self.accepted += stored
         self.duplicates += duplicates
+        EVENTS.labels("accepted").inc(stored)
+        EVENTS.labels("duplicate").inc(duplicates)
+        if lost:
+            EVENTS.labels("failed").inc(len(lost))
         if lost:
             log.error("events not stored", extra={"events": len(lost), "first_reason": lost[0].reason})
             raise EventsNotStoredError(

@@ -24,6 +24,7 @@ from api.recommendations.schemas import RecommendationsResponse, RecommendedItem
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.hot_artifact import HotArtifact
+from quarry.metrics import RECOMMENDATIONS
 from quarry.recommenders import ALSRecommender
 
 log = logging.getLogger("api.recommendations")
@@ -61,6 +62,11 @@ class ActiveModel:
 
 # (product id, k) -> up to k (product id, cosine) neighbours by embedding, or None when unknown.
 ContentNeighbours = Callable[[str, int], list[tuple[str, float]] | None]
+
+
+def _counted(response: RecommendationsResponse) -> RecommendationsResponse:
+    RECOMMENDATIONS.labels(response.strategy).inc()
+    return response
 
 
 class RecommendationService:
@@ -111,6 +117,14 @@ class RecommendationService:
         return [i for i in fallback if not category or (model and model.departments.get(i) == category)]
 
     def for_user(
+        self, user_id: str, k: int, category: str | None, session_id: str | None
+    ) -> RecommendationsResponse:
+        return _counted(self._personal(user_id, k, category, session_id))
+
+    def similar(self, product_id: str, k: int) -> RecommendationsResponse:
+        return _counted(self._similar_items(product_id, k))
+
+    def _personal(
         self, user_id: str, k: int, category: str | None, session_id: str | None
     ) -> RecommendationsResponse:
         model = self._current()
@@ -173,7 +187,7 @@ class RecommendationService:
             return {}
         return {p: round(max(0.0, float(s)) / top, 6) for (p, _), s in zip(known, scores, strict=True)}
 
-    def similar(self, product_id: str, k: int) -> RecommendationsResponse:
+    def _similar_items(self, product_id: str, k: int) -> RecommendationsResponse:
         model = self._current()
         if model is None or product_id not in model.item_index:
             return self._similar_content(product_id, k)

@@ -15,6 +15,7 @@ import msgspec
 from api.search.schemas import CachedPage, SearchRequest
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.circuit import CircuitBreaker
+from quarry.metrics import CACHE_LOOKUPS
 
 log = logging.getLogger("api.cache")
 SESSION_TTL_S = 30
@@ -104,7 +105,11 @@ class SearchCache:
         return self.enabled and not self._breaker.allow()
 
     def get_local(self, key: CacheKey) -> CachedPage | None:
-        return self._local.get(key.value) if self.enabled and not key.session_scoped else None
+        if not self.enabled or key.session_scoped:
+            return None
+        page = self._local.get(key.value)
+        CACHE_LOOKUPS.labels("local", "hit" if page is not None else "miss").inc()
+        return page
 
     def get(self, key: CacheKey) -> CachedPage | None:
         if not self.enabled:
@@ -118,9 +123,11 @@ class SearchCache:
             raw = self._store.get(key.value)
         except CacheError as exc:
             self._breaker.record_failure()
+            CACHE_LOOKUPS.labels("redis", "error").inc()
             log.warning("result cache read failed", extra={"error": str(exc), "circuit": self._breaker.state})
             return None
         self._breaker.record_success()
+        CACHE_LOOKUPS.labels("redis", "hit" if raw is not None else "miss").inc()
         if raw is None:
             return None
         try:

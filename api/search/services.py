@@ -36,6 +36,7 @@ from quarry.adapters.search_engine import Hit, SearchEngine, SearchEngineError
 from quarry.adapters.search_engine import SearchResponse as EngineResponse
 from quarry.circuit import CircuitBreaker
 from quarry.logs import bind
+from quarry.metrics import SEARCHES, SPELL_CORRECTIONS, TOP_SCORE, ZERO_RESULT_SEARCHES
 
 log = logging.getLogger("api.search")
 
@@ -536,6 +537,13 @@ class SearchService:
         return warmed
 
     def _count(self, page: CachedPage, cache_hit: bool) -> None:
+        SEARCHES.labels(page.retrieval.mode).inc()
+        if page.results:
+            TOP_SCORE.observe(page.results[0].score)
+        if page.query.corrected:
+            SPELL_CORRECTIONS.inc()
+        if page.total == 0:
+            ZERO_RESULT_SEARCHES.inc()
         self.counters.searches += 1
         if cache_hit:
             self.counters.cache_hits += 1

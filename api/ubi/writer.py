@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError, index_action
+from quarry.metrics import UBI_QUERY_LOG_DROPS
 from quarry.ubi import UBI_QUERIES, UbiLayout
 
 log = logging.getLogger("api.ubi")
@@ -70,6 +71,7 @@ class QueryLogWriter:
                 self._pending += 1
         except queue.Full:
             self.dropped += 1
+            UBI_QUERY_LOG_DROPS.inc()
             log.warning(
                 "ubi query log full: record dropped",
                 extra={"query_id": record.query_id, "dropped_total": self.dropped},

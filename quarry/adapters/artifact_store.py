@@ -34,9 +34,21 @@ class ArtifactStore(Protocol):
     def activate(self, name: str, version: str) -> None: ...
 
 
+VERSION_TIME_FORMAT = "%Y%m%dT%H%M%S%fZ"
+
+
 def new_version() -> str:
     """Sortable by time, unique across concurrent publishers."""
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(3)
+    return dt.datetime.now(dt.UTC).strftime(VERSION_TIME_FORMAT) + "-" + secrets.token_hex(3)
+
+
+def version_built_at(version: str) -> float | None:
+    """When a version was published (its name starts with the time), as a Unix timestamp."""
+    try:
+        stamp = dt.datetime.strptime(version.split("-", 1)[0], VERSION_TIME_FORMAT)
+    except ValueError:
+        return None
+    return stamp.replace(tzinfo=dt.UTC).timestamp()
 
 
 class LocalArtifactStore:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol, runtime_checkable
 
 import msgspec
 import redis
 from redis.exceptions import RedisError
+
+from quarry.metrics import DEPENDENCY_ERRORS, DEPENDENCY_LATENCY
 
 
 class CacheError(RuntimeError):
@@ -29,6 +34,19 @@ class KeyValueStore(Protocol):
     def recent(self, key: str, count: int) -> list[str]: ...
 
 
+@contextmanager
+def _redis_call(operation: str) -> Iterator[None]:
+    """Time a Redis call for the dependency metrics and turn its errors into CacheError."""
+    started = time.perf_counter()
+    try:
+        yield
+    except RedisError as exc:
+        DEPENDENCY_ERRORS.labels("redis", operation).inc()
+        raise CacheError(str(exc)) from exc
+    finally:
+        DEPENDENCY_LATENCY.labels("redis", operation).observe(time.perf_counter() - started)
+
+
 class RedisStore:
     """`KeyValueStore` on redis-py with short timeouts: a slow Redis must not slow search down."""
 
@@ -43,26 +61,20 @@ class RedisStore:
             return False
 
     def get(self, key: str) -> bytes | None:
-        try:
+        with _redis_call("get"):
             value = self._client.get(key)
-        except RedisError as exc:
-            raise CacheError(str(exc)) from exc
         if value is None:
             return None
         # The client is built without decode_responses, so values are bytes; str only if that changes.
         return value.encode() if isinstance(value, str) else bytes(value)
 
     def set(self, key: str, value: bytes, ttl_s: int | None = None) -> None:
-        try:
+        with _redis_call("set"):
             self._client.set(key, value, ex=ttl_s)
-        except RedisError as exc:
-            raise CacheError(str(exc)) from exc
 
     def delete(self, key: str) -> None:
-        try:
+        with _redis_call("delete"):
             self._client.delete(key)
-        except RedisError as exc:
-            raise CacheError(str(exc)) from exc
 
     def push_recent(self, updates: dict[str, list[str]], keep: int, ttl_s: int) -> None:
         """For each key, prepend its values (the last ends up first), keep the newest `keep`, refresh
@@ -70,29 +82,22 @@ class RedisStore:
         updates = {key: values for key, values in updates.items() if values}
         if not updates:
             return
-        try:
-            with self._client.pipeline(transaction=False) as pipe:
-                for key, values in updates.items():
-                    pipe.lpush(key, *values)
-                    pipe.ltrim(key, 0, keep - 1)
-                    pipe.expire(key, ttl_s)
-                pipe.execute()
-        except RedisError as exc:
-            raise CacheError(str(exc)) from exc
+        with _redis_call("push_recent"), self._client.pipeline(transaction=False) as pipe:
+            for key, values in updates.items():
+                pipe.lpush(key, *values)
+                pipe.ltrim(key, 0, keep - 1)
+                pipe.expire(key, ttl_s)
+            pipe.execute()
 
     def recent(self, key: str, count: int) -> list[str]:
-        try:
+        with _redis_call("recent"):
             values = self._client.lrange(key, 0, count - 1)
-        except RedisError as exc:
-            raise CacheError(str(exc)) from exc
         return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
     def persistence(self) -> PersistenceInfo:
-        try:
+        with _redis_call("persistence"):
             info = self._client.info("persistence")
             fsync = self._client.config_get("appendfsync")
-        except RedisError as exc:
-            raise CacheError(str(exc)) from exc
         return PersistenceInfo(
             aof_enabled=bool(int(info.get("aof_enabled", 0))),
             appendfsync=str(fsync.get("appendfsync", "")),

@@ -8,6 +8,7 @@ problem-details code needs to decide.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -16,6 +17,8 @@ from opensearchpy import OpenSearch, helpers
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, SerializationError, TransportError
 from opensearchpy.serializer import JSONSerializer
+
+from quarry.metrics import DEPENDENCY_ERRORS, DEPENDENCY_LATENCY
 
 
 class SearchEngineError(RuntimeError):
@@ -143,10 +146,15 @@ class OpenSearchEngine:
         )
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        operation = getattr(fn, "__name__", "call")  # search, bulk, index, get, ...: a bounded set
+        started = time.perf_counter()
         try:
             return fn(*args, **kwargs)
         except (TransportError, OSConnectionError, ConnectionTimeout) as exc:
+            DEPENDENCY_ERRORS.labels("opensearch", operation).inc()
             raise _translate(exc) from exc
+        finally:
+            DEPENDENCY_LATENCY.labels("opensearch", operation).observe(time.perf_counter() - started)
 
     def health(self) -> ClusterHealth:
         body = self._call(self._client.cluster.health)

@@ -1,0 +1,87 @@
+"""`GET /metrics`: RED metrics by route template with bounded labels, business and dependency metrics,
+and every worker's counts with several uvicorn workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import running_api
+
+
+def samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """Sample values of one metric family by their sorted labels."""
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                out[tuple(sorted(sample.labels.items()))] = sample.value
+    return out
+
+
+def request_count(text: str, route: str, status_class: str = "2xx") -> float:
+    found = samples(text, "quarry_http_requests_total")
+    return found.get((("method", "GET"), ("route", route), ("status_class", status_class)), 0.0)
+
+
+def test_requests_are_counted_by_route_template(api_client) -> None:
+    before = api_client.get("/metrics").text
+    for product_id in ("P000001", "P000002", "NO-SUCH-ID"):
+        api_client.get(f"/v1/products/{product_id}")
+    after = api_client.get("/metrics")
+    assert after.headers["content-type"].startswith("text/plain")
+    route = "/v1/products/{product_id}"
+    assert request_count(after.text, route) - request_count(before, route) == 2
+    assert request_count(after.text, route, "4xx") - request_count(before, route, "4xx") == 1
+    assert "P000001" not in after.text  # never a raw path
+    buckets = samples(after.text, "quarry_http_request_duration_seconds_bucket")
+    bounds = {float(dict(labels)["le"]) for labels in buckets if dict(labels)["route"] == route}
+    assert {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0} <= bounds
+
+
+def test_a_thousand_distinct_paths_add_no_series(api_client) -> None:
+    api_client.get("/definitely/not/a/route")
+    before = len(samples(api_client.get("/metrics").text, "quarry_http_requests_total"))
+    for n in range(1000):
+        assert api_client.get(f"/random/{n}/path-{n * 7}").status_code == 404
+        api_client.get(f"/v1/products/unknown-{n}")
+    text = api_client.get("/metrics").text
+    assert len(samples(text, "quarry_http_requests_total")) <= before + 2
+    assert request_count(text, "<unmatched>", "4xx") >= 1000
+
+
+def test_business_metrics_follow_searches(api_client) -> None:
+    def value(text: str, name: str) -> float:
+        return sum(samples(text, name).values())
+
+    before = api_client.get("/metrics").text
+    api_client.get("/v1/search", params={"q": "qwzxvj plorf", "size": 5})  # finds nothing
+    api_client.get("/v1/search", params={"q": "runnig shoes", "size": 5})  # corrected
+    after = api_client.get("/metrics").text
+    assert value(after, "quarry_searches_total") - value(before, "quarry_searches_total") == 2
+    zero = "quarry_zero_result_searches_total"
+    assert value(after, zero) - value(before, zero) == 1
+    corrections = "quarry_spell_corrections_total"
+    assert value(after, corrections) - value(before, corrections) == 1
+    opensearch = samples(after, "quarry_dependency_duration_seconds_count")
+    assert any(dict(labels) == {"dependency": "opensearch", "operation": "search"} for labels in opensearch)
+
+
+def test_every_workers_counts_are_reported(demo_catalog) -> None:
+    env = {
+        "QUARRY_API_WORKERS": "2",
+        "QUARRY_PRODUCTS_ALIAS": demo_catalog.products_alias,
+        "QUARRY_ARTIFACTS_DIR": demo_catalog.artifacts_dir,
+    }
+    with running_api(**env) as (base, _, _):
+        before = request_count(httpx.get(f"{base}/metrics", timeout=5).text, "/health/live")  # start-up polls
+        requests = 60
+        for _ in range(requests):  # a new connection each time, so both workers take some
+            assert httpx.get(f"{base}/health/live", timeout=5).status_code == 200
+        port = base.rsplit(":", 1)[1]
+        metric_files = list((Path(demo_catalog.var_dir) / "prometheus" / port).glob("counter_*.db"))
+        assert len(metric_files) >= 2, "both workers wrote counters"
+        text = httpx.get(f"{base}/metrics", timeout=5).text
+        assert request_count(text, "/health/live") - before == requests

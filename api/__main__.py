@@ -8,7 +8,6 @@ emptied at start: files of a previous run would add old counts to new ones.
 
 import os
 import shutil
-from pathlib import Path
 
 import uvicorn
 
@@ -17,19 +16,22 @@ from quarry.settings import get_settings
 
 settings = get_settings()
 configure_logging(settings.log_level, service="quarry-api")
-metrics_dir = Path(settings.var_dir) / "prometheus" / str(settings.api_port)
+metrics_dir = settings.var_path / "prometheus" / str(settings.api_port)
 shutil.rmtree(metrics_dir, ignore_errors=True)
 metrics_dir.mkdir(parents=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-uvicorn.run(
-    "api.app:create_app",
-    factory=True,
-    host=settings.api_host,
-    port=settings.api_port,
-    workers=settings.api_workers,
-    loop="uvloop",
-    http="httptools",
-    log_config=None,
-    access_log=False,  # the search log line carries latency and status-relevant fields already
-    proxy_headers=True,
-)
+try:
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=settings.api_host,
+        port=settings.api_port,
+        workers=settings.api_workers,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,  # the search log line carries latency and status-relevant fields already
+        proxy_headers=True,
+    )
+finally:
+    shutil.rmtree(metrics_dir, ignore_errors=True)

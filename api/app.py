@@ -45,25 +45,13 @@ from quarry.adapters.artifact_store import ArtifactStore, LocalArtifactStore
 from quarry.adapters.cache import KeyValueStore, RedisStore
 from quarry.adapters.search_engine import OpenSearchEngine, SearchEngine, SearchEngineError
 from quarry.circuit import CircuitBreaker
-from quarry.embeddings import EmbeddingModelUnavailableError, Encoder, SentenceTransformerEncoder
 from quarry.logs import configure_logging
-from quarry.onnx_encoder import Precision, load_onnx_encoder
+from quarry.metrics import forget_dead_workers
+from quarry.onnx_encoder import load_query_encoder
 from quarry.settings import Settings, get_settings
 from quarry.ubi import UbiLayout
 
 log = logging.getLogger("api")
-
-
-def query_encoder(settings: Settings, store: ArtifactStore) -> Encoder:
-    """The configured query encoder; the torch model when its ONNX export is not available (slower,
-    same vectors). One thread per worker: the workers already use every core between them."""
-    if settings.query_encoder != "torch":
-        precision: Precision = "int8" if settings.query_encoder == "onnx-int8" else "fp32"
-        try:
-            return load_onnx_encoder(store, settings.embedding_model, precision, threads=1)
-        except EmbeddingModelUnavailableError as exc:
-            log.warning("ONNX query encoder unavailable; encoding with torch", extra={"error": str(exc)})
-    return SentenceTransformerEncoder(settings.embedding_model, threads=1)
 
 
 def create_app(
@@ -104,7 +92,7 @@ def create_app(
             search_engine,
             settings.products_alias,
             QueryVectors(
-                lambda: query_encoder(settings, model_store),
+                lambda: load_query_encoder(settings, model_store),
                 kv,
                 CircuitBreaker("query_vectors"),
                 cache=settings.query_vector_cache,
@@ -140,6 +128,7 @@ def create_app(
             layout=layout,
         )
         app.state.suggest_service = SuggestService(model_store, settings.artifact_reload_interval_s)
+        forget_dead_workers()
         process_tuning.tune_for_latency()
         process_tuning.freeze_long_lived("start-up")
         try:

@@ -17,7 +17,7 @@ from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.observability.middleware import METRICS_RECORDED, record_unrouted
+from api.observability.middleware import record_unrouted
 from quarry.logs import new_request_context
 
 log = logging.getLogger("api")
@@ -110,9 +110,9 @@ def _validation_errors(extra: Any) -> list[FieldError]:
 
 
 def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
-    if not request.scope.get("state", {}).get(METRICS_RECORDED):
-        # Raised by the router (unknown path, wrong method): the metrics middleware never ran.
-        record_unrouted(request.scope.get("path_template"), request.method, exc.status_code)
+    if not request.scope.get("path_template"):
+        # Raised by the router (unknown path, wrong method): routing failed, no middleware ran.
+        record_unrouted(request.method, exc.status_code)
     invalid = isinstance(exc, ValidationException)
     return problem_response(
         request,

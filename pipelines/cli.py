@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -174,21 +174,28 @@ def cmd_vocabulary(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_embeddings(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.embeddings import embed_catalog, ensure_query_encoders
-    from quarry.embeddings import SentenceTransformerEncoder
+    from quarry.embeddings import SentenceTransformerEncoder, model_directory
+    from quarry.onnx_encoder import stale_precisions
     from quarry.vector_index import ARTIFACT as VECTOR_ARTIFACT
 
     engine, store = _engine(settings), LocalArtifactStore(settings.artifacts_dir)
-    encoder = SentenceTransformerEncoder(settings.embedding_model)
-    ensure_query_encoders(store, encoder)
+    model, (_, model_version) = settings.embedding_model, model_directory(settings.embedding_model)
     current = store.current(VECTOR_ARTIFACT)
-    if args.if_missing and current:
-        metadata = store.metadata(VECTOR_ARTIFACT, current)
-        if metadata.get("source_index") in engine.alias_targets(args.alias) and (
-            metadata.get("model") == settings.embedding_model
-        ):
-            print(f"{VECTOR_ARTIFACT} {current} matches {args.alias}; not rebuilding", file=sys.stderr)
-            return 0
-    _emit(embed_catalog(engine, settings, store, encoder, args.alias, full=args.full))
+    metadata = store.metadata(VECTOR_ARTIFACT, current) if current else {}
+    vectors_current = bool(args.if_missing) and (
+        metadata.get("source_index") in engine.alias_targets(args.alias)
+        and (metadata.get("model"), metadata.get("model_version")) == (model, model_version)
+    )
+    if vectors_current and not stale_precisions(store, model, model_version):
+        # Nothing to do: the model (and torch) is not even loaded.
+        print(
+            f"{VECTOR_ARTIFACT} {current} matches {args.alias} and {model}; not rebuilding", file=sys.stderr
+        )
+        return 0
+    encoder = SentenceTransformerEncoder(model)
+    ensure_query_encoders(store, encoder)
+    if not vectors_current:
+        _emit(embed_catalog(engine, settings, store, encoder, args.alias, full=args.full))
     return 0
 
 
@@ -205,31 +212,40 @@ def cmd_golden(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# A search system of the evaluation: for a ranking configuration (None: the live one), a search.
+PipelineSystem = Callable[["RankingConfig | None"], evaluation.SearchFunction]
+
+
 @contextlib.contextmanager
-def pipeline_search(
-    settings: Settings, ranking: RankingConfig | None = None
-) -> Iterator[evaluation.SearchFunction]:
-    """The full pipeline as frontends see it: the API app, in process; `ranking` pins a configuration
-    variant instead of the live one."""
+def pipeline_search(settings: Settings) -> Iterator[PipelineSystem]:
+    """The full pipeline as frontends see it: the API app, in process. One app serves every ranking
+    variant: each search pins its configuration (cache keys carry the version, so variants never share
+    pages)."""
     from litestar.testing import TestClient
 
     from api.app import create_app
-    from api.search.ranking import StaticRankingConfig
+    from api.search.ranking import RankingSource, StaticRankingConfig
 
     with TestClient(create_app(settings)) as client:
-        if ranking is not None:
-            client.app.state.search_service.ranking = StaticRankingConfig(ranking)
+        service = client.app.state.search_service
+        live = service.ranking
 
-        def search(query: str) -> tuple[list[str], int]:
-            response = client.get(
-                "/v1/search", params={"q": query, "size": evaluation.K, "user_id": EVAL_USER}
-            )
-            if response.status_code != 200:
-                raise RuntimeError(f"search {query!r} failed: {response.status_code} {response.text}")
-            body = response.json()
-            return [r["product_id"] for r in body["results"]], int(body["total"])
+        def system(ranking: RankingConfig | None = None) -> evaluation.SearchFunction:
+            source: RankingSource = live if ranking is None else StaticRankingConfig(ranking)
 
-        yield search
+            def search(query: str) -> tuple[list[str], int]:
+                service.ranking = source
+                response = client.get(
+                    "/v1/search", params={"q": query, "size": evaluation.K, "user_id": EVAL_USER}
+                )
+                if response.status_code != 200:
+                    raise RuntimeError(f"search {query!r} failed: {response.status_code} {response.text}")
+                body = response.json()
+                return [r["product_id"] for r in body["results"]], int(body["total"])
+
+            return search
+
+        yield system
 
 
 # Retrieval variants `make eval` compares with the live configuration's ("pipeline").
@@ -257,9 +273,10 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     engine = _engine(settings)
     base = load_config_file(settings.ranking_config)
     with contextlib.ExitStack() as stack:
+        pipeline = stack.enter_context(pipeline_search(local))
         systems: dict[str, evaluation.SearchFunction] = {
             "raw_bm25": evaluation.raw_bm25(engine, args.alias),
-            "pipeline": stack.enter_context(pipeline_search(local)),
+            "pipeline": pipeline(None),
         }
         if not args.no_variants:
             # The query encoder's effect on relevance (docs/semantic-search.md#query-encoding-speed).
@@ -268,11 +285,11 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
                     variant_settings = msgspec.structs.replace(local, query_encoder=encoder)
                     systems[f"pipeline_{encoder}_queries"] = stack.enter_context(
                         pipeline_search(variant_settings)
-                    )
+                    )(None)
             for name, overrides in RETRIEVAL_VARIANTS.items():
                 # Its own version: result-cache keys include it, so variants never share pages.
                 variant = msgspec.structs.replace(base, version=f"{base.version}+{name}", **overrides)
-                systems[name] = stack.enter_context(pipeline_search(local, variant))
+                systems[name] = pipeline(variant)
         report = evaluation.evaluate(systems, environment())
     table = evaluation.markdown(report)
     if not args.no_write:

@@ -165,21 +165,14 @@ def embed_catalog(
 
 def ensure_query_encoders(store: ArtifactStore, reference: Encoder) -> list[str]:
     """Export the ONNX query encoders (fp32, int8) of the reference model when the store has none for
-    this model version; returns the versions published."""
-    from quarry.onnx_encoder import artifact_name, publish_onnx_encoder
+    this model version; the fp32 export is made once and quantized for int8. Returns the versions."""
+    from quarry.onnx_encoder import export_onnx, publish_onnx_encoder, stale_precisions
 
+    stale = stale_precisions(store, reference.model_name, reference.model_version)
+    fp32 = export_onnx(reference.model_name) if stale else None
     published = []
-    for precision in ("fp32", "int8"):
-        name = artifact_name(precision)
-        current = store.current(name)
-        if current is not None:
-            metadata = store.metadata(name, current)
-            if (metadata.get("model"), metadata.get("model_version")) == (
-                reference.model_name,
-                reference.model_version,
-            ):
-                continue
-        version = publish_onnx_encoder(store, reference, precision)
-        log.info("query encoder exported", extra={"artifact": name, "version": version})
+    for precision in stale:
+        version = publish_onnx_encoder(store, reference, precision, fp32)
+        log.info("query encoder exported", extra={"precision": precision, "version": version})
         published.append(version)
     return published

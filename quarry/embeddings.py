@@ -18,8 +18,6 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from quarry.text import normalize
-
 Vectors = npt.NDArray[np.float32]
 
 DESCRIPTION_CHARS = 300
@@ -133,8 +131,3 @@ def product_text(document: Mapping[str, Any]) -> str:
         description,
     ]
     return " | ".join(p for p in parts if p)
-
-
-def query_text(query: str) -> str:
-    """The query as it is embedded (and cached): the normalized form."""
-    return normalize(query)

@@ -8,7 +8,13 @@ With several uvicorn workers, prometheus-client's multiprocess mode (PROMETHEUS_
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from prometheus_client import Counter, Gauge, Histogram, multiprocess
 
 # Fine enough for p50/p95/p99/p99.9 between 1 ms and 2 s.
 LATENCY_BUCKETS = (
@@ -40,7 +46,11 @@ TOP_SCORE = Histogram(
 )
 RECOMMENDATIONS = Counter("quarry_recommendations_total", "Recommendation responses", ["strategy"])
 EVENTS = Counter("quarry_events_total", "Events received, by outcome", ["outcome"])
-UBI_QUERY_LOG_DROPS = Counter("quarry_ubi_query_log_dropped_total", "UBI query records dropped (queue full)")
+UBI_QUERY_LOG_DROPS = Counter(
+    "quarry_ubi_query_log_dropped_total",
+    "UBI query records lost",
+    ["reason"],  # queue_full, write_failed, rejected
+)
 
 DEPENDENCY_LATENCY = Histogram(
     "quarry_dependency_duration_seconds", "Calls to OpenSearch and Redis by operation",
@@ -50,11 +60,11 @@ DEPENDENCY_ERRORS = Counter(
     "quarry_dependency_errors_total", "Failed calls to OpenSearch and Redis", ["dependency", "operation"]
 )
 CIRCUIT_OPEN = Gauge(
-    "quarry_circuit_open", "1 while a circuit breaker is open", ["breaker"], multiprocess_mode="max"
+    "quarry_circuit_open", "1 while a circuit breaker is open", ["breaker"], multiprocess_mode="livemax"
 )
 ARTIFACT_BUILT = Gauge(
     "quarry_artifact_built_timestamp_seconds", "When the artifact version being served was published",
-    ["artifact"], multiprocess_mode="max",
+    ["artifact"], multiprocess_mode="livemax",
 )  # fmt: skip
 
 
@@ -64,3 +74,41 @@ def status_class(status: int) -> str:
 
 def method_label(method: str) -> str:
     return method if method in METHODS else "OTHER"
+
+
+@contextmanager
+def dependency_call(dependency: str, operation: str) -> Iterator[None]:
+    """Time one call to OpenSearch or Redis. An exception counts as an error unless it says it is not
+    retryable (an OpenSearch 4xx is the caller's mistake, not an outage)."""
+    started = time.perf_counter()
+    try:
+        yield
+    except Exception as exc:
+        if getattr(exc, "retryable", True):
+            DEPENDENCY_ERRORS.labels(dependency, operation).inc()
+        raise
+    finally:
+        DEPENDENCY_LATENCY.labels(dependency, operation).observe(time.perf_counter() - started)
+
+
+def forget_dead_workers() -> int:
+    """In multiprocess mode, drop the live gauges of workers that died (uvicorn restarts them with new
+    pids): an open breaker or in-flight requests of a dead worker must not count. Returns how many."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return 0
+    pids = {
+        int(p.stem.rsplit("_", 1)[1])
+        for p in Path(directory).glob("*_*.db")
+        if p.stem.rsplit("_", 1)[1].isdigit()
+    }
+    dead = 0
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+            dead += 1
+        except PermissionError:
+            pass  # alive, another user's
+    return dead

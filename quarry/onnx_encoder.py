@@ -12,6 +12,7 @@ precision, library versions and how closely its vectors agree with the torch mod
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -21,10 +22,19 @@ from typing import Any, Literal
 import numpy as np
 
 from quarry.adapters.artifact_store import ArtifactNotFoundError, ArtifactStore
-from quarry.embeddings import EmbeddingModelUnavailableError, Encoder, Vectors, model_directory
+from quarry.embeddings import (
+    EmbeddingModelUnavailableError,
+    Encoder,
+    SentenceTransformerEncoder,
+    Vectors,
+    model_directory,
+)
+from quarry.settings import Settings
 
 Precision = Literal["fp32", "int8"]
+PRECISIONS: tuple[Precision, ...] = ("fp32", "int8")
 MODEL_FILE = "model.onnx"
+log = logging.getLogger("quarry.onnx")
 MAX_TOKENS = 256
 AGREEMENT_SAMPLE = (
     "running shoes",
@@ -46,8 +56,8 @@ def _tokenizer(model_name: str) -> Any:
     return AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
 
 
-def export_onnx(model_name: str, precision: Precision) -> bytes:
-    """The transformer of `model_name` as ONNX bytes (mean pooling is done outside, in numpy)."""
+def export_onnx(model_name: str) -> bytes:
+    """The transformer of `model_name` as fp32 ONNX bytes (mean pooling is done outside, in numpy)."""
     import torch
     from transformers import AutoModel
 
@@ -81,11 +91,16 @@ def export_onnx(model_name: str, precision: Precision) -> bytes:
             opset_version=17,
             dynamo=False,
         )
-        if precision == "fp32":
-            return fp32.read_bytes()
-        from onnxruntime.quantization import QuantType, quantize_dynamic
+        return fp32.read_bytes()
 
-        int8 = Path(tmp) / "int8.onnx"
+
+def quantize_int8(fp32_model: bytes) -> bytes:
+    """Dynamic int8 quantization of an fp32 ONNX model."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32, int8 = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        fp32.write_bytes(fp32_model)
         quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
         return int8.read_bytes()
 
@@ -130,9 +145,13 @@ class OnnxEncoder:
         return np.vstack(out).astype(np.float32)
 
 
-def publish_onnx_encoder(store: ArtifactStore, reference: Encoder, precision: Precision) -> str:
-    """Export, check against the torch encoder on a sample, publish."""
-    model_bytes = export_onnx(reference.model_name, precision)
+def publish_onnx_encoder(
+    store: ArtifactStore, reference: Encoder, precision: Precision, fp32_model: bytes | None = None
+) -> str:
+    """Export (or take `fp32_model`, exported once for both precisions), check against the torch
+    encoder on a sample, publish."""
+    fp32 = fp32_model if fp32_model is not None else export_onnx(reference.model_name)
+    model_bytes = fp32 if precision == "fp32" else quantize_int8(fp32)
     candidate = OnnxEncoder(reference.model_name, model_bytes, reference.model_version, precision)
     agreement = np.sum(candidate.encode(AGREEMENT_SAMPLE) * reference.encode(AGREEMENT_SAMPLE), axis=1)
     metadata = {
@@ -166,3 +185,27 @@ def load_onnx_encoder(
             f"{name} {version} was exported from {metadata.get('model')}, not {model_name}"
         )
     return OnnxEncoder(model_name, model_bytes, str(metadata.get("model_version")), precision, threads)
+
+
+def stale_precisions(store: ArtifactStore, model_name: str, model_version: str) -> list[Precision]:
+    """The query-encoder exports missing, or exported from another model or model version."""
+    stale: list[Precision] = []
+    for precision in PRECISIONS:
+        name = artifact_name(precision)
+        current = store.current(name)
+        metadata = store.metadata(name, current) if current is not None else {}
+        if (metadata.get("model"), metadata.get("model_version")) != (model_name, model_version):
+            stale.append(precision)
+    return stale
+
+
+def load_query_encoder(settings: Settings, store: ArtifactStore) -> Encoder:
+    """The configured query encoder (QUARRY_QUERY_ENCODER); the torch model when its ONNX export is not
+    available (slower, same vectors). One thread: the API's workers already use every core."""
+    if settings.query_encoder != "torch":
+        precision: Precision = "int8" if settings.query_encoder == "onnx-int8" else "fp32"
+        try:
+            return load_onnx_encoder(store, settings.embedding_model, precision, threads=1)
+        except EmbeddingModelUnavailableError as exc:
+            log.warning("ONNX query encoder unavailable; encoding with torch", extra={"error": str(exc)})
+    return SentenceTransformerEncoder(settings.embedding_model, threads=1)

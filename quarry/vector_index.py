@@ -19,11 +19,9 @@ from typing import Any, Protocol
 
 import msgspec
 import numpy as np
-import numpy.typing as npt
 
 from quarry.adapters.artifact_store import ArtifactNotFoundError, ArtifactStore
-
-Vectors = npt.NDArray[np.float32]
+from quarry.embeddings import Vectors
 
 ARTIFACT = "faiss"
 INDEX_FILE = "index.faiss"
@@ -105,8 +103,7 @@ class FaissVectorIndex:
         found = [(pid, self._rows[pid]) for pid in ids if pid in self._rows]
         if not found:
             return {}
-        rows = np.array([row for _, row in found], dtype=np.int64)
-        matrix = np.vstack([self._index.reconstruct(int(r)) for r in rows])
+        matrix = self._index.reconstruct_batch(np.array([row for _, row in found], dtype=np.int64))
         return {pid: matrix[i] for i, (pid, _) in enumerate(found)}
 
     def to_bytes(self) -> bytes:
@@ -136,7 +133,6 @@ def publish_vector_index(
     model: str,
     model_version: str,
     source_index: str,
-    extra_files: dict[str, bytes] | None = None,
 ) -> str:
     data = index.to_bytes()
     metadata = VectorIndexMetadata(
@@ -154,7 +150,7 @@ def publish_vector_index(
     )
     return store.publish(
         ARTIFACT,
-        {INDEX_FILE: data, IDS_FILE: msgspec.json.encode(list(ids)), **(extra_files or {})},
+        {INDEX_FILE: data, IDS_FILE: msgspec.json.encode(list(ids))},
         msgspec.to_builtins(metadata),
     )
 

@@ -87,9 +87,6 @@ class EventService:
         self.max_retries = max_retries
         self.initial_backoff_s = initial_backoff_s
         self._known_indices: set[str] = set()
-        self.accepted = 0
-        self.duplicates = 0
-        self.rejected = 0
 
     def _ensure_index(self, name: str) -> None:
         if name in self._known_indices:
@@ -109,7 +106,6 @@ class EventService:
         try:
             events = validate_batch(batch.events, now, self.max_age, frozenset(self.actions))
         except ValueError:
-            self.rejected += len(batch.events)
             EVENTS.labels("rejected").inc(len(batch.events))
             raise
         items = []
@@ -129,8 +125,6 @@ class EventService:
         )
         duplicates = sum(1 for f in failures if f.status == CONFLICT)
         lost = [f for f in failures if f.status != CONFLICT]
-        self.accepted += stored
-        self.duplicates += duplicates
         EVENTS.labels("accepted").inc(stored)
         EVENTS.labels("duplicate").inc(duplicates)
         if lost:

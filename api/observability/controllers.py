@@ -19,6 +19,6 @@ def registry() -> CollectorRegistry:
 class MetricsController(Controller):
     path = "/metrics"
 
-    @get(include_in_schema=False, sync_to_thread=False)
+    @get(include_in_schema=False, sync_to_thread=True)  # merging the workers' files reads the disk
     def metrics(self) -> Response[bytes]:
         return Response(generate_latest(registry()), media_type=CONTENT_TYPE_LATEST)

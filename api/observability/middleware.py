@@ -16,13 +16,11 @@ from quarry.metrics import (
     status_class,
 )
 
-METRICS_RECORDED = "metrics_recorded"
 
-
-def record_unrouted(route: str | None, method: str, status: int) -> None:
-    """Requests the router answered itself (unknown path, wrong method): counted under the route
-    template when the path matched one, else under one fixed label, so random paths add no series."""
-    HTTP_REQUESTS.labels(route or UNMATCHED_ROUTE, method_label(method), status_class(status)).inc()
+def record_unrouted(method: str, status: int) -> None:
+    """Requests the router answered itself (unknown path, wrong method) never reach this middleware:
+    they are counted under one fixed route label, so random paths add no series."""
+    HTTP_REQUESTS.labels(UNMATCHED_ROUTE, method_label(method), status_class(status)).inc()
 
 
 def metrics_middleware(app: ASGIApp) -> ASGIApp:
@@ -31,7 +29,6 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         route = str(scope.get("path_template") or UNMATCHED_ROUTE)
-        scope.setdefault("state", {})[METRICS_RECORDED] = True
         method = method_label(str(scope.get("method", "")))
         status = 500  # what the client gets if the app fails before answering
 

@@ -46,10 +46,8 @@ class History(msgspec.Struct):
 
 class ActiveModel:
     def __init__(self, version: str, store: ArtifactStore) -> None:
-        files = {
-            name: store.read(ARTIFACT, version, name) for name in store.metadata(ARTIFACT, version)["files"]
-        }
         metadata = store.metadata(ARTIFACT, version)
+        files = {name: store.read(ARTIFACT, version, name) for name in metadata["files"]}
         self.version = version
         self.als = ALSRecommender.load(files, metadata["parameters"])
         self.history = msgspec.json.decode(files["history.json"], type=dict[str, History])
@@ -163,7 +161,7 @@ class RecommendationService:
         return RecommendationsResponse(
             strategy="popularity",
             user_id=user_id,
-            model_version=self.version,
+            model_version=model.version if model else None,  # the model this answer came from
             items=[
                 RecommendedItem(i, round(1.0 - n / max(1, len(items)), 4), f"popular{where}")
                 for n, i in enumerate(items)

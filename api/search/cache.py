@@ -104,17 +104,23 @@ class SearchCache:
     def bypassed(self) -> bool:
         return self.enabled and not self._breaker.allow()
 
+    def _local_page(self, key: CacheKey) -> CachedPage | None:
+        return self._local.get(key.value) if self.enabled and not key.session_scoped else None
+
     def get_local(self, key: CacheKey) -> CachedPage | None:
-        if not self.enabled or key.session_scoped:
-            return None
-        page = self._local.get(key.value)
-        CACHE_LOOKUPS.labels("local", "hit" if page is not None else "miss").inc()
+        """The event-loop fast path. Only its hits are counted: a miss goes on to `get`, which
+        counts the local lookup once."""
+        page = self._local_page(key)
+        if page is not None:
+            CACHE_LOOKUPS.labels("local", "hit").inc()
         return page
 
     def get(self, key: CacheKey) -> CachedPage | None:
         if not self.enabled:
             return None
-        local = self.get_local(key)
+        local = self._local_page(key)
+        if not key.session_scoped:
+            CACHE_LOOKUPS.labels("local", "hit" if local is not None else "miss").inc()
         if local is not None:
             return local
         if not self._breaker.allow():

@@ -62,15 +62,18 @@ def fuse(
     relevance. `similarity` holds the cosine per product id (exact where vectors are known)."""
     keyword = keyword_normalized(keyword_hits)
     semantic = {pid: min(1.0, max(0.0, s)) for pid, s in similarity.items()}
-    keyword_rank = {h.id: rank for rank, h in enumerate(keyword_hits, start=1)}
     seen: set[str] = set()
     candidates: list[Hit] = []
     for hit in (*keyword_hits, *semantic_hits):
         if hit.id not in seen:
             seen.add(hit.id)
             candidates.append(hit)
-    # The semantic list is the whole window reranked by exact similarity (where vectors are known).
-    semantic_rank = _ranks({h.id: semantic[h.id] for h in candidates if h.id in semantic})
+    keyword_rank: dict[str, int] = {}  # ranks only RRF needs
+    semantic_rank: dict[str, int] = {}
+    if method == "rrf":
+        keyword_rank = {h.id: rank for rank, h in enumerate(keyword_hits, start=1)}
+        # The semantic list is the whole window reranked by exact similarity (where vectors are known).
+        semantic_rank = _ranks({h.id: semantic[h.id] for h in candidates if h.id in semantic})
     best_rrf = 2.0 / (rrf_k + 1)
     fused: list[FusedCandidate] = []
     for hit in candidates:

@@ -51,13 +51,12 @@ class QueryVectors:
         self._lock = threading.Lock()
         self._encode_lock = threading.Lock()  # torch runs one encode at a time well on two cores
         self.encoder: Encoder | None = None
-        self.error: str | None = None
         try:
             self.encoder = load_encoder()
             # Vectors differ slightly between encoders (int8 vs fp32): keys carry which one made them.
-            self._model_name = f"{self.encoder.model_name}:{self.encoder.variant}"
+            encoder = self.encoder
+            self._model_name = f"{encoder.model_name}@{encoder.model_version}:{encoder.variant}"
         except EmbeddingModelUnavailableError as exc:
-            self.error = str(exc)
             log.error("embedding model unavailable: search is keyword-only", extra={"error": str(exc)})
 
     @property
@@ -149,7 +148,6 @@ class SemanticIndex:
 class SemanticCandidates(msgspec.Struct):
     hits: list[Hit]  # in semantic order, above the similarity floor
     similarity: dict[str, float]  # cosine per product id: these hits and the keyword candidates
-    source: str  # "opensearch" (k-NN) or "faiss" (k-NN unavailable)
     degraded: list[str]
 
 
@@ -184,7 +182,6 @@ class SemanticRetriever:
             return None
         faiss_index = self.index.get()
         degraded: list[str] = []  # per-request incidents; lasting states come from degraded_components
-        source = "opensearch"
         try:
             found = self._engine.search(self._alias, knn_body(vector.tolist(), request, k))
             hits = [from_docvalues(h) for h in found.hits]
@@ -192,7 +189,6 @@ class SemanticRetriever:
         except SearchEngineError as exc:
             log.warning("k-NN query failed; semantic candidates from FAISS", extra={"error": str(exc)})
             degraded.append("knn")
-            source = "faiss"
             hits, similarity = [], {}
             if faiss_index is not None:
                 nearest = dict(faiss_index.search(vector, k))
@@ -208,4 +204,4 @@ class SemanticRetriever:
                 similarity.update(zip(ids, (float(x) for x in exact), strict=True))
         kept = [h for h in hits if similarity.get(h.id, 0.0) >= min_similarity]
         kept.sort(key=lambda h: -similarity.get(h.id, 0.0))
-        return SemanticCandidates(hits=kept, similarity=similarity, source=source, degraded=degraded)
+        return SemanticCandidates(hits=kept, similarity=similarity, degraded=degraded)

@@ -48,16 +48,6 @@ class PageTooDeepError(ValueError):
     """page * size beyond the 10,000-result window."""
 
 
-class SearchCounters(msgspec.Struct):
-    """Counts the observability issue turns into Prometheus metrics."""
-
-    searches: int = 0
-    zero_results: int = 0
-    corrections_applied: int = 0
-    cache_hits: int = 0
-    cache_misses: int = 0
-
-
 class CatalogVersion:
     """The physical index behind the alias, cached for a few seconds: part of every cache key, so a
     reindex or rollback makes old cache entries unreachable."""
@@ -106,19 +96,22 @@ class AffinityReader:
         except CacheError:
             self._breaker.record_failure()
             return {}
+        self._breaker.record_success()
         if not recent:
             return {}
-        found = self._engine.search(
-            self._alias,
-            {
-                "size": len(recent),
-                "_source": ["product_id", "category_lvl1"],
-                "query": {"terms": {"product_id": recent}},
-            },
-        )
-        department = {
-            str(h.source.get("product_id")): str(h.source.get("category_lvl1") or "") for h in found.hits
+        body = {
+            "size": len(recent),
+            "_source": False,
+            "stored_fields": "_none_",
+            "docvalue_fields": ["product_id", "category_lvl1"],
+            "query": {"terms": {"product_id": recent}},
         }
+        try:
+            found = self._engine.search(self._alias, body)
+        except SearchEngineError as exc:  # personalization is optional: rank without it
+            log.warning("session affinity unavailable", extra={"error": str(exc)})
+            return {}
+        department = {h.id: str(h.source.get("category_lvl1") or "") for h in map(from_docvalues, found.hits)}
         counts: dict[str, int] = {}
         for product in recent:
             if name := department.get(product):
@@ -216,7 +209,6 @@ class SearchService:
         self.affinity = affinity
         self.query_log = query_log
         self.catalog_version = CatalogVersion(engine, alias)
-        self.counters = SearchCounters()
 
     # --- retrieval --------------------------------------------------------------------------------
 
@@ -230,9 +222,10 @@ class SearchService:
         start: int | None = None,
         size: int | None = None,
         exclude_ids: tuple[str, ...] = (),
+        with_facets: bool = True,
     ) -> tuple[EngineResponse, list[Hit]]:
         """Relevance searches fetch the candidate window (start 0, `window` hits); explicit sorts and
-        the tail beyond the window fetch the requested slice."""
+        the tail beyond the window fetch the requested slice (the tail needs no facets)."""
         relevance = request.sort == "relevance"
         if start is None:
             start = 0 if relevance else (request.page - 1) * request.size
@@ -246,7 +239,7 @@ class SearchService:
             start=start,
             size=size,
             minimum_should_match=msm,
-            with_facets=True,
+            with_facets=with_facets,
             exclude_ids=exclude_ids,
         )
         response = self.engine.search(self.alias, body)
@@ -279,9 +272,12 @@ class SearchService:
             config.rrf_k,
             config.keyword_weight_for(understood.entities),
         )
-        mode = "semantic" if semantic.hits and not keyword_side else "keyword"
         if keyword_side and semantic.hits:
             mode = "hybrid"
+        elif semantic.hits:
+            mode = "semantic"
+        else:
+            mode = "keyword"
         info = RetrievalInfo(
             mode=mode,
             keyword_candidates=len(keyword_side),
@@ -387,12 +383,12 @@ class SearchService:
 
             def tail(offset: int, size: int, exclude: tuple[str, ...]) -> list[Hit]:
                 return self._keyword(
-                    understood.effective, request, understood, config, msm, offset, size, exclude
+                    understood.effective, request, understood, config, msm, offset, size, exclude, False
                 )[1]
 
             ranked = self._rank_window(candidates, request, config)
             # Semantic-only retrieval (an evaluation mode) has no keyword order to continue with.
-            keyword_side = [] if retrieval.mode == "semantic" or config.retrieval == "semantic" else hits
+            keyword_side = [] if config.retrieval == "semantic" else hits
             keyword_total = response.total if keyword_side else 0
             results = self._relevance_page(ranked, keyword_side, keyword_total, tail, request)
         else:
@@ -478,7 +474,7 @@ class SearchService:
         degraded.extend(page.degraded)
         if self.cache.bypassed:
             degraded.append("cache")
-        self._count(page, cache_hit)
+        self._count(page)
         query_id = str(uuid.uuid4())
         self.query_log.submit(
             UbiQuery(
@@ -536,7 +532,7 @@ class SearchService:
                 log.warning("cache warm-up skipped a query", extra={"query": query, "error": str(exc)})
         return warmed
 
-    def _count(self, page: CachedPage, cache_hit: bool) -> None:
+    def _count(self, page: CachedPage) -> None:
         SEARCHES.labels(page.retrieval.mode).inc()
         if page.results:
             TOP_SCORE.observe(page.results[0].score)
@@ -544,13 +540,4 @@ class SearchService:
             SPELL_CORRECTIONS.inc()
         if page.total == 0:
             ZERO_RESULT_SEARCHES.inc()
-        self.counters.searches += 1
-        if cache_hit:
-            self.counters.cache_hits += 1
-        else:
-            self.counters.cache_misses += 1
-        if page.query.corrected:
-            self.counters.corrections_applied += 1
-        if page.total == 0:
-            self.counters.zero_results += 1
             log.info("zero results", extra={"query": page.query.normalized})

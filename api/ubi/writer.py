@@ -55,8 +55,6 @@ class QueryLogWriter:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ubi-query-writer", daemon=True)
         self.dropped = 0
-        self.written = 0
-        self.failed = 0
         self._pending = 0  # accepted by submit, not yet written or failed
         self._pending_lock = threading.Condition()
 
@@ -71,7 +69,7 @@ class QueryLogWriter:
                 self._pending += 1
         except queue.Full:
             self.dropped += 1
-            UBI_QUERY_LOG_DROPS.inc()
+            UBI_QUERY_LOG_DROPS.labels("queue_full").inc()
             log.warning(
                 "ubi query log full: record dropped",
                 extra={"query_id": record.query_id, "dropped_total": self.dropped},
@@ -99,13 +97,12 @@ class QueryLogWriter:
                 self._layout.ensure()
             response = self._engine.bulk(body)
         except SearchEngineError as exc:
-            self.failed += len(batch)
+            UBI_QUERY_LOG_DROPS.labels("write_failed").inc(len(batch))
             log.error("ubi query log write failed", extra={"records": len(batch), "error": str(exc)})
             return
         bad = [item for item in response.items if item.status >= 300]
-        self.failed += len(bad)
-        self.written += len(batch) - len(bad)
         if bad:
+            UBI_QUERY_LOG_DROPS.labels("rejected").inc(len(bad))
             log.error("ubi query records rejected", extra={"records": len(bad), "first_error": bad[0].error})
 
     def _run(self) -> None:

@@ -99,6 +99,7 @@ def stage_timings(settings: Settings, mix: list[dict[str, str]]) -> list[StageTi
     from api.understanding.schemas import Entities
     from quarry.adapters.artifact_store import LocalArtifactStore
     from quarry.adapters.search_engine import OpenSearchEngine
+    from quarry.onnx_encoder import load_query_encoder
     from quarry.vector_index import ARTIFACT, load_vector_index
 
     config = load_config_file(settings.ranking_config)
@@ -108,9 +109,7 @@ def stage_timings(settings: Settings, mix: list[dict[str, str]]) -> list[StageTi
     if version is None:
         return []
     index, _ = load_vector_index(store, version)
-    from api.app import query_encoder
-
-    encoder = query_encoder(settings, store)  # what the API uses (QUARRY_QUERY_ENCODER)
+    encoder = load_query_encoder(settings, store)  # what the API uses (QUARRY_QUERY_ENCODER)
     timings: dict[str, list[float]] = {"encode": [], "keyword": [], "knn": [], "rerank": []}
     now = dt.datetime.now(dt.UTC)
     for params in mix:
@@ -154,7 +153,7 @@ def stage_timings(settings: Settings, mix: list[dict[str, str]]) -> list[StageTi
     for variant in ("torch", "onnx-fp32", "onnx-int8"):
         if variant == encoder.variant:
             continue
-        other = query_encoder(msgspec.structs.replace(settings, query_encoder=variant), store)
+        other = load_query_encoder(msgspec.structs.replace(settings, query_encoder=variant), store)
         alternatives[f"encode ({variant})"] = []
         for params in mix:
             started = time.perf_counter()

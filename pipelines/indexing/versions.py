@@ -65,6 +65,11 @@ def load_index_body(
     return body
 
 
+def embedding_dimension(engine: SearchEngine, index: str) -> int:
+    mapping = engine.request("GET", f"/{index}/_mapping")[index]["mappings"]
+    return int(mapping["properties"]["embedding"]["dimension"])
+
+
 def live_synonyms(engine: SearchEngine, index: str) -> list[str]:
     settings = engine.get_index_settings(index)
     rules: list[str] = settings["index"]["analysis"]["filter"][SYNONYM_FILTER].get("synonyms", [])
@@ -179,7 +184,8 @@ def rebuild_with_synonyms(
     if len(live) != 1:
         raise SearchEngineError(f"alias {alias} points at {live}; expected exactly one index")
     source = live[0]
-    body = load_index_body(settings.mappings_dir, synonyms, settings.embedding_dimension)
+    # The copy keeps the live index's vectors, so it keeps their dimension (it follows the model).
+    body = load_index_body(settings.mappings_dir, synonyms, embedding_dimension(engine, source))
     expected = engine.count(source)
 
     def fill(index: str) -> BulkStats:

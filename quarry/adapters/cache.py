@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol, runtime_checkable
@@ -11,7 +10,7 @@ import msgspec
 import redis
 from redis.exceptions import RedisError
 
-from quarry.metrics import DEPENDENCY_ERRORS, DEPENDENCY_LATENCY
+from quarry.metrics import dependency_call
 
 
 class CacheError(RuntimeError):
@@ -36,15 +35,12 @@ class KeyValueStore(Protocol):
 
 @contextmanager
 def _redis_call(operation: str) -> Iterator[None]:
-    """Time a Redis call for the dependency metrics and turn its errors into CacheError."""
-    started = time.perf_counter()
-    try:
-        yield
-    except RedisError as exc:
-        DEPENDENCY_ERRORS.labels("redis", operation).inc()
-        raise CacheError(str(exc)) from exc
-    finally:
-        DEPENDENCY_LATENCY.labels("redis", operation).observe(time.perf_counter() - started)
+    """A Redis call, timed for the dependency metrics, its errors turned into CacheError."""
+    with dependency_call("redis", operation):
+        try:
+            yield
+        except RedisError as exc:
+            raise CacheError(str(exc)) from exc
 
 
 class RedisStore:

@@ -8,7 +8,6 @@ problem-details code needs to decide.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -18,7 +17,7 @@ from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, SerializationError, TransportError
 from opensearchpy.serializer import JSONSerializer
 
-from quarry.metrics import DEPENDENCY_ERRORS, DEPENDENCY_LATENCY
+from quarry.metrics import dependency_call
 
 
 class SearchEngineError(RuntimeError):
@@ -103,6 +102,9 @@ def index_action(index: str, doc_id: str, document: Any, op_type: str = "index")
     )
 
 
+_RAISE = object()  # `_call`'s default: a 404 is an error
+
+
 def _translate(exc: Exception) -> SearchEngineError:
     if isinstance(exc, (OSConnectionError, ConnectionTimeout)):
         return SearchEngineError(f"OpenSearch unreachable: {exc}", None)
@@ -145,16 +147,19 @@ class OpenSearchEngine:
             serializer=MsgspecSerializer(),
         )
 
-    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        operation = getattr(fn, "__name__", "call")  # search, bulk, index, get, ...: a bounded set
-        started = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        except (TransportError, OSConnectionError, ConnectionTimeout) as exc:
-            DEPENDENCY_ERRORS.labels("opensearch", operation).inc()
-            raise _translate(exc) from exc
-        finally:
-            DEPENDENCY_LATENCY.labels("opensearch", operation).observe(time.perf_counter() - started)
+    def _call(self, fn: Any, *args: Any, if_missing: Any = _RAISE, **kwargs: Any) -> Any:
+        """Every client call goes through here: timed, errors translated; a 404 returns `if_missing`
+        when one is given."""
+        operation = getattr(fn, "__name__", "call")  # search, bulk, get_alias, ...: a bounded set
+        with dependency_call("opensearch", operation):
+            try:
+                return fn(*args, **kwargs)
+            except NotFoundError as exc:
+                if if_missing is _RAISE:
+                    raise _translate(exc) from exc
+                return if_missing
+            except (TransportError, OSConnectionError, ConnectionTimeout) as exc:
+                raise _translate(exc) from exc
 
     def health(self) -> ClusterHealth:
         body = self._call(self._client.cluster.health)
@@ -172,33 +177,18 @@ class OpenSearchEngine:
         self._call(self._client.indices.create, index=name, body=dict(body))
 
     def delete_index(self, name: str) -> None:
-        try:
-            self._client.indices.delete(index=name)
-        except NotFoundError:
-            return
-        except (TransportError, OSConnectionError, ConnectionTimeout) as exc:
-            raise _translate(exc) from exc
+        self._call(self._client.indices.delete, index=name, if_missing=None)
 
     def index_exists(self, name: str) -> bool:
         return bool(self._call(self._client.indices.exists, index=name))
 
     def list_indices(self, pattern: str) -> list[str]:
-        try:
-            body = self._client.indices.get(index=pattern, expand_wildcards="open,closed")
-        except NotFoundError:
-            return []
-        except (TransportError, OSConnectionError, ConnectionTimeout) as exc:
-            raise _translate(exc) from exc
-        return sorted(body)
+        return sorted(
+            self._call(self._client.indices.get, index=pattern, expand_wildcards="open,closed", if_missing={})
+        )
 
     def alias_targets(self, alias: str) -> list[str]:
-        try:
-            body = self._client.indices.get_alias(name=alias)
-        except NotFoundError:
-            return []
-        except (TransportError, OSConnectionError, ConnectionTimeout) as exc:
-            raise _translate(exc) from exc
-        return sorted(body)
+        return sorted(self._call(self._client.indices.get_alias, name=alias, if_missing={}))
 
     def point_alias(self, alias: str, index: str) -> None:
         """Move the alias to `index` in one cluster-state update, so readers never see it empty."""
@@ -259,12 +249,9 @@ class OpenSearchEngine:
         )
 
     def get_document(self, index: str, doc_id: str) -> dict[str, Any] | None:
-        try:
-            body = self._client.get(index=index, id=doc_id)
-        except NotFoundError:
+        body = self._call(self._client.get, index=index, id=doc_id, if_missing=None)
+        if body is None:
             return None
-        except (TransportError, OSConnectionError, ConnectionTimeout) as exc:
-            raise _translate(exc) from exc
         source: dict[str, Any] = body["_source"]
         return source
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from litestar.testing import TestClient
-
-from api.app import create_app
 from pipelines import evaluation
-from pipelines.cli import EVAL_USER
+from pipelines.cli import pipeline_search
 from pipelines.golden import load_judgments, load_queries
 
 NDCG_FLOOR = 0.65
@@ -24,15 +21,13 @@ def test_golden_set_is_large_enough() -> None:
 
 
 def test_pipeline_beats_the_floor_and_raw_bm25(engine, demo_catalog) -> None:
-    with TestClient(create_app(demo_catalog)) as client:
-
-        def pipeline(query: str) -> tuple[list[str], int]:
-            params = {"q": query, "size": 10, "user_id": EVAL_USER}  # not a shopper: kept out of suggestions
-            body = client.get("/v1/search", params=params).json()
-            return [r["product_id"] for r in body["results"]], body["total"]
-
+    with pipeline_search(demo_catalog) as pipeline:
         report = evaluation.evaluate(
-            {"raw_bm25": evaluation.raw_bm25(engine, demo_catalog.products_alias), "pipeline": pipeline}, {}
+            {
+                "raw_bm25": evaluation.raw_bm25(engine, demo_catalog.products_alias),
+                "pipeline": pipeline(None),
+            },
+            {},
         )
     pipeline_scores, raw = report.systems["pipeline"], report.systems["raw_bm25"]
     assert pipeline_scores.ndcg_at_10 >= NDCG_FLOOR

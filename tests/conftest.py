@@ -131,13 +131,15 @@ def running_api(**env: str) -> Iterator[tuple[str, list[str], subprocess.Popen[s
     ) as process:
         base = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(150):
+            for _ in range(300):
                 try:
                     httpx.get(f"{base}/health/live", timeout=1)
                     break
                 except httpx.TransportError:
                     assert process.poll() is None, "the API process exited during start-up"
                     time.sleep(0.1)
+            else:
+                raise AssertionError(f"the API did not answer on {base} within 30 s")
             yield base, output, process
         finally:
             if process.poll() is None:

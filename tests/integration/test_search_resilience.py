@@ -58,13 +58,15 @@ def test_ranking_config_is_read_through_redis(demo_catalog, store) -> None:
         client.get("/v1/search", params={"q": "sofa", "size": 1})
         assert msgspec.json.decode(store.get(CONFIG_KEY)).get("version") == shipped.version
         provider = client.app.state.search_service.ranking
-        # Operators push a newer version: it wins over the file.
-        pushed = msgspec.structs.replace(shipped, version="2999-01-01.1", keyword_weight=0.3)
-        store.set(CONFIG_KEY, msgspec.json.encode(pushed), ttl_s=60)
-        assert provider.refresh().keyword_weight == 0.3
-        # A stale copy (older than the deployed file) is replaced by the file, in Redis too.
-        stale = msgspec.structs.replace(shipped, version="2000-01-01.9", keyword_weight=0.9)
-        store.set(CONFIG_KEY, msgspec.json.encode(stale), ttl_s=60)
-        assert provider.refresh().version == shipped.version
-        assert msgspec.json.decode(store.get(CONFIG_KEY)).get("version") == shipped.version
-    store.delete(CONFIG_KEY)
+        try:
+            # Operators push a newer version: it wins over the file.
+            pushed = msgspec.structs.replace(shipped, version="2999-01-01.1", keyword_weight=0.3)
+            store.set(CONFIG_KEY, msgspec.json.encode(pushed), ttl_s=60)
+            assert provider.refresh().keyword_weight == 0.3
+            # A stale copy (older than the deployed file) is replaced by the file, in Redis too.
+            stale = msgspec.structs.replace(shipped, version="2000-01-01.9", keyword_weight=0.9)
+            store.set(CONFIG_KEY, msgspec.json.encode(stale), ttl_s=60)
+            assert provider.refresh().version == shipped.version
+            assert msgspec.json.decode(store.get(CONFIG_KEY)).get("version") == shipped.version
+        finally:
+            store.delete(CONFIG_KEY)  # a pushed config must not outlive the test

@@ -73,3 +73,18 @@ def test_relevance_sorts_by_score_and_other_orders_break_ties_on_product_id() ->
         with_facets=False,
     )
     assert cheapest["sort"][-1] == {"product_id": "asc"}
+
+
+def test_knn_filters_sit_inside_the_knn_search() -> None:
+    """Efficient filtering: the hard filters go in `knn.embedding.filter`, so k neighbours are found
+    among the products that pass them (a post-filter would shrink a window found without them)."""
+    from api.search.query_builder import knn_body
+
+    body = knn_body([0.1, 0.2], SearchRequest(q="x", brand=("Nike",), in_stock=True), k=50)
+    knn = body["query"]["knn"]["embedding"]
+    assert knn["k"] == 50 and body["size"] == 50 and knn["vector"] == [0.1, 0.2]
+    filters = knn["filter"]["bool"]["filter"]
+    assert {"term": {"in_stock": True}} in filters
+    assert any("brand" in str(clause) for clause in filters)
+    assert set(body["query"]) == {"knn"}  # nothing outside the k-NN clause filters afterwards
+    assert "filter" not in knn_body([0.1], SearchRequest(q="x"), k=5)["query"]["knn"]["embedding"]

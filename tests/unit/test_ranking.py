@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from api.search.ranking import RankingConfig, Weights, freshness, load_config_file, rank
+from api.search.ranking import Component, RankingConfig, Weights, freshness, load_config_file, rank
 from quarry.adapters.search_engine import Hit
 
 NOW = dt.datetime(2026, 11, 28, tzinfo=dt.UTC)
@@ -83,13 +83,17 @@ def test_freshness_reads_epoch_milliseconds_like_iso_dates() -> None:
 
 
 def test_breakdown_contributions_add_up_to_the_final_score() -> None:
-    cfg = config(Toys=Weights(0.5, 0.2, 0.2, 0.1))
+    cfg = config(Toys=Weights(0.5, 0.3, 0.15, 0.05))
     ranked = rank([hit("a", 3.0, "Toys", pop=9.0), hit("b", 1.0, "Toys", pop=99.0)], cfg, NOW, {"Toys": 0.5})
+    # By hand: text a=1, b=0; popularity log(10)/log(100) = 0.5 and 1; freshness 1 (created today);
+    # affinity 0.5. a = 0.5 + 0.15 + 0.15 + 0.025, b = 0 + 0.3 + 0.15 + 0.025.
+    assert [(r.hit.id, r.score) for r in ranked] == [("a", pytest.approx(0.825)), ("b", pytest.approx(0.475))]
     for item in ranked:
         parts = item.breakdown
         total = sum(c.contribution for c in (parts.text, parts.popularity, parts.freshness, parts.affinity))
         assert total == pytest.approx(item.score, abs=1e-5)
         assert parts.weights_for == "Toys" and parts.bm25 == item.hit.score
+    assert ranked[1].breakdown.popularity == Component(1.0, 0.3, 0.3)
 
 
 def test_configuration_versions_order_by_date_then_serial_number() -> None:

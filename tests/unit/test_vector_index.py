@@ -72,13 +72,16 @@ def test_k_larger_than_the_index_returns_everything(index: VectorIndex) -> None:
     assert {pid for pid, _ in tiny.search(VECTORS[0], 10)} == set(small_ids)
 
 
-def test_faiss_recall_at_10_against_exact_search() -> None:
-    faiss_index, exact = FaissVectorIndex.build(IDS, VECTORS), ExactVectorIndex(IDS, VECTORS)
+def numpy_top10(query: np.ndarray) -> set[str]:
+    """Ground truth straight from the data, independent of both implementations."""
+    return {IDS[i] for i in np.argsort(-(VECTORS @ query))[:10]}
+
+
+def test_recall_at_10_against_brute_force(index: VectorIndex) -> None:
     queries = unit_vectors(100, seed=3)
-    hits = sum(
-        len({p for p, _ in faiss_index.search(q, 10)} & {p for p, _ in exact.search(q, 10)}) for q in queries
-    )
-    assert hits / (10 * len(queries)) >= 0.95
+    hits = sum(len({p for p, _ in index.search(q, 10)} & numpy_top10(q)) for q in queries)
+    floor = 0.95 if isinstance(index, FaissVectorIndex) else 1.0
+    assert hits / (10 * len(queries)) >= floor
 
 
 def publish(tmp_path) -> tuple[LocalArtifactStore, str]:

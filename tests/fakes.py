@@ -1,5 +1,8 @@
 """In-memory stand-ins behind Quarry's adapter interfaces, for tests of pure logic. Each one passes
-the same contract tests as the real adapters (tests/unit/test_encoder_contract.py, ...)."""
+the same contract tests as the real adapters (tests/unit/test_encoder_contract.py): the hashing
+encoder passes the structural ones (shape, unit length, determinism, batching) and is exempt from the
+one about meaning, which word hashing cannot have. It stands in for a model no package ships (768
+dimensions), never for OpenSearch or Redis."""
 
 from __future__ import annotations
 

@@ -104,11 +104,9 @@ bench-search: services ## Search latency/QPS: raw OpenSearch vs API uncached vs 
 	@$(PY) -m pipelines embeddings --if-missing >/dev/null
 	@$(PY) -m pipelines.bench.search_bench
 
-observe: ## Run a local Prometheus (Debian's) on :9090 scraping the API of make up, with Quarry's alert rules
+observe: ## Run a local Prometheus (Debian's) on :9090 scraping the API of make up and OpenSearch, with Quarry's alert rules
 	@ops/ensure-system-packages
-	@mkdir -p var/prometheus-data
-	@prometheus --config.file=ops/prometheus/prometheus.yml --storage.tsdb.path=var/prometheus-data \
-	  --web.listen-address=127.0.0.1:9090
+	@ops/observe
 
 bench-ann: services ## recall@10 and latency of OpenSearch k-NN and FAISS vs exact search -> reports/ann-recall.*
 	@$(PY) -m pipelines index-demo --if-empty >/dev/null

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from api.events.controllers import EventController
 from api.events.services import EventService, EventsNotStoredError
@@ -18,12 +19,12 @@ from api.events.validation import BatchRejectedError
 from api.health.controllers import HealthController
 from api.observability.controllers import MetricsController
 from api.observability.middleware import metrics_middleware
+from api.observability.tracing import tracing_middleware
 from api.problems import (
     bad_request_handler,
     batch_rejected_handler,
     http_exception_handler,
     service_unavailable_handler,
-    trace_id_middleware,
     unhandled_exception_handler,
 )
 from api.products.controllers import ProductController
@@ -46,9 +47,10 @@ from quarry.adapters.cache import KeyValueStore, RedisStore
 from quarry.adapters.search_engine import OpenSearchEngine, SearchEngine, SearchEngineError
 from quarry.circuit import CircuitBreaker
 from quarry.logs import configure_logging
-from quarry.metrics import forget_dead_workers
+from quarry.metrics import ProcessSampler, forget_dead_workers
 from quarry.onnx_encoder import load_query_encoder
 from quarry.settings import Settings, get_settings
+from quarry.tracing import configure_tracing, shutdown_tracing
 from quarry.ubi import UbiLayout
 
 log = logging.getLogger("api")
@@ -59,14 +61,26 @@ def create_app(
     engine: SearchEngine | None = None,
     store: KeyValueStore | None = None,
     artifacts: ArtifactStore | None = None,
+    span_exporter: SpanExporter | None = None,
 ) -> Litestar:
+    """`span_exporter` replaces the configured tracing exporter (tests read spans from memory)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, service="quarry-api", stream=sys.stdout)
 
     @asynccontextmanager
     async def services(app: Litestar) -> AsyncIterator[None]:
-        search_engine = engine or OpenSearchEngine(settings.opensearch_url, settings.opensearch_timeout_s)
-        kv = store or RedisStore(settings.redis_url)
+        # In the worker process: the span exporter's thread must not be forked.
+        configure_tracing(
+            "quarry-api",
+            settings.tracing_exporter,
+            settings.tracing_endpoint,
+            settings.tracing_sample_ratio,
+            span_exporter,
+        )
+        search_engine = engine or OpenSearchEngine(
+            settings.opensearch_url, settings.opensearch_timeout_s, settings.opensearch_pool_size
+        )
+        kv = store or RedisStore(settings.redis_url, pool_size=settings.redis_pool_size)
         model_store = artifacts or LocalArtifactStore(settings.artifacts_dir)
         understanding = QueryUnderstanding(
             model_store, settings.spell_auto_correct_confidence, settings.artifact_reload_interval_s
@@ -129,13 +143,17 @@ def create_app(
         )
         app.state.suggest_service = SuggestService(model_store, settings.artifact_reload_interval_s)
         forget_dead_workers()
+        process_sampler = ProcessSampler()
+        process_sampler.start()
         process_tuning.tune_for_latency()
         process_tuning.freeze_long_lived("start-up")
         try:
             yield
         finally:
             query_log.stop()
+            process_sampler.stop()
             process_tuning.unfreeze()
+            shutdown_tracing()
 
     return Litestar(
         route_handlers=[
@@ -148,7 +166,7 @@ def create_app(
             MetricsController,
         ],
         lifespan=[services],
-        middleware=[trace_id_middleware, metrics_middleware],
+        middleware=[tracing_middleware, metrics_middleware],
         exception_handlers={
             HTTPException: http_exception_handler,
             QueryRejectedError: bad_request_handler,

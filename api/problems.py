@@ -12,18 +12,15 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from litestar.datastructures import MutableScopeHeaders
-from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.observability.middleware import record_unrouted
-from quarry.logs import new_request_context
+from api.observability.tracing import TRACE_HEADER
+from quarry.tracing import record_error
 
 log = logging.getLogger("api")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-TRACE_HEADER = "x-trace-id"
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
@@ -50,29 +47,9 @@ def trace_id_from(traceparent: str | None) -> str:
     return secrets.token_hex(16)
 
 
-def trace_id_middleware(app: ASGIApp) -> ASGIApp:
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers", []))
-        trace_id = trace_id_from(headers.get(b"traceparent", b"").decode("latin-1"))
-        scope.setdefault("state", {})["trace_id"] = trace_id
-        new_request_context(trace_id=trace_id, request_id=secrets.token_hex(8))
-
-        async def send_with_trace(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                MutableScopeHeaders.from_message(message)[TRACE_HEADER] = trace_id
-            await send(message)
-
-        await app(scope, receive, send_with_trace)
-
-    return middleware
-
-
 def request_trace_id(request: Request[Any, Any, Any]) -> str:
     """The request's trace id. Errors raised before routing (unknown path, wrong method) never pass
-    through the middleware, so the id is derived here too, from the same header."""
+    through the tracing middleware, so the id is derived here too, from the same header."""
     state: dict[str, Any] = request.scope.setdefault("state", {})
     if not state.get("trace_id"):
         state["trace_id"] = trace_id_from(request.headers.get("traceparent"))
@@ -124,6 +101,7 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
 
 
 def unhandled_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    record_error(exc)
     log.exception("unhandled error", extra={"trace_id": request_trace_id(request), "path": request.url.path})
     return problem_response(request, 500, "Internal error", "The error was logged with this trace_id.")
 
@@ -144,6 +122,7 @@ def batch_rejected_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 
 def service_unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     """OpenSearch is down or overloaded: a retryable 503, not a 500."""
+    record_error(exc)
     log.error("search backend failed", extra={"trace_id": request_trace_id(request), "error": str(exc)})
     return problem_response(
         request, 503, "Search backend unavailable", "The search backend did not answer; retry shortly."

@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 import msgspec
 
 from quarry.adapters.artifact_store import ArtifactNotFoundError, ArtifactStore, version_built_at
-from quarry.metrics import ARTIFACT_BUILT
+from quarry.metrics import ARTIFACT_BUILT, artifact_served
 from quarry.process_tuning import freeze_long_lived
 
 log = logging.getLogger("quarry.artifacts")
@@ -53,9 +53,11 @@ class HotArtifact(Generic[T]):
                 extra={"artifact": self._name, "version": version, "error": str(exc)},
             )
             return False
-        replaced = self.version is not None
+        previous = self.version
+        replaced = previous is not None
         self.value, self.version = value, version
         log.info("artifact loaded", extra={"artifact": self._name, "version": version})
+        artifact_served(self._name, version, previous)
         built_at = version_built_at(version)
         if built_at is not None:
             ARTIFACT_BUILT.labels(self._name).set(built_at)

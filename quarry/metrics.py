@@ -9,12 +9,16 @@ With several uvicorn workers, prometheus-client's multiprocess mode (PROMETHEUS_
 from __future__ import annotations
 
 import os
+import resource
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from prometheus_client import Counter, Gauge, Histogram, multiprocess
+
+from quarry.tracing import client_span
 
 # Fine enough for p50/p95/p99/p99.9 between 1 ms and 2 s.
 LATENCY_BUCKETS = (
@@ -59,6 +63,14 @@ DEPENDENCY_LATENCY = Histogram(
 DEPENDENCY_ERRORS = Counter(
     "quarry_dependency_errors_total", "Failed calls to OpenSearch and Redis", ["dependency", "operation"]
 )
+DEPENDENCY_CONNECTIONS_IN_USE = Gauge(
+    "quarry_dependency_connections_in_use", "Connections of a worker's pool busy with a call",
+    ["dependency"], multiprocess_mode="liveall",
+)  # fmt: skip
+DEPENDENCY_POOL_SIZE = Gauge(
+    "quarry_dependency_pool_size", "Connections a worker's pool keeps (more are opened and discarded)",
+    ["dependency"], multiprocess_mode="liveall",
+)  # fmt: skip
 CIRCUIT_OPEN = Gauge(
     "quarry_circuit_open", "1 while a circuit breaker is open", ["breaker"], multiprocess_mode="livemax"
 )
@@ -66,6 +78,20 @@ ARTIFACT_BUILT = Gauge(
     "quarry_artifact_built_timestamp_seconds", "When the artifact version being served was published",
     ["artifact"], multiprocess_mode="livemax",
 )  # fmt: skip
+
+ARTIFACT_INFO = Gauge(
+    "quarry_artifact_info", "1 for the artifact version a worker serves, 0 for versions it replaced",
+    ["artifact", "version"], multiprocess_mode="livemax",
+)  # fmt: skip
+PROCESS_CPU = Gauge(
+    "quarry_process_cpu_seconds", "CPU time (user + system) a worker has used since it started",
+    multiprocess_mode="liveall",
+)  # fmt: skip
+PROCESS_MEMORY = Gauge(
+    "quarry_process_resident_memory_bytes", "Resident memory of a worker", multiprocess_mode="liveall"
+)
+PROCESS_THREADS = Gauge("quarry_process_threads", "Threads of a worker", multiprocess_mode="liveall")
+PROCESS_SAMPLE_INTERVAL_S = 5.0
 
 
 def status_class(status: int) -> str:
@@ -78,16 +104,21 @@ def method_label(method: str) -> str:
 
 @contextmanager
 def dependency_call(dependency: str, operation: str) -> Iterator[None]:
-    """Time one call to OpenSearch or Redis. An exception counts as an error unless it says it is not
-    retryable (an OpenSearch 4xx is the caller's mistake, not an outage)."""
+    """Time and trace one call to OpenSearch or Redis. An exception counts as an error unless it says
+    it is not retryable (an OpenSearch 4xx is the caller's mistake, not an outage); either way the
+    span records it. In-flight calls are connections in use: a blocking client holds one per call."""
     started = time.perf_counter()
+    in_use = DEPENDENCY_CONNECTIONS_IN_USE.labels(dependency)
+    in_use.inc()
     try:
-        yield
+        with client_span(f"{dependency} {operation}", dependency, operation):
+            yield
     except Exception as exc:
         if getattr(exc, "retryable", True):
             DEPENDENCY_ERRORS.labels(dependency, operation).inc()
         raise
     finally:
+        in_use.dec()
         DEPENDENCY_LATENCY.labels(dependency, operation).observe(time.perf_counter() - started)
 
 
@@ -112,3 +143,47 @@ def forget_dead_workers() -> int:
         except PermissionError:
             pass  # alive, another user's
     return dead
+
+
+def artifact_served(artifact: str, version: str, replaced: str | None) -> None:
+    if replaced is not None:
+        ARTIFACT_INFO.labels(artifact, replaced).set(0)
+    ARTIFACT_INFO.labels(artifact, version).set(1)
+
+
+def _resident_bytes() -> int:
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):  # not Linux: the peak is the best there is
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def sample_process() -> None:
+    """prometheus-client's process collector does not work across workers (multiprocess mode), so
+    each worker publishes its own CPU, memory and thread count, labelled by pid."""
+    PROCESS_CPU.set(time.process_time())
+    PROCESS_MEMORY.set(_resident_bytes())
+    PROCESS_THREADS.set(threading.active_count())
+
+
+class ProcessSampler:
+    """Samples this worker every few seconds on a daemon thread: a worker that is not the one
+    answering a scrape still shows current values."""
+
+    def __init__(self, interval_s: float = PROCESS_SAMPLE_INTERVAL_S) -> None:
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="process-metrics", daemon=True)
+
+    def start(self) -> None:
+        sample_process()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self._interval_s)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            sample_process()

@@ -15,7 +15,7 @@ import shlex
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -58,6 +58,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     opensearch_timeout_s: float = 30.0
     """Per-request timeout of the OpenSearch client, in seconds."""
 
+    opensearch_pool_size: int = 16
+    """Kept-alive OpenSearch connections per API worker; calls beyond it open throwaway connections."""
+
     java_home: str = ""
     """JDK for OpenSearch (21 or newer); empty means pick the newest one in /usr/lib/jvm."""
 
@@ -69,6 +72,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     """Redis endpoint; setting QUARRY_REDIS_URL explicitly skips starting a local redis-server."""
+
+    redis_pool_size: int = 50
+    """Redis connections per API worker (above anyio's 40 threads); a call finding none free waits 0.5 s."""
 
     api_host: str = "127.0.0.1"
     """Address the API binds to."""
@@ -153,6 +159,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     query_vector_cache: bool = True
     """Cache query embeddings in process memory and Redis; off only to measure encoding (bench-search)."""
+
+    tracing_exporter: Literal["none", "console", "otlp-http", "otlp-grpc"] = "none"
+    """Where OpenTelemetry spans go; `none` still mints a W3C trace id per request for logs and errors."""
+
+    tracing_endpoint: str = ""
+    """OTLP endpoint (Jaeger, Tempo, a Collector); empty means localhost:4318 (HTTP) or :4317 (gRPC)."""
+
+    tracing_sample_ratio: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 1.0
+    """Share of new traces recorded (0-1); a caller's sampled `traceparent` is always honoured."""
 
     @property
     def var_path(self) -> Path:

@@ -21,6 +21,7 @@ from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError, index_action
 from quarry.bulk import send_with_retry
 from quarry.metrics import EVENTS
+from quarry.tracing import span
 from quarry.ubi import UbiLayout, events_index
 
 log = logging.getLogger("api.events")
@@ -102,9 +103,18 @@ class EventService:
         self._known_indices.add(name)
 
     def ingest(self, batch: EventBatch) -> EventsAccepted:
+        with span("events.ingest", {"quarry.events": len(batch.events)}) as ingest:
+            accepted = self._ingest(batch)
+            ingest.set_attributes(
+                {"quarry.events.accepted": accepted.accepted, "quarry.events.duplicates": accepted.duplicates}
+            )
+            return accepted
+
+    def _ingest(self, batch: EventBatch) -> EventsAccepted:
         now = dt.datetime.now(dt.UTC)
         try:
-            events = validate_batch(batch.events, now, self.max_age, frozenset(self.actions))
+            with span("events.validate"):
+                events = validate_batch(batch.events, now, self.max_age, frozenset(self.actions))
         except ValueError:
             EVENTS.labels("rejected").inc(len(batch.events))
             raise

@@ -26,6 +26,7 @@ from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.hot_artifact import HotArtifact
 from quarry.metrics import RECOMMENDATIONS
 from quarry.recommenders import ALSRecommender
+from quarry.tracing import current_span, span
 
 log = logging.getLogger("api.recommendations")
 
@@ -64,6 +65,9 @@ ContentNeighbours = Callable[[str, int], list[tuple[str, float]] | None]
 
 def _counted(response: RecommendationsResponse) -> RecommendationsResponse:
     RECOMMENDATIONS.labels(response.strategy).inc()
+    current_span().set_attributes(
+        {"quarry.recommendations.strategy": response.strategy, "quarry.results": len(response.items)}
+    )
     return response
 
 
@@ -117,10 +121,12 @@ class RecommendationService:
     def for_user(
         self, user_id: str, k: int, category: str | None, session_id: str | None
     ) -> RecommendationsResponse:
-        return _counted(self._personal(user_id, k, category, session_id))
+        with span("recommendations.for_user"):
+            return _counted(self._personal(user_id, k, category, session_id))
 
     def similar(self, product_id: str, k: int) -> RecommendationsResponse:
-        return _counted(self._similar_items(product_id, k))
+        with span("recommendations.similar"):
+            return _counted(self._similar_items(product_id, k))
 
     def _personal(
         self, user_id: str, k: int, category: str | None, session_id: str | None

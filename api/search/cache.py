@@ -16,6 +16,7 @@ from api.search.schemas import CachedPage, SearchRequest
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.circuit import CircuitBreaker
 from quarry.metrics import CACHE_LOOKUPS
+from quarry.tracing import span
 
 log = logging.getLogger("api.cache")
 SESSION_TTL_S = 30
@@ -110,7 +111,9 @@ class SearchCache:
     def get_local(self, key: CacheKey) -> CachedPage | None:
         """The event-loop fast path. Only its hits are counted: a miss goes on to `get`, which
         counts the local lookup once."""
-        page = self._local_page(key)
+        with span("cache.lookup", {"quarry.cache.layer": "local"}) as lookup:
+            page = self._local_page(key)
+            lookup.set_attribute("quarry.cache.hit", page is not None)
         if page is not None:
             CACHE_LOOKUPS.labels("local", "hit").inc()
         return page
@@ -118,6 +121,12 @@ class SearchCache:
     def get(self, key: CacheKey) -> CachedPage | None:
         if not self.enabled:
             return None
+        with span("cache.lookup", {"quarry.cache.layer": "local+redis"}) as lookup:
+            page = self._lookup(key)
+            lookup.set_attribute("quarry.cache.hit", page is not None)
+        return page
+
+    def _lookup(self, key: CacheKey) -> CachedPage | None:
         local = self._local_page(key)
         if not key.session_scoped:
             CACHE_LOOKUPS.labels("local", "hit" if local is not None else "miss").inc()
@@ -150,6 +159,10 @@ class SearchCache:
     def put(self, key: CacheKey, page: CachedPage) -> None:
         if not self.enabled:
             return
+        with span("cache.store"):
+            self._store_page(key, page)
+
+    def _store_page(self, key: CacheKey, page: CachedPage) -> None:
         self._put_local(key, page)
         if not self._breaker.allow():
             return

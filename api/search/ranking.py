@@ -21,6 +21,7 @@ from api.search.hybrid import Fusion, Relevance, keyword_only
 from api.understanding.schemas import Entities
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import Hit
+from quarry.metrics import artifact_served
 
 log = logging.getLogger("api.ranking")
 
@@ -155,6 +156,7 @@ class RankingConfigProvider:
         self._file = load_config_file(self._path)
         self._current = self._file
         self._fetched_at = float("-inf")
+        self._served: str | None = None
 
     def peek(self) -> RankingConfig | None:
         """The in-memory config while it is fresh, else None (never calls Redis)."""
@@ -183,6 +185,9 @@ class RankingConfigProvider:
         except msgspec.DecodeError as exc:
             log.error("ranking config in Redis is invalid; using the file", extra={"error": str(exc)})
             self._current = self._file
+        if self._current.version != self._served:
+            artifact_served("ranking-config", self._current.version, self._served)
+            self._served = self._current.version
         return self._current
 
 

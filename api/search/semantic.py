@@ -24,6 +24,7 @@ from quarry.adapters.search_engine import Hit, SearchEngine, SearchEngineError
 from quarry.circuit import CircuitBreaker
 from quarry.embeddings import EmbeddingModelUnavailableError, Encoder, Vectors
 from quarry.hot_artifact import HotArtifact
+from quarry.tracing import span
 from quarry.vector_index import ARTIFACT, FaissVectorIndex, load_vector_index
 
 log = logging.getLogger("api.semantic")
@@ -72,6 +73,10 @@ class QueryVectors:
         return f"qvec:{self._model_name}:{hashlib.sha1(text.encode()).hexdigest()}"
 
     def vector(self, text: str) -> Vectors | None:
+        with span("query.encode", {"quarry.encoder": self._model_name}):
+            return self._vector(text)
+
+    def _vector(self, text: str) -> Vectors | None:
         if self.encoder is None:
             return None
         if not self._cache:
@@ -183,7 +188,9 @@ class SemanticRetriever:
         faiss_index = self.index.get()
         degraded: list[str] = []  # per-request incidents; lasting states come from degraded_components
         try:
-            found = self._engine.search(self._alias, knn_body(vector.tolist(), request, k))
+            with span("retrieve.knn") as knn:
+                found = self._engine.search(self._alias, knn_body(vector.tolist(), request, k))
+                knn.set_attribute("quarry.results", len(found.hits))
             hits = [from_docvalues(h) for h in found.hits]
             similarity = {h.id: _cosine_from_knn_score(h.score) for h in hits}
         except SearchEngineError as exc:
@@ -191,17 +198,21 @@ class SemanticRetriever:
             degraded.append("knn")
             hits, similarity = [], {}
             if faiss_index is not None:
-                nearest = dict(faiss_index.search(vector, k))
-                found = self._engine.search(self._alias, ids_body(list(nearest), request))
+                with span("faiss.search") as fallback:
+                    nearest = dict(faiss_index.search(vector, k))
+                    found = self._engine.search(self._alias, ids_body(list(nearest), request))
+                    fallback.set_attribute("quarry.results", len(found.hits))
                 hits = sorted((from_docvalues(h) for h in found.hits), key=lambda h: -nearest.get(h.id, 0.0))
                 similarity = {h.id: nearest.get(h.id, 0.0) for h in hits}
         if faiss_index is not None:
-            wanted = list(dict.fromkeys([*keyword_ids, *(h.id for h in hits)]))
-            stored = faiss_index.vectors(wanted)
-            if stored:
-                ids = list(stored)
-                exact = np.vstack([stored[i] for i in ids]) @ vector
-                similarity.update(zip(ids, (float(x) for x in exact), strict=True))
+            with span("faiss.rerank") as rerank:
+                wanted = list(dict.fromkeys([*keyword_ids, *(h.id for h in hits)]))
+                stored = faiss_index.vectors(wanted)
+                if stored:
+                    ids = list(stored)
+                    exact = np.vstack([stored[i] for i in ids]) @ vector
+                    similarity.update(zip(ids, (float(x) for x in exact), strict=True))
+                rerank.set_attribute("quarry.candidates", len(stored))
         kept = [h for h in hits if similarity.get(h.id, 0.0) >= min_similarity]
         kept.sort(key=lambda h: -similarity.get(h.id, 0.0))
         return SemanticCandidates(hits=kept, similarity=similarity, degraded=degraded)

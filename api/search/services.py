@@ -37,6 +37,7 @@ from quarry.adapters.search_engine import SearchResponse as EngineResponse
 from quarry.circuit import CircuitBreaker
 from quarry.logs import bind
 from quarry.metrics import SEARCHES, SPELL_CORRECTIONS, TOP_SCORE, ZERO_RESULT_SEARCHES
+from quarry.tracing import current_span, span
 
 log = logging.getLogger("api.search")
 
@@ -242,7 +243,10 @@ class SearchService:
             with_facets=with_facets,
             exclude_ids=exclude_ids,
         )
-        response = self.engine.search(self.alias, body)
+        with span("retrieve.keyword", {"quarry.minimum_should_match": msm}) as keyword:
+            response = self.engine.search(self.alias, body)
+            keyword.set_attribute("quarry.results", len(response.hits))
+            keyword.set_attribute("quarry.total", response.total)
         return response, [from_docvalues(h) for h in response.hits]
 
     def _candidates(
@@ -258,9 +262,11 @@ class SearchService:
         keyword_info = RetrievalInfo(mode="keyword", keyword_candidates=len(keyword_hits))
         if config.retrieval == "keyword" or self.semantic is None:
             return keyword_only(keyword_hits), keyword_info, []
-        semantic = self.semantic.retrieve(
-            text, request, config.window, config.semantic_min_similarity, [h.id for h in keyword_hits]
-        )
+        with span("retrieve.semantic") as semantic_span:
+            semantic = self.semantic.retrieve(
+                text, request, config.window, config.semantic_min_similarity, [h.id for h in keyword_hits]
+            )
+            semantic_span.set_attribute("quarry.results", len(semantic.hits) if semantic else 0)
         if semantic is None:  # no query vector: `degraded` says so from the retriever's state
             return keyword_only(keyword_hits), keyword_info, []
         keyword_side = keyword_hits if config.retrieval == "hybrid" else []
@@ -292,10 +298,13 @@ class SearchService:
         if not candidates:
             return []  # no personal features to fetch for an empty window
         hits = [c.hit for c in candidates]
-        affinity = self.affinity.get(request.user_id, request.session_id)
-        products = self.product_affinity(request.user_id, [h.id for h in hits]) if request.user_id else {}
+        with span("personalization.features") as features:
+            affinity = self.affinity.get(request.user_id, request.session_id)
+            products = self.product_affinity(request.user_id, [h.id for h in hits]) if request.user_id else {}
+            features.set_attribute("quarry.personalized", bool(affinity or products))
         relevance = [c.relevance for c in candidates]
-        return rank(hits, config, dt.datetime.now(dt.UTC), affinity, products, relevance)
+        with span("rank", {"quarry.candidates": len(hits)}):
+            return rank(hits, config, dt.datetime.now(dt.UTC), affinity, products, relevance)
 
     def _relevance_page(
         self,
@@ -438,19 +447,24 @@ class SearchService:
         config, catalog = self.ranking.peek(), self.catalog_version.peek()
         if config is None or catalog is None:
             return None
-        understood = self.understanding.understand(request.q, allow_reload=False)
-        page = self.cache.get_local(
-            cache_key(request, understood.normalized, self._ranking_id(config), catalog)
-        )
-        if page is None:
-            return None
-        return self._respond(request, page, cache_hit=True, started=started)
+        with span("search.in_memory"):
+            understood = self.understanding.understand(request.q, allow_reload=False)
+            page = self.cache.get_local(
+                cache_key(request, understood.normalized, self._ranking_id(config), catalog)
+            )
+            if page is None:
+                return None
+            return self._respond(request, page, cache_hit=True, started=started)
 
     def _page(self, request: SearchRequest) -> tuple[CachedPage, bool]:
         """The page from the cache, or retrieved and cached; and whether it was a cache hit."""
         understood = self.understanding.understand(request.q)
-        config = self.ranking.get()
-        key = cache_key(request, understood.normalized, self._ranking_id(config), self.catalog_version.get())
+        with span("ranking.config") as ranking:
+            config = self.ranking.get()
+            ranking.set_attribute("quarry.ranking.version", config.version)
+        with span("catalog.version"):
+            catalog = self.catalog_version.get()
+        key = cache_key(request, understood.normalized, self._ranking_id(config), catalog)
         page = self.cache.get(key)
         if page is not None:
             return page, True
@@ -461,9 +475,10 @@ class SearchService:
 
     def search(self, request: SearchRequest) -> SearchResponse:
         started = time.perf_counter()
-        self._check(request)
-        page, cache_hit = self._page(request)
-        return self._respond(request, page, cache_hit, started)
+        with span("search"):
+            self._check(request)
+            page, cache_hit = self._page(request)
+            return self._respond(request, page, cache_hit, started)
 
     def _respond(
         self, request: SearchRequest, page: CachedPage, cache_hit: bool, started: float
@@ -475,25 +490,18 @@ class SearchService:
         if self.cache.bypassed:
             degraded.append("cache")
         self._count(page)
-        query_id = str(uuid.uuid4())
-        self.query_log.submit(
-            UbiQuery(
-                query_id=query_id,
-                user_query=page.query.normalized,
-                query_response_hit_ids=[r.product_id for r in page.results],
-                timestamp=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-                client_id=request.session_id,
-                user_id=request.user_id,
-                session_id=request.session_id,
-                query_attributes={
-                    "total": page.total,
-                    "page": request.page,
-                    "sort": request.sort,
-                    "fallback": page.fallback,
-                    "intent": page.query.intent,
-                },
-            )
+        current_span().set_attributes(
+            {
+                "quarry.results": len(page.results),
+                "quarry.total": page.total,
+                "quarry.cache.hit": cache_hit,
+                "quarry.retrieval.mode": page.retrieval.mode,
+                "quarry.degraded": degraded,
+            }
         )
+        query_id = str(uuid.uuid4())
+        with span("ubi.log"):
+            self._log_query(request, page, query_id)
         took_ms = round((time.perf_counter() - started) * 1000, 2)
         log.info(
             "search",
@@ -518,6 +526,26 @@ class SearchService:
             cache_hit=cache_hit,
             degraded=degraded,
             retrieval=page.retrieval,
+        )
+
+    def _log_query(self, request: SearchRequest, page: CachedPage, query_id: str) -> None:
+        self.query_log.submit(
+            UbiQuery(
+                query_id=query_id,
+                user_query=page.query.normalized,
+                query_response_hit_ids=[r.product_id for r in page.results],
+                timestamp=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+                client_id=request.session_id,
+                user_id=request.user_id,
+                session_id=request.session_id,
+                query_attributes={
+                    "total": page.total,
+                    "page": request.page,
+                    "sort": request.sort,
+                    "fallback": page.fallback,
+                    "intent": page.query.intent,
+                },
+            )
         )
 
     def warm(self, queries: list[str]) -> int:

@@ -12,6 +12,7 @@ from api.understanding.spelling import SpellCorrector
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.hot_artifact import HotArtifact
 from quarry.text import normalize, tokens
+from quarry.tracing import span
 from quarry.vocabulary import (
     ARTIFACT,
     BIGRAMS_FILE,
@@ -110,20 +111,29 @@ class QueryUnderstanding:
     def understand(self, raw: str, allow_reload: bool = True) -> UnderstoodQuery:
         """`allow_reload=False` for callers on the event loop: the reload check reads the model store."""
         model = self._model.get(allow_reload)
-        normalized = self.normalize(raw)
-        words = tokens(normalized)
-        correction = model.speller.correct(words) if model.version else Correction(None, 1.0)
-        applied = correction.text if correction.text and correction.confidence >= self._threshold else None
-        suggested = correction.text if correction.text and not applied else None
+        with span("query.normalize"):
+            normalized = self.normalize(raw)
+            words = tokens(normalized)
+        with span("query.spell_correction") as spelling:
+            correction = model.speller.correct(words) if model.version else Correction(None, 1.0)
+            applied = (
+                correction.text if correction.text and correction.confidence >= self._threshold else None
+            )
+            suggested = correction.text if correction.text and not applied else None
+            spelling.set_attribute("quarry.correction.applied", applied is not None)
+            spelling.set_attribute("quarry.correction.confidence", correction.confidence)
         final_words = tokens(applied) if applied else words
-        entities = model.extractor.extract(final_words) if model.version else Entities()
+        with span("query.classify") as classifying:
+            entities = model.extractor.extract(final_words) if model.version else Entities()
+            intent = classify(final_words, model.extractor, entities)
+            classifying.set_attribute("quarry.query.intent", intent)
         return UnderstoodQuery(
             original=raw,
             normalized=normalized,
             corrected=applied,
             did_you_mean=suggested,
             correction_confidence=correction.confidence,
-            intent=classify(final_words, model.extractor, entities),
+            intent=intent,
             entities=entities,
         )
 

@@ -5,6 +5,8 @@ records is the servers') and by a Python harness (threads; raw OpenSearch throug
 the same query mix; the API runs as `python -m api` (uvicorn workers).
 
 Goals on a 2-core machine: uncached API p95 <= raw p95 + 15 ms; cached p99 < 10 ms at concurrency 16.
+Tracing overhead: the uncached hybrid API with every span exported over OTLP/HTTP against the same API
+with tracing off, alternating short runs in the same session: under 5 % of the p50.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ WARMUP = 60
 WRK_SECONDS = {1: 8, 16: 12}
 WRK_WARMUP_S = 2
 PAGE_SIZE = 20
+OVERHEAD_ROUNDS = 6
+OVERHEAD_SECONDS = 5
+TRACING_OVERHEAD_GOAL = 0.05
 
 
 class Latency(msgspec.Struct):
@@ -61,6 +66,20 @@ class StageTiming(msgspec.Struct):
     share_of_p50: float  # of the sum of the stages' medians
 
 
+class TracingOverhead(msgspec.Struct):
+    """p50 of alternating concurrency-1 wrk runs: tracing off, then on (every span exported)."""
+
+    rounds: int
+    seconds_per_run: int
+    off_p50_ms: list[float]
+    on_p50_ms: list[float]
+    median_off_p50_ms: float
+    median_on_p50_ms: float
+    overhead_of_p50: float  # (on - off) / off of the medians
+    spans_exported: int
+    spans_per_request: float
+
+
 class SearchBenchReport(msgspec.Struct):
     benchmark: str
     environment: dict[str, Any]
@@ -71,6 +90,7 @@ class SearchBenchReport(msgspec.Struct):
     goals: dict[str, bool]
     ubi_enqueue_us: dict[str, float]
     hybrid_stages: list[StageTiming]
+    tracing_overhead: TracingOverhead
 
 
 def keyword_only_config(settings: Settings) -> Path:
@@ -272,9 +292,11 @@ def raw_caller(url: str, alias: str) -> Callable[[], Callable[[dict[str, str]], 
     return make
 
 
-def wrk_row(name: str, base_url: str, requests: list[HttpRequest], concurrency: int) -> Latency:
+def wrk_row(
+    name: str, base_url: str, requests: list[HttpRequest], concurrency: int, seconds: int | None = None
+) -> Latency:
     run_wrk(base_url, requests, concurrency, WRK_WARMUP_S)
-    result = run_wrk(base_url, requests, concurrency, WRK_SECONDS[concurrency])
+    result = run_wrk(base_url, requests, concurrency, seconds or WRK_SECONDS[concurrency])
     return Latency(
         system=name,
         client="wrk",
@@ -308,10 +330,50 @@ def warm_cache(port: int, mix: list[dict[str, str]]) -> None:
     drive("warm", 4, len(mix), api_caller(port), mix)
 
 
-def start_api(cache_ttl_s: int, **extra_env: str) -> tuple[subprocess.Popen[bytes], int]:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+        return int(sock.getsockname()[1])
+
+
+def spans_received(sink_port: int) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", sink_port, timeout=5)
+    connection.request("GET", "/count")
+    return int(connection.getresponse().read())
+
+
+def tracing_overhead(
+    untraced_port: int, traced_port: int, sink_port: int, requests: list[HttpRequest]
+) -> TracingOverhead:
+    """Alternate short runs so both sides see the same machine noise; compare the median p50s."""
+    off: list[float] = []
+    on: list[float] = []
+    served = 0
+    before = spans_received(sink_port)
+    for _ in range(OVERHEAD_ROUNDS):
+        for port, p50s in ((untraced_port, off), (traced_port, on)):
+            row = wrk_row("overhead", f"http://127.0.0.1:{port}", requests, 1, OVERHEAD_SECONDS)
+            p50s.append(row.p50_ms)
+            if port == traced_port:
+                served += row.requests
+    time.sleep(6)  # the batch span processor exports every 5 s
+    exported = spans_received(sink_port) - before
+    median_off, median_on = percentile(off, 0.5), percentile(on, 0.5)
+    return TracingOverhead(
+        rounds=OVERHEAD_ROUNDS,
+        seconds_per_run=OVERHEAD_SECONDS,
+        off_p50_ms=off,
+        on_p50_ms=on,
+        median_off_p50_ms=round(median_off, 3),
+        median_on_p50_ms=round(median_on, 3),
+        overhead_of_p50=round((median_on - median_off) / median_off, 4),
+        spans_exported=exported,
+        spans_per_request=round(exported / served, 1) if served else 0.0,
+    )
+
+
+def start_api(cache_ttl_s: int, **extra_env: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
     env = {
         **os.environ,
         "QUARRY_API_PORT": str(port),
@@ -363,6 +425,15 @@ def main() -> int:
         "api_uncached_hybrid_novec": start_api(0, QUARRY_QUERY_VECTOR_CACHE="false"),
         "api_cached": start_api(3600),
     }
+    sink_port = free_port()
+    sink = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.bench.otlp_sink", str(sink_port)], cwd=PROJECT_ROOT
+    )
+    traced = start_api(
+        0,
+        QUARRY_TRACING_EXPORTER="otlp-http",
+        QUARRY_TRACING_ENDPOINT=f"http://127.0.0.1:{sink_port}/v1/traces",
+    )
     try:
         systems: list[tuple[str, Callable[[], Callable[[dict[str, str]], bool]], str, list[HttpRequest]]] = [
             ("raw_opensearch", raw, settings.opensearch_url, raw_http),
@@ -380,10 +451,14 @@ def main() -> int:
                 print(msgspec.json.encode(results[-1]).decode(), file=sys.stderr)
                 results.append(drive(name, concurrency, REQUESTS[concurrency], caller, mix))
                 print(msgspec.json.encode(results[-1]).decode(), file=sys.stderr)
+        overhead = tracing_overhead(apis["api_uncached_hybrid"][1], traced[1], sink_port, api_http)
+        print(msgspec.json.encode(overhead).decode(), file=sys.stderr)
     finally:
-        for process, _ in apis.values():
+        for process, _ in [*apis.values(), traced]:
             process.terminate()
             process.wait(timeout=20)
+        sink.terminate()
+        sink.wait(timeout=10)
         keyword_config.unlink(missing_ok=True)
         RedisStore(isolated_redis(settings)).delete(CONFIG_KEY)
     stages = stage_timings(settings, mix)
@@ -401,6 +476,7 @@ def main() -> int:
         for c in CONCURRENCY
     }
     goals["cached_p99_under_10ms_c16"] = by[("api_cached", 16)].p99_ms < 10
+    goals["tracing_overhead_under_5pct_of_p50"] = overhead.overhead_of_p50 < TRACING_OVERHEAD_GOAL
     report = SearchBenchReport(
         benchmark="bench-search",
         environment=environment(),
@@ -411,6 +487,7 @@ def main() -> int:
         goals=goals,
         ubi_enqueue_us=ubi_enqueue_cost(),
         hybrid_stages=stages,
+        tracing_overhead=overhead,
     )
     lines = [
         f"# bench-search ({report.environment['commit']}, {report.environment['measured_at']})",
@@ -447,6 +524,19 @@ def main() -> int:
             f"{f'{t.share_of_p50:.0%}' if t.share_of_p50 else 'for comparison'} |"
             for t in stages
         ],
+        "",
+        "Tracing overhead (uncached hybrid API, concurrency 1, wrk): every span exported over "
+        f"OTLP/HTTP to a local receiver vs tracing off, {overhead.rounds} alternating "
+        f"{overhead.seconds_per_run}-second runs each:",
+        "",
+        "| tracing | median p50 ms | p50 per run ms |",
+        "| --- | ---: | --- |",
+        f"| off | {overhead.median_off_p50_ms:.2f} | {', '.join(f'{v:.2f}' for v in overhead.off_p50_ms)} |",
+        f"| on (OTLP/HTTP, ratio 1.0) | {overhead.median_on_p50_ms:.2f} | "
+        f"{', '.join(f'{v:.2f}' for v in overhead.on_p50_ms)} |",
+        "",
+        f"Overhead: {overhead.overhead_of_p50:+.1%} of the p50; {overhead.spans_exported:,} spans exported "
+        f"({overhead.spans_per_request} per request).",
         "",
         "| goal | met |",
         "| --- | --- |",

@@ -10,7 +10,7 @@ import msgspec
 import redis
 from redis.exceptions import RedisError
 
-from quarry.metrics import dependency_call
+from quarry.metrics import DEPENDENCY_POOL_SIZE, dependency_call
 
 
 class CacheError(RuntimeError):
@@ -46,9 +46,19 @@ def _redis_call(operation: str) -> Iterator[None]:
 class RedisStore:
     """`KeyValueStore` on redis-py with short timeouts: a slow Redis must not slow search down."""
 
-    def __init__(self, url: str, timeout_s: float = 0.5) -> None:
+    def __init__(self, url: str, timeout_s: float = 0.5, pool_size: int = 50) -> None:
+        """At most `pool_size` connections; a call finding them all busy waits up to `timeout_s` for
+        one, then fails like any Redis error (the callers' circuit breakers take it from there)."""
         self.url = url
-        self._client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=pool_size,
+            timeout=timeout_s,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+        )
+        self._client = redis.Redis(connection_pool=pool)
+        DEPENDENCY_POOL_SIZE.labels("redis").set(pool_size)
 
     def ping(self) -> bool:
         try:

@@ -17,7 +17,7 @@ from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, SerializationError, TransportError
 from opensearchpy.serializer import JSONSerializer
 
-from quarry.metrics import dependency_call
+from quarry.metrics import DEPENDENCY_POOL_SIZE, dependency_call
 
 
 class SearchEngineError(RuntimeError):
@@ -135,7 +135,9 @@ class MsgspecSerializer(JSONSerializer):
 class OpenSearchEngine:
     """`SearchEngine` over opensearch-py; one instance is safe to share between threads."""
 
-    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, url: str, timeout_s: float = 30.0, pool_size: int = 16) -> None:
+        """`pool_size` connections are kept alive; beyond it urllib3 opens one per call and discards
+        it after (slower, and what the pool-exhaustion alert watches for)."""
         self.url = url
         self._client = OpenSearch(
             hosts=[url],
@@ -143,9 +145,10 @@ class OpenSearchEngine:
             max_retries=0,
             retry_on_timeout=False,
             http_compress=False,
-            pool_maxsize=16,
+            pool_maxsize=pool_size,
             serializer=MsgspecSerializer(),
         )
+        DEPENDENCY_POOL_SIZE.labels("opensearch").set(pool_size)
 
     def _call(self, fn: Any, *args: Any, if_missing: Any = _RAISE, **kwargs: Any) -> Any:
         """Every client call goes through here: timed, errors translated; a 404 returns `if_missing`

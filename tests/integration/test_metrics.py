@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import msgspec
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -95,6 +96,13 @@ def test_every_workers_counts_are_reported(demo_catalog) -> None:
                 registry.register(_Fixed(family))
             per_worker.append(request_count(generate_latest(registry).decode(), "/health/live"))
         assert sum(1 for n in per_worker if n > 0) >= 2, per_worker
+        # Process metrics are per worker (pid label): both workers, with live values.
+        memory = samples(text, "quarry_process_resident_memory_bytes")
+        cpu = samples(text, "quarry_process_cpu_seconds")
+        pids = {dict(labels)["pid"] for labels in memory}
+        assert len(pids) == 2 and pids == {dict(labels)["pid"] for labels in cpu}
+        assert all(value > 50e6 for value in memory.values()), memory  # a loaded worker, not a stub
+        assert all(value > 0 for value in cpu.values())
 
 
 class _Fixed:
@@ -105,3 +113,24 @@ class _Fixed:
 
     def collect(self) -> list[Metric]:
         return [self._family]
+
+
+def test_pools_and_served_artifact_versions_are_exposed(api_client, demo_catalog) -> None:
+    api_client.get("/v1/search", params={"q": "tent", "size": 5})
+    text = api_client.get("/metrics").text
+    assert samples(text, "quarry_dependency_pool_size") == {
+        (("dependency", "opensearch"),): demo_catalog.opensearch_pool_size,
+        (("dependency", "redis"),): demo_catalog.redis_pool_size,
+    }
+    in_use = samples(text, "quarry_dependency_connections_in_use")
+    assert in_use[(("dependency", "opensearch"),)] == 0  # between requests, nothing is checked out
+    served = {
+        dict(labels)["artifact"]: dict(labels)["version"]
+        for labels, v in samples(text, "quarry_artifact_info").items()
+        if v == 1
+    }
+    artifacts = Path(demo_catalog.artifacts_dir)
+    for artifact in ("query-understanding", "faiss"):
+        assert served[artifact] == (artifacts / artifact / "CURRENT").read_text().strip()
+    shipped = msgspec.json.decode(Path(demo_catalog.ranking_config).read_bytes())
+    assert served["ranking-config"] == shipped["version"]

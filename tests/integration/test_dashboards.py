@@ -1,0 +1,177 @@
+"""Grafana dashboards under version control: well-formed, valid PromQL (checked by promtool), and
+every metric they query is one the running service (or the OpenSearch exporter) really exposes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARDS = sorted((ROOT / "ops" / "grafana" / "dashboards").glob("*.json"))
+WANTED = {"quarry-overview", "quarry-search", "quarry-recommendations", "quarry-opensearch", "quarry-cache"}
+
+# PromQL words that are not metric names.
+_FUNCTIONS_AND_KEYWORDS = {
+    "sum", "min", "max", "avg", "count", "stddev", "stdvar", "topk", "bottomk", "quantile", "group",
+    "count_values", "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or",
+    "unless", "bool", "offset", "time", "rate", "irate", "increase", "delta", "deriv",
+    "histogram_quantile", "max_over_time", "min_over_time", "avg_over_time", "abs", "clamp_min",
+    "clamp_max", "vector", "scalar", "label_replace", "inf", "nan",
+}  # fmt: skip
+
+
+def expressions(dashboard: dict[str, Any]) -> list[str]:
+    return [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+
+
+def concrete(expr: str) -> str:
+    """The expression Prometheus would run: Grafana's interval variable filled in."""
+    return expr.replace("$__rate_interval", "5m")
+
+
+def metric_names(expr: str) -> set[str]:
+    """Names of the series an expression selects: strings, label matchers, ranges, grouping
+    clauses and function names removed, what remains are metric names (and recording rules)."""
+    text = re.sub(r'"(?:\\.|[^"\\])*"', '""', concrete(expr))
+    text = re.sub(r"\{[^}]*\}", " ", text)
+    text = re.sub(r"\[[^\]]*\]", " ", text)
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
+    names = set()
+    for match in re.finditer(r"[a-zA-Z_:][a-zA-Z0-9_:]*", text):
+        word, rest = match.group(0), text[match.end() :].lstrip()
+        if word.lower() in _FUNCTIONS_AND_KEYWORDS or rest.startswith("("):
+            continue
+        names.add(word)
+    return names
+
+
+def test_the_name_extraction_finds_metrics_and_skips_promql_words() -> None:
+    expr = (
+        'histogram_quantile(0.95, sum by (le, route) (rate(a_seconds_bucket{route="/x",le!="1"}[5m])))'
+        " / ignoring(route) group_left sum(rate(b_total[$__rate_interval])) > bool 0 and on() c:rule"
+    )
+    assert metric_names(expr) == {"a_seconds_bucket", "b_total", "c:rule"}
+
+
+def load(path: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(path.read_text())
+    return loaded
+
+
+def test_the_five_dashboards_are_well_formed() -> None:
+    assert {p.stem for p in DASHBOARDS} == WANTED
+    uids = set()
+    for path in DASHBOARDS:
+        dashboard = load(path)
+        assert dashboard["uid"] == path.stem and dashboard["title"].startswith("Quarry / ")
+        uids.add(dashboard["uid"])
+        assert any(v["type"] == "datasource" for v in dashboard["templating"]["list"])
+        ids = [p["id"] for p in dashboard["panels"]]
+        assert len(ids) == len(set(ids)), f"{path.name}: duplicate panel ids"
+        for panel in dashboard["panels"]:
+            assert panel["targets"], f"{path.name}: panel {panel['title']!r} has no query"
+            assert panel["datasource"]["uid"] == "${datasource}"
+            assert all(t["expr"].strip() for t in panel["targets"])
+    assert len(uids) == len(DASHBOARDS)
+
+
+def test_every_expression_is_valid_promql(tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: make test installs Debian's prometheus"
+    rules = [
+        {"record": f"dashboard:check:{n}", "expr": concrete(expr)}
+        for n, expr in enumerate(e for path in DASHBOARDS for e in expressions(load(path)))
+    ]
+    path = tmp_path / "dashboard-rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
+    checked = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def exposed(text: str) -> set[str]:
+    """Metric names a /metrics page offers: every sample's name, and the series names of families
+    declared (HELP/TYPE) but without samples yet (a labelled counter nothing has incremented)."""
+    names = set()
+    suffixes = {"histogram": ("_bucket", "_count", "_sum"), "summary": ("_count", "_sum")}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(maxsplit=3)
+            names.update([name, *(name + s for s in suffixes.get(kind, ()))])
+        elif line and not line.startswith("#"):
+            names.add(re.split(r"[{\s]", line, maxsplit=1)[0])
+    return names
+
+
+@pytest.fixture(scope="module")
+def opensearch_exporter() -> Iterator[str]:
+    """Debian's elasticsearch_exporter against the test OpenSearch, as `make observe` runs it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        listen = f"127.0.0.1:{sock.getsockname()[1]}"
+    process = subprocess.Popen([str(ROOT / "ops" / "opensearch-exporter"), listen])
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                text = httpx.get(f"http://{listen}/metrics", timeout=5).text
+                if "elasticsearch_cluster_health_status" in text:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, "exporter did not start"
+            time.sleep(0.3)
+        yield f"http://{listen}/metrics"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def exercise(client: Any) -> None:
+    """Traffic that touches every feature a dashboard shows."""
+    client.get("/v1/search", params={"q": "runnig shoes"})
+    client.get("/v1/search", params={"q": "runnig shoes"})  # a cache hit
+    client.get("/v1/search", params={"q": "qwzxvj plorf"})  # zero results
+    client.get("/v1/suggest", params={"q": "run"})
+    client.get("/v1/recommendations", params={"user_id": "u-dashboards"})
+    event = {
+        "event_id": f"dash-{uuid.uuid4().hex}",
+        "action_name": "click",
+        "user_id": "u-dashboards",
+        "object_id": "P000001",
+        "timestamp": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    client.post("/v1/events", json={"events": [event]})
+    client.post("/v1/events", json={"events": [event]})  # a duplicate
+    client.post("/v1/events", json={"events": [{"event_id": "bad"}]})  # rejected
+
+
+def test_dashboards_query_only_metrics_that_exist(api_client, opensearch_exporter: str) -> None:
+    exercise(api_client)
+    available = exposed(api_client.get("/metrics").text) | exposed(httpx.get(opensearch_exporter).text)
+    rules = yaml.safe_load((ROOT / "ops" / "prometheus" / "rules.yml").read_text())["groups"]
+    available |= {r["record"] for g in rules for r in g["rules"] if "record" in r}
+    missing = {
+        (path.name, name)
+        for path in DASHBOARDS
+        for expr in expressions(load(path))
+        for name in metric_names(expr)
+        if name not in available
+    }
+    assert not missing, sorted(missing)
+    # The check has teeth: an expression over a name no source offers is caught.
+    assert metric_names("sum(rate(quarry_no_such_metric_total[5m]))") - available == {
+        "quarry_no_such_metric_total"
+    }

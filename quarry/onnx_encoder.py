@@ -1,4 +1,4 @@
-"""Query encoding through ONNX Runtime: the same all-MiniLM-L6-v2 weights exported to ONNX, in fp32
+"""Query encoding through ONNX Runtime: the embedding model's own weights exported to ONNX, in fp32
 (numerically the torch model) or int8 (dynamic quantization). Encoding a query with torch took about
 7 ms of CPU, half of an uncached hybrid search; ONNX Runtime takes about 2.4 ms (fp32) or 0.6 ms
 (int8) per query in a first experiment; reports/bench-search.md has the measured stage times
@@ -12,6 +12,7 @@ precision, library versions and how closely its vectors agree with the torch mod
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import logging
 import tempfile
 import warnings
@@ -64,18 +65,19 @@ def export_onnx(model_name: str) -> bytes:
     directory, _ = model_directory(model_name)
     transformer = AutoModel.from_pretrained(str(directory), local_files_only=True).eval()
 
+    sample = _tokenizer(model_name)(["a sample query"], return_tensors="pt")
+    # BERT-like models take token_type_ids, MPNet does not: export the inputs this model accepts.
+    accepted = inspect.signature(transformer.forward).parameters
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample and n in accepted]
+
     class LastHiddenState(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.transformer = transformer
 
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            return self.transformer(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
+        def forward(self, *inputs: Any) -> Any:
+            return self.transformer(**dict(zip(names, inputs, strict=True))).last_hidden_state
 
-    sample = _tokenizer(model_name)(["a sample query"], return_tensors="pt")
-    names = ["input_ids", "attention_mask", "token_type_ids"]
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         # The TorchScript exporter warns about how it lowers BERT's indexing ops; the agreement check
         # in publish_onnx_encoder is what tells whether the export is right.

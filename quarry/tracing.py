@@ -1,8 +1,16 @@
 """OpenTelemetry tracing: a span per request stage, exported where the settings say.
 
 The SDK is installed even when nothing is exported, because it is what mints the W3C trace id of
-every request (logs, error bodies and the `x-trace-id` header carry it). With the exporter `none`
-the sampler records nothing, so a stage costs an id and a context switch, not a span.
+every request (logs, error bodies and the `x-trace-id` header carry it).
+
+Two kinds of spans, for cost. The request's root span is a regular SDK span: the sampler decides
+there, and a caller's `traceparent` is continued. Its stages (normalization, OpenSearch calls,
+ranking, ...) are recorded by `span()` as plain records and handed to the same span processors as
+finished `ReadableSpan`s: an SDK span costs ~20 µs of Python to start and end, a stage record ~3 µs,
+and a search has about twenty stages (reports/bench-search.md, "Tracing overhead"). Stages of an
+unsampled request, or outside any request (background threads), cost a context-variable read.
+The trade-off: a stage is visible to `span()` and `current_span()`, not to OpenTelemetry's context
+API, so third-party auto-instrumentation would not nest under it (Quarry uses none).
 
 Like logging, tracing is process-wide: `configure_tracing` installs the provider (the app factory
 calls it in each worker, tests call it with an in-memory exporter) and `span` is used everywhere.
@@ -11,15 +19,19 @@ calls it in each worker, tests call it with an in-memory exporter) and `span` is
 from __future__ import annotations
 
 import logging
+import random
 import sys
+import time
+import traceback
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Literal
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
@@ -27,7 +39,8 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
 )
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler, TraceIdRatioBased
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
@@ -36,24 +49,131 @@ log = logging.getLogger("quarry.tracing")
 Exporter = Literal["none", "console", "otlp-http", "otlp-grpc"]
 EXPORTERS: tuple[Exporter, ...] = ("none", "console", "otlp-http", "otlp-grpc")
 _PROPAGATOR = TraceContextTextMapPropagator()
+_SCOPE = InstrumentationScope("quarry")
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+
+
+class StageSpan(Protocol):
+    """What code can do with the span of its stage."""
+
+    def is_recording(self) -> bool: ...
+    def set_attribute(self, key: str, value: AttributeValue) -> None: ...
+    def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None: ...
 
 
 @dataclass
 class _Tracing:
     provider: TracerProvider
     tracer: trace.Tracer
+    resource: Resource
+    processors: list[SpanProcessor] = field(default_factory=list)
 
 
 def _provider(service: str, sampler: Sampler) -> TracerProvider:
     return TracerProvider(resource=Resource.create({"service.name": service}), sampler=sampler)
 
 
-def _initial() -> _Tracing:
+def _idle() -> _Tracing:
     provider = _provider("quarry", ALWAYS_OFF)
-    return _Tracing(provider, provider.get_tracer("quarry"))
+    return _Tracing(provider, provider.get_tracer("quarry"), provider.resource)
 
 
-_STATE = _initial()
+_STATE = _idle()
+
+
+class _NotRecording:
+    """The stage of a request nobody records: every call is a no-op."""
+
+    def is_recording(self) -> bool:
+        return False
+
+    def set_attribute(self, key: str, value: AttributeValue) -> None:
+        pass
+
+    def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
+        pass
+
+
+_NOT_RECORDING = _NotRecording()
+
+
+class _Stage:
+    """A recorded stage of a sampled request; becomes a `ReadableSpan` when it ends."""
+
+    __slots__ = (
+        "attributes",
+        "awaits_call",
+        "context",
+        "events",
+        "kind",
+        "name",
+        "parent",
+        "start",
+        "status",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        parent: SpanContext,
+        kind: SpanKind,
+        attributes: Mapping[str, AttributeValue] | None,
+        one_call: bool = False,
+    ) -> None:
+        self.awaits_call = one_call  # this stage is one dependency call: it becomes that call's span
+        self.name = name
+        self.parent = parent
+        self.context = SpanContext(parent.trace_id, random.getrandbits(64), False, _SAMPLED)
+        self.kind = kind
+        self.attributes: dict[str, AttributeValue] = dict(attributes) if attributes else {}
+        self.events: list[Event] = []
+        self.status = Status(StatusCode.UNSET)
+        self.start = time.time_ns()
+
+    def is_recording(self) -> bool:
+        return True
+
+    def set_attribute(self, key: str, value: AttributeValue) -> None:
+        self.attributes[key] = value
+
+    def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
+        self.attributes.update(attributes)
+
+    def fail(self, exc: BaseException) -> None:
+        self.events.append(_exception_event(exc))
+        self.status = Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}")
+
+    def finished(self, resource: Resource) -> ReadableSpan:
+        return ReadableSpan(
+            name=self.name,
+            context=self.context,
+            parent=self.parent,
+            resource=resource,
+            attributes=self.attributes,
+            events=self.events,
+            kind=self.kind,
+            status=self.status,
+            start_time=self.start,
+            end_time=time.time_ns(),
+            instrumentation_scope=_SCOPE,
+        )
+
+
+# The innermost recorded stage of the current request (None: the request's root span is innermost).
+_CURRENT_STAGE: ContextVar[_Stage | None] = ContextVar("quarry_stage", default=None)
+
+
+def _exception_event(exc: BaseException) -> Event:
+    kind = type(exc)
+    module = kind.__module__
+    return Event(
+        "exception",
+        {
+            "exception.type": f"{module}.{kind.__qualname__}" if module != "builtins" else kind.__qualname__,
+            "exception.message": str(exc),
+            "exception.stacktrace": "".join(traceback.format_exception(exc)),
+        },
+    )
 
 
 def _exporter(kind: Exporter, endpoint: str) -> SpanExporter | None:
@@ -87,12 +207,16 @@ def configure_tracing(
     chosen = span_exporter or _exporter(exporter, endpoint)
     sampler: Sampler = ParentBased(TraceIdRatioBased(sample_ratio)) if chosen else ALWAYS_OFF
     provider = _provider(service, sampler)
+    processors: list[SpanProcessor] = []
     if span_exporter is not None:
-        provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+        processors.append(SimpleSpanProcessor(span_exporter))
     elif chosen is not None:
-        provider.add_span_processor(BatchSpanProcessor(chosen))
-    previous, _STATE.provider = _STATE.provider, provider
-    _STATE.tracer = provider.get_tracer("quarry")
+        processors.append(BatchSpanProcessor(chosen))
+    for processor in processors:
+        provider.add_span_processor(processor)
+    previous = _STATE.provider
+    _STATE.provider, _STATE.tracer = provider, provider.get_tracer("quarry")
+    _STATE.resource, _STATE.processors = provider.resource, processors
     previous.shutdown()
     if chosen is not None:
         log.info("tracing on", extra={"exporter": exporter, "endpoint": endpoint, "ratio": sample_ratio})
@@ -102,29 +226,72 @@ def configure_tracing(
 def shutdown_tracing() -> None:
     """Export what is buffered and stop recording (the app calls this at shutdown; code that runs
     on in the same process, a test's teardown for one, gets ids without spans again)."""
-    idle = _initial()
-    previous, _STATE.provider, _STATE.tracer = _STATE.provider, idle.provider, idle.tracer
+    idle, previous = _idle(), _STATE.provider
+    _STATE.provider, _STATE.tracer, _STATE.resource, _STATE.processors = (
+        idle.provider,
+        idle.tracer,
+        idle.resource,
+        [],
+    )
     previous.shutdown()
 
 
-@contextmanager
-def span(name: str, attributes: Mapping[str, AttributeValue] | None = None) -> Iterator[Span]:
-    """One stage of the current request: a child of the active span. An exception leaving the block
-    is recorded on the span and marks it as an error."""
-    with _STATE.tracer.start_as_current_span(name, attributes=attributes) as current:
-        yield current
+def _parent_context() -> SpanContext | None:
+    """The context a new stage hangs under, or None when the request is not being recorded."""
+    stage = _CURRENT_STAGE.get()
+    if stage is not None:
+        return stage.context
+    root = trace.get_current_span()
+    return root.get_span_context() if root.is_recording() else None
 
 
 @contextmanager
-def client_span(name: str, system: str, operation: str) -> Iterator[Span]:
+def _stage(
+    name: str, kind: SpanKind, attributes: Mapping[str, AttributeValue] | None, one_call: bool = False
+) -> Iterator[StageSpan]:
+    parent = _parent_context()
+    if parent is None:
+        yield _NOT_RECORDING
+        return
+    stage = _Stage(name, parent, kind, attributes, one_call)
+    token = _CURRENT_STAGE.set(stage)
+    try:
+        yield stage
+    except BaseException as exc:
+        stage.fail(exc)
+        raise
+    finally:
+        _CURRENT_STAGE.reset(token)
+        finished = stage.finished(_STATE.resource)
+        for processor in _STATE.processors:
+            processor.on_end(finished)
+
+
+def span(
+    name: str, attributes: Mapping[str, AttributeValue] | None = None, *, one_call: bool = False
+) -> AbstractContextManager[StageSpan]:
+    """One stage of the current request: a child of the innermost stage (or of the request's span).
+    An exception leaving the block is recorded on the span and marks it as an error.
+
+    `one_call=True` for a stage that is a single OpenSearch or Redis call (the keyword query): the
+    stage itself becomes that call's client span instead of gaining a child that repeats it."""
+    return _stage(name, SpanKind.INTERNAL, attributes, one_call)
+
+
+@contextmanager
+def client_span(name: str, system: str, operation: str) -> Iterator[StageSpan]:
     """A call to a dependency (OpenSearch, Redis), named and attributed per the database semantic
     conventions so tracing back-ends group them."""
-    with _STATE.tracer.start_as_current_span(
-        name,
-        kind=SpanKind.CLIENT,
-        attributes={"db.system.name": system, "db.operation.name": operation},
-    ) as current:
-        yield current
+    attributes: dict[str, AttributeValue] = {"db.system.name": system, "db.operation.name": operation}
+    stage = _CURRENT_STAGE.get()
+    if stage is not None and stage.awaits_call:
+        stage.awaits_call = False
+        stage.kind = SpanKind.CLIENT
+        stage.attributes.update(attributes)
+        yield stage
+        return
+    with _stage(name, SpanKind.CLIENT, attributes) as call:
+        yield call
 
 
 @contextmanager
@@ -134,15 +301,20 @@ def server_span(
     """The root span of an incoming request, continuing the caller's W3C trace when `traceparent`
     is valid and starting a new trace otherwise."""
     parent = _PROPAGATOR.extract(carrier=headers)
-    with _STATE.tracer.start_as_current_span(
-        name, context=parent, kind=SpanKind.SERVER, attributes=attributes
-    ) as current:
-        yield current
+    token = _CURRENT_STAGE.set(None)  # stages of another request never leak into this one
+    try:
+        with _STATE.tracer.start_as_current_span(
+            name, context=parent, kind=SpanKind.SERVER, attributes=attributes
+        ) as current:
+            yield current
+    finally:
+        _CURRENT_STAGE.reset(token)
 
 
-def current_span() -> Span:
-    """The active span, for attributes known only at the end of a stage."""
-    return trace.get_current_span()
+def current_span() -> StageSpan:
+    """The innermost stage (or the request's span), for attributes known only at its end."""
+    stage = _CURRENT_STAGE.get()
+    return stage if stage is not None else trace.get_current_span()
 
 
 def trace_id_of(current: Span) -> str:

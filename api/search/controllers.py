@@ -117,7 +117,7 @@ class SearchController(Controller):
         )
         # Pages this process holds in memory are answered on the event loop; everything that needs
         # Redis or OpenSearch (blocking clients) runs in a worker thread.
-        in_memory = search_service.search_in_memory(search_request)
+        in_memory, understood = search_service.search_in_memory(search_request)
         if in_memory is not None:
             return in_memory
-        return await anyio.to_thread.run_sync(search_service.search, search_request)
+        return await anyio.to_thread.run_sync(search_service.search, search_request, understood)

@@ -22,6 +22,7 @@ from api.understanding.schemas import Entities
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import Hit
 from quarry.metrics import artifact_served
+from quarry.tracing import span
 
 log = logging.getLogger("api.ranking")
 
@@ -169,6 +170,12 @@ class RankingConfigProvider:
 
     def refresh(self) -> RankingConfig:
         """Read the config from Redis now (seeding it from the file when absent)."""
+        with span("ranking.config") as fetch:
+            config = self._refresh()
+            fetch.set_attribute("quarry.ranking.version", config.version)
+        return config
+
+    def _refresh(self) -> RankingConfig:
         self._fetched_at = time.monotonic()
         try:
             raw = self._store.get(CONFIG_KEY)

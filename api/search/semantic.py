@@ -188,7 +188,7 @@ class SemanticRetriever:
         faiss_index = self.index.get()
         degraded: list[str] = []  # per-request incidents; lasting states come from degraded_components
         try:
-            with span("retrieve.knn") as knn:
+            with span("retrieve.knn", one_call=True) as knn:
                 found = self._engine.search(self._alias, knn_body(vector.tolist(), request, k))
                 knn.set_attribute("quarry.results", len(found.hits))
             hits = [from_docvalues(h) for h in found.hits]

@@ -65,7 +65,8 @@ class CatalogVersion:
 
     def get(self) -> str:
         if time.monotonic() - self._fetched_at >= CATALOG_VERSION_TTL_S:
-            self._value = ",".join(self._engine.alias_targets(self._alias)) or self._alias
+            with span("catalog.version", one_call=True):
+                self._value = ",".join(self._engine.alias_targets(self._alias)) or self._alias
             self._fetched_at = time.monotonic()
         return self._value
 
@@ -243,7 +244,7 @@ class SearchService:
             with_facets=with_facets,
             exclude_ids=exclude_ids,
         )
-        with span("retrieve.keyword", {"quarry.minimum_should_match": msm}) as keyword:
+        with span("retrieve.keyword", {"quarry.minimum_should_match": msm}, one_call=True) as keyword:
             response = self.engine.search(self.alias, body)
             keyword.set_attribute("quarry.results", len(response.hits))
             keyword.set_attribute("quarry.total", response.total)
@@ -439,32 +440,31 @@ class SearchService:
             return config.version
         return f"{config.version}|{self.semantic.vectors.encoder_id}"
 
-    def search_in_memory(self, request: SearchRequest) -> SearchResponse | None:
-        """The page from this process's memory, or None. Does no I/O at all, so the controller can
-        call it on the event loop and skip the thread hop for the hottest queries."""
+    def search_in_memory(
+        self, request: SearchRequest
+    ) -> tuple[SearchResponse | None, UnderstoodQuery | None]:
+        """The page from this process's memory, or None; and the understood query when it was worked
+        out (`search` reuses it). Does no I/O at all, so the controller can call it on the event loop
+        and skip the thread hop for the hottest queries."""
         started = time.perf_counter()
         self._check(request)
         config, catalog = self.ranking.peek(), self.catalog_version.peek()
-        if config is None or catalog is None:
-            return None
-        with span("search.in_memory"):
-            understood = self.understanding.understand(request.q, allow_reload=False)
-            page = self.cache.get_local(
-                cache_key(request, understood.normalized, self._ranking_id(config), catalog)
-            )
-            if page is None:
-                return None
-            return self._respond(request, page, cache_hit=True, started=started)
-
-    def _page(self, request: SearchRequest) -> tuple[CachedPage, bool]:
-        """The page from the cache, or retrieved and cached; and whether it was a cache hit."""
-        understood = self.understanding.understand(request.q)
-        with span("ranking.config") as ranking:
-            config = self.ranking.get()
-            ranking.set_attribute("quarry.ranking.version", config.version)
-        with span("catalog.version"):
-            catalog = self.catalog_version.get()
+        if not self.cache.enabled or config is None or catalog is None:
+            return None, None
+        understood = self.understanding.understand(request.q, allow_reload=False)
         key = cache_key(request, understood.normalized, self._ranking_id(config), catalog)
+        page = self.cache.get_local(key)
+        if page is None:
+            return None, understood
+        return self._respond(request, page, cache_hit=True, started=started), understood
+
+    def _page(
+        self, request: SearchRequest, understood: UnderstoodQuery | None = None
+    ) -> tuple[CachedPage, bool]:
+        """The page from the cache, or retrieved and cached; and whether it was a cache hit."""
+        understood = understood or self.understanding.understand(request.q)
+        config = self.ranking.get()
+        key = cache_key(request, understood.normalized, self._ranking_id(config), self.catalog_version.get())
         page = self.cache.get(key)
         if page is not None:
             return page, True
@@ -473,11 +473,12 @@ class SearchService:
             self.cache.put(key, page)
         return page, False
 
-    def search(self, request: SearchRequest) -> SearchResponse:
+    def search(self, request: SearchRequest, understood: UnderstoodQuery | None = None) -> SearchResponse:
+        """`understood`: the query as `search_in_memory` already understood it, if it did."""
         started = time.perf_counter()
         with span("search"):
             self._check(request)
-            page, cache_hit = self._page(request)
+            page, cache_hit = self._page(request, understood)
             return self._respond(request, page, cache_hit, started)
 
     def _respond(

@@ -59,6 +59,6 @@ def test_a_missing_or_foreign_export_is_refused_with_a_reason(tmp_path, store) -
         load_onnx_encoder(store, "all-mpnet-base-v2", "fp32")
 
 
-def test_an_unknown_model_names_what_to_install() -> None:
-    with pytest.raises(EmbeddingModelUnavailableError, match="no offline source"):
-        SentenceTransformerEncoder("all-mpnet-base-v2")
+def test_an_unknown_model_names_the_known_ones() -> None:
+    with pytest.raises(EmbeddingModelUnavailableError, match=r"no offline source.*all-mpnet-base-v2"):
+        SentenceTransformerEncoder("all-MiniLM-L12-v2")

@@ -35,7 +35,7 @@ def test_without_an_exporter_nothing_is_recorded_but_every_request_has_a_trace_i
     tracing.configure_tracing("quarry-test", "none")
     with tracing.server_span("GET /x", {}, {}) as first, tracing.span("stage") as stage:
         assert not first.is_recording() and not stage.is_recording()
-        assert tracing.trace_id_of(stage) == tracing.trace_id_of(first) != "0" * 32
+        assert tracing.trace_id_of(first) != "0" * 32
     with tracing.server_span("GET /x", {}, {}) as second:
         assert tracing.trace_id_of(second) != tracing.trace_id_of(first)
     with tracing.server_span("GET /x", SAMPLED, {}) as joined:
@@ -57,9 +57,9 @@ def test_the_ratio_samples_new_traces_but_a_sampled_caller_is_always_honoured() 
 def test_an_exception_leaving_a_stage_is_recorded_on_its_span() -> None:
     exporter = InMemorySpanExporter()
     tracing.configure_tracing("quarry-test", span_exporter=exporter)
-    with pytest.raises(KeyError), tracing.span("stage"):
+    with tracing.server_span("GET /x", {}, {}), pytest.raises(KeyError), tracing.span("stage"):
         raise KeyError("boom")
-    (stage,) = exporter.get_finished_spans()
+    stage, _ = exporter.get_finished_spans()
     assert stage.status.status_code.name == "ERROR"
     assert [e.name for e in stage.events] == ["exception"]
 
@@ -133,3 +133,44 @@ def test_the_console_exporter_writes_json_spans(capsys: pytest.CaptureFixture[st
     provider.force_flush(10_000)
     printed = json.loads(capsys.readouterr().out)
     assert printed["name"] == "GET /health/live" and printed["kind"] == "SpanKind.SERVER"
+
+
+def test_stages_nest_and_never_outlive_their_request() -> None:
+    exporter = InMemorySpanExporter()
+    tracing.configure_tracing("quarry-test", span_exporter=exporter)
+    with tracing.span("background"):  # outside any request: not recorded
+        pass
+    with tracing.server_span("GET /x", {}, {}) as root:
+        with tracing.span("outer", {"a": 1}) as outer, tracing.client_span("redis get", "redis", "get"):
+            outer.set_attribute("b", 2)
+        with tracing.span("second"):
+            pass
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert set(spans) == {"GET /x", "outer", "redis get", "second"}
+    root_id = root.get_span_context().span_id
+    assert spans["outer"].parent is not None and spans["outer"].parent.span_id == root_id
+    assert spans["second"].parent is not None and spans["second"].parent.span_id == root_id
+    inner = spans["redis get"]
+    assert inner.parent is not None and inner.parent.span_id == spans["outer"].context.span_id
+    assert inner.kind.name == "CLIENT" and dict(inner.attributes or {})["db.system.name"] == "redis"
+    assert dict(spans["outer"].attributes or {}) == {"a": 1, "b": 2}
+    assert len({s.context.trace_id for s in spans.values()}) == 1
+    outer_span = spans["outer"]
+    assert outer_span.start_time is not None and outer_span.end_time is not None
+    assert outer_span.start_time <= outer_span.end_time
+
+
+def test_a_one_call_stage_becomes_the_calls_span() -> None:
+    exporter = InMemorySpanExporter()
+    tracing.configure_tracing("quarry-test", span_exporter=exporter)
+    with tracing.server_span("GET /x", {}, {}), tracing.span("retrieve.keyword", one_call=True):
+        with tracing.client_span("opensearch search", "opensearch", "search"):
+            pass
+        with tracing.client_span("opensearch get", "opensearch", "get"):  # a second call: its own span
+            pass
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert set(spans) == {"GET /x", "retrieve.keyword", "opensearch get"}
+    keyword = spans["retrieve.keyword"]
+    assert keyword.kind.name == "CLIENT" and dict(keyword.attributes or {})["db.operation.name"] == "search"
+    second = spans["opensearch get"]
+    assert second.parent is not None and second.parent.span_id == keyword.context.span_id

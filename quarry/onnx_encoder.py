@@ -37,6 +37,7 @@ PRECISIONS: tuple[Precision, ...] = ("fp32", "int8")
 MODEL_FILE = "model.onnx"
 log = logging.getLogger("quarry.onnx")
 MAX_TOKENS = 256
+WEAK_AGREEMENT = 0.95  # min cosine to the torch model's vectors below which a warning is logged
 AGREEMENT_SAMPLE = (
     "running shoes",
     "something to keep a drink cold on a hike",
@@ -185,6 +186,13 @@ def load_onnx_encoder(
     if metadata.get("model") != model_name:
         raise EmbeddingModelUnavailableError(
             f"{name} {version} was exported from {metadata.get('model')}, not {model_name}"
+        )
+    agreement = float(metadata.get("metrics", {}).get("min_cosine_to_torch", 1.0))
+    if agreement < WEAK_AGREEMENT:
+        # int8 keeps MiniLM's vectors (0.96 cosine) but not mpnet's (0.76): relevance would drop.
+        log.warning(
+            "query encoder disagrees with the torch model; prefer fp32",
+            extra={"artifact": name, "version": version, "min_cosine_to_torch": agreement},
         )
     return OnnxEncoder(model_name, model_bytes, str(metadata.get("model_version")), precision, threads)
 

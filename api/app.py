@@ -78,7 +78,10 @@ def create_app(
             span_exporter,
         )
         search_engine = engine or OpenSearchEngine(
-            settings.opensearch_url, settings.opensearch_timeout_s, settings.opensearch_pool_size
+            settings.opensearch_url,
+            settings.opensearch_timeout_s,
+            settings.opensearch_pool_size,
+            breaker=CircuitBreaker("opensearch"),
         )
         kv = store or RedisStore(settings.redis_url, pool_size=settings.redis_pool_size)
         model_store = artifacts or LocalArtifactStore(settings.artifacts_dir)

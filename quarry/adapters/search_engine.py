@@ -17,6 +17,7 @@ from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, SerializationError, TransportError
 from opensearchpy.serializer import JSONSerializer
 
+from quarry.circuit import CircuitBreaker
 from quarry.metrics import DEPENDENCY_POOL_SIZE, dependency_call
 
 
@@ -135,10 +136,15 @@ class MsgspecSerializer(JSONSerializer):
 class OpenSearchEngine:
     """`SearchEngine` over opensearch-py; one instance is safe to share between threads."""
 
-    def __init__(self, url: str, timeout_s: float = 30.0, pool_size: int = 16) -> None:
+    def __init__(
+        self, url: str, timeout_s: float = 30.0, pool_size: int = 16, breaker: CircuitBreaker | None = None
+    ) -> None:
         """`pool_size` connections are kept alive; beyond it urllib3 opens one per call and discards
-        it after (slower, and what the pool-exhaustion alert watches for)."""
+        it after (slower, and what the pool-exhaustion alert watches for). With a `breaker` (the API
+        has one), calls fail at once while OpenSearch is known to be down instead of each waiting
+        for its timeout and holding a worker thread; pipelines run without one."""
         self.url = url
+        self._breaker = breaker
         self._client = OpenSearch(
             hosts=[url],
             timeout=timeout_s,
@@ -154,15 +160,26 @@ class OpenSearchEngine:
         """Every client call goes through here: timed, errors translated; a 404 returns `if_missing`
         when one is given."""
         operation = getattr(fn, "__name__", "call")  # search, bulk, get_alias, ...: a bounded set
-        with dependency_call("opensearch", operation):
-            try:
-                return fn(*args, **kwargs)
-            except NotFoundError as exc:
-                if if_missing is _RAISE:
+        if self._breaker is not None and not self._breaker.allow():
+            raise SearchEngineError(f"OpenSearch circuit open: {operation} not sent", status=None)
+        try:
+            with dependency_call("opensearch", operation):
+                try:
+                    result = fn(*args, **kwargs)
+                except NotFoundError as exc:
+                    if if_missing is _RAISE:
+                        raise _translate(exc) from exc
+                    result = if_missing
+                except (TransportError, OSConnectionError, ConnectionTimeout) as exc:
                     raise _translate(exc) from exc
-                return if_missing
-            except (TransportError, OSConnectionError, ConnectionTimeout) as exc:
-                raise _translate(exc) from exc
+        except SearchEngineError as exc:
+            if self._breaker is not None:
+                # A 4xx is an answer: OpenSearch is up even when the request was wrong.
+                (self._breaker.record_failure if exc.retryable else self._breaker.record_success)()
+            raise
+        if self._breaker is not None:
+            self._breaker.record_success()
+        return result
 
     def health(self) -> ClusterHealth:
         body = self._call(self._client.cluster.health)

@@ -1,15 +1,20 @@
-"""Redis trouble never fails a search; every search is logged to ubi_queries; ranking config via Redis."""
+"""Redis trouble never fails a search; OpenSearch trouble fails fast behind a circuit breaker; every
+search is logged to ubi_queries; ranking config via Redis."""
 
 from __future__ import annotations
 
 import uuid
 
 import msgspec
+import pytest
 from litestar.testing import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
 from api.search.ranking import CONFIG_KEY, load_config_file
 from quarry.adapters.cache import RedisStore
+from quarry.adapters.search_engine import OpenSearchEngine, SearchEngineError
+from quarry.circuit import CircuitBreaker
 
 
 def test_redis_down_serves_searches_and_reports_the_bypassed_cache(demo_catalog) -> None:
@@ -70,3 +75,42 @@ def test_ranking_config_is_read_through_redis(demo_catalog, store) -> None:
             assert msgspec.json.decode(store.get(CONFIG_KEY)).get("version") == shipped.version
         finally:
             store.delete(CONFIG_KEY)  # a pushed config must not outlive the test
+
+
+def test_opensearch_down_opens_its_circuit_and_searches_fail_fast_with_503(demo_catalog) -> None:
+    dead = msgspec.structs.replace(
+        demo_catalog, opensearch_url="http://127.0.0.1:1", cache_warm_queries=0, search_cache_ttl_s=0
+    )
+    with TestClient(create_app(dead)) as client:
+        engine = client.app.state.engine
+        breaker = engine._breaker
+        answers = [client.get("/v1/search", params={"q": f"tent {n}"}) for n in range(8)]
+        assert all(a.status_code == 503 for a in answers)
+        assert all(a.headers["content-type"].startswith("application/problem+json") for a in answers)
+        assert breaker.state == "open"
+        metrics = client.get("/metrics").text
+        assert 'quarry_circuit_open{breaker="opensearch"} 1.0' in metrics
+        assert client.get("/health/ready").status_code == 503
+        # Once open, calls are not sent at all: the connection-error count stops growing.
+        sent = _opensearch_errors(metrics)
+        client.get("/v1/search", params={"q": "tent again"})
+        assert _opensearch_errors(client.get("/metrics").text) == sent
+
+
+def _opensearch_errors(metrics: str) -> float:
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name == "quarry_dependency_errors_total" and sample.labels["dependency"] == "opensearch"
+    )
+
+
+def test_a_4xx_answer_keeps_the_opensearch_circuit_closed(settings) -> None:
+    breaker = CircuitBreaker("opensearch-4xx-test", threshold=2)
+    engine = OpenSearchEngine(settings.opensearch_url, breaker=breaker)
+    for _ in range(3):
+        with pytest.raises(SearchEngineError) as failed:
+            engine.search("products", {"query": {"no_such_query": {}}})
+        assert failed.value.status == 400
+    assert breaker.state == "closed"

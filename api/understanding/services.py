@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 
 import msgspec
 
@@ -26,6 +28,7 @@ from quarry.vocabulary import (
 log = logging.getLogger("api.understanding")
 
 MAX_QUERY_LENGTH = 256
+MEMO_ENTRIES = 20_000
 
 
 class QueryRejectedError(ValueError):
@@ -69,6 +72,8 @@ class QueryUnderstanding:
         self, store: ArtifactStore, auto_correct_confidence: float, reload_interval_s: float
     ) -> None:
         self._threshold = auto_correct_confidence
+        self._memo: OrderedDict[tuple[str, str | None], UnderstoodQuery] = OrderedDict()
+        self._memo_lock = threading.Lock()
         self._model = HotArtifact(
             store,
             ARTIFACT,
@@ -109,8 +114,29 @@ class QueryUnderstanding:
         return normalized
 
     def understand(self, raw: str, allow_reload: bool = True) -> UnderstoodQuery:
-        """`allow_reload=False` for callers on the event loop: the reload check reads the model store."""
+        """`allow_reload=False` for callers on the event loop: the reload check reads the model store.
+
+        Results are remembered per model version (an LRU of `MEMO_ENTRIES` raw queries): shoppers
+        repeat head queries all day, and spelling correction plus entity extraction was 12 % of a
+        busy worker's time on cached searches (py-spy, docs/search-api.md#performance)."""
         model = self._model.get(allow_reload)
+        key = (raw, model.version)
+        with span("query.understand") as understanding:
+            with self._memo_lock:
+                known = self._memo.get(key)
+                if known is not None:
+                    self._memo.move_to_end(key)
+            understanding.set_attribute("quarry.understanding.remembered", known is not None)
+            if known is not None:
+                return known
+            understood = self._understand(raw, model)
+        with self._memo_lock:
+            self._memo[key] = understood
+            if len(self._memo) > MEMO_ENTRIES:
+                self._memo.popitem(last=False)
+        return understood
+
+    def _understand(self, raw: str, model: UnderstandingModel) -> UnderstoodQuery:
         with span("query.normalize"):
             normalized = self.normalize(raw)
             words = tokens(normalized)

@@ -66,3 +66,5 @@ def test_a_new_artifact_version_goes_live_without_restart(demo_catalog, tmp_path
     store.publish(ARTIFACT, files, {"note": "copy"})
     assert understanding.understand("runnig shoes").corrected == "running shoes"
     assert not understanding.degraded and understanding.version == store.current(ARTIFACT)
+    # Remembered per model version: the same object again, never the pre-artifact answer above.
+    assert understanding.understand("runnig shoes") is understanding.understand("runnig shoes")

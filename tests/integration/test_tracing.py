@@ -68,13 +68,9 @@ def test_one_uncached_search_has_a_span_for_every_stage(traced) -> None:
     children = tree(spans)
     assert children["<root>"] == ["GET /v1/search"]
     # On the event loop: understanding and the in-process page cache; then the worker thread.
-    assert children["GET /v1/search"] == [
-        "query.normalize",
-        "query.spell_correction",
-        "query.classify",
-        "cache.lookup",
-        "search",
-    ]
+    assert children["GET /v1/search"] == ["query.understand", "cache.lookup", "search"]
+    assert children["query.understand"] == ["query.normalize", "query.spell_correction", "query.classify"]
+    assert (only(spans, "query.understand").attributes or {})["quarry.understanding.remembered"] is False
     assert children["search"] == [
         "cache.lookup",
         "retrieve.keyword",
@@ -116,7 +112,9 @@ def test_a_cache_hit_skips_retrieval_and_says_so(traced) -> None:
     assert hit.json()["cache_hit"] is True
     spans = of_trace(exporter.get_finished_spans(), hit.headers["x-trace-id"])
     names = {s.name for s in spans}
-    assert not names & {"retrieve.keyword", "retrieve.semantic", "rank"}
+    assert not names & {"retrieve.keyword", "retrieve.semantic", "rank", "query.spell_correction"}
+    understood = [s.attributes or {} for s in spans if s.name == "query.understand"]
+    assert understood == [{"quarry.understanding.remembered": True}]  # the query is remembered
     lookups = [s for s in spans if s.name == "cache.lookup"]
     assert lookups and (lookups[-1].attributes or {})["quarry.cache.hit"] is True
 

@@ -1,4 +1,5 @@
-"""Connections in use follow the calls in flight, including failed ones, per dependency."""
+"""Connections in use follow the calls in flight, including failed ones, per dependency; the artifact
+version info metric follows replacements."""
 
 from __future__ import annotations
 
@@ -6,7 +7,13 @@ import threading
 
 import pytest
 
-from quarry.metrics import DEPENDENCY_CONNECTIONS_IN_USE, DEPENDENCY_ERRORS, dependency_call
+from quarry.metrics import (
+    ARTIFACT_INFO,
+    DEPENDENCY_CONNECTIONS_IN_USE,
+    DEPENDENCY_ERRORS,
+    artifact_served,
+    dependency_call,
+)
 
 
 def in_use(dependency: str) -> float:
@@ -44,3 +51,12 @@ def test_a_failed_call_releases_its_connection_and_counts_an_error() -> None:
         raise _OutageError("down")
     assert in_use("test-db-2") == 0
     assert errors._value.get() == before + 1
+
+
+def test_a_replaced_artifact_version_is_no_longer_served() -> None:
+    def served(version: str) -> float:
+        return ARTIFACT_INFO.labels("test-artifact", version)._value.get()
+
+    artifact_served("test-artifact", "v1", None)
+    artifact_served("test-artifact", "v2", "v1")
+    assert (served("v1"), served("v2")) == (0, 1)

@@ -6,7 +6,7 @@ the same query mix; the API runs as `python -m api` (uvicorn workers).
 
 Goals on a 2-core machine: uncached API p95 <= raw p95 + 15 ms; cached p99 < 10 ms at concurrency 16.
 Tracing overhead: the uncached hybrid API with every span exported over OTLP/HTTP against the same API
-with tracing off, alternating short runs in the same session: under 5 % of the p50.
+with tracing off, requests interleaved one by one: under 5 % of the p50.
 """
 
 from __future__ import annotations
@@ -42,8 +42,7 @@ WARMUP = 60
 WRK_SECONDS = {1: 8, 16: 12}
 WRK_WARMUP_S = 2
 PAGE_SIZE = 20
-OVERHEAD_ROUNDS = 10
-OVERHEAD_SECONDS = 5
+OVERHEAD_REQUESTS = 4000
 TRACING_OVERHEAD_GOAL = 0.05
 
 
@@ -67,16 +66,15 @@ class StageTiming(msgspec.Struct):
 
 
 class TracingOverhead(msgspec.Struct):
-    """p50 of alternating concurrency-1 wrk runs: tracing off, then on (every span exported)."""
+    """Latency of the same searches with tracing off and on (every span exported), interleaved
+    request by request from one client at concurrency 1."""
 
-    rounds: int
-    seconds_per_run: int
-    off_p50_ms: list[float]
-    on_p50_ms: list[float]
-    median_off_p50_ms: float
-    median_on_p50_ms: float
-    overhead_of_p50: float  # median over rounds of (on - off) / off: each round's pair ran back to back
-    overhead_of_median_p50: float  # (on - off) / off of the two medians
+    requests_per_side: int
+    off_p50_ms: float
+    on_p50_ms: float
+    off_p95_ms: float
+    on_p95_ms: float
+    overhead_of_p50: float  # (on - off) / off
     spans_exported: int
     spans_per_request: float
 
@@ -293,11 +291,9 @@ def raw_caller(url: str, alias: str) -> Callable[[], Callable[[dict[str, str]], 
     return make
 
 
-def wrk_row(
-    name: str, base_url: str, requests: list[HttpRequest], concurrency: int, seconds: int | None = None
-) -> Latency:
+def wrk_row(name: str, base_url: str, requests: list[HttpRequest], concurrency: int) -> Latency:
     run_wrk(base_url, requests, concurrency, WRK_WARMUP_S)
-    result = run_wrk(base_url, requests, concurrency, seconds or WRK_SECONDS[concurrency])
+    result = run_wrk(base_url, requests, concurrency, WRK_SECONDS[concurrency])
     return Latency(
         system=name,
         client="wrk",
@@ -344,35 +340,35 @@ def spans_received(sink_port: int) -> int:
 
 
 def tracing_overhead(
-    untraced_port: int, traced_port: int, sink_port: int, requests: list[HttpRequest]
+    untraced_port: int, traced_port: int, sink_port: int, mix: list[dict[str, str]]
 ) -> TracingOverhead:
-    """Alternate short runs so both sides see the same machine noise: each round runs tracing off
-    then on back to back, and the overhead is the median of the rounds' relative differences."""
-    off: list[float] = []
-    on: list[float] = []
-    served = 0
+    """Each query goes to the untraced and the traced API back to back (the order alternating), so
+    both sides see the same machine at the same moment: on this shared machine the p50 of separate
+    runs moves by more than the effect being measured."""
+    calls = {port: api_caller(port)() for port in (untraced_port, traced_port)}
+    latencies: dict[int, list[float]] = {untraced_port: [], traced_port: []}
     before = spans_received(sink_port)
-    for _ in range(OVERHEAD_ROUNDS):
-        for port, p50s in ((untraced_port, off), (traced_port, on)):
-            row = wrk_row("overhead", f"http://127.0.0.1:{port}", requests, 1, OVERHEAD_SECONDS)
-            p50s.append(row.p50_ms)
-            if port == traced_port:
-                served += row.requests
+    for n in range(OVERHEAD_REQUESTS):
+        params = mix[n % len(mix)]
+        order = (untraced_port, traced_port) if n % 2 == 0 else (traced_port, untraced_port)
+        for port in order:
+            started = time.perf_counter()
+            if not calls[port](params):
+                raise RuntimeError(f"search failed on port {port}: {params}")
+            latencies[port].append((time.perf_counter() - started) * 1000)
     time.sleep(6)  # the batch span processor exports every 5 s
     exported = spans_received(sink_port) - before
-    median_off, median_on = percentile(off, 0.5), percentile(on, 0.5)
-    paired = [(b - a) / a for a, b in zip(off, on, strict=True)]
+    off, on = latencies[untraced_port], latencies[traced_port]
+    off_p50, on_p50 = percentile(off, 0.5), percentile(on, 0.5)
     return TracingOverhead(
-        rounds=OVERHEAD_ROUNDS,
-        seconds_per_run=OVERHEAD_SECONDS,
-        off_p50_ms=off,
-        on_p50_ms=on,
-        median_off_p50_ms=round(median_off, 3),
-        median_on_p50_ms=round(median_on, 3),
-        overhead_of_p50=round(percentile(paired, 0.5), 4),
-        overhead_of_median_p50=round((median_on - median_off) / median_off, 4),
+        requests_per_side=OVERHEAD_REQUESTS,
+        off_p50_ms=round(off_p50, 3),
+        on_p50_ms=round(on_p50, 3),
+        off_p95_ms=round(percentile(off, 0.95), 3),
+        on_p95_ms=round(percentile(on, 0.95), 3),
+        overhead_of_p50=round((on_p50 - off_p50) / off_p50, 4),
         spans_exported=exported,
-        spans_per_request=round(exported / served, 1) if served else 0.0,
+        spans_per_request=round(exported / OVERHEAD_REQUESTS, 1),
     )
 
 
@@ -455,7 +451,8 @@ def main() -> int:
                 print(msgspec.json.encode(results[-1]).decode(), file=sys.stderr)
                 results.append(drive(name, concurrency, REQUESTS[concurrency], caller, mix))
                 print(msgspec.json.encode(results[-1]).decode(), file=sys.stderr)
-        overhead = tracing_overhead(apis["api_uncached_hybrid"][1], traced[1], sink_port, api_http)
+        drive("traced warm-up", 2, WARMUP, api_caller(traced[1]), mix)
+        overhead = tracing_overhead(apis["api_uncached_hybrid"][1], traced[1], sink_port, mix)
         print(msgspec.json.encode(overhead).decode(), file=sys.stderr)
     finally:
         for process, _ in [*apis.values(), traced]:
@@ -480,7 +477,13 @@ def main() -> int:
         for c in CONCURRENCY
     }
     goals["cached_p99_under_10ms_c16"] = by[("api_cached", 16)].p99_ms < 10
-    goals["tracing_overhead_under_5pct_of_p50"] = overhead.overhead_of_p50 < TRACING_OVERHEAD_GOAL
+    wrk_hybrid_p50 = by[("api_uncached_hybrid", 1)].p50_ms
+    # The stricter of the two readings: the share of the client-measured p50, and the same absolute
+    # cost against the (lower) server-side p50 wrk measured for the same API.
+    goals["tracing_overhead_under_5pct_of_p50"] = (
+        max(overhead.overhead_of_p50, (overhead.on_p50_ms - overhead.off_p50_ms) / wrk_hybrid_p50)
+        < TRACING_OVERHEAD_GOAL
+    )
     report = SearchBenchReport(
         benchmark="bench-search",
         environment=environment(),
@@ -529,19 +532,20 @@ def main() -> int:
             for t in stages
         ],
         "",
-        "Tracing overhead (uncached hybrid API, concurrency 1, wrk): every span exported over "
-        f"OTLP/HTTP to a local receiver vs tracing off, {overhead.rounds} alternating "
-        f"{overhead.seconds_per_run}-second runs each:",
+        "Tracing overhead (uncached hybrid API, concurrency 1): every span exported over OTLP/HTTP to "
+        f"a local receiver vs tracing off, {overhead.requests_per_side:,} searches each, interleaved "
+        "request by request (same query to both, order alternating):",
         "",
-        "| tracing | median p50 ms | p50 per run ms |",
-        "| --- | ---: | --- |",
-        f"| off | {overhead.median_off_p50_ms:.2f} | {', '.join(f'{v:.2f}' for v in overhead.off_p50_ms)} |",
-        f"| on (OTLP/HTTP, ratio 1.0) | {overhead.median_on_p50_ms:.2f} | "
-        f"{', '.join(f'{v:.2f}' for v in overhead.on_p50_ms)} |",
+        "| tracing | p50 ms | p95 ms |",
+        "| --- | ---: | ---: |",
+        f"| off | {overhead.off_p50_ms:.2f} | {overhead.off_p95_ms:.2f} |",
+        f"| on (OTLP/HTTP, ratio 1.0) | {overhead.on_p50_ms:.2f} | {overhead.on_p95_ms:.2f} |",
         "",
-        f"Overhead: {overhead.overhead_of_p50:+.1%} of the p50 (median of the per-round differences; "
-        f"{overhead.overhead_of_median_p50:+.1%} between the two medians); {overhead.spans_exported:,} "
-        f"spans exported ({overhead.spans_per_request} per request).",
+        f"Overhead: {overhead.overhead_of_p50:+.1%} of the p50, "
+        f"{overhead.on_p50_ms - overhead.off_p50_ms:+.2f} ms per search (both p50s include the "
+        "Python client's own time; the same absolute cost against the wrk p50 above is "
+        f"{(overhead.on_p50_ms - overhead.off_p50_ms) / max(wrk_hybrid_p50, 1e-9):+.1%}); "
+        f"{overhead.spans_exported:,} spans exported ({overhead.spans_per_request} per request).",
         "",
         "| goal | met |",
         "| --- | --- |",

@@ -47,7 +47,7 @@ from quarry.adapters.cache import KeyValueStore, RedisStore
 from quarry.adapters.search_engine import OpenSearchEngine, SearchEngine, SearchEngineError
 from quarry.circuit import CircuitBreaker
 from quarry.logs import configure_logging
-from quarry.metrics import ProcessSampler, forget_dead_workers
+from quarry.metrics import ProcessSampler, forget_dead_workers, initialize_series
 from quarry.onnx_encoder import load_query_encoder
 from quarry.settings import Settings, get_settings
 from quarry.tracing import configure_tracing, shutdown_tracing
@@ -146,6 +146,7 @@ def create_app(
         )
         app.state.suggest_service = SuggestService(model_store, settings.artifact_reload_interval_s)
         forget_dead_workers()
+        initialize_series()
         process_sampler = ProcessSampler()
         process_sampler.start()
         process_tuning.tune_for_latency()

@@ -50,11 +50,13 @@ def cache_key(
             catalog_version,
         ]
     )
-    # Pages personalized by a session's recent engagement belong to that session alone.
+    # Pages personalized by a session's recent engagement belong to that session alone. Only relevance
+    # order reads the session (explicit sorts ignore it), so other sorts share the user's pages.
     owner = request.user_id or "anon"
-    if request.session_id:
+    by_session = request.session_id is not None and request.sort == "relevance"
+    if by_session:
         owner += f":s:{request.session_id}"
-    return CacheKey(f"search:{hashlib.sha1(identity).hexdigest()}:{owner}", request.session_id is not None)
+    return CacheKey(f"search:{hashlib.sha1(identity).hexdigest()}:{owner}", by_session)
 
 
 class LocalPages:

@@ -341,14 +341,26 @@ class SearchService:
         return results
 
     def _with_titles(self, hits: list[Hit]) -> list[Hit]:
-        """Titles over 512 characters have no `title.keyword` doc value: read those from `_source`."""
-        out = []
-        for hit in hits:
-            if "title" not in hit.source:
-                document = self.engine.get_document(self.alias, hit.id) or {}
-                hit = msgspec.structs.replace(hit, source={**hit.source, "title": document.get("title", "")})
-            out.append(hit)
-        return out
+        """Titles over 512 characters have no `title.keyword` doc value: read those from `_source`, all
+        of a page's in one request."""
+        missing = [hit.id for hit in hits if "title" not in hit.source]
+        if not missing:
+            return hits
+        body = {
+            "size": len(missing),
+            "_source": ["product_id", "title"],
+            "query": {"terms": {"product_id": missing}},
+        }
+        titles = {
+            str(h.source.get("product_id", h.id)): str(h.source.get("title", ""))
+            for h in self.engine.search(self.alias, body).hits
+        }
+        return [
+            hit
+            if "title" in hit.source
+            else msgspec.structs.replace(hit, source={**hit.source, "title": titles.get(hit.id, "")})
+            for hit in hits
+        ]
 
     def _retrieve(
         self, request: SearchRequest, understood: UnderstoodQuery, config: RankingConfig

@@ -170,9 +170,11 @@ def test_results_carry_the_indexed_values_read_from_doc_values(engine, demo_cata
     from tests.conftest import make_product
 
     long_title = "Walnut writing desk " + "with hand-finished dovetail drawers " * 20
+    bookcase_title = ("Walnut bookcase " + "with adjustable oak shelves " * 25).strip()  # also > 512
     products = [
         make_product("LONG1", long_title.strip(), price=1249.99, rating=4.3, in_stock=False),
         make_product("SHORT1", "Walnut side table", price=19.99, rating=3.7),
+        make_product("LONG2", bookcase_title, price=899.0),
     ]
     build_from_documents(engine, demo_catalog, alias, ((p.product_id, p.to_document()) for p in products), [])
     settings = msgspec.structs.replace(demo_catalog, products_alias=alias, cache_warm_queries=0)
@@ -181,6 +183,7 @@ def test_results_carry_the_indexed_values_read_from_doc_values(engine, demo_cata
         by_id = {r["product_id"]: r for r in body["results"]}
         assert len(long_title.strip()) > 512
         assert by_id["LONG1"]["title"] == long_title.strip()
+        assert by_id["LONG2"]["title"] == bookcase_title
         assert (by_id["LONG1"]["price"], by_id["LONG1"]["rating"], by_id["LONG1"]["in_stock"]) == (
             1249.99,
             4.3,
@@ -197,5 +200,6 @@ def test_results_carry_the_indexed_values_read_from_doc_values(engine, demo_cata
             "score": 0,
         }
         by_price = search(client, q="walnut", sort="price_asc")["results"]
-        assert [r["product_id"] for r in by_price] == ["SHORT1", "LONG1"]
-        assert by_price[1]["title"] == long_title.strip()
+        assert [r["product_id"] for r in by_price] == ["SHORT1", "LONG2", "LONG1"]
+        # Explicit sorts read long titles the same way (one request for the page's long titles).
+        assert [r["title"] for r in by_price[1:]] == [bookcase_title, long_title.strip()]

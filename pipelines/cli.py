@@ -195,7 +195,7 @@ def cmd_embeddings(args: argparse.Namespace, settings: Settings) -> int:
             f"{VECTOR_ARTIFACT} {current} matches {args.alias} and {model}; not rebuilding", file=sys.stderr
         )
         return 0
-    encoder = SentenceTransformerEncoder(model)
+    encoder = SentenceTransformerEncoder(model, cache_dir=settings.cache_dir)
     ensure_query_encoders(store, encoder)
     if not vectors_current:
         _emit(embed_catalog(engine, settings, store, encoder, args.alias, full=args.full))

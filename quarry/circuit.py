@@ -1,8 +1,9 @@
 """A circuit breaker for optional dependencies (the result cache, feature stores).
 
 After `threshold` consecutive failures the circuit opens and callers skip the dependency for
-`cooldown_s`; then one trial call is let through (half-open): success closes the circuit, failure
-opens it again. A request must never wait on a dependency that is known to be down.
+`cooldown_s`; then one trial call is let through (half-open) while everyone else keeps skipping it:
+success closes the circuit, failure opens it again. A request must never wait on a dependency that is
+known to be down, and a dependency that hangs must not get all the traffic back every cooldown.
 """
 
 from __future__ import annotations
@@ -38,8 +39,21 @@ class CircuitBreaker:
             return "half_open" if self._clock() - self._opened_at >= self.cooldown_s else "open"
 
     def allow(self) -> bool:
-        """Whether to try the dependency now."""
-        return self.state != "open"
+        """Whether to call the dependency now. After the cooldown the first caller gets the trial call:
+        the circuit re-arms for everyone else until that call's result is recorded (or another
+        cooldown passes, should the caller never report)."""
+        with self._lock:
+            if self._opened_at is None:
+                return True
+            if self._clock() - self._opened_at >= self.cooldown_s:
+                self._opened_at = self._clock()
+                return True
+            return False
+
+    @property
+    def is_open(self) -> bool:
+        """Status only (never grants a trial): whether callers are skipping the dependency."""
+        return self.state == "open"
 
     def record_success(self) -> None:
         with self._lock:

@@ -155,8 +155,10 @@ def model_directory(model_name: str, cache_dir: str | Path | None = None) -> tup
 
 
 class SentenceTransformerEncoder:
-    def __init__(self, model_name: str, threads: int | None = None) -> None:
-        directory, version = model_directory(model_name)
+    def __init__(
+        self, model_name: str, threads: int | None = None, cache_dir: str | Path | None = None
+    ) -> None:
+        directory, version = model_directory(model_name, cache_dir)
         # Offline for good: a missing file must fail here, not trigger a download.
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"

@@ -51,10 +51,11 @@ def artifact_name(precision: Precision) -> str:
     return f"query-encoder-{precision}"
 
 
-def _tokenizer(model_name: str) -> Any:
+def _tokenizer(model_name: str, cache_dir: str | Path | None = None) -> Any:
+    """From the model's own files (a fetched model needs its directory in QUARRY_CACHE_DIR)."""
     from transformers import AutoTokenizer
 
-    directory, _ = model_directory(model_name)
+    directory, _ = model_directory(model_name, cache_dir)
     return AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
 
 
@@ -110,7 +111,13 @@ def quantize_int8(fp32_model: bytes) -> bytes:
 
 class OnnxEncoder:
     def __init__(
-        self, model_name: str, model_bytes: bytes, model_version: str, precision: Precision, threads: int = 1
+        self,
+        model_name: str,
+        model_bytes: bytes,
+        model_version: str,
+        precision: Precision,
+        threads: int = 1,
+        cache_dir: str | Path | None = None,
     ) -> None:
         import onnxruntime
 
@@ -123,7 +130,7 @@ class OnnxEncoder:
             )
         except Exception as exc:  # onnxruntime raises its own exception types for a bad model
             raise EmbeddingModelUnavailableError(f"ONNX query encoder unusable: {exc}") from exc
-        self._tokenizer = _tokenizer(model_name)
+        self._tokenizer = _tokenizer(model_name, cache_dir)
         self._inputs = {i.name for i in self._session.get_inputs()}
         self.model_name = model_name
         self.model_version = model_version
@@ -172,7 +179,11 @@ def publish_onnx_encoder(
 
 
 def load_onnx_encoder(
-    store: ArtifactStore, model_name: str, precision: Precision, threads: int = 1
+    store: ArtifactStore,
+    model_name: str,
+    precision: Precision,
+    threads: int = 1,
+    cache_dir: str | Path | None = None,
 ) -> OnnxEncoder:
     name = artifact_name(precision)
     version = store.current(name)
@@ -194,7 +205,8 @@ def load_onnx_encoder(
             "query encoder disagrees with the torch model; prefer fp32",
             extra={"artifact": name, "version": version, "min_cosine_to_torch": agreement},
         )
-    return OnnxEncoder(model_name, model_bytes, str(metadata.get("model_version")), precision, threads)
+    version_of_model = str(metadata.get("model_version"))
+    return OnnxEncoder(model_name, model_bytes, version_of_model, precision, threads, cache_dir)
 
 
 def stale_precisions(store: ArtifactStore, model_name: str, model_version: str) -> list[Precision]:
@@ -215,7 +227,9 @@ def load_query_encoder(settings: Settings, store: ArtifactStore) -> Encoder:
     if settings.query_encoder != "torch":
         precision: Precision = "int8" if settings.query_encoder == "onnx-int8" else "fp32"
         try:
-            return load_onnx_encoder(store, settings.embedding_model, precision, threads=1)
+            return load_onnx_encoder(
+                store, settings.embedding_model, precision, threads=1, cache_dir=settings.cache_dir
+            )
         except EmbeddingModelUnavailableError as exc:
             log.warning("ONNX query encoder unavailable; encoding with torch", extra={"error": str(exc)})
-    return SentenceTransformerEncoder(settings.embedding_model, threads=1)
+    return SentenceTransformerEncoder(settings.embedding_model, threads=1, cache_dir=settings.cache_dir)

@@ -167,7 +167,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Where OpenTelemetry spans go; `none` still mints a W3C trace id per request for logs and errors."""
 
     tracing_endpoint: str = ""
-    """OTLP endpoint (Jaeger, Tempo, a Collector); empty means localhost:4318 (HTTP) or :4317 (gRPC)."""
+    """OTLP collector URL (Jaeger, Tempo, a Collector); empty means localhost:4318 (HTTP) or :4317 (gRPC)."""
 
     tracing_sample_ratio: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 1.0
     """Share of new traces recorded (0-1); a caller's sampled `traceparent` is always honoured."""

@@ -18,16 +18,20 @@ calls it in each worker, tests call it with an in-memory exporter) and `span` is
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
+import os
 import random
+import socket
 import sys
 import time
 import traceback
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -70,7 +74,22 @@ class _Tracing:
 
 
 def _provider(service: str, sampler: Sampler) -> TracerProvider:
-    return TracerProvider(resource=Resource.create({"service.name": service}), sampler=sampler)
+    """`service.instance.id` tells the workers of one host apart in a trace view."""
+    resource = Resource.create(
+        {
+            "service.name": service,
+            "service.version": _version(),
+            "service.instance.id": f"{socket.gethostname()}:{os.getpid()}",
+        }
+    )
+    return TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("quarry")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _idle() -> _Tracing:
@@ -123,9 +142,13 @@ class _Stage:
         self.awaits_call = one_call  # this stage is one dependency call: it becomes that call's span
         self.name = name
         self.parent = parent
-        self.context = SpanContext(parent.trace_id, random.getrandbits(64), False, _SAMPLED)
+        self.context = SpanContext(
+            parent.trace_id, random.getrandbits(64), False, _SAMPLED, trace_state=parent.trace_state
+        )
         self.kind = kind
-        self.attributes: dict[str, AttributeValue] = dict(attributes) if attributes else {}
+        self.attributes: dict[str, AttributeValue] = {}
+        if attributes:
+            self.set_attributes(attributes)
         self.events: list[Event] = []
         self.status = Status(StatusCode.UNSET)
         self.start = time.time_ns()
@@ -134,10 +157,13 @@ class _Stage:
         return True
 
     def set_attribute(self, key: str, value: AttributeValue) -> None:
-        self.attributes[key] = value
+        clean = _attribute_value(value)
+        if clean is not None:
+            self.attributes[key] = clean
 
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
-        self.attributes.update(attributes)
+        for key, value in attributes.items():
+            self.set_attribute(key, value)
 
     def fail(self, exc: BaseException) -> None:
         self.events.append(_exception_event(exc))
@@ -159,6 +185,28 @@ class _Stage:
         )
 
 
+_PRIMITIVES = (str, bool, int, float)
+MAX_ATTRIBUTE_CHARS = 4096
+
+
+def _attribute_value(value: Any) -> AttributeValue | None:
+    """What OTLP can carry: the SDK checks attributes of its own spans, stages are checked here. One
+    bad value (a numpy float, None in a list) would otherwise fail the export of a whole batch."""
+    if isinstance(value, str):
+        return value[:MAX_ATTRIBUTE_CHARS]
+    if isinstance(value, _PRIMITIVES):
+        return value
+    if hasattr(value, "item") and not isinstance(value, (list, tuple)):  # a numpy scalar
+        return _attribute_value(value.item())
+    if isinstance(value, (list, tuple)):
+        items = [_attribute_value(v) for v in value]
+        kept = [v for v in items if v is not None]
+        if kept and all(type(v) is type(kept[0]) for v in kept):
+            return tuple(kept)
+        return tuple(str(v) for v in kept) if kept else None
+    return None if value is None else str(value)[:MAX_ATTRIBUTE_CHARS]
+
+
 # The innermost recorded stage of the current request (None: the request's root span is innermost).
 _CURRENT_STAGE: ContextVar[_Stage | None] = ContextVar("quarry_stage", default=None)
 
@@ -171,7 +219,7 @@ def _exception_event(exc: BaseException) -> Event:
         {
             "exception.type": f"{module}.{kind.__qualname__}" if module != "builtins" else kind.__qualname__,
             "exception.message": str(exc),
-            "exception.stacktrace": "".join(traceback.format_exception(exc)),
+            "exception.stacktrace": "".join(traceback.format_exception(exc))[-MAX_ATTRIBUTE_CHARS:],
         },
     )
 
@@ -186,10 +234,19 @@ def _exporter(kind: Exporter, endpoint: str) -> SpanExporter | None:
     if kind == "otlp-http":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
-        return HttpExporter(endpoint=endpoint or None)
+        return HttpExporter(endpoint=_traces_url(endpoint) if endpoint else None)
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 
     return GrpcExporter(endpoint=endpoint or None, insecure=endpoint.startswith("http://") or None)
+
+
+def _traces_url(endpoint: str) -> str:
+    """A collector's base URL (`http://jaeger:4318`) gets the OTLP/HTTP traces path; a full URL is
+    kept. The exporter posts to exactly the URL it is given."""
+    parsed = urllib.parse.urlsplit(endpoint)
+    if parsed.path in ("", "/"):
+        return urllib.parse.urlunsplit(parsed._replace(path="/v1/traces"))
+    return endpoint
 
 
 def configure_tracing(
@@ -214,10 +271,11 @@ def configure_tracing(
         processors.append(BatchSpanProcessor(chosen))
     for processor in processors:
         provider.add_span_processor(processor)
-    previous = _STATE.provider
-    _STATE.provider, _STATE.tracer = provider, provider.get_tracer("quarry")
-    _STATE.resource, _STATE.processors = provider.resource, processors
-    previous.shutdown()
+    global _STATE
+    # One assignment: request threads read _STATE without a lock and must never see a mix.
+    installed = _Tracing(provider, provider.get_tracer("quarry"), provider.resource, processors)
+    previous, _STATE = _STATE, installed
+    previous.provider.shutdown()
     if chosen is not None:
         log.info("tracing on", extra={"exporter": exporter, "endpoint": endpoint, "ratio": sample_ratio})
     return provider
@@ -226,14 +284,9 @@ def configure_tracing(
 def shutdown_tracing() -> None:
     """Export what is buffered and stop recording (the app calls this at shutdown; code that runs
     on in the same process, a test's teardown for one, gets ids without spans again)."""
-    idle, previous = _idle(), _STATE.provider
-    _STATE.provider, _STATE.tracer, _STATE.resource, _STATE.processors = (
-        idle.provider,
-        idle.tracer,
-        idle.resource,
-        [],
-    )
-    previous.shutdown()
+    global _STATE
+    previous, _STATE = _STATE, _idle()
+    previous.provider.shutdown()
 
 
 def _parent_context() -> SpanContext | None:
@@ -262,8 +315,9 @@ def _stage(
         raise
     finally:
         _CURRENT_STAGE.reset(token)
-        finished = stage.finished(_STATE.resource)
-        for processor in _STATE.processors:
+        state = _STATE
+        finished = stage.finished(state.resource)
+        for processor in state.processors:
             processor.on_end(finished)
 
 

@@ -105,7 +105,7 @@ class SearchCache:
 
     @property
     def bypassed(self) -> bool:
-        return self.enabled and not self._breaker.allow()
+        return self.enabled and self._breaker.is_open
 
     def _local_page(self, key: CacheKey) -> CachedPage | None:
         return self._local.get(key.value) if self.enabled and not key.session_scoped else None

@@ -64,9 +64,19 @@ class CatalogVersion:
         return self._value if time.monotonic() - self._fetched_at < CATALOG_VERSION_TTL_S else None
 
     def get(self) -> str:
+        """While OpenSearch is unreachable the last known version is kept, so cached pages are still
+        answered (they were built on that version); with none known yet the error propagates."""
         if time.monotonic() - self._fetched_at >= CATALOG_VERSION_TTL_S:
-            with span("catalog.version", one_call=True):
-                self._value = ",".join(self._engine.alias_targets(self._alias)) or self._alias
+            try:
+                with span("catalog.version", one_call=True):
+                    self._value = ",".join(self._engine.alias_targets(self._alias)) or self._alias
+            except SearchEngineError as exc:
+                if not self._value:
+                    raise
+                log.warning(
+                    "catalog version unavailable; keeping the last one for cached pages",
+                    extra={"catalog_version": self._value, "error": str(exc)},
+                )
             self._fetched_at = time.monotonic()
         return self._value
 
@@ -474,7 +484,10 @@ class SearchService:
         self, request: SearchRequest, understood: UnderstoodQuery | None = None
     ) -> tuple[CachedPage, bool]:
         """The page from the cache, or retrieved and cached; and whether it was a cache hit."""
-        understood = understood or self.understanding.understand(request.q)
+        if understood is None:
+            understood = self.understanding.understand(request.q)
+        else:  # understood on the event loop, which never reloads: check for a new vocabulary here
+            self.understanding.reload_if_due()
         config = self.ranking.get()
         key = cache_key(request, understood.normalized, self._ranking_id(config), self.catalog_version.get())
         page = self.cache.get(key)

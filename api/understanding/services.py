@@ -101,6 +101,10 @@ class QueryUnderstanding:
     def reload(self) -> bool:
         return self._model.reload()
 
+    def reload_if_due(self) -> None:
+        """The periodic check for a newly activated artifact (reads the model store)."""
+        self._model.get(allow_reload=True)
+
     def normalize(self, raw: str) -> str:
         normalized = normalize(raw)
         if not normalized:

@@ -174,8 +174,10 @@ class OpenSearchEngine:
                     raise _translate(exc) from exc
         except SearchEngineError as exc:
             if self._breaker is not None:
-                # A 4xx is an answer: OpenSearch is up even when the request was wrong.
-                (self._breaker.record_failure if exc.retryable else self._breaker.record_success)()
+                # Only no answer or a 5xx is an outage. A 4xx is an answer, 429 included: a bulk
+                # write pushed back under indexing pressure must not stop searches.
+                outage = exc.status is None or exc.status >= 500
+                (self._breaker.record_failure if outage else self._breaker.record_success)()
             raise
         if self._breaker is not None:
             self._breaker.record_success()

@@ -122,6 +122,8 @@ def test_pools_and_served_artifact_versions_are_exposed(api_client, demo_catalog
         (("dependency", "opensearch"),): demo_catalog.opensearch_pool_size,
         (("dependency", "redis"),): demo_catalog.redis_pool_size,
     }
+    api_client.app.state.search_service.query_log.flush()  # its background bulk write is a call too
+    text = api_client.get("/metrics").text
     in_use = samples(text, "quarry_dependency_connections_in_use")
     assert in_use[(("dependency", "opensearch"),)] == 0  # between requests, nothing is checked out
     # The test process runs many apps over other model stores, so other versions may show as served

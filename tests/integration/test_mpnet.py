@@ -65,4 +65,5 @@ def test_all_mpnet_base_v2_works_by_changing_the_setting(engine, settings, alias
         ).json()
     assert body["degraded"] == [], body["degraded"]
     assert body["retrieval"]["mode"] == "hybrid" and body["retrieval"]["semantic_candidates"] > 0
-    assert body["results"][0]["category"].split(" > ")[-1] == "Drinkware", body["results"][0]
+    leaves = [r["category"].split(" > ")[-1] for r in body["results"][:3]]
+    assert "Drinkware" in leaves, leaves  # meaning, not words: no title says "drink cold" or "hike"

@@ -4,6 +4,7 @@ search is logged to ubi_queries; ranking config via Redis."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import msgspec
 import pytest
@@ -114,3 +115,34 @@ def test_a_4xx_answer_keeps_the_opensearch_circuit_closed(settings) -> None:
             engine.search("products", {"query": {"no_such_query": {}}})
         assert failed.value.status == 400
     assert breaker.state == "closed"
+
+
+class _FailingEngine(OpenSearchEngine):
+    """The real engine until `down` is set; then every search and alias read fails like an outage."""
+
+    down = False
+
+    def alias_targets(self, alias: str) -> list[str]:
+        if self.down:
+            raise SearchEngineError("OpenSearch unreachable", status=None)
+        return super().alias_targets(alias)
+
+    def search(self, index: str, body: Any) -> Any:
+        if self.down:
+            raise SearchEngineError("OpenSearch unreachable", status=None)
+        return super().search(index, body)
+
+
+def test_cached_pages_are_still_served_while_opensearch_is_down(demo_catalog, monkeypatch) -> None:
+    from api.search import services
+
+    engine = _FailingEngine(demo_catalog.opensearch_url)
+    settings = msgspec.structs.replace(demo_catalog, cache_warm_queries=0)
+    with TestClient(create_app(settings, engine=engine)) as client:
+        query = {"q": "sleeping bag", "price_max": 10_000 + uuid.uuid4().int % 10**6}
+        assert client.get("/v1/search", params=query).status_code == 200
+        engine.down = True
+        monkeypatch.setattr(services, "CATALOG_VERSION_TTL_S", 0.0)  # every search asks OpenSearch again
+        cached = client.get("/v1/search", params=query)
+        assert cached.status_code == 200 and cached.json()["cache_hit"] is True
+        assert client.get("/v1/search", params={"q": "camping stove"}).status_code == 503

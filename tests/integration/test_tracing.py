@@ -15,6 +15,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from api.app import create_app
+from api.search import services
+from quarry.adapters.search_engine import OpenSearchEngine
 from quarry.settings import Settings
 
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -52,10 +54,11 @@ def only(spans: tuple[ReadableSpan, ...], name: str) -> ReadableSpan:
     return found[0]
 
 
-def test_one_uncached_search_has_a_span_for_every_stage(traced) -> None:
+def test_one_uncached_search_has_a_span_for_every_stage(traced, monkeypatch) -> None:
     client, exporter = traced
+    monkeypatch.setattr(services, "CATALOG_VERSION_TTL_S", 3600.0)  # no refresh mid-test on a slow box
     client.get("/v1/search", params={"q": "tent"})  # ranking config and catalog version now known
-    uncached = {"q": "running shoes", "price_max": 10_000 + uuid.uuid4().int % 1000}  # no earlier key
+    uncached = {"q": "running shoes", "price_max": 10_000 + uuid.uuid4().int % 10**9}  # no earlier key
     response = client.get("/v1/search", params=uncached, headers={"traceparent": TRACEPARENT})
     assert response.status_code == 200, response.text
     assert response.headers["x-trace-id"] == CALLER_TRACE
@@ -106,7 +109,7 @@ def test_one_uncached_search_has_a_span_for_every_stage(traced) -> None:
 
 def test_a_cache_hit_skips_retrieval_and_says_so(traced) -> None:
     client, exporter = traced
-    uncached = {"q": "rain jacket", "price_max": 10_000 + uuid.uuid4().int % 1000}
+    uncached = {"q": "rain jacket", "price_max": 10_000 + uuid.uuid4().int % 10**9}
     assert client.get("/v1/search", params=uncached).status_code == 200
     hit = client.get("/v1/search", params=uncached)
     assert hit.json()["cache_hit"] is True
@@ -152,7 +155,9 @@ def test_a_dependency_failure_is_recorded_on_the_spans(demo_catalog: Settings) -
     dead = msgspec.structs.replace(
         demo_catalog, cache_warm_queries=0, search_cache_ttl_s=0, opensearch_url="http://127.0.0.1:1"
     )
-    with TestClient(create_app(dead, span_exporter=exporter)) as client:
+    # An engine without a circuit breaker: every call is really attempted (and fails) here.
+    engine = OpenSearchEngine(dead.opensearch_url, timeout_s=2)
+    with TestClient(create_app(dead, engine=engine, span_exporter=exporter)) as client:
         response = client.get("/v1/search", params={"q": "tent"}, headers={"traceparent": TRACEPARENT})
     assert response.status_code == 503
     assert response.json()["trace_id"] == response.headers["x-trace-id"] == CALLER_TRACE

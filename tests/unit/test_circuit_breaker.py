@@ -20,13 +20,15 @@ def test_opens_after_threshold_consecutive_failures_and_half_opens_after_cooldow
     clock.now = 29.9
     assert not breaker.allow()
     clock.now = 30.0
-    assert breaker.allow() and breaker.state == "half_open"
+    assert breaker.state == "half_open" and breaker.is_open is False
+    assert breaker.allow()  # the trial call ...
+    assert not breaker.allow() and breaker.is_open  # ... is the only one until its outcome
     breaker.record_failure()  # the trial call failed: open again for a full cooldown
     assert not breaker.allow()
     clock.now = 60.0
     assert breaker.allow()
     breaker.record_success()
-    assert breaker.state == "closed"
+    assert breaker.state == "closed" and breaker.allow() and breaker.allow()
 
 
 def test_a_success_resets_the_failure_count() -> None:

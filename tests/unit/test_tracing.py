@@ -4,13 +4,16 @@ delivering spans over a real connection (an OTLP/HTTP and an OTLP/gRPC receiver 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterator
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import grpc
+import numpy as np
 import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -83,7 +86,7 @@ def test_otlp_over_http_delivers_spans_to_the_configured_endpoint() -> None:
     server = HTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        endpoint = f"http://127.0.0.1:{server.server_port}/v1/traces"
+        endpoint = f"http://127.0.0.1:{server.server_port}"  # a collector's base URL, as users write it
         provider = tracing.configure_tracing("quarry-test", "otlp-http", endpoint)
         with tracing.server_span("GET /v1/search", {}, {}), tracing.span("rank"):
             pass
@@ -97,6 +100,7 @@ def test_otlp_over_http_delivers_spans_to_the_configured_endpoint() -> None:
     assert sorted(span_names(request)) == ["GET /v1/search", "rank"]
     service = {a.key: a.value.string_value for a in request.resource_spans[0].resource.attributes}
     assert service["service.name"] == "quarry-test"
+    assert service["service.instance.id"].endswith(f":{os.getpid()}")  # workers told apart
 
 
 class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
@@ -174,3 +178,24 @@ def test_a_one_call_stage_becomes_the_calls_span() -> None:
     assert keyword.kind.name == "CLIENT" and dict(keyword.attributes or {})["db.operation.name"] == "search"
     second = spans["opensearch get"]
     assert second.parent is not None and second.parent.span_id == keyword.context.span_id
+
+
+def test_attributes_are_made_exportable() -> None:
+    """One value OTLP cannot carry would fail the export of a whole batch of spans."""
+    exporter = InMemorySpanExporter()
+    tracing.configure_tracing("quarry-test", span_exporter=exporter)
+    with tracing.server_span("GET /x", {}, {}), tracing.span("stage") as stage:
+        stage.set_attributes(
+            {
+                "numpy": np.float32(0.5),  # type: ignore[dict-item]
+                "none": None,  # type: ignore[dict-item]
+                "mixed": [1, None, 2],  # type: ignore[list-item]
+                "long": "x" * 10_000,
+            }
+        )
+    attributes = dict(next(s for s in exporter.get_finished_spans() if s.name == "stage").attributes or {})
+    assert attributes["numpy"] == 0.5 and type(attributes["numpy"]) is float
+    assert "none" not in attributes
+    assert attributes["mixed"] == (1, 2)
+    assert len(str(attributes["long"])) == tracing.MAX_ATTRIBUTE_CHARS
+    encode_spans(exporter.get_finished_spans())  # the OTLP encoder takes them

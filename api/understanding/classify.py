@@ -37,7 +37,7 @@ class EntityExtractor:
         self._models = set(vocabulary.models)
 
     def extract(self, words: list[str]) -> Entities:
-        entities = Entities()
+        found: dict[str, list[str]] = {"brand": [], "category": [], "color": [], "size": [], "material": []}
         used = [False] * len(words)
         for n in range(MAX_NGRAM, 0, -1):  # longest phrases first: "new balance" before "balance"
             for start in range(len(words) - n + 1):
@@ -46,31 +46,29 @@ class EntityExtractor:
                 phrase = " ".join(words[start : start + n])
                 singular = " ".join(_singular(w) for w in words[start : start + n])
                 if phrase in self._brands:
-                    entities.brand.append(self._brands[phrase])
+                    found["brand"].append(self._brands[phrase])
                 elif phrase in self._categories or singular in self._categories:
-                    entities.category.append(self._categories.get(phrase) or self._categories[singular])
+                    found["category"].append(self._categories.get(phrase) or self._categories[singular])
                 elif phrase in self._attributes["color"]:
-                    entities.color.append(phrase)
+                    found["color"].append(phrase)
                 elif phrase in self._attributes["material"]:
-                    entities.material.append(phrase)
+                    found["material"].append(phrase)
                 else:
                     continue
                 used[start : start + n] = [True] * n
-        self._drop_brands_from_other_departments(entities)
+        found["brand"] = self._brands_of_the_departments(found["brand"], found["category"])
         for index, word in enumerate(words):
             follows_size = index > 0 and words[index - 1] == "size"
             if (follows_size and word in self._attributes["size"]) or word in LETTER_SIZES:
-                entities.size.append(word.upper() if word in LETTER_SIZES else word)
-        return entities
+                found["size"].append(word.upper() if word in LETTER_SIZES else word)
+        return Entities(**{kind: tuple(values) for kind, values in found.items()})
 
-    def _drop_brands_from_other_departments(self, entities: Entities) -> None:
+    def _brands_of_the_departments(self, brands: list[str], categories: list[str]) -> list[str]:
         """ "apple juice": Juice is Grocery and Apple sells no groceries, so "apple" is the fruit here."""
-        if not entities.category:
-            return
-        wanted = set().union(*(self._departments.get(c, set()) for c in entities.category))
-        entities.brand = [
-            b for b in entities.brand if not wanted or self._departments.get(b, wanted) & wanted
-        ]
+        if not categories:
+            return brands
+        wanted = set().union(*(self._departments.get(c, set()) for c in categories))
+        return [b for b in brands if not wanted or self._departments.get(b, wanted) & wanted]
 
     def is_brand_led(self, words: list[str], entities: Entities) -> bool:
         """Navigational: a brand or product line ("iphone 15", "samsung galaxy s24", "lego") and

@@ -3,12 +3,15 @@ from __future__ import annotations
 import msgspec
 
 
-class Entities(msgspec.Struct, omit_defaults=False):
-    brand: list[str] = msgspec.field(default_factory=list)
-    category: list[str] = msgspec.field(default_factory=list)
-    color: list[str] = msgspec.field(default_factory=list)
-    size: list[str] = msgspec.field(default_factory=list)
-    material: list[str] = msgspec.field(default_factory=list)
+class Entities(msgspec.Struct, frozen=True, omit_defaults=False):
+    """Immutable, like `UnderstoodQuery`: one instance is shared by every request for the same query
+    (the understanding memo) and by the cached pages that embed it."""
+
+    brand: tuple[str, ...] = ()
+    category: tuple[str, ...] = ()
+    color: tuple[str, ...] = ()
+    size: tuple[str, ...] = ()
+    material: tuple[str, ...] = ()
 
 
 class Correction(msgspec.Struct):
@@ -18,7 +21,7 @@ class Correction(msgspec.Struct):
     confidence: float
 
 
-class UnderstoodQuery(msgspec.Struct):
+class UnderstoodQuery(msgspec.Struct, frozen=True):
     original: str
     normalized: str
     corrected: str | None

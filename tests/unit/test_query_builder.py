@@ -33,7 +33,7 @@ def test_explicit_parameters_become_filters() -> None:
 
 
 def test_entities_only_boost() -> None:
-    entities = Entities(brand=["Nike"], color=["red"])
+    entities = Entities(brand=("Nike",), color=("red",))
     body = search_body(
         "nike shoes",
         SearchRequest(q="nike shoes"),

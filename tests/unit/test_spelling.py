@@ -85,14 +85,14 @@ def test_intent(words, intent) -> None:
 def test_entities_from_the_catalog_vocabulary() -> None:
     extractor = EntityExtractor(VOCABULARY)
     entities = extractor.extract(["red", "leather", "new", "balance", "sneakers", "size", "10", "xl"])
-    assert entities.brand == ["New Balance"] and entities.category == ["Sneakers"]
-    assert entities.color == ["red"] and entities.material == ["leather"] and entities.size == ["10", "XL"]
+    assert entities.brand == ("New Balance",) and entities.category == ("Sneakers",)
+    assert entities.color == ("red",) and entities.material == ("leather",) and entities.size == ("10", "XL")
 
 
 def test_apple_juice_is_not_the_brand() -> None:
     extractor = EntityExtractor(VOCABULARY)
-    assert extractor.extract(["apple", "juice"]).brand == []
-    assert extractor.extract(["apple", "smartphones"]).brand == ["Apple"]
+    assert extractor.extract(["apple", "juice"]).brand == ()
+    assert extractor.extract(["apple", "smartphones"]).brand == ("Apple",)
 
 
 WORDS = sorted(w for w in COUNTS if w not in PROTECTED)

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
+from litestar.routes import HTTPRoute
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from api.events.controllers import EventController
@@ -146,7 +147,13 @@ def create_app(
         )
         app.state.suggest_service = SuggestService(model_store, settings.artifact_reload_interval_s)
         forget_dead_workers()
-        initialize_series()
+        initialize_series(
+            (route.path_format, method)
+            for route in app.routes
+            if isinstance(route, HTTPRoute)
+            for method in route.methods
+            if method not in ("HEAD", "OPTIONS")
+        )
         process_sampler = ProcessSampler()
         process_sampler.start()
         process_tuning.tune_for_latency()

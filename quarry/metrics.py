@@ -12,7 +12,7 @@ import os
 import resource
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -106,10 +106,24 @@ KNOWN_LABELS: dict[Counter, list[tuple[str, ...]]] = {
 }
 
 
-def initialize_series() -> None:
+# The calls of the request path, whose error counters the dependency alerts read from the first error.
+KNOWN_CALLS = {
+    "opensearch": ("search", "bulk", "get", "get_alias", "health"),
+    "redis": ("get", "set", "delete", "push_recent", "recent"),
+}
+
+
+def initialize_series(routes: Iterable[tuple[str, str]] = ()) -> None:
+    """Publish at 0 the series alerts divide or rate: the counters of `KNOWN_LABELS`, the 5xx count
+    of every (route template, method) the app serves, the error count of every known call."""
     for metric, label_sets in KNOWN_LABELS.items():
         for labels in label_sets:
             metric.labels(*labels)
+    for route, method in routes:
+        HTTP_REQUESTS.labels(route, method_label(method), "5xx")
+    for dependency, operations in KNOWN_CALLS.items():
+        for operation in operations:
+            DEPENDENCY_ERRORS.labels(dependency, operation)
 
 
 def status_class(status: int) -> str:

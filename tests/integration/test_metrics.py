@@ -115,6 +115,19 @@ class _Fixed:
         return [self._family]
 
 
+def test_series_that_alerts_rate_exist_before_the_first_error(api_client) -> None:
+    """A series born with its first increment makes rate() miss that increment: the 5xx count of
+    every route and the error count of the request path's calls are published at 0 from start-up."""
+    text = api_client.get("/metrics").text
+    fivexx = samples(text, "quarry_http_requests_total")
+    for route in ("/v1/search", "/v1/products/{product_id}", "/v1/events", "/v1/recommendations"):
+        method = "POST" if route == "/v1/events" else "GET"
+        assert (("method", method), ("route", route), ("status_class", "5xx")) in fivexx
+    errors = samples(text, "quarry_dependency_errors_total")
+    assert (("dependency", "opensearch"), ("operation", "search")) in errors
+    assert (("dependency", "redis"), ("operation", "get")) in errors
+
+
 def test_pools_and_served_artifact_versions_are_exposed(api_client, demo_catalog) -> None:
     api_client.get("/v1/search", params={"q": "tent", "size": 5})
     text = api_client.get("/metrics").text

@@ -15,6 +15,7 @@ import importlib.metadata
 import inspect
 import logging
 import tempfile
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -131,6 +132,9 @@ class OnnxEncoder:
         except Exception as exc:  # onnxruntime raises its own exception types for a bad model
             raise EmbeddingModelUnavailableError(f"ONNX query encoder unusable: {exc}") from exc
         self._tokenizer = _tokenizer(model_name, cache_dir)
+        # Encodes run concurrently (the session is thread-safe and releases the GIL while it computes);
+        # the tokenizer sets its padding/truncation state per call, so it is used one call at a time.
+        self._tokenize_lock = threading.Lock()
         self._inputs = {i.name for i in self._session.get_inputs()}
         self.model_name = model_name
         self.model_version = model_version
@@ -140,13 +144,14 @@ class OnnxEncoder:
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> Vectors:
         out = []
         for start in range(0, len(texts), batch_size):
-            batch = self._tokenizer(
-                list(texts[start : start + batch_size]),
-                padding=True,
-                truncation=True,
-                max_length=MAX_TOKENS,
-                return_tensors="np",
-            )
+            with self._tokenize_lock:
+                batch = self._tokenizer(
+                    list(texts[start : start + batch_size]),
+                    padding=True,
+                    truncation=True,
+                    max_length=MAX_TOKENS,
+                    return_tensors="np",
+                )
             feed = {name: batch[name].astype(np.int64) for name in self._inputs}
             hidden = self._session.run(None, feed)[0]
             mask = batch["attention_mask"][..., None].astype(np.float32)

@@ -6,6 +6,7 @@ truncated or fails its checksum leaves search keyword-only, with `degraded` nami
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
@@ -50,13 +51,17 @@ class QueryVectors:
         self._model_name = "none"
         self._local: OrderedDict[str, Vectors] = OrderedDict()
         self._lock = threading.Lock()
-        self._encode_lock = threading.Lock()  # torch runs one encode at a time well on two cores
+        # torch runs one encode at a time well on two cores; ONNX Runtime sessions are thread-safe and
+        # release the GIL while they compute, so its encodes need no lock (measured, docs/semantic-search.md).
+        self._encode_lock: threading.Lock | contextlib.nullcontext[None] = contextlib.nullcontext()
         self.encoder: Encoder | None = None
         try:
             self.encoder = load_encoder()
             # Vectors differ slightly between encoders (int8 vs fp32): keys carry which one made them.
             encoder = self.encoder
             self._model_name = f"{encoder.model_name}@{encoder.model_version}:{encoder.variant}"
+            if encoder.variant == "torch":
+                self._encode_lock = threading.Lock()
         except EmbeddingModelUnavailableError as exc:
             log.error("embedding model unavailable: search is keyword-only", extra={"error": str(exc)})
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -62,3 +64,27 @@ def test_a_missing_or_foreign_export_is_refused_with_a_reason(tmp_path, store) -
 def test_an_unknown_model_names_the_known_ones() -> None:
     with pytest.raises(EmbeddingModelUnavailableError, match=r"no offline source.*all-mpnet-base-v2"):
         SentenceTransformerEncoder("all-MiniLM-L12-v2")
+
+
+def test_concurrent_encodes_give_the_sequential_vectors(store) -> None:
+    """The API encodes queries from several threads at once, without a lock around the session."""
+    onnx = load_onnx_encoder(store, MODEL, "fp32")
+    texts = [f"{text} {n}" for n in range(40) for text in TEXTS[:2]]
+    expected = {text: onnx.encode([text])[0] for text in texts}
+    results: dict[str, np.ndarray] = {}
+    errors: list[BaseException] = []
+
+    def encode(chunk: list[str]) -> None:
+        try:
+            for text in chunk:
+                results[text] = onnx.encode([text])[0]
+        except BaseException as exc:  # reported below, in the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=encode, args=(texts[i::6],)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert all(np.allclose(results[t], expected[t], atol=1e-6) for t in texts)

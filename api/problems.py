@@ -6,8 +6,6 @@ Frontends get one error shape; on-call engineers get a `trace_id` that finds the
 from __future__ import annotations
 
 import logging
-import re
-import secrets
 from typing import Any
 
 import msgspec
@@ -16,12 +14,11 @@ from litestar.exceptions import HTTPException, ValidationException
 
 from api.observability.middleware import record_unrouted
 from api.observability.tracing import TRACE_HEADER
-from quarry.tracing import record_error
+from quarry.tracing import record_error, trace_id_from
 
 log = logging.getLogger("api")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
 class FieldError(msgspec.Struct, frozen=True):
@@ -37,14 +34,6 @@ class Problem(msgspec.Struct, omit_defaults=True):
     detail: str | None = None
     instance: str | None = None
     errors: list[FieldError] = msgspec.field(default_factory=list)
-
-
-def trace_id_from(traceparent: str | None) -> str:
-    """The W3C trace id when the caller sent a valid `traceparent`, else a new one."""
-    match = _TRACEPARENT.match(traceparent or "")
-    if match and match.group(1) != "0" * 32:
-        return match.group(1)
-    return secrets.token_hex(16)
 
 
 def request_trace_id(request: Request[Any, Any, Any]) -> str:

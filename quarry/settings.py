@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 ENV_PREFIX = "QUARRY_"
+TracingExporter = Literal["none", "console", "otlp-http", "otlp-grpc"]
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -163,7 +164,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     query_vector_cache: bool = True
     """Cache query embeddings in process memory and Redis; off only to measure encoding (bench-search)."""
 
-    tracing_exporter: Literal["none", "console", "otlp-http", "otlp-grpc"] = "none"
+    tracing_exporter: TracingExporter = "none"
     """Where OpenTelemetry spans go; `none` still mints a W3C trace id per request for logs and errors."""
 
     tracing_endpoint: str = ""

@@ -22,6 +22,7 @@ import importlib.metadata
 import logging
 import os
 import random
+import secrets
 import socket
 import sys
 import time
@@ -31,7 +32,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -48,10 +49,10 @@ from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode,
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
+from quarry.settings import TracingExporter as Exporter
+
 log = logging.getLogger("quarry.tracing")
 
-Exporter = Literal["none", "console", "otlp-http", "otlp-grpc"]
-EXPORTERS: tuple[Exporter, ...] = ("none", "console", "otlp-http", "otlp-grpc")
 _PROPAGATOR = TraceContextTextMapPropagator()
 _SCOPE = InstrumentationScope("quarry")
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
@@ -373,6 +374,14 @@ def current_span() -> StageSpan:
 
 def trace_id_of(current: Span) -> str:
     return format(current.get_span_context().trace_id, "032x")
+
+
+def trace_id_from(traceparent: str | None) -> str:
+    """The caller's trace id when `traceparent` is valid (read as the request span reads it), else a
+    new one: for errors the router answers before the tracing middleware runs."""
+    parent = trace.get_current_span(_PROPAGATOR.extract({"traceparent": traceparent or ""}))
+    context = parent.get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else secrets.token_hex(16)
 
 
 def mark_error(current: Span, description: str) -> None:

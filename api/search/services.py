@@ -516,15 +516,17 @@ class SearchService:
         if self.cache.bypassed:
             degraded.append("cache")
         self._count(page)
-        current_span().set_attributes(
-            {
-                "quarry.results": len(page.results),
-                "quarry.total": page.total,
-                "quarry.cache.hit": cache_hit,
-                "quarry.retrieval.mode": page.retrieval.mode,
-                "quarry.degraded": degraded,
-            }
-        )
+        searched = current_span()
+        if searched.is_recording():  # no attribute dict on the hot path when nobody records
+            searched.set_attributes(
+                {
+                    "quarry.results": len(page.results),
+                    "quarry.total": page.total,
+                    "quarry.cache.hit": cache_hit,
+                    "quarry.retrieval.mode": page.retrieval.mode,
+                    "quarry.degraded": degraded,
+                }
+            )
         query_id = str(uuid.uuid4())
         with span("ubi.log"):
             self._log_query(request, page, query_id)

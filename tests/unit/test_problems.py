@@ -1,8 +1,8 @@
 from litestar.testing import TestClient
 
 from api.app import create_app
-from api.problems import trace_id_from
 from quarry.settings import load_settings
+from quarry.tracing import trace_id_from
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

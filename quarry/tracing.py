@@ -22,7 +22,6 @@ import importlib.metadata
 import logging
 import os
 import random
-import secrets
 import socket
 import sys
 import time
@@ -49,6 +48,7 @@ from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode,
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
+from quarry.ids import random_hex
 from quarry.settings import TracingExporter as Exporter
 
 log = logging.getLogger("quarry.tracing")
@@ -381,7 +381,7 @@ def trace_id_from(traceparent: str | None) -> str:
     new one: for errors the router answers before the tracing middleware runs."""
     parent = trace.get_current_span(_PROPAGATOR.extract({"traceparent": traceparent or ""}))
     context = parent.get_span_context()
-    return format(context.trace_id, "032x") if context.is_valid else secrets.token_hex(16)
+    return format(context.trace_id, "032x") if context.is_valid else random_hex(16)
 
 
 def mark_error(current: Span, description: str) -> None:

@@ -6,12 +6,11 @@ error body and every log line of the request (bound into the log context here).
 
 from __future__ import annotations
 
-import secrets
-
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from quarry.ids import random_hex
 from quarry.logs import new_request_context
 from quarry.metrics import UNMATCHED_ROUTE, method_label
 from quarry.tracing import mark_error, server_span, trace_id_of
@@ -36,7 +35,7 @@ def tracing_middleware(app: ASGIApp) -> ASGIApp:
         with server_span(f"{method} {route}", carrier, attributes) as current:
             trace_id = trace_id_of(current)
             scope.setdefault("state", {})["trace_id"] = trace_id
-            new_request_context(trace_id=trace_id, request_id=secrets.token_hex(8))
+            new_request_context(trace_id=trace_id, request_id=random_hex(8))
             status = 500  # what the client gets if nothing answers
 
             async def send_with_trace(message: Message) -> None:

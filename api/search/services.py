@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +34,7 @@ from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import Hit, SearchEngine, SearchEngineError
 from quarry.adapters.search_engine import SearchResponse as EngineResponse
 from quarry.circuit import CircuitBreaker
+from quarry.ids import random_uuid
 from quarry.logs import bind
 from quarry.metrics import SEARCHES, SPELL_CORRECTIONS, TOP_SCORE, ZERO_RESULT_SEARCHES
 from quarry.tracing import current_span, span
@@ -527,7 +527,7 @@ class SearchService:
                     "quarry.degraded": degraded,
                 }
             )
-        query_id = str(uuid.uuid4())
+        query_id = random_uuid()
         with span("ubi.log"):
             self._log_query(request, page, query_id)
         took_ms = round((time.perf_counter() - started) * 1000, 2)

@@ -1,13 +1,12 @@
 """A background batch writer for `ubi_queries`: the request thread only enqueues (microseconds);
-a daemon thread bulk-writes batches. The queue is bounded; an overflow drops the record, counts it
+a daemon thread bulk-writes batches. The buffer is bounded; an overflow drops the record, counts it
 and logs it, because blocking search on analytics would be worse than losing a log line."""
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
-import time
+from collections import deque
 from typing import Any
 
 import msgspec
@@ -36,38 +35,42 @@ class UbiQuery(msgspec.Struct):
 
 
 class QueryLogWriter:
+    """Records wait in a deque as ready bulk actions. Request threads append (atomic under the GIL)
+    and never wake the writer for a single record: it wakes on a timer, or once a full batch is
+    waiting. A `queue.Queue` woke it for every record, and that hand-over of the GIL (`Condition.notify`)
+    was 7-13 % of a busy worker's time (py-spy, docs/search-api.md#performance). Encoding happens on the
+    request thread (a few µs), so the writer holds the GIL only to join bytes, not to encode thousands
+    of records at once (which stalled the event loop of a busy worker once a second)."""
+
     def __init__(
         self,
         engine: SearchEngine,
         capacity: int = 10000,
         batch_size: int = 500,
-        flush_interval_s: float = 1.0,
+        flush_interval_s: float = 0.25,
         layout: UbiLayout | None = None,
     ) -> None:
         self._engine = engine
         self._layout = layout
-        # Records wait as ready bulk actions: encoding happens on the request thread (a few µs), so the
-        # writer thread holds the GIL only to join bytes, not to encode thousands of records at once
-        # (which stalled the event loop of a busy worker once a second).
-        self._queue: queue.Queue[bytes] = queue.Queue(maxsize=capacity)
+        self._records: deque[bytes] = deque()
+        self._capacity = capacity
         self._batch_size = batch_size
         self._flush_interval_s = flush_interval_s
+        self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ubi-query-writer", daemon=True)
         self.dropped = 0
-        self._pending = 0  # accepted by submit, not yet written or failed
-        self._pending_lock = threading.Condition()
+        self._writing = False  # a batch is taken from the deque and not yet written or failed
+        self._written = threading.Condition()
 
     def start(self) -> None:
         self._thread.start()
 
     def submit(self, record: UbiQuery) -> bool:
         action = index_action(UBI_QUERIES, record.query_id, record)
-        try:
-            with self._pending_lock:
-                self._queue.put_nowait(action)
-                self._pending += 1
-        except queue.Full:
+        # Several threads may pass this check at once: the deque can exceed its capacity by at most
+        # the number of request threads, which is still a bound.
+        if len(self._records) >= self._capacity:
             self.dropped += 1
             UBI_QUERY_LOG_DROPS.labels("queue_full").inc()
             log.warning(
@@ -75,19 +78,18 @@ class QueryLogWriter:
                 extra={"query_id": record.query_id, "dropped_total": self.dropped},
             )
             return False
+        self._records.append(action)
+        if len(self._records) >= self._batch_size and not self._wake.is_set():
+            self._wake.set()
         return True
 
-    def _drain(self) -> list[bytes]:
+    def _take_batch(self) -> list[bytes]:
         batch: list[bytes] = []
-        deadline = time.monotonic() + self._flush_interval_s
-        while len(batch) < self._batch_size:
-            timeout = deadline - time.monotonic()
-            if timeout <= 0:
-                break
-            try:
-                batch.append(self._queue.get(timeout=timeout))
-            except queue.Empty:
-                break
+        try:
+            while len(batch) < self._batch_size:
+                batch.append(self._records.popleft())
+        except IndexError:
+            pass
         return batch
 
     def _write(self, batch: list[bytes]) -> None:
@@ -106,20 +108,31 @@ class QueryLogWriter:
             log.error("ubi query records rejected", extra={"records": len(bad), "first_error": bad[0].error})
 
     def _run(self) -> None:
-        while not self._stop.is_set() or not self._queue.empty():
-            batch = self._drain()
-            if batch:
-                self._write(batch)
-                with self._pending_lock:
-                    self._pending -= len(batch)
-                    self._pending_lock.notify_all()
+        while True:
+            self._wake.wait(self._flush_interval_s)
+            self._wake.clear()
+            while True:
+                with self._written:
+                    self._writing = True
+                batch = self._take_batch()
+                if batch:
+                    self._write(batch)
+                with self._written:
+                    self._writing = False
+                    self._written.notify_all()
+                if not batch:
+                    break
+            if self._stop.is_set() and not self._records:
+                return
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Wait until everything submitted so far is written or failed; False on timeout."""
-        with self._pending_lock:
-            return self._pending_lock.wait_for(lambda: self._pending == 0, timeout=timeout_s)
+        self._wake.set()
+        with self._written:
+            return self._written.wait_for(lambda: not self._records and not self._writing, timeout=timeout_s)
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout=10)

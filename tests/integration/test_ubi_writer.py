@@ -103,3 +103,29 @@ def test_a_full_buffer_drops_and_counts(engine, settings) -> None:
     assert writer.flush(timeout_s=60)
     writer.stop()
     assert len(_stored(engine, tag)) == 5
+
+
+def test_logged_hit_ids_answer_term_queries_aggregations_and_exists(engine, settings) -> None:
+    """The hit ids are stored as doc values only (cheaper writes): UBI tooling's questions about them
+    ("which queries showed this product", "most shown products") must still be answerable."""
+    tag = f"h-{uuid.uuid4().hex[:8]}"
+    records = _records(tag, 4)  # hit ids P0 P1, P1 P2, P2 P3, P3 P4
+    with _running(engine, settings) as writer:
+        for record in records:
+            writer.submit(record)
+        assert writer.flush(timeout_s=60)
+    engine.refresh(UBI_QUERIES)
+    mine = {"term": {"client_id": tag}}
+    showing_p2 = engine.search(
+        UBI_QUERIES,
+        {"size": 10, "query": {"bool": {"filter": [mine, {"term": {"query_response_hit_ids": "P2"}}]}}},
+    )
+    assert {h.source["query_id"] for h in showing_p2.hits} == {f"{tag}-1", f"{tag}-2"}
+    shown = engine.search(
+        UBI_QUERIES,
+        {"size": 0, "query": mine, "aggs": {"ids": {"terms": {"field": "query_response_hit_ids"}}}},
+    )
+    counts = {b["key"]: b["doc_count"] for b in shown.aggregations["ids"]["buckets"]}
+    assert counts == {"P0": 1, "P1": 2, "P2": 2, "P3": 2, "P4": 1}
+    with_hits = {"bool": {"filter": [mine, {"exists": {"field": "query_response_hit_ids"}}]}}
+    assert engine.count(UBI_QUERIES, with_hits) == 4

@@ -77,6 +77,7 @@ def create_app(
             settings.tracing_endpoint,
             settings.tracing_sample_ratio,
             span_exporter,
+            settings.tracing_honour_caller_sampling,
         )
         search_engine = engine or OpenSearchEngine(
             settings.opensearch_url,

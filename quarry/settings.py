@@ -171,7 +171,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """OTLP collector URL (Jaeger, Tempo, a Collector); empty means localhost:4318 (HTTP) or :4317 (gRPC)."""
 
     tracing_sample_ratio: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 1.0
-    """Share of new traces recorded (0-1); a caller's sampled `traceparent` is always honoured."""
+    """Share of traces recorded (0-1); see the next setting for callers that send a sampled `traceparent`."""
+
+    tracing_honour_caller_sampling: bool = True
+    """Record what a caller's `traceparent` asks for; false at an untrusted edge: the ratio decides all."""
 
     @property
     def var_path(self) -> Path:

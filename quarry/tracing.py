@@ -250,20 +250,30 @@ def _traces_url(endpoint: str) -> str:
     return endpoint
 
 
+def _sampler(ratio: float, honour_caller_sampling: bool) -> Sampler:
+    by_ratio = TraceIdRatioBased(ratio)
+    if honour_caller_sampling:
+        return ParentBased(by_ratio)
+    return ParentBased(by_ratio, remote_parent_sampled=by_ratio, remote_parent_not_sampled=by_ratio)
+
+
 def configure_tracing(
     service: str,
     exporter: Exporter = "none",
     endpoint: str = "",
     sample_ratio: float = 1.0,
     span_exporter: SpanExporter | None = None,
+    honour_caller_sampling: bool = True,
 ) -> TracerProvider:
     """Install a tracer provider for this process, replacing (and flushing) the previous one.
 
     `span_exporter` overrides `exporter` and exports synchronously: tests read finished spans
     as soon as the request returns. A caller's sampled `traceparent` is honoured (ParentBased), so
-    an upstream decision to trace a request holds here too."""
+    an upstream decision to trace a request holds here too; with `honour_caller_sampling` off the
+    ratio decides remote traces as well (the trace id is still continued), because at a public edge
+    any client could otherwise have every one of its requests recorded and exported."""
     chosen = span_exporter or _exporter(exporter, endpoint)
-    sampler: Sampler = ParentBased(TraceIdRatioBased(sample_ratio)) if chosen else ALWAYS_OFF
+    sampler: Sampler = _sampler(sample_ratio, honour_caller_sampling) if chosen else ALWAYS_OFF
     provider = _provider(service, sampler)
     processors: list[SpanProcessor] = []
     if span_exporter is not None:

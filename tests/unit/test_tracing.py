@@ -57,6 +57,23 @@ def test_the_ratio_samples_new_traces_but_a_sampled_caller_is_always_honoured() 
     assert [s.name for s in exporter.get_finished_spans()] == ["stage", "GET /sampled"]
 
 
+def test_at_an_untrusted_edge_the_ratio_decides_callers_traces_too() -> None:
+    exporter = InMemorySpanExporter()
+    tracing.configure_tracing(
+        "quarry-test", sample_ratio=0.0, span_exporter=exporter, honour_caller_sampling=False
+    )
+    with tracing.server_span("GET /sampled", SAMPLED, {}) as forced, tracing.span("stage"):
+        assert tracing.trace_id_of(forced) == CALLER_TRACE  # the trace is continued, not recorded
+    assert exporter.get_finished_spans() == ()
+    every = InMemorySpanExporter()  # replacing the provider shuts the previous exporter down
+    tracing.configure_tracing(
+        "quarry-test", sample_ratio=1.0, span_exporter=every, honour_caller_sampling=False
+    )
+    with tracing.server_span("GET /unsampled", UNSAMPLED, {}):
+        pass
+    assert [s.name for s in every.get_finished_spans()] == ["GET /unsampled"]
+
+
 def test_an_exception_leaving_a_stage_is_recorded_on_its_span() -> None:
     exporter = InMemorySpanExporter()
     tracing.configure_tracing("quarry-test", span_exporter=exporter)

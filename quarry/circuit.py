@@ -30,6 +30,9 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at: float | None = None
         self._lock = threading.Lock()
+        # Published closed from the start: a series that first appears when the breaker opens reads
+        # "no data" on dashboards until then, and absent-series alerts cannot tell the two apart.
+        CIRCUIT_OPEN.labels(name).set(0)
 
     @property
     def state(self) -> str:

@@ -19,6 +19,8 @@ import httpx
 import pytest
 import yaml
 
+from tests.conftest import running_api
+
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "ops" / "grafana" / "dashboards").glob("*.json"))
 WANTED = {"quarry-overview", "quarry-search", "quarry-recommendations", "quarry-opensearch", "quarry-cache"}
@@ -175,3 +177,86 @@ def test_dashboards_query_only_metrics_that_exist(api_client, opensearch_exporte
     assert metric_names("sum(rate(quarry_no_such_metric_total[5m]))") - available == {
         "quarry_no_such_metric_total"
     }
+
+
+# Labels Prometheus adds to every series it scrapes (the target's labels).
+TARGET_LABELS = {"instance", "job"}
+_QUOTED = r'"(?:\\.|[^"\\])*"'
+
+
+def exposed_labels(text: str) -> dict[str, set[str]]:
+    """Label names each metric's samples carry on a /metrics page."""
+    labels: dict[str, set[str]] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, _, rest = line.partition("{")
+        if not rest:
+            labels.setdefault(line.split()[0], set())
+            continue
+        matchers = rest.rsplit("}", 1)[0]
+        labels.setdefault(name, set()).update(
+            re.findall(rf"([a-zA-Z_][a-zA-Z0-9_]*)\s*=~?\s*{_QUOTED}", matchers)
+        )
+    return labels
+
+
+def used_labels(expr: str) -> tuple[dict[str, set[str]], set[str]]:
+    """The labels an expression matches on, per metric (`name{label=...}`), and the labels its
+    grouping and vector-matching clauses name (`by`, `without`, `on`, `ignoring`)."""
+    text = concrete(expr)
+    selected: dict[str, set[str]] = {}
+    for match in re.finditer(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{((?:[^}\"]|" + _QUOTED + r")*)\}", text):
+        names = re.findall(rf"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)\s*{_QUOTED}", match.group(2))
+        selected.setdefault(match.group(1), set()).update(names)
+    grouped = {
+        label.strip()
+        for clause in re.findall(r"\b(?:by|without|on|ignoring)\s*\(([^)]*)\)", text)
+        for label in clause.split(",")
+        if label.strip()
+    }
+    return selected, grouped
+
+
+def label_problems(expr: str, labels: dict[str, set[str]]) -> list[str]:
+    selected, grouped = used_labels(expr)
+    problems = [
+        f"{name} has no label {label!r}"
+        for name, wanted in selected.items()
+        for label in wanted - labels.get(name, set()) - TARGET_LABELS
+    ]
+    offered = set(TARGET_LABELS).union(*(labels.get(name, set()) for name in metric_names(expr)))
+    problems += [f"no series in the expression has label {label!r}" for label in grouped - offered]
+    return problems
+
+
+def test_the_label_checks_catch_a_misspelt_label() -> None:
+    labels = {"a_total": {"route", "status_class"}, "b_bucket": {"le", "operation"}}
+    assert label_problems('sum by (route) (rate(a_total{status_class="5xx"}[5m]))', labels) == []
+    assert label_problems('sum(rate(a_total{status="5xx"}[5m]))', labels) == ["a_total has no label 'status'"]
+    assert label_problems("sum by (le, operatoin) (rate(b_bucket[5m]))", labels) == [
+        "no series in the expression has label 'operatoin'"
+    ]
+    assert label_problems("sum by (instance) (rate(a_total[5m]))", labels) == []  # added at scrape
+
+
+def test_dashboards_use_only_labels_their_metrics_have(demo_catalog, opensearch_exporter: str) -> None:
+    """Against `python -m api` with two workers, as deployed: multiprocess gauges carry `pid` there."""
+    with (
+        running_api(QUARRY_API_WORKERS="2") as (base, _, _),
+        httpx.Client(base_url=base, timeout=30) as client,
+    ):
+        exercise(client)
+        labels = exposed_labels(client.get("/metrics").text)
+    for name, names in exposed_labels(httpx.get(opensearch_exporter).text).items():
+        labels.setdefault(name, set()).update(names)
+    rules = yaml.safe_load((ROOT / "ops" / "prometheus" / "rules.yml").read_text())["groups"]
+    for rule in (r for g in rules for r in g["rules"] if "record" in r):
+        labels[rule["record"]] = used_labels(rule["expr"])[1] - {"le"}  # what the rule keeps
+    problems = {
+        (path.name, problem)
+        for path in DASHBOARDS
+        for expr in expressions(load(path))
+        for problem in label_problems(expr, labels)
+    }
+    assert not problems, sorted(problems)

@@ -1,3 +1,5 @@
+from prometheus_client import REGISTRY
+
 from quarry.circuit import CircuitBreaker
 
 
@@ -55,3 +57,12 @@ def test_local_pages_expire_and_evict_least_recently_used(monkeypatch) -> None:
     assert pages.get("b") is None and pages.get("a") == "A" and pages.get("c") == "C"
     now[0] = 105.1
     assert pages.get("a") is None
+
+
+def test_a_breaker_is_published_closed_from_creation() -> None:
+    """Dashboards chart every breaker from the start, not from its first opening."""
+    name = "created-closed-test"
+    breaker = CircuitBreaker(name, threshold=1)
+    assert REGISTRY.get_sample_value("quarry_circuit_open", {"breaker": name}) == 0
+    breaker.record_failure()
+    assert REGISTRY.get_sample_value("quarry_circuit_open", {"breaker": name}) == 1

@@ -60,6 +60,22 @@ def _tokenizer(model_name: str, cache_dir: str | Path | None = None) -> Any:
     return AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
 
 
+def _tokenizer_files(tokenizer: Any) -> dict[str, bytes]:
+    """The tokenizer as the files `save_pretrained` writes (vocabulary, special tokens, settings)."""
+    with tempfile.TemporaryDirectory() as folder:
+        tokenizer.save_pretrained(folder)
+        return {path.name: path.read_bytes() for path in Path(folder).iterdir() if path.is_file()}
+
+
+def _tokenizer_from(files: dict[str, bytes]) -> Any:
+    from transformers import AutoTokenizer
+
+    with tempfile.TemporaryDirectory() as folder:
+        for name, content in files.items():
+            (Path(folder) / name).write_bytes(content)
+        return AutoTokenizer.from_pretrained(folder, local_files_only=True)
+
+
 def export_onnx(model_name: str) -> bytes:
     """The transformer of `model_name` as fp32 ONNX bytes (mean pooling is done outside, in numpy)."""
     import torch
@@ -119,7 +135,9 @@ class OnnxEncoder:
         precision: Precision,
         threads: int = 1,
         cache_dir: str | Path | None = None,
+        tokenizer: Any = None,
     ) -> None:
+        """`tokenizer`: the one shipped in the artifact; None reads the model's own files."""
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -131,7 +149,7 @@ class OnnxEncoder:
             )
         except Exception as exc:  # onnxruntime raises its own exception types for a bad model
             raise EmbeddingModelUnavailableError(f"ONNX query encoder unusable: {exc}") from exc
-        self._tokenizer = _tokenizer(model_name, cache_dir)
+        self._tokenizer = tokenizer if tokenizer is not None else _tokenizer(model_name, cache_dir)
         # Encodes run concurrently (the session is thread-safe and releases the GIL while it computes);
         # the tokenizer sets its padding/truncation state per call, so it is used one call at a time.
         self._tokenize_lock = threading.Lock()
@@ -140,6 +158,10 @@ class OnnxEncoder:
         self.model_version = model_version
         self.variant = f"onnx-{precision}"
         self.dimension = int(self._session.get_outputs()[0].shape[-1] or 0) or len(self.encode(["x"])[0])
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._tokenizer
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> Vectors:
         out = []
@@ -169,18 +191,21 @@ def publish_onnx_encoder(
     model_bytes = fp32 if precision == "fp32" else quantize_int8(fp32)
     candidate = OnnxEncoder(reference.model_name, model_bytes, reference.model_version, precision)
     agreement = np.sum(candidate.encode(AGREEMENT_SAMPLE) * reference.encode(AGREEMENT_SAMPLE), axis=1)
+    tokenizer = _tokenizer_files(candidate.tokenizer)
     metadata = {
         "model": reference.model_name,
         "model_version": reference.model_version,
         "precision": precision,
         "dimension": candidate.dimension,
+        "tokenizer_files": sorted(tokenizer),
         "metrics": {"min_cosine_to_torch": round(float(agreement.min()), 4)},
         "libraries": {
             name: importlib.metadata.version(name)
             for name in ("onnxruntime", "onnx", "torch", "transformers")
         },
     }
-    return store.publish(artifact_name(precision), {MODEL_FILE: model_bytes}, metadata)
+    # The tokenizer travels with the weights: a host serving queries needs the model store only.
+    return store.publish(artifact_name(precision), {MODEL_FILE: model_bytes, **tokenizer}, metadata)
 
 
 def load_onnx_encoder(
@@ -197,6 +222,7 @@ def load_onnx_encoder(
     try:
         metadata = store.metadata(name, version)
         model_bytes = store.read(name, version, MODEL_FILE)
+        shipped = {f: store.read(name, version, f) for f in metadata.get("tokenizer_files", [])}
     except ArtifactNotFoundError as exc:
         raise EmbeddingModelUnavailableError(f"{name} {version}: {exc}") from exc
     if metadata.get("model") != model_name:
@@ -211,17 +237,20 @@ def load_onnx_encoder(
             extra={"artifact": name, "version": version, "min_cosine_to_torch": agreement},
         )
     version_of_model = str(metadata.get("model_version"))
-    return OnnxEncoder(model_name, model_bytes, version_of_model, precision, threads, cache_dir)
+    tokenizer = _tokenizer_from(shipped) if shipped else None  # exports before the tokenizer shipped
+    return OnnxEncoder(model_name, model_bytes, version_of_model, precision, threads, cache_dir, tokenizer)
 
 
 def stale_precisions(store: ArtifactStore, model_name: str, model_version: str) -> list[Precision]:
-    """The query-encoder exports missing, or exported from another model or model version."""
+    """The query-encoder exports missing, exported from another model or model version, or made
+    before exports carried their tokenizer."""
     stale: list[Precision] = []
     for precision in PRECISIONS:
         name = artifact_name(precision)
         current = store.current(name)
         metadata = store.metadata(name, current) if current is not None else {}
-        if (metadata.get("model"), metadata.get("model_version")) != (model_name, model_version):
+        exported_from = (metadata.get("model"), metadata.get("model_version"))
+        if exported_from != (model_name, model_version) or "tokenizer_files" not in metadata:
             stale.append(precision)
     return stale
 

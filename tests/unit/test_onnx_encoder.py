@@ -9,7 +9,13 @@ import pytest
 
 from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.embeddings import EmbeddingModelUnavailableError, SentenceTransformerEncoder
-from quarry.onnx_encoder import artifact_name, load_onnx_encoder, publish_onnx_encoder
+from quarry.onnx_encoder import (
+    MODEL_FILE,
+    artifact_name,
+    load_onnx_encoder,
+    publish_onnx_encoder,
+    stale_precisions,
+)
 
 MODEL = "all-MiniLM-L6-v2"
 # Not the texts the export checks itself on.
@@ -88,3 +94,29 @@ def test_concurrent_encodes_give_the_sequential_vectors(store) -> None:
         thread.join()
     assert errors == []
     assert all(np.allclose(results[t], expected[t], atol=1e-6) for t in texts)
+
+
+def test_the_export_carries_its_tokenizer(store, monkeypatch) -> None:
+    """A host serving queries needs the model store only, not the model's package or files."""
+    with_model_files = load_onnx_encoder(store, MODEL, "fp32").encode(TEXTS)
+
+    def no_model_files(*args: object, **kwargs: object) -> None:
+        raise EmbeddingModelUnavailableError("model files are not on this host")
+
+    monkeypatch.setattr("quarry.onnx_encoder.model_directory", no_model_files)
+    from_store_only = load_onnx_encoder(store, MODEL, "fp32")
+    assert np.array_equal(from_store_only.encode(TEXTS), with_model_files)
+
+
+def test_an_export_without_a_tokenizer_reads_the_models_files(tmp_path, store) -> None:
+    """Exports published before the tokenizer was shipped keep loading."""
+    name = artifact_name("fp32")
+    version = store.current(name)
+    metadata = {k: v for k, v in store.metadata(name, version).items() if k != "tokenizer_files"}
+    older = LocalArtifactStore(tmp_path)
+    older.publish(name, {MODEL_FILE: store.read(name, version, MODEL_FILE)}, metadata)
+    vectors = load_onnx_encoder(older, MODEL, "fp32").encode(TEXTS)
+    assert np.array_equal(vectors, load_onnx_encoder(store, MODEL, "fp32").encode(TEXTS))
+    model_version = metadata["model_version"]
+    assert "fp32" in stale_precisions(older, MODEL, model_version)  # `make embeddings` re-exports it
+    assert "fp32" not in stale_precisions(store, MODEL, model_version)

@@ -28,6 +28,7 @@ import msgspec
 from opensearchpy import OpenSearch
 
 from api.search.ranking import CONFIG_KEY, load_config_file
+from pipelines.bench.cpu import cpu_seconds, pid_from_file, process_tree
 from pipelines.bench.load import closed_loop, percentile
 from pipelines.bench.report import environment, publish_report
 from pipelines.bench.wrk import HttpRequest, run_wrk
@@ -56,6 +57,9 @@ class Latency(msgspec.Struct):
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    # CPU (user + system) per request during the timed run, wrk rows only; None where not measured.
+    api_cpu_ms: float | None = None
+    opensearch_cpu_ms: float | None = None
 
 
 class StageTiming(msgspec.Struct):
@@ -291,9 +295,24 @@ def raw_caller(url: str, alias: str) -> Callable[[], Callable[[dict[str, str]], 
     return make
 
 
-def wrk_row(name: str, base_url: str, requests: list[HttpRequest], concurrency: int) -> Latency:
+def wrk_row(
+    name: str,
+    base_url: str,
+    requests: list[HttpRequest],
+    concurrency: int,
+    api_pid: int | None,
+    opensearch_pid: int | None,
+) -> Latency:
     run_wrk(base_url, requests, concurrency, WRK_WARMUP_S)
+    api = process_tree(api_pid) if api_pid is not None else []
+    node = [opensearch_pid] if opensearch_pid is not None else []
+    api_before, node_before = cpu_seconds(api), cpu_seconds(node)
     result = run_wrk(base_url, requests, concurrency, WRK_SECONDS[concurrency])
+    api_used, node_used = cpu_seconds(api) - api_before, cpu_seconds(node) - node_before
+
+    def per_request(seconds: float, measured: list[int]) -> float | None:
+        return round(seconds / result.requests * 1000, 3) if measured and result.requests else None
+
     return Latency(
         system=name,
         client="wrk",
@@ -304,6 +323,8 @@ def wrk_row(name: str, base_url: str, requests: list[HttpRequest], concurrency: 
         p50_ms=round(result.p50_ms, 2),
         p95_ms=round(result.p95_ms, 2),
         p99_ms=round(result.p99_ms, 2),
+        api_cpu_ms=per_request(api_used, api),
+        opensearch_cpu_ms=per_request(node_used, node),
     )
 
 
@@ -402,6 +423,10 @@ def start_api(cache_ttl_s: int, **extra_env: str) -> tuple[subprocess.Popen[byte
     raise RuntimeError("the API did not become ready")
 
 
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def main() -> int:
     settings = get_settings()
     mix = query_mix()
@@ -442,12 +467,14 @@ def main() -> int:
                 for name, (_, port) in apis.items()
             ],
         ]
+        opensearch_pid = pid_from_file(settings.var_path / "run" / "opensearch.pid")
         for name, caller, base_url, http_requests in systems:
             if name == "api_cached":
                 warm_cache(apis[name][1], mix)  # the cached side measures cache hits only
             drive(f"{name} warm-up", 2, WARMUP, caller, mix)
+            api_pid = apis[name][0].pid if name in apis else None
             for concurrency in CONCURRENCY:
-                results.append(wrk_row(name, base_url, http_requests, concurrency))
+                results.append(wrk_row(name, base_url, http_requests, concurrency, api_pid, opensearch_pid))
                 print(msgspec.json.encode(results[-1]).decode(), file=sys.stderr)
                 results.append(drive(name, concurrency, REQUESTS[concurrency], caller, mix))
                 print(msgspec.json.encode(results[-1]).decode(), file=sys.stderr)
@@ -513,6 +540,19 @@ def main() -> int:
             f"| {r.system} | {r.client} | {r.concurrency} | {r.requests} | {r.errors} | {r.qps:,.1f} | "
             f"{r.p50_ms:.2f} | {r.p95_ms:.2f} | {r.p99_ms:.2f} |"
             for r in results
+        ],
+        "",
+        "CPU per request during the wrk runs (user + system time of the API's processes and of the "
+        "OpenSearch node, divided by the requests completed; wrk's own share is not counted). At "
+        "concurrency 16 the two cores are saturated, so this is what bounds throughput:",
+        "",
+        "| system | concurrency | API ms | OpenSearch ms | sum ms | 2 cores / sum (QPS) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        *[
+            f"| {r.system} | {r.concurrency} | {_ms(r.api_cpu_ms)} | {_ms(r.opensearch_cpu_ms)} | "
+            f"{_ms(total)} | {f'{2000 / total:,.0f}' if total else '-'} |"
+            for r in results
+            if r.client == "wrk" and (total := (r.api_cpu_ms or 0.0) + (r.opensearch_cpu_ms or 0.0))
         ],
         "",
         "| ratio | value |",

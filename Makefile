@@ -10,7 +10,7 @@ PY := $(CURDIR)/.venv/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
 .PHONY: help bootstrap provision services up down status test lint typecheck unit integration \
-        index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval bench-search bench-ann bench-events observe events-retention rollback-index synonyms-check synonyms-apply bench-index settings-table clean
+        index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet bench-search bench-ann bench-events observe events-retention rollback-index synonyms-check synonyms-apply bench-index settings-table clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -137,6 +137,15 @@ eval: services ## NDCG@10, MRR, zero-result rate: raw BM25 vs pipeline -> report
 	@$(PY) -m pipelines vocabulary --if-missing >/dev/null
 	@$(PY) -m pipelines embeddings --if-missing >/dev/null
 	@$(PY) -m pipelines eval
+
+# all-mpnet-base-v2 beside the live catalog: its own alias and model store, so `make up` is untouched.
+MPNET := QUARRY_ARTIFACTS_DIR=$(CURDIR)/var/mpnet-artifacts QUARRY_EMBEDDING_MODEL=all-mpnet-base-v2 QUARRY_EMBEDDING_DIMENSION=768
+
+eval-mpnet: services ## The same evaluation with all-mpnet-base-v2 (own alias and model store; ~30 min) -> reports/eval-search-mpnet.*
+	@$(MPNET) $(PY) -m pipelines index-demo --alias products_mpnet --if-empty >/dev/null
+	@$(MPNET) $(PY) -m pipelines vocabulary --alias products_mpnet --if-missing >/dev/null
+	@$(MPNET) $(PY) -m pipelines embeddings --alias products_mpnet --if-missing >/dev/null
+	@$(MPNET) $(PY) -m pipelines eval --alias products_mpnet --report eval-search-mpnet
 
 bench-index: services ## Indexing throughput vs plain opensearch-py helpers.bulk -> reports/bench-index.*
 	@$(PY) -m pipelines.bench.index_bench

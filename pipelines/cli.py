@@ -296,7 +296,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         report = evaluation.evaluate(systems, environment())
     table = evaluation.markdown(report)
     if not args.no_write:
-        write_report("eval-search", report, table)
+        write_report(args.report, report, table)
     print(table)
     return 0
 
@@ -588,7 +588,10 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_golden)
 
     p = command("eval", "NDCG@10, MRR and zero-result rate: raw BM25 vs the full pipeline")
-    p.add_argument("--no-write", action="store_true", help="print only; do not write reports/eval-search.*")
+    p.add_argument("--no-write", action="store_true", help="print only; do not write the report")
+    p.add_argument(
+        "--report", default="eval-search", help="report name under reports/ (default: %(default)s)"
+    )
     p.add_argument("--no-variants", action="store_true", help="only raw BM25 and the live pipeline")
     p.set_defaults(run=cmd_eval)
 

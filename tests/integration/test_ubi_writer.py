@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from api.ubi.writer import QueryLogWriter, UbiQuery
 from quarry.adapters.search_engine import OpenSearchEngine
 from quarry.settings import Settings
-from quarry.ubi import UBI_QUERIES, UbiLayout
+from quarry.ubi import UBI_QUERIES, UbiLayout, UbiLayoutError
 
 
 def _records(tag: str, count: int) -> list[UbiQuery]:
@@ -129,3 +131,37 @@ def test_logged_hit_ids_answer_term_queries_aggregations_and_exists(engine, sett
     assert counts == {"P0": 1, "P1": 2, "P2": 2, "P3": 2, "P4": 1}
     with_hits = {"bool": {"filter": [mine, {"exists": {"field": "query_response_hit_ids"}}]}}
     assert engine.count(UBI_QUERIES, with_hits) == 4
+
+
+class _FailsOnce(UbiLayout):
+    """A layout check that blows up once with an error the writer does not expect."""
+
+    def __init__(self, engine: OpenSearchEngine, settings: Settings) -> None:
+        super().__init__(engine, settings.mappings_dir)
+        self.failed = False
+
+    def ensure(self) -> None:
+        if not self.failed:
+            self.failed = True
+            raise UbiLayoutError("a plain index named ubi_events holds events")
+        super().ensure()
+
+
+def test_the_writer_outlives_an_unexpected_error(engine, settings) -> None:
+    tag = f"e-{uuid.uuid4().hex[:8]}"
+    first, second = _records(tag, 2)
+    writer = QueryLogWriter(engine, layout=_FailsOnce(engine, settings), flush_interval_s=0.05)
+    failed_before = (
+        REGISTRY.get_sample_value("quarry_ubi_query_log_dropped_total", {"reason": "write_failed"}) or 0
+    )
+    writer.start()
+    try:
+        writer.submit(first)
+        assert writer.flush(timeout_s=30)
+        writer.submit(second)
+        assert writer.flush(timeout_s=30)
+    finally:
+        writer.stop()
+    failed = REGISTRY.get_sample_value("quarry_ubi_query_log_dropped_total", {"reason": "write_failed"})
+    assert failed == failed_before + 1  # the first record, counted
+    assert _stored(engine, tag) == {second.query_id}

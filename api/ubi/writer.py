@@ -39,9 +39,9 @@ class QueryLogWriter:
     and never wake the writer for a single record: it wakes on a timer, or once a full batch is
     waiting. A `queue.Queue` woke it for every record: py-spy put that hand-over (`Condition.notify`)
     at 7-13 % of a busy worker's samples, and the deque cut the API's CPU per cached search by about
-    5 % (docs/search-api.md#performance). Encoding happens on the
-    request thread (a few µs), so the writer holds the GIL only to join bytes, not to encode thousands
-    of records at once (which stalled the event loop of a busy worker once a second)."""
+    5 % (docs/search-api.md#performance). Encoding happens on the request thread (a few µs), so the
+    writer holds the GIL only to join bytes, not to encode thousands of records at once (which stalled
+    the event loop of a busy worker once a second)."""
 
     def __init__(
         self,

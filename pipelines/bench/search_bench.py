@@ -212,12 +212,13 @@ def stage_timings(settings: Settings, mix: list[dict[str, str]]) -> list[StageTi
 
 def ubi_enqueue_cost(samples: int = 20000) -> dict[str, float]:
     """What UBI query logging adds to a request: building the record and enqueueing it (the writer
-    thread is not started, so only the request-side cost is timed)."""
+    thread is not started, so only the request-side cost is timed). Ids and timestamps are made as
+    the search service makes them."""
     import datetime as dt
-    import uuid
 
     from api.ubi.writer import QueryLogWriter, UbiQuery
     from quarry.adapters.search_engine import OpenSearchEngine
+    from quarry.ids import random_uuid
 
     writer = QueryLogWriter(OpenSearchEngine("http://127.0.0.1:1"), capacity=samples)
     timings = []
@@ -225,10 +226,10 @@ def ubi_enqueue_cost(samples: int = 20000) -> dict[str, float]:
         started = time.perf_counter()
         writer.submit(
             UbiQuery(
-                query_id=str(uuid.uuid4()),
+                query_id=random_uuid(),
                 user_query="running shoes",
                 query_response_hit_ids=[f"P{i:06d}" for i in range(20)],
-                timestamp=dt.datetime.now(dt.UTC).isoformat(),
+                timestamp=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
                 user_id=f"u{n}",
             )
         )

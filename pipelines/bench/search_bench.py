@@ -29,6 +29,7 @@ import msgspec
 from opensearchpy import OpenSearch
 
 from api.search.ranking import CONFIG_KEY, load_config_file
+from pipelines.bench.budget import CpuBudget, cpu_budget
 from pipelines.bench.cpu import cpu_seconds, pid_from_file, process_tree
 from pipelines.bench.load import closed_loop, percentile
 from pipelines.bench.report import environment, publish_report
@@ -97,6 +98,7 @@ class SearchBenchReport(msgspec.Struct):
     c16_rounds: list[Latency]
     ratios: dict[str, float]
     goals: dict[str, bool]
+    c16_budgets: list[CpuBudget]
     ubi_enqueue_us: dict[str, float]
     hybrid_stages: list[StageTiming]
     tracing_overhead: TracingOverhead
@@ -453,6 +455,48 @@ def median_round(rounds: list[Latency]) -> Latency:
     )
 
 
+def c16_budgets(by: dict[tuple[str, int], Latency]) -> list[CpuBudget]:
+    """The uncached rows' concurrency-16 goal as CPU per request (pipelines/bench/budget.py)."""
+    raw, cached = by[("raw_opensearch", 16)], by[("api_cached", 16)]
+    return [
+        cpu_budget(
+            name,
+            16,
+            row.qps,
+            row.p95_ms,
+            raw.p95_ms + 15,
+            row.api_cpu_ms,
+            row.opensearch_cpu_ms,
+            cached.api_cpu_ms,
+        )
+        for name in ("api_uncached_keyword", "api_uncached_hybrid")
+        if (row := by[(name, 16)]).api_cpu_ms is not None and row.opensearch_cpu_ms is not None
+    ]
+
+
+def budget_lines(budgets: list[CpuBudget]) -> list[str]:
+    if not budgets:
+        return []
+    return [
+        "What the concurrency-16 goal for uncached searches would take. In a closed loop the mean "
+        "latency is 16 / QPS (Little's law); holding this run's tail shape (p95 over that mean) and "
+        "OpenSearch's CPU per search, the goal's p95 needs the QPS below, and the saturated cores give "
+        "each request the CPU below. The API's floor is its CPU per cached search, which makes no "
+        "search at all (pipelines/bench/budget.py):",
+        "",
+        "| system | target p95 ms | QPS now | QPS needed | CPU ms now (API + OpenSearch) | "
+        "CPU ms allowed | OpenSearch ms | API ms now | API ms allowed | API floor ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *[
+            f"| {b.system} | {b.target_p95_ms:.2f} | {b.measured_qps:,.0f} | {b.required_qps:,.0f} | "
+            f"{b.measured_cpu_ms:.2f} | {b.required_cpu_ms:.2f} | {b.opensearch_cpu_ms:.2f} | "
+            f"{b.api_cpu_ms:.2f} | {b.api_budget_ms:.2f} | {_ms(b.api_floor_ms)} |"
+            for b in budgets
+        ],
+        "",
+    ]
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
@@ -543,6 +587,7 @@ def main() -> int:
         for c in CONCURRENCY
     }
     goals["cached_p99_under_10ms_c16"] = by[("api_cached", 16)].p99_ms < 10
+    budgets = c16_budgets(by)
     wrk_hybrid_p50 = by[("api_uncached_hybrid", 1)].p50_ms
     # The stricter of the two readings: the share of the client-measured p50, and the same absolute
     # cost against the (lower) server-side p50 wrk measured for the same API.
@@ -559,6 +604,7 @@ def main() -> int:
         c16_rounds=rounds,
         ratios=ratios,
         goals=goals,
+        c16_budgets=budgets,
         ubi_enqueue_us=ubi_enqueue_cost(),
         hybrid_stages=stages,
         tracing_overhead=overhead,
@@ -639,6 +685,7 @@ def main() -> int:
         f"{(overhead.on_p50_ms - overhead.off_p50_ms) / max(wrk_hybrid_p50, 1e-9):+.1%}); "
         f"{overhead.spans_exported:,} spans exported ({overhead.spans_per_request} per request).",
         "",
+        *budget_lines(budgets),
         "| goal | met |",
         "| --- | --- |",
         *[f"| {k} | {'yes' if v else 'NO'} |" for k, v in goals.items()],

@@ -63,8 +63,11 @@ def create_app(
     store: KeyValueStore | None = None,
     artifacts: ArtifactStore | None = None,
     span_exporter: SpanExporter | None = None,
+    ubi_engine: SearchEngine | None = None,
 ) -> Litestar:
-    """`span_exporter` replaces the configured tracing exporter (tests read spans from memory)."""
+    """`span_exporter` replaces the configured tracing exporter (tests read spans from memory).
+    `ubi_engine` holds the UBI query and event logs; without it they go where
+    QUARRY_UBI_OPENSEARCH_URL says, or to the search cluster."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, service="quarry-api", stream=sys.stdout)
 
@@ -85,22 +88,33 @@ def create_app(
             settings.opensearch_pool_size,
             breaker=CircuitBreaker("opensearch"),
         )
+        analytics = ubi_engine or (
+            OpenSearchEngine(
+                settings.ubi_opensearch_url,
+                settings.opensearch_timeout_s,
+                settings.opensearch_pool_size,
+                breaker=CircuitBreaker("ubi_opensearch"),  # its outage must not stop searches
+            )
+            if settings.ubi_opensearch_url
+            else search_engine
+        )
         kv = store or RedisStore(settings.redis_url, pool_size=settings.redis_pool_size)
         model_store = artifacts or LocalArtifactStore(settings.artifacts_dir)
         understanding = QueryUnderstanding(
             model_store, settings.spell_auto_correct_confidence, settings.artifact_reload_interval_s
         )
-        layout = UbiLayout(search_engine, settings.mappings_dir)
+        layout = UbiLayout(analytics, settings.mappings_dir)
         try:
             layout.ensure()  # readers (Dashboards, pipelines) find the stores from the first minute
         except SearchEngineError as exc:
             log.warning(
                 "UBI stores not ensured at start-up; the first write retries", extra={"error": str(exc)}
             )
-        query_log = QueryLogWriter(search_engine, capacity=settings.ubi_queue_capacity, layout=layout)
+        query_log = QueryLogWriter(analytics, capacity=settings.ubi_queue_capacity, layout=layout)
         query_log.start()
         app.state.settings = settings
         app.state.engine = search_engine
+        app.state.ubi_engine = analytics if analytics is not search_engine else None
         app.state.store = kv
         semantic_index = SemanticIndex(model_store, settings.artifact_reload_interval_s)
         recommendations = RecommendationService(
@@ -137,10 +151,10 @@ def create_app(
             semantic=semantic,
         )
         if settings.cache_warm_queries:
-            warm_in_background(app.state.search_service, settings.cache_warm_queries)
+            warm_in_background(app.state.search_service, analytics, settings.cache_warm_queries)
         app.state.product_service = ProductService(search_engine, settings.products_alias)
         app.state.event_service = EventService(
-            search_engine,
+            analytics,
             settings.events_max_age_days,
             settings.events_extra_actions,
             store=kv,

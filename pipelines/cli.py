@@ -48,6 +48,11 @@ def _engine(settings: Settings) -> OpenSearchEngine:
     return OpenSearchEngine(settings.opensearch_url, settings.opensearch_timeout_s)
 
 
+def _ubi_engine(settings: Settings) -> OpenSearchEngine:
+    """The cluster holding the UBI query and event logs (QUARRY_UBI_OPENSEARCH_URL, else the search one)."""
+    return OpenSearchEngine(settings.ubi_url, settings.opensearch_timeout_s)
+
+
 def _emit(value: Any) -> None:
     sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
 
@@ -64,7 +69,7 @@ def _live_rules(settings: Settings) -> list[str]:
 
 def cmd_index_demo(args: argparse.Namespace, settings: Settings) -> int:
     engine = _engine(settings)
-    ensure_ubi_indices(engine, settings.mappings_dir)
+    ensure_ubi_indices(_ubi_engine(settings), settings.mappings_dir)
     if args.if_empty and engine.alias_targets(args.alias) and engine.count(args.alias) > 0:
         print(
             f"{args.alias} already holds {engine.count(args.alias)} products; not rebuilding", file=sys.stderr
@@ -164,7 +169,7 @@ def cmd_vocabulary(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 0
-    version = build_and_publish(_engine(settings), store, args.alias)
+    version = build_and_publish(_engine(settings), store, args.alias, query_log=_ubi_engine(settings))
     print(f"published {VOCABULARY_ARTIFACT} {version}", file=sys.stderr)
     _emit(
         {"artifact": VOCABULARY_ARTIFACT, "version": version, **store.metadata(VOCABULARY_ARTIFACT, version)}
@@ -303,7 +308,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_events_retention(args: argparse.Namespace, settings: Settings) -> int:
     today = dt.datetime.now(dt.UTC).date()
-    dropped = drop_expired_events(_engine(settings), settings.events_retention_days, today)
+    dropped = drop_expired_events(_ubi_engine(settings), settings.events_retention_days, today)
     print(
         f"dropped {len(dropped)} daily event indices older than {settings.events_retention_days} days",
         file=sys.stderr,
@@ -405,6 +410,7 @@ def cmd_popularity(args: argparse.Namespace, settings: Settings) -> int:
         RedisStore(settings.redis_url, timeout_s=5),
         args.alias,
         FeatureSettings(window_days=args.window_days, half_life_days=args.half_life_days),
+        event_log=_ubi_engine(settings),
     )
     log.info("features computed", extra=msgspec.to_builtins(report))
     _emit(report)
@@ -421,6 +427,7 @@ def cmd_train_als(args: argparse.Namespace, settings: Settings) -> int:
         _als_params(args),
         dt.datetime.now(dt.UTC),
         args.alias,
+        event_log=_ubi_engine(settings),
     )
     print(f"published als {version}", file=sys.stderr)
     _emit({"artifact": "als", "version": version, **metadata})
@@ -441,7 +448,7 @@ def cmd_eval_recommend(args: argparse.Namespace, settings: Settings) -> int:
     from quarry.recommenders import ALSRecommender, PopularityRecommender
 
     engine = _engine(settings)
-    rows = rec.load_interactions(engine, args.window_days, dt.datetime.now(dt.UTC))
+    rows = rec.load_interactions(_ubi_engine(settings), args.window_days, dt.datetime.now(dt.UTC))
     train_rows, targets = rec.time_split(rows)
     data = rec.to_matrix(train_rows)
     popularity = PopularityRecommender()
@@ -524,7 +531,9 @@ def cmd_synonyms_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_synonyms_apply(args: argparse.Namespace, settings: Settings) -> int:
-    report = synonyms.apply(settings, _engine(settings), args.alias, dry_run=args.dry_run)
+    report = synonyms.apply(
+        settings, _engine(settings), args.alias, dry_run=args.dry_run, query_log=_ubi_engine(settings)
+    )
     if not report.changed_terms:
         print("synonyms unchanged: nothing to apply", file=sys.stderr)
     else:

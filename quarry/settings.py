@@ -62,6 +62,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     opensearch_pool_size: int = 16
     """Kept-alive OpenSearch connections per API worker; calls beyond it open throwaway connections."""
 
+    ubi_opensearch_url: str = ""
+    """OpenSearch for the UBI query and event logs (an analytics cluster); empty: the search cluster."""
+
     java_home: str = ""
     """JDK for OpenSearch (21 or newer); empty means pick the newest one in /usr/lib/jvm."""
 
@@ -175,6 +178,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     tracing_honour_caller_sampling: bool = True
     """Record what a caller's `traceparent` asks for; false at an untrusted edge: the ratio decides all."""
+
+    @property
+    def ubi_url(self) -> str:
+        """Where the UBI stores live. Large deployments keep the query log off the search nodes:
+        writing it is about a third of a cached search's CPU there (docs/search-api.md)."""
+        return self.ubi_opensearch_url or self.opensearch_url
 
     @property
     def var_path(self) -> Path:

@@ -6,4 +6,4 @@ from api.health.services import HealthService
 
 
 def provide_health_service(state: State) -> HealthService:
-    return HealthService(state.engine, state.store, state.settings.products_alias)
+    return HealthService(state.engine, state.store, state.settings.products_alias, state.ubi_engine)

@@ -15,7 +15,8 @@ class DependencyCheck(msgspec.Struct):
 
 
 class Readiness(msgspec.Struct):
-    """`ready` needs OpenSearch and the products alias; Redis down only adds to `degraded`."""
+    """`ready` needs OpenSearch and the products alias; Redis, or a separate analytics cluster for the
+    UBI logs, down only adds to `degraded`."""
 
     status: str
     ready: bool

@@ -8,10 +8,18 @@ from quarry.adapters.search_engine import SearchEngine, SearchEngineError
 
 
 class HealthService:
-    def __init__(self, engine: SearchEngine, store: KeyValueStore, products_alias: str) -> None:
+    def __init__(
+        self,
+        engine: SearchEngine,
+        store: KeyValueStore,
+        products_alias: str,
+        ubi_engine: SearchEngine | None = None,
+    ) -> None:
+        """`ubi_engine`: the analytics cluster, when the UBI logs have their own (checked, not required)."""
         self.engine = engine
         self.store = store
         self.products_alias = products_alias
+        self.ubi_engine = ubi_engine
 
     def _opensearch(self) -> DependencyCheck:
         started = time.perf_counter()
@@ -35,12 +43,26 @@ class HealthService:
             return DependencyCheck("redis", False, _ms(started), str(exc))
         return DependencyCheck("redis", ok, _ms(started), "PONG" if ok else "no answer")
 
+    def _ubi_opensearch(self, engine: SearchEngine) -> DependencyCheck:
+        """Searches do not need the analytics cluster; while it is away the query log's writes are
+        counted as failed and events are answered 503, so readiness only reports it."""
+        started = time.perf_counter()
+        try:
+            health = engine.health()
+        except SearchEngineError as exc:
+            return DependencyCheck("ubi_opensearch", False, _ms(started), f"unreachable: {exc}")
+        return DependencyCheck(
+            "ubi_opensearch", health.status != "red", _ms(started), f"cluster {health.status}"
+        )
+
     def readiness(self) -> Readiness:
-        opensearch, redis = self._opensearch(), self._redis()
-        degraded = [] if redis.ok else ["redis"]
-        ready = opensearch.ok
+        checks = [self._opensearch(), self._redis()]
+        if self.ubi_engine is not None:
+            checks.append(self._ubi_opensearch(self.ubi_engine))
+        degraded = [check.name for check in checks[1:] if not check.ok]
+        ready = checks[0].ok
         status = "not_ready" if not ready else ("degraded" if degraded else "ready")
-        return Readiness(status=status, ready=ready, degraded=degraded, checks=[opensearch, redis])
+        return Readiness(status=status, ready=ready, degraded=degraded, checks=checks)
 
 
 def _ms(started: float) -> float:

@@ -7,14 +7,17 @@ import logging
 import threading
 
 from api.search.services import SearchService
+from quarry.adapters.search_engine import SearchEngine
 from quarry.ubi import successful_queries
 
 log = logging.getLogger("api.warmup")
 
 
-def warm_in_background(service: SearchService, limit: int) -> threading.Thread:
+def warm_in_background(service: SearchService, query_log: SearchEngine, limit: int) -> threading.Thread:
+    """`query_log`: the cluster holding `ubi_queries`, which need not be the one that searches."""
+
     def run() -> None:
-        queries = list(successful_queries(service.engine, limit))
+        queries = list(successful_queries(query_log, limit))
         warmed = service.warm(queries)
         log.info("result cache warmed", extra={"queries": len(queries), "computed": warmed})
 

@@ -142,7 +142,7 @@ def als_timings(port: int) -> ModelTimings | None:
 
     settings = get_settings()
     started = time.perf_counter()
-    rows = load_interactions(OpenSearchEngine(settings.opensearch_url), 30, dt.datetime.now(dt.UTC))
+    rows = load_interactions(OpenSearchEngine(settings.ubi_url), 30, dt.datetime.now(dt.UTC))
     load_seconds = time.perf_counter() - started
     if not rows:
         return None

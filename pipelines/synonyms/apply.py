@@ -131,7 +131,15 @@ def impact(
     return out
 
 
-def apply(settings: Settings, engine: SearchEngine, alias: str, dry_run: bool = False) -> ApplyReport:
+def apply(
+    settings: Settings,
+    engine: SearchEngine,
+    alias: str,
+    dry_run: bool = False,
+    query_log: SearchEngine | None = None,
+) -> ApplyReport:
+    """`query_log`: the cluster holding `ubi_queries` (the impact preview's sample queries) when it is
+    not the search cluster."""
     rules, issues = load_rules(settings.synonyms_dir)
     errors = [i for i in issues if i.severity == "error"]
     if errors:
@@ -145,7 +153,7 @@ def apply(settings: Settings, engine: SearchEngine, alias: str, dry_run: bool = 
         return ApplyReport(changed_terms=[], build=None, impact=[])
     build = rebuild_with_synonyms(engine, settings, alias, new_rules, swap=not dry_run)
     try:
-        report = impact(engine, live[0], build.index, sample_queries(engine, terms))
+        report = impact(engine, live[0], build.index, sample_queries(query_log or engine, terms))
     finally:
         if dry_run:
             engine.delete_index(build.index)

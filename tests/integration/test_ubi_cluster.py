@@ -1,0 +1,179 @@
+"""QUARRY_UBI_OPENSEARCH_URL: the UBI query and event logs on their own (analytics) cluster.
+
+There is one OpenSearch node here, so the "analytics cluster" is a recording TCP relay in front of
+it: every byte still reaches the real node over real connections, and the relay shows which requests
+took which route. Closing the relay is an analytics outage that leaves the search cluster up."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import pytest
+from litestar.testing import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from api.app import create_app
+from pipelines.understanding import build_and_publish
+from quarry.adapters.artifact_store import LocalArtifactStore
+from quarry.adapters.search_engine import OpenSearchEngine
+from quarry.settings import Settings
+from quarry.ubi import UBI_EVENTS, UBI_QUERIES
+
+_REQUEST_LINE = re.compile(rb"(?:GET|POST|PUT|HEAD|DELETE) (/\S*) HTTP/1\.1\r\n")
+
+
+class RecordingRelay:
+    """Forwards TCP connections to `target` and keeps every byte the clients sent."""
+
+    def __init__(self, target: str) -> None:
+        host, port = target.removeprefix("http://").rstrip("/").split(":")
+        self._target = (host, int(port))
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._sent = bytearray()
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            if self._closed:
+                client.close()
+                return
+            upstream = socket.create_connection(self._target)
+            with self._lock:
+                self._sockets += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, record: bool) -> None:
+        try:
+            while chunk := source.recv(65536):
+                if record:
+                    with self._lock:
+                        self._sent += chunk
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def paths(self) -> list[str]:
+        with self._lock:
+            return [m.decode() for m in _REQUEST_LINE.findall(bytes(self._sent))]
+
+    def sent(self) -> bytes:
+        with self._lock:
+            return bytes(self._sent)
+
+    def close(self) -> None:
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # close() alone leaves a blocked accept() serving
+        self._listener.close()
+        with self._lock:
+            for end in self._sockets:
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+                end.close()
+
+
+@pytest.fixture
+def relay(settings: Settings) -> Iterator[RecordingRelay]:
+    relay = RecordingRelay(settings.opensearch_url)
+    yield relay
+    relay.close()
+
+
+def _event(query_id: str) -> dict[str, object]:
+    return {
+        "event_id": f"it-{uuid.uuid4().hex}",
+        "action_name": "click",
+        "user_id": "u-analytics",
+        "session_id": "s-analytics",
+        "query_id": query_id,
+        "object_id": "P000001",
+        "position": 1,
+        "timestamp": dt.datetime.now(dt.UTC).isoformat(),
+    }
+
+
+def test_query_and_event_logs_go_to_the_analytics_cluster_and_searches_do_not(
+    demo_catalog: Settings, relay: RecordingRelay, engine: OpenSearchEngine
+) -> None:
+    separate = msgspec.structs.replace(demo_catalog, ubi_opensearch_url=relay.url, cache_warm_queries=0)
+    with TestClient(create_app(separate)) as client:
+        search = client.get("/v1/search", params={"q": "velvet sofa", "size": 3})
+        client.app.state.search_service.query_log.flush()
+        event = client.post("/v1/events", json={"events": [_event(search.json()["query_id"])]})
+        ready = client.get("/health/ready")
+    assert search.status_code == 200 and search.json()["results"]
+    assert event.status_code == 202 and event.json()["accepted"] == 1
+    assert ready.json()["status"] == "ready"
+    assert [c["name"] for c in ready.json()["checks"]] == ["opensearch", "redis", "ubi_opensearch"]
+
+    sent = relay.sent()
+    assert f'"_index":"{UBI_QUERIES}"'.encode() in sent  # the query log's bulk write
+    assert search.json()["query_id"].encode() in sent
+    assert b"u-analytics" in sent  # the event
+    searched = [p for p in relay.paths() if "_search" in p]
+    assert not [p for p in searched if p.startswith(f"/{demo_catalog.products_alias}")], searched
+    # Relayed to the real node: both are stored.
+    engine.refresh(UBI_QUERIES)
+    assert engine.get_document(UBI_QUERIES, search.json()["query_id"]) is not None
+    engine.refresh(UBI_EVENTS)
+    assert engine.count(UBI_EVENTS, {"term": {"query_id": search.json()["query_id"]}}) == 1
+
+
+def test_an_analytics_outage_leaves_searches_and_readiness_alone(
+    demo_catalog: Settings, relay: RecordingRelay
+) -> None:
+    separate = msgspec.structs.replace(demo_catalog, ubi_opensearch_url=relay.url, cache_warm_queries=0)
+    with TestClient(create_app(separate)) as client:
+        relay.close()
+        searches = [client.get("/v1/search", params={"q": q, "size": 2}) for q in ("tent", "blender", "sofa")]
+        client.app.state.search_service.query_log.flush()
+        event = client.post("/v1/events", json={"events": [_event("q-outage")]})
+        ready = client.get("/health/ready")
+        metrics = client.get("/metrics").text
+    assert [s.status_code for s in searches] == [200, 200, 200]
+    assert all(s.json()["results"] and s.json()["degraded"] == [] for s in searches)
+    assert event.status_code == 503
+    assert event.headers["content-type"].startswith("application/problem+json")
+    assert event.json()["trace_id"]
+    assert ready.status_code == 200
+    assert (ready.json()["status"], ready.json()["degraded"]) == ("degraded", ["ubi_opensearch"])
+    failed = [
+        sample.value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name == "quarry_ubi_query_log_dropped_total"
+        and sample.labels.get("reason") == "write_failed"
+    ]
+    assert failed and failed[0] >= 3  # counted, not silent
+
+
+def test_the_vocabulary_reads_logged_queries_from_the_analytics_cluster(
+    demo_catalog: Settings, relay: RecordingRelay, engine: OpenSearchEngine, tmp_path: Path
+) -> None:
+    query_log = OpenSearchEngine(relay.url)
+    build_and_publish(
+        engine, LocalArtifactStore(str(tmp_path)), demo_catalog.products_alias, query_log=query_log
+    )
+    assert any(p.startswith(f"/{UBI_QUERIES}/_search") for p in relay.paths()), relay.paths()
+    assert not [p for p in relay.paths() if p.startswith(f"/{demo_catalog.products_alias}")]

@@ -10,7 +10,7 @@ PY := $(CURDIR)/.venv/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
 .PHONY: help bootstrap provision services up down status test lint typecheck unit integration \
-        index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet bench-search bench-ann bench-events observe events-retention rollback-index synonyms-check synonyms-apply bench-index settings-table clean
+        index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet semantic-floor semantic-floor-mpnet bench-search bench-ann bench-events observe events-retention rollback-index synonyms-check synonyms-apply bench-index settings-table clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -97,6 +97,16 @@ synonyms-check: bootstrap ## Validate synonyms/*.txt (errors name file and line)
 synonyms-apply: services ## Make synonym edits live with zero downtime and print their impact
 	@$(PY) -m pipelines synonyms-check
 	@$(PY) -m pipelines synonyms-apply
+
+semantic-floor: services ## Where the semantic similarity floor cuts: golden queries left without candidates vs nonsense admitted -> reports/semantic-floor.*
+	@$(PY) -m pipelines index-demo --if-empty >/dev/null
+	@$(PY) -m pipelines embeddings --if-missing >/dev/null
+	@$(PY) -m pipelines.semantic_floor
+
+semantic-floor-mpnet: services ## The same with all-mpnet-base-v2 (the model store of make eval-mpnet) -> reports/semantic-floor-mpnet.*
+	@$(MPNET) $(PY) -m pipelines index-demo --alias products_mpnet --if-empty >/dev/null
+	@$(MPNET) $(PY) -m pipelines embeddings --alias products_mpnet --if-missing >/dev/null
+	@$(MPNET) $(PY) -m pipelines.semantic_floor --report semantic-floor-mpnet
 
 bench-search: services ## Search latency/QPS: raw OpenSearch vs API uncached vs cached -> reports/bench-search.*
 	@$(PY) -m pipelines index-demo --if-empty >/dev/null

@@ -94,6 +94,7 @@ def create_app(
                 settings.opensearch_timeout_s,
                 settings.opensearch_pool_size,
                 breaker=CircuitBreaker("ubi_opensearch"),  # its outage must not stop searches
+                dependency="ubi_opensearch",
             )
             if settings.ubi_opensearch_url
             else search_engine
@@ -150,8 +151,12 @@ def create_app(
             product_affinity=recommendations.product_affinity,
             semantic=semantic,
         )
-        if settings.cache_warm_queries:
+        # Kept so tests (and a debugger) can tell whether start-up searches are still running.
+        app.state.cache_warmup = (
             warm_in_background(app.state.search_service, analytics, settings.cache_warm_queries)
+            if settings.cache_warm_queries
+            else None
+        )
         app.state.product_service = ProductService(search_engine, settings.products_alias)
         app.state.event_service = EventService(
             analytics,

@@ -169,7 +169,7 @@ def cmd_vocabulary(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 0
-    version = build_and_publish(_engine(settings), store, args.alias, query_log=_ubi_engine(settings))
+    version = build_and_publish(_engine(settings), store, args.alias, ubi_engine=_ubi_engine(settings))
     print(f"published {VOCABULARY_ARTIFACT} {version}", file=sys.stderr)
     _emit(
         {"artifact": VOCABULARY_ARTIFACT, "version": version, **store.metadata(VOCABULARY_ARTIFACT, version)}
@@ -410,7 +410,7 @@ def cmd_popularity(args: argparse.Namespace, settings: Settings) -> int:
         RedisStore(settings.redis_url, timeout_s=5),
         args.alias,
         FeatureSettings(window_days=args.window_days, half_life_days=args.half_life_days),
-        event_log=_ubi_engine(settings),
+        ubi_engine=_ubi_engine(settings),
     )
     log.info("features computed", extra=msgspec.to_builtins(report))
     _emit(report)
@@ -427,7 +427,7 @@ def cmd_train_als(args: argparse.Namespace, settings: Settings) -> int:
         _als_params(args),
         dt.datetime.now(dt.UTC),
         args.alias,
-        event_log=_ubi_engine(settings),
+        ubi_engine=_ubi_engine(settings),
     )
     print(f"published als {version}", file=sys.stderr)
     _emit({"artifact": "als", "version": version, **metadata})
@@ -532,7 +532,7 @@ def cmd_synonyms_check(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_synonyms_apply(args: argparse.Namespace, settings: Settings) -> int:
     report = synonyms.apply(
-        settings, _engine(settings), args.alias, dry_run=args.dry_run, query_log=_ubi_engine(settings)
+        settings, _engine(settings), args.alias, dry_run=args.dry_run, ubi_engine=_ubi_engine(settings)
     )
     if not report.changed_terms:
         print("synonyms unchanged: nothing to apply", file=sys.stderr)

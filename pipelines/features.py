@@ -90,9 +90,9 @@ def compute_features(
     parameters: FeatureSettings,
     now: dt.datetime | None = None,
     events_index: str = UBI_EVENTS,
-    event_log: SearchEngine | None = None,
+    ubi_engine: SearchEngine | None = None,
 ) -> FeatureReport:
-    """`event_log`: the cluster holding `events_index` when it is not the search cluster."""
+    """`ubi_engine`: the cluster holding `events_index` when it is not the search cluster."""
     now = now or dt.datetime.now(dt.UTC)
     window_start = now - dt.timedelta(days=parameters.window_days)
     products = {
@@ -110,7 +110,7 @@ def compute_features(
     events = [
         hit.source
         for hit in tqdm(
-            (event_log or engine).scan(events_index, query), desc="events", unit="event", disable=None
+            (ubi_engine or engine).scan(events_index, query), desc="events", unit="event", disable=None
         )
     ]
     popularity, affinity = aggregate(events, products, now, parameters.half_life_days)

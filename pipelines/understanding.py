@@ -132,15 +132,15 @@ def build_suggestions(documents: list[dict[str, Any]], queries: dict[str, int]) 
 
 
 def build_and_publish(
-    engine: SearchEngine, store: ArtifactStore, alias: str, query_log: SearchEngine | None = None
+    engine: SearchEngine, store: ArtifactStore, alias: str, ubi_engine: SearchEngine | None = None
 ) -> str:
-    """`query_log`: the cluster holding `ubi_queries` when it is not the search cluster."""
+    """`ubi_engine`: the cluster holding `ubi_queries` when it is not the search cluster."""
     live = engine.alias_targets(alias)
     documents = [
         hit.source for hit in tqdm(engine.scan(alias), desc="reading catalog", unit="doc", disable=None)
     ]
     counts, vocabulary = build_from_documents(documents)
-    queries = successful_queries(query_log or engine, SUGGESTED_QUERIES)
+    queries = successful_queries(ubi_engine or engine, SUGGESTED_QUERIES)
     suggestions = build_suggestions(documents, queries)
     metadata = {
         "data_window": {"catalog_index": live, "documents": len(documents), "logged_queries": len(queries)},

@@ -109,6 +109,7 @@ KNOWN_LABELS: dict[Counter, list[tuple[str, ...]]] = {
 # The calls of the request path, whose error counters the dependency alerts read from the first error.
 KNOWN_CALLS = {
     "opensearch": ("search", "bulk", "get", "get_alias", "health"),
+    "ubi_opensearch": ("bulk", "search", "health"),  # QUARRY_UBI_OPENSEARCH_URL's analytics cluster
     "redis": ("get", "set", "delete", "push_recent", "recent"),
 }
 

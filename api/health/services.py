@@ -6,6 +6,10 @@ from api.health.schemas import DependencyCheck, Readiness
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError
 
+# A cluster that drops packets would otherwise hold the probe for the client's whole timeout (30 s)
+# until its circuit opens, and a probe that slow reads as not ready.
+UBI_PROBE_TIMEOUT_S = 1.0
+
 
 class HealthService:
     def __init__(
@@ -48,7 +52,7 @@ class HealthService:
         counted as failed and events are answered 503, so readiness only reports it."""
         started = time.perf_counter()
         try:
-            health = engine.health()
+            health = engine.health(timeout_s=UBI_PROBE_TIMEOUT_S)
         except SearchEngineError as exc:
             return DependencyCheck("ubi_opensearch", False, _ms(started), f"unreachable: {exc}")
         return DependencyCheck(

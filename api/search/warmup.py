@@ -13,11 +13,11 @@ from quarry.ubi import successful_queries
 log = logging.getLogger("api.warmup")
 
 
-def warm_in_background(service: SearchService, query_log: SearchEngine, limit: int) -> threading.Thread:
-    """`query_log`: the cluster holding `ubi_queries`, which need not be the one that searches."""
+def warm_in_background(service: SearchService, ubi_engine: SearchEngine, limit: int) -> threading.Thread:
+    """`ubi_engine`: the cluster holding `ubi_queries`, which need not be the one that searches."""
 
     def run() -> None:
-        queries = list(successful_queries(query_log, limit))
+        queries = list(successful_queries(ubi_engine, limit))
         warmed = service.warm(queries)
         log.info("result cache warmed", extra={"queries": len(queries), "computed": warmed})
 

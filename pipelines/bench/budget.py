@@ -19,6 +19,7 @@ import msgspec
 class CpuBudget(msgspec.Struct, frozen=True):
     system: str
     concurrency: int
+    round: int | None  # the benchmark round measured; None when not in rounds
     target_p95_ms: float
     measured_qps: float
     measured_p95_ms: float
@@ -41,6 +42,7 @@ def cpu_budget(
     api_cpu_ms: float,
     opensearch_cpu_ms: float,
     api_floor_ms: float | None,
+    round_number: int | None = None,
 ) -> CpuBudget:
     """Assumes the cores stay as busy as in the measured run: the estimate scales the CPU per request
     by measured over required QPS, which holds only while the CPU, not I/O, bounds throughput (true
@@ -55,6 +57,7 @@ def cpu_budget(
     return CpuBudget(
         system=system,
         concurrency=concurrency,
+        round=round_number,
         target_p95_ms=round(target_p95_ms, 2),
         measured_qps=round(qps, 1),
         measured_p95_ms=round(p95_ms, 2),
@@ -65,5 +68,5 @@ def cpu_budget(
         opensearch_cpu_ms=round(opensearch_cpu_ms, 3),
         api_cpu_ms=round(api_cpu_ms, 3),
         api_budget_ms=round(required_cpu_ms - opensearch_cpu_ms, 3),
-        api_floor_ms=api_floor_ms,
+        api_floor_ms=None if api_floor_ms is None else round(api_floor_ms, 3),
     )

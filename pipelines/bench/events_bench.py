@@ -176,7 +176,7 @@ def main() -> int:
     try:
         for size in BATCH_SIZES:
             for system, sender in (
-                ("raw_opensearch_bulk", raw_sender(settings.opensearch_url)),
+                ("raw_opensearch_bulk", raw_sender(settings.ubi_url)),  # where the API stores events
                 ("api_events", api_sender(port)),
             ):
                 events = make_events(EVENTS_PER_SIZE[size])
@@ -187,7 +187,7 @@ def main() -> int:
     finally:
         process.terminate()
         process.wait(timeout=20)
-        client = OpenSearch(hosts=[settings.opensearch_url], timeout=120)
+        client = OpenSearch(hosts=[settings.ubi_url], timeout=120)
         client.delete_by_query(
             index=UBI_EVENTS,
             body={"query": {"term": {"client_id": BENCH_CLIENT}}},

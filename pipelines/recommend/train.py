@@ -172,10 +172,10 @@ def train_and_publish(
     params: dict[str, Any],
     now: dt.datetime,
     alias: str,
-    event_log: SearchEngine | None = None,
+    ubi_engine: SearchEngine | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """`event_log`: the cluster holding `ubi_events` when it is not the search cluster."""
-    rows = load_interactions(event_log or engine, window_days, now)
+    """`ubi_engine`: the cluster holding `ubi_events` when it is not the search cluster."""
+    rows = load_interactions(ubi_engine or engine, window_days, now)
     data = to_matrix(rows)
     departments = {h.source["product_id"]: h.source.get("category_lvl1", "") for h in engine.scan(alias)}
     model = ALSRecommender(**params)

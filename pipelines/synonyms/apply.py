@@ -136,9 +136,9 @@ def apply(
     engine: SearchEngine,
     alias: str,
     dry_run: bool = False,
-    query_log: SearchEngine | None = None,
+    ubi_engine: SearchEngine | None = None,
 ) -> ApplyReport:
-    """`query_log`: the cluster holding `ubi_queries` (the impact preview's sample queries) when it is
+    """`ubi_engine`: the cluster holding `ubi_queries` (the impact preview's sample queries) when it is
     not the search cluster."""
     rules, issues = load_rules(settings.synonyms_dir)
     errors = [i for i in issues if i.severity == "error"]
@@ -153,7 +153,7 @@ def apply(
         return ApplyReport(changed_terms=[], build=None, impact=[])
     build = rebuild_with_synonyms(engine, settings, alias, new_rules, swap=not dry_run)
     try:
-        report = impact(engine, live[0], build.index, sample_queries(query_log or engine, terms))
+        report = impact(engine, live[0], build.index, sample_queries(ubi_engine or engine, terms))
     finally:
         if dry_run:
             engine.delete_index(build.index)

@@ -69,7 +69,7 @@ class BulkResponse(msgspec.Struct, frozen=True):
 
 @runtime_checkable
 class SearchEngine(Protocol):
-    def health(self) -> ClusterHealth: ...
+    def health(self, timeout_s: float | None = None) -> ClusterHealth: ...
     def plugins(self) -> list[str]: ...
     def create_index(self, name: str, body: Mapping[str, Any]) -> None: ...
     def delete_index(self, name: str) -> None: ...
@@ -138,12 +138,20 @@ class OpenSearchEngine:
     """`SearchEngine` over opensearch-py; one instance is safe to share between threads."""
 
     def __init__(
-        self, url: str, timeout_s: float = 30.0, pool_size: int = 16, breaker: CircuitBreaker | None = None
+        self,
+        url: str,
+        timeout_s: float = 30.0,
+        pool_size: int = 16,
+        breaker: CircuitBreaker | None = None,
+        dependency: str = "opensearch",
     ) -> None:
         """`pool_size` connections are kept alive; beyond it urllib3 opens one per call and discards
         it after (slower, and what the pool-exhaustion alert watches for). With a `breaker` (the API
         has one), calls fail at once while OpenSearch is known to be down instead of each waiting
-        for its timeout and holding a worker thread; pipelines run without one."""
+        for its timeout and holding a worker thread; pipelines run without one. `dependency` names
+        the cluster in metrics and traces, so the UBI analytics cluster's errors and pool use are not
+        counted as the search cluster's."""
+        self._dependency = dependency
         self.url = url
         self._breaker = breaker
         self._client = OpenSearch(
@@ -155,7 +163,7 @@ class OpenSearchEngine:
             pool_maxsize=pool_size,
             serializer=MsgspecSerializer(),
         )
-        DEPENDENCY_POOL_SIZE.labels("opensearch").set(pool_size)
+        DEPENDENCY_POOL_SIZE.labels(dependency).set(pool_size)
 
     def _call(self, fn: Any, *args: Any, if_missing: Any = _RAISE, **kwargs: Any) -> Any:
         """Every client call goes through here: timed, errors translated; a 404 returns `if_missing`
@@ -164,7 +172,7 @@ class OpenSearchEngine:
         if self._breaker is not None and not self._breaker.allow():
             raise SearchEngineError(f"OpenSearch circuit open: {operation} not sent", status=None)
         try:
-            with dependency_call("opensearch", operation):
+            with dependency_call(self._dependency, operation):
                 try:
                     result = fn(*args, **kwargs)
                 except NotFoundError as exc:
@@ -184,8 +192,10 @@ class OpenSearchEngine:
             self._breaker.record_success()
         return result
 
-    def health(self) -> ClusterHealth:
-        body = self._call(self._client.cluster.health)
+    def health(self, timeout_s: float | None = None) -> ClusterHealth:
+        """`timeout_s` overrides the client's timeout for this call (a probe must answer quickly)."""
+        options = {} if timeout_s is None else {"request_timeout": timeout_s}
+        body = self._call(self._client.cluster.health, **options)
         return ClusterHealth(
             status=body["status"],
             number_of_nodes=body["number_of_nodes"],

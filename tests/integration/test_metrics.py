@@ -136,6 +136,9 @@ def test_pools_and_served_artifact_versions_are_exposed(api_client, demo_catalog
         (("dependency", "redis"),): demo_catalog.redis_pool_size,
     }
     api_client.app.state.search_service.query_log.flush()  # its background bulk write is a call too
+    warmup = api_client.app.state.cache_warmup  # start-up searches are calls too
+    if warmup is not None:
+        warmup.join(timeout=120)
     text = api_client.get("/metrics").text
     in_use = samples(text, "quarry_dependency_connections_in_use")
     assert in_use[(("dependency", "opensearch"),)] == 0  # between requests, nothing is checked out

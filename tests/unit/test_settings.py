@@ -35,3 +35,12 @@ def test_every_setting_is_in_the_readme_table() -> None:
     readme = README.read_text()
     missing = [n for n in Settings.__struct_fields__ if f"`{ENV_PREFIX}{n.upper()}`" not in readme]
     assert not missing, f"README settings table lacks {missing}; run make settings-table"
+
+
+def test_ubi_logs_stay_on_the_search_cluster_unless_told_otherwise() -> None:
+    default = load_settings({"QUARRY_OPENSEARCH_URL": "http://search:9200"})
+    separate = load_settings(
+        {"QUARRY_OPENSEARCH_URL": "http://search:9200", "QUARRY_UBI_OPENSEARCH_URL": "http://analytics:9200"}
+    )
+    assert default.ubi_url == "http://search:9200"
+    assert separate.ubi_url == "http://analytics:9200"

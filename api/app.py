@@ -132,6 +132,7 @@ def create_app(
                 cache=settings.query_vector_cache,
             ),
             semantic_index,
+            model=settings.embedding_model,
         )
         app.state.search_service = SearchService(
             engine=search_engine,

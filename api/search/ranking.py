@@ -56,6 +56,12 @@ class RankingConfig(msgspec.Struct, frozen=True):
     # query is in the catalog's own words, where BM25 and the entity boosts know best.
     keyword_weight_with_entities: float = 0.5
     semantic_min_similarity: float = 0.3
+    # Each model spreads cosine similarities differently, so the floor that keeps nonsense queries
+    # out is the model's own (make semantic-floor measures it); models not named use the one above.
+    semantic_min_similarity_by_model: dict[str, float] = msgspec.field(default_factory=dict)
+
+    def semantic_floor(self, model: str) -> float:
+        return self.semantic_min_similarity_by_model.get(model, self.semantic_min_similarity)
 
     def keyword_weight_for(self, entities: Entities) -> float:
         named = entities.brand or entities.category or entities.color or entities.size or entities.material

@@ -170,7 +170,11 @@ class SemanticRetriever:
     """Semantic candidates for a query: OpenSearch k-NN with the hard filters inside, FAISS when the
     k-NN query fails; exact cosine for every candidate from the FAISS artifact's vectors."""
 
-    def __init__(self, engine: SearchEngine, alias: str, vectors: QueryVectors, index: SemanticIndex) -> None:
+    def __init__(
+        self, engine: SearchEngine, alias: str, vectors: QueryVectors, index: SemanticIndex, model: str
+    ) -> None:
+        """`model`: the embedding model of the index's vectors, which picks the similarity floor."""
+        self.model = model
         self._engine = engine
         self._alias = alias
         self.vectors = vectors

@@ -275,7 +275,11 @@ class SearchService:
             return keyword_only(keyword_hits), keyword_info, []
         with span("retrieve.semantic") as semantic_span:
             semantic = self.semantic.retrieve(
-                text, request, config.window, config.semantic_min_similarity, [h.id for h in keyword_hits]
+                text,
+                request,
+                config.window,
+                config.semantic_floor(self.semantic.model),
+                [h.id for h in keyword_hits],
             )
             semantic_span.set_attribute("quarry.results", len(semantic.hits) if semantic else 0)
         if semantic is None:  # no query vector: `degraded` says so from the retriever's state

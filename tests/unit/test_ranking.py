@@ -1,6 +1,7 @@
 import datetime as dt
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from api.search.ranking import Component, RankingConfig, Weights, freshness, load_config_file, rank
@@ -101,3 +102,21 @@ def test_configuration_versions_order_by_date_then_serial_number() -> None:
 
     ordered = ["2026-11-28.2", "2026-11-28.3", "2026-11-28.10", "2026-12-01.1"]
     assert sorted(reversed(ordered), key=version_key) == ordered
+
+
+def test_the_similarity_floor_is_the_models_own_when_configured() -> None:
+    config = msgspec.structs.replace(
+        load_config_file(CONFIG_FILE),
+        semantic_min_similarity=0.3,
+        semantic_min_similarity_by_model={"all-mpnet-base-v2": 0.325},
+    )
+    assert config.semantic_floor("all-mpnet-base-v2") == 0.325
+    assert config.semantic_floor("all-MiniLM-L6-v2") == 0.3  # not named: the general floor
+
+
+def test_configs_without_per_model_floors_still_load(tmp_path: Path) -> None:
+    shipped = msgspec.json.decode(CONFIG_FILE.read_bytes())
+    shipped.pop("semantic_min_similarity_by_model", None)
+    path = tmp_path / "ranking.json"
+    path.write_bytes(msgspec.json.encode(shipped))
+    assert load_config_file(path).semantic_floor("all-mpnet-base-v2") == shipped["semantic_min_similarity"]

@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         print("no FAISS artifact in the model store: run make embeddings", file=sys.stderr)
         return 1
     encoder = load_query_encoder(settings, store)
-    configured = load_config_file(settings.ranking_config).semantic_min_similarity
+    configured = load_config_file(settings.ranking_config).semantic_floor(settings.embedding_model)
     asked = [(q.query, q.kind) for q in load_queries()] + [(q, "nonsense") for q in load_nonsense()]
     queries = []
     for text, kind in tqdm(asked, desc="queries", unit="query", disable=None):

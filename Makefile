@@ -13,7 +13,7 @@ export UV_CACHE_DIR ?= $(HOME)/.cache/uv
         index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet semantic-floor semantic-floor-mpnet bench-search bench-ann bench-events observe events-retention rollback-index synonyms-check synonyms-apply bench-index settings-table clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 bootstrap: ## Install uv if missing and the locked Python dependencies (.venv)
 	@command -v uv >/dev/null 2>&1 || $(PYTHON_BOOT) -m uv --version >/dev/null 2>&1 || \

@@ -1,12 +1,13 @@
 """`make semantic-floor`: where the semantic similarity floor cuts, for the embedding model served.
 
-Semantic candidates join a search only above `semantic_min_similarity` (api/search/ranking.json). The
-floor is there so that a query no product answers gets no results instead of the least unrelated
-products, while a descriptive query with no keyword match still gets its semantic candidates. This
-measures both sides for a range of floors: the share of the golden queries (and of the conceptual
-ones) whose best product falls under the floor, against the share of the queries in
-tests/golden/nonsense.txt whose best product clears it. The best product is the query's top FAISS
-neighbour over the whole catalog, with the query encoder the API uses.
+Semantic candidates join a search only at or above the embedding model's similarity floor
+(`RankingConfig.semantic_floor(model)`, from api/search/ranking.json). The floor is there so that a
+query no product answers gets no results instead of the least unrelated products, while a
+descriptive query with no keyword match still gets its semantic candidates. This measures both
+sides for a range of floors: the share of the golden queries (and of the conceptual ones) whose best
+product falls under the floor, against the share of the queries in tests/golden/nonsense.txt whose
+best product clears it. The best product is the query's top FAISS neighbour over the whole catalog,
+with the query encoder the API uses.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     for text, kind in tqdm(asked, desc="queries", unit="query", disable=None):
         vector = np.asarray(encoder.encode([text]), dtype="float32").reshape(-1)
         best = index.search(vector, 1)
-        queries.append(QuerySimilarity(text, kind, round(best[0][1] if best else 0.0, 4)))
+        queries.append(QuerySimilarity(text, kind, best[0][1] if best else 0.0))  # rounded for display only
     rows = floor_rows(queries)
     report = FloorReport(
         benchmark="semantic-floor",

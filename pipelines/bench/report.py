@@ -23,10 +23,11 @@ def _git(*args: str) -> str:
 
 
 def commit() -> str:
-    """The measured commit, marked -dirty when tracked files differ from it."""
+    """The measured commit, marked -dirty when tracked files other than reports/ differ from it (a
+    report written a moment earlier by another target changes nothing that is measured)."""
     try:
         sha = _git("rev-parse", "--short", "HEAD")
-        dirty = _git("status", "--porcelain", "--untracked-files=no")
+        dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!reports")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return sha + ("-dirty" if dirty else "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import msgspec
 from litestar.testing import TestClient
@@ -60,9 +61,22 @@ def test_all_mpnet_base_v2_works_by_changing_the_setting(engine, settings, alias
     assert fp32["metrics"]["min_cosine_to_torch"] > 0.999
 
     with TestClient(create_app(mpnet)) as client:
+        retriever = client.app.state.search_service.semantic
+        floors: list[float] = []
+        retrieve = retriever.retrieve
+
+        def recording(text, request, k, min_similarity, keyword_ids):  # type: ignore[no-untyped-def]
+            floors.append(min_similarity)
+            return retrieve(text, request, k, min_similarity, keyword_ids)
+
+        retriever.retrieve = recording
         body = client.get(
             "/v1/search", params={"q": "something to keep a drink cold on a hike", "size": 5}
         ).json()
+    # mpnet's own similarity floor from the shipped ranking configuration, not the general one
+    shipped = msgspec.json.decode(Path(settings.ranking_config).read_bytes())
+    assert shipped["semantic_min_similarity_by_model"][MODEL] != shipped["semantic_min_similarity"]
+    assert floors == [shipped["semantic_min_similarity_by_model"][MODEL]]
     assert body["degraded"] == [], body["degraded"]
     assert body["retrieval"]["mode"] == "hybrid" and body["retrieval"]["semantic_candidates"] > 0
     leaves = [r["category"].split(" > ")[-1] for r in body["results"][:3]]

@@ -390,8 +390,7 @@ def trace_id_from(traceparent: str | None) -> str:
     """The caller's trace id when `traceparent` is valid (read as the request span reads it), else a
     new one: for errors the router answers before the tracing middleware runs."""
     parent = trace.get_current_span(_PROPAGATOR.extract({"traceparent": traceparent or ""}))
-    context = parent.get_span_context()
-    return format(context.trace_id, "032x") if context.is_valid else random_hex(16)
+    return trace_id_of(parent) if parent.get_span_context().is_valid else random_hex(16)
 
 
 def mark_error(current: Span, description: str) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -58,6 +59,22 @@ def make_product(product_id: str, title: str, **overrides: object) -> Product:
     }
     fields.update(overrides)
     return Product(**fields)  # type: ignore[arg-type]
+
+
+def make_event(**overrides: object) -> dict[str, object]:
+    """A valid UBI event as clients send it to POST /v1/events: a fresh id, stamped now."""
+    event: dict[str, object] = {
+        "event_id": f"it-{uuid.uuid4().hex}",
+        "action_name": "click",
+        "user_id": "u-it",
+        "session_id": "s-it",
+        "query_id": "q-it",
+        "object_id": "P000001",
+        "position": 2,
+        "timestamp": dt.datetime.now(dt.UTC).isoformat(),
+        "attributes": {"page": "search"},
+    }
+    return {**event, **overrides}
 
 
 @pytest.fixture(scope="session")

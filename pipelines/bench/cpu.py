@@ -12,6 +12,12 @@ from pathlib import Path
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def _stat_fields(pid: int | str) -> list[str]:
+    """/proc/<pid>/stat after the command name (which may hold spaces and parentheses): field 0 is
+    the state, 1 the parent pid, 11 and 12 user and system time in clock ticks."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def process_tree(root: int) -> list[int]:
     """`root` and every process below it (uvicorn's workers are children of its supervisor)."""
     children: dict[int, list[int]] = {}
@@ -19,7 +25,7 @@ def process_tree(root: int) -> list[int]:
         if not entry.name.isdigit():
             continue
         try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            parent = int(_stat_fields(entry.name)[1])
         except (OSError, IndexError, ValueError):
             continue  # the process ended while we looked
         children.setdefault(parent, []).append(int(entry.name))
@@ -35,7 +41,7 @@ def cpu_seconds(pids: list[int]) -> float:
     total = 0.0
     for pid in pids:
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = _stat_fields(pid)
         except OSError:
             continue
         total += (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime

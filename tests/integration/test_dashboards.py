@@ -3,14 +3,12 @@ every metric they query is one the running service (or the OpenSearch exporter) 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import shutil
 import socket
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
 import quarry.metrics
-from tests.conftest import running_api
+from tests.conftest import make_event, running_api
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "ops" / "grafana" / "dashboards").glob("*.json"))
@@ -150,13 +148,7 @@ def exercise(client: Any) -> None:
     client.get("/v1/search", params={"q": "qwzxvj plorf"})  # zero results
     client.get("/v1/suggest", params={"q": "run"})
     client.get("/v1/recommendations", params={"user_id": "u-dashboards"})
-    event = {
-        "event_id": f"dash-{uuid.uuid4().hex}",
-        "action_name": "click",
-        "user_id": "u-dashboards",
-        "object_id": "P000001",
-        "timestamp": dt.datetime.now(dt.UTC).isoformat(),
-    }
+    event = make_event(user_id="u-dashboards")
     client.post("/v1/events", json={"events": [event]})
     client.post("/v1/events", json={"events": [event]})  # a duplicate
     client.post("/v1/events", json={"events": [{"event_id": "bad"}]})  # rejected

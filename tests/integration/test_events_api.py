@@ -10,28 +10,13 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from quarry.ubi import UBI_EVENTS, events_index
+from tests.conftest import make_event as event
 
 
 @pytest.fixture(scope="module")
 def client(settings):
     with TestClient(create_app(settings)) as test_client:
         yield test_client
-
-
-def event(**overrides):
-    now = dt.datetime.now(dt.UTC)
-    base = {
-        "event_id": f"it-{uuid.uuid4().hex}",
-        "action_name": "click",
-        "user_id": "u-it",
-        "session_id": "s-it",
-        "query_id": "q-it",
-        "object_id": "P000001",
-        "position": 2,
-        "timestamp": now.isoformat(),
-        "attributes": {"page": "search"},
-    }
-    return {**base, **overrides}
 
 
 def stored(engine, event_ids: list[str]) -> int:

@@ -3,7 +3,6 @@ spans, and the request's trace id in the header, the error body and the span."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Iterator
 
@@ -18,6 +17,7 @@ from api.app import create_app
 from api.search import services
 from quarry.adapters.search_engine import OpenSearchEngine
 from quarry.settings import Settings
+from tests.conftest import make_event
 
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
@@ -134,15 +134,7 @@ def test_without_traceparent_each_request_starts_its_own_trace(traced) -> None:
 
 def test_event_ingestion_is_traced(traced) -> None:
     client, exporter = traced
-    event = {
-        "event_id": f"trace-{uuid.uuid4().hex}",
-        "action_name": "click",
-        "user_id": "u-trace",
-        "session_id": "s-trace",
-        "object_id": "P000001",
-        "timestamp": dt.datetime.now(dt.UTC).isoformat(),
-    }
-    response = client.post("/v1/events", json={"events": [event]})
+    response = client.post("/v1/events", json={"events": [make_event(user_id="u-trace")]})
     assert response.status_code in (200, 202), response.text
     spans = of_trace(exporter.get_finished_spans(), response.headers["x-trace-id"])
     ingest = only(spans, "events.ingest")

@@ -7,12 +7,10 @@ took which route. Closing the relay is an analytics outage that leaves the searc
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import re
 import socket
 import threading
 import urllib.parse
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.adapters.search_engine import OpenSearchEngine
 from quarry.settings import Settings
 from quarry.ubi import UBI_EVENTS, UBI_QUERIES
+from tests.conftest import make_event
 
 _REQUEST_LINE = re.compile(rb"(?:GET|POST|PUT|HEAD|DELETE) (/\S*) HTTP/1\.1\r\n")
 
@@ -132,19 +131,6 @@ def relay(settings: Settings) -> Iterator[RecordingRelay]:
     relay.close()
 
 
-def _event(query_id: str) -> dict[str, object]:
-    return {
-        "event_id": f"it-{uuid.uuid4().hex}",
-        "action_name": "click",
-        "user_id": "u-analytics",
-        "session_id": "s-analytics",
-        "query_id": query_id,
-        "object_id": "P000001",
-        "position": 1,
-        "timestamp": dt.datetime.now(dt.UTC).isoformat(),
-    }
-
-
 def test_query_and_event_logs_go_to_the_analytics_cluster_and_searches_do_not(
     demo_catalog: Settings, relay: RecordingRelay, engine: OpenSearchEngine
 ) -> None:
@@ -152,7 +138,10 @@ def test_query_and_event_logs_go_to_the_analytics_cluster_and_searches_do_not(
     with TestClient(create_app(separate)) as client:
         search = client.get("/v1/search", params={"q": "velvet sofa", "size": 3})
         assert client.app.state.search_service.query_log.flush()
-        event = client.post("/v1/events", json={"events": [_event(search.json()["query_id"])]})
+        event = client.post(
+            "/v1/events",
+            json={"events": [make_event(user_id="u-analytics", query_id=search.json()["query_id"])]},
+        )
         ready = client.get("/health/ready")
     assert search.status_code == 200 and search.json()["results"]
     assert event.status_code == 202 and event.json()["accepted"] == 1
@@ -181,7 +170,7 @@ def test_an_analytics_outage_leaves_searches_and_readiness_alone(
         relay.close()
         searches = [client.get("/v1/search", params={"q": q, "size": 2}) for q in ("tent", "blender", "sofa")]
         assert client.app.state.search_service.query_log.flush()
-        event = client.post("/v1/events", json={"events": [_event("q-outage")]})
+        event = client.post("/v1/events", json={"events": [make_event(query_id="q-outage")]})
         ready = client.get("/health/ready")
         metrics = client.get("/metrics").text
     assert [s.status_code for s in searches] == [200, 200, 200]

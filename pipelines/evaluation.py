@@ -2,6 +2,12 @@
 pipeline, side by side, per query kind; written to reports/eval-search.{json,md}.
 
 Unjudged results count as grade 0. MRR's "relevant" is grade >= 3. Gains are 2^grade - 1.
+
+A query with no judged product of grade >= 1 (the `absent` kind: things the catalog does not sell) has
+nothing relevant to find: its ideal DCG is 0, so NDCG@10 is undefined, MRR is 0 whatever a system does,
+and an empty answer is the right one, not a failure. Such queries are left out of the NDCG@10, MRR and
+zero-result-rate averages (overall and per kind); they are still counted in their kind's row, and the
+report gives the share of them each system answered with zero results.
 """
 
 from __future__ import annotations
@@ -25,10 +31,15 @@ SearchFunction = Callable[[str], tuple[list[str], int]]
 
 
 class SystemScores(msgspec.Struct):
-    ndcg_at_10: float
-    mrr: float
-    zero_result_rate: float
+    """Averages over the `queries` that have a relevant product (None when there are none); the
+    `nothing_relevant` others only count how often the system rightly answered with no results."""
+
+    ndcg_at_10: float | None
+    mrr: float | None
+    zero_result_rate: float | None
     queries: int
+    nothing_relevant: int = 0
+    nothing_relevant_zero_result_rate: float | None = None
 
 
 class EvalReport(msgspec.Struct):
@@ -37,7 +48,16 @@ class EvalReport(msgspec.Struct):
     queries: int
     systems: dict[str, SystemScores]
     by_kind: dict[str, dict[str, SystemScores]]
-    per_query: dict[str, dict[str, float]]
+    per_query: dict[str, dict[str, float | None]]  # NDCG@10; None: nothing relevant to find
+    queries_without_relevant: int = 0
+
+
+class _Row(msgspec.Struct, frozen=True):
+    kind: str
+    has_relevant: bool
+    ndcg: float
+    rr: float
+    zero_results: bool
 
 
 def dcg(grades: list[int]) -> float:
@@ -56,6 +76,11 @@ def reciprocal_rank(ranked: list[str], judged: dict[str, int]) -> float:
     return 0.0
 
 
+def has_relevant(judged: dict[str, int]) -> bool:
+    """Whether the query has anything to find: a judged product of grade >= 1 (ideal DCG > 0)."""
+    return any(grade >= 1 for grade in judged.values())
+
+
 def raw_bm25(engine: SearchEngine, alias: str) -> SearchFunction:
     """The baseline: one multi_match over the same fields, no query understanding, no reranking."""
 
@@ -66,55 +91,93 @@ def raw_bm25(engine: SearchEngine, alias: str) -> SearchFunction:
     return search
 
 
-def _scores(rows: list[tuple[float, float, bool]]) -> SystemScores:
+def _share(flags: list[bool]) -> float:
+    return round(sum(flags) / len(flags), 4)
+
+
+def _scores(rows: list[_Row]) -> SystemScores:
+    scored = [r for r in rows if r.has_relevant]
+    empty = [r.zero_results for r in rows if not r.has_relevant]
     return SystemScores(
-        ndcg_at_10=round(statistics.fmean(r[0] for r in rows), 4),
-        mrr=round(statistics.fmean(r[1] for r in rows), 4),
-        zero_result_rate=round(sum(r[2] for r in rows) / len(rows), 4),
-        queries=len(rows),
+        ndcg_at_10=round(statistics.fmean(r.ndcg for r in scored), 4) if scored else None,
+        mrr=round(statistics.fmean(r.rr for r in scored), 4) if scored else None,
+        zero_result_rate=_share([r.zero_results for r in scored]) if scored else None,
+        queries=len(scored),
+        nothing_relevant=len(empty),
+        nothing_relevant_zero_result_rate=_share(empty) if empty else None,
     )
 
 
-def evaluate(systems: dict[str, SearchFunction], environment: dict[str, Any]) -> EvalReport:
-    queries: list[GoldenQuery] = load_queries()
-    judgments = load_judgments()
-    rows: dict[str, list[tuple[str, float, float, bool]]] = {name: [] for name in systems}
+def evaluate(
+    systems: dict[str, SearchFunction],
+    environment: dict[str, Any],
+    queries: list[GoldenQuery] | None = None,
+    judgments: dict[str, dict[str, int]] | None = None,
+) -> EvalReport:
+    """Every system on every golden query (by default tests/golden/queries.tsv and judgments.tsv)."""
+    queries = load_queries() if queries is None else queries
+    judgments = load_judgments() if judgments is None else judgments
+    rows: dict[str, list[_Row]] = {name: [] for name in systems}
     for query in queries:
-        judged = judgments.get(query.query, {})
+        judged = judgments.get(query.query, {})  # absent queries BM25 finds nothing for have no rows
+        relevant = has_relevant(judged)
         for name, search in systems.items():
             ranked, total = search(query.query)
             rows[name].append(
-                (query.kind, ndcg_at_10(ranked, judged), reciprocal_rank(ranked, judged), total == 0)
+                _Row(
+                    kind=query.kind,
+                    has_relevant=relevant,
+                    ndcg=ndcg_at_10(ranked, judged),
+                    rr=reciprocal_rank(ranked, judged),
+                    zero_results=total == 0,
+                )
             )
     kinds = sorted({q.kind for q in queries})
     return EvalReport(
         environment=environment,
         judged_pairs=sum(len(v) for v in judgments.values()),
         queries=len(queries),
-        systems={name: _scores([r[1:] for r in rs]) for name, rs in rows.items()},
+        systems={name: _scores(rs) for name, rs in rows.items()},
         by_kind={
-            kind: {name: _scores([r[1:] for r in rs if r[0] == kind]) for name, rs in rows.items()}
+            kind: {name: _scores([r for r in rs if r.kind == kind]) for name, rs in rows.items()}
             for kind in kinds
         },
         per_query={
-            q.query: {name: round(rows[name][i][1], 4) for name in systems} for i, q in enumerate(queries)
+            q.query: {
+                name: round(rows[name][i].ndcg, 4) if rows[name][i].has_relevant else None for name in systems
+            }
+            for i, q in enumerate(queries)
         },
+        queries_without_relevant=sum(not has_relevant(judgments.get(q.query, {})) for q in queries),
     )
+
+
+def _cell(value: float | None, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
 
 
 def markdown(report: EvalReport) -> str:
     names = list(report.systems)
+    averaged = report.queries - report.queries_without_relevant
+    excluded = (
+        f" The three average the {averaged} queries with a relevant product; the "
+        f"{report.queries_without_relevant} with none (kind absent: the catalog does not sell it, so no "
+        "results is the right answer) are only counted by kind (–) and in the last table."
+        if report.queries_without_relevant
+        else ""
+    )
     lines = [
         f"# eval-search ({report.environment.get('commit')}, {report.environment.get('measured_at')})",
         "",
         f"{report.queries} golden queries, {report.judged_pairs} judged pairs (tests/golden/). "
         "NDCG@10 with gains 2^g-1; MRR counts grade >= 3 as relevant; zero-result rate = share of queries "
-        "with no hits.",
+        f"with no hits.{excluded}",
         "",
         "| system | NDCG@10 | MRR | zero-result rate |",
         "| --- | ---: | ---: | ---: |",
         *[
-            f"| {n} | {s.ndcg_at_10:.4f} | {s.mrr:.4f} | {s.zero_result_rate:.2%} |"
+            f"| {n} | {_cell(s.ndcg_at_10, '.4f')} | {_cell(s.mrr, '.4f')} | "
+            f"{_cell(s.zero_result_rate, '.2%')} |"
             for n, s in report.systems.items()
         ],
         "",
@@ -124,8 +187,23 @@ def markdown(report: EvalReport) -> str:
         "| --- | ---: | " + " | ".join("---:" for _ in names) + " |",
     ]
     for kind, systems in report.by_kind.items():
-        count = next(iter(systems.values())).queries
+        first = next(iter(systems.values()))
+        count = first.queries + first.nothing_relevant
         lines.append(
-            f"| {kind} | {count} | " + " | ".join(f"{systems[n].ndcg_at_10:.4f}" for n in names) + " |"
+            f"| {kind} | {count} | " + " | ".join(_cell(systems[n].ndcg_at_10, ".4f") for n in names) + " |"
         )
+    if report.queries_without_relevant:
+        lines += [
+            "",
+            "## Queries with nothing relevant in the catalog",
+            "",
+            "Share answered with zero results (the right answer; the rest showed unrelated products).",
+            "",
+            "| system | queries | answered with zero results |",
+            "| --- | ---: | ---: |",
+            *[
+                f"| {n} | {s.nothing_relevant} | {_cell(s.nothing_relevant_zero_result_rate, '.2%')} |"
+                for n, s in report.systems.items()
+            ],
+        ]
     return "\n".join(lines)

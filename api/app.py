@@ -102,7 +102,10 @@ def create_app(
         kv = store or RedisStore(settings.redis_url, pool_size=settings.redis_pool_size)
         model_store = artifacts or LocalArtifactStore(settings.artifacts_dir)
         understanding = QueryUnderstanding(
-            model_store, settings.spell_auto_correct_confidence, settings.artifact_reload_interval_s
+            model_store,
+            settings.spell_auto_correct_confidence,
+            settings.artifact_reload_interval_s,
+            settings.spell_suggest_confidence,
         )
         layout = UbiLayout(analytics, settings.mappings_dir)
         try:

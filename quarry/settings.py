@@ -149,6 +149,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     spell_auto_correct_confidence: float = 0.8
     """Spelling corrections at or above this confidence are applied; below it they become did_you_mean."""
 
+    spell_suggest_confidence: float = 0.5
+    """Below auto-correct confidence a did_you_mean needs this much; less is tried only on poor results."""
+
     artifact_reload_interval_s: float = 30.0
     """How often the API checks the model store for a newly activated artifact version."""
 

@@ -69,7 +69,8 @@ def ensure_ubi_indices(engine: SearchEngine, mappings_dir: str | Path) -> list[s
 
 
 def successful_queries(engine: SearchEngine, limit: int) -> dict[str, int]:
-    """Logged shopper queries that returned at least one product, most frequent first."""
+    """Logged shopper queries that returned at least one product, most frequent first; a query the
+    spelling step had to correct ("iphnoe") is no suggestion to show others."""
     try:
         response = engine.search(
             UBI_QUERIES,
@@ -78,7 +79,10 @@ def successful_queries(engine: SearchEngine, limit: int) -> dict[str, int]:
                 "query": {
                     "bool": {
                         "filter": [{"exists": {"field": "query_response_hit_ids"}}],
-                        "must_not": [{"prefix": {"user_id": SYNTHETIC_USER_PREFIX}}],
+                        "must_not": [
+                            {"prefix": {"user_id": SYNTHETIC_USER_PREFIX}},
+                            {"exists": {"field": "query_attributes.corrected"}},
+                        ],
                     }
                 },
                 "aggs": {"q": {"terms": {"field": "user_query", "size": limit}}},
@@ -87,6 +91,56 @@ def successful_queries(engine: SearchEngine, limit: int) -> dict[str, int]:
     except SearchEngineError:
         return {}
     return {str(b["key"]): int(b["doc_count"]) for b in response.aggregations.get("q", {}).get("buckets", [])}
+
+
+ENGAGED_ACTIONS = ("click", "add_to_cart", "purchase")
+CLICKED_QUERY_IDS = 50_000
+QUERY_ID_CHUNK = 10_000
+
+
+def clicked_queries(engine: SearchEngine, limit: int) -> dict[str, int]:
+    """Logged shopper queries that a click (or cart or purchase) followed, with how many such searches:
+    the words of a query someone engaged with are words, whatever the lexicon says. For a search the
+    spelling step corrected, the corrected words count. The `CLICKED_QUERY_IDS` searches with the
+    most engagement are read."""
+    try:
+        events = engine.search(
+            UBI_EVENTS,
+            {
+                "size": 0,
+                "query": {
+                    "bool": {
+                        "filter": [{"terms": {"action_name": list(ENGAGED_ACTIONS)}}],
+                        "must_not": [{"prefix": {"user_id": SYNTHETIC_USER_PREFIX}}],
+                    }
+                },
+                "aggs": {"q": {"terms": {"field": "query_id", "size": CLICKED_QUERY_IDS}}},
+            },
+        )
+    except SearchEngineError:
+        return {}
+    ids = [str(b["key"]) for b in events.aggregations.get("q", {}).get("buckets", [])]
+    counts: dict[str, int] = {}
+    for start in range(0, len(ids), QUERY_ID_CHUNK):
+        chunk = ids[start : start + QUERY_ID_CHUNK]
+        try:
+            found = engine.search(
+                UBI_QUERIES,
+                {
+                    "size": len(chunk),
+                    "_source": ["user_query", "query_attributes.corrected"],
+                    "query": {"terms": {"query_id": chunk}},
+                },
+            )
+        except SearchEngineError:
+            return counts
+        for hit in found.hits:
+            # A corrected search's clicks vouch for the words it searched, not for the typo.
+            attributes = hit.source.get("query_attributes") or {}
+            text = str(attributes.get("corrected") or hit.source.get("user_query") or "")
+            if text:
+                counts[text] = counts.get(text, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1])[:limit])
 
 
 def drop_expired_events(engine: SearchEngine, retention_days: int, today: dt.date) -> list[str]:

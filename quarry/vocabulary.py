@@ -13,6 +13,16 @@ DICTIONARY_FILE = "dictionary.tsv"
 VOCABULARY_FILE = "vocabulary.json"
 SUGGESTIONS_FILE = "suggestions.json"
 BIGRAMS_FILE = "bigrams.tsv"
+# The general English lexicon (symspellpy's word and word-pair frequencies), copied into each artifact
+# version so that an upgrade of the package never changes a served version's behaviour.
+ENGLISH_FILE = "english.tsv"
+ENGLISH_BIGRAMS_FILE = "english_bigrams.tsv"
+# Rare words of the web (wordfreq's Zipf 1-3), per billion words: how likely a rare word was meant.
+WEB_WORDS_FILE = "web_words.tsv"
+# Words and word pairs of successful past queries (logged searches followed by a click).
+QUERY_TERMS_FILE = "query_terms.tsv"
+QUERY_BIGRAMS_FILE = "query_bigrams.tsv"
+SPELLING_RULES_FILE = "spelling_rules.json"
 ENTITY_ATTRIBUTES = ("color", "size", "material")
 # Intent words (api/understanding/classify.py reads them) and other words shoppers type that catalog
 # text rarely contains; without them in the dictionary the corrector "fixes" best -> west.
@@ -37,6 +47,29 @@ TRANSACTIONAL_WORDS = frozenset(
         "coupon",
         "order",
         "offer",
+    ]
+)
+# Words that join the parts of a query rather than describe a product: the word before one is the head
+# of its phrase ("fountains with brick look"), not a brand or line name in front of a product.
+FUNCTION_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "as",
+        "at",
+        "by",
+        "for",
+        "from",
+        "in",
+        "into",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "with",
+        "without",
     ]
 )
 QUERY_WORDS = sorted(
@@ -73,6 +106,11 @@ QUERY_WORDS = sorted(
 )
 
 
+class SeriesName(msgspec.Struct, frozen=True, array_like=True):
+    name: str
+    brand: str
+
+
 class Vocabulary(msgspec.Struct):
     brands: list[str]
     """Brand names as the catalog writes them."""
@@ -86,6 +124,21 @@ class Vocabulary(msgspec.Struct):
     """Brand or category name -> the top-level categories it appears in (to tell Apple from apples)."""
     models: list[str] = msgspec.field(default_factory=list)
     """Product-line words (capitalized inside titles: iphone, galaxy, macbook), for navigational intent."""
+    series: dict[str, SeriesName] = msgspec.field(default_factory=dict)
+    """Normalized product-line name ("iphone 15 pro", "star wars") -> how titles write it, and its brand."""
+    category_terms: dict[str, str] = msgspec.field(default_factory=dict)
+    """Normalized product term of titles ("blender", "coffee table") -> the leaf category it names."""
+    category_attributes: dict[str, dict[str, list[str]]] = msgspec.field(default_factory=dict)
+    """Category name (any level) -> attribute key -> the values its products have."""
+
+
+class SpellingRules(msgspec.Struct, frozen=True):
+    """A merchandiser's overrides of the spelling corrector (synonyms/spelling/*.txt)."""
+
+    protected: tuple[str, ...] = ()
+    """Words never corrected or questioned, whatever the lexicon says."""
+    corrections: dict[str, str] = msgspec.field(default_factory=dict)
+    """Normalized word or phrase (up to three words) -> what it is always corrected to."""
 
 
 class Suggestion(msgspec.Struct, array_like=True):

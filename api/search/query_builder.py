@@ -85,6 +85,8 @@ def boost_clauses(entities: Entities, boosts: dict[str, float]) -> list[dict[str
     for category in entities.category:
         for level in ("category_lvl1", "category_lvl2", "category_lvl3"):
             should.append({"term": {level: {"value": category, "boost": boosts.get("category", 1.0)}}})
+    for series in entities.series:  # a product line is a phrase of its titles
+        should.append({"match_phrase": {"title": {"query": series, "boost": boosts.get("series", 1.0)}}})
     for key in ("color", "size", "material"):
         for value in getattr(entities, key):
             should.append(
@@ -117,9 +119,26 @@ def search_body(
     minimum_should_match: str,
     with_facets: bool,
     exclude_ids: tuple[str, ...] = (),
+    alternative: str | None = None,
 ) -> dict[str, Any]:
-    """`exclude_ids`: products already placed on earlier pages (semantic candidates of the window)."""
+    """`exclude_ids`: products already placed on earlier pages (semantic candidates of the window).
+    `alternative`: the same query spelt another way ("back pack" as "backpack"); a product matches
+    either, scored by the better."""
     fields = [f"{field}^{boost}" for field, boost in config.field_boosts.items()]
+
+    def matching(words: str) -> dict[str, Any]:
+        return {
+            "multi_match": {
+                "query": words,
+                "type": "cross_fields",
+                "fields": fields,
+                "minimum_should_match": minimum_should_match,
+            }
+        }
+
+    text_query = (
+        {"dis_max": {"queries": [matching(text), matching(alternative)]}} if alternative else matching(text)
+    )
     body: dict[str, Any] = {
         "from": start,
         "size": size,
@@ -130,16 +149,7 @@ def search_body(
         "docvalue_fields": DOCVALUE_FIELDS,
         "query": {
             "bool": {
-                "must": [
-                    {
-                        "multi_match": {
-                            "query": text,
-                            "type": "cross_fields",
-                            "fields": fields,
-                            "minimum_should_match": minimum_should_match,
-                        }
-                    }
-                ],
+                "must": [text_query],
                 "filter": filter_clauses(request),
                 "should": boost_clauses(entities, config.entity_boosts),
             }

@@ -64,7 +64,14 @@ class RankingConfig(msgspec.Struct, frozen=True):
         return self.semantic_min_similarity_by_model.get(model, self.semantic_min_similarity)
 
     def keyword_weight_for(self, entities: Entities) -> float:
-        named = entities.brand or entities.category or entities.color or entities.size or entities.material
+        named = (
+            entities.brand
+            or entities.series
+            or entities.category
+            or entities.color
+            or entities.size
+            or entities.material
+        )
         return self.keyword_weight_with_entities if named else self.keyword_weight
 
     def weights_for(self, department: str | None) -> Weights:

@@ -5,7 +5,7 @@ from typing import Literal
 import msgspec
 
 from api.search.ranking import ScoreBreakdown
-from api.understanding.schemas import Entities
+from api.understanding.schemas import Entities, SpellingDecision
 
 SortOrder = Literal["relevance", "price_asc", "price_desc", "newest", "rating"]
 
@@ -33,6 +33,8 @@ class QueryInfo(msgspec.Struct):
     did_you_mean: str | None
     intent: str
     entities: Entities
+    spelling: list[SpellingDecision] = msgspec.field(default_factory=list)
+    """Every word the spelling step changed, questioned or expanded, and why."""
 
 
 class SearchResult(msgspec.Struct, omit_defaults=True):

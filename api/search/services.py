@@ -248,6 +248,7 @@ class SearchService:
             request,
             understood.entities,
             config,
+            alternative=understood.expanded if text == understood.effective else None,
             start=start,
             size=size,
             minimum_should_match=msm,
@@ -387,7 +388,7 @@ class SearchService:
         )
         fallback = None
         if response.total == 0 and not understood.corrected:
-            correction = understood.did_you_mean or self.understanding.correction_of(understood.normalized)
+            correction = understood.did_you_mean or understood.fallback
             if correction:
                 retry, retry_hits = self._keyword(
                     correction, request, understood, config, config.minimum_should_match
@@ -438,6 +439,7 @@ class SearchService:
             did_you_mean=understood.did_you_mean,
             intent=understood.intent,
             entities=understood.entities,
+            spelling=list(understood.spelling),
         )
         return CachedPage(
             total=total,
@@ -576,6 +578,8 @@ class SearchService:
                     "sort": request.sort,
                     "fallback": page.fallback,
                     "intent": page.query.intent,
+                    # Only when set: readers ask whether it exists (quarry/ubi.py).
+                    **({"corrected": page.query.corrected} if page.query.corrected else {}),
                 },
             )
         )

@@ -12,13 +12,54 @@ class Entities(msgspec.Struct, frozen=True, omit_defaults=False):
     color: tuple[str, ...] = ()
     size: tuple[str, ...] = ()
     material: tuple[str, ...] = ()
+    series: tuple[str, ...] = ()
+    """Product lines as titles write them ("iPhone 15 Pro", "Star Wars")."""
 
 
-class Correction(msgspec.Struct):
-    """`text` is the corrected query (None when nothing changed); `confidence` is in [0, 1]."""
+class WordFrequencies(msgspec.Struct, frozen=True):
+    """A word's count in each source of the spelling lexicon: catalog (field-weighted), English
+    (symspellpy's corpus counts) and successful past queries."""
 
-    text: str | None
+    catalog: int
+    english: int
+    queries: int
+
+
+class SpellingDecision(msgspec.Struct, frozen=True):
+    """Why one word (or pair of words) was changed, questioned or left alone, for `explain`.
+
+    `kind`: edit (letters changed), split (one word into two), join (two words into one), forced (a
+    merchandiser's rule), context (a rare real word that its neighbours make unlikely).
+    `action`: applied (the search used the replacement), suggested (did_you_mean only), fallback
+    (tried only when the query as typed retrieves poorly), expanded (searched as well as the words
+    typed).
+    `context`: how many times likelier the neighbouring words make the replacement than the original
+    reading (1 when there are no neighbours or no evidence)."""
+
+    original: str
+    replacement: str
+    kind: str
+    action: str
     confidence: float
+    edit_distance: int
+    original_frequency: WordFrequencies
+    replacement_frequency: WordFrequencies
+    context: float
+    reason: str
+
+
+class Correction(msgspec.Struct, frozen=True):
+    """The spelling step's result. `applied`: the query the search uses (None when unchanged);
+    `suggested`: a did_you_mean (None when there is nothing to question); `fallback`: what to try when
+    the query as typed retrieves poorly; `expanded`: the applied query with other spellings of real
+    words, searched as well; `confidence`: the least confident applied or suggested change."""
+
+    applied: str | None = None
+    suggested: str | None = None
+    fallback: str | None = None
+    expanded: str | None = None
+    confidence: float = 1.0
+    decisions: tuple[SpellingDecision, ...] = ()
 
 
 class UnderstoodQuery(msgspec.Struct, frozen=True):
@@ -29,6 +70,9 @@ class UnderstoodQuery(msgspec.Struct, frozen=True):
     correction_confidence: float
     intent: str
     entities: Entities
+    spelling: tuple[SpellingDecision, ...] = ()
+    fallback: str | None = None
+    expanded: str | None = None
 
     @property
     def effective(self) -> str:

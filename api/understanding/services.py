@@ -9,9 +9,10 @@ from collections import OrderedDict
 import msgspec
 
 from api.understanding.classify import EntityExtractor, classify
+from api.understanding.lexicon import Lexicon
 from api.understanding.schemas import Correction, Entities, UnderstoodQuery
 from api.understanding.spelling import SpellCorrector
-from quarry.adapters.artifact_store import ArtifactStore
+from quarry.adapters.artifact_store import ArtifactNotFoundError, ArtifactStore
 from quarry.hot_artifact import HotArtifact
 from quarry.text import normalize, tokens
 from quarry.tracing import span
@@ -19,7 +20,14 @@ from quarry.vocabulary import (
     ARTIFACT,
     BIGRAMS_FILE,
     DICTIONARY_FILE,
+    ENGLISH_BIGRAMS_FILE,
+    ENGLISH_FILE,
+    QUERY_BIGRAMS_FILE,
+    QUERY_TERMS_FILE,
+    SPELLING_RULES_FILE,
     VOCABULARY_FILE,
+    WEB_WORDS_FILE,
+    SpellingRules,
     Vocabulary,
     decode_bigrams,
     decode_dictionary,
@@ -35,31 +43,62 @@ class QueryRejectedError(ValueError):
     """The query is empty or too long after normalization."""
 
 
+class SpellingThresholds(msgspec.Struct, frozen=True):
+    apply: float = 0.8
+    suggest: float = 0.5
+
+
 class UnderstandingModel:
     """One loaded version of the query-understanding artifact."""
 
     def __init__(
         self,
         version: str | None,
-        counts: dict[str, int],
+        lexicon: Lexicon,
         vocabulary: Vocabulary,
-        bigrams: dict[tuple[str, str], int] | None = None,
+        rules: SpellingRules | None = None,
+        thresholds: SpellingThresholds | None = None,
     ) -> None:
+        thresholds = thresholds or SpellingThresholds()
         self.version = version
         self.vocabulary = vocabulary
-        self.speller = SpellCorrector(counts, set(vocabulary.protected), bigrams)
-        self.extractor = EntityExtractor(vocabulary)
+        self.speller = SpellCorrector(
+            lexicon, set(vocabulary.protected), rules, thresholds.apply, thresholds.suggest
+        )
+        self.extractor = EntityExtractor(vocabulary, lexicon.is_common, lexicon.title_words())
 
     @classmethod
     def empty(cls) -> UnderstandingModel:
-        return cls(None, {}, Vocabulary(brands=[], categories=[], attributes={}, protected=[]))
+        return cls(
+            None,
+            Lexicon({}, {}, {}, {}, {}),
+            Vocabulary(brands=[], categories=[], attributes={}, protected=[]),
+        )
 
     @classmethod
-    def load(cls, store: ArtifactStore, version: str) -> UnderstandingModel:
-        counts = decode_dictionary(store.read(ARTIFACT, version, DICTIONARY_FILE))
+    def load(
+        cls, store: ArtifactStore, version: str, thresholds: SpellingThresholds | None = None
+    ) -> UnderstandingModel:
+        def optional(filename: str) -> bytes:
+            """Versions built before the English lexicon and the query log joined lack these files."""
+            try:
+                return store.read(ARTIFACT, version, filename)
+            except ArtifactNotFoundError:
+                return b""
+
+        lexicon = Lexicon(
+            catalog=decode_dictionary(store.read(ARTIFACT, version, DICTIONARY_FILE)),
+            english=decode_dictionary(optional(ENGLISH_FILE)),
+            queries=decode_dictionary(optional(QUERY_TERMS_FILE)),
+            catalog_bigrams=decode_bigrams(store.read(ARTIFACT, version, BIGRAMS_FILE)),
+            english_bigrams=decode_bigrams(optional(ENGLISH_BIGRAMS_FILE)),
+            query_bigrams=decode_bigrams(optional(QUERY_BIGRAMS_FILE)),
+            web=decode_dictionary(optional(WEB_WORDS_FILE)),
+        )
         vocabulary = msgspec.json.decode(store.read(ARTIFACT, version, VOCABULARY_FILE), type=Vocabulary)
-        bigrams = decode_bigrams(store.read(ARTIFACT, version, BIGRAMS_FILE))
-        return cls(version, counts, vocabulary, bigrams)
+        rules_file = optional(SPELLING_RULES_FILE)
+        rules = msgspec.json.decode(rules_file, type=SpellingRules) if rules_file else SpellingRules()
+        return cls(version, lexicon, vocabulary, rules, thresholds)
 
 
 class QueryUnderstanding:
@@ -69,15 +108,19 @@ class QueryUnderstanding:
     itself degraded, so a fresh deployment serves search before the first `make vocabulary`."""
 
     def __init__(
-        self, store: ArtifactStore, auto_correct_confidence: float, reload_interval_s: float
+        self,
+        store: ArtifactStore,
+        auto_correct_confidence: float,
+        reload_interval_s: float,
+        suggest_confidence: float = 0.5,
     ) -> None:
-        self._threshold = auto_correct_confidence
+        thresholds = SpellingThresholds(apply=auto_correct_confidence, suggest=suggest_confidence)
         self._memo: OrderedDict[tuple[str, str | None], UnderstoodQuery] = OrderedDict()
         self._memo_lock = threading.Lock()
         self._model = HotArtifact(
             store,
             ARTIFACT,
-            lambda version: UnderstandingModel.load(store, version),
+            lambda version: UnderstandingModel.load(store, version, thresholds),
             reload_interval_s,
             UnderstandingModel.empty(),
         )
@@ -145,11 +188,8 @@ class QueryUnderstanding:
             normalized = self.normalize(raw)
             words = tokens(normalized)
         with span("query.spell_correction") as spelling:
-            correction = model.speller.correct(words) if model.version else Correction(None, 1.0)
-            applied = (
-                correction.text if correction.text and correction.confidence >= self._threshold else None
-            )
-            suggested = correction.text if correction.text and not applied else None
+            correction = model.speller.correct(words) if model.version else Correction()
+            applied = correction.applied
             spelling.set_attribute("quarry.correction.applied", applied is not None)
             spelling.set_attribute("quarry.correction.confidence", correction.confidence)
         final_words = tokens(applied) if applied else words
@@ -161,13 +201,11 @@ class QueryUnderstanding:
             original=raw,
             normalized=normalized,
             corrected=applied,
-            did_you_mean=suggested,
+            did_you_mean=correction.suggested,
             correction_confidence=correction.confidence,
             intent=intent,
             entities=entities,
+            spelling=correction.decisions,
+            fallback=correction.fallback,
+            expanded=correction.expanded,
         )
-
-    def correction_of(self, normalized: str) -> str | None:
-        """Any correction, whatever its confidence: the zero-result fallback tries it."""
-        correction = self._model.get().speller.correct(tokens(normalized))
-        return correction.text

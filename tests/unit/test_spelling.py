@@ -2,115 +2,200 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.understanding.classify import EntityExtractor, classify
+from api.understanding.lexicon import Lexicon, word_forms
 from api.understanding.spelling import SpellCorrector
-from quarry.vocabulary import Vocabulary
+from api.understanding.typing_errors import edit_kind
+from quarry.vocabulary import SpellingRules
 
-COUNTS = {
+# A small shop: what the catalog says (field-weighted counts and title word pairs) ...
+CATALOG = {
     "running": 900,
     "shoes": 800,
     "sofa": 300,
-    "bag": 200,
-    "bar": 150,
-    "bath": 120,
     "blender": 90,
-    "mouse": 80,
+    "backpack": 120,
     "wireless": 70,
+    "mouse": 80,
+    "dining": 60,
+    "table": 200,
+    "coffee": 150,
     "nike": 500,
+    "rog": 40,
     "asics": 50,
-    "basics": 400,
 }
+CATALOG_PAIRS = {("running", "shoes"): 150, ("dining", "table"): 50, ("coffee", "table"): 30}
+# ... and what English says (corpus counts, as symspellpy ships them).
+ENGLISH = {
+    "the": 23_000_000_000,
+    "with": 3_000_000_000,
+    "from": 2_000_000_000,
+    "doing": 80_000_000,
+    "dining": 32_000_000,
+    "table": 100_000_000,
+    "wall": 59_000_000,
+    "clock": 26_000_000,
+    "rug": 6_700_000,
+    "room": 90_000_000,
+    "tables": 20_000_000,
+    "back": 500_000_000,
+    "pack": 30_000_000,
+    "odour": 2_000_000,
+    "wrestling": 5_000_000,
+    "coffee": 50_000_000,
+    "oil": 60_000_000,
+    "filter": 15_000_000,
+}
+ENGLISH_PAIRS = {("wall", "clock"): 1_000_000, ("dining", "table"): 3_000_000, ("coffee", "table"): 2_000_000}
 PROTECTED = {"nike", "asics", "s24"}
+
+
+def lexicon(queries: dict[str, int] | None = None) -> Lexicon:
+    return Lexicon(CATALOG, ENGLISH, queries or {}, CATALOG_PAIRS, ENGLISH_PAIRS)
 
 
 @pytest.fixture(scope="module")
 def speller() -> SpellCorrector:
-    return SpellCorrector(COUNTS, PROTECTED)
+    return SpellCorrector(lexicon(), PROTECTED)
 
 
-def test_a_clear_single_edit_is_corrected_with_full_confidence(speller) -> None:
+def test_a_clear_typo_of_a_catalog_word_is_applied(speller) -> None:
     correction = speller.correct(["runnig", "shoes"])
-    assert (correction.text, correction.confidence) == ("running shoes", 1.0)
+    assert correction.applied == "running shoes" and correction.suggested is None
+    decision = correction.decisions[0]
+    assert (decision.original, decision.replacement, decision.kind, decision.action) == (
+        "runnig",
+        "running",
+        "edit",
+        "applied",
+    )
+    assert decision.edit_distance == 1 and decision.confidence >= 0.8
+    assert decision.original_frequency.catalog == 0 and decision.replacement_frequency.catalog == 900
+    assert "runnig" in decision.reason
 
 
-def test_ambiguous_short_words_are_low_confidence(speller) -> None:
-    correction = speller.correct(["bat"])  # bag 200, bar 150, bath 120: one edit each
-    assert correction.text == "bag"
-    assert correction.confidence < 0.8
+@pytest.mark.parametrize("words", [["rug"], ["wall", "clock"], ["odor"], ["shoe"], ["tables"]])
+def test_real_words_the_catalog_lacks_are_left_alone(speller, words) -> None:
+    """ "rug" is one edit from the catalog's "rog"; "odor" is the American "odour"; "shoe" the
+    singular of "shoes"."""
+    correction = speller.correct(words)
+    assert correction.applied is None and correction.suggested is None and not correction.decisions
 
 
-def test_two_edits_are_penalized(speller) -> None:
-    text, confidence = speller.correct_token("bxendex")  # blender, two substitutions away
-    assert text == "blender" and confidence == pytest.approx(0.85)
+def test_context_chooses_between_candidates(speller) -> None:
+    """ "doing" is the commoner English word, but the catalog and the pair "dining table" say dining."""
+    assert speller.correct(["doning", "table"]).applied == "dining table"
 
 
-def test_known_protected_numeric_and_unknown_tokens_are_kept(speller) -> None:
-    assert speller.correct(["asics", "s24", "shoes"]).text is None  # "asics" is never turned into "basics"
-    assert speller.correct(["xqzvw"]).text is None
-    assert speller.correct(["ab"]).text is None
+def _confidence(speller: SpellCorrector, words: list[str]) -> float:
+    (decision,) = speller.correct(words).decisions
+    return decision.confidence
 
 
-VOCABULARY = Vocabulary(
-    brands=["Apple", "New Balance", "LEGO"],
-    categories=["Grocery", "Juice", "Electronics", "Smartphones", "Sneakers"],
-    attributes={"color": ["red", "black"], "size": ["10", "9"], "material": ["leather"]},
-    protected=[],
-    departments={
-        "Apple": ["Electronics"],
-        "Juice": ["Grocery"],
-        "Smartphones": ["Electronics"],
-        "Sneakers": ["Fashion"],
-        "New Balance": ["Fashion"],
-    },
-    models=["iphone", "galaxy"],
-)
+def test_an_unknown_word_before_a_product_is_more_likely_a_name(speller) -> None:
+    """One edit from "wrestling", which nothing near it supports: in front of a product ("westling
+    coffee table") it is likelier a product line than at the end of a query, where the product is."""
+    before_a_product = _confidence(speller, ["westling", "coffee", "table"])
+    at_the_end = _confidence(speller, ["coffee", "table", "westling"])
+    assert before_a_product < at_the_end
+
+
+def test_a_word_people_write_is_likelier_meant(speller) -> None:
+    """The web lexicon's count of the typed word itself is the prior that it was meant."""
+    written = SpellCorrector(
+        Lexicon(CATALOG, ENGLISH, {}, CATALOG_PAIRS, ENGLISH_PAIRS, web={"westling": 20}), PROTECTED
+    )
+    assert _confidence(written, ["westling", "coffee", "table"]) < _confidence(
+        speller, ["westling", "coffee", "table"]
+    )
+
+
+def test_a_brand_is_never_corrected_into_a_function_word(speller) -> None:
+    assert speller.correct(["fram", "oil", "filter"]).applied is None
+
+
+def test_a_missing_space_is_searched_both_ways_not_rewritten(speller) -> None:
+    correction = speller.correct(["roomtables"])
+    assert correction.applied is None and correction.expanded == "room tables"
+    assert correction.decisions[0].kind == "split" and correction.decisions[0].action == "expanded"
+
+
+def test_two_words_the_catalog_writes_as_one_are_searched_both_ways(speller) -> None:
+    correction = speller.correct(["back", "pack"])
+    assert correction.applied is None and correction.expanded == "backpack"
+    assert correction.decisions[0].kind == "join"
+
+
+def test_words_of_successful_queries_are_known() -> None:
+    """ "blendr" would be corrected by the lexicon alone; shoppers clicked after typing it twice."""
+    assert SpellCorrector(lexicon(), PROTECTED).correct(["blendr"]).applied == "blender"
+    assert SpellCorrector(lexicon({"blendr": 2}), PROTECTED).correct(["blendr"]).applied is None
+
+
+def test_a_word_the_shop_never_uses_is_only_suggested_without_support(speller) -> None:
+    """ "wrestling" is English but not the catalog's, and no neighbour supports it: a did_you_mean."""
+    correction = speller.correct(["wrestlng"])
+    assert correction.applied is None and correction.suggested == "wrestling"
+
+
+def test_merchandiser_rules_protect_and_force() -> None:
+    rules = SpellingRules(protected=("runnig",), corrections={"blendr": "blender", "tshoes": "t shoes"})
+    speller = SpellCorrector(lexicon(), PROTECTED, rules)
+    assert speller.correct(["runnig", "shoes"]).applied is None
+    forced = speller.correct(["wall", "blendr"])
+    assert forced.applied == "wall blender" and forced.decisions[0].kind == "forced"
+
+
+def test_thresholds_decide_between_applied_and_suggested() -> None:
+    strict = SpellCorrector(lexicon(), PROTECTED, apply_confidence=1.01, suggest_confidence=0.5)
+    correction = strict.correct(["runnig", "shoes"])
+    assert correction.applied is None and correction.suggested == "running shoes"
 
 
 @pytest.mark.parametrize(
-    ("words", "intent"),
+    ("typed", "intended", "kind"),
     [
-        (["best", "running", "shoes"], "informational"),
-        (["cheap", "sofa"], "transactional"),
-        (["sneakers", "under", "50"], "transactional"),
-        (["apple"], "navigational"),
-        (["iphone", "15"], "navigational"),
-        (["red", "sneakers"], "product_search"),
+        ("foutains", "fountains", "deletion"),
+        ("watter", "water", "doubling"),
+        ("balnket", "blanket", "transposition"),
+        ("doning", "dining", "adjacent_substitution"),
+        ("brendon", "brandon", "vowel_substitution"),
+        ("johan", "john", "insertion"),
+        ("bakcpack", "blender", None),
     ],
 )
-def test_intent(words, intent) -> None:
-    extractor = EntityExtractor(VOCABULARY)
-    assert classify(words, extractor, extractor.extract(words)) == intent
+def test_kinds_of_typing_errors(typed, intended, kind) -> None:
+    assert edit_kind(typed, intended) == kind
 
 
-def test_entities_from_the_catalog_vocabulary() -> None:
-    extractor = EntityExtractor(VOCABULARY)
-    entities = extractor.extract(["red", "leather", "new", "balance", "sneakers", "size", "10", "xl"])
-    assert entities.brand == ("New Balance",) and entities.category == ("Sneakers",)
-    assert entities.color == ("red",) and entities.material == ("leather",) and entities.size == ("10", "XL")
+def test_word_forms() -> None:
+    forms = word_forms("watercolors")
+    assert "watercolor" in forms and "watercolours" in forms
+    assert "pony" in word_forms("ponies") and "massage" in word_forms("massager")
+    assert "slip" not in word_forms("slipers")  # too short a stem: a typo of "slippers"
 
 
-def test_apple_juice_is_not_the_brand() -> None:
-    extractor = EntityExtractor(VOCABULARY)
-    assert extractor.extract(["apple", "juice"]).brand == ()
-    assert extractor.extract(["apple", "smartphones"]).brand == ("Apple",)
+def test_a_typo_of_a_word_ending_in_s_is_no_singular(speller) -> None:
+    assert not speller.is_known("wireles") and speller.correct(["wireles"]).applied == "wireless"
 
 
-WORDS = sorted(w for w in COUNTS if w not in PROTECTED)
+WORDS = sorted({*CATALOG, *ENGLISH} - PROTECTED)
+SPELLER = SpellCorrector(lexicon(), PROTECTED)
 
 
 @given(st.lists(st.sampled_from(WORDS), min_size=1, max_size=5))
-def test_property_known_words_are_never_changed(words) -> None:
-    assert SpellCorrector(COUNTS, PROTECTED).correct(words).text is None
+def test_property_known_words_are_never_rewritten(words) -> None:
+    correction = SPELLER.correct(words)
+    assert correction.applied is None and correction.suggested is None
 
 
 @given(
-    st.sampled_from([w for w in WORDS if len(w) >= 6]),
+    st.sampled_from([w for w in WORDS if len(w) >= 6 and w.isalpha()]),
     st.integers(min_value=0, max_value=20),
     st.sampled_from("abcdefghijklmnopqrstuvwxyz"),
     st.sampled_from(["insert", "delete", "replace"]),
 )
 def test_property_one_typo_gives_a_dictionary_word_and_is_idempotent(word, position, letter, kind) -> None:
-    speller = SpellCorrector(COUNTS, PROTECTED)
+    speller = SPELLER
     i = position % len(word)
     typo = {
         "insert": word[:i] + letter + word[i:],
@@ -118,7 +203,7 @@ def test_property_one_typo_gives_a_dictionary_word_and_is_idempotent(word, posit
         "replace": word[:i] + letter + word[i + 1 :],
     }[kind]
     correction = speller.correct([typo])
-    result = correction.text or typo
+    result = correction.applied or typo
     assert 0.0 <= correction.confidence <= 1.0
-    assert result in COUNTS or typo in COUNTS
-    assert speller.correct([result]).text is None  # correcting twice changes nothing more
+    assert speller.is_known(result) or not speller.is_known(typo)
+    assert speller.correct(result.split()).applied is None  # correcting twice changes nothing more

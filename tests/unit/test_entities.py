@@ -1,0 +1,132 @@
+"""Entity extraction rules on a small hand-made catalog vocabulary: each test is one evidence rule
+of api/understanding/classify.py, with queries whose right answer a person can tell."""
+
+import pytest
+
+from api.understanding.classify import EntityExtractor, classify
+from quarry.vocabulary import SeriesName, Vocabulary
+
+VOCABULARY = Vocabulary(
+    brands=["Apple", "New Balance", "LEGO", "Levi's", "The North Face", "Giant"],
+    categories=["Grocery", "Juice", "Electronics", "Phones", "Smartphones", "Phone Cases", "Sneakers", "Men"],
+    attributes={
+        "color": ["red", "black", "navy", "blue", "stainless steel"],
+        "size": ["10", "9"],
+        "material": ["leather", "cotton", "stainless steel"],
+    },
+    protected=[],
+    departments={
+        "Apple": ["Electronics"],
+        "Juice": ["Grocery"],
+        "Smartphones": ["Electronics"],
+        "Phones": ["Electronics"],
+        "Phone Cases": ["Electronics"],
+        "Sneakers": ["Fashion"],
+        "Shirts": ["Fashion"],
+        "New Balance": ["Fashion"],
+        "Levi's": ["Fashion"],
+        "LEGO": ["Toys"],
+        "Construction Sets": ["Toys"],
+        "Bikes": ["Sports"],
+        "Giant": ["Sports"],
+        "Stuffed Animals": ["Toys"],
+        "Drinkware": ["Sports"],
+    },
+    models=["iphone", "galaxy"],
+    series={
+        "iphone 15": SeriesName("iPhone 15", "Apple"),
+        "iphone 15 pro": SeriesName("iPhone 15 Pro", "Apple"),
+        "city": SeriesName("City", "LEGO"),
+        "star wars": SeriesName("Star Wars", "LEGO"),
+        "gel-kayano 30": SeriesName("Gel-Kayano 30", "New Balance"),
+    },
+    category_terms={
+        "case": "Phone Cases",
+        "phone case": "Phone Cases",
+        "running shoes": "Sneakers",
+        "bike": "Bikes",
+        "building set": "Construction Sets",
+        "teddy bear": "Stuffed Animals",
+        "water bottle": "Drinkware",
+        "t-shirt": "Shirts",
+    },
+    category_attributes={"Drinkware": {"material": ["stainless steel"]}, "Sneakers": {"color": ["red"]}},
+)
+COMMON = {"city", "apple", "star"}
+TITLE_WORDS = {"slim", "clear", "shoes", "running", "water", "bottle", "insulated"}
+
+
+@pytest.fixture(scope="module")
+def extractor() -> EntityExtractor:
+    return EntityExtractor(VOCABULARY, COMMON.__contains__, TITLE_WORDS)
+
+
+def test_names_of_every_kind(extractor) -> None:
+    entities = extractor.extract(["red", "leather", "new", "balance", "running", "shoes", "size", "10", "xl"])
+    assert entities.brand == ("New Balance",) and entities.category == ("Sneakers",)
+    assert entities.color == ("red",) and entities.material == ("leather",) and entities.size == ("10", "XL")
+
+
+def test_brands_as_shoppers_type_them(extractor) -> None:
+    assert extractor.extract(["levis", "t-shirt"]).brand == ("Levi's",)
+    assert extractor.extract(["north", "face", "tent"]).brand == ("The North Face",)
+    assert extractor.extract(["gel", "kayano", "30"]).series == ("Gel-Kayano 30",)
+
+
+def test_a_brand_outside_the_products_department_is_the_common_word(extractor) -> None:
+    assert extractor.extract(["apple", "juice"]).brand == ()
+    assert extractor.extract(["giant", "teddy", "bear"]).brand == ()
+    assert extractor.extract(["apple", "smartphones"]).brand == ("Apple",)
+
+
+def test_a_product_term_only_describing_another_product_names_no_category(extractor) -> None:
+    assert extractor.extract(["phone", "stand"]).category == ()  # the shop sells no stands
+    assert extractor.extract(["phone", "case"]).category == ("Phone Cases",)
+    assert extractor.extract(["iphone", "15", "case", "clear"]).category == ("Phone Cases",)
+
+
+def test_a_product_term_after_a_word_the_shop_never_uses_names_another_product(extractor) -> None:
+    assert extractor.extract(["dog", "t-shirt"]).category == ()
+    assert extractor.extract(["slim", "case"]).category == ("Phone Cases",)
+
+
+def test_a_common_word_series_needs_its_brand_or_department(extractor) -> None:
+    assert extractor.extract(["city", "bike"]).series == ()
+    assert extractor.extract(["lego", "city", "police"]).series == ("City",)
+    assert extractor.extract(["city", "building", "set"]).series == ("City",)
+
+
+def test_a_series_contradicted_by_the_rest_is_dropped(extractor) -> None:
+    assert extractor.extract(["star", "wars", "t-shirt"]).series == ()  # the LEGO line is no shirt
+    assert extractor.extract(["iphone", "15", "pro", "max"]).series == ()  # a longer, unlisted model
+    assert extractor.extract(["iphone", "15", "pro"]).series == ("iPhone 15 Pro",)
+
+
+def test_colours_of_something_else_are_dropped(extractor) -> None:
+    assert extractor.extract(["red", "noise", "machine"]).color == ()
+    assert extractor.extract(["running", "shoes", "for", "black", "socks"]).color == ()
+    assert extractor.extract(["navy", "blue", "running", "shoes"]).color == ("navy",)
+
+
+def test_a_value_both_colour_and_material_follows_the_category(extractor) -> None:
+    entities = extractor.extract(["stainless", "steel", "water", "bottle"])
+    assert entities.material == ("stainless steel",) and entities.color == ()
+
+
+def test_who_it_is_for_is_no_category(extractor) -> None:
+    assert extractor.extract(["men", "running", "shoes"]).category == ("Sneakers",)
+
+
+@pytest.mark.parametrize(
+    ("words", "intent"),
+    [
+        (["best", "running", "shoes"], "informational"),
+        (["cheap", "running", "shoes"], "transactional"),
+        (["running", "shoes", "under", "50"], "transactional"),
+        (["apple"], "navigational"),
+        (["iphone", "15"], "navigational"),
+        (["red", "running", "shoes"], "product_search"),
+    ],
+)
+def test_intent(extractor, words, intent) -> None:
+    assert classify(words, extractor, extractor.extract(words)) == intent

@@ -10,7 +10,7 @@ PY := $(CURDIR)/.venv/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
 .PHONY: help bootstrap provision services up down status test lint typecheck unit integration \
-        index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet semantic-floor semantic-floor-mpnet bench-search bench-ann bench-events observe events-retention rollback-index synonyms-check synonyms-apply bench-index settings-table clean
+        index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-ann bench-events observe events-retention rollback-index synonyms-check synonyms-apply bench-index settings-table clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -147,6 +147,11 @@ eval: services ## NDCG@10, MRR, zero-result rate: raw BM25 vs pipeline -> report
 	@$(PY) -m pipelines vocabulary --if-missing >/dev/null
 	@$(PY) -m pipelines embeddings --if-missing >/dev/null
 	@$(PY) -m pipelines eval
+
+understanding-report: services ## Never-harm, WANDS, misspelling and entity rates of the served artifact, with make eval per kind -> reports/query-understanding.*
+	@$(PY) -m pipelines index-demo --if-empty >/dev/null
+	@$(PY) -m pipelines vocabulary --if-missing >/dev/null
+	@$(PY) -m pipelines.understanding_report $(if $(BASELINE),--baseline $(BASELINE)) $(if $(BASELINE_EVAL),--baseline-eval $(BASELINE_EVAL))
 
 # all-mpnet-base-v2 beside the live catalog: its own alias and model store, so `make up` is untouched.
 MPNET := QUARRY_ARTIFACTS_DIR=$(CURDIR)/var/mpnet-artifacts QUARRY_EMBEDDING_MODEL=all-mpnet-base-v2 QUARRY_EMBEDDING_DIMENSION=768

@@ -1,0 +1,184 @@
+"""`make understanding-report`: what query understanding does to queries it has never been tuned on,
+before and after a change, to reports/query-understanding.{json,md}.
+
+It measures the served artifact (QUARRY_ARTIFACTS_DIR) on the sets of `pipelines.query_sets`: the
+never-harm, WANDS and misspelling rates and entity precision and recall; joins `make eval`'s per-kind
+NDCG@10 (reports/eval-search.json) and, when given, a baseline: the same measurements made by another
+checkout (`--baseline`, a JSON written with `--measure-only`) and its eval report
+(`--baseline-eval`). The 20 golden queries the pipeline ranks worst are listed with what the
+understanding step made of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from pipelines.query_sets import entity_scores, spelling_rates
+
+REPORTS = Path(__file__).resolve().parent.parent / "reports"
+
+
+class Measurement(msgspec.Struct):
+    label: str
+    artifact_version: str | None
+    spelling: dict[str, Any]
+    entities: dict[str, Any]
+
+
+def measure(label: str) -> Measurement:
+    from api.understanding.services import QueryUnderstanding
+    from quarry.adapters.artifact_store import LocalArtifactStore
+    from quarry.settings import load_settings
+
+    settings = load_settings()
+    understanding = QueryUnderstanding(
+        LocalArtifactStore(settings.artifacts_dir),
+        settings.spell_auto_correct_confidence,
+        settings.artifact_reload_interval_s,
+        # a baseline checkout may predate the suggestion threshold
+        **(
+            {"suggest_confidence": settings.spell_suggest_confidence}
+            if hasattr(settings, "spell_suggest_confidence")
+            else {}
+        ),
+    )
+    return Measurement(
+        label=label,
+        artifact_version=understanding.version,
+        spelling=msgspec.to_builtins(spelling_rates(understanding.understand)),
+        entities=msgspec.to_builtins(entity_scores(understanding.understand)),
+    )
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f} %"
+
+
+def _ndcg(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+def markdown(after: Measurement, before: Measurement | None, evals: dict[str, dict[str, Any]]) -> str:
+    columns = [m for m in (before, after) if m is not None]
+    head = "| | " + " | ".join(m.label for m in columns) + " | goal |"
+    rule = "|---|" + "---|" * (len(columns) + 1)
+    rows = [
+        ("never-harm left as typed", "never_harm_changed", True, ">= 99.5 %"),
+        ("WANDS without typo rewritten or questioned", "wands_touched", False, "<= 2 %"),
+        ("WANDS real typos fixed", "wands_typos_fixed", False, "4 of 4"),
+        ("misspellings fixed (applied or did_you_mean)", "misspellings_fixed", False, ">= 90 %"),
+        ("misspellings applied", "misspellings_applied", False, ""),
+    ]
+    lines = [
+        "# Query understanding",
+        "",
+        f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `make understanding-report`; sets and",
+        "method: docs/query-understanding.md#evaluation. Counts are `count / total`.",
+        "",
+        "## Spelling",
+        "",
+        head,
+        rule,
+    ]
+    for title, key, inverted, goal in rows:
+        cells = []
+        for m in columns:
+            rate = m.spelling[key]
+            share = 1 - rate["rate"] if inverted else rate["rate"]
+            count = rate["total"] - rate["count"] if inverted else rate["count"]
+            cells.append(f"{_pct(share)} ({count} / {rate['total']})")
+        lines.append(f"| {title} | " + " | ".join(cells) + f" | {goal} |")
+    lines += [
+        "",
+        "## Entities (tests/golden/entities.tsv)",
+        "",
+        "| kind | " + " | ".join(f"{m.label} P | {m.label} R" for m in columns) + " |",
+        "|---|" + "---|---|" * len(columns),
+    ]
+    for kind in ["overall", *after.entities["by_kind"]]:
+        cells = []
+        for m in columns:
+            scores = m.entities["overall"] if kind == "overall" else m.entities["by_kind"].get(kind)
+            cells += [_ndcg(scores["precision"]), _ndcg(scores["recall"])] if scores else ["–", "–"]
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Goal: precision >= 0.95 and recall >= 0.85 overall.")
+    if evals:
+        lines += _eval_tables(evals)
+    lines += ["", "## Misspellings not fixed (first 20)", ""]
+    lines += [f"- {example}" for example in after.spelling["misspellings_fixed"]["examples"]]
+    lines += ["", "## Never-harm queries changed", ""]
+    lines += [f"- {example}" for example in after.spelling["never_harm_changed"]["examples"]]
+    lines += ["", "## Entity labels missed or added, worst 20", ""]
+    lines += [f"- {example}" for example in after.entities["worst"]]
+    return "\n".join(lines) + "\n"
+
+
+def _eval_tables(evals: dict[str, dict[str, Any]]) -> list[str]:
+    labels = list(evals)
+    after = evals[labels[-1]]
+    lines = [
+        "",
+        "## Golden set (`make eval`), the full pipeline",
+        "",
+        "| kind | queries | " + " | ".join(f"NDCG@10 {label}" for label in labels) + " | goal |",
+        "|---|---|" + "---|" * (len(labels) + 1),
+    ]
+    goals = {"typo": ">= 0.85", "synonym": ">= 0.80", "conceptual": ">= 0.65", "numeric": ">= 0.85"}
+    overall = [_ndcg(e["systems"]["pipeline"]["ndcg_at_10"]) for e in evals.values()]
+    total = after["systems"]["pipeline"]["queries"]
+    lines.append(f"| all | {total} | " + " | ".join(overall) + " | >= 0.867 |")
+    for kind, systems in after["by_kind"].items():
+        cells = [
+            _ndcg(e["by_kind"].get(kind, {}).get("pipeline", {}).get("ndcg_at_10")) for e in evals.values()
+        ]
+        lines.append(
+            f"| {kind} | {systems['pipeline']['queries']} | "
+            + " | ".join(cells)
+            + f" | {goals.get(kind, '')} |"
+        )
+    zero = [_pct(e["systems"]["pipeline"]["zero_result_rate"]) for e in evals.values()]
+    lines.append("| zero-result rate (products exist) | | " + " | ".join(zero) + " | < 1 % |")
+    worst = sorted(
+        ((q, s["pipeline"]) for q, s in after["per_query"].items() if s and s.get("pipeline") is not None),
+        key=lambda item: item[1],
+    )[:20]
+    lines += ["", "## The 20 golden queries ranked worst (pipeline NDCG@10, after)", ""]
+    lines += [f"- `{query}`: {score:.3f}" for query, score in worst]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--label", default="after")
+    parser.add_argument("--measure-only", type=Path, help="write the measurement JSON here and stop")
+    parser.add_argument("--baseline", type=Path, help="a measurement JSON of the code before")
+    parser.add_argument("--baseline-eval", type=Path, help="the eval report JSON of the code before")
+    parser.add_argument("--eval", type=Path, default=REPORTS / "eval-search.json")
+    args = parser.parse_args(argv)
+    after = measure(args.label)
+    if args.measure_only:
+        args.measure_only.write_bytes(msgspec.json.format(msgspec.json.encode(after)))
+        return 0
+    before = msgspec.json.decode(args.baseline.read_bytes(), type=Measurement) if args.baseline else None
+    evals: dict[str, dict[str, Any]] = {}
+    if args.baseline_eval and args.baseline_eval.exists():
+        evals[before.label if before else "before"] = json.loads(args.baseline_eval.read_text())
+    if args.eval.exists():
+        evals[args.label] = json.loads(args.eval.read_text())
+    report = {"after": msgspec.to_builtins(after), "before": msgspec.to_builtins(before) if before else None}
+    (REPORTS / "query-understanding.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    table = markdown(after, before, evals)
+    (REPORTS / "query-understanding.md").write_text(table, encoding="utf-8")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,37 @@
+"""Entity extraction on the real catalog vocabulary against tests/golden/entities.tsv, 366 queries
+labelled by hand without looking at the extractor (see the file's header for the rules).
+
+Issue 13's goals are precision >= 0.95 and recall >= 0.85 over all (kind, value) pairs. Measured:
+precision 0.92, recall 0.86 (reports/query-understanding.md); the floors below guard that level
+until the remaining false-positive classes are fixed, and are raised with them."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.understanding.services import QueryUnderstanding
+from pipelines.query_sets import entity_labels
+from quarry.adapters.artifact_store import LocalArtifactStore
+from quarry.text import normalize
+
+pytestmark = pytest.mark.integration
+
+KINDS = ("brand", "series", "category", "color", "material", "size")
+PRECISION_FLOOR = 0.90
+RECALL_FLOOR = 0.85
+
+
+def test_entities_have_evidence(demo_catalog) -> None:
+    understanding = QueryUnderstanding(LocalArtifactStore(demo_catalog.artifacts_dir), 0.8, 30, 0.5)
+    rows = entity_labels()
+    assert len(rows) >= 300
+    true_positives = false_positives = false_negatives = 0
+    for query, expected in rows:
+        entities = understanding.understand(query).entities
+        found = {(k, normalize(v)) for k in KINDS for v in getattr(entities, k)}
+        true_positives += len(found & expected)
+        false_positives += len(found - expected)
+        false_negatives += len(expected - found)
+    precision = true_positives / (true_positives + false_positives)
+    recall = true_positives / (true_positives + false_negatives)
+    assert precision >= PRECISION_FLOOR and recall >= RECALL_FLOOR, (precision, recall)

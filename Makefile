@@ -10,7 +10,7 @@ PY := $(CURDIR)/.venv/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
 .PHONY: help bootstrap provision services up down status test lint typecheck unit integration \
-        index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-ann bench-events observe events-retention rollback-index synonyms-check synonyms-apply bench-index settings-table clean
+        index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events observe events-retention rollback-index synonyms-check synonyms-apply bench-index settings-table clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -113,6 +113,11 @@ bench-search: services ## Search latency/QPS: raw OpenSearch vs API uncached vs 
 	@$(PY) -m pipelines vocabulary --if-missing >/dev/null
 	@$(PY) -m pipelines embeddings --if-missing >/dev/null
 	@$(PY) -m pipelines.bench.search_bench
+
+bench-understanding: services ## CPU per uncached search of the query-understanding step vs normalization alone -> reports/bench-understanding.*
+	@$(PY) -m pipelines index-demo --if-empty >/dev/null
+	@$(PY) -m pipelines vocabulary --if-missing >/dev/null
+	@$(PY) -m pipelines.bench.understanding_bench
 
 observe: ## Run a local Prometheus (Debian's) on :9090 scraping the API of make up and OpenSearch, with Quarry's alert rules
 	@ops/ensure-system-packages

@@ -118,7 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     encoder = load_query_encoder(settings, store)
     configured = load_config_file(settings.ranking_config).semantic_floor(settings.embedding_model)
-    asked = [(q.query, q.kind) for q in load_queries()] + [(q, "nonsense") for q in load_nonsense()]
+    # Absent queries (things the shop does not sell) have nothing to find: neither golden queries a
+    # floor must let through nor nonsense.
+    golden = [(q.query, q.kind) for q in load_queries() if q.kind != "absent"]
+    asked = golden + [(q, "nonsense") for q in load_nonsense()]
     queries = []
     for text, kind in tqdm(asked, desc="queries", unit="query", disable=None):
         vector = np.asarray(encoder.encode([text]), dtype="float32").reshape(-1)

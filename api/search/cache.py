@@ -40,6 +40,7 @@ def cache_key(
             sorted(b.lower() for b in request.brand),
             request.price_min,
             request.price_max,
+            request.rating_min,
             request.in_stock,
             sorted(request.attributes),
             request.sort,

@@ -70,6 +70,8 @@ def filter_clauses(request: SearchRequest) -> list[dict[str, Any]]:
     if request.price_min is not None or request.price_max is not None:
         bounds = {k: v for k, v in (("gte", request.price_min), ("lte", request.price_max)) if v is not None}
         filters.append({"range": {"price": bounds}})
+    if request.rating_min is not None:
+        filters.append({"range": {"rating": {"gte": request.rating_min}}})
     if request.in_stock is not None:
         filters.append({"term": {"in_stock": request.in_stock}})
     for key, value in request.attributes:

@@ -5,7 +5,7 @@ from typing import Literal
 import msgspec
 
 from api.search.ranking import ScoreBreakdown
-from api.understanding.schemas import Entities, SpellingDecision
+from api.understanding.schemas import AppliedFilter, Entities, SpellingDecision
 
 SortOrder = Literal["relevance", "price_asc", "price_desc", "newest", "rating"]
 
@@ -18,6 +18,7 @@ class SearchRequest(msgspec.Struct, frozen=True):
     brand: tuple[str, ...] = ()
     price_min: float | None = None
     price_max: float | None = None
+    rating_min: float | None = None
     in_stock: bool | None = None
     attributes: tuple[tuple[str, str], ...] = ()
     sort: SortOrder = "relevance"
@@ -35,6 +36,8 @@ class QueryInfo(msgspec.Struct):
     entities: Entities
     spelling: list[SpellingDecision] = msgspec.field(default_factory=list)
     """Every word the spelling step changed, questioned or expanded, and why."""
+    applied_filters: list[AppliedFilter] = msgspec.field(default_factory=list)
+    """Constraints read from the query's words ("under 30"): applied as filters, shown as chips."""
 
 
 class SearchResult(msgspec.Struct, omit_defaults=True):

@@ -28,7 +28,7 @@ from api.search.schemas import (
 )
 from api.search.semantic import SemanticRetriever
 from api.ubi.writer import QueryLogWriter, UbiQuery
-from api.understanding.schemas import UnderstoodQuery
+from api.understanding.schemas import AppliedFilter, UnderstoodQuery
 from api.understanding.services import QueryUnderstanding
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import Hit, SearchEngine, SearchEngineError
@@ -195,6 +195,32 @@ def _result(hit: Hit, score: float, ranked: RankedHit | None, explain: bool) -> 
         in_stock=bool(source.get("in_stock", False)),
         score=round(score, 6),
         score_breakdown=breakdown,
+    )
+
+
+def with_query_filters(request: SearchRequest, filters: tuple[AppliedFilter, ...]) -> SearchRequest:
+    """The request with the query's own constraints added: the tighter bound wins where the request has
+    one too ("dress under 30" with price_max=50 searches up to 30)."""
+    if not filters:
+        return request
+    price_min, price_max, rating_min = request.price_min, request.price_max, request.rating_min
+    attributes = list(request.attributes)
+    for applied in filters:
+        if applied.field == "price" and isinstance(applied.value, float):
+            if applied.operator == "gte":
+                price_min = max(price_min or 0.0, applied.value)
+            else:
+                price_max = applied.value if price_max is None else min(price_max, applied.value)
+        elif applied.field == "rating" and isinstance(applied.value, float):
+            rating_min = max(rating_min or 0.0, applied.value)
+        elif applied.field.startswith("attributes."):
+            attributes.append((applied.field.removeprefix("attributes."), str(applied.value)))
+    return msgspec.structs.replace(
+        request,
+        price_min=price_min,
+        price_max=price_max,
+        rating_min=rating_min,
+        attributes=tuple(dict.fromkeys(attributes)),
     )
 
 
@@ -382,7 +408,9 @@ class SearchService:
     ) -> CachedPage:
         """The zero-result fallback chain: as understood, then the spelling correction even when it was
         not confident enough to apply, then a relaxed minimum_should_match, then semantic candidates
-        alone. Semantic candidates join the window of a relevance page at the end of the chain."""
+        alone. Semantic candidates join the window of a relevance page at the end of the chain.
+        Constraints read from the query's words ("under 30") join the request's own filters."""
+        request = with_query_filters(request, understood.filters)
         response, hits = self._keyword(
             understood.effective, request, understood, config, config.minimum_should_match
         )
@@ -440,6 +468,7 @@ class SearchService:
             intent=understood.intent,
             entities=understood.entities,
             spelling=list(understood.spelling),
+            applied_filters=list(understood.filters),
         )
         return CachedPage(
             total=total,

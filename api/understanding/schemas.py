@@ -48,6 +48,18 @@ class SpellingDecision(msgspec.Struct, frozen=True):
     reason: str
 
 
+class AppliedFilter(msgspec.Struct, frozen=True):
+    """A constraint read from the query's words ("under 30", "5 star rated", "55 inch"): what a
+    frontend shows as a removable chip. `field`: price, rating or attributes.<key>; `operator`: gte,
+    lte or eq; `source`: the words it came from, no longer searched as text; `effect`: filter."""
+
+    field: str
+    operator: str
+    value: float | str
+    source: str
+    effect: str = "filter"
+
+
 class Correction(msgspec.Struct, frozen=True):
     """The spelling step's result. `applied`: the query the search uses (None when unchanged);
     `suggested`: a did_you_mean (None when there is nothing to question); `fallback`: what to try when
@@ -73,8 +85,12 @@ class UnderstoodQuery(msgspec.Struct, frozen=True):
     spelling: tuple[SpellingDecision, ...] = ()
     fallback: str | None = None
     expanded: str | None = None
+    filters: tuple[AppliedFilter, ...] = ()
+    searched: str | None = None
+    """The words retrieval matches when numbers became filters ("dress" for "dress under 30")."""
 
     @property
     def effective(self) -> str:
-        """The text retrieval uses: the correction when it was applied automatically."""
-        return self.corrected or self.normalized
+        """The text retrieval uses: without the words that became filters, corrected when the
+        correction was applied automatically."""
+        return self.searched or self.corrected or self.normalized

@@ -10,6 +10,8 @@ import msgspec
 
 from api.understanding.classify import EntityExtractor, classify
 from api.understanding.lexicon import Lexicon
+from api.understanding.numeric import UnitIndex
+from api.understanding.numeric import parse as parse_numbers
 from api.understanding.schemas import Correction, Entities, UnderstoodQuery
 from api.understanding.spelling import SpellCorrector
 from quarry.adapters.artifact_store import ArtifactNotFoundError, ArtifactStore
@@ -65,6 +67,7 @@ class UnderstandingModel:
         self.speller = SpellCorrector(
             lexicon, set(vocabulary.protected), rules, thresholds.apply, thresholds.suggest
         )
+        self.units = UnitIndex(vocabulary.attributes)
         self.extractor = EntityExtractor(vocabulary, lexicon.is_common, lexicon.title_words())
 
     @classmethod
@@ -193,6 +196,11 @@ class QueryUnderstanding:
             spelling.set_attribute("quarry.correction.applied", applied is not None)
             spelling.set_attribute("quarry.correction.confidence", correction.confidence)
         final_words = tokens(applied) if applied else words
+        with span("query.numbers"):
+            numbers = parse_numbers(final_words, model.units)
+            expanded = correction.expanded
+            if numbers.filters and expanded:
+                expanded = " ".join(parse_numbers(tokens(expanded), model.units).words)
         with span("query.classify") as classifying:
             entities = model.extractor.extract(final_words) if model.version else Entities()
             intent = classify(final_words, model.extractor, entities)
@@ -207,5 +215,7 @@ class QueryUnderstanding:
             entities=entities,
             spelling=correction.decisions,
             fallback=correction.fallback,
-            expanded=correction.expanded,
+            expanded=expanded,
+            filters=numbers.filters,
+            searched=" ".join(numbers.words) if numbers.filters else None,
         )

@@ -33,6 +33,9 @@ from pipelines.bench.budget import CpuBudget, cpu_budget
 from pipelines.bench.cpu import cpu_seconds, pid_from_file, process_tree
 from pipelines.bench.load import closed_loop, percentile
 from pipelines.bench.report import environment, publish_report
+from pipelines.bench.understanding_bench import UnderstandingBench
+from pipelines.bench.understanding_bench import measure as understanding_cpu
+from pipelines.bench.understanding_bench import table as understanding_table
 from pipelines.bench.wrk import HttpRequest, run_wrk
 from pipelines.golden import load_queries
 from pipelines.synonyms.apply import keyword_query
@@ -105,6 +108,7 @@ class SearchBenchReport(msgspec.Struct):
     ubi_enqueue_us: dict[str, float]
     hybrid_stages: list[StageTiming]
     tracing_overhead: TracingOverhead
+    understanding: UnderstandingBench | None = None
 
 
 def keyword_only_config(settings: Settings) -> Path:
@@ -599,6 +603,7 @@ def main() -> int:
         keyword_config.unlink(missing_ok=True)
         RedisStore(isolated_redis(settings)).delete(CONFIG_KEY)
     stages = stage_timings(settings, mix)
+    understanding = understanding_cpu(environment())
     # Goals and ratios compare like with like: the wrk rows (one C client for every side).
     by = {(r.system, r.concurrency): r for r in results if r.client == "wrk"}
     ratios = {}
@@ -635,6 +640,7 @@ def main() -> int:
         ubi_enqueue_us=ubi_enqueue_cost(),
         hybrid_stages=stages,
         tracing_overhead=overhead,
+        understanding=understanding,
     )
     lines = [
         f"# bench-search ({report.environment['commit']}, {report.environment['measured_at']})",
@@ -711,6 +717,10 @@ def main() -> int:
         "Python client's own time; the same absolute cost against the wrk p50 above is "
         f"{(overhead.on_p50_ms - overhead.off_p50_ms) / max(wrk_hybrid_p50, 1e-9):+.1%}); "
         f"{overhead.spans_exported:,} spans exported ({overhead.spans_per_request} per request).",
+        "",
+        "Query understanding per uncached search (`make bench-understanding` alone):",
+        "",
+        *understanding_table(understanding).splitlines()[2:],
         "",
         *budget_lines(budgets),
         "| goal | met |",

@@ -4,7 +4,7 @@ It is deliberately tricky for a search engine: brands span categories (Samsung s
 fridges, Nike shoes and footballs), one word means different things ("apple" the fruit, "Apple" the
 brand; "mouse" the gadget and the toy), accessories name the product they fit ("case for Apple
 iPhone 15"), and product families differ only by colour or size (near-duplicates).
-The word "couch" appears nowhere: sofas are called sofas, so synonym tests can prove a rule works.
+The word "couch" appears nowhere: sofas are called sofas, so only a synonym rule (synonyms/) finds them.
 """
 
 from __future__ import annotations

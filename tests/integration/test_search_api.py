@@ -203,3 +203,16 @@ def test_results_carry_the_indexed_values_read_from_doc_values(engine, demo_cata
         assert [r["product_id"] for r in by_price] == ["SHORT1", "LONG2", "LONG1"]
         # Explicit sorts read long titles the same way (one request for the page's long titles).
         assert [r["title"] for r in by_price[1:]] == [bookcase_title, long_title.strip()]
+
+
+def test_numbers_in_the_query_become_filters_the_results_obey(api_client) -> None:
+    body = search(api_client, q="dress under 30", size=50)
+    assert body["query"]["applied_filters"] == [
+        {"field": "price", "operator": "lte", "value": 30.0, "source": "under 30", "effect": "filter"}
+    ]
+    assert body["results"] and all(r["price"] <= 30 for r in body["results"])
+    assert all("Dresses" in r["category"] for r in body["results"][:10])
+    rated = search(api_client, q="5 star rated blender", size=50)
+    assert rated["results"] and all(r["rating"] >= 4.5 for r in rated["results"])
+    screens = search(api_client, q="55 inch tv", size=20)
+    assert screens["results"] and all("55-inch" in r["title"] for r in screens["results"])

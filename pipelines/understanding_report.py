@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,8 @@ class Measurement(msgspec.Struct):
     entities: dict[str, Any]
 
 
-def measure(label: str) -> Measurement:
+@functools.cache
+def _understanding() -> Any:
     from api.understanding.services import QueryUnderstanding
     from quarry.adapters.artifact_store import LocalArtifactStore
     from quarry.settings import load_settings
@@ -48,12 +50,33 @@ def measure(label: str) -> Measurement:
             else {}
         ),
     )
+    return understanding
+
+
+def measure(label: str) -> Measurement:
+    understanding = _understanding()
     return Measurement(
         label=label,
         artifact_version=understanding.version,
         spelling=msgspec.to_builtins(spelling_rates(understanding.understand)),
         entities=msgspec.to_builtins(entity_scores(understanding.understand)),
     )
+
+
+def understood_as(query: str) -> str:
+    """What the understanding step made of a query, in one line, for the worst-queries list."""
+    from pipelines.golden import load_queries
+
+    kinds = {q.query: q.kind for q in load_queries()}
+    understood = _understanding().understand(query)
+    parts = [kinds.get(query, "?")]
+    if understood.corrected or understood.did_you_mean:
+        parts.append(f"spelling: {understood.corrected or understood.did_you_mean}")
+    named = {k: v for k, v in msgspec.to_builtins(understood.entities).items() if v}
+    parts.append(f"entities: {named}" if named else "no entities")
+    if understood.filters:
+        parts.append("filters: " + ", ".join(f.source for f in understood.filters))
+    return "; ".join(parts)
 
 
 def _pct(value: float | None) -> str:
@@ -150,7 +173,7 @@ def _eval_tables(evals: dict[str, dict[str, Any]]) -> list[str]:
         key=lambda item: item[1],
     )[:20]
     lines += ["", "## The 20 golden queries ranked worst (pipeline NDCG@10, after)", ""]
-    lines += [f"- `{query}`: {score:.3f}" for query, score in worst]
+    lines += [f"- `{query}`: {score:.3f} ({understood_as(query)})" for query, score in worst]
     return lines
 
 

@@ -13,6 +13,7 @@ import importlib.resources
 import itertools
 import math
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -21,6 +22,7 @@ from tqdm import tqdm
 
 from pipelines.entity_vocabulary import category_attributes, mine_category_terms, mine_series
 from pipelines.spelling_rules import SpellingRuleIssue, load_spelling_rules
+from pipelines.synonyms.rules import load_rules
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.search_engine import SearchEngine
 from quarry.text import normalize, tokens
@@ -44,6 +46,7 @@ from quarry.vocabulary import (
     encode_dictionary,
 )
 
+SYNONYMS_DIR = Path(__file__).resolve().parent.parent / "synonyms"
 SUGGESTED_QUERIES = 5000
 CLICKED_QUERIES = 20_000
 # symspellpy's English lexicon: word and word-pair frequencies from Google Books n-grams, as shipped.
@@ -172,6 +175,14 @@ def build_from_documents(documents: list[dict[str, Any]]) -> tuple[dict[str, int
         | series_words
     )
     vocabulary = Vocabulary(
+        synonym_words=sorted(
+            {
+                w
+                for rule in load_rules(SYNONYMS_DIR)[0]
+                for term in rule.terms
+                for w in tokens(normalize(term))
+            }
+        ),
         series=series,
         category_terms=mine_category_terms(documents, not_terms),
         category_attributes=category_attributes(documents),

@@ -87,7 +87,42 @@ def _ndcg(value: float | None) -> str:
     return "–" if value is None else f"{value:.4f}"
 
 
-def markdown(after: Measurement, before: Measurement | None, evals: dict[str, dict[str, Any]]) -> str:
+def match_quality_lines(points: list[Any], observed: dict[str, list[Any]], configured: float) -> list[str]:
+    from pipelines.match_quality_curve import GAP, GOAL_NONE, recommended
+
+    best = recommended(points)
+    counts = ", ".join(f"{name} {len(rows)}" for name, rows in observed.items())
+    lines = [
+        "",
+        "## Match quality (`match_quality`)",
+        "",
+        f"Queries: {counts}. Each searched once through the app; thresholds swept offline "
+        f"(good = partial + {GAP}). Plot: `query-understanding-match-quality.png`.",
+        "",
+        "| partial threshold | absent + nonsense: none | products exist: none | products exist: good |",
+        "|---|---|---|---|",
+    ]
+    for p in points:
+        mark = " (configured)" if abs(p.partial_similarity - configured) < 1e-9 else ""
+        lines.append(
+            f"| {p.partial_similarity:.3f}{mark} | {_pct(p.absent_or_nonsense_none)} | "
+            f"{_pct(p.products_exist_none)} | {_pct(p.products_exist_good)} |"
+        )
+    verdict = (
+        f"the lowest threshold with none for >= {GOAL_NONE:.0%} of absent and nonsense queries is "
+        f"{best.partial_similarity:.3f}"
+        if best
+        else f"no threshold reaches none for {GOAL_NONE:.0%} of absent and nonsense queries"
+    )
+    return [*lines, "", f"Goal: {verdict}; configured: {configured:.3f} (api/search/ranking.json)."]
+
+
+def markdown(
+    after: Measurement,
+    before: Measurement | None,
+    evals: dict[str, dict[str, Any]],
+    match_lines: list[str] | None = None,
+) -> str:
     columns = [m for m in (before, after) if m is not None]
     head = "| | " + " | ".join(m.label for m in columns) + " | goal |"
     rule = "|---|" + "---|" * (len(columns) + 1)
@@ -132,6 +167,7 @@ def markdown(after: Measurement, before: Measurement | None, evals: dict[str, di
         lines.append(f"| {kind} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Goal: precision >= 0.95 and recall >= 0.85 overall.")
+    lines += match_lines or []
     if evals:
         lines += _eval_tables(evals)
     lines += ["", "## Misspellings not fixed (first 20)", ""]
@@ -184,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, help="a measurement JSON of the code before")
     parser.add_argument("--baseline-eval", type=Path, help="the eval report JSON of the code before")
     parser.add_argument("--eval", type=Path, default=REPORTS / "eval-search.json")
+    parser.add_argument("--no-match-quality", action="store_true", help="skip the match-quality curve")
     args = parser.parse_args(argv)
     after = measure(args.label)
     if args.measure_only:
@@ -195,9 +232,26 @@ def main(argv: list[str] | None = None) -> int:
         evals[before.label if before else "before"] = json.loads(args.baseline_eval.read_text())
     if args.eval.exists():
         evals[args.label] = json.loads(args.eval.read_text())
-    report = {"after": msgspec.to_builtins(after), "before": msgspec.to_builtins(before) if before else None}
+    match_lines: list[str] = []
+    curve_points: list[Any] = []
+    if not args.no_match_quality:
+        from api.search.ranking import load_config_file
+        from pipelines.match_quality_curve import curve, observe, plot
+        from quarry.settings import load_settings
+
+        settings = load_settings()
+        configured = load_config_file(settings.ranking_config).match_partial_similarity
+        observed = observe(settings)
+        curve_points = curve(observed)
+        plot(curve_points, configured, REPORTS / "query-understanding-match-quality.png")
+        match_lines = match_quality_lines(curve_points, observed, configured)
+    report = {
+        "after": msgspec.to_builtins(after),
+        "before": msgspec.to_builtins(before) if before else None,
+        "match_quality_curve": msgspec.to_builtins(curve_points),
+    }
     (REPORTS / "query-understanding.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    table = markdown(after, before, evals)
+    table = markdown(after, before, evals, match_lines)
     (REPORTS / "query-understanding.md").write_text(table, encoding="utf-8")
     print(table)
     return 0

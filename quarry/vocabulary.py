@@ -130,6 +130,8 @@ class Vocabulary(msgspec.Struct):
     """Normalized product term of titles ("blender", "coffee table") -> the leaf category it names."""
     category_attributes: dict[str, dict[str, list[str]]] = msgspec.field(default_factory=dict)
     """Category name (any level) -> attribute key -> the values its products have."""
+    synonym_words: list[str] = msgspec.field(default_factory=list)
+    """Words of the synonym rules (synonyms/*.txt): shopper words the index understands."""
 
 
 class SpellingRules(msgspec.Struct, frozen=True):

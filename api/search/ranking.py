@@ -59,6 +59,10 @@ class RankingConfig(msgspec.Struct, frozen=True):
     # Each model spreads cosine similarities differently, so the floor that keeps nonsense queries
     # out is the model's own (make semantic-floor measures it); models not named use the one above.
     semantic_min_similarity_by_model: dict[str, float] = msgspec.field(default_factory=dict)
+    # Match quality (api/search/match_quality.py): the best product similarity that makes a query a
+    # good or a partial match by meaning alone; calibrated by make understanding-report.
+    match_good_similarity: float = 0.6
+    match_partial_similarity: float = 0.45
 
     def semantic_floor(self, model: str) -> float:
         return self.semantic_min_similarity_by_model.get(model, self.semantic_min_similarity)

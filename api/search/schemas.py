@@ -4,6 +4,7 @@ from typing import Literal
 
 import msgspec
 
+from api.search.match_quality import MatchSignals
 from api.search.ranking import ScoreBreakdown
 from api.understanding.schemas import AppliedFilter, Entities, SpellingDecision
 
@@ -50,6 +51,8 @@ class SearchResult(msgspec.Struct, omit_defaults=True):
     in_stock: bool
     score: float
     score_breakdown: ScoreBreakdown | None = None
+    related: bool = False
+    """True when nothing matched the query (match_quality none): shown as a related item, no match."""
 
 
 class FacetValue(msgspec.Struct):
@@ -73,6 +76,8 @@ class RetrievalInfo(msgspec.Struct):
     keyword_candidates: int = 0
     semantic_candidates: int = 0
     fusion: str | None = None
+    best_similarity: float | None = None
+    """The query's best cosine similarity to any candidate product (None without a semantic side)."""
 
 
 class SearchResponse(msgspec.Struct):
@@ -87,6 +92,9 @@ class SearchResponse(msgspec.Struct):
     cache_hit: bool
     degraded: list[str]
     retrieval: RetrievalInfo = msgspec.field(default_factory=RetrievalInfo)
+    match_quality: str = "good"
+    """good | partial (some of the query's meaning is not matched) | none (results are related items)."""
+    match: MatchSignals | None = None
 
 
 class CachedPage(msgspec.Struct):
@@ -99,3 +107,5 @@ class CachedPage(msgspec.Struct):
     fallback: str | None
     retrieval: RetrievalInfo = msgspec.field(default_factory=RetrievalInfo)
     degraded: list[str] = msgspec.field(default_factory=list)  # components bypassed while retrieving
+    match_quality: str = "good"
+    match: MatchSignals | None = None

@@ -14,6 +14,9 @@ from api.events.services import SESSION_KEEP, session_key
 from api.search.cache import SearchCache, cache_key
 from api.search.candidates import from_docvalues
 from api.search.hybrid import FusedCandidate, fuse, keyword_only
+from api.search.match_quality import MatchThresholds
+from api.search.match_quality import quality as match_quality
+from api.search.match_quality import signals as match_signals
 from api.search.query_builder import search_body
 from api.search.ranking import RankedHit, RankingConfig, RankingSource, rank
 from api.search.schemas import (
@@ -37,6 +40,7 @@ from quarry.circuit import CircuitBreaker
 from quarry.ids import random_uuid
 from quarry.logs import bind
 from quarry.metrics import SEARCHES, SPELL_CORRECTIONS, TOP_SCORE, ZERO_RESULT_SEARCHES
+from quarry.text import tokens
 from quarry.tracing import current_span, span
 
 log = logging.getLogger("api.search")
@@ -331,6 +335,7 @@ class SearchService:
             keyword_candidates=len(keyword_side),
             semantic_candidates=len(semantic.hits),
             fusion=config.fusion if mode == "hybrid" else None,
+            best_similarity=round(max(semantic.similarity.values()), 4) if semantic.similarity else None,
         )
         return fused, info, semantic.degraded
 
@@ -460,6 +465,21 @@ class SearchService:
             retrieval = RetrievalInfo(mode="keyword")
             titled = self._with_titles(hits)
             results = [_result(h, h.score or 0.0, None, request.explain) for h in titled]
+        keyword_match = {None: "strict", "corrected": "corrected", "relaxed_match": "relaxed"}.get(
+            fallback, "none"
+        )
+        if keyword_match == "strict" and response.total == 0:
+            keyword_match = "none"
+        found = match_signals(
+            tokens(understood.effective),
+            self.understanding.catalog_knows,
+            keyword_match,
+            retrieval.best_similarity,
+        )
+        thresholds = MatchThresholds(config.match_good_similarity, config.match_partial_similarity)
+        quality = match_quality(found, len(results), thresholds)
+        if quality == "none":  # whatever is shown is related, not a match
+            results = [msgspec.structs.replace(r, related=True) for r in results]
         info = QueryInfo(
             original=understood.original,
             normalized=understood.normalized,
@@ -478,6 +498,8 @@ class SearchService:
             fallback=fallback,
             retrieval=retrieval,
             degraded=degraded,
+            match_quality=quality,
+            match=found,
         )
 
     # --- the request --------------------------------------------------------------------------------
@@ -589,6 +611,8 @@ class SearchService:
             cache_hit=cache_hit,
             degraded=degraded,
             retrieval=page.retrieval,
+            match_quality=page.match_quality,
+            match=page.match,
         )
 
     def _log_query(self, request: SearchRequest, page: CachedPage, query_id: str) -> None:

@@ -9,7 +9,7 @@ from collections import OrderedDict
 import msgspec
 
 from api.understanding.classify import EntityExtractor, classify
-from api.understanding.lexicon import Lexicon
+from api.understanding.lexicon import Lexicon, word_forms
 from api.understanding.numeric import UnitIndex
 from api.understanding.numeric import parse as parse_numbers
 from api.understanding.schemas import Correction, Entities, UnderstoodQuery
@@ -68,6 +68,15 @@ class UnderstandingModel:
             lexicon, set(vocabulary.protected), rules, thresholds.apply, thresholds.suggest
         )
         self.units = UnitIndex(vocabulary.attributes)
+        # The words this shop's index understands: what its titles, brands, attributes, categories
+        # and synonym rules say (match quality asks whether the query's words are among them).
+        self.shop_words = (
+            lexicon.title_words()
+            | {w for b in vocabulary.brands for w in tokens(normalize(b))}
+            | {w for c in vocabulary.categories for w in tokens(normalize(c))}
+            | {w for values in vocabulary.attributes.values() for v in values for w in tokens(v)}
+            | set(vocabulary.synonym_words)
+        )
         self.extractor = EntityExtractor(vocabulary, lexicon.is_common, lexicon.title_words())
 
     @classmethod
@@ -139,6 +148,11 @@ class QueryUnderstanding:
     @property
     def vocabulary(self) -> Vocabulary:
         return self._model.value.vocabulary
+
+    def catalog_knows(self, word: str) -> bool:
+        """Whether the shop's own vocabulary has the word, or another form of it (`word_forms`)."""
+        shop = self._model.value.shop_words
+        return word in shop or any(form in shop for form in word_forms(word))
 
     @property
     def degraded(self) -> bool:

@@ -216,3 +216,14 @@ def test_numbers_in_the_query_become_filters_the_results_obey(api_client) -> Non
     assert rated["results"] and all(r["rating"] >= 4.5 for r in rated["results"])
     screens = search(api_client, q="55 inch tv", size=20)
     assert screens["results"] and all("55-inch" in r["title"] for r in screens["results"])
+
+
+def test_match_quality_says_when_nothing_matches(api_client) -> None:
+    sold = search(api_client, q="running shoes", size=10)
+    assert sold["match_quality"] == "good" and not any(r.get("related") for r in sold["results"])
+    for query in ("lawn mower", "tea kettle", "qwzxv plorkt"):
+        absent = search(api_client, q=query, size=10)
+        assert absent["match_quality"] == "none", (query, absent["match"])
+        assert all(r["related"] for r in absent["results"])  # shown, if at all, as related items
+    partly = search(api_client, q="office chair", size=10)
+    assert partly["match_quality"] == "partial"

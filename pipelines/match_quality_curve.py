@@ -1,0 +1,132 @@
+"""The trade-off behind match quality's similarity thresholds (api/search/match_quality.py).
+
+Every query of four sets is searched once through the real app (in process, as `make eval` does), and
+its match signals kept; the thresholds are then swept offline with the same `quality` function the API
+uses. A lower partial threshold credits more queries by meaning: descriptive queries for products the
+shop has stop being `none`, and so do more queries for things it does not sell. Sets:
+- products exist: the golden queries with something relevant (tests/golden/queries.tsv, not absent);
+- absent: the golden `absent` kind and tests/golden/absent.txt (things this shop does not sell);
+- nonsense: tests/golden/nonsense.txt.
+The goal (issue 13): `none` for at least 80 % of the absent and nonsense queries.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from api.search.match_quality import MatchSignals, MatchThresholds, quality
+from pipelines.golden import GOLDEN_DIR, load_queries
+
+GAP = 0.15  # the good threshold sits this far above the partial one
+GRID = [round(0.30 + 0.025 * i, 3) for i in range(17)]  # partial thresholds 0.30 .. 0.70
+GOAL_NONE = 0.8
+EVAL_USER = "quarry-match-quality"  # synthetic traffic: kept out of logged-query vocabularies
+
+
+class Observed(msgspec.Struct, frozen=True):
+    query: str
+    results: int
+    signals: MatchSignals
+
+
+class CurvePoint(msgspec.Struct, frozen=True):
+    partial_similarity: float
+    good_similarity: float
+    absent_or_nonsense_none: float
+    products_exist_none: float
+    products_exist_good: float
+
+
+def _lines(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    return [
+        line.strip()
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+
+def query_sets() -> dict[str, list[str]]:
+    golden = load_queries()
+    return {
+        "products exist": [q.query for q in golden if q.kind != "absent"],
+        "absent": [q.query for q in golden if q.kind == "absent"] + _lines(GOLDEN_DIR / "absent.txt"),
+        "nonsense": _lines(GOLDEN_DIR / "nonsense.txt"),
+    }
+
+
+def observe(settings: Any) -> dict[str, list[Observed]]:
+    from litestar.testing import TestClient
+
+    from api.app import create_app
+
+    observed: dict[str, list[Observed]] = {}
+    with TestClient(create_app(settings)) as client:
+        for name, queries in query_sets().items():
+            rows = []
+            for query in dict.fromkeys(queries):
+                response = client.get("/v1/search", params={"q": query, "size": 10, "user_id": EVAL_USER})
+                if response.status_code != 200:
+                    continue  # refused queries (empty after normalization) say nothing about matches
+                body = response.json()
+                rows.append(
+                    Observed(query, len(body["results"]), msgspec.convert(body["match"], MatchSignals))
+                )
+            observed[name] = rows
+    return observed
+
+
+def _share(rows: list[Observed], wanted: str, thresholds: MatchThresholds) -> float:
+    if not rows:
+        return 0.0
+    return sum(1 for r in rows if quality(r.signals, r.results, thresholds) == wanted) / len(rows)
+
+
+def curve(observed: dict[str, list[Observed]]) -> list[CurvePoint]:
+    outside = observed.get("absent", []) + observed.get("nonsense", [])
+    inside = observed.get("products exist", [])
+    points = []
+    for partial in GRID:
+        thresholds = MatchThresholds(good_similarity=round(partial + GAP, 3), partial_similarity=partial)
+        points.append(
+            CurvePoint(
+                partial_similarity=partial,
+                good_similarity=thresholds.good_similarity,
+                absent_or_nonsense_none=round(_share(outside, "none", thresholds), 4),
+                products_exist_none=round(_share(inside, "none", thresholds), 4),
+                products_exist_good=round(_share(inside, "good", thresholds), 4),
+            )
+        )
+    return points
+
+
+def recommended(points: list[CurvePoint]) -> CurvePoint | None:
+    """The lowest partial threshold that keeps the goal: the most credit by meaning it allows."""
+    meeting = [p for p in points if p.absent_or_nonsense_none >= GOAL_NONE]
+    return min(meeting, key=lambda p: p.partial_similarity) if meeting else None
+
+
+def plot(points: list[CurvePoint], configured: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(8, 4))
+    xs = [p.partial_similarity for p in points]
+    axes.plot(xs, [p.absent_or_nonsense_none for p in points], marker="o", label="absent + nonsense: none")
+    axes.plot(xs, [p.products_exist_none for p in points], marker="o", label="products exist: none")
+    axes.plot(xs, [p.products_exist_good for p in points], marker="o", label="products exist: good")
+    axes.axhline(GOAL_NONE, color="gray", linestyle=":", label="goal: none for 80 % of absent + nonsense")
+    axes.axvline(configured, color="black", linestyle="--", label=f"configured {configured}")
+    axes.set_xlabel(f"partial similarity threshold (good = partial + {GAP})")
+    axes.set_ylabel("share of queries")
+    axes.set_title("Match quality: what a similarity threshold trades")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

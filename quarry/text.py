@@ -14,12 +14,14 @@ _NOT_WORD_OR_JOINER = re.compile(rf"[^\w\s{re.escape(_JOINERS)}]|_")
 _LONE_JOINER = re.compile(rf"(?<![^\W_])[{re.escape(_JOINERS)}]+|[{re.escape(_JOINERS)}]+(?![^\W_])")
 _REPEATED_JOINER = re.compile(rf"([{re.escape(_JOINERS)}])[{re.escape(_JOINERS)}]+")
 _SPACES = re.compile(r"\s+")
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _TOKEN = re.compile(rf"[^\W_]+(?:[{re.escape(_JOINERS)}][^\W_]+)*")
 
 
 def normalize(text: str) -> str:
     """NFKC, case folding, control characters stripped, punctuation and whitespace collapsed."""
     text = unicodedata.normalize("NFKC", text).casefold()
+    text = _THOUSANDS.sub("", text)  # "$1,000" is one number, not "1 000"
     text = "".join(
         " " if ch in "\t\n\r\x0b\x0c" else ch
         for ch in text

@@ -35,8 +35,8 @@ class MatchSignals(msgspec.Struct, frozen=True):
 
 
 class MatchThresholds(msgspec.Struct, frozen=True):
-    good_similarity: float = 0.6
-    partial_similarity: float = 0.45
+    good_similarity: float = 0.70
+    partial_similarity: float = 0.55
 
 
 def content_words(words: list[str]) -> list[str]:
@@ -47,9 +47,14 @@ def content_words(words: list[str]) -> list[str]:
     ]
 
 
+# What follows these describes the product's use or its company, not the product: "tumbler for coffee".
+HEAD_ENDS = frozenset(["for", "with", "without", "by", "to", "from", "in", "on"])
+
+
 def head_word(words: list[str]) -> str | None:
-    """The product a query names: the last content word before the first function word, if any."""
-    cut = next((i for i, w in enumerate(words) if w in FUNCTION_WORDS and i > 0), len(words))
+    """The product a query names: the last content word before the first of `HEAD_ENDS`, if any
+    ("black and white dress" is a dress, "a pair of socks" socks)."""
+    cut = next((i for i, w in enumerate(words) if w in HEAD_ENDS and i > 0), len(words))
     content = content_words(words[:cut]) or content_words(words)
     return content[-1] if content else None
 

@@ -61,8 +61,8 @@ class RankingConfig(msgspec.Struct, frozen=True):
     semantic_min_similarity_by_model: dict[str, float] = msgspec.field(default_factory=dict)
     # Match quality (api/search/match_quality.py): the best product similarity that makes a query a
     # good or a partial match by meaning alone; calibrated by make understanding-report.
-    match_good_similarity: float = 0.6
-    match_partial_similarity: float = 0.45
+    match_good_similarity: float = 0.70
+    match_partial_similarity: float = 0.55
 
     def semantic_floor(self, model: str) -> float:
         return self.semantic_min_similarity_by_model.get(model, self.semantic_min_similarity)

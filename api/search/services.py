@@ -202,6 +202,14 @@ def _result(hit: Hit, score: float, ranked: RankedHit | None, explain: bool) -> 
     )
 
 
+def without_sources(text: str, filters: tuple[AppliedFilter, ...]) -> str:
+    """The text without the words each filter was read from."""
+    padded = f" {text} "
+    for applied in filters:
+        padded = padded.replace(f" {applied.source} ", " ")
+    return " ".join(padded.split()) or text
+
+
 def with_query_filters(request: SearchRequest, filters: tuple[AppliedFilter, ...]) -> SearchRequest:
     """The request with the query's own constraints added: the tighter bound wins where the request has
     one too ("dress under 30" with price_max=50 searches up to 30)."""
@@ -423,12 +431,20 @@ class SearchService:
         if response.total == 0 and not understood.corrected:
             correction = understood.did_you_mean or understood.fallback
             if correction:
+                # The words that became filters ("under 30") are no text in the retry either.
+                searched = without_sources(correction, understood.filters)
                 retry, retry_hits = self._keyword(
-                    correction, request, understood, config, config.minimum_should_match
+                    searched, request, understood, config, config.minimum_should_match
                 )
                 if retry.total:
                     response, hits, fallback = retry, retry_hits, "corrected"
-                    understood = msgspec.structs.replace(understood, corrected=correction, did_you_mean=None)
+                    understood = msgspec.structs.replace(
+                        understood,
+                        corrected=correction,
+                        did_you_mean=None,
+                        searched=searched if understood.filters else None,
+                        expanded=None,
+                    )
         if response.total == 0:
             retry, retry_hits = self._keyword(
                 understood.effective, request, understood, config, config.relaxed_minimum_should_match
@@ -471,7 +487,7 @@ class SearchService:
         if keyword_match == "strict" and response.total == 0:
             keyword_match = "none"
         found = match_signals(
-            tokens(understood.effective),
+            tokens(understood.expanded or understood.effective),  # "waterbottle" as "water bottle"
             self.understanding.catalog_knows,
             keyword_match,
             retrieval.best_similarity,
@@ -513,11 +529,15 @@ class SearchService:
         bind(user_id=request.user_id)
 
     def _ranking_id(self, config: RankingConfig) -> str:
-        """What decides a page's order besides the request: the ranking configuration and, for
-        hybrid retrieval, the query encoder (its vectors differ slightly between precisions)."""
+        """What decides a page besides the request: the ranking configuration, the query-understanding
+        version and, for hybrid retrieval, the query encoder (its vectors differ slightly between
+        precisions)."""
+        # The understanding artifact decides corrections, entities and filters: a new one (a
+        # merchandiser's spelling rule) must not be answered from pages the old one made.
+        understanding = f"qu:{self.understanding.version}"
         if self.semantic is None or config.retrieval == "keyword":
-            return config.version
-        return f"{config.version}|{self.semantic.vectors.encoder_id}"
+            return f"{config.version}|{understanding}"
+        return f"{config.version}|{understanding}|{self.semantic.vectors.encoder_id}"
 
     def search_in_memory(
         self, request: SearchRequest

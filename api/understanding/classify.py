@@ -113,6 +113,7 @@ class EntityExtractor:
         self._catalog_words = (
             self._attribute_words | self._brand_tokens | self._models | set(catalog_words or ())
         )
+        self._line_words = {w for name in self._series for w in name.split()}
 
     # --- matching --------------------------------------------------------------------------------
 
@@ -290,9 +291,11 @@ class EntityExtractor:
         nothing but brand words, product-line words and model numbers."""
         if not entities.brand and not entities.series and not any(w in self._models for w in words):
             return False
-        line_words = {w for name in self._series for w in name.split()}
         return all(
-            w in self._brand_tokens or w in self._models or w in line_words or any(c.isdigit() for c in w)
+            w in self._brand_tokens
+            or w in self._models
+            or w in self._line_words
+            or any(c.isdigit() for c in w)
             for w in words
         )
 

@@ -41,15 +41,19 @@ CATALOG_TITLE_WEIGHT = 5
 # "jewellery" but not "jewelry" or "odor"): (American, British) spellings of a part of a word,
 # tried wherever the part occurs ("multicolored" -> "multicoloured", "organizer" -> "organiser").
 _SPELLING_VARIANTS = (
-    ("or", "our"),
-    ("iz", "is"),
-    ("yz", "ys"),
+    ("ize", "ise"),
+    ("iza", "isa"),
+    ("izi", "isi"),
+    ("yze", "yse"),
     ("elry", "ellery"),
-    ("old", "ould"),
-    ("ped", "paed"),
+    ("mold", "mould"),
+    ("pedi", "paedi"),
     ("pajama", "pyjama"),
     ("estr", "oestr"),
 )
+# "or" -> "our" only before these endings (color, colored, favorite, odors), so that no typo ("fork"
+# -> "fourk") turns into a word.
+_OR_ENDINGS = ("", "s", "ed", "ing", "ful", "less", "ite", "ites", "able", "er", "ers", "ize", "ization")
 # Endings that derive a word from another ("massager", "snugglers", "swaddled"): a known stem with one of
 # these is a word, however rare.
 # The stem must keep `MIN_STEM` letters, so that typos of short words ("slipers", "sockd") stay typos.
@@ -66,8 +70,12 @@ def _british(word: str) -> list[str]:
         while start != -1:
             forms.append(word[:start] + british + word[start + len(american) :])
             start = word.find(american, start + 1)
+    for ending in _OR_ENDINGS:
+        stem = word[: len(word) - len(ending)]
+        if word.endswith(ending) and stem.endswith("or") and len(stem) >= 4:
+            forms.append(stem[:-2] + "our" + ending)
     for american, british in _ENDING_VARIANTS:
-        if word.endswith(american) and len(word) >= len(american) + 2:
+        if word.endswith(american) and len(word) >= len(american) + 4:  # "center", not "fier"
             forms.append(word[: -len(american)] + british)
     return forms
 

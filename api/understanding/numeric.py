@@ -26,8 +26,37 @@ import msgspec
 
 from api.understanding.schemas import AppliedFilter
 
-UPPER = {("under",), ("below",), ("less", "than"), ("cheaper", "than"), ("up", "to"), ("max",), ("within",)}
-LOWER = {("over",), ("above",), ("more", "than"), ("at", "least"), ("min",), ("from",)}
+UPPER = {("under",), ("below",), ("less", "than"), ("cheaper", "than"), ("up", "to")}
+LOWER = {("over",), ("above",), ("more", "than"), ("at", "least")}
+# Words that bound a price only with a currency after the number: "max 90" is an Air Max 90, "from 2020"
+# a year, "within 2" days.
+WEAK_UPPER = {("max",), ("within",)}
+WEAK_LOWER = {("min",), ("from",)}
+# After these a number is an age ("toys for kids under 5", "vitamins for women over 50").
+PEOPLE = {
+    "kids",
+    "kid",
+    "children",
+    "child",
+    "boys",
+    "girls",
+    "men",
+    "mens",
+    "women",
+    "womens",
+    "adults",
+    "toddlers",
+    "toddler",
+    "baby",
+    "babies",
+    "teens",
+    "seniors",
+    "ages",
+    "age",
+    "dogs",
+    "cats",
+}
+DURATIONS = {"years", "year", "yrs", "yr", "months", "month", "weeks", "days", "hours"}
 CURRENCY = {"dollars", "dollar", "usd", "bucks", "$"}
 STAR_WORDS = {"star", "stars"}
 RATED_AFTER = {
@@ -106,9 +135,23 @@ def _value_unit(value: str) -> tuple[float, str] | None:
     return (float(match.group(1)), unit) if unit else None
 
 
+class Match(msgspec.Struct, frozen=True):
+    """Words [start, end) of the query read as `filters` (a range gives two)."""
+
+    start: int
+    end: int
+    filters: tuple[AppliedFilter, ...]
+
+    @property
+    def unit_key(self) -> str | None:
+        field = self.filters[0].field
+        return field.removeprefix("attributes.") if field.startswith("attributes.") else None
+
+
 class Parsed(msgspec.Struct, frozen=True):
     words: tuple[str, ...]
     filters: tuple[AppliedFilter, ...]
+    matches: tuple[Match, ...] = ()
 
 
 def _starts(words: list[str], at: int, phrases: Iterable[tuple[str, ...]]) -> int:
@@ -117,21 +160,36 @@ def _starts(words: list[str], at: int, phrases: Iterable[tuple[str, ...]]) -> in
 
 
 def parse(words: list[str], units: UnitIndex) -> Parsed:
-    kept: list[str] = []
-    filters: list[AppliedFilter] = []
+    """Every numeric expression of the query; `words` and `filters` as if all were applied (a caller
+    may keep fewer: `apply`)."""
+    matches: list[Match] = []
     i = 0
     while i < len(words):
         found = _price(words, i) or _rating(words, i) or _unit(words, i, units)
         if found is None:
-            kept.append(words[i])
             i += 1
             continue
         length, applied = found
-        filters.extend(applied)
+        matches.append(Match(i, i + length, tuple(applied)))
         i += length
-    if not kept:  # nothing left to search for ("under 30"): keep the words, apply nothing
+    return apply(words, matches)
+
+
+def apply(words: list[str], matches: Iterable[Match]) -> Parsed:
+    """The words without the kept matches, and their filters. Two values of one attribute ("128gb or
+    256gb") would be an impossible AND: neither is kept. Nothing left to search ("under 30"): none is."""
+    kept = list(matches)
+    keys = [m.unit_key for m in kept if m.unit_key]
+    kept = [m for m in kept if not m.unit_key or keys.count(m.unit_key) == 1]
+    covered = {i for m in kept for i in range(m.start, m.end)}
+    remaining = [w for i, w in enumerate(words) if i not in covered]
+    if not remaining or not kept:
         return Parsed(words=tuple(words), filters=())
-    return Parsed(words=tuple(kept), filters=tuple(filters))
+    return Parsed(
+        words=tuple(remaining),
+        filters=tuple(f for m in kept for f in m.filters),
+        matches=tuple(kept),
+    )
 
 
 def _currency_after(words: list[str], at: int) -> int:
@@ -139,7 +197,9 @@ def _currency_after(words: list[str], at: int) -> int:
 
 
 def _price(words: list[str], i: int) -> tuple[int, list[AppliedFilter]] | None:
-    if words[i] == "between" and i + 3 < len(words) and words[i + 2] in ("and", "to"):
+    if i > 0 and words[i - 1] in PEOPLE:
+        return None  # an age, not a price
+    if words[i] in ("between", "from") and i + 3 < len(words) and words[i + 2] in ("and", "to"):
         low, high = _number(words[i + 1]), _number(words[i + 3])
         if low is not None and high is not None and low <= high and not _unit_follows(words, i + 4):
             length = 4 + _currency_after(words, i + 4)
@@ -148,14 +208,19 @@ def _price(words: list[str], i: int) -> tuple[int, list[AppliedFilter]] | None:
                 AppliedFilter("price", "gte", low, source, "filter"),
                 AppliedFilter("price", "lte", high, source, "filter"),
             ]
-    for phrases, operator in ((UPPER, "lte"), (LOWER, "gte")):
-        trigger = _starts(words, i, phrases)
+    for phrases, weak, operator in ((UPPER, WEAK_UPPER, "lte"), (LOWER, WEAK_LOWER, "gte")):
+        trigger = _starts(words, i, phrases) or _starts(words, i, weak)
         if not trigger or i + trigger >= len(words):
             continue
         value = _number(words[i + trigger])
-        if value is None or _unit_follows(words, i + trigger + 1) or _stars_follow(words, i + trigger + 1):
+        after = i + trigger + 1
+        if value is None or _unit_follows(words, after) or _stars_follow(words, after):
             continue
-        length = trigger + 1 + _currency_after(words, i + trigger + 1)
+        if after < len(words) and words[after] in DURATIONS:
+            continue
+        if not _starts(words, i, phrases) and not _currency_after(words, after):
+            continue  # "air max 90", "lego from 2020": a weak trigger needs "dollars"
+        length = trigger + 1 + _currency_after(words, after)
         return length, [AppliedFilter("price", operator, value, " ".join(words[i : i + length]), "filter")]
     return None
 

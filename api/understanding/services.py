@@ -10,7 +10,8 @@ import msgspec
 
 from api.understanding.classify import EntityExtractor, classify
 from api.understanding.lexicon import Lexicon, word_forms
-from api.understanding.numeric import UnitIndex
+from api.understanding.numeric import Match, UnitIndex
+from api.understanding.numeric import apply as apply_numbers
 from api.understanding.numeric import parse as parse_numbers
 from api.understanding.schemas import Correction, Entities, UnderstoodQuery
 from api.understanding.spelling import SpellCorrector
@@ -68,6 +69,7 @@ class UnderstandingModel:
             lexicon, set(vocabulary.protected), rules, thresholds.apply, thresholds.suggest
         )
         self.units = UnitIndex(vocabulary.attributes)
+        self._category_keys = {name: set(keys) for name, keys in vocabulary.category_attributes.items()}
         # The words this shop's index understands: what its titles, brands, attributes, categories
         # and synonym rules say (match quality asks whether the query's words are among them).
         self.shop_words = (
@@ -78,6 +80,17 @@ class UnderstandingModel:
             | set(vocabulary.synonym_words)
         )
         self.extractor = EntityExtractor(vocabulary, lexicon.is_common, lexicon.title_words())
+
+    def fits(self, match: Match, words: list[str], entities: Entities) -> bool:
+        """Whether a numeric expression is a constraint of this query's product. Prices and ratings
+        always are; a unit only when a named category's products have that attribute and it is not
+        said of something else ("12 inch skillet", "tv stand for 65 inch tv" stay text)."""
+        key = match.unit_key
+        if key is None:
+            return True
+        if "for" in words[: match.start]:
+            return False
+        return any(key in self._category_keys.get(category, set()) for category in entities.category)
 
     @classmethod
     def empty(cls) -> UnderstandingModel:
@@ -211,14 +224,18 @@ class QueryUnderstanding:
             spelling.set_attribute("quarry.correction.confidence", correction.confidence)
         final_words = tokens(applied) if applied else words
         with span("query.numbers"):
-            numbers = parse_numbers(final_words, model.units)
-            expanded = correction.expanded
-            if numbers.filters and expanded:
-                expanded = " ".join(parse_numbers(tokens(expanded), model.units).words)
+            found = parse_numbers(final_words, model.units)
         with span("query.classify") as classifying:
-            entities = model.extractor.extract(final_words) if model.version else Entities()
+            # Entities from the words without numbers: "under 30" would make "blender" a modifier.
+            entities = model.extractor.extract(list(found.words)) if model.version else Entities()
             intent = classify(final_words, model.extractor, entities)
             classifying.set_attribute("quarry.query.intent", intent)
+        numbers = apply_numbers(
+            final_words, [m for m in found.matches if model.fits(m, final_words, entities)]
+        )
+        expanded = correction.expanded
+        if numbers.filters and expanded:
+            expanded = " ".join(parse_numbers(tokens(expanded), model.units).words)
         return UnderstoodQuery(
             original=raw,
             normalized=normalized,

@@ -23,6 +23,7 @@ The rules (docs/query-understanding.md#spelling):
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Sequence
 
 import msgspec
@@ -58,6 +59,11 @@ MAX_SOUND_DISTANCE = 3
 SOUND_CANDIDATES = 30
 # Joined catalog words need this many catalog occurrences: a rare token is no evidence of spelling.
 MIN_JOIN_COUNT = 20
+# Below this confidence a reading is not worth even the zero-result retry ("kohler" -> "killer").
+MIN_FALLBACK_CONFIDENCE = 0.1
+# At most this many unknown words of one query are corrected; the rest are kept as typed (a query of
+# 80 random tokens would otherwise hold a worker for tens of milliseconds).
+MAX_UNKNOWN_WORDS = 8
 # Context alternatives to a rare real word must be this many times likelier than it.
 CONTEXT_MARGIN = 50.0
 
@@ -89,6 +95,7 @@ class SpellCorrector:
         self._protected = protected | set(self._rules.protected)
         self._apply = apply_confidence
         self._suggest = suggest_confidence
+        self._lock = threading.Lock()
         self._symspell = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
         self._distance = EditDistance(DistanceAlgorithm.DAMERAU_OSA)
         sounds: dict[str, list[str]] = {}
@@ -204,6 +211,8 @@ class SpellCorrector:
         total = self._keep_weight(token, before, after, candidates) + sum(c.weight for c in candidates)
         best = max(candidates, key=lambda c: (c.weight, -c.distance))
         confidence = best.weight / total
+        if confidence < MIN_FALLBACK_CONFIDENCE:
+            return None
         if best.kind == "split":
             # A compound the lexicon lacks ("countertop", "cardstock") or a missing space ("roomtables"):
             # both spellings mean the same thing, so the search looks for either and rewrites nothing.
@@ -226,6 +235,8 @@ class SpellCorrector:
         if not self.lexicon.is_rare(token) or (before is None and after is None):
             return None
         own, _ = self._context((token,), before, after)
+        if own <= 0:
+            return None  # known only through another form ("spider-man"): no frequency to weigh
         best: _Candidate | None = None
         for suggestion in self._symspell.lookup(token, Verbosity.CLOSEST, max_edit_distance=1):
             if suggestion.term == token or self.lexicon.is_rare(suggestion.term):
@@ -269,7 +280,13 @@ class SpellCorrector:
     # --- the query -------------------------------------------------------------------------------
 
     def correct(self, tokens: Sequence[str]) -> Correction:
+        """Thread-safe: symspellpy's lookups and edit distances reuse buffers of their own."""
+        with self._lock:
+            return self._correct(tokens)
+
+    def _correct(self, tokens: Sequence[str]) -> Correction:
         decisions: list[SpellingDecision] = []
+        unknown = 0
         applied: list[str] = []  # the words as the search will use them
         suggested: list[str] = []  # ... with the suggestions too
         fallback: list[str] = []  # ... with every alternative
@@ -290,7 +307,8 @@ class SpellCorrector:
                 decision = None
             elif self.lexicon.is_known(token):
                 decision = self._rare(token, before, after)
-            else:
+            elif unknown < MAX_UNKNOWN_WORDS:
+                unknown += 1
                 decision = self._unknown(token, before, after)
             original = tokens[index : index + consumed]
             replacement = decision.replacement.split() if decision else original

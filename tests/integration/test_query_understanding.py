@@ -68,3 +68,31 @@ def test_a_new_artifact_version_goes_live_without_restart(demo_catalog, tmp_path
     assert not understanding.degraded and understanding.version == store.current(ARTIFACT)
     # Remembered per model version: the same object again, never the pre-artifact answer above.
     assert understanding.understand("runnig shoes") is understanding.understand("runnig shoes")
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("55 inch tv", "attributes.screen"), ("blender under 100", "price"), ("4 stars and up tent", "rating")],
+)
+def test_numbers_of_the_named_product_are_filters(understanding, query, field) -> None:
+    understood = understanding.understand(query)
+    assert [f.field for f in understood.filters] == [field] or (field == "price" and understood.filters)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "12 inch skillet with lid",
+        "65 inch tv stand",
+        "tv wall mount for 65 inch tv",
+        "6 ft ladder",
+        "nike air max 90",
+    ],
+)
+def test_numbers_of_other_products_stay_text(understanding, query) -> None:
+    """A unit filter on a product whose category lacks the attribute would empty the page."""
+    assert understanding.understand(query).filters == ()
+
+
+def test_entities_are_read_without_the_numbers(understanding) -> None:
+    assert understanding.understand("blender under 100").entities.category == ("Small Appliances",)

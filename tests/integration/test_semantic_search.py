@@ -63,6 +63,7 @@ def test_explicit_sorts_stay_keyword_only(api_client) -> None:
         "keyword_candidates": 0,
         "semantic_candidates": 0,
         "fusion": None,
+        "best_similarity": None,
     }
     prices = [r["price"] for r in body["results"]]
     assert prices == sorted(prices)

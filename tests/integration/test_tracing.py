@@ -72,7 +72,12 @@ def test_one_uncached_search_has_a_span_for_every_stage(traced, monkeypatch) -> 
     assert children["<root>"] == ["GET /v1/search"]
     # On the event loop: understanding and the in-process page cache; then the worker thread.
     assert children["GET /v1/search"] == ["query.understand", "cache.lookup", "search"]
-    assert children["query.understand"] == ["query.normalize", "query.spell_correction", "query.classify"]
+    assert children["query.understand"] == [
+        "query.normalize",
+        "query.spell_correction",
+        "query.numbers",
+        "query.classify",
+    ]
     assert (only(spans, "query.understand").attributes or {})["quarry.understanding.remembered"] is False
     assert children["search"] == [
         "cache.lookup",

@@ -50,7 +50,7 @@ def test_no_results_is_none_whatever_the_words() -> None:
 
 
 def test_signals_count_content_words_only() -> None:
-    found = signals("cheap running shoes under 30".split(), SHOP.__contains__, "strict", None)
+    found = signals(["cheap", "running", "shoes", "under", "30"], SHOP.__contains__, "strict", None)
     assert found == MatchSignals(
         content_words=2, known_words=2, head_known=True, keyword_match="strict", best_similarity=None
     )

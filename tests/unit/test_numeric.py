@@ -6,6 +6,7 @@ from api.search.schemas import SearchRequest
 from api.search.services import with_query_filters
 from api.understanding.numeric import UnitIndex, parse
 from api.understanding.schemas import AppliedFilter
+from quarry.text import normalize
 
 UNITS = UnitIndex(
     {
@@ -41,6 +42,9 @@ def filters(query: str) -> tuple[str, list[tuple[str, str, float | str]]]:
         ("samsung 65in tv", "samsung tv", [("attributes.screen", "eq", "65-inch")]),
         ("256gb iphone", "iphone", [("attributes.storage", "eq", "256gb")]),
         ("32 oz water bottle", "water bottle", [("attributes.capacity", "eq", "32 oz")]),
+        ("dress from 20 to 50", "dress", [("price", "gte", 20.0), ("price", "lte", 50.0)]),
+        ("watch max 200 dollars", "watch", [("price", "lte", 200.0)]),
+        ("128gb or 256gb iphone", "128gb or 256gb iphone", []),  # one of two values: no AND of both
     ],
 )
 def test_numbers_become_filters_and_leave_the_text(query, text, expected) -> None:
@@ -58,10 +62,20 @@ def test_numbers_become_filters_and_leave_the_text(query, text, expected) -> Non
         "under 30",  # nothing would be left to search for
         "under the sea puzzle",
         "between 20 and 40 inch tv",  # a range of a unit, not of prices
+        "nike air max 90",  # a model, not "at most 90"
+        "lego sets from 2020",  # a year
+        "within 2 days delivery chair",
+        "vitamins for women over 50",  # an age
+        "toys for kids under 5",
+        "dog bed for dogs over 50 lb",
     ],
 )
 def test_numbers_that_are_not_sure_constraints_stay_text(query) -> None:
     assert filters(query) == (query, [])
+
+
+def test_thousands_separators_are_one_number() -> None:
+    assert filters(normalize("tv under $1,000")) == ("tv", [("price", "lte", 1000.0)])
 
 
 def test_the_tighter_bound_wins_over_the_request() -> None:

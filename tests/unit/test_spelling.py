@@ -203,7 +203,9 @@ def test_property_one_typo_gives_a_dictionary_word_and_is_idempotent(word, posit
         "replace": word[:i] + letter + word[i + 1 :],
     }[kind]
     correction = speller.correct([typo])
-    result = correction.applied or typo
     assert 0.0 <= correction.confidence <= 1.0
-    assert speller.is_known(result) or not speller.is_known(typo)
-    assert speller.correct(result.split()).applied is None  # correcting twice changes nothing more
+    if correction.applied is not None:
+        assert all(speller.is_known(w) for w in correction.applied.split())  # into words, never typos
+        assert speller.correct(correction.applied.split()).applied is None  # twice changes nothing more
+    if speller.is_known(typo):
+        assert correction.applied is None  # a typo that is a word is a word

@@ -10,7 +10,7 @@ PY := $(CURDIR)/.venv/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
 .PHONY: help bootstrap provision services up down status test lint typecheck unit integration \
-        index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events observe events-retention rollback-index synonyms-check synonyms-apply bench-index settings-table clean
+        index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events observe events-retention rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -93,6 +93,9 @@ rollback-index: services ## Point the products alias back at the previous index 
 
 synonyms-check: bootstrap ## Validate synonyms/*.txt (errors name file and line)
 	@$(PY) -m pipelines synonyms-check
+
+synonyms-suggest: services ## Mine candidate synonym pairs from clicks and embeddings into a review file (var/synonyms-suggested.txt); nothing is applied
+	@$(PY) -m pipelines synonyms-suggest
 
 synonyms-apply: services ## Make synonym edits live with zero downtime and print their impact
 	@$(PY) -m pipelines synonyms-check

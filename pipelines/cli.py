@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import numpy as np
 
 from pipelines import evaluation, golden
 from pipelines.bench.report import REPORTS, environment, write_report
@@ -530,6 +531,47 @@ def cmd_synonyms_check(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if errors else 0
 
 
+def cmd_synonyms_suggest(args: argparse.Namespace, settings: Settings) -> int:
+    from api.understanding.services import UnderstandingModel
+    from pipelines.indexing.versions import rebuild_with_synonyms
+    from pipelines.synonyms import suggest
+    from quarry.onnx_encoder import load_query_encoder
+    from quarry.text import normalize, tokens
+    from quarry.ubi import clicked_queries, successful_queries
+    from quarry.vocabulary import ARTIFACT, BIGRAMS_FILE, decode_bigrams
+
+    engine, ubi = _engine(settings), _ubi_engine(settings)
+    rules, _ = load_rules(settings.synonyms_dir)
+    candidates = suggest.behaviour_pairs(suggest.engaged_products(ubi), clicked_queries(ubi, 20_000))
+    store = LocalArtifactStore(settings.artifacts_dir)
+    version = store.current(ARTIFACT)
+    if version is not None:
+        titles = {w for pair in decode_bigrams(store.read(ARTIFACT, version, BIGRAMS_FILE)) for w in pair}
+        shopper = {w for query in successful_queries(ubi, 5000) for w in tokens(normalize(query))}
+        encoder = load_query_encoder(settings, store)
+        lexicon = UnderstandingModel.load(store, version).speller.lexicon
+        candidates += suggest.meaning_pairs(
+            shopper, titles, lambda words: np.asarray(encoder.encode(words)), lexicon.is_known
+        )
+    pairs = suggest.new_pairs(candidates, rules)
+    previews: dict[str, str] = {}
+    if pairs and not args.no_preview:
+        extra = [f"{c.first}, {c.second}" for c in pairs]
+        build = rebuild_with_synonyms(
+            engine, settings, args.alias, [*_live_rules(settings), *extra], swap=False
+        )
+        try:
+            words = sorted({w for c in pairs for w in (c.first, c.second)})
+            previews = suggest.previews(engine, engine.alias_targets(args.alias)[0], build.index, words)
+        finally:
+            engine.delete_index(build.index)
+    out = Path(args.out or Path(settings.var_dir) / "synonyms-suggested.txt")
+    suggest.write(out, suggest.review_file(pairs, previews))
+    print(f"{len(pairs)} suggested pairs for review in {out}; nothing was applied", file=sys.stderr)
+    _emit({"suggested": len(pairs), "file": str(out)})
+    return 0
+
+
 def cmd_synonyms_apply(args: argparse.Namespace, settings: Settings) -> int:
     report = synonyms.apply(
         settings, _engine(settings), args.alias, dry_run=args.dry_run, ubi_engine=_ubi_engine(settings)
@@ -639,6 +681,11 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     p = command("synonyms-check", "validate synonyms/*.txt (and warn about terms the catalog lacks)")
     p.add_argument("--offline", action="store_true", help="skip the catalog check")
     p.set_defaults(run=cmd_synonyms_check)
+
+    p = command("synonyms-suggest", "mine candidate synonym pairs from clicks and embeddings for review")
+    p.add_argument("--out", help="the review file (default: var/synonyms-suggested.txt)")
+    p.add_argument("--no-preview", action="store_true", help="skip the dry-run impact preview")
+    p.set_defaults(run=cmd_synonyms_suggest)
 
     p = command("synonyms-apply", "make synonym edits live with zero downtime and preview their impact")
     p.add_argument("--dry-run", action="store_true", help="build and preview, but do not swap the alias")

@@ -27,8 +27,18 @@ LOAD_ERRORS = (ArtifactNotFoundError, KeyError, ValueError, msgspec.DecodeError)
 
 class HotArtifact(Generic[T]):
     def __init__(
-        self, store: ArtifactStore, name: str, load: Callable[[str], T], reload_interval_s: float, initial: T
+        self,
+        store: ArtifactStore,
+        name: str,
+        load: Callable[[str], T],
+        reload_interval_s: float,
+        initial: T,
+        background: bool = False,
     ) -> None:
+        """`background`: a due reload runs in a thread of its own while callers keep the current
+        value, for artifacts whose load takes seconds (the query-understanding lexicon); the first
+        load, at construction, is always in the caller."""
+        self._background = background
         self._store = store
         self._name = name
         self._load = load
@@ -72,8 +82,17 @@ class HotArtifact(Generic[T]):
             and time.monotonic() - self._checked_at >= self._interval_s
             and self._lock.acquire(blocking=False)
         ):
-            try:
-                self.reload()
-            finally:
-                self._lock.release()
+            if self._background:
+                self._checked_at = time.monotonic()  # one loader at a time, even before it starts
+                threading.Thread(
+                    target=self._reload_and_release, name=f"reload-{self._name}", daemon=True
+                ).start()
+            else:
+                self._reload_and_release()
         return self.value
+
+    def _reload_and_release(self) -> None:
+        try:
+            self.reload()
+        finally:
+            self._lock.release()

@@ -148,6 +148,7 @@ class QueryUnderstanding:
             lambda version: UnderstandingModel.load(store, version, thresholds),
             reload_interval_s,
             UnderstandingModel.empty(),
+            background=True,  # a new lexicon takes seconds to load: never on a request
         )
 
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from api.understanding.services import QueryUnderstanding
@@ -64,6 +66,10 @@ def test_a_new_artifact_version_goes_live_without_restart(demo_catalog, tmp_path
     understanding = QueryUnderstanding(store, 0.8, reload_interval_s=0)
     assert understanding.degraded and understanding.understand("runnig shoes").corrected is None
     store.publish(ARTIFACT, files, {"note": "copy"})
+    # The new lexicon loads off the request path (seconds): requests keep the old model meanwhile.
+    deadline = time.monotonic() + 60
+    while understanding.understand("runnig shoes").corrected is None and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert understanding.understand("runnig shoes").corrected == "running shoes"
     assert not understanding.degraded and understanding.version == store.current(ARTIFACT)
     # Remembered per model version: the same object again, never the pre-artifact answer above.

@@ -55,6 +55,10 @@ class RankingConfig(msgspec.Struct, frozen=True):
     # ... when the query names catalog entities (brand, category, colour, size, material): such a
     # query is in the catalog's own words, where BM25 and the entity boosts know best.
     keyword_weight_with_entities: float = 0.5
+    # ... when the query describes a need rather than naming products: fewer than half of its content
+    # words are the shop's own ("keep my coffee hot on the commute"), so keyword matches cover only
+    # part of it and meaning decides (docs/query-understanding.md#descriptive-queries).
+    keyword_weight_descriptive: float = 0.0
     semantic_min_similarity: float = 0.3
     # Each model spreads cosine similarities differently, so the floor that keeps nonsense queries
     # out is the model's own (make semantic-floor measures it); models not named use the one above.
@@ -67,7 +71,11 @@ class RankingConfig(msgspec.Struct, frozen=True):
     def semantic_floor(self, model: str) -> float:
         return self.semantic_min_similarity_by_model.get(model, self.semantic_min_similarity)
 
-    def keyword_weight_for(self, entities: Entities) -> float:
+    def keyword_weight_for(self, entities: Entities, shop_word_share: float = 1.0) -> float:
+        """The keyword side's share in weighted fusion, from what the query is: catalog entities
+        (BM25 knows best), a description in the shopper's own words (meaning does), or neither."""
+        if shop_word_share < 0.5:
+            return self.keyword_weight_descriptive
         named = (
             entities.brand
             or entities.series

@@ -14,7 +14,7 @@ from api.events.services import SESSION_KEEP, session_key
 from api.search.cache import SearchCache, cache_key
 from api.search.candidates import from_docvalues
 from api.search.hybrid import FusedCandidate, fuse, keyword_only
-from api.search.match_quality import MatchThresholds
+from api.search.match_quality import MatchThresholds, content_words
 from api.search.match_quality import quality as match_quality
 from api.search.match_quality import signals as match_signals
 from api.search.query_builder import search_body
@@ -330,7 +330,7 @@ class SearchService:
             semantic.similarity,
             config.fusion,
             config.rrf_k,
-            config.keyword_weight_for(understood.entities),
+            config.keyword_weight_for(understood.entities, self._shop_word_share(understood)),
         )
         if keyword_side and semantic.hits:
             mode = "hybrid"
@@ -346,6 +346,13 @@ class SearchService:
             best_similarity=round(max(semantic.similarity.values()), 4) if semantic.similarity else None,
         )
         return fused, info, semantic.degraded
+
+    def _shop_word_share(self, understood: UnderstoodQuery) -> float:
+        """The share of the query's content words the shop's vocabulary has (1 without any)."""
+        content = content_words(tokens(understood.expanded or understood.effective))
+        if not content:
+            return 1.0
+        return sum(1 for w in content if self.understanding.catalog_knows(w)) / len(content)
 
     def _rank_window(
         self, candidates: list[FusedCandidate], request: SearchRequest, config: RankingConfig

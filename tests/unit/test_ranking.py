@@ -120,3 +120,20 @@ def test_configs_without_per_model_floors_still_load(tmp_path: Path) -> None:
     path = tmp_path / "ranking.json"
     path.write_bytes(msgspec.json.encode(shipped))
     assert load_config_file(path).semantic_floor("all-mpnet-base-v2") == shipped["semantic_min_similarity"]
+
+
+def test_the_keyword_share_follows_what_the_query_is() -> None:
+    from api.understanding.schemas import Entities
+
+    config = msgspec.structs.replace(
+        load_config_file(CONFIG_FILE),
+        keyword_weight=0.1,
+        keyword_weight_with_entities=0.5,
+        keyword_weight_descriptive=0.0,
+    )
+    named = Entities(category=("Sneakers",))
+    assert config.keyword_weight_for(named) == 0.5  # the catalog's own words: BM25 knows best
+    assert config.keyword_weight_for(Entities()) == 0.1
+    assert config.keyword_weight_for(Entities(), shop_word_share=0.25) == 0.0  # a description
+    assert config.keyword_weight_for(named, shop_word_share=0.4) == 0.0
+    assert config.keyword_weight_for(Entities(), shop_word_share=0.5) == 0.1

@@ -19,6 +19,7 @@ import msgspec
 
 from api.search.match_quality import MatchSignals, MatchThresholds, quality
 from pipelines.golden import GOLDEN_DIR, load_queries
+from pipelines.query_sets import data_lines
 
 GAP = 0.15  # the good threshold sits this far above the partial one
 GRID = [round(0.30 + 0.025 * i, 3) for i in range(17)]  # partial thresholds 0.30 .. 0.70
@@ -40,22 +41,12 @@ class CurvePoint(msgspec.Struct, frozen=True):
     products_exist_good: float
 
 
-def _lines(path: Path) -> list[str]:
-    if not path.exists():
-        return []
-    return [
-        line.strip()
-        for line in path.read_text(encoding="utf-8").splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-
-
 def query_sets() -> dict[str, list[str]]:
     golden = load_queries()
     return {
         "products exist": [q.query for q in golden if q.kind != "absent"],
-        "absent": [q.query for q in golden if q.kind == "absent"] + _lines(GOLDEN_DIR / "absent.txt"),
-        "nonsense": _lines(GOLDEN_DIR / "nonsense.txt"),
+        "absent": [q.query for q in golden if q.kind == "absent"] + data_lines(GOLDEN_DIR / "absent.txt"),
+        "nonsense": data_lines(GOLDEN_DIR / "nonsense.txt"),
     }
 
 

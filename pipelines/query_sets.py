@@ -13,8 +13,10 @@
 from __future__ import annotations
 
 import csv
+import functools
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -30,7 +32,30 @@ ENTITY_KINDS = ("brand", "series", "category", "color", "material", "size")
 Understand = Callable[[str], UnderstoodQuery]
 
 
-def _lines(path: Path) -> list[str]:
+@functools.cache
+def served_understanding() -> Any:
+    """The query understanding of the served artifact (QUARRY_ARTIFACTS_DIR), as the API builds it."""
+    from api.understanding.services import QueryUnderstanding
+    from quarry.adapters.artifact_store import LocalArtifactStore
+    from quarry.settings import load_settings
+
+    settings = load_settings()
+    understanding = QueryUnderstanding(
+        LocalArtifactStore(settings.artifacts_dir),
+        settings.spell_auto_correct_confidence,
+        settings.artifact_reload_interval_s,
+        # a baseline checkout may predate the suggestion threshold
+        **(
+            {"suggest_confidence": settings.spell_suggest_confidence}
+            if hasattr(settings, "spell_suggest_confidence")
+            else {}
+        ),
+    )
+    return understanding
+
+
+def data_lines(path: Path) -> list[str]:
+    """A set file's lines, without blanks and `#` comments."""
     text = path.read_text(encoding="utf-8")
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
@@ -59,19 +84,19 @@ def wands_clean() -> list[str]:
 
 
 def never_harm_queries() -> list[str]:
-    judged = (line.split("\t")[:2] for line in _lines(GOLDEN / "queries.tsv"))
+    judged = (line.split("\t")[:2] for line in data_lines(GOLDEN / "queries.tsv"))
     golden = [query for query, kind in judged if kind not in TYPED_WRONG]
-    return list(dict.fromkeys(_lines(GOLDEN / "never_harm.txt") + golden))
+    return list(dict.fromkeys(data_lines(GOLDEN / "never_harm.txt") + golden))
 
 
 def misspellings() -> list[tuple[str, str]]:
-    rows = [line.split("\t") for line in _lines(GOLDEN / "misspellings.tsv")[1:]]
+    rows = [line.split("\t") for line in data_lines(GOLDEN / "misspellings.tsv")[1:]]
     return [(row[0], row[1]) for row in rows]
 
 
 def entity_labels() -> list[tuple[str, set[tuple[str, str]]]]:
     rows = []
-    for line in _lines(GOLDEN / "entities.tsv"):
+    for line in data_lines(GOLDEN / "entities.tsv"):
         if line.startswith("query\t"):
             continue
         query, *cells = line.split("\t")

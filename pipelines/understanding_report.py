@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from pipelines.query_sets import entity_scores, spelling_rates
+from pipelines.query_sets import entity_scores, served_understanding, spelling_rates
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
 
@@ -32,29 +32,8 @@ class Measurement(msgspec.Struct):
     entities: dict[str, Any]
 
 
-@functools.cache
-def _understanding() -> Any:
-    from api.understanding.services import QueryUnderstanding
-    from quarry.adapters.artifact_store import LocalArtifactStore
-    from quarry.settings import load_settings
-
-    settings = load_settings()
-    understanding = QueryUnderstanding(
-        LocalArtifactStore(settings.artifacts_dir),
-        settings.spell_auto_correct_confidence,
-        settings.artifact_reload_interval_s,
-        # a baseline checkout may predate the suggestion threshold
-        **(
-            {"suggest_confidence": settings.spell_suggest_confidence}
-            if hasattr(settings, "spell_suggest_confidence")
-            else {}
-        ),
-    )
-    return understanding
-
-
 def measure(label: str) -> Measurement:
-    understanding = _understanding()
+    understanding = served_understanding()
     return Measurement(
         label=label,
         artifact_version=understanding.version,
@@ -63,13 +42,17 @@ def measure(label: str) -> Measurement:
     )
 
 
-def understood_as(query: str) -> str:
-    """What the understanding step made of a query, in one line, for the worst-queries list."""
+@functools.cache
+def _golden_kinds() -> dict[str, str]:
     from pipelines.golden import load_queries
 
-    kinds = {q.query: q.kind for q in load_queries()}
-    understood = _understanding().understand(query)
-    parts = [kinds.get(query, "?")]
+    return {q.query: q.kind for q in load_queries()}
+
+
+def understood_as(query: str) -> str:
+    """What the understanding step made of a query, in one line, for the worst-queries list."""
+    understood = served_understanding().understand(query)
+    parts = [_golden_kinds().get(query, "?")]
     if understood.corrected or understood.did_you_mean:
         parts.append(f"spelling: {understood.corrected or understood.did_you_mean}")
     named = {k: v for k, v in msgspec.to_builtins(understood.entities).items() if v}

@@ -8,6 +8,7 @@ import json
 import re
 import threading
 from pathlib import Path
+from typing import Any
 
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError
 
@@ -94,6 +95,16 @@ def successful_queries(engine: SearchEngine, limit: int) -> dict[str, int]:
 
 
 ENGAGED_ACTIONS = ("click", "add_to_cart", "purchase")
+LOGGED_TEXT_FIELDS = ["query_id", "user_query", "query_attributes.corrected"]
+
+
+def searched_text(logged: dict[str, Any]) -> str:
+    """The words a logged search used: the corrected ones when the spelling step corrected it, so
+    that clicks after a correction vouch for the correction, never for the typo."""
+    attributes = logged.get("query_attributes") or {}
+    return str(attributes.get("corrected") or logged.get("user_query") or "")
+
+
 CLICKED_QUERY_IDS = 50_000
 QUERY_ID_CHUNK = 10_000
 
@@ -128,16 +139,14 @@ def clicked_queries(engine: SearchEngine, limit: int) -> dict[str, int]:
                 UBI_QUERIES,
                 {
                     "size": len(chunk),
-                    "_source": ["user_query", "query_attributes.corrected"],
+                    "_source": LOGGED_TEXT_FIELDS,
                     "query": {"terms": {"query_id": chunk}},
                 },
             )
         except SearchEngineError:
             return counts
         for hit in found.hits:
-            # A corrected search's clicks vouch for the words it searched, not for the typo.
-            attributes = hit.source.get("query_attributes") or {}
-            text = str(attributes.get("corrected") or hit.source.get("user_query") or "")
+            text = searched_text(hit.source)
             if text:
                 counts[text] = counts.get(text, 0) + 1
     return dict(sorted(counts.items(), key=lambda item: -item[1])[:limit])

@@ -33,6 +33,11 @@ class MatchSignals(msgspec.Struct, frozen=True):
     keyword_match: str  # strict | corrected | relaxed | none
     best_similarity: float | None
 
+    @property
+    def shop_word_share(self) -> float:
+        """The share of the content words the shop's vocabulary has (1 for a query without any)."""
+        return self.known_words / self.content_words if self.content_words else 1.0
+
 
 class MatchThresholds(msgspec.Struct, frozen=True):
     good_similarity: float = 0.70

@@ -14,7 +14,7 @@ from api.events.services import SESSION_KEEP, session_key
 from api.search.cache import SearchCache, cache_key
 from api.search.candidates import from_docvalues
 from api.search.hybrid import FusedCandidate, fuse, keyword_only
-from api.search.match_quality import MatchThresholds, content_words
+from api.search.match_quality import MatchThresholds
 from api.search.match_quality import quality as match_quality
 from api.search.match_quality import signals as match_signals
 from api.search.query_builder import search_body
@@ -306,6 +306,7 @@ class SearchService:
         config: RankingConfig,
         keyword_hits: list[Hit],
         understood: UnderstoodQuery,
+        shop_word_share: float = 1.0,
     ) -> tuple[list[FusedCandidate], RetrievalInfo, list[str]]:
         """The reranking window: keyword candidates fused with semantic ones (per the configuration),
         the retrieval summary, and the components that were bypassed."""
@@ -330,7 +331,7 @@ class SearchService:
             semantic.similarity,
             config.fusion,
             config.rrf_k,
-            config.keyword_weight_for(understood.entities, self._shop_word_share(understood)),
+            config.keyword_weight_for(understood.entities, shop_word_share),
         )
         if keyword_side and semantic.hits:
             mode = "hybrid"
@@ -346,13 +347,6 @@ class SearchService:
             best_similarity=round(max(semantic.similarity.values()), 4) if semantic.similarity else None,
         )
         return fused, info, semantic.degraded
-
-    def _shop_word_share(self, understood: UnderstoodQuery) -> float:
-        """The share of the query's content words the shop's vocabulary has (1 without any)."""
-        content = content_words(tokens(understood.expanded or understood.effective))
-        if not content:
-            return 1.0
-        return sum(1 for w in content if self.understanding.catalog_knows(w)) / len(content)
 
     def _rank_window(
         self, candidates: list[FusedCandidate], request: SearchRequest, config: RankingConfig
@@ -459,9 +453,17 @@ class SearchService:
             if retry.total:
                 response, hits, fallback = retry, retry_hits, "relaxed_match"
         total, degraded = response.total, list[str]()
+        # The query's words against the shop's vocabulary, counted once: they set the fusion weight
+        # and match quality ("waterbottle" read as its expansion "water bottle").
+        words = match_signals(
+            tokens(understood.expanded or understood.effective),
+            self.understanding.catalog_knows,
+            "none",
+            None,
+        )
         if request.sort == "relevance":
             candidates, retrieval, degraded = self._candidates(
-                understood.effective, request, config, hits, understood
+                understood.effective, request, config, hits, understood, words.shop_word_share
             )
             keyword_ids = {h.id for h in hits}
             # Semantic candidates the keyword query did not return are extra results.
@@ -493,11 +495,8 @@ class SearchService:
         )
         if keyword_match == "strict" and response.total == 0:
             keyword_match = "none"
-        found = match_signals(
-            tokens(understood.expanded or understood.effective),  # "waterbottle" as "water bottle"
-            self.understanding.catalog_knows,
-            keyword_match,
-            retrieval.best_similarity,
+        found = msgspec.structs.replace(
+            words, keyword_match=keyword_match, best_similarity=retrieval.best_similarity
         )
         thresholds = MatchThresholds(config.match_good_similarity, config.match_partial_similarity)
         quality = match_quality(found, len(results), thresholds)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from pipelines.bench.load import percentile
 from pipelines.bench.report import environment, write_report
-from pipelines.query_sets import misspellings, never_harm_queries, wands_queries
+from pipelines.query_sets import misspellings, never_harm_queries, served_understanding, wands_queries
 from quarry.text import tokens
 
 BUDGET_MS = 0.3
@@ -61,17 +61,9 @@ def bench_queries() -> list[str]:
 
 
 def measure(environment: dict[str, Any]) -> UnderstandingBench:
-    from api.understanding.services import QueryRejectedError, QueryUnderstanding
-    from quarry.adapters.artifact_store import LocalArtifactStore
-    from quarry.settings import load_settings
+    from api.understanding.services import QueryRejectedError
 
-    settings = load_settings()
-    understanding = QueryUnderstanding(
-        LocalArtifactStore(settings.artifacts_dir),
-        settings.spell_auto_correct_confidence,
-        settings.artifact_reload_interval_s,
-        settings.spell_suggest_confidence,
-    )
+    understanding = served_understanding()
     model = understanding._model.get()  # the loaded version, timed without the memo in front of it
     queries = bench_queries()
     normalize: dict[str, float] = {}

@@ -28,7 +28,15 @@ from pipelines.synonyms.apply import impact
 from pipelines.synonyms.rules import SynonymRule
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError
 from quarry.text import normalize, tokens
-from quarry.ubi import ENGAGED_ACTIONS, QUERY_ID_CHUNK, SYNTHETIC_USER_PREFIX, UBI_EVENTS, UBI_QUERIES
+from quarry.ubi import (
+    ENGAGED_ACTIONS,
+    LOGGED_TEXT_FIELDS,
+    QUERY_ID_CHUNK,
+    SYNTHETIC_USER_PREFIX,
+    UBI_EVENTS,
+    UBI_QUERIES,
+    searched_text,
+)
 
 log = logging.getLogger("pipelines.synonyms.suggest")
 
@@ -84,15 +92,12 @@ def engaged_products(engine: SearchEngine, max_events: int = MAX_EVENTS) -> dict
             UBI_QUERIES,
             {
                 "size": len(chunk),
-                "_source": ["query_id", "user_query", "query_attributes.corrected"],
+                "_source": LOGGED_TEXT_FIELDS,
                 "query": {"terms": {"query_id": chunk}},
             },
         )
         for hit in found.hits:
-            attributes = hit.source.get("query_attributes") or {}
-            text = " ".join(
-                tokens(normalize(str(attributes.get("corrected") or hit.source.get("user_query") or "")))
-            )
+            text = " ".join(tokens(normalize(searched_text(hit.source))))
             if text:
                 engaged.setdefault(text, Counter()).update(
                     by_query_id.get(str(hit.source.get("query_id")), [])

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from pipelines.indexing.versions import build_from_documents, live_synonyms
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError
+from quarry.category_prototypes import build_prototypes
 from quarry.embeddings import Encoder, Vectors, product_text
 from quarry.settings import Settings
 from quarry.vector_index import FaissVectorIndex, publish_vector_index
@@ -147,6 +148,7 @@ def embed_catalog(
         model=encoder.model_name,
         model_version=encoder.model_version,
         source_index=result.index,
+        categories=build_prototypes([str(doc.get("category_path") or "") for _, doc in documents], vectors),
     )
     run = EmbeddingRun(
         index=result.index,

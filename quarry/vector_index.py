@@ -21,6 +21,7 @@ import msgspec
 import numpy as np
 
 from quarry.adapters.artifact_store import ArtifactNotFoundError, ArtifactStore
+from quarry.category_prototypes import CATEGORIES_FILE, CategoryPrototypes
 from quarry.embeddings import Vectors
 
 ARTIFACT = "faiss"
@@ -65,11 +66,13 @@ class ExactVectorIndex:
 
 
 class FaissVectorIndex:
-    def __init__(self, index: Any, ids: Sequence[str]) -> None:
+    def __init__(self, index: Any, ids: Sequence[str], categories: CategoryPrototypes | None = None) -> None:
         self._index = index
         self._ids = list(ids)
         self._rows = {pid: i for i, pid in enumerate(self._ids)}
         self.dimension = int(index.d)
+        # The category prototypes of the same vectors; None in artifacts built before they existed.
+        self.categories = categories
 
     @classmethod
     def build(cls, ids: Sequence[str], vectors: Vectors, m: int = HNSW_M) -> FaissVectorIndex:
@@ -133,6 +136,7 @@ def publish_vector_index(
     model: str,
     model_version: str,
     source_index: str,
+    categories: CategoryPrototypes | None = None,
 ) -> str:
     data = index.to_bytes()
     metadata = VectorIndexMetadata(
@@ -148,11 +152,10 @@ def publish_vector_index(
             name: importlib.metadata.version(name) for name in ("faiss-cpu", "numpy", "sentence-transformers")
         },
     )
-    return store.publish(
-        ARTIFACT,
-        {INDEX_FILE: data, IDS_FILE: msgspec.json.encode(list(ids))},
-        msgspec.to_builtins(metadata),
-    )
+    files = {INDEX_FILE: data, IDS_FILE: msgspec.json.encode(list(ids))}
+    if categories is not None:
+        files[CATEGORIES_FILE] = categories.to_bytes()
+    return store.publish(ARTIFACT, files, msgspec.to_builtins(metadata))
 
 
 def load_vector_index(store: ArtifactStore, version: str) -> tuple[FaissVectorIndex, VectorIndexMetadata]:
@@ -160,10 +163,16 @@ def load_vector_index(store: ArtifactStore, version: str) -> tuple[FaissVectorIn
     import faiss
 
     try:
-        metadata = msgspec.convert(store.metadata(ARTIFACT, version), VectorIndexMetadata)
+        stored = store.metadata(ARTIFACT, version)
+        metadata = msgspec.convert(stored, VectorIndexMetadata)
         data = store.read(ARTIFACT, version, INDEX_FILE)
         ids = msgspec.json.decode(store.read(ARTIFACT, version, IDS_FILE), type=list[str])
-    except (ArtifactNotFoundError, msgspec.ValidationError, msgspec.DecodeError) as exc:
+        categories = (
+            CategoryPrototypes.from_bytes(store.read(ARTIFACT, version, CATEGORIES_FILE))
+            if CATEGORIES_FILE in stored.get("files", [])
+            else None
+        )
+    except (ArtifactNotFoundError, msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
         raise VectorIndexUnavailableError(f"vector index {version}: {exc}") from exc
     digest = hashlib.sha256(data).hexdigest()
     if digest != metadata.sha256:
@@ -179,4 +188,9 @@ def load_vector_index(store: ArtifactStore, version: str) -> tuple[FaissVectorIn
             f"vector index {version}: {index.ntotal} vectors and {len(ids)} ids; "
             f"the metadata says {metadata.rows}"
         )
-    return FaissVectorIndex(index, ids), metadata
+    if categories is not None and len(categories) and categories.dimension != index.d:
+        raise VectorIndexUnavailableError(
+            f"vector index {version}: category prototypes have {categories.dimension} dimensions, "
+            f"the index {index.d}"
+        )
+    return FaissVectorIndex(index, ids, categories), metadata

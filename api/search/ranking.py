@@ -27,6 +27,8 @@ from quarry.tracing import span
 log = logging.getLogger("api.ranking")
 
 CONFIG_KEY = "ranking:config"
+# A query is descriptive when fewer than this share of its content words are the shop's own.
+DESCRIPTIVE_SHARE = 0.5
 CONFIG_TTL_S = 86400
 LOCAL_REFRESH_S = 60.0
 
@@ -59,6 +61,9 @@ class RankingConfig(msgspec.Struct, frozen=True):
     # words are the shop's own ("keep my coffee hot on the commute"), so keyword matches cover only
     # part of it and meaning decides (docs/query-understanding.md#descriptive-queries).
     keyword_weight_descriptive: float = 0.0
+    # ... and its semantic side ranks by a product's similarity less this times its category's
+    # shortfall from the best-fitting category (quarry/category_prototypes.py); 0 turns it off.
+    category_weight_descriptive: float = 0.0
     semantic_min_similarity: float = 0.3
     # Each model spreads cosine similarities differently, so the floor that keeps nonsense queries
     # out is the model's own (make semantic-floor measures it); models not named use the one above.
@@ -71,10 +76,15 @@ class RankingConfig(msgspec.Struct, frozen=True):
     def semantic_floor(self, model: str) -> float:
         return self.semantic_min_similarity_by_model.get(model, self.semantic_min_similarity)
 
+    def category_weight_for(self, shop_word_share: float) -> float:
+        """The category adjustment applies to descriptive queries only: a query in the catalog's own words
+        names its product, and its best matches are single products, not the average of a category."""
+        return self.category_weight_descriptive if shop_word_share < DESCRIPTIVE_SHARE else 0.0
+
     def keyword_weight_for(self, entities: Entities, shop_word_share: float = 1.0) -> float:
         """The keyword side's share in weighted fusion, from what the query is: catalog entities
         (BM25 knows best), a description in the shopper's own words (meaning does), or neither."""
-        if shop_word_share < 0.5:
+        if shop_word_share < DESCRIPTIVE_SHARE:
             return self.keyword_weight_descriptive
         named = (
             entities.brand

@@ -22,6 +22,7 @@ from api.search.schemas import SearchRequest
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import Hit, SearchEngine, SearchEngineError
+from quarry.category_prototypes import category_adjusted
 from quarry.circuit import CircuitBreaker
 from quarry.embeddings import EmbeddingModelUnavailableError, Encoder, Vectors
 from quarry.hot_artifact import HotArtifact
@@ -159,6 +160,9 @@ class SemanticCandidates(msgspec.Struct):
     hits: list[Hit]  # in semantic order, above the similarity floor
     similarity: dict[str, float]  # cosine per product id: these hits and the keyword candidates
     degraded: list[str]
+    # What fusion ranks by: the cosine, or for a descriptive query the cosine less its category's
+    # shortfall from the best-fitting one (quarry/category_prototypes.py); None: the cosine itself.
+    relevance: dict[str, float] | None = None
 
 
 # Lucene's cosinesimil score is (1 + cosine) / 2.
@@ -188,9 +192,17 @@ class SemanticRetriever:
         return down
 
     def retrieve(
-        self, text: str, request: SearchRequest, k: int, min_similarity: float, keyword_ids: Sequence[str]
+        self,
+        text: str,
+        request: SearchRequest,
+        k: int,
+        min_similarity: float,
+        keyword_hits: Sequence[Hit],
+        category_weight: float = 0.0,
     ) -> SemanticCandidates | None:
-        """None when there is no query vector (the model is unavailable)."""
+        """None when there is no query vector (the model is unavailable). `category_weight` > 0 ranks
+        by each product's similarity adjusted by its category prototype's, when the artifact has
+        prototypes; the floor and `similarity` stay the plain cosine."""
         vector = self.vectors.vector(text)
         if vector is None:
             return None
@@ -215,7 +227,7 @@ class SemanticRetriever:
                 similarity = {h.id: nearest.get(h.id, 0.0) for h in hits}
         if faiss_index is not None:
             with span("faiss.rerank") as rerank:
-                wanted = list(dict.fromkeys([*keyword_ids, *(h.id for h in hits)]))
+                wanted = list(dict.fromkeys([*(h.id for h in keyword_hits), *(h.id for h in hits)]))
                 stored = faiss_index.vectors(wanted)
                 if stored:
                     ids = list(stored)
@@ -224,4 +236,12 @@ class SemanticRetriever:
                 rerank.set_attribute("quarry.candidates", len(stored))
         kept = [h for h in hits if similarity.get(h.id, 0.0) >= min_similarity]
         kept.sort(key=lambda h: -similarity.get(h.id, 0.0))
-        return SemanticCandidates(hits=kept, similarity=similarity, degraded=degraded)
+        relevance = None
+        prototypes = faiss_index.categories if faiss_index is not None else None
+        if category_weight > 0 and prototypes is not None and len(prototypes):
+            with span("category.adjust"):
+                category_of = {h.id: str(h.source.get("category_path") or "") for h in (*keyword_hits, *kept)}
+                relevance = category_adjusted(
+                    similarity, category_of, prototypes.similarities(vector), category_weight
+                )
+        return SemanticCandidates(hits=kept, similarity=similarity, degraded=degraded, relevance=relevance)

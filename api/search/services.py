@@ -319,7 +319,8 @@ class SearchService:
                 request,
                 config.window,
                 config.semantic_floor(self.semantic.model),
-                [h.id for h in keyword_hits],
+                keyword_hits,
+                config.category_weight_for(shop_word_share),
             )
             semantic_span.set_attribute("quarry.results", len(semantic.hits) if semantic else 0)
         if semantic is None:  # no query vector: `degraded` says so from the retriever's state
@@ -328,7 +329,7 @@ class SearchService:
         fused = fuse(
             keyword_side,
             semantic.hits,
-            semantic.similarity,
+            semantic.similarity if semantic.relevance is None else semantic.relevance,
             config.fusion,
             config.rrf_k,
             config.keyword_weight_for(understood.entities, shop_word_share),

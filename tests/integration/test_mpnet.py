@@ -65,9 +65,9 @@ def test_all_mpnet_base_v2_works_by_changing_the_setting(engine, settings, alias
         floors: list[float] = []
         retrieve = retriever.retrieve
 
-        def recording(text, request, k, min_similarity, keyword_ids):  # type: ignore[no-untyped-def]
+        def recording(text, request, k, min_similarity, *rest):  # type: ignore[no-untyped-def]
             floors.append(min_similarity)
-            return retrieve(text, request, k, min_similarity, keyword_ids)
+            return retrieve(text, request, k, min_similarity, *rest)
 
         retriever.retrieve = recording
         body = client.get(

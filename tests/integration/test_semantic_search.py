@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import msgspec
+import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
@@ -176,6 +177,57 @@ def test_conceptual_golden_queries_share_no_word_with_their_relevant_titles(engi
         }
         overlapping = engine.search(demo_catalog.products_alias, body)
         assert overlapping.total == 0, (query.query, [h.source["title"] for h in overlapping.hits])
+
+
+def test_a_descriptive_query_ranks_products_by_how_well_their_category_fits(
+    api_client, engine, demo_catalog
+) -> None:
+    """For a query in the shopper's own words, a product's semantic relevance is its cosine less its
+    category's shortfall from the best-fitting category; a query in the catalog's words keeps the
+    plain cosine. The expectation is computed here from the artifact's file and the stored vectors."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from quarry.category_prototypes import CATEGORIES_FILE
+
+    artifacts = Path(demo_catalog.artifacts_dir) / ARTIFACT
+    current = (artifacts / "CURRENT").read_text().strip()
+    stored = json.loads((artifacts / current / CATEGORIES_FILE).read_text())
+    centroids = dict(zip(stored["paths"], np.asarray(stored["centroids"], dtype=np.float32), strict=True))
+    weight = api_client.app.state.search_service.ranking.get().category_weight_descriptive
+    assert weight > 0
+    vectors = api_client.app.state.search_service.semantic.vectors
+
+    def checked(query: str) -> tuple[dict[str, Any], float]:
+        body = search(api_client, q=query, size=30, explain="true")
+        ids = [r["product_id"] for r in body["results"]]
+        docs = engine.search(
+            demo_catalog.products_alias,
+            {"size": len(ids), "query": {"ids": {"values": ids}}, "_source": ["embedding", "category_path"]},
+        )
+        by_id = {h.id: h.source for h in docs.hits}
+        query_vector = vectors.vector(query)
+        fit = {path: float(c @ query_vector) for path, c in centroids.items()}
+        best = max(fit.values())
+        adjusted = 0
+        for result in body["results"]:
+            source = by_id[result["product_id"]]
+            cosine = float(np.asarray(source["embedding"], dtype=np.float32) @ query_vector)
+            gap = best - fit[source["category_path"]]
+            descriptive = body["match"]["known_words"] < body["match"]["content_words"] / 2
+            expected = cosine - weight * gap if descriptive else cosine
+            if 0.0 < expected < 1.0:  # fusion clips to [0, 1]
+                assert result["score_breakdown"]["semantic"] == pytest.approx(expected, abs=2e-3), result
+                adjusted += gap > 0.01
+        return body, adjusted
+
+    described, adjusted = checked("a gift for my dad who loves the outdoors")
+    assert described["match"]["known_words"] < described["match"]["content_words"] / 2
+    assert adjusted > 0, "some result lies outside the best-fitting category"
+    named, _ = checked("stainless steel water bottle")
+    assert named["match"]["known_words"] == named["match"]["content_words"]
 
 
 def test_cold_start_products_get_content_based_similar_items(api_client, engine, demo_catalog) -> None:

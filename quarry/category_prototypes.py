@@ -1,0 +1,105 @@
+"""Category prototypes: the mean embedding of each leaf category's products.
+
+A query that describes a need ("stretch and relax after work") sits closer to what a whole category is
+about than to the words of any one product's text, where a stray "dinner" or "family" pulls cookbooks
+up. Taking a product's category's similarity into account (cluster-based smoothing, as in
+cluster-based retrieval) keeps the category right when single products' texts mislead
+(docs/query-understanding.md#descriptive-queries).
+
+`make embeddings` computes them from the same vectors as the FAISS artifact and publishes them in it,
+so the service reads prototypes and product vectors of one catalog version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import msgspec
+import numpy as np
+
+from quarry.embeddings import Vectors
+
+CATEGORIES_FILE = "categories.json"
+# A category with fewer products has a mean that is one product's text, not what the category is about.
+MIN_PRODUCTS = 5
+
+
+class StoredPrototypes(msgspec.Struct, frozen=True):
+    """The file format: one row per category path."""
+
+    paths: list[str]
+    products: list[int]
+    centroids: list[list[float]]
+
+
+class CategoryPrototypes:
+    def __init__(self, paths: Sequence[str], centroids: Vectors, products: Sequence[int]) -> None:
+        self.paths = list(paths)
+        self._row = {path: i for i, path in enumerate(self.paths)}
+        self._centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+        self.products = list(products)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def dimension(self) -> int:
+        return int(self._centroids.shape[1]) if self._centroids.ndim == 2 else 0
+
+    def similarities(self, query: Vectors) -> dict[str, float]:
+        """Cosine of the query to every category's prototype, by category path."""
+        scores = self._centroids @ np.asarray(query, dtype=np.float32).reshape(-1)
+        return {path: float(score) for path, score in zip(self.paths, scores, strict=True)}
+
+    def to_bytes(self) -> bytes:
+        stored = StoredPrototypes(
+            paths=self.paths,
+            products=self.products,
+            centroids=[[float(x) for x in row] for row in self._centroids],
+        )
+        return msgspec.json.encode(stored)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CategoryPrototypes:
+        stored = msgspec.json.decode(data, type=StoredPrototypes)
+        if not (len(stored.paths) == len(stored.centroids) == len(stored.products)):
+            raise ValueError("category prototypes: paths, centroids and product counts differ in length")
+        centroids = np.asarray(stored.centroids, dtype=np.float32).reshape(len(stored.paths), -1)
+        return cls(stored.paths, centroids, stored.products)
+
+
+def build_prototypes(categories: Sequence[str], vectors: Vectors) -> CategoryPrototypes:
+    """The unit-length mean vector of each category with at least MIN_PRODUCTS products; `categories`
+    holds each vector's category path ("" or missing paths are skipped)."""
+    rows: dict[str, list[int]] = {}
+    for i, path in enumerate(categories):
+        if path:
+            rows.setdefault(path, []).append(i)
+    paths = sorted(p for p, members in rows.items() if len(members) >= MIN_PRODUCTS)
+    if not paths:
+        return CategoryPrototypes([], np.zeros((0, vectors.shape[-1]), np.float32), [])
+    matrix = np.vstack([np.asarray(vectors[rows[p]], dtype=np.float32).mean(axis=0) for p in paths])
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    matrix = (matrix / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    return CategoryPrototypes(paths, matrix, [len(rows[p]) for p in paths])
+
+
+def category_adjusted(
+    similarity: Mapping[str, float],
+    category_of: Mapping[str, str],
+    category_similarity: Mapping[str, float],
+    weight: float,
+) -> dict[str, float]:
+    """A product's similarity less `weight` x its category's shortfall from the best-fitting category.
+    Products of the best category keep their similarity, so the spread among them, which the ranking
+    formula weighs against popularity and freshness, is untouched; a product whose category has no
+    prototype keeps its own similarity (no made-up category score)."""
+    if not category_similarity:
+        return dict(similarity)
+    best = max(category_similarity.values())
+    out = dict(similarity)
+    for pid, own in similarity.items():
+        category = category_similarity.get(category_of.get(pid, ""))
+        if category is not None:
+            out[pid] = own - weight * (best - category)
+    return out

@@ -1,0 +1,111 @@
+"""Category prototypes: built from product vectors, stored in the FAISS artifact, used to adjust a
+descriptive query's similarities."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from quarry.adapters.artifact_store import LocalArtifactStore
+from quarry.category_prototypes import (
+    CATEGORIES_FILE,
+    MIN_PRODUCTS,
+    CategoryPrototypes,
+    build_prototypes,
+    category_adjusted,
+)
+from quarry.vector_index import (
+    ARTIFACT,
+    FaissVectorIndex,
+    VectorIndexUnavailableError,
+    load_vector_index,
+    publish_vector_index,
+)
+
+# Two categories along two axes, one too small to describe anything.
+SHOES = [[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [1.0, 0.0, 0.0], [0.6, 0.8, 0.0], [1.0, 0.0, 0.0]]
+BOOKS = [[0.0, 0.0, 1.0]] * 6
+LONE = [[0.0, 1.0, 0.0]]
+VECTORS = np.array(SHOES + BOOKS + LONE, dtype=np.float32)
+CATEGORIES = ["Shoes"] * len(SHOES) + ["Books"] * len(BOOKS) + ["Lone"]
+
+
+def test_a_prototype_is_the_unit_length_mean_of_its_products() -> None:
+    prototypes = build_prototypes(CATEGORIES, VECTORS)
+    assert prototypes.paths == ["Books", "Shoes"]
+    assert prototypes.products == [6, 5]
+    # Shoes' mean is (0.88, 0.28, 0); its unit vector has cosine 0.88/|mean| with the x axis.
+    expected = 0.88 / np.hypot(0.88, 0.28)
+    sims = prototypes.similarities(np.array([1.0, 0.0, 0.0], dtype=np.float32))
+    assert sims["Shoes"] == pytest.approx(expected, abs=1e-6)
+    assert sims["Books"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_small_and_unnamed_categories_get_no_prototype() -> None:
+    categories = [*CATEGORIES[:-1], ""]
+    assert "Lone" not in build_prototypes(CATEGORIES, VECTORS).paths
+    assert len(LONE) < MIN_PRODUCTS
+    assert build_prototypes(categories, VECTORS).paths == ["Books", "Shoes"]
+    assert len(build_prototypes(["x"] * 3, VECTORS[:3])) == 0
+
+
+def test_a_product_loses_its_categorys_shortfall_from_the_best_category() -> None:
+    similarity = {"a": 0.2, "b": 0.6, "c": 0.4, "d": 0.3}
+    category_of = {"a": "Books", "b": "Shoes", "d": "Books"}  # c's category has no prototype
+    out = category_adjusted(similarity, category_of, {"Books": 0.8, "Shoes": 0.1, "Toys": 0.5}, 1.0)
+    assert out == pytest.approx({"a": 0.2, "b": -0.1, "c": 0.4, "d": 0.3})
+    # The product whose category fits the query overtakes the one whose own text matched better, and
+    # the best category's products keep their own similarities and their spread.
+    assert out["a"] > out["b"] and out["d"] - out["a"] == pytest.approx(0.1)
+    assert category_adjusted(similarity, category_of, {"Books": 0.8, "Shoes": 0.1}, 0.0) == similarity
+    assert category_adjusted(similarity, category_of, {}, 1.0) == similarity
+
+
+def test_prototypes_travel_in_the_faiss_artifact(tmp_path) -> None:
+    store = LocalArtifactStore(tmp_path)
+    ids = [f"P{i}" for i in range(len(VECTORS))]
+    prototypes = build_prototypes(CATEGORIES, VECTORS)
+    version = publish_vector_index(
+        store, FaissVectorIndex.build(ids, VECTORS), ids, "m", "1", "i", categories=prototypes
+    )
+    loaded, _ = load_vector_index(store, version)
+    assert loaded.categories is not None and loaded.categories.paths == ["Books", "Shoes"]
+    query = np.array([0.0, 0.0, 1.0], dtype=np.float32)
+    assert loaded.categories.similarities(query) == pytest.approx(prototypes.similarities(query))
+
+    older = publish_vector_index(store, FaissVectorIndex.build(ids, VECTORS), ids, "m", "1", "i")
+    assert load_vector_index(store, older)[0].categories is None
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        b"{not json",
+        json.dumps({"paths": ["a"], "products": [5], "centroids": []}).encode(),
+        json.dumps({"paths": ["a"], "products": [5], "centroids": [[1.0, 0.0]]}).encode(),  # 2 of 3 dims
+    ],
+)
+def test_damaged_prototypes_make_the_artifact_unusable(tmp_path, stored: bytes) -> None:
+    store = LocalArtifactStore(tmp_path)
+    ids = [f"P{i}" for i in range(len(VECTORS))]
+    version = publish_vector_index(
+        store,
+        FaissVectorIndex.build(ids, VECTORS),
+        ids,
+        "m",
+        "1",
+        "i",
+        categories=build_prototypes(CATEGORIES, VECTORS),
+    )
+    (tmp_path / ARTIFACT / version / CATEGORIES_FILE).write_bytes(stored)
+    with pytest.raises(VectorIndexUnavailableError, match=version):
+        load_vector_index(store, version)
+
+
+def test_round_trip_keeps_every_number() -> None:
+    prototypes = build_prototypes(CATEGORIES, VECTORS)
+    again = CategoryPrototypes.from_bytes(prototypes.to_bytes())
+    assert again.paths == prototypes.paths and again.products == prototypes.products
+    assert again.dimension == 3

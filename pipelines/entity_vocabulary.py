@@ -121,3 +121,16 @@ def category_attributes(documents: Iterable[dict[str, Any]]) -> dict[str, dict[s
     return {
         name: {key: sorted(values) for key, values in keys.items()} for name, keys in sorted(found.items())
     }
+
+
+def title_words(documents: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
+    """Brand and category name (any level) -> the words of its products' titles: what a brand or a
+    category calls its products, so "stanley hammer" is no Stanley product when Stanley's titles
+    never say hammer, and "sofa cover" no sofa when sofas' titles never say cover."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for doc in documents:
+        words = {w for w in tokens(normalize(doc.get("title") or "")) if w.isalpha()}
+        for field in ("brand", "category_lvl1", "category_lvl2", "category_lvl3"):
+            if name := doc.get(field):
+                found[name] |= words
+    return {name: sorted(words) for name, words in sorted(found.items())}

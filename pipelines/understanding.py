@@ -20,7 +20,7 @@ import msgspec
 import wordfreq
 from tqdm import tqdm
 
-from pipelines.entity_vocabulary import category_attributes, mine_category_terms, mine_series
+from pipelines.entity_vocabulary import category_attributes, mine_category_terms, mine_series, title_words
 from pipelines.spelling_rules import SpellingRuleIssue, load_spelling_rules
 from pipelines.synonyms.rules import load_rules
 from quarry.adapters.artifact_store import ArtifactStore
@@ -186,6 +186,7 @@ def build_from_documents(documents: list[dict[str, Any]]) -> tuple[dict[str, int
         series=series,
         category_terms=mine_category_terms(documents, not_terms),
         category_attributes=category_attributes(documents),
+        title_words=title_words(documents),
         brands=sorted(brands),
         categories=sorted(categories),
         attributes={key: sorted(values) for key, values in sorted(attributes.items())},

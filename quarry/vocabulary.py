@@ -132,6 +132,8 @@ class Vocabulary(msgspec.Struct):
     """Category name (any level) -> attribute key -> the values its products have."""
     synonym_words: list[str] = msgspec.field(default_factory=list)
     """Words of the synonym rules (synonyms/*.txt): shopper words the index understands."""
+    title_words: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    """Brand or category name (any level) -> the words of its products' titles."""
 
 
 class SpellingRules(msgspec.Struct, frozen=True):

@@ -114,6 +114,27 @@ class EntityExtractor:
             self._attribute_words | self._brand_tokens | self._models | set(catalog_words or ())
         )
         self._line_words = {w for name in self._series for w in name.split()}
+        # Empty for artifacts built before title words were recorded: those rules then stay off.
+        self._title_words = {name: set(words) for name, words in vocabulary.title_words.items()}
+        self._all_departments = set().union(*self._departments.values()) if self._departments else set()
+
+    def _sold_elsewhere(self, brand: str, head: str | None) -> bool:
+        """Whether the product said of a brand is one the catalog sells only in departments the brand
+        is not in ("penguin plush"). A product the catalog never names ("yeti cooler", "hp printer
+        ink") is no evidence against the brand."""
+        if head is None:
+            return False
+        own = self._departments.get(brand, set())
+        elsewhere = [d for d in self._all_departments if d not in own and self._names_it(d, head, False)]
+        return bool(elsewhere) and not any(self._names_it(d, head, False) for d in own)
+
+    def _names_it(self, name: str, word: str, unknown: bool = True) -> bool:
+        """Whether the titles of a brand's or category's products use this word (or its singular);
+        `unknown` when the vocabulary has no title words for the name."""
+        words = self._title_words.get(name)
+        if words is None:
+            return unknown
+        return word in words or _singular(word) in words
 
     # --- matching --------------------------------------------------------------------------------
 
@@ -150,11 +171,13 @@ class EntityExtractor:
         end: int,
         names: list[tuple[int, int, str, str]],
         product_term: bool = True,
+        category: str | None = None,
     ) -> bool:
         """Whether a name at words[..end] is followed by another product word, which makes it a
         modifier ("phone stand", "white noise machine"): a following word that is not a name, a
         number, a size, an attribute value, a function word or a catalog word; for a product term
-        (`product_term`), another product term as well ("coffee table book")."""
+        (`product_term`), another product term as well ("coffee table book"), or a catalog word the
+        named `category`'s titles never use ("sofa cover": covers are another product)."""
         starts = {start for start, _, _, _ in names}
         for index in range(end, len(words)):
             word = words[index]
@@ -162,32 +185,43 @@ class EntityExtractor:
                 return False
             if index in starts or any(start <= index < stop for start, stop, _, _ in names):
                 kind = next(k for start, stop, k, _ in names if start <= index < stop)
+                if not product_term and kind in ("color", "material", "attribute"):
+                    continue  # "red velvet cake": what the velvet is of decides for both
                 return product_term and kind == "category"
-            if (
-                any(ch.isdigit() for ch in word)
-                or word in TRAILING_WORDS
-                or word in LETTER_SIZES
-                or word in self._catalog_words
+            if any(ch.isdigit() for ch in word) or word in TRAILING_WORDS or word in LETTER_SIZES:
+                continue
+            if word in self._catalog_words and (
+                category is None or word in self._attribute_words or self._names_it(category, word)
             ):
                 continue
             return True
         return False
 
     def _modified_by_another_product(
-        self, words: list[str], start: int, names: list[tuple[int, int, str, str]]
+        self, words: list[str], start: int, names: list[tuple[int, int, str, str]], category: str
     ) -> bool:
         """Whether the word before a product term is a content word the catalog never uses ("dog
-        shampoo", "dryer sheets", "piano keyboard"): the query is about another product."""
+        shampoo", "dryer sheets", "piano keyboard"), or one it uses but never in the named
+        `category`'s titles or attribute values ("air conditioner", "baking sheet", "apple tv"): the
+        query is about another product."""
         if start == 0 or any(stop == start for _, stop, _, _ in names):
             return False
         previous = words[start - 1]
-        return not (
-            previous in FUNCTION_WORDS
-            or previous in self._catalog_words
+        if start >= 2 and any(ch.isdigit() for ch in words[start - 2]):
+            return False  # a number's unit describes the product: "4+ star air fryer", "12 inch skillet"
+        if (
+            len(previous) < 2
+            or previous in TRAILING_WORDS
+            or previous in FUNCTION_WORDS
             or previous in QUERY_WORDS
             or previous in SPOKEN_SIZES
             or any(ch.isdigit() for ch in previous)
-        )
+        ):
+            return False
+        if previous not in self._catalog_words:
+            return True
+        values = self._category_attributes.get(category, {}).values()
+        return not (self._names_it(category, previous) or any(previous in v for v in values))
 
     # --- evidence --------------------------------------------------------------------------------
 
@@ -208,11 +242,13 @@ class EntityExtractor:
         departments_at = {
             start: self._departments.get(v, set()) for start, _, k, v in names if k == "category"
         }
+        rejected: set[int] = set()  # where product terms of other products start
         for start, end, kind, value in names:
             if kind == "category" and (
-                self._describes_only(words, end, names)
-                or self._modified_by_another_product(words, start, names)
+                self._describes_only(words, end, names, category=value)
+                or self._modified_by_another_product(words, start, names, value)
             ):
+                rejected.add(start)
                 continue
             if kind == "category" and any(
                 stop == start
@@ -224,15 +260,22 @@ class EntityExtractor:
             if kind == "color" and any(stop == start and k == "color" for _, stop, k, _ in names):
                 continue  # "navy blue": one colour, the first word's
             if kind in ("color", "material", "attribute") and (
-                start > after_for or self._describes_only(words, end, names, product_term=False)
+                start > after_for
+                or self._describes_only(words, end, names, product_term=False)
+                or end in rejected
             ):
-                continue  # "shampoo for gray hair", "white noise machine", "cotton candy"
+                continue  # "shampoo for gray hair", "white noise machine", "leather conditioner"
             if kind == "series" and end < len(words) and words[end] in MODEL_EXTENSIONS:
                 continue  # "iphone 15 pro max" is another model than "iPhone 15 Pro"
             found[kind].append(value)
         categories = found["category"]
         wanted = self._departments_of(categories)
-        brands = [b for b in found["brand"] if not wanted or self._departments.get(b, wanted) & wanted]
+        brands = [
+            b
+            for b in found["brand"]
+            if (not wanted or self._departments.get(b, wanted) & wanted)
+            and not self._sold_elsewhere(b, self._head_after(words, names, b))
+        ]
         series = []
         for name in found["series"]:
             brand = self._series_brand(name)
@@ -266,6 +309,33 @@ class EntityExtractor:
             material=tuple(materials),
             series=tuple(series),
         )
+
+    def _head_after(self, words: list[str], names: list[tuple[int, int, str, str]], brand: str) -> str | None:
+        """The product a brand is said of: the last word after the brand's name (and before "for")
+        that is no name, number, size, attribute or shopper word; None when there is none ("nike",
+        "nike red", "nike size 10" say nothing against Nike)."""
+        end = max(stop for _, stop, k, v in names if k == "brand" and v == brand)
+        named = {i for start, stop, _, _ in names for i in range(start, stop)}
+        head = None
+        for index in range(end, len(words)):
+            word = words[index]
+            if word == "for":
+                break
+            if (
+                index in named
+                or word in FUNCTION_WORDS
+                or word in QUERY_WORDS
+                or word in TRAILING_WORDS
+                or word in LETTER_SIZES
+                or word in SPOKEN_SIZES
+                or word in self._attribute_words
+                or word in self._models
+                or len(word) < 2
+                or any(ch.isdigit() for ch in word)
+            ):
+                continue
+            head = word
+        return head
 
     def _series_brand(self, name: str) -> str:
         return next(brand for series, brand in self._series.values() if series == name)

@@ -83,13 +83,45 @@ def word_forms(word: str) -> list[str]:
         forms.append(word[:-3] + "y")
     if word.endswith("es") and len(word) > 4:
         forms.append(word[:-2])
-    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
-        forms.append(word[:-1])
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3 and not _consonant_y(word[:-1]):
+        forms.append(word[:-1])  # "strawberrys" is no plural: a consonant's y becomes "ies"
     for ending in _DERIVING_ENDINGS:
         if word.endswith(ending) and len(word) - len(ending) >= MIN_STEM:
             stem = word[: -len(ending)]
+            if ending[0] in _VOWELS and stem.endswith("e") and not stem.endswith(_KEPT_E):
+                continue  # "measureing": a silent e drops before a vowel ("measuring")
+            if ending != "ing" and _consonant_y(stem):
+                continue  # "pacifyer": a consonant's y becomes i ("pacifier"; "pacifying" keeps it)
             forms += [stem, stem + "e"]
     return forms + _british(word)
+
+
+_VOWELS = frozenset("aeiou")
+# Stems whose final e stays before a vowel ("agreeing", "dyeing", "canoeing").
+_KEPT_E = ("ee", "ye", "oe")
+
+
+def _consonant_y(stem: str) -> bool:
+    return len(stem) > 2 and stem.endswith("y") and stem[-2] not in _VOWELS
+
+
+def rival_spellings(word: str) -> list[str]:
+    """Spellings that English rules prefer to a derived form built without them: the doubled final
+    consonant ("controler" -> "controller", "shreder" -> "shredder") and the -or agent noun
+    ("projecter" -> "projector", "calculater" -> "calculator"). A derived form not listed anywhere is
+    only a word when no rival is (`Lexicon.is_known`)."""
+    rivals = []
+    for ending in ("ers", "er", "ing", "ed"):
+        stem = word[: -len(ending)]
+        if word.endswith(ending) and len(stem) >= 3:
+            last, before = stem[-1], stem[-2]
+            if last not in _VOWELS and last not in "wxy" and before in _VOWELS and stem[-3] not in _VOWELS:
+                rivals.append(stem + last + ending)
+    if word.endswith("er"):
+        rivals.append(word[:-2] + "or")
+    elif word.endswith("ers"):
+        rivals.append(word[:-3] + "ors")
+    return rivals
 
 
 class Lexicon:
@@ -163,9 +195,12 @@ class Lexicon:
         return word in self.catalog or word in self.english or word in self.queries
 
     def is_known(self, word: str) -> bool:
-        """A word some source has, another form of one (`word_forms`), or the singular of a shop word."""
-        if self.in_sources(word) or any(self.in_sources(form) for form in word_forms(word)):
+        """A word some source has, another form of one (`word_forms`) that no listed spelling rivals
+        (`rival_spellings`), or the singular of a shop word."""
+        if self.in_sources(word):
             return True
+        if any(self.in_sources(form) for form in word_forms(word)):
+            return not any(self.in_sources(rival) for rival in rival_spellings(word))
         if "-" in word:  # "cover-up", "spider-man", "k-mini": a compound of words (or of letters)
             parts = [part for part in word.split("-") if part]
             return all(len(part) < 3 or self.is_known(part) for part in parts)

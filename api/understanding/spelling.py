@@ -136,6 +136,10 @@ class SpellCorrector:
         return probability, plain
 
     def _candidates(self, token: str, before: str | None, after: str | None) -> list[_Candidate]:
+        # A function word is no context in a query: English prose makes "done with", "college for" and
+        # "and budget" common pairs, while a shopper's "dorne with camera" names a product before it.
+        before = None if before in FUNCTION_WORDS else before
+        after = None if after in FUNCTION_WORDS else after
         found: list[_Candidate] = []
         sound = sound_key(token)
         edits = {

@@ -1,6 +1,7 @@
 """Entity extraction rules on a small hand-made catalog vocabulary: each test is one evidence rule
 of api/understanding/classify.py, with queries whose right answer a person can tell."""
 
+import msgspec
 import pytest
 
 from api.understanding.classify import EntityExtractor, classify
@@ -130,3 +131,57 @@ def test_who_it_is_for_is_no_category(extractor) -> None:
 )
 def test_intent(extractor, words, intent) -> None:
     assert classify(words, extractor, extractor.extract(words)) == intent
+
+
+# The same catalog with its products' title words, which the rules below need.
+WITH_TITLES = msgspec.structs.replace(
+    VOCABULARY,
+    brands=[*VOCABULARY.brands, "Penguin"],
+    departments={**VOCABULARY.departments, "Penguin": ["Books"], "Books": ["Books"], "Toys": ["Toys"]},
+    category_terms={**VOCABULARY.category_terms, "sheets": "Sheets", "plush": "Stuffed Animals"},
+    title_words={
+        "Sneakers": ["running", "shoes", "leather", "trail"],
+        "Sheets": ["cotton", "sheets", "queen", "percale"],
+        "Phone Cases": ["case", "clear", "slim", "iphone"],
+        "Books": ["novel", "paperback", "mystery"],
+        "Toys": ["plush", "teddy", "bear", "building", "set"],
+        "Penguin": ["novel", "paperback"],
+        "Apple": ["iphone", "macbook"],
+    },
+)
+
+
+@pytest.fixture(scope="module")
+def titled() -> EntityExtractor:
+    words = TITLE_WORDS | {"cover", "baking", "trail", "plush", "leather", "queen"}
+    return EntityExtractor(WITH_TITLES, COMMON.__contains__, words)
+
+
+def test_a_product_term_next_to_a_word_its_category_never_uses_names_another_product(titled) -> None:
+    # "cover" and "baking" are words of this catalog, but not of sneakers' or sheets' titles.
+    assert titled.extract(["running", "shoes", "cover"]).category == ()
+    assert titled.extract(["baking", "sheets"]).category == ()
+    assert titled.extract(["trail", "running", "shoes"]).category == ("Sneakers",)
+    assert titled.extract(["queen", "sheets"]).category == ("Sheets",)
+    assert titled.extract(["iphone", "case", "clear"]).category == ("Phone Cases",)
+    # A number's unit describes the product asked for.
+    assert titled.extract(["4", "star", "running", "shoes"]).category == ("Sneakers",)
+
+
+def test_a_brand_said_of_a_product_only_other_departments_sell_is_dropped(titled) -> None:
+    assert titled.extract(["penguin", "plush"]).brand == ()  # the publisher sells no toys
+    assert titled.extract(["penguin", "paperback"]).brand == ("Penguin",)
+    # A product the catalog never names says nothing against the brand.
+    assert titled.extract(["penguin", "bookmark"]).brand == ("Penguin",)
+    assert titled.extract(["penguin"]).brand == ("Penguin",)
+
+
+def test_a_colour_before_a_material_describes_what_follows_both(titled) -> None:
+    assert titled.extract(["red", "leather", "cake"]).color == ()
+    assert titled.extract(["red", "leather", "running", "shoes"]).color == ("red",)
+
+
+def test_without_title_words_the_title_rules_stay_off() -> None:
+    """An understanding artifact built before title words were recorded keeps the older rules."""
+    older = EntityExtractor(VOCABULARY, COMMON.__contains__, TITLE_WORDS | {"cover"})
+    assert older.extract(["running", "shoes", "cover"]).category == ("Sneakers",)

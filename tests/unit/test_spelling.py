@@ -174,6 +174,46 @@ def test_word_forms() -> None:
     assert "slip" not in word_forms("slipers")  # too short a stem: a typo of "slippers"
 
 
+@pytest.mark.parametrize(
+    ("typed", "listed", "rule"),
+    [
+        ("strawberrys", "strawberry", "a consonant's y becomes ies"),
+        ("measureing", "measure", "a silent e drops before a vowel"),
+        ("pacifyer", "pacify", "a consonant's y becomes i before -er"),
+    ],
+)
+def test_forms_english_spelling_rules_forbid_are_no_words(typed, listed, rule) -> None:
+    assert listed not in word_forms(typed), rule
+    assert not Lexicon({}, {listed: 1_000_000}, {}, {}, {}).is_known(typed)
+
+
+def test_allowed_forms_stay_words() -> None:
+    assert "toy" in word_forms("toys") and "agree" in word_forms("agreeing")
+    assert "pacify" in word_forms("pacifying") and "massage" in word_forms("massager")
+
+
+@pytest.mark.parametrize(
+    ("typed", "stem", "rival"),
+    [
+        ("controler", "control", "controller"),
+        ("shreder", "shred", "shredder"),
+        ("projecter", "project", "projector"),
+    ],
+)
+def test_a_derived_form_loses_to_the_spelling_english_lists(typed, stem, rival) -> None:
+    assert Lexicon({}, {stem: 1_000_000}, {}, {}, {}).is_known(typed)  # nothing rivals it
+    assert not Lexicon({}, {stem: 1_000_000, rival: 50_000}, {}, {}, {}).is_known(typed)
+
+
+def test_a_function_word_next_to_a_typo_is_no_context() -> None:
+    """English prose pairs "done with" often; a shopper's "dorne with camera" names a product."""
+    english = {"done": 1_000_000, "drone": 1_000_000, "with": 3_000_000_000}
+    pairs = {("done", "with"): 900_000}
+    corrector = SpellCorrector(Lexicon({}, english, {}, {}, pairs), set())
+    (decision,) = corrector.correct(["dorne", "with", "camera"]).decisions
+    assert decision.context == 1.0  # the pair's evidence was not used
+
+
 def test_a_typo_of_a_word_ending_in_s_is_no_singular(speller) -> None:
     assert not speller.is_known("wireles") and speller.correct(["wireles"]).applied == "wireless"
 

@@ -64,6 +64,12 @@ def head_word(words: list[str]) -> str | None:
     return content[-1] if content else None
 
 
+def known_share(words: list[str], known: Callable[[str], bool]) -> float:
+    """The share of a query's content words that `known` has (1 for a query without any)."""
+    content = content_words(words)
+    return sum(1 for w in content if known(w)) / len(content) if content else 1.0
+
+
 def signals(
     words: list[str],
     known: Callable[[str], bool],

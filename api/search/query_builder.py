@@ -174,11 +174,16 @@ def _filtered(query: dict[str, Any], request: SearchRequest) -> dict[str, Any]:
     return {"bool": {"must": [query], "filter": filters}} if filters else query
 
 
-def knn_body(vector: list[float], request: SearchRequest, k: int) -> dict[str, Any]:
+def knn_body(
+    vector: list[float], request: SearchRequest, k: int, category_paths: list[str] | None = None
+) -> dict[str, Any]:
     """Semantic candidates: lucene HNSW on `embedding` with the hard filters applied inside the k-NN
-    search (efficient filtering), so a filter never empties a window found before filtering."""
+    search (efficient filtering), so a filter never empties a window found before filtering;
+    `category_paths` keeps to those categories' products."""
     knn: dict[str, Any] = {"vector": vector, "k": k}
     filters = filter_clauses(request)
+    if category_paths:
+        filters.append({"terms": {"category_path": category_paths}})
     if filters:
         knn["filter"] = {"bool": {"filter": filters}}
     return {

@@ -40,6 +40,13 @@ class Weights(msgspec.Struct, frozen=True):
     affinity: float
 
 
+class CategoryUse(msgspec.Struct, frozen=True):
+    """What a descriptive query takes from category prototypes (quarry/category_prototypes.py)."""
+
+    weight: float  # a product loses this times its category's shortfall from the best category
+    candidates: int  # products of the best-fitting categories added to the window (0: none)
+
+
 class RankingConfig(msgspec.Struct, frozen=True):
     version: str
     window: int
@@ -64,6 +71,10 @@ class RankingConfig(msgspec.Struct, frozen=True):
     # ... and its semantic side ranks by a product's similarity less this times its category's
     # shortfall from the best-fitting category (quarry/category_prototypes.py); 0 turns it off.
     category_weight_descriptive: float = 0.0
+    # ... and its window also takes this many products of the two categories whose prototypes fit it
+    # best, below the similarity floor too, when its words are words of the language (a keyboard mash
+    # is no description): "pedal to the office" finds bikes that no single bike's text is close to.
+    category_candidates_descriptive: int = 0
     semantic_min_similarity: float = 0.3
     # Each model spreads cosine similarities differently, so the floor that keeps nonsense queries
     # out is the model's own (make semantic-floor measures it); models not named use the one above.
@@ -76,10 +87,14 @@ class RankingConfig(msgspec.Struct, frozen=True):
     def semantic_floor(self, model: str) -> float:
         return self.semantic_min_similarity_by_model.get(model, self.semantic_min_similarity)
 
-    def category_weight_for(self, shop_word_share: float) -> float:
-        """The category adjustment applies to descriptive queries only: a query in the catalog's own words
-        names its product, and its best matches are single products, not the average of a category."""
-        return self.category_weight_descriptive if shop_word_share < DESCRIPTIVE_SHARE else 0.0
+    def category_use(self, shop_word_share: float, language_share: float) -> CategoryUse | None:
+        """How a query uses category prototypes: only a descriptive one does, since a query in the
+        catalog's own words names its product, and its best matches are single products, not the
+        average of a category."""
+        if shop_word_share >= DESCRIPTIVE_SHARE or self.category_weight_descriptive <= 0:
+            return None
+        candidates = self.category_candidates_descriptive if language_share >= DESCRIPTIVE_SHARE else 0
+        return CategoryUse(self.category_weight_descriptive, candidates)
 
     def keyword_weight_for(self, entities: Entities, shop_word_share: float = 1.0) -> float:
         """The keyword side's share in weighted fusion, from what the query is: catalog entities

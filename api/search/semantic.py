@@ -18,6 +18,7 @@ import numpy as np
 
 from api.search.candidates import from_docvalues
 from api.search.query_builder import ids_body, knn_body
+from api.search.ranking import CategoryUse
 from api.search.schemas import SearchRequest
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.cache import CacheError, KeyValueStore
@@ -32,6 +33,8 @@ from quarry.vector_index import ARTIFACT, FaissVectorIndex, load_vector_index
 log = logging.getLogger("api.semantic")
 
 QUERY_VECTOR_TTL_S = 86_400
+# A descriptive query's window takes products from this many best-fitting categories.
+CATEGORIES_SEARCHED = 2
 LOCAL_QUERY_VECTORS = 4096
 
 
@@ -198,11 +201,12 @@ class SemanticRetriever:
         k: int,
         min_similarity: float,
         keyword_hits: Sequence[Hit],
-        category_weight: float = 0.0,
+        by_category: CategoryUse | None = None,
     ) -> SemanticCandidates | None:
-        """None when there is no query vector (the model is unavailable). `category_weight` > 0 ranks
-        by each product's similarity adjusted by its category prototype's, when the artifact has
-        prototypes; the floor and `similarity` stay the plain cosine."""
+        """None when there is no query vector (the model is unavailable). With `by_category` (and
+        prototypes in the artifact) the window also takes the best-fitting categories' nearest products
+        and ranks each product by its similarity adjusted by its category prototype's; the floor and
+        `similarity` stay the plain cosine."""
         vector = self.vectors.vector(text)
         if vector is None:
             return None
@@ -225,6 +229,15 @@ class SemanticRetriever:
                     fallback.set_attribute("quarry.results", len(found.hits))
                 hits = sorted((from_docvalues(h) for h in found.hits), key=lambda h: -nearest.get(h.id, 0.0))
                 similarity = {h.id: nearest.get(h.id, 0.0) for h in hits}
+        prototypes = faiss_index.categories if faiss_index is not None else None
+        fit: dict[str, float] = {}
+        fitting: list[Hit] = []  # the best-fitting categories' products, admitted below the floor
+        if by_category is not None and prototypes is not None and len(prototypes):
+            fit = prototypes.similarities(vector)
+            if by_category.candidates and not request.category and "knn" not in degraded:
+                fitting = self._in_categories(vector, request, fit, by_category.candidates)
+                seen = {h.id for h in hits}
+                hits = [*hits, *(h for h in fitting if h.id not in seen)]
         if faiss_index is not None:
             with span("faiss.rerank") as rerank:
                 wanted = list(dict.fromkeys([*(h.id for h in keyword_hits), *(h.id for h in hits)]))
@@ -234,14 +247,26 @@ class SemanticRetriever:
                     exact = np.vstack([stored[i] for i in ids]) @ vector
                     similarity.update(zip(ids, (float(x) for x in exact), strict=True))
                 rerank.set_attribute("quarry.candidates", len(stored))
-        kept = [h for h in hits if similarity.get(h.id, 0.0) >= min_similarity]
+        admitted = {h.id for h in fitting}
+        kept = [h for h in hits if h.id in admitted or similarity.get(h.id, 0.0) >= min_similarity]
         kept.sort(key=lambda h: -similarity.get(h.id, 0.0))
         relevance = None
-        prototypes = faiss_index.categories if faiss_index is not None else None
-        if category_weight > 0 and prototypes is not None and len(prototypes):
-            with span("category.adjust"):
-                category_of = {h.id: str(h.source.get("category_path") or "") for h in (*keyword_hits, *kept)}
-                relevance = category_adjusted(
-                    similarity, category_of, prototypes.similarities(vector), category_weight
-                )
+        if fit and by_category is not None:
+            category_of = {h.id: str(h.source.get("category_path") or "") for h in (*keyword_hits, *kept)}
+            relevance = category_adjusted(similarity, category_of, fit, by_category.weight)
         return SemanticCandidates(hits=kept, similarity=similarity, degraded=degraded, relevance=relevance)
+
+    def _in_categories(
+        self, vector: Vectors, request: SearchRequest, fit: dict[str, float], k: int
+    ) -> list[Hit]:
+        """The nearest products of the `CATEGORIES_SEARCHED` categories that fit the query best; none
+        when the k-NN query fails (the window keeps what it has)."""
+        best = sorted(fit, key=lambda path: -fit[path])[:CATEGORIES_SEARCHED]
+        try:
+            with span("retrieve.knn_categories", one_call=True) as knn:
+                response = self._engine.search(self._alias, knn_body(vector.tolist(), request, k, best))
+                knn.set_attribute("quarry.results", len(response.hits))
+        except SearchEngineError as exc:
+            log.warning("k-NN by category failed", extra={"error": str(exc)})
+            return []
+        return [from_docvalues(hit) for hit in response.hits]

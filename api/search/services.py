@@ -14,11 +14,11 @@ from api.events.services import SESSION_KEEP, session_key
 from api.search.cache import SearchCache, cache_key
 from api.search.candidates import from_docvalues
 from api.search.hybrid import FusedCandidate, fuse, keyword_only
-from api.search.match_quality import MatchThresholds
+from api.search.match_quality import MatchThresholds, known_share
 from api.search.match_quality import quality as match_quality
 from api.search.match_quality import signals as match_signals
 from api.search.query_builder import search_body
-from api.search.ranking import RankedHit, RankingConfig, RankingSource, rank
+from api.search.ranking import CategoryUse, RankedHit, RankingConfig, RankingSource, rank
 from api.search.schemas import (
     CachedPage,
     Facets,
@@ -307,6 +307,7 @@ class SearchService:
         keyword_hits: list[Hit],
         understood: UnderstoodQuery,
         shop_word_share: float = 1.0,
+        by_category: CategoryUse | None = None,
     ) -> tuple[list[FusedCandidate], RetrievalInfo, list[str]]:
         """The reranking window: keyword candidates fused with semantic ones (per the configuration),
         the retrieval summary, and the components that were bypassed."""
@@ -320,7 +321,7 @@ class SearchService:
                 config.window,
                 config.semantic_floor(self.semantic.model),
                 keyword_hits,
-                config.category_weight_for(shop_word_share),
+                by_category,
             )
             semantic_span.set_attribute("quarry.results", len(semantic.hits) if semantic else 0)
         if semantic is None:  # no query vector: `degraded` says so from the retriever's state
@@ -463,8 +464,12 @@ class SearchService:
             None,
         )
         if request.sort == "relevance":
+            searched_words = tokens(understood.expanded or understood.effective)
+            by_category = config.category_use(
+                words.shop_word_share, known_share(searched_words, self.understanding.knows)
+            )
             candidates, retrieval, degraded = self._candidates(
-                understood.effective, request, config, hits, understood, words.shop_word_share
+                understood.effective, request, config, hits, understood, words.shop_word_share, by_category
             )
             keyword_ids = {h.id for h in hits}
             # Semantic candidates the keyword query did not return are extra results.

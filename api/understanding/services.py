@@ -163,6 +163,11 @@ class QueryUnderstanding:
     def vocabulary(self) -> Vocabulary:
         return self._model.value.vocabulary
 
+    def knows(self, word: str) -> bool:
+        """Whether the word is a word at all (any lexicon, another form of one, a protected word):
+        what tells a description in plain words from a keyboard mash."""
+        return self._model.value.speller.is_known(word)
+
     def catalog_knows(self, word: str) -> bool:
         """Whether the shop's own vocabulary has the word, or another form of it (`word_forms`)."""
         shop = self._model.value.shop_words

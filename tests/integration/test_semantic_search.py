@@ -179,12 +179,9 @@ def test_conceptual_golden_queries_share_no_word_with_their_relevant_titles(engi
         assert overlapping.total == 0, (query.query, [h.source["title"] for h in overlapping.hits])
 
 
-def test_a_descriptive_query_ranks_products_by_how_well_their_category_fits(
-    api_client, engine, demo_catalog
-) -> None:
-    """For a query in the shopper's own words, a product's semantic relevance is its cosine less its
-    category's shortfall from the best-fitting category; a query in the catalog's words keeps the
-    plain cosine. The expectation is computed here from the artifact's file and the stored vectors."""
+def prototype_fit(client: TestClient, demo_catalog: Any, query: str) -> tuple[dict[str, float], Any]:
+    """How well each category prototype fits a query, computed here from the artifact's file and the
+    query vector the service uses (not through the code under test), and that vector."""
     import json
     from pathlib import Path
 
@@ -195,21 +192,35 @@ def test_a_descriptive_query_ranks_products_by_how_well_their_category_fits(
     artifacts = Path(demo_catalog.artifacts_dir) / ARTIFACT
     current = (artifacts / "CURRENT").read_text().strip()
     stored = json.loads((artifacts / current / CATEGORIES_FILE).read_text())
-    centroids = dict(zip(stored["paths"], np.asarray(stored["centroids"], dtype=np.float32), strict=True))
+    query_vector = client.app.state.search_service.semantic.vectors.vector(query)
+    centroids = np.asarray(stored["centroids"], dtype=np.float32)
+    return dict(zip(stored["paths"], (float(x) for x in centroids @ query_vector), strict=True)), query_vector
+
+
+def stored_products(engine: Any, demo_catalog: Any, results: list[dict[str, Any]]) -> dict[str, Any]:
+    ids = [r["product_id"] for r in results]
+    docs = engine.search(
+        demo_catalog.products_alias,
+        {"size": len(ids), "query": {"ids": {"values": ids}}, "_source": ["embedding", "category_path"]},
+    )
+    return {h.id: h.source for h in docs.hits}
+
+
+def test_a_descriptive_query_ranks_products_by_how_well_their_category_fits(
+    api_client, engine, demo_catalog
+) -> None:
+    """For a query in the shopper's own words, a product's semantic relevance is its cosine less its
+    category's shortfall from the best-fitting category; a query in the catalog's words keeps the
+    plain cosine."""
+    import numpy as np
+
     weight = api_client.app.state.search_service.ranking.get().category_weight_descriptive
     assert weight > 0
-    vectors = api_client.app.state.search_service.semantic.vectors
 
-    def checked(query: str) -> tuple[dict[str, Any], float]:
+    def checked(query: str) -> tuple[dict[str, Any], int]:
         body = search(api_client, q=query, size=30, explain="true")
-        ids = [r["product_id"] for r in body["results"]]
-        docs = engine.search(
-            demo_catalog.products_alias,
-            {"size": len(ids), "query": {"ids": {"values": ids}}, "_source": ["embedding", "category_path"]},
-        )
-        by_id = {h.id: h.source for h in docs.hits}
-        query_vector = vectors.vector(query)
-        fit = {path: float(c @ query_vector) for path, c in centroids.items()}
+        by_id = stored_products(engine, demo_catalog, body["results"])
+        fit, query_vector = prototype_fit(api_client, demo_catalog, query)
         best = max(fit.values())
         adjusted = 0
         for result in body["results"]:
@@ -228,6 +239,44 @@ def test_a_descriptive_query_ranks_products_by_how_well_their_category_fits(
     assert adjusted > 0, "some result lies outside the best-fitting category"
     named, _ = checked("stainless steel water bottle")
     assert named["match"]["known_words"] == named["match"]["content_words"]
+
+
+def test_a_description_in_plain_words_also_searches_the_categories_that_fit_it(
+    api_client, engine, demo_catalog
+) -> None:
+    """Products of the two best-fitting categories join the window even below the similarity floor
+    when the words are words; a keyboard mash gets no such help, so the floor still keeps it out."""
+    import numpy as np
+
+    config = api_client.app.state.search_service.ranking.get()
+    floor = config.semantic_floor(api_client.app.state.search_service.semantic.model)
+    assert config.category_candidates_descriptive > 0
+
+    def below_floor(query: str) -> tuple[dict[str, Any], list[str]]:
+        body = search(api_client, q=query, size=100, explain="true")
+        assert body["degraded"] == []
+        # Semantic candidates only: keyword matches (and the keyword tail after the window, which has
+        # no breakdown) never needed the floor.
+        semantic = [
+            r for r in body["results"] if r.get("score_breakdown") and r["score_breakdown"]["keyword"] is None
+        ]
+        by_id = stored_products(engine, demo_catalog, semantic)
+        searched = body["query"]["corrected"] or body["query"]["normalized"]
+        fit, query_vector = prototype_fit(api_client, demo_catalog, searched)
+        best_two = sorted(fit, key=lambda path: -fit[path])[:2]
+        found = []
+        for pid, source in by_id.items():
+            if float(np.asarray(source["embedding"], dtype=np.float32) @ query_vector) < floor:
+                assert source["category_path"] in best_two, (pid, source["category_path"])
+                found.append(pid)
+        return body, found
+
+    described, admitted = below_floor("ride to the office without a car")
+    assert described["match"]["known_words"] < described["match"]["content_words"] / 2
+    assert admitted, "products of the best-fitting categories below the floor"
+    mash, admitted = below_floor("xqzv kkrtw pflmj")
+    assert mash["query"]["corrected"] is None
+    assert admitted == [] and mash["match_quality"] == "none"
 
 
 def test_cold_start_products_get_content_based_similar_items(api_client, engine, demo_catalog) -> None:

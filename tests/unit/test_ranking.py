@@ -137,3 +137,16 @@ def test_the_keyword_share_follows_what_the_query_is() -> None:
     assert config.keyword_weight_for(Entities(), shop_word_share=0.25) == 0.0  # a description
     assert config.keyword_weight_for(named, shop_word_share=0.4) == 0.0
     assert config.keyword_weight_for(Entities(), shop_word_share=0.5) == 0.1
+
+
+def test_only_a_description_uses_category_prototypes_and_only_one_in_words_widens_the_window() -> None:
+    from api.search.ranking import CategoryUse
+
+    config = msgspec.structs.replace(
+        load_config_file(CONFIG_FILE), category_weight_descriptive=1.0, category_candidates_descriptive=20
+    )
+    assert config.category_use(shop_word_share=1.0, language_share=1.0) is None  # the catalog's words
+    assert config.category_use(shop_word_share=0.25, language_share=1.0) == CategoryUse(1.0, 20)
+    assert config.category_use(shop_word_share=0.0, language_share=0.0) == CategoryUse(1.0, 0)  # a mash
+    off = msgspec.structs.replace(config, category_weight_descriptive=0.0)
+    assert off.category_use(shop_word_share=0.0, language_share=1.0) is None

@@ -202,7 +202,7 @@ class EntityExtractor:
     ) -> bool:
         """Whether the word before a product term is a content word the catalog never uses ("dog
         shampoo", "dryer sheets", "piano keyboard"), or one it uses but never in the named
-        `category`'s titles or attribute values ("air conditioner", "baking sheet", "apple tv"): the
+        `category`'s titles or attribute values ("air conditioner", "baking sheet", "face mask"): the
         query is about another product."""
         if start == 0 or any(stop == start for _, stop, _, _ in names):
             return False

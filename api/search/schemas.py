@@ -78,6 +78,9 @@ class RetrievalInfo(msgspec.Struct):
     fusion: str | None = None
     best_similarity: float | None = None
     """The query's best cosine similarity to any candidate product (None without a semantic side)."""
+    categories: list[str] | None = None
+    """For a descriptive query, the categories whose prototypes fit it best and whose products joined
+    the window (docs/query-understanding.md#descriptive-queries); None otherwise."""
 
 
 class SearchResponse(msgspec.Struct):

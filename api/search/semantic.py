@@ -166,6 +166,7 @@ class SemanticCandidates(msgspec.Struct):
     # What fusion ranks by: the cosine, or for a descriptive query the cosine less its category's
     # shortfall from the best-fitting one (quarry/category_prototypes.py); None: the cosine itself.
     relevance: dict[str, float] | None = None
+    categories: list[str] | None = None  # the best-fitting categories searched, when they were
 
 
 # Lucene's cosinesimil score is (1 + cosine) / 2.
@@ -232,10 +233,12 @@ class SemanticRetriever:
         prototypes = faiss_index.categories if faiss_index is not None else None
         fit: dict[str, float] = {}
         fitting: list[Hit] = []  # the best-fitting categories' products, admitted below the floor
+        searched: list[str] | None = None
         if by_category is not None and prototypes is not None and len(prototypes):
             fit = prototypes.similarities(vector)
             if by_category.candidates and not request.category and "knn" not in degraded:
-                fitting = self._in_categories(vector, request, fit, by_category.candidates)
+                searched = sorted(fit, key=lambda path: -fit[path])[:CATEGORIES_SEARCHED]
+                fitting = self._in_categories(vector, request, searched, by_category.candidates)
                 seen = {h.id for h in hits}
                 hits = [*hits, *(h for h in fitting if h.id not in seen)]
         if faiss_index is not None:
@@ -254,14 +257,13 @@ class SemanticRetriever:
         if fit and by_category is not None:
             category_of = {h.id: str(h.source.get("category_path") or "") for h in (*keyword_hits, *kept)}
             relevance = category_adjusted(similarity, category_of, fit, by_category.weight)
-        return SemanticCandidates(hits=kept, similarity=similarity, degraded=degraded, relevance=relevance)
+        return SemanticCandidates(
+            hits=kept, similarity=similarity, degraded=degraded, relevance=relevance, categories=searched
+        )
 
-    def _in_categories(
-        self, vector: Vectors, request: SearchRequest, fit: dict[str, float], k: int
-    ) -> list[Hit]:
-        """The nearest products of the `CATEGORIES_SEARCHED` categories that fit the query best; none
-        when the k-NN query fails (the window keeps what it has)."""
-        best = sorted(fit, key=lambda path: -fit[path])[:CATEGORIES_SEARCHED]
+    def _in_categories(self, vector: Vectors, request: SearchRequest, best: list[str], k: int) -> list[Hit]:
+        """The nearest products of the given categories; none when the k-NN query fails (the window
+        keeps what it has)."""
         try:
             with span("retrieve.knn_categories", one_call=True) as knn:
                 response = self._engine.search(self._alias, knn_body(vector.tolist(), request, k, best))

@@ -347,6 +347,7 @@ class SearchService:
             semantic_candidates=len(semantic.hits),
             fusion=config.fusion if mode == "hybrid" else None,
             best_similarity=round(max(semantic.similarity.values()), 4) if semantic.similarity else None,
+            categories=semantic.categories,
         )
         return fused, info, semantic.degraded
 

@@ -65,6 +65,7 @@ def test_explicit_sorts_stay_keyword_only(api_client) -> None:
         "semantic_candidates": 0,
         "fusion": None,
         "best_similarity": None,
+        "categories": None,
     }
     prices = [r["price"] for r in body["results"]]
     assert prices == sorted(prices)
@@ -264,6 +265,7 @@ def test_a_description_in_plain_words_also_searches_the_categories_that_fit_it(
         searched = body["query"]["corrected"] or body["query"]["normalized"]
         fit, query_vector = prototype_fit(api_client, demo_catalog, searched)
         best_two = sorted(fit, key=lambda path: -fit[path])[:2]
+        assert body["retrieval"]["categories"] in (best_two, None)
         found = []
         for pid, source in by_id.items():
             if float(np.asarray(source["embedding"], dtype=np.float32) @ query_vector) < floor:
@@ -274,8 +276,9 @@ def test_a_description_in_plain_words_also_searches_the_categories_that_fit_it(
     described, admitted = below_floor("ride to the office without a car")
     assert described["match"]["known_words"] < described["match"]["content_words"] / 2
     assert admitted, "products of the best-fitting categories below the floor"
+    assert described["retrieval"]["categories"]  # the response says which categories were searched
     mash, admitted = below_floor("xqzv kkrtw pflmj")
-    assert mash["query"]["corrected"] is None
+    assert mash["query"]["corrected"] is None and mash["retrieval"]["categories"] is None
     assert admitted == [] and mash["match_quality"] == "none"
 
 

@@ -82,7 +82,7 @@ import: services ## Import a catalog: make import FILE=path [FORMAT=csv|jsonl|pa
 vocabulary: services ## Rebuild spelling dictionary, entity vocabularies and suggestions from the catalog
 	@$(PY) -m pipelines vocabulary >/dev/null
 
-embeddings: services ## Encode the catalog (new index version + FAISS artifact); only new/changed text is encoded, FULL=1 re-encodes all
+embeddings: services ## Encode the catalog (new index version + FAISS artifact with category prototypes); only new/changed text is encoded, FULL=1 re-encodes all
 	@$(PY) -m pipelines embeddings $(if $(FULL),--full) >/dev/null
 
 events-retention: services ## Delete daily ubi_events indices older than QUARRY_EVENTS_RETENTION_DAYS

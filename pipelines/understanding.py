@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from pipelines.entity_vocabulary import category_attributes, mine_category_terms, mine_series, title_words
 from pipelines.spelling_rules import SpellingRuleIssue, load_spelling_rules
-from pipelines.synonyms.rules import load_rules
+from pipelines.synonyms.rules import SynonymRule, load_rules
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.search_engine import SearchEngine
 from quarry.text import normalize, tokens
@@ -174,15 +174,10 @@ def build_from_documents(documents: list[dict[str, Any]]) -> tuple[dict[str, int
         | {v for values in attributes.values() for value in values for v in tokens(value)}
         | series_words
     )
+    rules = load_rules(SYNONYMS_DIR)[0]
     vocabulary = Vocabulary(
-        synonym_words=sorted(
-            {
-                w
-                for rule in load_rules(SYNONYMS_DIR)[0]
-                for term in rule.terms
-                for w in tokens(normalize(term))
-            }
-        ),
+        synonym_words=sorted({w for rule in rules for term in rule.terms for w in tokens(normalize(term))}),
+        synonyms=synonym_meanings(rules),
         series=series,
         category_terms=mine_category_terms(documents, not_terms),
         category_attributes=category_attributes(documents),
@@ -197,6 +192,18 @@ def build_from_documents(documents: list[dict[str, Any]]) -> tuple[dict[str, int
         ),
     )
     return dict(counts), vocabulary
+
+
+def synonym_meanings(rules: list[SynonymRule]) -> dict[str, list[str]]:
+    """What each synonym term means, as the index reads the rules: every other term of an
+    equivalence, the right side of an explicit mapping."""
+    meanings: dict[str, set[str]] = {}
+    for rule in rules:
+        terms = [" ".join(tokens(normalize(t))) for t in rule.left]
+        targets = [" ".join(tokens(normalize(t))) for t in rule.right] if rule.right else terms
+        for term in terms:
+            meanings.setdefault(term, set()).update(t for t in targets if t != term)
+    return {term: sorted(found) for term, found in sorted(meanings.items()) if found}
 
 
 def build_suggestions(documents: list[dict[str, Any]], queries: dict[str, int]) -> list[Suggestion]:

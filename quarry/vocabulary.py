@@ -134,6 +134,8 @@ class Vocabulary(msgspec.Struct):
     """Words of the synonym rules (synonyms/*.txt): shopper words the index understands."""
     title_words: dict[str, list[str]] = msgspec.field(default_factory=dict)
     """Brand or category name (any level) -> the words of its products' titles."""
+    synonyms: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    """Normalized synonym term (synonyms/*.txt) -> the terms it means: "couch" -> "sofa", "grey" -> "gray"."""
 
 
 class SpellingRules(msgspec.Struct, frozen=True):

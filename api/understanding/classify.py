@@ -6,7 +6,8 @@ numbers); everything else is `product_search`. Entities are soft boosts for retr
 
 An entity needs evidence (docs/query-understanding.md#entities):
 - names match as whole phrases, longest first ("new balance" before "balance", "coffee table" before
-  "coffee"); a brand may be typed without its punctuation or article ("levis", "north face");
+  "coffee"); a brand may be typed without its punctuation or article ("levis", "north face"); a
+  shopper word names what the synonym rules say it means ("couch", "grey");
 - a product term names a category only at the head of its phrase and not after a word the catalog
   never uses: "phone case" is a phone case, but "phone stand", "laptop desk", "dog shampoo" and
   "dryer sheets" are other products;
@@ -105,6 +106,8 @@ class EntityExtractor:
             for name, keys in vocabulary.category_attributes.items()
         }
         self._attributes = {key: set(vocabulary.attributes.get(key, [])) for key in ("color", "material")}
+        self._aliases: dict[str, str] = {}  # shopper word -> the attribute value it means
+        self._read_synonyms(vocabulary.synonyms)
         self._attribute_words = {
             word for values in vocabulary.attributes.values() for value in values for word in value.split()
         }
@@ -136,6 +139,23 @@ class EntityExtractor:
             return unknown
         return word in words or _singular(word) in words
 
+    def _read_synonyms(self, synonyms: dict[str, list[str]]) -> None:
+        """Shopper words the synonym rules give a meaning name what they mean ("couch" a sofa, "grey"
+        the colour gray), unless the word is a name itself."""
+        for term, meanings in synonyms.items():
+            if term in self._categories or any(term in values for values in self._attributes.values()):
+                continue
+            for meaning in meanings:
+                singular = " ".join(_singular(w) for w in meaning.split())
+                category = self._categories.get(meaning) or self._categories.get(singular)
+                if category is not None:
+                    self._categories.setdefault(term, category)
+                    self._categories.setdefault(" ".join(_singular(w) for w in term.split()), category)
+                    break
+                if any(meaning in values for values in self._attributes.values()):
+                    self._aliases.setdefault(term, meaning)
+                    break
+
     # --- matching --------------------------------------------------------------------------------
 
     def _match(self, words: list[str]) -> list[tuple[int, int, str, str]]:
@@ -154,11 +174,12 @@ class EntityExtractor:
                     kind, value = "series", self._series[phrase][0]
                 elif phrase in self._categories or singular in self._categories:
                     kind, value = "category", self._categories.get(phrase) or self._categories[singular]
-                elif phrase in self._attributes["color"] or phrase in self._attributes["material"]:
-                    kind = "color" if phrase in self._attributes["color"] else "material"
-                    if phrase in self._attributes["color"] and phrase in self._attributes["material"]:
+                elif (value := self._aliases.get(phrase, phrase)) in self._attributes["color"] or (
+                    value in self._attributes["material"]
+                ):
+                    kind = "color" if value in self._attributes["color"] else "material"
+                    if value in self._attributes["color"] and value in self._attributes["material"]:
                         kind = "attribute"  # both ("stainless steel"): the category decides, below
-                    value = phrase
                 else:
                     continue
                 used[start : start + n] = [True] * n

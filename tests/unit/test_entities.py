@@ -185,3 +185,16 @@ def test_without_title_words_the_title_rules_stay_off() -> None:
     """An understanding artifact built before title words were recorded keeps the older rules."""
     older = EntityExtractor(VOCABULARY, COMMON.__contains__, TITLE_WORDS | {"cover"})
     assert older.extract(["running", "shoes", "cover"]).category == ("Sneakers",)
+
+
+def test_shopper_words_name_what_the_synonym_rules_say_they_mean() -> None:
+    vocabulary = msgspec.structs.replace(
+        VOCABULARY,
+        synonyms={"kicks": ["running shoes"], "grey": ["gray"], "cell": ["mobile"], "navy": ["blue"]},
+        attributes={**VOCABULARY.attributes, "color": [*VOCABULARY.attributes["color"], "gray"]},
+    )
+    extractor = EntityExtractor(vocabulary, COMMON.__contains__, TITLE_WORDS)
+    assert extractor.extract(["grey", "kicks"]).category == ("Sneakers",)
+    assert extractor.extract(["grey", "kicks"]).color == ("gray",)
+    assert extractor.extract(["cell"]).category == ()  # its meaning names nothing the shop sells
+    assert extractor.extract(["navy", "running", "shoes"]).color == ("navy",)  # a name stays itself

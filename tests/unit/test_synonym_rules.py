@@ -75,3 +75,12 @@ def test_rules_matching_nothing_in_the_catalog_are_warnings(tmp_path: Path) -> N
     assert [(w.line, w.severity, w.message) for w in warnings] == [
         (4, "warning", "matches nothing in the catalog: handbag, purse")
     ]
+
+
+def test_what_each_term_means_for_entities(tmp_path: Path) -> None:
+    from pipelines.understanding import synonym_meanings
+
+    write(tmp_path, "a.txt", "Couch, Sofa, settee\nGrey => gray\n")
+    meanings = synonym_meanings(load_rules(tmp_path)[0])
+    assert meanings["couch"] == ["settee", "sofa"] and meanings["sofa"] == ["couch", "settee"]
+    assert meanings["grey"] == ["gray"] and "gray" not in meanings  # a mapping reads one way

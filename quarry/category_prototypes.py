@@ -35,7 +35,6 @@ class StoredPrototypes(msgspec.Struct, frozen=True):
 class CategoryPrototypes:
     def __init__(self, paths: Sequence[str], centroids: Vectors, products: Sequence[int]) -> None:
         self.paths = list(paths)
-        self._row = {path: i for i, path in enumerate(self.paths)}
         self._centroids = np.ascontiguousarray(centroids, dtype=np.float32)
         self.products = list(products)
 

@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -87,13 +87,14 @@ class RankingConfig(msgspec.Struct, frozen=True):
     def semantic_floor(self, model: str) -> float:
         return self.semantic_min_similarity_by_model.get(model, self.semantic_min_similarity)
 
-    def category_use(self, shop_word_share: float, language_share: float) -> CategoryUse | None:
+    def category_use(self, shop_word_share: float, language_share: Callable[[], float]) -> CategoryUse | None:
         """How a query uses category prototypes: only a descriptive one does, since a query in the
         catalog's own words names its product, and its best matches are single products, not the
-        average of a category."""
+        average of a category. `language_share` is asked only then (it looks every word up)."""
         if shop_word_share >= DESCRIPTIVE_SHARE or self.category_weight_descriptive <= 0:
             return None
-        candidates = self.category_candidates_descriptive if language_share >= DESCRIPTIVE_SHARE else 0
+        words = self.category_candidates_descriptive > 0 and language_share() >= DESCRIPTIVE_SHARE
+        candidates = self.category_candidates_descriptive if words else 0
         return CategoryUse(self.category_weight_descriptive, candidates)
 
     def keyword_weight_for(self, entities: Entities, shop_word_share: float = 1.0) -> float:

@@ -458,16 +458,11 @@ class SearchService:
         total, degraded = response.total, list[str]()
         # The query's words against the shop's vocabulary, counted once: they set the fusion weight
         # and match quality ("waterbottle" read as its expansion "water bottle").
-        words = match_signals(
-            tokens(understood.expanded or understood.effective),
-            self.understanding.catalog_knows,
-            "none",
-            None,
-        )
+        searched_words = tokens(understood.expanded or understood.effective)
+        words = match_signals(searched_words, self.understanding.catalog_knows, "none", None)
         if request.sort == "relevance":
-            searched_words = tokens(understood.expanded or understood.effective)
             by_category = config.category_use(
-                words.shop_word_share, known_share(searched_words, self.understanding.knows)
+                words.shop_word_share, lambda: known_share(searched_words, self.understanding.knows)
             )
             candidates, retrieval, degraded = self._candidates(
                 understood.effective, request, config, hits, understood, words.shop_word_share, by_category

@@ -66,6 +66,19 @@ def _split_digits(word: str) -> str:
     return f"{head} {word[len(head) :]}" if head.isalpha() and len(head) > 2 and head != word else word
 
 
+def _names_no_product(word: str) -> bool:
+    """A word that says nothing about which product is meant: a function or shopper word, a size or
+    packaging word, a number, a single letter."""
+    return (
+        len(word) < 2
+        or word in FUNCTION_WORDS
+        or word in QUERY_WORDS
+        or word in TRAILING_WORDS
+        or word in SPOKEN_SIZES
+        or any(ch.isdigit() for ch in word)
+    )
+
+
 # Words that extend a model name into another model ("iphone 15 pro max", "galaxy s24 plus").
 MODEL_EXTENSIONS = {"plus", "max", "mini", "ultra", "pro", "lite", "fe", "se"}
 
@@ -119,7 +132,7 @@ class EntityExtractor:
         self._line_words = {w for name in self._series for w in name.split()}
         # Empty for artifacts built before title words were recorded: those rules then stay off.
         self._title_words = {name: set(words) for name, words in vocabulary.title_words.items()}
-        self._all_departments = set().union(*self._departments.values()) if self._departments else set()
+        self._all_departments = set().union(*self._departments.values())
 
     def _sold_elsewhere(self, brand: str, head: str | None) -> bool:
         """Whether the product said of a brand is one the catalog sells only in departments the brand
@@ -127,9 +140,8 @@ class EntityExtractor:
         ink") is no evidence against the brand."""
         if head is None:
             return False
-        own = self._departments.get(brand, set())
-        elsewhere = [d for d in self._all_departments if d not in own and self._names_it(d, head, False)]
-        return bool(elsewhere) and not any(self._names_it(d, head, False) for d in own)
+        selling = {d for d in self._all_departments if self._names_it(d, head, False)}
+        return bool(selling) and not selling & self._departments.get(brand, set())
 
     def _names_it(self, name: str, word: str, unknown: bool = True) -> bool:
         """Whether the titles of a brand's or category's products use this word (or its singular);
@@ -230,14 +242,7 @@ class EntityExtractor:
         previous = words[start - 1]
         if start >= 2 and any(ch.isdigit() for ch in words[start - 2]):
             return False  # a number's unit describes the product: "4+ star air fryer", "12 inch skillet"
-        if (
-            len(previous) < 2
-            or previous in TRAILING_WORDS
-            or previous in FUNCTION_WORDS
-            or previous in QUERY_WORDS
-            or previous in SPOKEN_SIZES
-            or any(ch.isdigit() for ch in previous)
-        ):
+        if _names_no_product(previous):
             return False
         if previous not in self._catalog_words:
             return True
@@ -344,15 +349,10 @@ class EntityExtractor:
                 break
             if (
                 index in named
-                or word in FUNCTION_WORDS
-                or word in QUERY_WORDS
-                or word in TRAILING_WORDS
+                or _names_no_product(word)
                 or word in LETTER_SIZES
-                or word in SPOKEN_SIZES
                 or word in self._attribute_words
                 or word in self._models
-                or len(word) < 2
-                or any(ch.isdigit() for ch in word)
             ):
                 continue
             head = word

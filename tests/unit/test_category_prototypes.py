@@ -109,3 +109,5 @@ def test_round_trip_keeps_every_number() -> None:
     again = CategoryPrototypes.from_bytes(prototypes.to_bytes())
     assert again.paths == prototypes.paths and again.products == prototypes.products
     assert again.dimension == 3
+    for query in VECTORS:
+        assert again.similarities(query) == pytest.approx(prototypes.similarities(query), abs=1e-7)

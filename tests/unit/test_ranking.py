@@ -145,8 +145,15 @@ def test_only_a_description_uses_category_prototypes_and_only_one_in_words_widen
     config = msgspec.structs.replace(
         load_config_file(CONFIG_FILE), category_weight_descriptive=1.0, category_candidates_descriptive=20
     )
-    assert config.category_use(shop_word_share=1.0, language_share=1.0) is None  # the catalog's words
-    assert config.category_use(shop_word_share=0.25, language_share=1.0) == CategoryUse(1.0, 20)
-    assert config.category_use(shop_word_share=0.0, language_share=0.0) == CategoryUse(1.0, 0)  # a mash
+
+    def words() -> float:
+        return 1.0
+
+    def mash() -> float:
+        return 0.0
+
+    assert config.category_use(shop_word_share=1.0, language_share=words) is None  # the catalog's words
+    assert config.category_use(shop_word_share=0.25, language_share=words) == CategoryUse(1.0, 20)
+    assert config.category_use(shop_word_share=0.0, language_share=mash) == CategoryUse(1.0, 0)
     off = msgspec.structs.replace(config, category_weight_descriptive=0.0)
-    assert off.category_use(shop_word_share=0.0, language_share=1.0) is None
+    assert off.category_use(shop_word_share=0.0, language_share=words) is None

@@ -41,6 +41,7 @@ from api.search.warmup import warm_in_background
 from api.suggest.controllers import SuggestController
 from api.suggest.services import SuggestService
 from api.ubi.writer import QueryLogWriter
+from api.understanding.meaning import EncoderRelatedness
 from api.understanding.services import QueryRejectedError, QueryUnderstanding
 from quarry import process_tuning
 from quarry.adapters.artifact_store import ArtifactStore, LocalArtifactStore
@@ -101,11 +102,19 @@ def create_app(
         )
         kv = store or RedisStore(settings.redis_url, pool_size=settings.redis_pool_size)
         model_store = artifacts or LocalArtifactStore(settings.artifacts_dir)
+        query_vectors = QueryVectors(
+            lambda: load_query_encoder(settings, model_store),
+            kv,
+            CircuitBreaker("query_vectors"),
+            cache=settings.query_vector_cache,
+        )
         understanding = QueryUnderstanding(
             model_store,
             settings.spell_auto_correct_confidence,
             settings.artifact_reload_interval_s,
             settings.spell_suggest_confidence,
+            # the spelling corrector weighs an unknown word's readings by meaning with the same encoder
+            EncoderRelatedness(query_vectors.encoder) if query_vectors.encoder else None,
         )
         layout = UbiLayout(analytics, settings.mappings_dir)
         try:
@@ -128,12 +137,7 @@ def create_app(
         semantic = SemanticRetriever(
             search_engine,
             settings.products_alias,
-            QueryVectors(
-                lambda: load_query_encoder(settings, model_store),
-                kv,
-                CircuitBreaker("query_vectors"),
-                cache=settings.query_vector_cache,
-            ),
+            query_vectors,
             semantic_index,
             model=settings.embedding_model,
         )

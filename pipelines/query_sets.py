@@ -35,13 +35,16 @@ Understand = Callable[[str], UnderstoodQuery]
 @functools.cache
 def served_understanding() -> Any:
     """The query understanding of the served artifact (QUARRY_ARTIFACTS_DIR), as the API builds it."""
+    from api.understanding.meaning import EncoderRelatedness
     from api.understanding.services import QueryUnderstanding
     from quarry.adapters.artifact_store import LocalArtifactStore
+    from quarry.onnx_encoder import load_query_encoder
     from quarry.settings import load_settings
 
     settings = load_settings()
+    store = LocalArtifactStore(settings.artifacts_dir)
     understanding = QueryUnderstanding(
-        LocalArtifactStore(settings.artifacts_dir),
+        store,
         settings.spell_auto_correct_confidence,
         settings.artifact_reload_interval_s,
         # a baseline checkout may predate the suggestion threshold
@@ -50,6 +53,7 @@ def served_understanding() -> Any:
             if hasattr(settings, "spell_suggest_confidence")
             else {}
         ),
+        relatedness=EncoderRelatedness(load_query_encoder(settings, store)),
     )
     return understanding
 

@@ -83,8 +83,10 @@ def word_forms(word: str) -> list[str]:
         forms.append(word[:-3] + "y")
     if word.endswith("es") and len(word) > 4:
         forms.append(word[:-2])
-    if word.endswith("s") and not word.endswith("ss") and len(word) > 3 and not _consonant_y(word[:-1]):
-        forms.append(word[:-1])  # "strawberrys" is no plural: a consonant's y becomes "ies"
+    if word.endswith("s") and len(word) > 3 and not _consonant_y(word[:-1]) and not word.endswith(_SIBILANTS):
+        # "strawberrys" is no plural (a consonant's y becomes "ies"), nor "brushs" or "boxs" (a hissing
+        # ending takes "es")
+        forms.append(word[:-1])
     for ending in _DERIVING_ENDINGS:
         if word.endswith(ending) and len(word) - len(ending) >= MIN_STEM:
             stem = word[: -len(ending)]
@@ -97,6 +99,8 @@ def word_forms(word: str) -> list[str]:
 
 
 _VOWELS = frozenset("aeiou")
+# Endings whose plural adds "es" ("brushes", "boxes", "watches"): with a bare "s" they are no plural.
+_SIBILANTS = tuple(ending + "s" for ending in ("s", "sh", "ch", "x", "z"))
 # Stems whose final e stays before a vowel ("agreeing", "dyeing", "canoeing").
 _KEPT_E = ("ee", "ye", "oe")
 

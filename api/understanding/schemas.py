@@ -25,6 +25,16 @@ class WordFrequencies(msgspec.Struct, frozen=True):
     queries: int
 
 
+class MeaningFit(msgspec.Struct, frozen=True):
+    """How well the replacement and the word as typed fit the query's other words (`context`) in
+    meaning: the cosine of their sentence-encoder vectors. The corrector multiplied the replacement's
+    weight by exp(`MEANING_WEIGHT` x (replacement - typed))."""
+
+    context: str
+    replacement: float
+    typed: float
+
+
 class SpellingDecision(msgspec.Struct, frozen=True):
     """Why one word (or pair of words) was changed, questioned or left alone, for `explain`.
 
@@ -34,7 +44,9 @@ class SpellingDecision(msgspec.Struct, frozen=True):
     (tried only when the query as typed retrieves poorly), expanded (searched as well as the words
     typed).
     `context`: how many times likelier the neighbouring words make the replacement than the original
-    reading (1 when there are no neighbours or no evidence)."""
+    reading (1 when there are no neighbours or no evidence).
+    `meaning`: for an unknown word in a query of several words, how well the replacement and the word
+    as typed fit the other words in meaning (null when the encoder was not asked)."""
 
     original: str
     replacement: str
@@ -46,6 +58,7 @@ class SpellingDecision(msgspec.Struct, frozen=True):
     replacement_frequency: WordFrequencies
     context: float
     reason: str
+    meaning: MeaningFit | None = None
 
 
 class AppliedFilter(msgspec.Struct, frozen=True):

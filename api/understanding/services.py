@@ -10,6 +10,7 @@ import msgspec
 
 from api.understanding.classify import EntityExtractor, classify
 from api.understanding.lexicon import Lexicon, word_forms
+from api.understanding.meaning import Relatedness
 from api.understanding.numeric import Match, UnitIndex
 from api.understanding.numeric import apply as apply_numbers
 from api.understanding.numeric import parse as parse_numbers
@@ -61,12 +62,13 @@ class UnderstandingModel:
         vocabulary: Vocabulary,
         rules: SpellingRules | None = None,
         thresholds: SpellingThresholds | None = None,
+        relatedness: Relatedness | None = None,
     ) -> None:
         thresholds = thresholds or SpellingThresholds()
         self.version = version
         self.vocabulary = vocabulary
         self.speller = SpellCorrector(
-            lexicon, set(vocabulary.protected), rules, thresholds.apply, thresholds.suggest
+            lexicon, set(vocabulary.protected), rules, thresholds.apply, thresholds.suggest, relatedness
         )
         self.units = UnitIndex(vocabulary.attributes)
         self._category_keys = {name: set(keys) for name, keys in vocabulary.category_attributes.items()}
@@ -102,7 +104,11 @@ class UnderstandingModel:
 
     @classmethod
     def load(
-        cls, store: ArtifactStore, version: str, thresholds: SpellingThresholds | None = None
+        cls,
+        store: ArtifactStore,
+        version: str,
+        thresholds: SpellingThresholds | None = None,
+        relatedness: Relatedness | None = None,
     ) -> UnderstandingModel:
         def optional(filename: str) -> bytes:
             """Versions built before the English lexicon and the query log joined lack these files."""
@@ -123,7 +129,7 @@ class UnderstandingModel:
         vocabulary = msgspec.json.decode(store.read(ARTIFACT, version, VOCABULARY_FILE), type=Vocabulary)
         rules_file = optional(SPELLING_RULES_FILE)
         rules = msgspec.json.decode(rules_file, type=SpellingRules) if rules_file else SpellingRules()
-        return cls(version, lexicon, vocabulary, rules, thresholds)
+        return cls(version, lexicon, vocabulary, rules, thresholds, relatedness)
 
 
 class QueryUnderstanding:
@@ -138,14 +144,17 @@ class QueryUnderstanding:
         auto_correct_confidence: float,
         reload_interval_s: float,
         suggest_confidence: float = 0.5,
+        relatedness: Relatedness | None = None,
     ) -> None:
+        """`relatedness`: how well words fit a query's other words in meaning (the query encoder's),
+        for choosing between an unknown word's readings; without it only word-pair counts decide."""
         thresholds = SpellingThresholds(apply=auto_correct_confidence, suggest=suggest_confidence)
         self._memo: OrderedDict[tuple[str, str | None], UnderstoodQuery] = OrderedDict()
         self._memo_lock = threading.Lock()
         self._model = HotArtifact(
             store,
             ARTIFACT,
-            lambda version: UnderstandingModel.load(store, version, thresholds),
+            lambda version: UnderstandingModel.load(store, version, thresholds, relatedness),
             reload_interval_s,
             UnderstandingModel.empty(),
             background=True,  # a new lexicon takes seconds to load: never on a request

@@ -11,7 +11,6 @@ import pytest
 
 from api.understanding.services import QueryUnderstanding
 from pipelines.query_sets import entity_labels
-from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.text import normalize
 
 pytestmark = pytest.mark.integration
@@ -21,8 +20,8 @@ PRECISION_FLOOR = 0.90
 RECALL_FLOOR = 0.85
 
 
-def test_entities_have_evidence(demo_catalog) -> None:
-    understanding = QueryUnderstanding(LocalArtifactStore(demo_catalog.artifacts_dir), 0.8, 30, 0.5)
+def test_entities_have_evidence(understanding_as_served: QueryUnderstanding) -> None:
+    understanding = understanding_as_served
     rows = entity_labels()
     assert len(rows) >= 300
     true_positives = false_positives = false_negatives = 0

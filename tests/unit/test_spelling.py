@@ -180,6 +180,9 @@ def test_word_forms() -> None:
         ("strawberrys", "strawberry", "a consonant's y becomes ies"),
         ("measureing", "measure", "a silent e drops before a vowel"),
         ("pacifyer", "pacify", "a consonant's y becomes i before -er"),
+        ("brushs", "brush", "a hissing ending takes -es"),
+        ("boxs", "box", "a hissing ending takes -es"),
+        ("watchs", "watch", "a hissing ending takes -es"),
     ],
 )
 def test_forms_english_spelling_rules_forbid_are_no_words(typed, listed, rule) -> None:
@@ -249,3 +252,56 @@ def test_property_one_typo_gives_a_dictionary_word_and_is_idempotent(word, posit
         assert speller.correct(correction.applied.split()).applied is None  # twice changes nothing more
     if speller.is_known(typo):
         assert correction.applied is None  # a typo that is a word is a word
+
+
+class CosinesByHand:
+    """`Relatedness` with cosines written by hand for the test: how well each text fits a context."""
+
+    def __init__(self, cosines: dict[tuple[str, str], float]) -> None:
+        self.cosines = cosines
+        self.asked: list[tuple[tuple[str, ...], str]] = []
+
+    def similarities(self, texts, context: str) -> list[float]:
+        self.asked.append((tuple(texts), context))
+        return [self.cosines.get((text, context), 0.1) for text in texts]
+
+
+# Pair counts know none of these phrases; by frequency alone "case" beats "cage".
+PET_ENGLISH = {"hamster": 1_000_000, "case": 120_000_000, "cage": 6_000_000, "care": 110_000_000}
+
+
+def _pet_speller(relatedness: CosinesByHand | None) -> SpellCorrector:
+    return SpellCorrector(Lexicon({}, PET_ENGLISH, {}, {}, {}), set(), relatedness=relatedness)
+
+
+def test_meaning_chooses_the_reading_that_fits_the_other_words() -> None:
+    without = _pet_speller(None).correct(["hamster", "cahe"]).decisions[0]
+    assert without.replacement != "cage" and without.meaning is None
+    fits = CosinesByHand({("cage", "hamster"): 0.55, ("case", "hamster"): 0.21, ("cahe", "hamster"): 0.17})
+    decision = _pet_speller(fits).correct(["hamster", "cahe"]).decisions[0]
+    assert decision.replacement == "cage" and decision.action in ("applied", "suggested")
+    assert decision.meaning is not None
+    assert (decision.meaning.context, decision.meaning.replacement, decision.meaning.typed) == (
+        "hamster",
+        0.55,
+        0.17,
+    )
+    assert "hamster" in decision.reason
+
+
+def test_a_word_that_fits_as_typed_loses_nothing_to_its_readings() -> None:
+    """A name keeps its meaning ("cahe" as a brand of hamster bedding): readings that fit worse weigh less."""
+    plain = _pet_speller(None).correct(["hamster", "cahe"]).decisions[0].confidence
+    name = CosinesByHand({("cahe", "hamster"): 0.6, ("case", "hamster"): 0.2, ("care", "hamster"): 0.2})
+    decisions = _pet_speller(name).correct(["hamster", "cahe"]).decisions
+    assert not decisions or decisions[0].confidence < plain
+
+
+def test_meaning_is_asked_only_with_other_words_to_fit() -> None:
+    fits = CosinesByHand({})
+    _pet_speller(fits).correct(["cahe"])
+    _pet_speller(fits).correct(["cahe", "for", "the"])  # function words are no context
+    assert fits.asked == []
+    _pet_speller(fits).correct(["hamster", "cahe"])
+    ((texts, context),) = fits.asked
+    assert context == "hamster" and texts[0] == "cahe" and "case" in texts

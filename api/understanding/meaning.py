@@ -1,0 +1,58 @@
+"""How well words fit the rest of a query in meaning: the spelling corrector's second kind of context.
+
+Word-pair counts say which candidate usually follows a neighbour ("cool designs"), but the English pair
+list has a few hundred thousand pairs and no shop's phrases: "hamster cage", "dish soap" and "queen
+mattress" are not in it, so "cahe", "soal" and "matrss" fall to the most frequent word one edit away
+("case", "soul", "mass"). The sentence encoder that semantic search already loads knows that a cage
+belongs with a hamster. `EncoderRelatedness` asks it, for an unknown word's likeliest readings only,
+and remembers each text's vector (shoppers repeat the same words).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from quarry.embeddings import Encoder, Vectors
+
+# Vectors of this many texts stay in memory (384 floats each: about 15 MB for MiniLM).
+REMEMBERED_TEXTS = 10_000
+
+
+class Relatedness(Protocol):
+    """Cosine similarity of each text with a context (the query's other words)."""
+
+    def similarities(self, texts: Sequence[str], context: str) -> list[float]: ...
+
+
+class EncoderRelatedness:
+    """`Relatedness` from a sentence encoder's vectors (L2-normalized, so a dot product is a cosine)."""
+
+    def __init__(self, encoder: Encoder, remembered: int = REMEMBERED_TEXTS) -> None:
+        self._encoder = encoder
+        self._remembered = remembered
+        self._vectors: OrderedDict[str, Vectors] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def similarities(self, texts: Sequence[str], context: str) -> list[float]:
+        vectors = self._vectors_of([context, *texts])
+        return [float(np.dot(vector, vectors[0])) for vector in vectors[1:]]
+
+    def _vectors_of(self, texts: Sequence[str]) -> list[Vectors]:
+        with self._lock:
+            known = {text: self._vectors[text] for text in texts if text in self._vectors}
+            for text in known:
+                self._vectors.move_to_end(text)
+        missing = list(dict.fromkeys(text for text in texts if text not in known))
+        if missing:
+            encoded = self._encoder.encode(missing)  # one batch: one call into the model
+            with self._lock:
+                for text, vector in zip(missing, encoded, strict=True):
+                    known[text] = self._vectors[text] = vector
+                while len(self._vectors) > self._remembered:
+                    self._vectors.popitem(last=False)
+        return [known[text] for text in texts]

@@ -34,28 +34,40 @@ Understand = Callable[[str], UnderstoodQuery]
 
 @functools.cache
 def served_understanding() -> Any:
-    """The query understanding of the served artifact (QUARRY_ARTIFACTS_DIR), as the API builds it."""
-    from api.understanding.meaning import EncoderRelatedness
-    from api.understanding.services import QueryUnderstanding
-    from quarry.adapters.artifact_store import LocalArtifactStore
-    from quarry.onnx_encoder import load_query_encoder
+    """The query understanding of the served artifacts (QUARRY_ARTIFACTS_DIR), as the API builds it."""
     from quarry.settings import load_settings
 
-    settings = load_settings()
+    return understanding_as_served(load_settings())
+
+
+def understanding_as_served(settings: Any, remembered_vectors: int | None = None) -> Any:
+    """Query understanding over `settings.artifacts_dir` built as the API builds it: with the query
+    encoder (spelling weighs an unknown word's readings by meaning) and the FAISS artifact's category
+    prototypes (a brand that is an everyday word is checked against what the query fits).
+    `remembered_vectors=0` encodes every text every time (what a process that has seen nothing pays)."""
+    from api.understanding.meaning import REMEMBERED_TEXTS, EncoderRelatedness, PrototypeFit
+    from api.understanding.services import QueryUnderstanding
+    from quarry.adapters.artifact_store import LocalArtifactStore
+    from quarry.onnx_encoder import load_meaning_encoder, load_query_encoder
+    from quarry.vector_index import ARTIFACT, load_vector_index
+
     store = LocalArtifactStore(settings.artifacts_dir)
-    understanding = QueryUnderstanding(
+    encoder = load_query_encoder(settings, store)
+    meaning = load_meaning_encoder(settings, store)
+    version = store.current(ARTIFACT)
+    prototypes = load_vector_index(store, version)[0].categories if version else None
+    return QueryUnderstanding(
         store,
         settings.spell_auto_correct_confidence,
         settings.artifact_reload_interval_s,
-        # a baseline checkout may predate the suggestion threshold
-        **(
-            {"suggest_confidence": settings.spell_suggest_confidence}
-            if hasattr(settings, "spell_suggest_confidence")
-            else {}
-        ),
-        relatedness=EncoderRelatedness(load_query_encoder(settings, store)),
+        settings.spell_suggest_confidence,
+        relatedness=EncoderRelatedness(
+            meaning, REMEMBERED_TEXTS if remembered_vectors is None else remembered_vectors
+        )
+        if meaning
+        else None,
+        category_fit=PrototypeFit(lambda text: encoder.encode([text])[0], lambda: prototypes),
     )
-    return understanding
 
 
 def data_lines(path: Path) -> list[str]:
@@ -98,9 +110,13 @@ def misspellings() -> list[tuple[str, str]]:
     return [(row[0], row[1]) for row in rows]
 
 
-def entity_labels() -> list[tuple[str, set[tuple[str, str]]]]:
+ENTITY_SET = "entities.tsv"
+BRAND_TRAPS = "entity_brand_traps.tsv"
+
+
+def entity_labels(name: str = ENTITY_SET) -> list[tuple[str, set[tuple[str, str]]]]:
     rows = []
-    for line in data_lines(GOLDEN / "entities.tsv"):
+    for line in data_lines(GOLDEN / name):
         if line.startswith("query\t"):
             continue
         query, *cells = line.split("\t")
@@ -201,10 +217,10 @@ def _scores(tp: int, fp: int, fn: int) -> KindScores:
     )
 
 
-def entity_scores(understand: Understand) -> EntityScores:
+def entity_scores(understand: Understand, name: str = ENTITY_SET) -> EntityScores:
     counts = {kind: [0, 0, 0] for kind in ENTITY_KINDS}
     worst: list[tuple[int, str]] = []
-    for query, expected in entity_labels():
+    for query, expected in entity_labels(name):
         entities = understand(query).entities
         found = {(k, normalize(v)) for k in ENTITY_KINDS for v in getattr(entities, k, ())}
         for kind, tally in counts.items():

@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from pipelines.query_sets import entity_scores, served_understanding, spelling_rates
+from pipelines.query_sets import BRAND_TRAPS, entity_scores, served_understanding, spelling_rates
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
 
@@ -30,6 +30,7 @@ class Measurement(msgspec.Struct):
     artifact_version: str | None
     spelling: dict[str, Any]
     entities: dict[str, Any]
+    brand_traps: dict[str, Any] | None = None  # measurements before session 8 lack the set
 
 
 def measure(label: str) -> Measurement:
@@ -39,6 +40,7 @@ def measure(label: str) -> Measurement:
         artifact_version=understanding.version,
         spelling=msgspec.to_builtins(spelling_rates(understanding.understand)),
         entities=msgspec.to_builtins(entity_scores(understanding.understand)),
+        brand_traps=msgspec.to_builtins(entity_scores(understanding.understand, BRAND_TRAPS)),
     )
 
 
@@ -150,6 +152,22 @@ def markdown(
         lines.append(f"| {kind} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Goal: precision >= 0.95 and recall >= 0.85 overall.")
+    traps = [m for m in columns if m.brand_traps]
+    if traps:
+        lines += [
+            "",
+            f"## Brand traps (tests/golden/{BRAND_TRAPS}, all hard cases; no goal)",
+            "",
+            "| | overall P | overall R | brand P | brand R |",
+            "|---|---|---|---|---|",
+        ]
+        scored = [(m.label, m.brand_traps) for m in traps if m.brand_traps is not None]
+        for label, scores in scored:
+            overall, brand = scores["overall"], scores["by_kind"]["brand"]
+            rates = [overall["precision"], overall["recall"], brand["precision"], brand["recall"]]
+            lines.append(f"| {label} | " + " | ".join(_ndcg(rate) for rate in rates) + " |")
+        lines += ["", "Still wrong:", ""]
+        lines += [f"- {example}" for example in scored[-1][1]["worst"]]
     lines += match_lines or []
     if evals:
         lines += _eval_tables(evals)

@@ -255,15 +255,34 @@ def stale_precisions(store: ArtifactStore, model_name: str, model_version: str) 
     return stale
 
 
+def _onnx_export(settings: Settings, store: ArtifactStore, choice: str) -> Encoder:
+    """The model store's ONNX export for a setting's value ("onnx-int8" or "onnx-fp32"), one thread:
+    the API's workers already use every core."""
+    precision: Precision = "int8" if choice == "onnx-int8" else "fp32"
+    return load_onnx_encoder(
+        store, settings.embedding_model, precision, threads=1, cache_dir=settings.cache_dir
+    )
+
+
 def load_query_encoder(settings: Settings, store: ArtifactStore) -> Encoder:
     """The configured query encoder (QUARRY_QUERY_ENCODER); the torch model when its ONNX export is not
-    available (slower, same vectors). One thread: the API's workers already use every core."""
+    available (slower, same vectors)."""
     if settings.query_encoder != "torch":
-        precision: Precision = "int8" if settings.query_encoder == "onnx-int8" else "fp32"
         try:
-            return load_onnx_encoder(
-                store, settings.embedding_model, precision, threads=1, cache_dir=settings.cache_dir
-            )
+            return _onnx_export(settings, store, settings.query_encoder)
         except EmbeddingModelUnavailableError as exc:
             log.warning("ONNX query encoder unavailable; encoding with torch", extra={"error": str(exc)})
     return SentenceTransformerEncoder(settings.embedding_model, threads=1, cache_dir=settings.cache_dir)
+
+
+def load_meaning_encoder(settings: Settings, store: ArtifactStore) -> Encoder | None:
+    """The encoder the spelling corrector weighs meaning with (QUARRY_SPELLING_MEANING_ENCODER): int8
+    by default, a third of fp32's CPU for the same choices of reading (docs/query-understanding.md);
+    None when it is off or its export is not in the model store."""
+    if settings.spelling_meaning_encoder == "off":
+        return None
+    try:
+        return _onnx_export(settings, store, settings.spelling_meaning_encoder)
+    except EmbeddingModelUnavailableError as exc:
+        log.warning("spelling meaning encoder unavailable: pair counts only", extra={"error": str(exc)})
+        return None

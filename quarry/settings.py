@@ -167,6 +167,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     query_encoder: Literal["torch", "onnx-fp32", "onnx-int8"] = "onnx-fp32"
     """How the API encodes queries: the torch model or its ONNX export (fp32, int8) from the model store."""
 
+    spelling_meaning_encoder: Literal["onnx-int8", "onnx-fp32", "off"] = "onnx-int8"
+    """Encoder spelling correction weighs unknown words' readings by meaning with; off: pair counts only."""
+
     query_vector_cache: bool = True
     """Cache query embeddings in process memory and Redis; off only to measure encoding (bench-search)."""
 

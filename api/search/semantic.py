@@ -23,7 +23,7 @@ from api.search.schemas import SearchRequest
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import Hit, SearchEngine, SearchEngineError
-from quarry.category_prototypes import category_adjusted
+from quarry.category_prototypes import CategoryPrototypes, category_adjusted
 from quarry.circuit import CircuitBreaker
 from quarry.embeddings import EmbeddingModelUnavailableError, Encoder, Vectors
 from quarry.hot_artifact import HotArtifact
@@ -144,6 +144,11 @@ class SemanticIndex:
 
     def get(self, allow_reload: bool = True) -> FaissVectorIndex | None:
         return self._artifact.get(allow_reload)
+
+    def prototypes(self) -> CategoryPrototypes | None:
+        """The served artifact's category prototypes, without a reload check (any thread)."""
+        faiss_index = self.get(allow_reload=False)
+        return faiss_index.categories if faiss_index is not None else None
 
     @property
     def version(self) -> str | None:

@@ -558,8 +558,11 @@ class SearchService:
         config, catalog = self.ranking.peek(), self.catalog_version.peek()
         if not self.cache.enabled or config is None or catalog is None:
             return None, None
-        understood = self.understanding.understand(request.q, allow_reload=False)
-        key = cache_key(request, understood.normalized, self._ranking_id(config), catalog)
+        # Normalization alone makes the key: understanding a new query may encode it (spelling and
+        # entities weigh meaning), which is no work for the event loop.
+        understood = self.understanding.remembered(request.q)
+        normalized = understood.normalized if understood else self.understanding.normalize(request.q)
+        key = cache_key(request, normalized, self._ranking_id(config), catalog)
         page = self.cache.get_local(key)
         if page is None:
             return None, understood

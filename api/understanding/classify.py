@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from api.understanding.meaning import CategoryFit
 from api.understanding.schemas import Entities
 from quarry.text import normalize, tokens
 from quarry.vocabulary import (
@@ -79,6 +80,17 @@ def _names_no_product(word: str) -> bool:
     )
 
 
+# Attribute keys that say a product has a colour (cosmetics call it a shade).
+COLOR_KEYS = {"color", "shade"}
+# A brand that is an everyday word is the word when the query fits another department's products by
+# this much more cosine than the brand's (category prototypes; docs/query-understanding.md#entities).
+BRAND_FIT_MARGIN = 0.05
+
+
+def _department(path: str) -> str:
+    return path.split(" > ", 1)[0]
+
+
 # Words that extend a model name into another model ("iphone 15 pro max", "galaxy s24 plus").
 MODEL_EXTENSIONS = {"plus", "max", "mini", "ultra", "pro", "lite", "fe", "se"}
 
@@ -89,10 +101,13 @@ class EntityExtractor:
         vocabulary: Vocabulary,
         is_common_word: Callable[[str], bool] | None = None,
         catalog_words: set[str] | None = None,
+        category_fit: CategoryFit | None = None,
     ) -> None:
         """`catalog_words`: the words of catalog titles; a product term after any other content word
-        ("dog shampoo", "dryer sheets") names another product."""
+        ("dog shampoo", "dryer sheets") names another product. `category_fit`: how well the query fits
+        each category's products, asked when a brand is an everyday word ("apple pie")."""
         self._common = is_common_word or (lambda word: False)
+        self._category_fit = category_fit
         self._brands: dict[str, str] = {}
         for brand in vocabulary.brands:
             for alias in _aliases(brand):
@@ -142,6 +157,21 @@ class EntityExtractor:
             return False
         selling = {d for d in self._all_departments if self._names_it(d, head, False)}
         return bool(selling) and not selling & self._departments.get(brand, set())
+
+    def _fits_elsewhere(self, brand: str, words: list[str]) -> bool:
+        """Whether the whole query fits another department's products better, by `BRAND_FIT_MARGIN`,
+        than any of the brand's (the category prototypes of semantic search): "apple pie", "coach
+        whistle" and "mac and cheese" are no Apple, Coach or MAC; "apple pencil" and "coach wallet" are.
+        Asked only of a one-word brand that is an everyday word and is said of a product."""
+        if self._category_fit is None or not self._common_name(brand):
+            return False
+        fit = self._category_fit.fit(" ".join(words))
+        own = self._departments.get(brand, set())
+        if not fit or not own:
+            return False
+        best_own = max((c for path, c in fit.items() if _department(path) in own), default=None)
+        best_other = max((c for path, c in fit.items() if _department(path) not in own), default=None)
+        return best_own is not None and best_other is not None and best_other - best_own >= BRAND_FIT_MARGIN
 
     def _names_it(self, name: str, word: str, unknown: bool = True) -> bool:
         """Whether the titles of a brand's or category's products use this word (or its singular);
@@ -296,12 +326,14 @@ class EntityExtractor:
             found[kind].append(value)
         categories = found["category"]
         wanted = self._departments_of(categories)
-        brands = [
-            b
-            for b in found["brand"]
-            if (not wanted or self._departments.get(b, wanted) & wanted)
-            and not self._sold_elsewhere(b, self._head_after(words, names, b))
-        ]
+        brands = []
+        for b in found["brand"]:
+            if wanted and not self._departments.get(b, wanted) & wanted:
+                continue  # "apple juice": the brand's departments sell no juice
+            head = self._head_after(words, names, b)
+            if self._sold_elsewhere(b, head) or (head is not None and self._fits_elsewhere(b, words)):
+                continue  # "penguin plush"; "apple pie"
+            brands.append(b)
         series = []
         for name in found["series"]:
             brand = self._series_brand(name)
@@ -316,7 +348,11 @@ class EntityExtractor:
             ):
                 continue  # "city bike", "star projector": a word, not the line
             series.append(name)
-        colors, materials = found["color"], found["material"]
+        # A colour or material the named products never have is said of something else: what the
+        # product is for ("leather conditioner") or a name ("earl grey tea").
+        keys = set().union(*(self._category_attributes.get(c, {}) for c in categories))
+        colors = found["color"] if not categories or keys & COLOR_KEYS else []
+        materials = found["material"] if not categories or "material" in keys else []
         for value in found["attribute"]:  # a colour or a material, as the named category has it
             keys = (
                 set().union(*(self._category_attributes.get(c, {}) for c in categories))

@@ -10,7 +10,7 @@ import msgspec
 
 from api.understanding.classify import EntityExtractor, classify
 from api.understanding.lexicon import Lexicon, word_forms
-from api.understanding.meaning import Relatedness
+from api.understanding.meaning import CategoryFit, Relatedness
 from api.understanding.numeric import Match, UnitIndex
 from api.understanding.numeric import apply as apply_numbers
 from api.understanding.numeric import parse as parse_numbers
@@ -63,6 +63,7 @@ class UnderstandingModel:
         rules: SpellingRules | None = None,
         thresholds: SpellingThresholds | None = None,
         relatedness: Relatedness | None = None,
+        category_fit: CategoryFit | None = None,
     ) -> None:
         thresholds = thresholds or SpellingThresholds()
         self.version = version
@@ -81,7 +82,7 @@ class UnderstandingModel:
             | {w for values in vocabulary.attributes.values() for v in values for w in tokens(v)}
             | set(vocabulary.synonym_words)
         )
-        self.extractor = EntityExtractor(vocabulary, lexicon.is_common, lexicon.title_words())
+        self.extractor = EntityExtractor(vocabulary, lexicon.is_common, lexicon.title_words(), category_fit)
 
     def fits(self, match: Match, words: list[str], entities: Entities) -> bool:
         """Whether a numeric expression is a constraint of this query's product. Prices and ratings
@@ -109,6 +110,7 @@ class UnderstandingModel:
         version: str,
         thresholds: SpellingThresholds | None = None,
         relatedness: Relatedness | None = None,
+        category_fit: CategoryFit | None = None,
     ) -> UnderstandingModel:
         def optional(filename: str) -> bytes:
             """Versions built before the English lexicon and the query log joined lack these files."""
@@ -129,7 +131,7 @@ class UnderstandingModel:
         vocabulary = msgspec.json.decode(store.read(ARTIFACT, version, VOCABULARY_FILE), type=Vocabulary)
         rules_file = optional(SPELLING_RULES_FILE)
         rules = msgspec.json.decode(rules_file, type=SpellingRules) if rules_file else SpellingRules()
-        return cls(version, lexicon, vocabulary, rules, thresholds, relatedness)
+        return cls(version, lexicon, vocabulary, rules, thresholds, relatedness, category_fit)
 
 
 class QueryUnderstanding:
@@ -145,16 +147,19 @@ class QueryUnderstanding:
         reload_interval_s: float,
         suggest_confidence: float = 0.5,
         relatedness: Relatedness | None = None,
+        category_fit: CategoryFit | None = None,
     ) -> None:
         """`relatedness`: how well words fit a query's other words in meaning (the query encoder's),
-        for choosing between an unknown word's readings; without it only word-pair counts decide."""
+        for choosing between an unknown word's readings; without it only word-pair counts decide.
+        `category_fit`: how well a query fits each category's products, for telling a brand that is
+        an everyday word from the word; without it word lists decide."""
         thresholds = SpellingThresholds(apply=auto_correct_confidence, suggest=suggest_confidence)
         self._memo: OrderedDict[tuple[str, str | None], UnderstoodQuery] = OrderedDict()
         self._memo_lock = threading.Lock()
         self._model = HotArtifact(
             store,
             ARTIFACT,
-            lambda version: UnderstandingModel.load(store, version, thresholds, relatedness),
+            lambda version: UnderstandingModel.load(store, version, thresholds, relatedness, category_fit),
             reload_interval_s,
             UnderstandingModel.empty(),
             background=True,  # a new lexicon takes seconds to load: never on a request
@@ -204,6 +209,11 @@ class QueryUnderstanding:
                 f"q is {len(normalized)} characters after normalization; the limit is {MAX_QUERY_LENGTH}"
             )
         return normalized
+
+    def remembered(self, raw: str) -> UnderstoodQuery | None:
+        """The query as already understood by the current model, or None: no model work at all."""
+        with self._memo_lock:
+            return self._memo.get((raw, self._model.version))
 
     def understand(self, raw: str, allow_reload: bool = True) -> UnderstoodQuery:
         """`allow_reload=False` for callers on the event loop: the reload check reads the model store.

@@ -9,13 +9,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def understanding_as_served(demo_catalog):
-    """Query understanding of the demo catalog's artifact built as the API builds it: with the query
-    encoder, which weighs an unknown word's readings by meaning (api/understanding/meaning.py)."""
-    from api.understanding.meaning import EncoderRelatedness
-    from api.understanding.services import QueryUnderstanding
-    from quarry.adapters.artifact_store import LocalArtifactStore
-    from quarry.onnx_encoder import load_query_encoder
+    """Query understanding of the demo catalog's artifacts built as the API builds it: with the query
+    encoder and the category prototypes (api/understanding/meaning.py)."""
+    from pipelines.query_sets import understanding_as_served
 
-    store = LocalArtifactStore(demo_catalog.artifacts_dir)
-    relatedness = EncoderRelatedness(load_query_encoder(demo_catalog, store))
-    return QueryUnderstanding(store, 0.8, 30, 0.5, relatedness)
+    return understanding_as_served(demo_catalog)

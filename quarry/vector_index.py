@@ -21,7 +21,7 @@ import msgspec
 import numpy as np
 
 from quarry.adapters.artifact_store import ArtifactNotFoundError, ArtifactStore
-from quarry.category_prototypes import CATEGORIES_FILE, CategoryPrototypes
+from quarry.category_prototypes import CATEGORIES_FILE, ROUTER_FILE, CategoryPrototypes, CategoryRouter
 from quarry.embeddings import Vectors
 
 ARTIFACT = "faiss"
@@ -66,13 +66,21 @@ class ExactVectorIndex:
 
 
 class FaissVectorIndex:
-    def __init__(self, index: Any, ids: Sequence[str], categories: CategoryPrototypes | None = None) -> None:
+    def __init__(
+        self,
+        index: Any,
+        ids: Sequence[str],
+        categories: CategoryPrototypes | None = None,
+        router: CategoryRouter | None = None,
+    ) -> None:
         self._index = index
         self._ids = list(ids)
         self._rows = {pid: i for i, pid in enumerate(self._ids)}
         self.dimension = int(index.d)
         # The category prototypes of the same vectors; None in artifacts built before they existed.
         self.categories = categories
+        # Prototypes of the router model (quarry/category_prototypes.py); None when none was built.
+        self.router = router
 
     @classmethod
     def build(cls, ids: Sequence[str], vectors: Vectors, m: int = HNSW_M) -> FaissVectorIndex:
@@ -137,6 +145,7 @@ def publish_vector_index(
     model_version: str,
     source_index: str,
     categories: CategoryPrototypes | None = None,
+    router: CategoryRouter | None = None,
 ) -> str:
     data = index.to_bytes()
     metadata = VectorIndexMetadata(
@@ -155,6 +164,8 @@ def publish_vector_index(
     files = {INDEX_FILE: data, IDS_FILE: msgspec.json.encode(list(ids))}
     if categories is not None:
         files[CATEGORIES_FILE] = categories.to_bytes()
+    if router is not None:
+        files[ROUTER_FILE] = router.to_bytes()
     return store.publish(ARTIFACT, files, msgspec.to_builtins(metadata))
 
 
@@ -170,6 +181,11 @@ def load_vector_index(store: ArtifactStore, version: str) -> tuple[FaissVectorIn
         categories = (
             CategoryPrototypes.from_bytes(store.read(ARTIFACT, version, CATEGORIES_FILE))
             if CATEGORIES_FILE in stored.get("files", [])
+            else None
+        )
+        router = (
+            CategoryRouter.from_bytes(store.read(ARTIFACT, version, ROUTER_FILE))
+            if ROUTER_FILE in stored.get("files", [])
             else None
         )
     except (ArtifactNotFoundError, msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
@@ -193,4 +209,4 @@ def load_vector_index(store: ArtifactStore, version: str) -> tuple[FaissVectorIn
             f"vector index {version}: category prototypes have {categories.dimension} dimensions, "
             f"the index {index.d}"
         )
-    return FaissVectorIndex(index, ids, categories), metadata
+    return FaissVectorIndex(index, ids, categories, router), metadata

@@ -48,6 +48,7 @@ class QueryVectors:
         store: KeyValueStore,
         breaker: CircuitBreaker,
         cache: bool = True,
+        unavailable: str = "embedding model unavailable: search is keyword-only",
     ) -> None:
         self._cache = cache
         self._store = store
@@ -67,7 +68,7 @@ class QueryVectors:
             if encoder.variant == "torch":
                 self._encode_lock = threading.Lock()
         except EmbeddingModelUnavailableError as exc:
-            log.error("embedding model unavailable: search is keyword-only", extra={"error": str(exc)})
+            log.error(unavailable, extra={"error": str(exc)})
 
     @property
     def degraded(self) -> bool:
@@ -184,14 +185,45 @@ class SemanticRetriever:
     k-NN query fails; exact cosine for every candidate from the FAISS artifact's vectors."""
 
     def __init__(
-        self, engine: SearchEngine, alias: str, vectors: QueryVectors, index: SemanticIndex, model: str
+        self,
+        engine: SearchEngine,
+        alias: str,
+        vectors: QueryVectors,
+        index: SemanticIndex,
+        model: str,
+        router_vectors: QueryVectors | None = None,
     ) -> None:
-        """`model`: the embedding model of the index's vectors, which picks the similarity floor."""
+        """`model`: the embedding model of the index's vectors, which picks the similarity floor.
+        `router_vectors`: queries encoded with the category router's model, whose prototypes in the
+        FAISS artifact say which categories a description fits (without: the catalog model's)."""
         self.model = model
         self._engine = engine
         self._alias = alias
         self.vectors = vectors
         self.index = index
+        self.router_vectors = router_vectors
+
+    @property
+    def encoder_id(self) -> str:
+        """The encoders whose vectors decide a page (part of result-cache keys)."""
+        router = self.router_vectors.encoder_id if self.router_vectors is not None else "none"
+        return f"{self.vectors.encoder_id}+router:{router}"
+
+    def _category_fit(self, text: str, vector: Vectors, faiss_index: FaissVectorIndex) -> dict[str, float]:
+        """How well the query fits each category: by the router's prototypes when the artifact has them
+        for the model this service encodes router queries with, else by the catalog model's."""
+        router, vectors = faiss_index.router, self.router_vectors
+        encoder = vectors.encoder if vectors is not None else None
+        if (
+            router is not None
+            and vectors is not None
+            and encoder is not None
+            and (router.model, router.model_version) == (encoder.model_name, encoder.model_version)
+        ):
+            routed = vectors.vector(text)
+            if routed is not None:
+                return router.prototypes.similarities(routed)
+        return faiss_index.categories.similarities(vector) if faiss_index.categories is not None else {}
 
     def degraded_components(self) -> list[str]:
         """Semantic parts that are down for every request right now."""
@@ -239,8 +271,8 @@ class SemanticRetriever:
         fit: dict[str, float] = {}
         fitting: list[Hit] = []  # the best-fitting categories' products, admitted below the floor
         searched: list[str] | None = None
-        if by_category is not None and prototypes is not None and len(prototypes):
-            fit = prototypes.similarities(vector)
+        if by_category is not None and faiss_index is not None and prototypes is not None and len(prototypes):
+            fit = self._category_fit(text, vector, faiss_index)
             if by_category.candidates and not request.category and "knn" not in degraded:
                 searched = sorted(fit, key=lambda path: -fit[path])[:CATEGORIES_SEARCHED]
                 fitting = self._in_categories(vector, request, searched, by_category.candidates)

@@ -545,7 +545,7 @@ class SearchService:
         understanding = f"qu:{self.understanding.version}"
         if self.semantic is None or config.retrieval == "keyword":
             return f"{config.version}|{understanding}"
-        return f"{config.version}|{understanding}|{self.semantic.vectors.encoder_id}"
+        return f"{config.version}|{understanding}|{self.semantic.encoder_id}"
 
     def search_in_memory(
         self, request: SearchRequest

@@ -13,6 +13,7 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
+from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.adapters.search_engine import OpenSearchEngine, SearchEngineError, SearchResponse
 from quarry.vector_index import ARTIFACT, INDEX_FILE
 
@@ -117,7 +118,6 @@ def test_faiss_serves_semantic_candidates_when_knn_fails(demo_catalog) -> None:
 
 
 def test_a_new_faiss_artifact_is_swapped_in_while_searches_run(demo_catalog, tmp_path) -> None:
-    from quarry.adapters.artifact_store import LocalArtifactStore
     from quarry.vector_index import load_vector_index, publish_vector_index
 
     artifacts = tmp_path / "artifacts"
@@ -181,21 +181,43 @@ def test_conceptual_golden_queries_share_no_word_with_their_relevant_titles(engi
 
 
 def prototype_fit(client: TestClient, demo_catalog: Any, query: str) -> tuple[dict[str, float], Any]:
-    """How well each category prototype fits a query, computed here from the artifact's file and the
-    query vector the service uses (not through the code under test), and that vector."""
+    """How well each category prototype fits a query, computed here from the artifact's files and the
+    query vectors the service uses (not through the code under test), and the catalog model's query
+    vector. The router's prototypes decide when the artifact has them (the default)."""
     import json
     from pathlib import Path
 
     import numpy as np
 
-    from quarry.category_prototypes import CATEGORIES_FILE
+    from quarry.category_prototypes import CATEGORIES_FILE, ROUTER_FILE
 
+    semantic = client.app.state.search_service.semantic
     artifacts = Path(demo_catalog.artifacts_dir) / ARTIFACT
-    current = (artifacts / "CURRENT").read_text().strip()
-    stored = json.loads((artifacts / current / CATEGORIES_FILE).read_text())
-    query_vector = client.app.state.search_service.semantic.vectors.vector(query)
+    current = artifacts / (artifacts / "CURRENT").read_text().strip()
+    query_vector = semantic.vectors.vector(query)
+    if (current / ROUTER_FILE).exists():
+        stored = json.loads((current / ROUTER_FILE).read_text())["prototypes"]
+        fitted = semantic.router_vectors.vector(query)
+    else:
+        stored, fitted = json.loads((current / CATEGORIES_FILE).read_text()), query_vector
     centroids = np.asarray(stored["centroids"], dtype=np.float32)
-    return dict(zip(stored["paths"], (float(x) for x in centroids @ query_vector), strict=True)), query_vector
+    return dict(zip(stored["paths"], (float(x) for x in centroids @ fitted), strict=True)), query_vector
+
+
+def test_descriptive_queries_are_routed_by_the_router_models_prototypes(api_client, demo_catalog) -> None:
+    """The demo catalog's artifact carries mpnet prototypes from a sample of each category's products,
+    and the service encodes router queries with the same model."""
+    from quarry.vector_index import load_vector_index
+
+    store = LocalArtifactStore(demo_catalog.artifacts_dir)
+    loaded, _ = load_vector_index(store, store.current(ARTIFACT))
+    assert loaded.router is not None and loaded.categories is not None
+    assert loaded.router.model == demo_catalog.category_router_model == "all-mpnet-base-v2"
+    assert loaded.router.prototypes.dimension == 768 and loaded.categories.dimension == 384
+    assert loaded.router.prototypes.paths == loaded.categories.paths
+    assert max(loaded.router.prototypes.products) <= demo_catalog.category_router_products
+    encoder = api_client.app.state.search_service.semantic.router_vectors.encoder
+    assert (encoder.model_name, encoder.model_version) == (loaded.router.model, loaded.router.model_version)
 
 
 def stored_products(engine: Any, demo_catalog: Any, results: list[dict[str, Any]]) -> dict[str, Any]:

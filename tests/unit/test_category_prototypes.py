@@ -4,6 +4,7 @@ descriptive query's similarities."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,8 +14,10 @@ from quarry.category_prototypes import (
     CATEGORIES_FILE,
     MIN_PRODUCTS,
     CategoryPrototypes,
+    CategoryRouter,
     build_prototypes,
     category_adjusted,
+    sample_per_category,
 )
 from quarry.vector_index import (
     ARTIFACT,
@@ -88,17 +91,7 @@ def test_prototypes_travel_in_the_faiss_artifact(tmp_path) -> None:
     ],
 )
 def test_damaged_prototypes_make_the_artifact_unusable(tmp_path, stored: bytes) -> None:
-    store = LocalArtifactStore(tmp_path)
-    ids = [f"P{i}" for i in range(len(VECTORS))]
-    version = publish_vector_index(
-        store,
-        FaissVectorIndex.build(ids, VECTORS),
-        ids,
-        "m",
-        "1",
-        "i",
-        categories=build_prototypes(CATEGORIES, VECTORS),
-    )
+    store, version = _published(tmp_path, categories=build_prototypes(CATEGORIES, VECTORS))
     (tmp_path / ARTIFACT / version / CATEGORIES_FILE).write_bytes(stored)
     with pytest.raises(VectorIndexUnavailableError, match=version):
         load_vector_index(store, version)
@@ -111,3 +104,32 @@ def test_round_trip_keeps_every_number() -> None:
     assert again.dimension == 3
     for query in VECTORS:
         assert again.similarities(query) == pytest.approx(prototypes.similarities(query), abs=1e-7)
+
+
+def test_a_sample_takes_at_most_n_products_of_each_category_spread_over_them() -> None:
+    categories = ["Books"] * 10 + ["Shoes"] * 3 + [""] * 2
+    sample = sample_per_category(categories, 4)
+    assert sample == sample_per_category(categories, 4)  # the same catalog, the same sample
+    books = [i for i in sample if categories[i] == "Books"]
+    assert books == [0, 2, 5, 7] and [i for i in sample if categories[i] == "Shoes"] == [10, 11, 12]
+    assert all(categories[i] for i in sample)  # products without a category are no sample
+
+
+def test_the_router_travels_in_the_faiss_artifact_with_its_model(tmp_path) -> None:
+    router = CategoryRouter("stronger-model", "2", build_prototypes(CATEGORIES, VECTORS))
+    store, version = _published(tmp_path, categories=build_prototypes(CATEGORIES, VECTORS), router=router)
+    loaded = load_vector_index(store, version)[0].router
+    assert loaded is not None and (loaded.model, loaded.model_version) == ("stronger-model", "2")
+    query = np.array([0.0, 0.0, 1.0], dtype=np.float32)
+    assert loaded.prototypes.similarities(query) == pytest.approx(router.prototypes.similarities(query))
+    _, plain = _published(tmp_path)
+    assert load_vector_index(store, plain)[0].router is None
+
+
+def _published(tmp_path, **extra: Any) -> tuple[LocalArtifactStore, str]:
+    """A FAISS artifact of the test vectors, with `extra` files (categories, router)."""
+    store = LocalArtifactStore(tmp_path)
+    ids = [f"P{i}" for i in range(len(VECTORS))]
+    return store, publish_vector_index(
+        store, FaissVectorIndex.build(ids, VECTORS), ids, "m", "1", "i", **extra
+    )

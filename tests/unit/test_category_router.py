@@ -1,0 +1,62 @@
+"""Which prototypes say what a descriptive query fits: the router's, when the artifact has them for the
+model the service encodes router queries with, otherwise the catalog model's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from api.search.semantic import QueryVectors, SemanticRetriever
+from quarry.category_prototypes import CategoryPrototypes, CategoryRouter
+from quarry.circuit import CircuitBreaker
+from quarry.vector_index import FaissVectorIndex
+
+PATHS = ["Home > Kitchen > Cookware", "Books > Non-Fiction > Cookbooks"]
+# Hand-written unit vectors: the catalog model puts the query nearer cookbooks, the router nearer pans.
+CATALOG_QUERY = np.array([0.0, 1.0], dtype=np.float32)
+ROUTER_QUERY = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+CATALOG = CategoryPrototypes(PATHS, np.array([[0.6, 0.8], [0.0, 1.0]], dtype=np.float32), [9, 9])
+ROUTER = CategoryPrototypes(PATHS, np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=np.float32), [5, 5])
+
+
+class FixedEncoder:
+    def __init__(self, name: str, vector: np.ndarray) -> None:
+        self.model_name, self.model_version, self.variant = name, "1", "test"
+        self.dimension = len(vector)
+        self.vector = vector
+
+    def encode(self, texts, batch_size: int = 64, progress: bool = False):
+        return np.stack([self.vector for _ in texts])
+
+
+def _retriever(router_model: str | None) -> SemanticRetriever:
+    def vectors(name: str, vector: np.ndarray) -> QueryVectors:
+        return QueryVectors(lambda: FixedEncoder(name, vector), None, CircuitBreaker(name), cache=False)  # type: ignore[arg-type]
+
+    router = vectors(router_model, ROUTER_QUERY) if router_model else None
+    return SemanticRetriever(None, "products", vectors("minilm", CATALOG_QUERY), None, "minilm", router)  # type: ignore[arg-type]
+
+
+def _index(router: CategoryRouter | None) -> FaissVectorIndex:
+    built = FaissVectorIndex.build(["P1"], np.array([[1.0, 0.0]], dtype=np.float32))
+    return FaissVectorIndex(built._index, ["P1"], CATALOG, router)
+
+
+def test_the_router_decides_when_its_model_encodes_the_query() -> None:
+    fit = _retriever("mpnet")._category_fit(
+        "something to cook an omelette in", CATALOG_QUERY, _index(CategoryRouter("mpnet", "1", ROUTER))
+    )
+    assert max(fit, key=fit.__getitem__) == "Home > Kitchen > Cookware"
+    assert fit == {"Home > Kitchen > Cookware": 1.0, "Books > Non-Fiction > Cookbooks": 0.0}
+
+
+def test_the_catalog_models_prototypes_decide_otherwise() -> None:
+    cookbooks = pytest.approx({"Home > Kitchen > Cookware": 0.8, "Books > Non-Fiction > Cookbooks": 1.0})
+    query = "something to cook an omelette in"
+    other_model = _index(CategoryRouter("another-model", "1", ROUTER))
+    assert _retriever("mpnet")._category_fit(query, CATALOG_QUERY, other_model) == cookbooks
+    assert (
+        _retriever(None)._category_fit(query, CATALOG_QUERY, _index(CategoryRouter("mpnet", "1", ROUTER)))
+        == cookbooks
+    )
+    assert _retriever("mpnet")._category_fit(query, CATALOG_QUERY, _index(None)) == cookbooks

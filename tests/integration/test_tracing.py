@@ -70,8 +70,9 @@ def test_one_uncached_search_has_a_span_for_every_stage(traced, monkeypatch) -> 
 
     children = tree(spans)
     assert children["<root>"] == ["GET /v1/search"]
-    # On the event loop: understanding and the in-process page cache; then the worker thread.
-    assert children["GET /v1/search"] == ["query.understand", "cache.lookup", "search"]
+    # On the event loop: the in-process page cache, keyed by the normalized query (understanding a new
+    # query may run the encoder, no work for the loop); then the worker thread, which understands it.
+    assert children["GET /v1/search"] == ["cache.lookup", "search"]
     assert children["query.understand"] == [
         "query.normalize",
         "query.spell_correction",
@@ -80,6 +81,7 @@ def test_one_uncached_search_has_a_span_for_every_stage(traced, monkeypatch) -> 
     ]
     assert (only(spans, "query.understand").attributes or {})["quarry.understanding.remembered"] is False
     assert children["search"] == [
+        "query.understand",
         "cache.lookup",
         "retrieve.keyword",
         "retrieve.semantic",
@@ -120,9 +122,8 @@ def test_a_cache_hit_skips_retrieval_and_says_so(traced) -> None:
     assert hit.json()["cache_hit"] is True
     spans = of_trace(exporter.get_finished_spans(), hit.headers["x-trace-id"])
     names = {s.name for s in spans}
-    assert not names & {"retrieve.keyword", "retrieve.semantic", "rank", "query.spell_correction"}
-    understood = [s.attributes or {} for s in spans if s.name == "query.understand"]
-    assert understood == [{"quarry.understanding.remembered": True}]  # the query is remembered
+    # The page is found by the normalized query alone: no understanding, no retrieval.
+    assert not names & {"retrieve.keyword", "retrieve.semantic", "rank", "query.understand"}
     lookups = [s for s in spans if s.name == "cache.lookup"]
     assert lookups and (lookups[-1].attributes or {})["quarry.cache.hit"] is True
 

@@ -3,6 +3,7 @@ and every worker's counts with several uvicorn workers."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -13,6 +14,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import running_api
+
+RESIDENT_MEMORY = "quarry_process_resident_memory_bytes"
 
 
 def samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
@@ -81,6 +84,13 @@ def test_every_workers_counts_are_reported(demo_catalog) -> None:
         "QUARRY_ARTIFACTS_DIR": demo_catalog.artifacts_dir,
     }
     with running_api(**env) as (base, _, _):
+        # The first worker answers while the second still loads its models (the category router's
+        # mpnet takes seconds): wait until both report their process metrics, which they start last.
+        for _ in range(300):
+            text = httpx.get(f"{base}/metrics", timeout=5).text
+            if len({dict(labels)["pid"] for labels in samples(text, RESIDENT_MEMORY)}) == 2:
+                break
+            time.sleep(0.2)
         before = request_count(httpx.get(f"{base}/metrics", timeout=5).text, "/health/live")  # start-up polls
         requests = 60
         for _ in range(requests):  # a new connection each time, so both workers take some
@@ -97,7 +107,7 @@ def test_every_workers_counts_are_reported(demo_catalog) -> None:
             per_worker.append(request_count(generate_latest(registry).decode(), "/health/live"))
         assert sum(1 for n in per_worker if n > 0) >= 2, per_worker
         # Process metrics are per worker (pid label): both workers, with live values.
-        memory = samples(text, "quarry_process_resident_memory_bytes")
+        memory = samples(text, RESIDENT_MEMORY)
         cpu = samples(text, "quarry_process_cpu_seconds")
         pids = {dict(labels)["pid"] for labels in memory}
         assert len(pids) == 2 and pids == {dict(labels)["pid"] for labels in cpu}

@@ -10,7 +10,6 @@ import contextlib
 import hashlib
 import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import msgspec
@@ -27,6 +26,7 @@ from quarry.category_prototypes import CategoryPrototypes, category_adjusted
 from quarry.circuit import CircuitBreaker
 from quarry.embeddings import EmbeddingModelUnavailableError, Encoder, Vectors
 from quarry.hot_artifact import HotArtifact
+from quarry.lru import Lru
 from quarry.tracing import span
 from quarry.vector_index import ARTIFACT, FaissVectorIndex, load_vector_index
 
@@ -54,8 +54,7 @@ class QueryVectors:
         self._store = store
         self._breaker = breaker
         self._model_name = "none"
-        self._local: OrderedDict[str, Vectors] = OrderedDict()
-        self._lock = threading.Lock()
+        self._local: Lru[str, Vectors] = Lru(LOCAL_QUERY_VECTORS)
         # torch runs one encode at a time well on two cores; ONNX Runtime sessions are thread-safe and
         # release the GIL while they compute, so its encodes need no lock (measured, docs/semantic-search.md).
         self._encode_lock: threading.Lock | contextlib.nullcontext[None] = contextlib.nullcontext()
@@ -94,20 +93,15 @@ class QueryVectors:
                 encoded: Vectors = self.encoder.encode([text])[0]
             return encoded
         key = self._key(text)
-        with self._lock:
-            found = self._local.get(key)
-            if found is not None:
-                self._local.move_to_end(key)
-                return found
+        found = self._local.get(key)
+        if found is not None:
+            return found
         vector = self._from_redis(key)
         if vector is None:
             with self._encode_lock:
                 vector = self.encoder.encode([text])[0]
             self._to_redis(key, vector)
-        with self._lock:
-            self._local[key] = vector
-            while len(self._local) > LOCAL_QUERY_VECTORS:
-                self._local.popitem(last=False)
+        self._local.put(key, vector)
         return vector
 
     def _from_redis(self, key: str) -> Vectors | None:

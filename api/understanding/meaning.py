@@ -15,8 +15,6 @@ Entity extraction asks `CategoryFit` whether a brand that is an everyday word is
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -24,6 +22,7 @@ import numpy as np
 
 from quarry.category_prototypes import CategoryPrototypes
 from quarry.embeddings import Encoder, Vectors
+from quarry.lru import Lru
 
 # Vectors of this many texts stay in memory (384 floats each: about 15 MB for MiniLM).
 REMEMBERED_TEXTS = 10_000
@@ -40,27 +39,20 @@ class EncoderRelatedness:
 
     def __init__(self, encoder: Encoder, remembered: int = REMEMBERED_TEXTS) -> None:
         self._encoder = encoder
-        self._remembered = remembered
-        self._vectors: OrderedDict[str, Vectors] = OrderedDict()
-        self._lock = threading.Lock()
+        self._vectors: Lru[str, Vectors] = Lru(remembered)
 
     def similarities(self, texts: Sequence[str], context: str) -> list[float]:
         vectors = self._vectors_of([context, *texts])
         return [float(np.dot(vector, vectors[0])) for vector in vectors[1:]]
 
     def _vectors_of(self, texts: Sequence[str]) -> list[Vectors]:
-        with self._lock:
-            known = {text: self._vectors[text] for text in texts if text in self._vectors}
-            for text in known:
-                self._vectors.move_to_end(text)
+        known = {text: vector for text in texts if (vector := self._vectors.get(text)) is not None}
         missing = list(dict.fromkeys(text for text in texts if text not in known))
         if missing:
             encoded = self._encoder.encode(missing)  # one batch: one call into the model
-            with self._lock:
-                for text, vector in zip(missing, encoded, strict=True):
-                    known[text] = self._vectors[text] = vector
-                while len(self._vectors) > self._remembered:
-                    self._vectors.popitem(last=False)
+            for text, vector in zip(missing, encoded, strict=True):
+                known[text] = vector
+                self._vectors.put(text, vector)
         return [known[text] for text in texts]
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 
 import msgspec
 
@@ -18,6 +16,7 @@ from api.understanding.schemas import Correction, Entities, UnderstoodQuery
 from api.understanding.spelling import SpellCorrector
 from quarry.adapters.artifact_store import ArtifactNotFoundError, ArtifactStore
 from quarry.hot_artifact import HotArtifact
+from quarry.lru import Lru
 from quarry.text import normalize, tokens
 from quarry.tracing import span
 from quarry.vocabulary import (
@@ -154,8 +153,7 @@ class QueryUnderstanding:
         `category_fit`: how well a query fits each category's products, for telling a brand that is
         an everyday word from the word; without it word lists decide."""
         thresholds = SpellingThresholds(apply=auto_correct_confidence, suggest=suggest_confidence)
-        self._memo: OrderedDict[tuple[str, str | None], UnderstoodQuery] = OrderedDict()
-        self._memo_lock = threading.Lock()
+        self._memo: Lru[tuple[str, str | None], UnderstoodQuery] = Lru(MEMO_ENTRIES)
         self._model = HotArtifact(
             store,
             ARTIFACT,
@@ -212,8 +210,7 @@ class QueryUnderstanding:
 
     def remembered(self, raw: str) -> UnderstoodQuery | None:
         """The query as already understood by the current model, or None: no model work at all."""
-        with self._memo_lock:
-            return self._memo.get((raw, self._model.version))
+        return self._memo.get((raw, self._model.version))
 
     def understand(self, raw: str, allow_reload: bool = True) -> UnderstoodQuery:
         """`allow_reload=False` for callers on the event loop: the reload check reads the model store.
@@ -224,18 +221,12 @@ class QueryUnderstanding:
         model = self._model.get(allow_reload)
         key = (raw, model.version)
         with span("query.understand") as understanding:
-            with self._memo_lock:
-                known = self._memo.get(key)
-                if known is not None:
-                    self._memo.move_to_end(key)
+            known = self._memo.get(key)
             understanding.set_attribute("quarry.understanding.remembered", known is not None)
             if known is not None:
                 return known
             understood = self._understand(raw, model)
-        with self._memo_lock:
-            self._memo[key] = understood
-            if len(self._memo) > MEMO_ENTRIES:
-                self._memo.popitem(last=False)
+        self._memo.put(key, understood)
         return understood
 
     def _understand(self, raw: str, model: UnderstandingModel) -> UnderstoodQuery:

@@ -41,7 +41,6 @@ from api.search.warmup import warm_in_background
 from api.suggest.controllers import SuggestController
 from api.suggest.services import SuggestService
 from api.ubi.writer import QueryLogWriter
-from api.understanding.meaning import EncoderRelatedness, PrototypeFit
 from api.understanding.services import QueryRejectedError, QueryUnderstanding
 from quarry import process_tuning
 from quarry.adapters.artifact_store import ArtifactStore, LocalArtifactStore
@@ -51,7 +50,7 @@ from quarry.circuit import CircuitBreaker
 from quarry.embeddings import SentenceTransformerEncoder
 from quarry.logs import configure_logging
 from quarry.metrics import ProcessSampler, forget_dead_workers, initialize_series
-from quarry.onnx_encoder import load_meaning_encoder, load_query_encoder
+from quarry.onnx_encoder import load_query_encoder
 from quarry.settings import Settings, get_settings
 from quarry.tracing import configure_tracing, shutdown_tracing
 from quarry.ubi import UbiLayout
@@ -125,13 +124,8 @@ def create_app(
             cache=settings.query_vector_cache,
         )
         semantic_index = SemanticIndex(model_store, settings.artifact_reload_interval_s)
-        understanding = QueryUnderstanding(
-            model_store,
-            settings.spell_auto_correct_confidence,
-            settings.artifact_reload_interval_s,
-            settings.spell_suggest_confidence,
-            EncoderRelatedness(meaning) if (meaning := load_meaning_encoder(settings, model_store)) else None,
-            PrototypeFit(query_vectors.vector, semantic_index.prototypes),
+        understanding = QueryUnderstanding.served(
+            settings, model_store, query_vectors.vector, semantic_index.prototypes
         )
         layout = UbiLayout(analytics, settings.mappings_dir)
         try:

@@ -45,28 +45,22 @@ def understanding_as_served(settings: Any, remembered_vectors: int | None = None
     encoder (spelling weighs an unknown word's readings by meaning) and the FAISS artifact's category
     prototypes (a brand that is an everyday word is checked against what the query fits).
     `remembered_vectors=0` encodes every text every time (what a process that has seen nothing pays)."""
-    from api.understanding.meaning import REMEMBERED_TEXTS, EncoderRelatedness, PrototypeFit
+    from api.understanding.meaning import REMEMBERED_TEXTS
     from api.understanding.services import QueryUnderstanding
     from quarry.adapters.artifact_store import LocalArtifactStore
-    from quarry.onnx_encoder import load_meaning_encoder, load_query_encoder
+    from quarry.onnx_encoder import load_query_encoder
     from quarry.vector_index import ARTIFACT, load_vector_index
 
     store = LocalArtifactStore(settings.artifacts_dir)
     encoder = load_query_encoder(settings, store)
-    meaning = load_meaning_encoder(settings, store)
     version = store.current(ARTIFACT)
     prototypes = load_vector_index(store, version)[0].categories if version else None
-    return QueryUnderstanding(
+    return QueryUnderstanding.served(
+        settings,
         store,
-        settings.spell_auto_correct_confidence,
-        settings.artifact_reload_interval_s,
-        settings.spell_suggest_confidence,
-        relatedness=EncoderRelatedness(
-            meaning, REMEMBERED_TEXTS if remembered_vectors is None else remembered_vectors
-        )
-        if meaning
-        else None,
-        category_fit=PrototypeFit(lambda text: encoder.encode([text])[0], lambda: prototypes),
+        lambda text: encoder.encode([text])[0],
+        lambda: prototypes,
+        REMEMBERED_TEXTS if remembered_vectors is None else remembered_vectors,
     )
 
 

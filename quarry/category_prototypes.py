@@ -58,17 +58,22 @@ class CategoryPrototypes:
         scores = self._centroids @ np.asarray(query, dtype=np.float32).reshape(-1)
         return {path: float(score) for path, score in zip(self.paths, scores, strict=True)}
 
-    def to_bytes(self) -> bytes:
-        stored = StoredPrototypes(
+    def to_stored(self) -> StoredPrototypes:
+        return StoredPrototypes(
             paths=self.paths,
             products=self.products,
             centroids=[[float(x) for x in row] for row in self._centroids],
         )
-        return msgspec.json.encode(stored)
+
+    def to_bytes(self) -> bytes:
+        return msgspec.json.encode(self.to_stored())
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CategoryPrototypes:
-        stored = msgspec.json.decode(data, type=StoredPrototypes)
+        return cls.from_stored(msgspec.json.decode(data, type=StoredPrototypes))
+
+    @classmethod
+    def from_stored(cls, stored: StoredPrototypes) -> CategoryPrototypes:
         if not (len(stored.paths) == len(stored.centroids) == len(stored.products)):
             raise ValueError("category prototypes: paths, centroids and product counts differ in length")
         centroids = np.asarray(stored.centroids, dtype=np.float32).reshape(len(stored.paths), -1)
@@ -143,11 +148,9 @@ class CategoryRouter:
         self.prototypes = prototypes
 
     def to_bytes(self) -> bytes:
-        stored = msgspec.json.decode(self.prototypes.to_bytes(), type=StoredPrototypes)
-        return msgspec.json.encode(StoredRouter(self.model, self.model_version, stored))
+        return msgspec.json.encode(StoredRouter(self.model, self.model_version, self.prototypes.to_stored()))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CategoryRouter:
         stored = msgspec.json.decode(data, type=StoredRouter)
-        prototypes = CategoryPrototypes.from_bytes(msgspec.json.encode(stored.prototypes))
-        return cls(stored.model, stored.model_version, prototypes)
+        return cls(stored.model, stored.model_version, CategoryPrototypes.from_stored(stored.prototypes))

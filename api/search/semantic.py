@@ -22,7 +22,7 @@ from api.search.schemas import SearchRequest
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import Hit, SearchEngine, SearchEngineError
-from quarry.category_prototypes import CategoryPrototypes, category_adjusted
+from quarry.category_prototypes import CategoryPrototypes, CategoryRouter, category_adjusted
 from quarry.circuit import CircuitBreaker
 from quarry.embeddings import EmbeddingModelUnavailableError, Encoder, Vectors
 from quarry.hot_artifact import HotArtifact
@@ -203,10 +203,12 @@ class SemanticRetriever:
         router = self.router_vectors.encoder_id if self.router_vectors is not None else "none"
         return f"{self.vectors.encoder_id}+router:{router}"
 
-    def _category_fit(self, text: str, vector: Vectors, faiss_index: FaissVectorIndex) -> dict[str, float]:
+    def _category_fit(
+        self, text: str, vector: Vectors, prototypes: CategoryPrototypes, router: CategoryRouter | None
+    ) -> dict[str, float]:
         """How well the query fits each category: by the router's prototypes when the artifact has them
         for the model this service encodes router queries with, else by the catalog model's."""
-        router, vectors = faiss_index.router, self.router_vectors
+        vectors = self.router_vectors
         encoder = vectors.encoder if vectors is not None else None
         if (
             router is not None
@@ -217,7 +219,7 @@ class SemanticRetriever:
             routed = vectors.vector(text)
             if routed is not None:
                 return router.prototypes.similarities(routed)
-        return faiss_index.categories.similarities(vector) if faiss_index.categories is not None else {}
+        return prototypes.similarities(vector)
 
     def degraded_components(self) -> list[str]:
         """Semantic parts that are down for every request right now."""
@@ -262,11 +264,12 @@ class SemanticRetriever:
                 hits = sorted((from_docvalues(h) for h in found.hits), key=lambda h: -nearest.get(h.id, 0.0))
                 similarity = {h.id: nearest.get(h.id, 0.0) for h in hits}
         prototypes = faiss_index.categories if faiss_index is not None else None
+        router = faiss_index.router if faiss_index is not None else None
         fit: dict[str, float] = {}
         fitting: list[Hit] = []  # the best-fitting categories' products, admitted below the floor
         searched: list[str] | None = None
-        if by_category is not None and faiss_index is not None and prototypes is not None and len(prototypes):
-            fit = self._category_fit(text, vector, faiss_index)
+        if by_category is not None and prototypes is not None and len(prototypes):
+            fit = self._category_fit(text, vector, prototypes, router)
             if by_category.candidates and not request.category and "knn" not in degraded:
                 searched = sorted(fit, key=lambda path: -fit[path])[:CATEGORIES_SEARCHED]
                 fitting = self._in_categories(vector, request, searched, by_category.candidates)

@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import msgspec
 
 from api.understanding.classify import EntityExtractor, classify
 from api.understanding.lexicon import Lexicon, word_forms
-from api.understanding.meaning import CategoryFit, Relatedness
+from api.understanding.meaning import (
+    REMEMBERED_TEXTS,
+    CategoryFit,
+    EncoderRelatedness,
+    PrototypeFit,
+    Relatedness,
+)
 from api.understanding.numeric import Match, UnitIndex
 from api.understanding.numeric import apply as apply_numbers
 from api.understanding.numeric import parse as parse_numbers
 from api.understanding.schemas import Correction, Entities, UnderstoodQuery
 from api.understanding.spelling import SpellCorrector
 from quarry.adapters.artifact_store import ArtifactNotFoundError, ArtifactStore
+from quarry.category_prototypes import CategoryPrototypes
+from quarry.embeddings import Vectors
 from quarry.hot_artifact import HotArtifact
 from quarry.lru import Lru
+from quarry.onnx_encoder import load_meaning_encoder
+from quarry.settings import Settings
 from quarry.text import normalize, tokens
 from quarry.tracing import span
 from quarry.vocabulary import (
@@ -161,6 +172,28 @@ class QueryUnderstanding:
             reload_interval_s,
             UnderstandingModel.empty(),
             background=True,  # a new lexicon takes seconds to load: never on a request
+        )
+
+    @classmethod
+    def served(
+        cls,
+        settings: Settings,
+        store: ArtifactStore,
+        query_vector: Callable[[str], Vectors | None],
+        prototypes: Callable[[], CategoryPrototypes | None],
+        remembered_texts: int = REMEMBERED_TEXTS,
+    ) -> QueryUnderstanding:
+        """As the API serves it, and as the reports and tests measure it: spelling weighs readings by
+        meaning with the meaning encoder (QUARRY_SPELLING_MEANING_ENCODER), and entities ask how well
+        a query fits the category prototypes, through `query_vector` (the query encoder's)."""
+        meaning = load_meaning_encoder(settings, store)
+        return cls(
+            store,
+            settings.spell_auto_correct_confidence,
+            settings.artifact_reload_interval_s,
+            settings.spell_suggest_confidence,
+            EncoderRelatedness(meaning, remembered_texts) if meaning else None,
+            PrototypeFit(query_vector, prototypes),
         )
 
     @property

@@ -9,8 +9,8 @@ import pytest
 from api.search.semantic import QueryVectors, SemanticRetriever
 from quarry.category_prototypes import CategoryPrototypes, CategoryRouter
 from quarry.circuit import CircuitBreaker
-from quarry.vector_index import FaissVectorIndex
 
+QUERY = "something to cook an omelette in"
 PATHS = ["Home > Kitchen > Cookware", "Books > Non-Fiction > Cookbooks"]
 # Hand-written unit vectors: the catalog model puts the query nearer cookbooks, the router nearer pans.
 CATALOG_QUERY = np.array([0.0, 1.0], dtype=np.float32)
@@ -37,26 +37,19 @@ def _retriever(router_model: str | None) -> SemanticRetriever:
     return SemanticRetriever(None, "products", vectors("minilm", CATALOG_QUERY), None, "minilm", router)  # type: ignore[arg-type]
 
 
-def _index(router: CategoryRouter | None) -> FaissVectorIndex:
-    built = FaissVectorIndex.build(["P1"], np.array([[1.0, 0.0]], dtype=np.float32))
-    return FaissVectorIndex(built._index, ["P1"], CATALOG, router)
-
-
 def test_the_router_decides_when_its_model_encodes_the_query() -> None:
-    fit = _retriever("mpnet")._category_fit(
-        "something to cook an omelette in", CATALOG_QUERY, _index(CategoryRouter("mpnet", "1", ROUTER))
-    )
+    router = CategoryRouter("mpnet", "1", ROUTER)
+    fit = _retriever("mpnet")._category_fit(QUERY, CATALOG_QUERY, CATALOG, router)
     assert max(fit, key=fit.__getitem__) == "Home > Kitchen > Cookware"
     assert fit == {"Home > Kitchen > Cookware": 1.0, "Books > Non-Fiction > Cookbooks": 0.0}
 
 
 def test_the_catalog_models_prototypes_decide_otherwise() -> None:
     cookbooks = pytest.approx({"Home > Kitchen > Cookware": 0.8, "Books > Non-Fiction > Cookbooks": 1.0})
-    query = "something to cook an omelette in"
-    other_model = _index(CategoryRouter("another-model", "1", ROUTER))
-    assert _retriever("mpnet")._category_fit(query, CATALOG_QUERY, other_model) == cookbooks
+    other_model = CategoryRouter("another-model", "1", ROUTER)
+    assert _retriever("mpnet")._category_fit(QUERY, CATALOG_QUERY, CATALOG, other_model) == cookbooks
     assert (
-        _retriever(None)._category_fit(query, CATALOG_QUERY, _index(CategoryRouter("mpnet", "1", ROUTER)))
+        _retriever(None)._category_fit(QUERY, CATALOG_QUERY, CATALOG, CategoryRouter("mpnet", "1", ROUTER))
         == cookbooks
     )
-    assert _retriever("mpnet")._category_fit(query, CATALOG_QUERY, _index(None)) == cookbooks
+    assert _retriever("mpnet")._category_fit(QUERY, CATALOG_QUERY, CATALOG, None) == cookbooks

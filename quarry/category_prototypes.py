@@ -117,6 +117,23 @@ def category_adjusted(
     return out
 
 
+def window_shares(fit: Mapping[str, float], searched: Sequence[str], total: int) -> dict[str, int]:
+    """How many of a descriptive query's `total` window places each of the `searched` categories gets:
+    shares fall off as exp(-shortfall / spread), the shortfall from the best-fitting category measured
+    in the standard deviation of the query's fit over all categories. A close second ("carry my books
+    to class": bags, then picture books) gets nearly half, a distant one (coffee for "coffeemaker")
+    a few places, every searched category at least one. Without one share per category, one k-NN
+    search over all of them gives every place to the category whose texts share the query's words."""
+    if not searched or total <= 0:
+        return {}
+    values = np.asarray(list(fit.values()), dtype=np.float64)
+    spread = float(values.std()) if len(values) > 1 else 0.0
+    best = max(fit[path] for path in searched)
+    weights = {path: float(np.exp(-(best - fit[path]) / spread)) if spread > 0 else 1.0 for path in searched}
+    norm = sum(weights.values())
+    return {path: max(1, round(total * weight / norm)) for path, weight in weights.items()}
+
+
 def sample_per_category(categories: Sequence[str], per_category: int) -> list[int]:
     """Indices of at most `per_category` products of each named category, spread evenly over its
     products in their given order (deterministic: the same catalog gives the same sample)."""

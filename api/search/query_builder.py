@@ -3,6 +3,7 @@ boosts and facet aggregations. Pure functions of their inputs, so they are unit-
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from api.search.ranking import RankingConfig
@@ -175,24 +176,50 @@ def _filtered(query: dict[str, Any], request: SearchRequest) -> dict[str, Any]:
 
 
 def knn_body(
-    vector: list[float], request: SearchRequest, k: int, category_paths: list[str] | None = None
+    vector: list[float],
+    request: SearchRequest,
+    k: int,
+    category_shares: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Semantic candidates: lucene HNSW on `embedding` with the hard filters applied inside the k-NN
-    search (efficient filtering), so a filter never empties a window found before filtering;
-    `category_paths` keeps to those categories' products."""
-    knn: dict[str, Any] = {"vector": vector, "k": k}
+    search (efficient filtering), so a filter never empties a window found before filtering.
+
+    With `category_shares`, each category gets its own k-NN clause for its share of the products
+    instead of the `k` nearest (quarry/category_prototypes.py `window_shares`)."""
     filters = filter_clauses(request)
-    if category_paths:
-        filters.append({"terms": {"category_path": category_paths}})
-    if filters:
-        knn["filter"] = {"bool": {"filter": filters}}
+    if not category_shares:
+        query: dict[str, Any] = {"knn": {"embedding": _knn_clause(vector, k, filters)}}
+        size = k
+    else:
+        query = {
+            "bool": {
+                "should": [
+                    {
+                        "knn": {
+                            "embedding": _knn_clause(
+                                vector, share, [*filters, {"term": {"category_path": path}}]
+                            )
+                        }
+                    }
+                    for path, share in category_shares.items()
+                ]
+            }
+        }
+        size = sum(category_shares.values())
     return {
-        "size": k,
+        "size": size,
         "_source": False,
         "stored_fields": "_none_",
         "docvalue_fields": DOCVALUE_FIELDS,
-        "query": {"knn": {"embedding": knn}},
+        "query": query,
     }
+
+
+def _knn_clause(vector: list[float], k: int, filters: list[dict[str, Any]]) -> dict[str, Any]:
+    clause: dict[str, Any] = {"vector": vector, "k": k}
+    if filters:
+        clause["filter"] = {"bool": {"filter": filters}}
+    return clause
 
 
 def ids_body(product_ids: list[str], request: SearchRequest) -> dict[str, Any]:

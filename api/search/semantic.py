@@ -22,7 +22,7 @@ from api.search.schemas import SearchRequest
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import Hit, SearchEngine, SearchEngineError
-from quarry.category_prototypes import CategoryPrototypes, CategoryRouter, category_adjusted
+from quarry.category_prototypes import CategoryPrototypes, CategoryRouter, category_adjusted, window_shares
 from quarry.circuit import CircuitBreaker
 from quarry.embeddings import EmbeddingModelUnavailableError, Encoder, Vectors
 from quarry.hot_artifact import HotArtifact
@@ -272,7 +272,8 @@ class SemanticRetriever:
             fit = self._category_fit(text, vector, prototypes, router)
             if by_category.candidates and not request.category and "knn" not in degraded:
                 searched = sorted(fit, key=lambda path: -fit[path])[:CATEGORIES_SEARCHED]
-                fitting = self._in_categories(vector, request, searched, by_category.candidates)
+                shares = window_shares(fit, searched, by_category.candidates)
+                fitting = self._in_categories(vector, request, shares)
                 seen = {h.id for h in hits}
                 hits = [*hits, *(h for h in fitting if h.id not in seen)]
         if faiss_index is not None:
@@ -295,12 +296,14 @@ class SemanticRetriever:
             hits=kept, similarity=similarity, degraded=degraded, relevance=relevance, categories=searched
         )
 
-    def _in_categories(self, vector: Vectors, request: SearchRequest, best: list[str], k: int) -> list[Hit]:
-        """The nearest products of the given categories; none when the k-NN query fails (the window
-        keeps what it has)."""
+    def _in_categories(self, vector: Vectors, request: SearchRequest, shares: dict[str, int]) -> list[Hit]:
+        """The nearest products of each given category, as many as its share; none when the k-NN
+        query fails (the window keeps what it has)."""
         try:
             with span("retrieve.knn_categories", one_call=True) as knn:
-                response = self._engine.search(self._alias, knn_body(vector.tolist(), request, k, best))
+                response = self._engine.search(
+                    self._alias, knn_body(vector.tolist(), request, sum(shares.values()), shares)
+                )
                 knn.set_attribute("quarry.results", len(response.hits))
         except SearchEngineError as exc:
             log.warning("k-NN by category failed", extra={"error": str(exc)})

@@ -304,6 +304,27 @@ def test_a_description_in_plain_words_also_searches_the_categories_that_fit_it(
     assert admitted == [] and mash["match_quality"] == "none"
 
 
+def test_each_category_a_description_fits_gets_its_share_of_the_window(
+    api_client, engine, demo_catalog
+) -> None:
+    """The best-fitting categories are searched one by one: a category whose product texts share few
+    of the query's words (bags, for textbooks carried to school) still gets products into the window,
+    next to the one whose texts share them (picture books); the closer its fit, the larger its share."""
+    import collections
+
+    body = search(api_client, q="haul my textbooks to school", size=100, explain="true")
+    searched = body["retrieval"]["categories"]
+    assert searched and len(searched) == 2, body["retrieval"]
+    semantic = [
+        r for r in body["results"] if r.get("score_breakdown") and r["score_breakdown"]["keyword"] is None
+    ]
+    by_id = stored_products(engine, demo_catalog, semantic)
+    per_category = collections.Counter(source["category_path"] for source in by_id.values())
+    assert all(per_category[path] > 0 for path in searched), (searched, per_category)
+    fit, _ = prototype_fit(api_client, demo_catalog, body["query"]["normalized"])
+    assert fit[searched[0]] >= fit[searched[1]]
+
+
 def test_cold_start_products_get_content_based_similar_items(api_client, engine, demo_catalog) -> None:
     # The demo fixture has no ALS model: every product is cold, so similar items come from embeddings.
     drinkware = engine.search(

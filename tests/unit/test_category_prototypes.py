@@ -18,6 +18,7 @@ from quarry.category_prototypes import (
     build_prototypes,
     category_adjusted,
     sample_per_category,
+    window_shares,
 )
 from quarry.vector_index import (
     ARTIFACT,
@@ -133,3 +134,18 @@ def _published(tmp_path, **extra: Any) -> tuple[LocalArtifactStore, str]:
     return store, publish_vector_index(
         store, FaissVectorIndex.build(ids, VECTORS), ids, "m", "1", "i", **extra
     )
+
+
+def test_window_shares_follow_how_close_each_category_fits() -> None:
+    # Fits of six categories: their standard deviation is the unit a shortfall is measured in.
+    fit = {"Bags": 0.31, "Picture Books": 0.25, "Yoga": 0.17, "Mystery": 0.16, "Coffee": 0.05, "Shoes": 0.0}
+    close = window_shares(fit, ["Bags", "Picture Books"], 40)
+    assert close["Bags"] > close["Picture Books"] > 10  # a close second: a large share, not half
+    assert sum(close.values()) == 40
+    distant = window_shares(fit, ["Bags", "Coffee"], 40)
+    assert distant["Coffee"] < close["Picture Books"] and distant["Coffee"] >= 1
+    # Equal fits share evenly; nothing searched or no places: no shares.
+    assert window_shares({"a": 0.2, "b": 0.2, "c": 0.0}, ["a", "b"], 40) == {"a": 20, "b": 20}
+    assert window_shares(fit, [], 40) == {} and window_shares(fit, ["Bags"], 0) == {}
+    # All fits alike (no spread): even shares.
+    assert window_shares({"a": 0.1, "b": 0.1}, ["a", "b"], 10) == {"a": 5, "b": 5}

@@ -88,3 +88,19 @@ def test_knn_filters_sit_inside_the_knn_search() -> None:
     assert any("brand" in str(clause) for clause in filters)
     assert set(body["query"]) == {"knn"}  # nothing outside the k-NN clause filters afterwards
     assert "filter" not in knn_body([0.1], SearchRequest(q="x"), k=5)["query"]["knn"]["embedding"]
+
+
+def test_each_routed_category_gets_its_own_knn_clause_and_share() -> None:
+    """One k-NN search over several categories would give every place to the category nearest in the
+    catalog model; one clause per category keeps each category's share, with the hard filters in each."""
+    from api.search.query_builder import knn_body
+
+    shares = {"Fashion > Bags": 25, "Books > Picture Books": 15}
+    body = knn_body([0.3], SearchRequest(q="x", in_stock=True), k=40, category_shares=shares)
+    clauses = body["query"]["bool"]["should"]
+    assert body["size"] == 40 and len(clauses) == 2
+    for clause, (path, share) in zip(clauses, shares.items(), strict=True):
+        knn = clause["knn"]["embedding"]
+        assert knn["k"] == share and knn["vector"] == [0.3]
+        filters = knn["filter"]["bool"]["filter"]
+        assert {"term": {"category_path": path}} in filters and {"term": {"in_stock": True}} in filters

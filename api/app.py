@@ -14,7 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.routes import HTTPRoute
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from api.events.controllers import EventController
+from api.events.controllers import EventController, UbiJsEventController
 from api.events.services import EventService, EventsNotStoredError
 from api.events.validation import BatchRejectedError
 from api.health.controllers import HealthController
@@ -212,6 +212,7 @@ def create_app(
             ProductController,
             SuggestController,
             EventController,
+            UbiJsEventController,
             RecommendationController,
             MetricsController,
         ],

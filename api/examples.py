@@ -80,9 +80,10 @@ SUGGEST = {
     "suggestions": [{"text": "Samsung", "kind": "brand"}, {"text": "samsung tv", "kind": "query"}],
 }
 EVENTS = (
-    '{"events": [{"event_id": "e-1", "action_name": "click", "user_id": "u-123", "session_id": "s-456", '
-    '"query_id": "5b0c7c1e-8a4e-4f3b-9c1d-2f6e7a8b9c0d", "object_id": "P000902", "position": 3, '
-    '"timestamp": "2026-11-28T14:03:11Z"}]}'
+    '[{"application": "storefront", "action_name": "click", "client_id": "c-9", "session_id": "s-456", '
+    '"query_id": "5b0c7c1e-8a4e-4f3b-9c1d-2f6e7a8b9c0d", "user_query": "trail running shoes", '
+    '"timestamp": "2026-11-28T14:03:11.120Z", "event_attributes": {"object": {"object_id": "P000902", '
+    '"object_id_field": "product_id"}, "position": {"ordinal": 3}}}]'
 )
 EVENTS_ACCEPTED = {"accepted": 1, "duplicates": 0}
 PROBLEM_422 = {

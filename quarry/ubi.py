@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 import threading
 from pathlib import Path
 from typing import Any
 
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError
+
+log = logging.getLogger("quarry.ubi")
 
 UBI_QUERIES = "ubi_queries"
 UBI_EVENTS = "ubi_events"
@@ -62,11 +65,37 @@ def ensure_ubi_indices(engine: SearchEngine, mappings_dir: str | Path) -> list[s
             "priority": 100,
         },
     )
+    # Daily indices created before a mapping change get its additions (a new field, `dynamic`); a
+    # change OpenSearch cannot apply in place (a field's type) needs a reindex and is reported.
+    existing = engine.list_indices(f"{UBI_EVENTS}-*")
+    try:
+        if existing:
+            engine.request("PUT", f"/{','.join(existing)}/_mapping", body["mappings"])
+    except SearchEngineError as exc:
+        log.warning("the event mapping was not applied to existing daily indices", extra={"error": str(exc)})
     today = events_index(dt.datetime.now(dt.UTC).date())
     if not engine.index_exists(today):  # the alias exists (and answers searches) from the first day on
         engine.create_index(today, {})
         created.append(today)
+    point_write_index(engine, today)
     return created
+
+
+def point_write_index(engine: SearchEngine, index: str) -> None:
+    """Make `index` the one behind the `ubi_events` alias that writes to the alias land in: writers
+    that know nothing of daily indices (Data Prepper's OpenSearch sink, the UBI plugin) append to
+    `ubi_events` itself, and OpenSearch refuses that unless the alias has exactly one write index."""
+    current = engine.request("GET", f"/_alias/{UBI_EVENTS}") or {}
+    writing = [
+        name
+        for name, entry in current.items()
+        if entry.get("aliases", {}).get(UBI_EVENTS, {}).get("is_write_index")
+    ]
+    if writing == [index]:
+        return
+    actions = [{"add": {"index": name, "alias": UBI_EVENTS, "is_write_index": False}} for name in writing]
+    actions.append({"add": {"index": index, "alias": UBI_EVENTS, "is_write_index": True}})
+    engine.request("POST", "/_aliases", {"actions": actions})
 
 
 def successful_queries(engine: SearchEngine, limit: int) -> dict[str, int]:

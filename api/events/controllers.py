@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Controller, Response, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from api.dependencies import from_state
-from api.events.schemas import EventBatch, EventsAccepted
+from api.events.schemas import EventsAccepted
 from api.events.services import EventService
 from api.examples import EVENTS, EVENTS_ACCEPTED, PROBLEM_422, example_responses
+
+# ubi.js posts to `<base URL>/ubi_events`: a client pointed at Quarry's base URL needs no other setting.
+UBI_JS_PATH = "/ubi_events"
 
 
 class EventController(Controller):
@@ -16,15 +21,24 @@ class EventController(Controller):
     dependencies = {"event_service": from_state("event_service")}  # noqa: RUF012
 
     @post(
-        summary="Record behaviour events (1-500 per batch), durably and idempotently",
-        description="202 only after every event is durably stored. A batch with any invalid event is "
-        "rejected whole (422, listing each bad event's index and reason); re-sent event_ids count as "
-        "duplicates and are not stored again. Example body: " + EVENTS,
+        summary="Record UBI 1.3 behaviour events (1-500 per batch), durably and idempotently",
+        description="The body is a JSON array of UBI events (as ubi.js and Data Prepper send them), one "
+        'event object, or {"events": [...]}. 202 only after every event is durably stored. A batch '
+        "with any invalid event is rejected whole (422, listing each bad event's index and all its "
+        "reasons); re-sent events (same event_id, or for events without one the same content) count "
+        "as duplicates and are not stored again. /ubi_events is the same route at the path ubi.js "
+        "posts to. Example body: " + EVENTS,
         status_code=202,
         sync_to_thread=True,
         responses=example_responses(EventsAccepted, EVENTS_ACCEPTED, PROBLEM_422),
     )
     def record(
-        self, data: JSONBody[EventBatch], event_service: NamedDependency[EventService]
+        self, data: JSONBody[list[Any] | dict[str, Any]], event_service: NamedDependency[EventService]
     ) -> Response[EventsAccepted]:
         return Response(event_service.ingest(data), status_code=202)
+
+
+class UbiJsEventController(EventController):
+    """The same route at the path ubi.js posts to."""
+
+    path = UBI_JS_PATH

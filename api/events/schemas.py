@@ -1,3 +1,6 @@
+"""What `POST /v1/events` accepts: UBI 1.3 events as ubi.js, Data Prepper and curl send them, plus
+Quarry's older flat shape (docs/events.md)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -5,24 +8,64 @@ from typing import Any
 import msgspec
 
 
-class EventIn(msgspec.Struct, forbid_unknown_fields=True):
-    """One behaviour event as clients send it (see docs/events.md)."""
+class EventObject(msgspec.Struct, frozen=True):
+    """`event_attributes.object`: what the event was about (for Quarry, usually a product). The spec
+    allows other keys too; they are stored as sent."""
 
-    event_id: str
+    object_id: str | int | None = None
+    object_id_field: str | None = None
+    internal_id: str | int | None = None
+    name: str | None = None
+    description: str | None = None
+    object_detail: dict[str, Any] | None = None
+
+
+class EventPoint(msgspec.Struct, frozen=True):
+    x: int | float
+    y: int | float
+
+
+class EventPosition(msgspec.Struct, frozen=True):
+    """`event_attributes.position`: where the object was shown: its rank (`ordinal`), or a point
+    (the spec's `xy`, or the flat `x` and `y` of the UBI plugin's mapping)."""
+
+    ordinal: int | None = None
+    xy: EventPoint | None = None
+    x: int | float | None = None
+    y: int | float | None = None
+    page_depth: int | None = None
+    scroll_depth: int | None = None
+    trail: str | None = None
+
+
+class EventIn(msgspec.Struct, frozen=True):
+    """One behaviour event. The UBI 1.3 fields, and Quarry's flat extensions (`event_id`, a top-level
+    `object_id` and `position`, `attributes`) that older clients send."""
+
     action_name: str
-    object_id: str
-    timestamp: str
-    user_id: str | None = None
-    client_id: str | None = None
-    session_id: str | None = None
+    timestamp: str | int
+    event_id: str | None = None
+    application: str | None = None
     query_id: str | None = None
+    session_id: str | None = None
+    client_id: str | None = None
+    user_id: str | None = None
+    user_query: str | None = None
+    page_id: str | None = None
+    message_type: str | None = None
+    message: str | None = None
+    event_attributes: dict[str, Any] | None = None
+    extra_info: dict[str, Any] | str | None = None
+    extra_info_type: str | None = None
+    object_id: str | None = None
+    object_id_field: str | None = None
     position: int | None = None
-    attributes: dict[str, Any] = msgspec.field(default_factory=dict)
+    attributes: dict[str, Any] | None = None
 
 
 class EventBatch(msgspec.Struct):
-    """Each event is checked against `EventIn` one by one (api/events/validation.py), so that every
-    bad event of a batch is reported with its index, not only the first one the decoder meets."""
+    """Quarry's envelope. ubi.js and Data Prepper post a bare JSON array, and a single event object is
+    accepted too (api/events/validation.py `events_of`)."""
 
     events: list[Any]
 

@@ -15,14 +15,14 @@ import datetime as dt
 import logging
 from typing import Any
 
-from api.events.schemas import EventBatch, EventIn, EventsAccepted
-from api.events.validation import STANDARD_ACTIONS, validate_batch
+from api.events.schemas import EventsAccepted
+from api.events.validation import STANDARD_ACTIONS, ValidEvent, events_of, validate_batch
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError, index_action
 from quarry.bulk import send_with_retry
 from quarry.metrics import EVENTS
 from quarry.tracing import span
-from quarry.ubi import UbiLayout, events_index
+from quarry.ubi import UbiLayout, events_index, point_write_index
 
 log = logging.getLogger("api.events")
 APPLICATION = "quarry"
@@ -33,30 +33,49 @@ class EventsNotStoredError(RuntimeError):
     """OpenSearch refused or lost part of a valid batch: the client should retry it whole."""
 
 
-def ubi_document(event: EventIn, timestamp: dt.datetime, received_at: dt.datetime) -> dict[str, Any]:
-    """The UBI 1.0 event shape, plus top-level copies of the ids Quarry filters on."""
-    attributes: dict[str, Any] = {
-        "session_id": event.session_id,
-        "object": {"object_id": event.object_id, "object_id_field": "product_id"},
-        "attributes": event.attributes,
-    }
-    if event.position is not None:
-        attributes["position"] = {"ordinal": event.position}
-    return {
-        "application": APPLICATION,
-        "event_id": event.event_id,
+def ubi_document(valid: ValidEvent, received_at: dt.datetime) -> dict[str, Any]:
+    """The UBI 1.3 event as stored: every field the client sent (no nulls), the object and position
+    nested as the spec has them, and top-level copies of the ids Quarry filters on."""
+    event = valid.event
+    attributes: dict[str, Any] = dict(event.event_attributes or {})
+    if valid.object_id is not None:
+        attributes["object"] = {
+            **(attributes.get("object") or {}),
+            "object_id": valid.object_id,
+            "object_id_field": valid.object_id_field,
+        }
+    if valid.ordinal is not None:
+        attributes["position"] = {**(attributes.get("position") or {}), "ordinal": valid.ordinal}
+    if event.session_id is not None:
+        attributes.setdefault("session_id", event.session_id)
+    if event.attributes:
+        attributes["attributes"] = event.attributes
+    document: dict[str, Any] = {
+        "application": event.application or APPLICATION,
+        "event_id": valid.event_id,
         "action_name": event.action_name,
         "query_id": event.query_id,
         "session_id": event.session_id,
         "client_id": event.client_id,
         "user_id": event.user_id,
-        "object_id": event.object_id,
-        "object_id_field": "product_id",
-        "timestamp": timestamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "received_at": received_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "message_type": "EVENT",
-        "event_attributes": attributes,
+        "user_query": event.user_query,
+        "page_id": event.page_id,
+        "object_id": valid.object_id,
+        "object_id_field": valid.object_id_field,
+        "timestamp": _iso(valid.timestamp),
+        "received_at": _iso(received_at),
+        "message_type": event.message_type or "EVENT",
+        "message": event.message,
+        "event_attributes": attributes or None,
+        "extra_info": event.extra_info,
+        "extra_info_type": event.extra_info_type,
     }
+    stored = {name: value for name, value in document.items() if value is not None}
+    return {**valid.extras, **stored}
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 SESSION_ACTIONS = frozenset({"view", "click", "add_to_cart", "purchase"})
@@ -100,34 +119,36 @@ class EventService:
             except SearchEngineError as exc:
                 if exc.status != 400 or "already_exists" not in str(exc):
                     raise
+            if name == events_index(dt.datetime.now(dt.UTC).date()):
+                point_write_index(self.engine, name)  # a new day: direct writers follow it
         self._known_indices.add(name)
 
-    def ingest(self, batch: EventBatch) -> EventsAccepted:
-        with span("events.ingest", {"quarry.events": len(batch.events)}) as ingest:
-            accepted = self._ingest(batch)
+    def ingest(self, body: Any) -> EventsAccepted:
+        """`body`: the decoded request, in any shape `events_of` accepts."""
+        events = events_of(body)
+        with span("events.ingest", {"quarry.events": len(events)}) as ingest:
+            accepted = self._ingest(events)
             ingest.set_attributes(
                 {"quarry.events.accepted": accepted.accepted, "quarry.events.duplicates": accepted.duplicates}
             )
             return accepted
 
-    def _ingest(self, batch: EventBatch) -> EventsAccepted:
+    def _ingest(self, raw_events: list[Any]) -> EventsAccepted:
         now = dt.datetime.now(dt.UTC)
         try:
             with span("events.validate"):
-                events = validate_batch(batch.events, now, self.max_age, frozenset(self.actions))
+                events = validate_batch(raw_events, now, self.max_age, frozenset(self.actions))
         except ValueError:
-            EVENTS.labels("rejected").inc(len(batch.events))
+            EVENTS.labels("rejected").inc(len(raw_events))
             raise
         items = []
-        for event, timestamp in events:
-            index = events_index(timestamp.date())
+        for valid in events:
+            index = events_index(valid.timestamp.date())
             self._ensure_index(index)
             items.append(
                 (
-                    event.event_id,
-                    index_action(
-                        index, event.event_id, ubi_document(event, timestamp, now), op_type="create"
-                    ),
+                    valid.event_id,
+                    index_action(index, valid.event_id, ubi_document(valid, now), op_type="create"),
                 )
             )
         stored, _, failures = send_with_retry(
@@ -148,15 +169,16 @@ class EventService:
         self._remember_sessions(events)
         return EventsAccepted(accepted=stored, duplicates=duplicates)
 
-    def _remember_sessions(self, events: list[tuple[EventIn, dt.datetime]]) -> None:
+    def _remember_sessions(self, events: list[ValidEvent]) -> None:
         """Session signals: the products a session engaged with, newest first, for the search boost.
         Best effort: the events are already stored, so a Redis failure is counted, not raised."""
         if self.store is None:
             return
         recent: dict[str, list[str]] = {}
-        for event, _ in sorted(events, key=lambda pair: pair[1]):
-            if event.session_id and event.action_name in SESSION_ACTIONS:
-                recent.setdefault(event.session_id, []).append(event.object_id)
+        for valid in sorted(events, key=lambda v: v.timestamp):
+            session = valid.event.session_id
+            if session and valid.object_id and valid.event.action_name in SESSION_ACTIONS:
+                recent.setdefault(session, []).append(valid.object_id)
         try:
             self.store.push_recent(
                 {session_key(s): products for s, products in recent.items()}, SESSION_KEEP, SESSION_TTL_S

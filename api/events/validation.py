@@ -1,21 +1,88 @@
-"""Every rule an event must pass. A batch is judged whole: all errors are collected, with the event's
-index, so a client can fix its batch in one round trip."""
+"""Every rule an event must pass. A batch is judged whole: all errors are collected, every reason of
+every bad event with its index, so a client can fix its batch in one round trip.
+
+The shape is UBI 1.3's (docs/events.md): `action_name` may be any name, `user_id` and `event_id` are
+optional, the product sits in `event_attributes.object.object_id` and its rank in
+`event_attributes.position.ordinal`. Quarry's older flat fields (`object_id`, `position`,
+`attributes`) are still accepted, and must agree with the nested ones when both are sent. Fields
+the spec does not name are allowed, as the spec's root allows them: they are stored as sent (in
+`_source`, not indexed), never dropped."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from typing import Any
 
 import msgspec
 
-from api.events.schemas import EventError, EventIn
+from api.events.schemas import EventError, EventIn, EventObject, EventPosition
 
+# The actions that drive features (popularity, affinities, ALS, session signals); any other name is
+# stored for analysis and ignored by them. QUARRY_EVENTS_EXTRA_ACTIONS adds to the list.
 STANDARD_ACTIONS = frozenset({"impression", "click", "view", "add_to_cart", "purchase"})
 MAX_BATCH = 500
 MAX_ID = 100
+MAX_OBJECT_ID = 256  # the spec's limit for object ids
+MAX_TEXT = {
+    "application": 100,
+    "message_type": 100,
+    "message": 1024,
+    "user_query": 1000,
+    "page_id": 1000,
+    "extra_info_type": 100,
+}
 MAX_FUTURE = dt.timedelta(minutes=5)
-_ID = re.compile(r"^[\w.:@/-]+$")
+# Epoch numbers below this are seconds, not milliseconds (1e11 ms is March 1973).
+MIN_EPOCH_MS = 100_000_000_000
+_ID = re.compile(r"[\w.:@/-]+")
+_PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]+")
+IDS = ("event_id", "user_id", "client_id", "session_id", "query_id")
+# Sent empty by clients that have no value (ubi.js sends `user_id: ""` for anonymous shoppers): absent.
+EMPTY_IS_ABSENT = ("user_id", "client_id", "session_id", "query_id", "page_id")
+# The type of every top-level field, checked one by one so that every wrong field is reported.
+FIELD_TYPES: dict[str, Any] = {
+    name: info.type for name, info in ((f.name, f) for f in msgspec.structs.fields(EventIn))
+}
+REQUIRED = tuple(f.name for f in msgspec.structs.fields(EventIn) if f.required)
+FIELD_NAMES = frozenset(FIELD_TYPES)
+
+
+# Set by Quarry on every stored event; a client's value would be overwritten, so it is refused.
+SET_BY_QUARRY = frozenset({"received_at"})
+
+
+_BAD_KEY = re.compile(r"\A[\s.]*\Z|\A\.|\.\Z|\.\.")
+# The parts of an event whose keys the client chooses; every other named field has no keys or fixed ones.
+FREE_FORM = frozenset({"event_attributes", "extra_info", "attributes"})
+FIXED_FIELDS = FIELD_NAMES - FREE_FORM
+
+
+def key_problems(value: Any, path: str) -> list[str]:
+    """Object keys OpenSearch cannot store as field names (empty, only dots or spaces, a leading or
+    trailing dot, two dots in a row): an event holding one would fail at storage, after validation."""
+    problems: list[str] = []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if _BAD_KEY.search(key):
+                problems.append(f"{path} has a key OpenSearch cannot store: {key!r}")
+            elif isinstance(inner, dict | list):
+                problems += key_problems(inner, f"{path}.{key}")
+    elif isinstance(value, list):
+        for inner in value:
+            if isinstance(inner, dict | list):
+                problems += key_problems(inner, path)
+    return problems
+
+
+def event_key_problems(raw: dict[str, Any]) -> list[str]:
+    """`key_problems` of the parts of an event the spec leaves open: fields it does not name, and the
+    free-form objects (the named fields' own keys are fine by definition)."""
+    open_names = raw.keys() - FIXED_FIELDS
+    if not open_names:
+        return []
+    return key_problems({name: raw[name] for name in open_names}, "the event")
 
 
 class BatchRejectedError(ValueError):
@@ -26,59 +93,209 @@ class BatchRejectedError(ValueError):
         self.errors = errors
 
 
-def _parse_timestamp(value: str) -> dt.datetime:
+class ValidEvent(msgspec.Struct, frozen=True):
+    """An accepted event with what its fields resolve to: the id it is stored under, the product it
+    concerns, its 1-based rank and its time in UTC."""
+
+    event: EventIn
+    extras: dict[str, Any]  # fields the spec does not name, stored as sent
+    event_id: str
+    object_id: str | None
+    object_id_field: str | None
+    ordinal: int | None
+    timestamp: dt.datetime
+
+
+def events_of(body: Any) -> list[Any]:
+    """The events of a request body: a bare JSON array (ubi.js, Data Prepper), Quarry's
+    `{"events": [...]}` envelope, or one event object."""
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict):
+        if set(body) == {"events"}:
+            events = body["events"]
+            if not isinstance(events, list):
+                raise BatchRejectedError([], "`events` must be a list of events")
+            return events
+        return [body]
+    raise BatchRejectedError(
+        [], f"expected a JSON array of events or an event object, got {type(body).__name__}"
+    )
+
+
+def parse_timestamp(value: str | int) -> dt.datetime:
+    """ISO 8601 with a time zone, or epoch milliseconds (what Java clients and Data Prepper send)."""
+    if isinstance(value, int):
+        if value < MIN_EPOCH_MS:
+            raise ValueError("an epoch timestamp must be in milliseconds; this one looks like seconds")
+        return dt.datetime.fromtimestamp(value / 1000, dt.UTC)
     parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
         raise ValueError("timestamp needs a time zone (Z or +hh:mm)")
     return parsed.astimezone(dt.UTC)
 
 
-def _problems(event: EventIn, now: dt.datetime, max_age: dt.timedelta, actions: frozenset[str]) -> list[str]:
-    problems = []
-    for name in ("event_id", "object_id", "user_id", "client_id", "session_id", "query_id"):
-        value = getattr(event, name)
-        if value is None:
+def derived_event_id(raw: dict[str, Any]) -> str:
+    """The id of an event sent without one: a hash of its content, so a client's retry of the same
+    event is the same document (a duplicate), while two events that differ in anything are two."""
+    canonical = msgspec.json.encode(raw, order="sorted")
+    return "ubi-" + hashlib.sha256(canonical).hexdigest()[:32]
+
+
+def _shape_problems(raw: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """Every field of the wrong type, and the event without them (and without fields the spec does
+    not name), whose values are then checked too: a client learns all that is wrong at once."""
+    problems = [f"missing required field `{name}`" for name in REQUIRED if name not in raw]
+    problems += [f"`{name}` is set by Quarry" for name in SET_BY_QUARRY if name in raw]
+    problems += event_key_problems(raw)
+    sound: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name in EMPTY_IS_ABSENT and value == "":
             continue
-        if not value or len(value) > MAX_ID or not _ID.match(value):
-            problems.append(f"{name} must be 1-{MAX_ID} characters of letters, digits and ._:@/-")
-    if event.action_name not in actions:
-        problems.append(f"action_name {event.action_name!r} is not one of {', '.join(sorted(actions))}")
-    if not event.user_id and not event.client_id:
-        problems.append("user_id or client_id is required")
-    if event.position is not None and event.position < 1:
-        problems.append("position is 1-based and must be at least 1")
+        kind = FIELD_TYPES.get(name)
+        if kind is None:
+            continue  # outside the spec: stored as sent (ubi_document)
+        try:
+            msgspec.convert(value, kind, strict=True)
+        except msgspec.ValidationError as exc:
+            problems.append(f"`{name}`: {exc}")
+        else:
+            sound[name] = value
+    attributes = sound.get("event_attributes")
+    if isinstance(attributes, dict):
+        for name, kind in (("object", EventObject), ("position", EventPosition)):
+            if attributes.get(name) is not None:
+                try:
+                    msgspec.convert(attributes[name], kind, strict=True)
+                except msgspec.ValidationError as exc:
+                    problems.append(f"`event_attributes.{name}`: {exc}")
+                    sound["event_attributes"] = {k: v for k, v in attributes.items() if k != name}
+                    attributes = sound["event_attributes"]
+    return problems, sound
+
+
+def _decoded(raw: dict[str, Any]) -> tuple[list[str], EventIn | None]:
+    """The event and its shape's problems. A sound event decodes in one step (the common case, and
+    the fast one); only a faulty one is taken apart field by field."""
     try:
-        timestamp = _parse_timestamp(event.timestamp)
-    except ValueError as exc:
-        problems.append(f"timestamp is not ISO 8601 with a time zone: {exc}")
+        event = msgspec.convert(raw, EventIn, strict=True)
+        if SET_BY_QUARRY & raw.keys() or event_key_problems(raw):
+            raise msgspec.ValidationError("taken apart below")
+    except msgspec.ValidationError:
+        pass
+    else:
+        try:
+            _nested(event, strict=True)
+        except msgspec.ValidationError:
+            pass
+        else:
+            blanks = {name: None for name in EMPTY_IS_ABSENT if getattr(event, name) == ""}
+            return [], msgspec.structs.replace(event, **blanks) if blanks else event
+    problems, sound = _shape_problems(raw)
+    if not all(name in sound for name in REQUIRED):
+        return problems, None
+    return problems, msgspec.convert(sound, EventIn, strict=True)
+
+
+def _nested(event: EventIn, strict: bool = False) -> tuple[EventObject | None, EventPosition | None]:
+    attributes = event.event_attributes or {}
+    obj = attributes.get("object")
+    position = attributes.get("position")
+    return (
+        msgspec.convert(obj, EventObject, strict=strict) if obj is not None else None,
+        msgspec.convert(position, EventPosition, strict=strict) if position is not None else None,
+    )
+
+
+def _value_problems(
+    event: EventIn, now: dt.datetime, max_age: dt.timedelta, feature_actions: frozenset[str]
+) -> tuple[list[str], ValidEvent | None]:
+    problems = []
+    obj, position = _nested(event)
+    nested_id = obj.object_id if obj is not None else None
+    object_id = str(nested_id) if nested_id is not None else None
+    if event.object_id is not None and object_id is not None and event.object_id != object_id:
+        problems.append("object_id and event_attributes.object.object_id differ")
+    object_id = object_id or event.object_id
+    for name in IDS:
+        value = getattr(event, name)
+        if value is not None and (not value or len(value) > MAX_ID or not _ID.fullmatch(value)):
+            problems.append(f"{name} must be 1-{MAX_ID} characters of letters, digits and ._:@/-")
+    if object_id is not None and (len(object_id) > MAX_OBJECT_ID or not _PRINTABLE.fullmatch(object_id)):
+        problems.append(f"object_id must be 1-{MAX_OBJECT_ID} printable characters")
+    for name, limit in MAX_TEXT.items():
+        value = getattr(event, name)
+        if value is not None and len(value) > limit:
+            problems.append(f"{name} must be at most {limit} characters")
+    if (
+        not event.action_name
+        or len(event.action_name) > MAX_ID
+        or not _PRINTABLE.fullmatch(event.action_name)
+    ):
+        problems.append(f"action_name must be 1-{MAX_ID} printable characters")
+    elif event.action_name in feature_actions and object_id is None:
+        problems.append(f"a {event.action_name} event needs the product: event_attributes.object.object_id")
+    if not (event.user_id or event.client_id or event.session_id):
+        problems.append("one of client_id, user_id or session_id is required")
+    ordinal = position.ordinal if position is not None else None
+    if event.position is not None and ordinal is not None and event.position != ordinal:
+        problems.append("position and event_attributes.position.ordinal differ")
+    ordinal = ordinal if ordinal is not None else event.position
+    if ordinal is not None and ordinal < 1:
+        problems.append("position is 1-based (the first result is 1) and must be at least 1")
+    timestamp = None
+    try:
+        timestamp = parse_timestamp(event.timestamp)
+    except (ValueError, OverflowError, OSError) as exc:
+        problems.append(f"timestamp is not ISO 8601 with a time zone or epoch milliseconds: {exc}")
     else:
         if timestamp > now + MAX_FUTURE:
             problems.append("timestamp is more than 5 minutes in the future")
         elif timestamp < now - max_age:
             problems.append(f"timestamp is older than {max_age.days} days")
-    return problems
+    if problems or timestamp is None:
+        return problems, None
+    return [], ValidEvent(
+        event=event,
+        extras={},
+        event_id=event.event_id or "",
+        object_id=object_id,
+        object_id_field=(obj.object_id_field if obj is not None else None)
+        or event.object_id_field
+        or ("product_id" if object_id else None),
+        ordinal=ordinal,
+        timestamp=timestamp,
+    )
 
 
 def validate_batch(
-    raw_events: list[Any], now: dt.datetime, max_age: dt.timedelta, actions: frozenset[str]
-) -> list[tuple[EventIn, dt.datetime]]:
+    raw_events: list[Any], now: dt.datetime, max_age: dt.timedelta, feature_actions: frozenset[str]
+) -> list[ValidEvent]:
     if not 1 <= len(raw_events) <= MAX_BATCH:
         raise BatchRejectedError(
             [], f"a batch holds 1 to {MAX_BATCH} events; this one holds {len(raw_events)}"
         )
-    valid: list[tuple[EventIn, dt.datetime]] = []
+    valid: list[ValidEvent] = []
     errors: list[EventError] = []
     for index, raw in enumerate(raw_events):
-        try:
-            event = msgspec.convert(raw, EventIn, strict=True)
-        except msgspec.ValidationError as exc:
-            errors.append(EventError(index=index, event_id=_event_id(raw), reason=str(exc)))
+        if not isinstance(raw, dict):
+            errors.append(
+                EventError(
+                    index=index, event_id=None, reason=f"Expected `object`, got `{type(raw).__name__}`"
+                )
+            )
             continue
-        problems = _problems(event, now, max_age, actions)
-        if problems:
-            errors.append(EventError(index=index, event_id=event.event_id, reason="; ".join(problems)))
+        problems, decoded = _decoded(raw)
+        accepted = None
+        if decoded is not None:
+            found, accepted = _value_problems(decoded, now, max_age, feature_actions)
+            problems += found
+        if problems or accepted is None:
+            errors.append(EventError(index=index, event_id=_event_id(raw), reason="; ".join(problems)))
         else:
-            valid.append((event, _parse_timestamp(event.timestamp)))
+            extras = {name: raw[name] for name in raw.keys() - FIELD_NAMES}
+            event_id = accepted.event_id or derived_event_id(raw)
+            valid.append(msgspec.structs.replace(accepted, extras=extras, event_id=event_id))
     if errors:
         raise BatchRejectedError(
             errors, f"{len(errors)} of {len(raw_events)} events are invalid; nothing was stored"
@@ -86,6 +303,6 @@ def validate_batch(
     return valid
 
 
-def _event_id(raw: Any) -> str | None:
-    event_id = raw.get("event_id") if isinstance(raw, dict) else None
+def _event_id(raw: dict[str, Any]) -> str | None:
+    event_id = raw.get("event_id")
     return event_id if isinstance(event_id, str) else None

@@ -122,8 +122,8 @@ def raw_sender(url: str) -> Any:
             now = dt.datetime.now(dt.UTC)
             events = validate_batch(batch, now, dt.timedelta(days=7), STANDARD_ACTIONS)
             body = b"".join(
-                index_action(events_index(ts.date()), e.event_id, ubi_document(e, ts, now), "create")
-                for e, ts in events
+                index_action(events_index(e.timestamp.date()), e.event_id, ubi_document(e, now), "create")
+                for e in events
             )
             response = client.bulk(body=body)
             return not response.get("errors")

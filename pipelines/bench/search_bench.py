@@ -409,6 +409,9 @@ def tracing_overhead(
     )
 
 
+API_START_TIMEOUT_S = 180.0
+
+
 def start_api(cache_ttl_s: int, **extra_env: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     env = {
@@ -426,7 +429,10 @@ def start_api(cache_ttl_s: int, **extra_env: str) -> tuple[subprocess.Popen[byte
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    for _ in range(200):
+    # Each worker loads the query encoders (mpnet for the category router too) before it answers:
+    # about 25 s on two busy cores.
+    deadline = time.monotonic() + API_START_TIMEOUT_S
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
             connection.request("GET", "/health/ready")
@@ -436,7 +442,7 @@ def start_api(cache_ttl_s: int, **extra_env: str) -> tuple[subprocess.Popen[byte
             pass
         time.sleep(0.1)
     process.terminate()
-    raise RuntimeError("the API did not become ready")
+    raise RuntimeError(f"the API did not become ready within {API_START_TIMEOUT_S:.0f} s")
 
 
 def median_round(rounds: list[Latency]) -> Latency:

@@ -69,6 +69,101 @@ def test_events_are_stored_in_the_ubi_shape_in_their_days_index(client, engine) 
     assert document["timestamp"].endswith("Z") and document["application"] == "quarry"
 
 
+def ubi_js_click(**overrides: object) -> dict[str, object]:
+    """A click as ubi.js sends it (UBI 1.3): no event_id or user_id, the product and rank nested."""
+    click: dict[str, object] = {
+        "application": "storefront",
+        "action_name": "click",
+        "query_id": str(uuid.uuid4()),
+        "client_id": f"c-{uuid.uuid4().hex[:8]}",
+        "user_query": "Trail Running Shoes",
+        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "message_type": "INFO",
+        "page_id": "/search",
+        "event_attributes": {
+            "object": {"object_id": "P000001", "object_id_field": "product_id", "name": "Trail runner"},
+            "position": {"ordinal": 3, "page_depth": 1},
+        },
+        "extra_info": {"experiment": "b"},
+        "user_id": "",  # ubi.js sends an empty user_id for anonymous shoppers
+        "type": "event",  # a routing field of some Data Prepper pipelines: not in the spec
+    }
+    return {**click, **overrides}
+
+
+def stored_events(engine, query_id: str) -> list[dict[str, object]]:
+    engine.refresh(UBI_EVENTS)
+    return [h.source for h in engine.search(UBI_EVENTS, {"query": {"term": {"query_id": query_id}}}).hits]
+
+
+def test_ubi_clients_post_bare_arrays_and_single_events(client, engine) -> None:
+    """ubi.js and Data Prepper post a JSON array; a single event object is a batch of one."""
+    array = [ubi_js_click(), ubi_js_click(action_name="hover")]
+    array[1]["query_id"] = array[0]["query_id"]
+    assert client.post("/v1/events", json=array).json() == {"accepted": 2, "duplicates": 0}
+    single = ubi_js_click(event_attributes={"object": {"object_id": "P000002"}})
+    assert client.post("/v1/events", json=single).json() == {"accepted": 1, "duplicates": 0}
+    stored = {e["action_name"]: e for e in stored_events(engine, str(array[0]["query_id"]))}
+    click = stored["click"]
+    assert click["user_query"] == "Trail Running Shoes"  # as typed
+    assert click["event_attributes"]["object"]["name"] == "Trail runner"
+    assert click["event_attributes"]["position"] == {"ordinal": 3, "page_depth": 1}
+    assert click["object_id"] == "P000001" and click["application"] == "storefront"
+    assert click["extra_info"] == {"experiment": "b"} and click["page_id"] == "/search"
+    assert "user_id" not in click and None not in click.values()  # no explicit nulls
+    assert click["type"] == "event"  # a field outside the spec is kept as sent
+    assert stored["hover"]["event_id"].startswith("ubi-")  # a custom action, stored as sent
+
+
+def test_a_resent_event_without_an_id_is_a_duplicate(client, engine) -> None:
+    click = ubi_js_click()
+    assert client.post("/v1/events", json=[click]).json() == {"accepted": 1, "duplicates": 0}
+    assert client.post("/v1/events", json=[click]).json() == {"accepted": 0, "duplicates": 1}
+    assert len(stored_events(engine, str(click["query_id"]))) == 1
+
+
+def test_every_reason_of_every_bad_ubi_event_comes_back(client) -> None:
+    bad = ubi_js_click(timestamp=1_700_000_000, event_attributes={"position": {"ordinal": "third"}})
+    response = client.post("/v1/events", json=[ubi_js_click(), bad])
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "events[1]"
+    for reason in ("event_attributes.position", "milliseconds"):
+        assert reason in error["reason"], error["reason"]
+
+
+def test_clients_own_attribute_keys_never_fail_storage(client, engine) -> None:
+    """Two clients use one `event_attributes` key with different types: with dynamic mapping the
+    second would fail at storage after validation; both are stored, as sent."""
+    key = f"browser_{uuid.uuid4().hex[:6]}"
+    as_text = ubi_js_click(event_attributes={"object": {"object_id": "P000001"}, key: "firefox"})
+    as_object = ubi_js_click(event_attributes={"object": {"object_id": "P000001"}, key: {"name": "firefox"}})
+    for sent in (as_text, as_object):
+        assert client.post("/v1/events", json=[sent]).status_code == 202
+        [stored] = stored_events(engine, str(sent["query_id"]))
+        assert stored["event_attributes"][key] == sent["event_attributes"][key]  # type: ignore[index]
+
+
+def test_direct_writers_append_to_the_ubi_events_alias(engine, settings) -> None:
+    """Data Prepper's OpenSearch sink and the UBI plugin write to `ubi_events` itself: the alias has one
+    write index, today's, and ensuring the layout again keeps it so."""
+    from quarry.ubi import ensure_ubi_indices
+
+    ensure_ubi_indices(engine, settings.mappings_dir)
+    ensure_ubi_indices(engine, settings.mappings_dir)
+    written = engine.request("POST", f"/{UBI_EVENTS}/_doc", ubi_js_click(type=None))
+    assert written["_index"] == events_index(dt.datetime.now(dt.UTC).date())
+    aliases = engine.request("GET", f"/_alias/{UBI_EVENTS}")
+    writers = [name for name, entry in aliases.items() if entry["aliases"][UBI_EVENTS].get("is_write_index")]
+    assert writers == [written["_index"]]
+
+
+def test_the_ubi_js_path_is_the_same_route(client, engine) -> None:
+    click = ubi_js_click()
+    assert client.post("/ubi_events", json=[click]).json() == {"accepted": 1, "duplicates": 0}
+    assert client.post("/v1/events", json=[click]).json() == {"accepted": 0, "duplicates": 1}
+
+
 def test_malformed_json_is_a_400_problem(client) -> None:
     response = client.post(
         "/v1/events", content=b'{"events": [ {', headers={"content-type": "application/json"}

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from pipelines.indexing.bulk import bulk_index_actions
 from quarry.adapters.cache import KeyValueStore
 from quarry.adapters.search_engine import SearchEngine, index_action
-from quarry.ubi import UBI_EVENTS
+from quarry.ubi import UBI_EVENTS, event_object_id
 
 ACTION_WEIGHTS = {"impression": 0.0, "view": 1.0, "click": 2.0, "add_to_cart": 5.0, "purchase": 10.0}
 POPULAR_TTL_S = 300
@@ -67,7 +67,7 @@ def aggregate(
     for event in events:
         weight = ACTION_WEIGHTS.get(str(event.get("action_name")), 0.0)
         at = _timestamp(event.get("timestamp"))
-        product = event.get("object_id")
+        product = event_object_id(event)
         if not weight or at is None or not product:
             continue
         value = weight * decay((now - at).total_seconds() / 86400, half_life_days)

@@ -127,6 +127,16 @@ ENGAGED_ACTIONS = ("click", "add_to_cart", "purchase")
 LOGGED_TEXT_FIELDS = ["query_id", "user_query", "query_attributes.corrected"]
 
 
+def event_object_id(event: dict[str, Any]) -> str | None:
+    """The product a stored event concerns. Quarry's ingestion copies it to the top level; writers that
+    append to `ubi_events` directly (Data Prepper, the UBI plugin) only nest it, as the spec does."""
+    found = event.get("object_id")
+    if found is None:
+        nested = (event.get("event_attributes") or {}).get("object") or {}
+        found = nested.get("object_id") if isinstance(nested, dict) else None
+    return str(found) if found is not None else None
+
+
 def searched_text(logged: dict[str, Any]) -> str:
     """The words a logged search used: the corrected ones when the spelling step corrected it, so
     that clicks after a correction vouch for the correction, never for the typo."""

@@ -35,6 +35,7 @@ from quarry.ubi import (
     SYNTHETIC_USER_PREFIX,
     UBI_EVENTS,
     UBI_QUERIES,
+    event_object_id,
     searched_text,
 )
 
@@ -63,7 +64,7 @@ def engaged_products(engine: SearchEngine, max_events: int = MAX_EVENTS) -> dict
             UBI_EVENTS,
             {
                 "size": max_events,
-                "_source": ["query_id", "object_id"],
+                "_source": ["query_id", "object_id", "event_attributes.object.object_id"],
                 "sort": [{"timestamp": "desc"}],
                 "query": {
                     "bool": {
@@ -81,7 +82,7 @@ def engaged_products(engine: SearchEngine, max_events: int = MAX_EVENTS) -> dict
         return {}
     by_query_id: dict[str, list[str]] = {}
     for hit in events.hits:
-        query_id, product = hit.source.get("query_id"), hit.source.get("object_id")
+        query_id, product = hit.source.get("query_id"), event_object_id(hit.source)
         if query_id and product:
             by_query_id.setdefault(str(query_id), []).append(str(product))
     ids = list(by_query_id)

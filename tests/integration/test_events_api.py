@@ -158,6 +158,21 @@ def test_direct_writers_append_to_the_ubi_events_alias(engine, settings) -> None
     assert writers == [written["_index"]]
 
 
+def test_events_written_directly_train_the_recommender(engine, settings) -> None:
+    """A direct writer nests the product only; the offline jobs read it from there."""
+    from pipelines.recommend.train import load_interactions
+    from quarry.ubi import ensure_ubi_indices
+
+    ensure_ubi_indices(engine, settings.mappings_dir)
+    user = f"u-direct-{uuid.uuid4().hex[:8]}"
+    engine.request("POST", f"/{UBI_EVENTS}/_doc", ubi_js_click(user_id=user, type=None))
+    engine.request("POST", f"/{UBI_EVENTS}/_doc", ubi_js_click(user_id="", type=None))  # anonymous
+    engine.refresh(UBI_EVENTS)
+    rows = load_interactions(engine, 1, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))
+    assert [(r.item, r.action) for r in rows if r.user == user] == [("P000001", "click")]
+    assert all(r.user for r in rows)
+
+
 def test_the_ubi_js_path_is_the_same_route(client, engine) -> None:
     click = ubi_js_click()
     assert client.post("/ubi_events", json=[click]).json() == {"accepted": 1, "duplicates": 0}

@@ -212,3 +212,12 @@ def test_keys_opensearch_cannot_store_are_refused_before_storage(field, value) -
 def test_what_quarry_sets_is_not_taken_from_the_client() -> None:
     [(_, found)] = reasons([{**UBI_CLICK, "received_at": "2020-01-01T00:00:00Z"}])
     assert "`received_at` is set by Quarry" in found
+
+
+def test_readers_find_the_product_of_events_written_directly() -> None:
+    """Quarry copies the product to the top level; Data Prepper and the UBI plugin only nest it."""
+    from quarry.ubi import event_object_id
+
+    assert event_object_id({"object_id": "P1", "event_attributes": {"object": {"object_id": "P1"}}}) == "P1"
+    assert event_object_id({"event_attributes": {"object": {"object_id": 42}}}) == "42"
+    assert event_object_id({"action_name": "page_exit", "event_attributes": {"position": {}}}) is None

@@ -147,7 +147,7 @@ train-als: services ## Train implicit ALS on ubi_events and publish it to the mo
 eval-recommend: services ## ALS vs popularity on a time split -> reports/eval-recommend.{json,md,png}
 	@$(PY) -m pipelines eval-recommend
 
-golden: services ## Re-grade the golden set (tests/golden/judgments.tsv) against the demo catalog
+golden: services ## Re-grade the golden set (tests/golden/judgments.tsv.gz) against the demo catalog
 	@$(PY) -m pipelines golden
 
 eval: services ## NDCG@10, MRR, zero-result rate: raw BM25 vs pipeline -> reports/eval-search.*

@@ -220,7 +220,7 @@ def cmd_golden(args: argparse.Namespace, settings: Settings) -> int:
     golden.write_judgments(judgments)
     queries = len({j.query for j in judgments})
     print(
-        f"wrote {len(judgments)} judgments for {queries} queries to tests/golden/judgments.tsv",
+        f"wrote {len(judgments)} judgments for {queries} queries to {golden.JUDGMENTS_FILE}",
         file=sys.stderr,
     )
     return 0
@@ -640,7 +640,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     )
     p.set_defaults(run=cmd_embeddings)
 
-    p = command("golden", "re-grade the golden set (tests/golden/judgments.tsv) against the demo catalog")
+    p = command("golden", "re-grade the golden set (tests/golden/judgments.tsv.gz) against the demo catalog")
     p.set_defaults(run=cmd_golden)
 
     p = command("eval", "NDCG@10, MRR and zero-result rate: raw BM25 vs the full pipeline")

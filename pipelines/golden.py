@@ -2,7 +2,7 @@
 
 `make golden` pools candidates for every query in tests/golden/queries.tsv (raw BM25 top 50, plus
 every product the rules grade 2 or more) and grades each pair 0-4 with the rules below, writing
-tests/golden/judgments.tsv. The rules read only the generator's structured fields (leaf category,
+tests/golden/judgments.tsv.gz. The rules read only the generator's structured fields (leaf category,
 brand, attributes, price, rating, title words, the model an accessory fits), never a ranker's output,
 so the set can judge any ranker.
 
@@ -28,6 +28,8 @@ A leaf column of `-` (the `absent` kind) names nothing the catalog sells: every 
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 import operator
 import re
 from collections.abc import Callable, Iterable
@@ -238,16 +240,25 @@ def build_judgments(engine: SearchEngine, alias: str, size: int, seed: int) -> l
     return judgments
 
 
-def write_judgments(judgments: list[Judgment], path: Path = GOLDEN_DIR / "judgments.tsv") -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
+# Gzipped: the plain table (a query's text on each of its ~400 rows) was 5.8 MB, too big for git;
+# written with a fixed mtime, so re-grading an unchanged set gives the same bytes.
+JUDGMENTS_FILE = GOLDEN_DIR / "judgments.tsv.gz"
+
+
+def write_judgments(judgments: list[Judgment], path: Path = JUDGMENTS_FILE) -> None:
+    with (
+        path.open("wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed,
+        io.TextIOWrapper(packed, encoding="utf-8", newline="") as handle,
+    ):
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
         writer.writerow(["query", "product_id", "grade"])
         writer.writerows((j.query, j.product_id, j.grade) for j in judgments)
 
 
-def load_judgments(path: Path = GOLDEN_DIR / "judgments.tsv") -> dict[str, dict[str, int]]:
+def load_judgments(path: Path = JUDGMENTS_FILE) -> dict[str, dict[str, int]]:
     graded: dict[str, dict[str, int]] = {}
-    with path.open(encoding="utf-8") as handle:
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle, delimiter="\t"):
             graded.setdefault(row["query"], {})[row["product_id"]] = int(row["grade"])
     return graded

@@ -114,7 +114,7 @@ def evaluate(
     queries: list[GoldenQuery] | None = None,
     judgments: dict[str, dict[str, int]] | None = None,
 ) -> EvalReport:
-    """Every system on every golden query (by default tests/golden/queries.tsv and judgments.tsv)."""
+    """Every system on every golden query (by default tests/golden/queries.tsv and judgments.tsv.gz)."""
     queries = load_queries() if queries is None else queries
     judgments = load_judgments() if judgments is None else judgments
     rows: dict[str, list[_Row]] = {name: [] for name in systems}

@@ -131,7 +131,13 @@ def window_shares(fit: Mapping[str, float], searched: Sequence[str], total: int)
     best = max(fit[path] for path in searched)
     weights = {path: float(np.exp(-(best - fit[path]) / spread)) if spread > 0 else 1.0 for path in searched}
     norm = sum(weights.values())
-    return {path: max(1, round(total * weight / norm)) for path, weight in weights.items()}
+    # Largest remainders: the shares add up to `total` (when it allows one place each).
+    exact = {path: max(1.0, total * weight / norm) for path, weight in weights.items()}
+    shares = {path: int(value) for path, value in exact.items()}
+    by_remainder = sorted(exact, key=lambda path: shares[path] - exact[path])
+    for path in by_remainder[: max(0, total - sum(shares.values()))]:
+        shares[path] += 1
+    return shares
 
 
 def sample_per_category(categories: Sequence[str], per_category: int) -> list[int]:

@@ -175,44 +175,24 @@ def _filtered(query: dict[str, Any], request: SearchRequest) -> dict[str, Any]:
     return {"bool": {"must": [query], "filter": filters}} if filters else query
 
 
-def knn_body(
-    vector: list[float],
-    request: SearchRequest,
-    k: int,
-    category_shares: Mapping[str, int] | None = None,
-) -> dict[str, Any]:
+def knn_body(vector: list[float], request: SearchRequest, k: int) -> dict[str, Any]:
     """Semantic candidates: lucene HNSW on `embedding` with the hard filters applied inside the k-NN
-    search (efficient filtering), so a filter never empties a window found before filtering.
+    search (efficient filtering), so a filter never empties a window found before filtering."""
+    return _docvalues_body(k, {"knn": {"embedding": _knn_clause(vector, k, filter_clauses(request))}})
 
-    With `category_shares`, each category gets its own k-NN clause for its share of the products
-    instead of the `k` nearest (quarry/category_prototypes.py `window_shares`)."""
+
+def knn_by_category_body(
+    vector: list[float], request: SearchRequest, category_shares: Mapping[str, int]
+) -> dict[str, Any]:
+    """The nearest products of each category, as many as its share (quarry/category_prototypes.py
+    `window_shares`): one k-NN clause per category, since one search filtered to all of them gives
+    every place to the category nearest in the catalog model."""
     filters = filter_clauses(request)
-    if not category_shares:
-        query: dict[str, Any] = {"knn": {"embedding": _knn_clause(vector, k, filters)}}
-        size = k
-    else:
-        query = {
-            "bool": {
-                "should": [
-                    {
-                        "knn": {
-                            "embedding": _knn_clause(
-                                vector, share, [*filters, {"term": {"category_path": path}}]
-                            )
-                        }
-                    }
-                    for path, share in category_shares.items()
-                ]
-            }
-        }
-        size = sum(category_shares.values())
-    return {
-        "size": size,
-        "_source": False,
-        "stored_fields": "_none_",
-        "docvalue_fields": DOCVALUE_FIELDS,
-        "query": query,
-    }
+    clauses = [
+        {"knn": {"embedding": _knn_clause(vector, share, [*filters, {"term": {"category_path": path}}])}}
+        for path, share in category_shares.items()
+    ]
+    return _docvalues_body(sum(category_shares.values()), {"bool": {"should": clauses}})
 
 
 def _knn_clause(vector: list[float], k: int, filters: list[dict[str, Any]]) -> dict[str, Any]:
@@ -220,6 +200,16 @@ def _knn_clause(vector: list[float], k: int, filters: list[dict[str, Any]]) -> d
     if filters:
         clause["filter"] = {"bool": {"filter": filters}}
     return clause
+
+
+def _docvalues_body(size: int, query: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "size": size,
+        "_source": False,
+        "stored_fields": "_none_",
+        "docvalue_fields": DOCVALUE_FIELDS,
+        "query": query,
+    }
 
 
 def ids_body(product_ids: list[str], request: SearchRequest) -> dict[str, Any]:

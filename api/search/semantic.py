@@ -16,7 +16,7 @@ import msgspec
 import numpy as np
 
 from api.search.candidates import from_docvalues
-from api.search.query_builder import ids_body, knn_body
+from api.search.query_builder import ids_body, knn_body, knn_by_category_body
 from api.search.ranking import CategoryUse
 from api.search.schemas import SearchRequest
 from quarry.adapters.artifact_store import ArtifactStore
@@ -302,7 +302,7 @@ class SemanticRetriever:
         try:
             with span("retrieve.knn_categories", one_call=True) as knn:
                 response = self._engine.search(
-                    self._alias, knn_body(vector.tolist(), request, sum(shares.values()), shares)
+                    self._alias, knn_by_category_body(vector.tolist(), request, shares)
                 )
                 knn.set_attribute("quarry.results", len(response.hits))
         except SearchEngineError as exc:

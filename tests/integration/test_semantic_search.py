@@ -309,7 +309,7 @@ def test_each_category_a_description_fits_gets_its_share_of_the_window(
 ) -> None:
     """The best-fitting categories are searched one by one: a category whose product texts share few
     of the query's words (bags, for textbooks carried to school) still gets products into the window,
-    next to the one whose texts share them (picture books); the closer its fit, the larger its share."""
+    next to the one whose texts share them (picture books)."""
     import collections
 
     body = search(api_client, q="haul my textbooks to school", size=100, explain="true")
@@ -321,8 +321,6 @@ def test_each_category_a_description_fits_gets_its_share_of_the_window(
     by_id = stored_products(engine, demo_catalog, semantic)
     per_category = collections.Counter(source["category_path"] for source in by_id.values())
     assert all(per_category[path] > 0 for path in searched), (searched, per_category)
-    fit, _ = prototype_fit(api_client, demo_catalog, body["query"]["normalized"])
-    assert fit[searched[0]] >= fit[searched[1]]
 
 
 def test_cold_start_products_get_content_based_similar_items(api_client, engine, demo_catalog) -> None:

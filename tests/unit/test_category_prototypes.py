@@ -147,5 +147,6 @@ def test_window_shares_follow_how_close_each_category_fits() -> None:
     # Equal fits share evenly; nothing searched or no places: no shares.
     assert window_shares({"a": 0.2, "b": 0.2, "c": 0.0}, ["a", "b"], 40) == {"a": 20, "b": 20}
     assert window_shares(fit, [], 40) == {} and window_shares(fit, ["Bags"], 0) == {}
-    # All fits alike (no spread): even shares.
+    # All fits alike (no spread): even shares; an odd total is still shared out whole.
     assert window_shares({"a": 0.1, "b": 0.1}, ["a", "b"], 10) == {"a": 5, "b": 5}
+    assert sum(window_shares({"a": 0.1, "b": 0.1, "c": 0.0}, ["a", "b", "c"], 5).values()) == 5

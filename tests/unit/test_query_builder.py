@@ -93,10 +93,10 @@ def test_knn_filters_sit_inside_the_knn_search() -> None:
 def test_each_routed_category_gets_its_own_knn_clause_and_share() -> None:
     """One k-NN search over several categories would give every place to the category nearest in the
     catalog model; one clause per category keeps each category's share, with the hard filters in each."""
-    from api.search.query_builder import knn_body
+    from api.search.query_builder import knn_by_category_body
 
     shares = {"Fashion > Bags": 25, "Books > Picture Books": 15}
-    body = knn_body([0.3], SearchRequest(q="x", in_stock=True), k=40, category_shares=shares)
+    body = knn_by_category_body([0.3], SearchRequest(q="x", in_stock=True), shares)
     clauses = body["query"]["bool"]["should"]
     assert body["size"] == 40 and len(clauses) == 2
     for clause, (path, share) in zip(clauses, shares.items(), strict=True):

@@ -314,7 +314,9 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_events_retention(args: argparse.Namespace, settings: Settings) -> int:
     today = dt.datetime.now(dt.UTC).date()
-    dropped = drop_expired_events(_ubi_engine(settings), settings.events_retention_days, today)
+    engine = _ubi_engine(settings)
+    ensure_ubi_indices(engine, settings.mappings_dir)  # today's index takes the writes of direct writers
+    dropped = drop_expired_events(engine, settings.events_retention_days, today)
     print(
         f"dropped {len(dropped)} daily event indices older than {settings.events_retention_days} days",
         file=sys.stderr,

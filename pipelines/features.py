@@ -23,7 +23,7 @@ from tqdm import tqdm
 from pipelines.indexing.bulk import bulk_index_actions
 from quarry.adapters.cache import KeyValueStore
 from quarry.adapters.search_engine import SearchEngine, index_action
-from quarry.ubi import UBI_EVENTS, event_object_id
+from quarry.ubi import UBI_EVENTS, event_object_id, event_time
 
 ACTION_WEIGHTS = {"impression": 0.0, "view": 1.0, "click": 2.0, "add_to_cart": 5.0, "purchase": 10.0}
 POPULAR_TTL_S = 300
@@ -50,14 +50,6 @@ def decay(age_days: float, half_life_days: float) -> float:
     return math.exp(-math.log(2) * max(0.0, age_days) / half_life_days)
 
 
-def _timestamp(value: Any) -> dt.datetime | None:
-    try:
-        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
 def aggregate(
     events: list[dict[str, Any]], departments: dict[str, str], now: dt.datetime, half_life_days: float
 ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
@@ -66,7 +58,7 @@ def aggregate(
     affinity: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for event in events:
         weight = ACTION_WEIGHTS.get(str(event.get("action_name")), 0.0)
-        at = _timestamp(event.get("timestamp"))
+        at = event_time(event.get("timestamp"))
         product = event_object_id(event)
         if not weight or at is None or not product:
             continue

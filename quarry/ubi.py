@@ -67,10 +67,10 @@ def ensure_ubi_indices(engine: SearchEngine, mappings_dir: str | Path) -> list[s
     )
     # Daily indices created before a mapping change get its additions (a new field, `dynamic`); a
     # change OpenSearch cannot apply in place (a field's type) needs a reindex and is reported.
-    existing = engine.list_indices(f"{UBI_EVENTS}-*")
     try:
-        if existing:
-            engine.request("PUT", f"/{','.join(existing)}/_mapping", body["mappings"])
+        engine.request(
+            "PUT", f"/{UBI_EVENTS}-*/_mapping?expand_wildcards=open&allow_no_indices=true", body["mappings"]
+        )
     except SearchEngineError as exc:
         log.warning("the event mapping was not applied to existing daily indices", extra={"error": str(exc)})
     today = events_index(dt.datetime.now(dt.UTC).date())
@@ -81,16 +81,26 @@ def ensure_ubi_indices(engine: SearchEngine, mappings_dir: str | Path) -> list[s
     return created
 
 
-def point_write_index(engine: SearchEngine, index: str) -> None:
-    """Make `index` the one behind the `ubi_events` alias that writes to the alias land in: writers
-    that know nothing of daily indices (Data Prepper's OpenSearch sink, the UBI plugin) append to
-    `ubi_events` itself, and OpenSearch refuses that unless the alias has exactly one write index."""
-    current = engine.request("GET", f"/_alias/{UBI_EVENTS}") or {}
-    writing = [
+def write_indices(engine: SearchEngine) -> list[str]:
+    """The indices writes to the `ubi_events` alias go to (one, or none on an older layout)."""
+    try:
+        current = engine.request("GET", f"/_alias/{UBI_EVENTS}") or {}
+    except SearchEngineError as exc:
+        if exc.status == 404:
+            return []
+        raise
+    return [
         name
         for name, entry in current.items()
         if entry.get("aliases", {}).get(UBI_EVENTS, {}).get("is_write_index")
     ]
+
+
+def point_write_index(engine: SearchEngine, index: str) -> None:
+    """Make `index` the one behind the `ubi_events` alias that writes to the alias land in: writers
+    that know nothing of daily indices (Data Prepper's OpenSearch sink, the UBI plugin) append to
+    `ubi_events` itself, and OpenSearch refuses that unless the alias has exactly one write index."""
+    writing = write_indices(engine)
     if writing == [index]:
         return
     actions = [{"add": {"index": name, "alias": UBI_EVENTS, "is_write_index": False}} for name in writing]
@@ -125,6 +135,21 @@ def successful_queries(engine: SearchEngine, limit: int) -> dict[str, int]:
 
 ENGAGED_ACTIONS = ("click", "add_to_cart", "purchase")
 LOGGED_TEXT_FIELDS = ["query_id", "user_query", "query_attributes.corrected"]
+
+
+def event_time(value: Any) -> dt.datetime | None:
+    """A stored event's time in UTC: ISO 8601 (without a zone: UTC), or epoch milliseconds, which
+    direct writers (Data Prepper) store as the mapping allows; None when it is neither."""
+    if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+        try:
+            return dt.datetime.fromtimestamp(int(value) / 1000, dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    try:
+        parsed = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed.astimezone(dt.UTC) if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def event_object_id(event: dict[str, Any]) -> str | None:
@@ -194,10 +219,13 @@ def clicked_queries(engine: SearchEngine, limit: int) -> dict[str, int]:
 def drop_expired_events(engine: SearchEngine, retention_days: int, today: dt.date) -> list[str]:
     """Delete whole daily event indices older than the retention window (cheap: no delete-by-query)."""
     oldest_kept = today - dt.timedelta(days=retention_days)
+    # Direct writers fill the write index whatever its name says; while it is not today's (no event
+    # came through Quarry since midnight) it holds recent events and is kept.
+    writing = write_indices(engine)
     expired = [
         name
         for name in engine.list_indices(f"{UBI_EVENTS}-*")
-        if (day := events_index_day(name)) is not None and day < oldest_kept
+        if (day := events_index_day(name)) is not None and day < oldest_kept and name not in writing
     ]
     for name in expired:
         engine.delete_index(name)

@@ -3,9 +3,14 @@ Quarry's older flat shape (docs/events.md)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+
+# Position numbers go into `integer` fields (mappings/ubi_events.json): larger ones would fail at
+# storage, after the event was accepted.
+Int32 = Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31 - 1)]
+Coordinate = Annotated[float, msgspec.Meta(ge=-(2**31), le=2**31 - 1)]
 
 
 class EventObject(msgspec.Struct, frozen=True):
@@ -21,21 +26,31 @@ class EventObject(msgspec.Struct, frozen=True):
 
 
 class EventPoint(msgspec.Struct, frozen=True):
-    x: int | float
-    y: int | float
+    x: Coordinate
+    y: Coordinate
 
 
 class EventPosition(msgspec.Struct, frozen=True):
     """`event_attributes.position`: where the object was shown: its rank (`ordinal`), or a point
     (the spec's `xy`, or the flat `x` and `y` of the UBI plugin's mapping)."""
 
-    ordinal: int | None = None
+    ordinal: Int32 | None = None
     xy: EventPoint | None = None
-    x: int | float | None = None
-    y: int | float | None = None
-    page_depth: int | None = None
-    scroll_depth: int | None = None
+    x: Coordinate | None = None
+    y: Coordinate | None = None
+    page_depth: Int32 | None = None
+    scroll_depth: Int32 | None = None
     trail: str | None = None
+
+
+class EventAttributes(msgspec.Struct, frozen=True):
+    """`event_attributes`: the keys with a meaning (and a mapping) are typed here; clients' own keys
+    are allowed and stored as sent."""
+
+    object: EventObject | None = None
+    position: EventPosition | None = None
+    session_id: str | None = None
+    attributes: dict[str, Any] | None = None
 
 
 class EventIn(msgspec.Struct, frozen=True):
@@ -59,15 +74,8 @@ class EventIn(msgspec.Struct, frozen=True):
     extra_info_type: str | None = None
     object_id: str | None = None
     object_id_field: str | None = None
-    position: int | None = None
+    position: Int32 | None = None
     attributes: dict[str, Any] | None = None
-
-
-class EventBatch(msgspec.Struct):
-    """Quarry's envelope. ubi.js and Data Prepper post a bare JSON array, and a single event object is
-    accepted too (api/events/validation.py `events_of`)."""
-
-    events: list[Any]
 
 
 class EventsAccepted(msgspec.Struct):

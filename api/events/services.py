@@ -15,8 +15,8 @@ import datetime as dt
 import logging
 from typing import Any
 
-from api.events.schemas import EventsAccepted
-from api.events.validation import STANDARD_ACTIONS, ValidEvent, events_of, validate_batch
+from api.events.schemas import EventError, EventsAccepted
+from api.events.validation import STANDARD_ACTIONS, BatchRejectedError, ValidEvent, events_of, validate_batch
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError, index_action
 from quarry.bulk import send_with_retry
@@ -103,10 +103,11 @@ class EventService:
         self.store = store
         self.session_update_failures = 0
         self.max_age = dt.timedelta(days=max_age_days)
-        self.actions = STANDARD_ACTIONS | {a.strip() for a in extra_actions.split(",") if a.strip()}
+        self.actions = STANDARD_ACTIONS | frozenset(a.strip() for a in extra_actions.split(",") if a.strip())
         self.max_retries = max_retries
         self.initial_backoff_s = initial_backoff_s
         self._known_indices: set[str] = set()
+        self._write_index: str | None = None
 
     def _ensure_index(self, name: str) -> None:
         if name in self._known_indices:
@@ -119,9 +120,17 @@ class EventService:
             except SearchEngineError as exc:
                 if exc.status != 400 or "already_exists" not in str(exc):
                     raise
-            if name == events_index(dt.datetime.now(dt.UTC).date()):
-                point_write_index(self.engine, name)  # a new day: direct writers follow it
         self._known_indices.add(name)
+
+    def _follow_today(self, now: dt.datetime) -> None:
+        """Direct writers (Data Prepper, the UBI plugin) append to the `ubi_events` alias, whose write
+        index must be today's: checked once per batch against the day this process last pointed it
+        at, so the first batch after midnight moves it (once per process and day, not per event)."""
+        today = events_index(now.date())
+        if self._write_index != today:
+            self._ensure_index(today)
+            point_write_index(self.engine, today)
+            self._write_index = today
 
     def ingest(self, body: Any) -> EventsAccepted:
         """`body`: the decoded request, in any shape `events_of` accepts."""
@@ -137,10 +146,11 @@ class EventService:
         now = dt.datetime.now(dt.UTC)
         try:
             with span("events.validate"):
-                events = validate_batch(raw_events, now, self.max_age, frozenset(self.actions))
+                events = validate_batch(raw_events, now, self.max_age, self.actions)
         except ValueError:
             EVENTS.labels("rejected").inc(len(raw_events))
             raise
+        self._follow_today(now)
         items = []
         for valid in events:
             index = events_index(valid.timestamp.date())
@@ -155,11 +165,31 @@ class EventService:
             self.engine.bulk, items, self.max_retries, self.initial_backoff_s
         )
         duplicates = sum(1 for f in failures if f.status == CONFLICT)
-        lost = [f for f in failures if f.status != CONFLICT]
+        refused = [
+            f for f in failures if f.status is not None and 400 <= f.status < 500 and f.status != CONFLICT
+        ]
+        lost = [f for f in failures if f.status != CONFLICT and f not in refused]
         EVENTS.labels("accepted").inc(stored)
         EVENTS.labels("duplicate").inc(duplicates)
+        if refused:
+            EVENTS.labels("rejected").inc(len(refused))
         if lost:
             EVENTS.labels("failed").inc(len(lost))
+        if refused and not lost:
+            # What validation let through and the mapping refused: resending would be refused again,
+            # so it is a 422 naming the events, not a 503 asking for a retry.
+            position = {valid.event_id: index for index, valid in enumerate(events)}
+            log.warning(
+                "events refused at storage", extra={"events": len(refused), "first_reason": refused[0].reason}
+            )
+            raise BatchRejectedError(
+                [
+                    EventError(index=position.get(f.doc_id, -1), event_id=f.doc_id, reason=f.reason)
+                    for f in refused
+                ],
+                f"{len(refused)} of {len(items)} events were refused at storage; the other {stored} were "
+                "stored (sent again, they count as duplicates)",
+            )
         if lost:
             log.error("events not stored", extra={"events": len(lost), "first_reason": lost[0].reason})
             raise EventsNotStoredError(

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from api.events.schemas import EventError, EventIn, EventObject, EventPosition
+from api.events.schemas import EventAttributes, EventError, EventIn
 
 # The actions that drive features (popularity, affinities, ALS, session signals); any other name is
 # stored for analysis and ignored by them. QUARRY_EVENTS_EXTRA_ACTIONS adds to the list.
@@ -42,9 +42,8 @@ IDS = ("event_id", "user_id", "client_id", "session_id", "query_id")
 # Sent empty by clients that have no value (ubi.js sends `user_id: ""` for anonymous shoppers): absent.
 EMPTY_IS_ABSENT = ("user_id", "client_id", "session_id", "query_id", "page_id")
 # The type of every top-level field, checked one by one so that every wrong field is reported.
-FIELD_TYPES: dict[str, Any] = {
-    name: info.type for name, info in ((f.name, f) for f in msgspec.structs.fields(EventIn))
-}
+FIELD_TYPES: dict[str, Any] = {f.name: f.type for f in msgspec.structs.fields(EventIn)}
+ATTRIBUTE_TYPES: dict[str, Any] = {f.name: f.type for f in msgspec.structs.fields(EventAttributes)}
 REQUIRED = tuple(f.name for f in msgspec.structs.fields(EventIn) if f.required)
 FIELD_NAMES = frozenset(FIELD_TYPES)
 
@@ -53,20 +52,24 @@ FIELD_NAMES = frozenset(FIELD_TYPES)
 SET_BY_QUARRY = frozenset({"received_at"})
 
 
-_BAD_KEY = re.compile(r"\A[\s.]*\Z|\A\.|\.\Z|\.\.")
+# Empty keys fail at storage, and a dot makes OpenSearch read a key as a path into mapped fields
+# ("position.ordinal": "abc" lands on an integer field).
+_BAD_KEY = re.compile(r"\A\s*\Z|\.")
 # The parts of an event whose keys the client chooses; every other named field has no keys or fixed ones.
 FREE_FORM = frozenset({"event_attributes", "extra_info", "attributes"})
 FIXED_FIELDS = FIELD_NAMES - FREE_FORM
 
 
 def key_problems(value: Any, path: str) -> list[str]:
-    """Object keys OpenSearch cannot store as field names (empty, only dots or spaces, a leading or
-    trailing dot, two dots in a row): an event holding one would fail at storage, after validation."""
+    """Object keys OpenSearch cannot store as sent (empty, or with a dot): an event holding one would
+    fail at storage, after validation, or write into a mapped field it did not name."""
     problems: list[str] = []
     if isinstance(value, dict):
         for key, inner in value.items():
             if _BAD_KEY.search(key):
-                problems.append(f"{path} has a key OpenSearch cannot store: {key!r}")
+                problems.append(
+                    f"{path} has a key OpenSearch cannot store as sent (empty, or with a dot): {key!r}"
+                )
             elif isinstance(inner, dict | list):
                 problems += key_problems(inner, f"{path}.{key}")
     elif isinstance(value, list):
@@ -142,76 +145,85 @@ def derived_event_id(raw: dict[str, Any]) -> str:
     return "ubi-" + hashlib.sha256(canonical).hexdigest()[:32]
 
 
+def _field_problems(
+    raw: dict[str, Any], types: dict[str, Any], path: str, keep_unknown: bool
+) -> tuple[list[str], dict[str, Any]]:
+    """Every field of `raw` whose value is not of its type, and `raw` without them (and, unless
+    `keep_unknown`, without the fields `types` does not name)."""
+    problems: list[str] = []
+    sound: dict[str, Any] = {}
+    for name, value in raw.items():
+        kind = types.get(name)
+        if kind is None:
+            if keep_unknown:
+                sound[name] = value
+            continue
+        try:
+            msgspec.convert(value, kind, strict=True)
+        except msgspec.ValidationError as exc:
+            problems.append(f"`{path}{name}`: {exc}")
+        else:
+            sound[name] = value
+    return problems, sound
+
+
 def _shape_problems(raw: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     """Every field of the wrong type, and the event without them (and without fields the spec does
     not name), whose values are then checked too: a client learns all that is wrong at once."""
     problems = [f"missing required field `{name}`" for name in REQUIRED if name not in raw]
     problems += [f"`{name}` is set by Quarry" for name in SET_BY_QUARRY if name in raw]
     problems += event_key_problems(raw)
-    sound: dict[str, Any] = {}
-    for name, value in raw.items():
-        if name in EMPTY_IS_ABSENT and value == "":
-            continue
-        kind = FIELD_TYPES.get(name)
-        if kind is None:
-            continue  # outside the spec: stored as sent (ubi_document)
-        try:
-            msgspec.convert(value, kind, strict=True)
-        except msgspec.ValidationError as exc:
-            problems.append(f"`{name}`: {exc}")
-        else:
-            sound[name] = value
+    present = {name: value for name, value in raw.items() if not (name in EMPTY_IS_ABSENT and value == "")}
+    found, sound = _field_problems(present, FIELD_TYPES, "", keep_unknown=False)
+    problems += found
     attributes = sound.get("event_attributes")
     if isinstance(attributes, dict):
-        for name, kind in (("object", EventObject), ("position", EventPosition)):
-            if attributes.get(name) is not None:
-                try:
-                    msgspec.convert(attributes[name], kind, strict=True)
-                except msgspec.ValidationError as exc:
-                    problems.append(f"`event_attributes.{name}`: {exc}")
-                    sound["event_attributes"] = {k: v for k, v in attributes.items() if k != name}
-                    attributes = sound["event_attributes"]
+        found, sound["event_attributes"] = _field_problems(
+            attributes, ATTRIBUTE_TYPES, "event_attributes.", keep_unknown=True
+        )
+        problems += found
     return problems, sound
 
 
-def _decoded(raw: dict[str, Any]) -> tuple[list[str], EventIn | None]:
+class Decoded(msgspec.Struct, frozen=True):
+    """An event whose shape is right (or made right by dropping its faulty fields), with its
+    `event_attributes` decoded once."""
+
+    event: EventIn
+    attributes: EventAttributes
+
+
+def _decoded(raw: dict[str, Any]) -> tuple[list[str], Decoded | None]:
     """The event and its shape's problems. A sound event decodes in one step (the common case, and
     the fast one); only a faulty one is taken apart field by field."""
-    try:
-        event = msgspec.convert(raw, EventIn, strict=True)
-        if SET_BY_QUARRY & raw.keys() or event_key_problems(raw):
-            raise msgspec.ValidationError("taken apart below")
-    except msgspec.ValidationError:
-        pass
-    else:
+    if not SET_BY_QUARRY & raw.keys() and not event_key_problems(raw):
         try:
-            _nested(event, strict=True)
+            return [], _decode(raw)
         except msgspec.ValidationError:
             pass
-        else:
-            blanks = {name: None for name in EMPTY_IS_ABSENT if getattr(event, name) == ""}
-            return [], msgspec.structs.replace(event, **blanks) if blanks else event
     problems, sound = _shape_problems(raw)
     if not all(name in sound for name in REQUIRED):
         return problems, None
-    return problems, msgspec.convert(sound, EventIn, strict=True)
+    return problems, _decode(sound)
 
 
-def _nested(event: EventIn, strict: bool = False) -> tuple[EventObject | None, EventPosition | None]:
-    attributes = event.event_attributes or {}
-    obj = attributes.get("object")
-    position = attributes.get("position")
-    return (
-        msgspec.convert(obj, EventObject, strict=strict) if obj is not None else None,
-        msgspec.convert(position, EventPosition, strict=strict) if position is not None else None,
-    )
+def _decode(raw: dict[str, Any]) -> Decoded:
+    event = msgspec.convert(raw, EventIn, strict=True)
+    blanks = {name: None for name in EMPTY_IS_ABSENT if getattr(event, name) == ""}
+    if blanks:
+        event = msgspec.structs.replace(event, **blanks)
+    return Decoded(event, msgspec.convert(event.event_attributes or {}, EventAttributes, strict=True))
 
 
 def _value_problems(
-    event: EventIn, now: dt.datetime, max_age: dt.timedelta, feature_actions: frozenset[str]
+    raw: dict[str, Any],
+    decoded: Decoded,
+    now: dt.datetime,
+    max_age: dt.timedelta,
+    feature_actions: frozenset[str],
 ) -> tuple[list[str], ValidEvent | None]:
     problems = []
-    obj, position = _nested(event)
+    event, obj, position = decoded.event, decoded.attributes.object, decoded.attributes.position
     nested_id = obj.object_id if obj is not None else None
     object_id = str(nested_id) if nested_id is not None else None
     if event.object_id is not None and object_id is not None and event.object_id != object_id:
@@ -237,6 +249,10 @@ def _value_problems(
         problems.append(f"a {event.action_name} event needs the product: event_attributes.object.object_id")
     if not (event.user_id or event.client_id or event.session_id):
         problems.append("one of client_id, user_id or session_id is required")
+    for name in ("session_id", "attributes"):
+        flat, nested = getattr(event, name), getattr(decoded.attributes, name)
+        if flat is not None and nested is not None and flat != nested:
+            problems.append(f"{name} and event_attributes.{name} differ")
     ordinal = position.ordinal if position is not None else None
     if event.position is not None and ordinal is not None and event.position != ordinal:
         problems.append("position and event_attributes.position.ordinal differ")
@@ -257,8 +273,8 @@ def _value_problems(
         return problems, None
     return [], ValidEvent(
         event=event,
-        extras={},
-        event_id=event.event_id or "",
+        extras={name: raw[name] for name in raw.keys() - FIELD_NAMES},
+        event_id=event.event_id or derived_event_id(raw),
         object_id=object_id,
         object_id_field=(obj.object_id_field if obj is not None else None)
         or event.object_id_field
@@ -288,14 +304,12 @@ def validate_batch(
         problems, decoded = _decoded(raw)
         accepted = None
         if decoded is not None:
-            found, accepted = _value_problems(decoded, now, max_age, feature_actions)
+            found, accepted = _value_problems(raw, decoded, now, max_age, feature_actions)
             problems += found
         if problems or accepted is None:
             errors.append(EventError(index=index, event_id=_event_id(raw), reason="; ".join(problems)))
         else:
-            extras = {name: raw[name] for name in raw.keys() - FIELD_NAMES}
-            event_id = accepted.event_id or derived_event_id(raw)
-            valid.append(msgspec.structs.replace(accepted, extras=extras, event_id=event_id))
+            valid.append(accepted)
     if errors:
         raise BatchRejectedError(
             errors, f"{len(errors)} of {len(raw_events)} events are invalid; nothing was stored"

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.search_engine import SearchEngine
 from quarry.recommenders import ACTION_CONFIDENCE, ALSRecommender, Interactions, PopularityRecommender
-from quarry.ubi import UBI_EVENTS, event_object_id
+from quarry.ubi import UBI_EVENTS, event_object_id, event_time
 
 K = 10
 TRAIN_SHARE = 0.8
@@ -58,10 +58,14 @@ def load_interactions(engine: SearchEngine, window_days: float, now: dt.datetime
     }
     rows = []
     for hit in tqdm(engine.scan(UBI_EVENTS, query), desc="events", unit="event", disable=None):
-        user, item, at = hit.source.get("user_id"), event_object_id(hit.source), hit.source.get("timestamp")
+        user, item, at = (
+            hit.source.get("user_id"),
+            event_object_id(hit.source),
+            event_time(hit.source.get("timestamp")),
+        )
         # Direct writers bypass validation: an event without a user, product or time trains nothing.
-        if user and item is not None and at is not None:
-            rows.append(Interaction(str(user), item, hit.source["action_name"], str(at)))
+        if user and item is not None and at is not None:  # one ISO form in UTC, so text order is time order
+            rows.append(Interaction(str(user), item, hit.source["action_name"], at.isoformat()))
     return sorted(rows, key=lambda r: r.at)
 
 

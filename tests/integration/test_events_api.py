@@ -224,3 +224,62 @@ def test_session_engagement_boosts_that_category_in_search(api_client, demo_cata
     assert max(affinities) == 1.0  # every viewed product was Home & Kitchen
     home = [r for r in boosted["results"] if r["category"].startswith("Home & Kitchen")]
     assert home and all(r["score_breakdown"]["affinity"]["value"] == 1.0 for r in home)
+
+
+def test_what_storage_refuses_is_a_422_naming_the_event_not_a_retry(engine, settings) -> None:
+    """Validation cannot know every mapping (a day index may have been created by hand); an event the
+    cluster refuses would be refused on every retry, so it is named in a 422, not answered with 503."""
+    from api.events.services import EventService
+    from api.events.validation import BatchRejectedError
+    from quarry.ubi import UbiLayout
+
+    old_day = dt.datetime(2015, 1, 1, 12, tzinfo=dt.UTC)
+    index = events_index(old_day.date())
+    engine.create_index(index, {"mappings": {"properties": {"message": {"type": "integer"}}}})
+    try:
+        service = EventService(
+            engine, max_age_days=10_000, extra_actions="", layout=UbiLayout(engine, settings.mappings_dir)
+        )
+        good = ubi_js_click(timestamp=old_day.isoformat(), type=None)
+        bad = ubi_js_click(timestamp=old_day.isoformat(), message="not a number", type=None)
+        with pytest.raises(BatchRejectedError) as refused:
+            service.ingest([good, bad])
+        [error] = refused.value.errors
+        assert error.index == 1 and "message" in error.reason
+        engine.refresh(index)
+        assert engine.count(index) == 1  # the good one was stored, and the detail says so
+        assert "the other 1 were stored" in str(refused.value)
+    finally:
+        engine.delete_index(index)
+
+
+def test_the_write_index_follows_the_day_and_retention_keeps_it(engine, settings) -> None:
+    """A stale write index (no event through Quarry since an old day) moves to today's with the next
+    batch; until then retention does not delete it, since direct writers are filling it."""
+    from api.events.services import EventService
+    from quarry.ubi import (
+        UbiLayout,
+        drop_expired_events,
+        ensure_ubi_indices,
+        point_write_index,
+        write_indices,
+    )
+
+    ensure_ubi_indices(engine, settings.mappings_dir)
+    stale = events_index(dt.date(2015, 1, 2))
+    engine.create_index(stale, {})
+    try:
+        point_write_index(engine, stale)
+        today = dt.datetime.now(dt.UTC).date()
+        assert stale not in drop_expired_events(engine, retention_days=365, today=today)
+        assert engine.index_exists(stale)
+        service = EventService(
+            engine, max_age_days=7, extra_actions="", layout=UbiLayout(engine, settings.mappings_dir)
+        )
+        service.ingest([ubi_js_click(type=None)])
+        assert write_indices(engine) == [events_index(today)]
+        assert stale in drop_expired_events(engine, retention_days=365, today=today)
+    finally:
+        if engine.index_exists(stale):
+            engine.delete_index(stale)
+        point_write_index(engine, events_index(dt.datetime.now(dt.UTC).date()))

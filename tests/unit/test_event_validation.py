@@ -201,7 +201,9 @@ def test_a_body_that_holds_no_events_is_refused() -> None:
         ("event_attributes", {"": 1, "position": {"ordinal": 1}}),
         ("extra_info", {"a..b": 1}),
         ("event_attributes", {"object": {"object_id": "P1", "object_detail": {".hidden": 1}}}),
-        ("custom", {" . ": [{"x": 1}]}),
+        ("custom", {" ": [{"x": 1}]}),
+        # A dot is a path: this would land on the integer field event_attributes.position.ordinal.
+        ("event_attributes", {"position.ordinal": "abc"}),
     ],
 )
 def test_keys_opensearch_cannot_store_are_refused_before_storage(field, value) -> None:
@@ -221,3 +223,25 @@ def test_readers_find_the_product_of_events_written_directly() -> None:
     assert event_object_id({"object_id": "P1", "event_attributes": {"object": {"object_id": "P1"}}}) == "P1"
     assert event_object_id({"event_attributes": {"object": {"object_id": 42}}}) == "42"
     assert event_object_id({"action_name": "page_exit", "event_attributes": {"position": {}}}) is None
+
+
+@pytest.mark.parametrize(
+    ("attributes", "reason"),
+    [
+        # Each would be accepted and then refused by the mapping: a retry loop, not an error.
+        ({"session_id": {"id": "s"}}, "`event_attributes.session_id`"),
+        ({"attributes": "search page"}, "`event_attributes.attributes`"),
+        ({"position": {"ordinal": 2**31}}, "`event_attributes.position`"),
+        ({"position": {"xy": {"x": 1e12, "y": 0}}}, "`event_attributes.position`"),
+    ],
+)
+def test_what_the_mapping_would_refuse_is_refused_at_validation(attributes, reason) -> None:
+    [(_, found)] = reasons([{**UBI_CLICK, "event_attributes": attributes}])
+    assert reason in found, found
+
+
+def test_flat_and_nested_session_and_attributes_must_agree() -> None:
+    nested = {"session_id": "s-2", "attributes": {"page": "home"}}
+    [(_, found)] = reasons([event(session_id="s-1", attributes={"page": "search"}, event_attributes=nested)])
+    assert "session_id and event_attributes.session_id differ" in found
+    assert "attributes and event_attributes.attributes differ" in found

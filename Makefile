@@ -10,7 +10,7 @@ PY := $(CURDIR)/.venv/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
 .PHONY: help bootstrap provision services up down status test lint typecheck unit integration \
-        index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events observe events-retention rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table clean
+        index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events observe events-retention events-replay events-fill-queries judgments-coec rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -87,6 +87,16 @@ embeddings: services ## Encode the catalog (new index version + FAISS artifact w
 
 events-retention: services ## Delete daily ubi_events indices older than QUARRY_EVENTS_RETENTION_DAYS
 	@$(PY) -m pipelines events-retention
+
+events-replay: services ## Load UBI events of any age from FILE (NDJSON or JSON); bad events are reported with a reason
+	@test -n "$(FILE)" || { echo "usage: make events-replay FILE=events.ndjson" >&2; exit 2; }
+	@$(PY) -m pipelines events-replay "$(FILE)"
+
+events-fill-queries: services ## Give events that name a logged search its user_query (events of the last 2 days)
+	@$(PY) -m pipelines events-fill-queries
+
+judgments-coec: services ## Implicit judgments (COEC, as the Search Relevance Workbench makes them) from ubi_events into var/judgments/
+	@$(PY) -m pipelines judgments-coec
 
 rollback-index: services ## Point the products alias back at the previous index version
 	@$(PY) -m pipelines rollback

@@ -24,6 +24,7 @@ from api.observability.tracing import tracing_middleware
 from api.problems import (
     bad_request_handler,
     batch_rejected_handler,
+    conflict_handler,
     http_exception_handler,
     service_unavailable_handler,
     unhandled_exception_handler,
@@ -33,6 +34,7 @@ from api.products.services import ProductService
 from api.recommendations.controllers import RecommendationController
 from api.recommendations.services import RecommendationService
 from api.search.cache import LocalPages, SearchCache
+from api.search.client_ids import ClientQueryIds, QueryIdConflictError
 from api.search.controllers import SearchController
 from api.search.ranking import RankingConfigProvider
 from api.search.semantic import QueryVectors, SemanticIndex, SemanticRetriever
@@ -40,6 +42,7 @@ from api.search.services import AffinityReader, PageTooDeepError, SearchService
 from api.search.warmup import warm_in_background
 from api.suggest.controllers import SuggestController
 from api.suggest.services import SuggestService
+from api.ubi.query_texts import LoggedQueries
 from api.ubi.writer import QueryLogWriter
 from api.understanding.services import QueryRejectedError, QueryUnderstanding
 from quarry import process_tuning
@@ -134,7 +137,10 @@ def create_app(
             log.warning(
                 "UBI stores not ensured at start-up; the first write retries", extra={"error": str(exc)}
             )
-        query_log = QueryLogWriter(analytics, capacity=settings.ubi_queue_capacity, layout=layout)
+        logged_queries = LoggedQueries(analytics)
+        query_log = QueryLogWriter(
+            analytics, capacity=settings.ubi_queue_capacity, layout=layout, logged=logged_queries
+        )
         query_log.start()
         app.state.settings = settings
         app.state.engine = search_engine
@@ -169,6 +175,7 @@ def create_app(
             query_log=query_log,
             product_affinity=recommendations.product_affinity,
             semantic=semantic,
+            query_ids=ClientQueryIds(kv, CircuitBreaker("client_query_ids")),
         )
         # Kept so tests (and a debugger) can tell whether start-up searches are still running.
         app.state.cache_warmup = (
@@ -183,6 +190,7 @@ def create_app(
             settings.events_extra_actions,
             store=kv,
             layout=layout,
+            logged_queries=logged_queries,
         )
         app.state.suggest_service = SuggestService(model_store, settings.artifact_reload_interval_s)
         forget_dead_workers()
@@ -223,6 +231,7 @@ def create_app(
             QueryRejectedError: bad_request_handler,
             PageTooDeepError: bad_request_handler,
             BatchRejectedError: batch_rejected_handler,
+            QueryIdConflictError: conflict_handler,
             SearchEngineError: service_unavailable_handler,
             EventsNotStoredError: service_unavailable_handler,
             Exception: unhandled_exception_handler,

@@ -100,6 +100,11 @@ def bad_request_handler(request: Request[Any, Any, Any], exc: Exception) -> Resp
     return problem_response(request, 400, "Invalid request", str(exc))
 
 
+def conflict_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """The request names something already taken (a client's query id used by another search)."""
+    return problem_response(request, 409, "Conflict", str(exc))
+
+
 def batch_rejected_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     """Invalid events: 422 with one entry per bad event (its index and reason); nothing was stored."""
     errors = [

@@ -31,7 +31,7 @@ from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.adapters.search_engine import OpenSearchEngine, SearchEngineError
 from quarry.logs import configure_logging
 from quarry.settings import Settings, get_settings
-from quarry.ubi import SYNTHETIC_USER_PREFIX, drop_expired_events, ensure_ubi_indices
+from quarry.ubi import SYNTHETIC_USER_PREFIX, drop_expired_events, ensure_ubi_indices, fill_event_user_queries
 from quarry.vocabulary import ARTIFACT as VOCABULARY_ARTIFACT
 
 if TYPE_CHECKING:
@@ -325,6 +325,60 @@ def cmd_events_retention(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_events_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from api.events.services import EventService
+    from api.ubi.query_texts import LoggedQueries
+    from pipelines import events_replay
+    from quarry.ubi import UbiLayout
+
+    engine = _ubi_engine(settings)
+    service = EventService(
+        engine,
+        None,  # a replay takes events of any age
+        settings.events_extra_actions,
+        layout=UbiLayout(engine, settings.mappings_dir),
+        logged_queries=LoggedQueries(engine),
+    )
+    with tqdm(desc="events", unit="event", file=sys.stderr) as bar:
+        report = events_replay.replay(
+            service, events_replay.read_events(Path(args.file)), progress=bar.update
+        )
+    print(
+        f"replayed {report.read} events: {report.stored} stored, {report.duplicates} duplicates, "
+        f"{len(report.rejected)} rejected",
+        file=sys.stderr,
+    )
+    _emit(report)
+    return 1 if report.rejected else 0
+
+
+def cmd_judgments_coec(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.coec import coec_judgments, read_coec_events
+
+    start = dt.date.fromisoformat(args.start) if args.start else None
+    end = dt.date.fromisoformat(args.end) if args.end else None
+    result = coec_judgments(read_coec_events(_ubi_engine(settings), args.max_rank, start, end), args.max_rank)
+    out = Path(args.out) if args.out else settings.var_path / "judgments" / f"coec-{dt.date.today()}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(msgspec.json.format(msgspec.json.encode(result.judgments)))
+    print(f"{len(result.judgments)} queries judged ({result.summary.pairs} pairs) -> {out}", file=sys.stderr)
+    _emit({"judgments": str(out), "summary": result.summary, "rank_ctr": result.rank_ctr})
+    return 0 if result.judgments else 1
+
+
+def cmd_events_fill_queries(args: argparse.Namespace, settings: Settings) -> int:
+    engine = _ubi_engine(settings)
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=args.days)
+    filled, unknown = fill_event_user_queries(engine, since)
+    print(
+        f"{filled} events got their search's user_query; {unknown} name a search not logged", file=sys.stderr
+    )
+    _emit({"filled": filled, "unknown": unknown, "since": since.isoformat()})
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     import httpx
     from tqdm import tqdm
@@ -358,11 +412,19 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     accepted = duplicates = 0
     with httpx.Client(base_url=base, timeout=60) as client:
 
-        def search(query: str, user_id: str, session_id: str) -> tuple[str, list[simulator.SearchHit]]:
+        def search(shopper: simulator.ShopperSearch) -> tuple[str, list[simulator.SearchHit]]:
             body = (
                 client.get(
                     "/v1/search",
-                    params={"q": query, "user_id": user_id, "session_id": session_id, "size": 10},
+                    params={
+                        "q": shopper.query,
+                        "user_id": shopper.user_id,
+                        "session_id": shopper.session_id,
+                        "client_id": shopper.client_id,
+                        "query_id": shopper.query_id,
+                        "application": simulator.APPLICATION,
+                        "size": 10,
+                    },
                 )
                 .raise_for_status()
                 .json()
@@ -655,6 +717,24 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 
     p = command("events-retention", "delete daily ubi_events indices older than QUARRY_EVENTS_RETENTION_DAYS")
     p.set_defaults(run=cmd_events_retention)
+
+    p = command("events-replay", "load UBI events of any age from a JSON or NDJSON file (operators only)")
+    p.add_argument("file", help='NDJSON (an event or an array per line), a JSON array, or {"events": [...]}')
+    p.set_defaults(run=cmd_events_replay)
+
+    p = command("events-fill-queries", "give events that name a logged search its user_query")
+    p.add_argument("--days", type=int, default=2, help="events of the last N days (default: %(default)s)")
+    p.set_defaults(run=cmd_events_fill_queries)
+
+    p = command(
+        "judgments-coec",
+        "implicit judgments from ubi_events by COEC, as the Search Relevance Workbench makes them",
+    )
+    p.add_argument("--max-rank", type=int, default=20)
+    p.add_argument("--start", help="first day (yyyy-mm-dd)")
+    p.add_argument("--end", help="last day (yyyy-mm-dd), included")
+    p.add_argument("--out", help="where the judgments go (default: var/judgments/coec-<today>.json)")
+    p.set_defaults(run=cmd_judgments_coec)
 
     p = command("simulate", "synthetic shoppers: searches through the API, UBI events through /v1/events")
     p.add_argument("--seed", type=int, default=7)

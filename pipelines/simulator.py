@@ -43,8 +43,19 @@ class SearchHit(msgspec.Struct):
     price: float | None
 
 
-# search(query, user_id, session_id) -> (query_id, hits)
-SearchCall = Callable[[str, str, str], tuple[str, list[SearchHit]]]
+class ShopperSearch(msgspec.Struct, frozen=True):
+    """One search as a UBI client sends it: its own ids for the search and the client."""
+
+    query: str
+    user_id: str
+    session_id: str
+    client_id: str
+    query_id: str
+
+
+# search(shopper search) -> (the query id the API logged, hits)
+SearchCall = Callable[[ShopperSearch], tuple[str, list[SearchHit]]]
+APPLICATION = "quarry-simulator"
 
 
 def department_queries() -> dict[str, list[str]]:
@@ -93,6 +104,11 @@ def appeal(user: Preferences, hit: SearchHit) -> float:
     return min(1.0, score)
 
 
+def client_id(user: Preferences) -> str:
+    """The shopper's browser: the same id on its searches and its events."""
+    return f"{user.user_id}-web"
+
+
 class Simulator:
     def __init__(
         self,
@@ -126,16 +142,22 @@ class Simulator:
         position: int,
         at: dt.datetime,
     ) -> dict[str, Any]:
+        """A UBI 1.3 event as a storefront's collector sends it; `position` counts from 1, the
+        ordinal from 0 (docs/events.md#positions)."""
         return {
             "event_id": self._event_id(),
+            "application": APPLICATION,
             "action_name": action,
             "user_id": user.user_id,
-            "client_id": f"{user.user_id}-web",
+            "client_id": client_id(user),
             "session_id": session,
             "query_id": query_id,
-            "object_id": hit.product_id,
-            "position": position,
             "timestamp": at.isoformat(timespec="milliseconds"),
+            "message_type": "INFO",
+            "event_attributes": {
+                "object": {"object_id": hit.product_id, "object_id_field": "product_id"},
+                "position": {"ordinal": position - 1},
+            },
         }
 
     def session(self, user: Preferences, search: SearchCall, start: dt.datetime) -> list[dict[str, Any]]:
@@ -145,7 +167,15 @@ class Simulator:
         events: list[dict[str, Any]] = []
         at = start
         for _ in range(self.rng.choice([1, 1, 2, 3])):
-            query_id, hits = search(self.rng.choice(queries), user.user_id, session_id)
+            query_id, hits = search(
+                ShopperSearch(
+                    query=self.rng.choice(queries),
+                    user_id=user.user_id,
+                    session_id=session_id,
+                    client_id=client_id(user),
+                    query_id=f"sim-q{self._event_id()}",
+                )
+            )
             for position, hit in enumerate(hits[:10], start=1):
                 at += dt.timedelta(milliseconds=self.rng.randint(50, 400))
                 events.append(self._event("impression", user, session_id, query_id, hit, position, at))

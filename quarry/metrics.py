@@ -55,6 +55,11 @@ UBI_QUERY_LOG_DROPS = Counter(
     "UBI query records lost",
     ["reason"],  # queue_full, write_failed, rejected
 )
+EVENT_USER_QUERIES = Counter(
+    "quarry_event_user_queries_total",
+    "Stored events that name a query_id, by where their user_query came from",
+    ["source"],  # client, query_log, unknown (the query was not logged, or not yet)
+)
 
 DEPENDENCY_LATENCY = Histogram(
     "quarry_dependency_duration_seconds", "Calls to OpenSearch and Redis by operation",
@@ -103,6 +108,7 @@ KNOWN_LABELS: dict[Counter, list[tuple[str, ...]]] = {
     CACHE_LOOKUPS: [(layer, result) for layer in ("local", "redis") for result in ("hit", "miss", "error")],
     EVENTS: [("accepted",), ("duplicate",), ("rejected",), ("failed",)],
     UBI_QUERY_LOG_DROPS: [("queue_full",), ("write_failed",), ("rejected",)],
+    EVENT_USER_QUERIES: [("client",), ("query_log",), ("unknown",)],
 }
 
 

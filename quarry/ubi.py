@@ -8,16 +8,27 @@ import json
 import logging
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from quarry.adapters.search_engine import SearchEngine, SearchEngineError
+from quarry.adapters.search_engine import SearchEngine, SearchEngineError, index_action
 
 log = logging.getLogger("quarry.ubi")
 
 UBI_QUERIES = "ubi_queries"
 UBI_EVENTS = "ubi_events"
 UBI_INDICES = (UBI_QUERIES, UBI_EVENTS)
+# A client-supplied query id names one search for this long (a retry of that search may reuse it;
+# another search may not: its query record would overwrite the first one's).
+CLIENT_QUERY_ID_TTL_S = 24 * 3600
+
+
+def client_query_key(query_id: str) -> str:
+    """The Redis key that claims a client-supplied query id for the search that first used it."""
+    return f"ubi:query_id:{query_id}"
+
+
 # Evaluation, benchmark and other synthetic traffic logs under user ids with this prefix.
 SYNTHETIC_USER_PREFIX = "quarry-"
 
@@ -41,13 +52,127 @@ def events_index_day(name: str) -> dt.date | None:
     return dt.date(*(int(g) for g in match.groups())) if match else None
 
 
-def ensure_ubi_indices(engine: SearchEngine, mappings_dir: str | Path) -> list[str]:
-    """`ubi_queries` as one index; `ubi_events` as an index template whose daily indices all join the
-    `ubi_events` alias, so readers (Dashboards, UBI tooling, the pipelines) just read `ubi_events`."""
+# The index behind the `ubi_queries` alias. Its number changes with a mapping change OpenSearch cannot
+# apply in place; `ensure_ubi_indices` then copies the records over.
+QUERIES_INDEX = f"{UBI_QUERIES}-v2"
+# Records of the first layout (a plain `ubi_queries` index) stored the normalized query as `user_query`.
+_COPY_NORMALIZED = (
+    "if (ctx._source.normalized_query == null && ctx._source.user_query != null) "
+    "{ ctx._source.normalized_query = ctx._source.user_query }"
+)
+
+
+def _ensure_queries_index(engine: SearchEngine, mappings_dir: str | Path) -> list[str]:
+    """`ubi_queries` is an alias over `QUERIES_INDEX`, so that a mapping change that needs a new index
+    (the UBI plugin's `user_query` has a `.keyword` subfield and a normalized form beside it; the first
+    layout had neither) is a copy and an atomic switch, and readers and writers keep the name."""
+    if engine.alias_targets(UBI_QUERIES) == [QUERIES_INDEX]:
+        return []
     created = []
-    if not engine.index_exists(UBI_QUERIES):
-        engine.create_index(UBI_QUERIES, json.loads((Path(mappings_dir) / f"{UBI_QUERIES}.json").read_text()))
-        created.append(UBI_QUERIES)
+    if not engine.index_exists(QUERIES_INDEX):
+        try:
+            engine.create_index(
+                QUERIES_INDEX, json.loads((Path(mappings_dir) / f"{UBI_QUERIES}.json").read_text())
+            )
+            created.append(QUERIES_INDEX)
+        except SearchEngineError as exc:
+            if "already_exists" not in str(exc):
+                raise
+    if engine.index_exists(UBI_QUERIES) and not engine.alias_targets(UBI_QUERIES):
+        # A plain index of the first layout: copied (again, if an earlier copy stopped half-way:
+        # records already copied are kept) before its name goes to the alias.
+        copied = _copy_queries(engine)
+        log.warning("ubi_queries moved to a new index", extra={"index": QUERIES_INDEX, "records": copied})
+    _switch_queries_alias(engine)
+    return created
+
+
+def _copy_queries(engine: SearchEngine) -> int:
+    """Reindex the first layout's records as a background task, polled, so that no HTTP request has to
+    outlive the copy of millions of records."""
+    task = engine.request(
+        "POST",
+        "/_reindex?wait_for_completion=false&refresh=true",
+        {
+            "conflicts": "proceed",
+            "source": {"index": UBI_QUERIES, "size": 2000},
+            "dest": {"index": QUERIES_INDEX, "op_type": "create"},
+            "script": {"lang": "painless", "source": _COPY_NORMALIZED},
+        },
+    )["task"]
+    while not (status := engine.request("GET", f"/_tasks/{task}")).get("completed"):
+        time.sleep(1.0)
+    response = status.get("response") or {}
+    if status.get("error") or response.get("failures"):
+        raise UbiLayoutError(
+            f"copying {UBI_QUERIES} to {QUERIES_INDEX} failed: "
+            f"{status.get('error') or response.get('failures', [])[:3]}"
+        )
+    return int(response.get("created", 0))
+
+
+def _switch_queries_alias(engine: SearchEngine) -> None:
+    """One cluster-state update drops a plain index of the old layout and gives its name to the alias."""
+    actions: list[dict[str, Any]] = []
+    if engine.index_exists(UBI_QUERIES) and not engine.alias_targets(UBI_QUERIES):
+        actions.append({"remove_index": {"index": UBI_QUERIES}})
+    actions.append({"add": {"index": QUERIES_INDEX, "alias": UBI_QUERIES, "is_write_index": True}})
+    engine.request("POST", "/_aliases", {"actions": actions})
+
+
+def _existing_event_mapping(mappings: dict[str, Any]) -> dict[str, Any]:
+    """The event mapping without what an existing index cannot take in place: a date field's format
+    (older daily indices keep `strict_date_optional_time`, which reads everything the new one does)."""
+    properties = {
+        name: field for name, field in mappings["properties"].items() if field.get("type") != "date"
+    }
+    return {**mappings, "properties": properties}
+
+
+_CONFLICT = re.compile(r"mapper \[([^\]]+)\] cannot be changed")
+MAX_CONFLICTS = 20
+
+
+def _without_field(mappings: dict[str, Any], path: str) -> dict[str, Any]:
+    """`mappings` less the field at the dotted `path` (a copy)."""
+    head, _, rest = path.partition(".")
+    properties = dict(mappings.get("properties", {}))
+    if head in properties:
+        if rest:
+            properties[head] = _without_field(properties[head], rest)
+        else:
+            del properties[head]
+    return {**mappings, "properties": properties}
+
+
+def _update_event_mapping(engine: SearchEngine, index: str, mappings: dict[str, Any]) -> None:
+    """Give an existing daily index the mapping's additions. OpenSearch applies an update all or
+    nothing, so a field whose type changed since the index was made (a conflict) is left out and
+    reported, and the rest is applied."""
+    skipped = []
+    for _ in range(MAX_CONFLICTS):
+        try:
+            engine.request("PUT", f"/{index}/_mapping", mappings)
+            break
+        except SearchEngineError as exc:
+            conflict = _CONFLICT.search(str(exc))
+            if conflict is None:
+                log.warning("the event mapping was not applied", extra={"index": index, "error": str(exc)})
+                return
+            skipped.append(conflict.group(1))
+            mappings = _without_field(mappings, conflict.group(1))
+    if skipped:
+        log.warning(
+            "event fields keep their old type in an existing daily index (reindex the day to change them)",
+            extra={"index": index, "fields": skipped},
+        )
+
+
+def ensure_ubi_indices(engine: SearchEngine, mappings_dir: str | Path) -> list[str]:
+    """`ubi_queries` as an alias over one index; `ubi_events` as an index template whose daily indices
+    all join the `ubi_events` alias, so readers (Dashboards, UBI tooling, the pipelines) just read
+    `ubi_events`."""
+    created = _ensure_queries_index(engine, mappings_dir)
     if engine.index_exists(UBI_EVENTS) and not engine.alias_targets(UBI_EVENTS):
         if engine.count(UBI_EVENTS):
             raise UbiLayoutError(
@@ -65,14 +190,13 @@ def ensure_ubi_indices(engine: SearchEngine, mappings_dir: str | Path) -> list[s
             "priority": 100,
         },
     )
-    # Daily indices created before a mapping change get its additions (a new field, `dynamic`); a
-    # change OpenSearch cannot apply in place (a field's type) needs a reindex and is reported.
-    try:
-        engine.request(
-            "PUT", f"/{UBI_EVENTS}-*/_mapping?expand_wildcards=open&allow_no_indices=true", body["mappings"]
-        )
-    except SearchEngineError as exc:
-        log.warning("the event mapping was not applied to existing daily indices", extra={"error": str(exc)})
+    # Daily indices created before a mapping change get its additions (a new field or subfield, a
+    # higher `ignore_above`), one index at a time: OpenSearch applies a mapping update all or nothing,
+    # and one index with a conflicting field (a type changed) would keep the additions from all the
+    # others. A conflict needs a reindex of that day and is reported.
+    existing = _existing_event_mapping(body["mappings"])
+    for index in engine.list_indices(f"{UBI_EVENTS}-*"):
+        _update_event_mapping(engine, index, existing)
     today = events_index(dt.datetime.now(dt.UTC).date())
     if not engine.index_exists(today):  # the alias exists (and answers searches) from the first day on
         engine.create_index(today, {})
@@ -125,7 +249,7 @@ def successful_queries(engine: SearchEngine, limit: int) -> dict[str, int]:
                         ],
                     }
                 },
-                "aggs": {"q": {"terms": {"field": "user_query", "size": limit}}},
+                "aggs": {"q": {"terms": {"field": "normalized_query", "size": limit}}},
             },
         )
     except SearchEngineError:
@@ -134,7 +258,7 @@ def successful_queries(engine: SearchEngine, limit: int) -> dict[str, int]:
 
 
 ENGAGED_ACTIONS = ("click", "add_to_cart", "purchase")
-LOGGED_TEXT_FIELDS = ["query_id", "user_query", "query_attributes.corrected"]
+LOGGED_TEXT_FIELDS = ["query_id", "normalized_query", "query_attributes.corrected"]
 
 
 def event_time(value: Any) -> dt.datetime | None:
@@ -166,7 +290,7 @@ def searched_text(logged: dict[str, Any]) -> str:
     """The words a logged search used: the corrected ones when the spelling step corrected it, so
     that clicks after a correction vouch for the correction, never for the typo."""
     attributes = logged.get("query_attributes") or {}
-    return str(attributes.get("corrected") or logged.get("user_query") or "")
+    return str(attributes.get("corrected") or logged.get("normalized_query") or "")
 
 
 CLICKED_QUERY_IDS = 50_000
@@ -249,3 +373,65 @@ class UbiLayout:
             if not self._ready:
                 ensure_ubi_indices(self._engine, self._mappings_dir)
                 self._ready = True
+
+
+MGET_CHUNK = 1000
+
+
+def logged_user_queries(engine: SearchEngine, query_ids: list[str]) -> dict[str, str]:
+    """`user_query` of the logged searches among `query_ids` (a multi-get, which OpenSearch answers
+    from its translog: a record written a moment ago is found before any refresh)."""
+    found: dict[str, str] = {}
+    for start in range(0, len(query_ids), MGET_CHUNK):
+        response = engine.request(
+            "POST",
+            f"/{UBI_QUERIES}/_mget?_source_includes=user_query",
+            {"ids": query_ids[start : start + MGET_CHUNK]},
+        )
+        for doc in response.get("docs", []):
+            text = (doc.get("_source") or {}).get("user_query") if doc.get("found") else None
+            if isinstance(text, str):
+                found[str(doc["_id"])] = text
+    return found
+
+
+def fill_event_user_queries(engine: SearchEngine, since: dt.datetime, batch: int = 5000) -> tuple[int, int]:
+    """Give events that name a search but carry no `user_query` the search's, from `ubi_queries`: an
+    event can arrive before its search's record left another worker's write buffer, and click models
+    group by the `user_query` on the event. Returns (events filled, events whose search is unknown)."""
+    missing = {
+        "bool": {
+            "filter": [
+                {"exists": {"field": "query_id"}},
+                {"range": {"timestamp": {"gte": since.isoformat()}}},
+            ],
+            "must_not": [{"exists": {"field": "user_query"}}],
+        }
+    }
+    filled = unknown = 0
+    pending: list[tuple[str, str, str]] = []  # (index, event id, query id)
+
+    def flush() -> None:
+        nonlocal filled, unknown
+        texts = logged_user_queries(engine, sorted({query_id for _, _, query_id in pending}))
+        body = b"".join(
+            index_action(index, event_id, {"doc": {"user_query": texts[query_id]}}, op_type="update")
+            for index, event_id, query_id in pending
+            if query_id in texts
+        )
+        updated = sum(1 for _, _, query_id in pending if query_id in texts)
+        if body:
+            failed = [item for item in engine.bulk(body).items if item.status >= 300]
+            if failed:
+                raise SearchEngineError(f"{len(failed)} events not updated: {failed[0].error}")
+        filled += updated
+        unknown += len(pending) - updated
+        pending.clear()
+
+    for hit in engine.scan(UBI_EVENTS, missing):
+        pending.append((hit.index, hit.id, str(hit.source["query_id"])))
+        if len(pending) >= batch:
+            flush()
+    if pending:
+        flush()
+    return filled, unknown

@@ -17,10 +17,11 @@ from typing import Any
 
 from api.events.schemas import EventError, EventsAccepted
 from api.events.validation import STANDARD_ACTIONS, BatchRejectedError, ValidEvent, events_of, validate_batch
+from api.ubi.query_texts import LoggedQueries
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError, index_action
 from quarry.bulk import send_with_retry
-from quarry.metrics import EVENTS
+from quarry.metrics import EVENT_USER_QUERIES, EVENTS
 from quarry.tracing import span
 from quarry.ubi import UbiLayout, events_index, point_write_index
 
@@ -33,9 +34,12 @@ class EventsNotStoredError(RuntimeError):
     """OpenSearch refused or lost part of a valid batch: the client should retry it whole."""
 
 
-def ubi_document(valid: ValidEvent, received_at: dt.datetime) -> dict[str, Any]:
+def ubi_document(
+    valid: ValidEvent, received_at: dt.datetime, logged_query: str | None = None
+) -> dict[str, Any]:
     """The UBI 1.3 event as stored: every field the client sent (no nulls), the object and position
-    nested as the spec has them, and top-level copies of the ids Quarry filters on."""
+    nested as the spec has them, top-level copies of the ids Quarry filters on, and `user_query` from
+    the query log (`logged_query`) when the client sent none."""
     event = valid.event
     attributes: dict[str, Any] = dict(event.event_attributes or {})
     if valid.object_id is not None:
@@ -58,7 +62,7 @@ def ubi_document(valid: ValidEvent, received_at: dt.datetime) -> dict[str, Any]:
         "session_id": event.session_id,
         "client_id": event.client_id,
         "user_id": event.user_id,
-        "user_query": event.user_query,
+        "user_query": event.user_query if event.user_query is not None else logged_query,
         "page_id": event.page_id,
         "object_id": valid.object_id,
         "object_id_field": valid.object_id_field,
@@ -91,18 +95,21 @@ class EventService:
     def __init__(
         self,
         engine: SearchEngine,
-        max_age_days: int,
+        max_age_days: int | None,
         extra_actions: str,
         max_retries: int = 3,
         initial_backoff_s: float = 0.1,
         store: KeyValueStore | None = None,
         layout: UbiLayout | None = None,
+        logged_queries: LoggedQueries | None = None,
     ) -> None:
         self.engine = engine
+        self.logged_queries = logged_queries
         self.layout = layout
         self.store = store
         self.session_update_failures = 0
-        self.max_age = dt.timedelta(days=max_age_days)
+        # None: a replay of old logs (pipelines/events_replay.py), whose events may be of any age.
+        self.max_age = dt.timedelta(days=max_age_days) if max_age_days is not None else None
         self.actions = STANDARD_ACTIONS | frozenset(a.strip() for a in extra_actions.split(",") if a.strip())
         self.max_retries = max_retries
         self.initial_backoff_s = initial_backoff_s
@@ -151,16 +158,13 @@ class EventService:
             EVENTS.labels("rejected").inc(len(raw_events))
             raise
         self._follow_today(now)
+        texts = self._logged_texts(events)
         items = []
         for valid in events:
             index = events_index(valid.timestamp.date())
             self._ensure_index(index)
-            items.append(
-                (
-                    valid.event_id,
-                    index_action(index, valid.event_id, ubi_document(valid, now), op_type="create"),
-                )
-            )
+            document = ubi_document(valid, now, texts.get(valid.event.query_id or ""))
+            items.append((valid.event_id, index_action(index, valid.event_id, document, op_type="create")))
         stored, _, failures = send_with_retry(
             self.engine.bulk, items, self.max_retries, self.initial_backoff_s
         )
@@ -198,6 +202,23 @@ class EventService:
             )
         self._remember_sessions(events)
         return EventsAccepted(accepted=stored, duplicates=duplicates)
+
+    def _logged_texts(self, events: list[ValidEvent]) -> dict[str, str]:
+        """`user_query` of the searches the batch's events name without one of their own. An event
+        whose search is not found is stored without it, counted as `unknown`, and filled later by
+        `make events-fill-queries` (the search may still sit in another worker's write buffer)."""
+        named = [v.event.query_id for v in events if v.event.query_id and v.event.user_query is None]
+        sent = sum(1 for v in events if v.event.query_id and v.event.user_query is not None)
+        if sent:
+            EVENT_USER_QUERIES.labels("client").inc(sent)
+        if not named:
+            return {}
+        texts = self.logged_queries.texts(named) if self.logged_queries is not None else {}
+        found = sum(1 for query_id in named if query_id in texts)
+        EVENT_USER_QUERIES.labels("query_log").inc(found)
+        if found < len(named):
+            EVENT_USER_QUERIES.labels("unknown").inc(len(named) - found)
+        return texts
 
     def _remember_sessions(self, events: list[ValidEvent]) -> None:
         """Session signals: the products a session engaged with, newest first, for the search boost.

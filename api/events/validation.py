@@ -3,8 +3,9 @@ every bad event with its index, so a client can fix its batch in one round trip.
 
 The shape is UBI 1.3's (docs/events.md): `action_name` may be any name, `user_id` and `event_id` are
 optional, the product sits in `event_attributes.object.object_id` and its rank in
-`event_attributes.position.ordinal`. Quarry's older flat fields (`object_id`, `position`,
-`attributes`) are still accepted, and must agree with the nested ones when both are sent. Fields
+`event_attributes.position.ordinal`, counted from 0 as the Search Relevance Workbench's click models
+count ranks. Quarry's older flat fields (`object_id`, `position` counted from 1, `attributes`) are
+still accepted, and must agree with the nested ones when both are sent. Fields
 the spec does not name are allowed, as the spec's root allows them: they are stored as sent (in
 `_source`, not indexed), never dropped."""
 
@@ -98,7 +99,8 @@ class BatchRejectedError(ValueError):
 
 class ValidEvent(msgspec.Struct, frozen=True):
     """An accepted event with what its fields resolve to: the id it is stored under, the product it
-    concerns, its 1-based rank and its time in UTC."""
+    concerns, its rank (0-based, as `event_attributes.position.ordinal` is stored) and its time in
+    UTC."""
 
     event: EventIn
     extras: dict[str, Any]  # fields the spec does not name, stored as sent
@@ -219,7 +221,7 @@ def _value_problems(
     raw: dict[str, Any],
     decoded: Decoded,
     now: dt.datetime,
-    max_age: dt.timedelta,
+    max_age: dt.timedelta | None,
     feature_actions: frozenset[str],
 ) -> tuple[list[str], ValidEvent | None]:
     problems = []
@@ -254,11 +256,19 @@ def _value_problems(
         if flat is not None and nested is not None and flat != nested:
             problems.append(f"{name} and event_attributes.{name} differ")
     ordinal = position.ordinal if position is not None else None
-    if event.position is not None and ordinal is not None and event.position != ordinal:
-        problems.append("position and event_attributes.position.ordinal differ")
-    ordinal = ordinal if ordinal is not None else event.position
-    if ordinal is not None and ordinal < 1:
-        problems.append("position is 1-based (the first result is 1) and must be at least 1")
+    if ordinal is not None and ordinal < 0:
+        problems.append(
+            "event_attributes.position.ordinal is 0-based (the first result is 0) and must be at least 0"
+        )
+    if event.position is not None:
+        if event.position < 1:
+            problems.append("position is 1-based (the first result is 1) and must be at least 1")
+        elif ordinal is None:
+            ordinal = event.position - 1
+        elif ordinal != event.position - 1:
+            problems.append(
+                "position (1-based) and event_attributes.position.ordinal (0-based) name different ranks"
+            )
     timestamp = None
     try:
         timestamp = parse_timestamp(event.timestamp)
@@ -267,7 +277,7 @@ def _value_problems(
     else:
         if timestamp > now + MAX_FUTURE:
             problems.append("timestamp is more than 5 minutes in the future")
-        elif timestamp < now - max_age:
+        elif max_age is not None and timestamp < now - max_age:
             problems.append(f"timestamp is older than {max_age.days} days")
     if problems or timestamp is None:
         return problems, None
@@ -285,8 +295,9 @@ def _value_problems(
 
 
 def validate_batch(
-    raw_events: list[Any], now: dt.datetime, max_age: dt.timedelta, feature_actions: frozenset[str]
+    raw_events: list[Any], now: dt.datetime, max_age: dt.timedelta | None, feature_actions: frozenset[str]
 ) -> list[ValidEvent]:
+    """`max_age`: None for a replay of old logs (docs/events.md#replaying-old-events)."""
     if not 1 <= len(raw_events) <= MAX_BATCH:
         raise BatchRejectedError(
             [], f"a batch holds 1 to {MAX_BATCH} events; this one holds {len(raw_events)}"

@@ -11,6 +11,7 @@ from litestar.params import Parameter
 
 from api.dependencies import from_state
 from api.examples import PROBLEM_400, SEARCH, example_responses
+from api.search.client_ids import ubi_request
 from api.search.schemas import SearchRequest, SearchResponse, SortOrder
 from api.search.services import SearchService
 
@@ -28,7 +29,14 @@ KNOWN_PARAMETERS = {
     "user_id",
     "session_id",
     "explain",
+    "query_id",
+    "client_id",
+    "application",
+    "query_attributes",
 }
+# The UBI spec's id rules (at most 100 characters), in the characters ids are made of.
+ID_PATTERN = r"^[\w.:@/-]*$"
+PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 MAX_RAW_QUERY = 1024
 
 
@@ -102,9 +110,50 @@ class SearchController(Controller):
             str | None, Parameter(max_length=128, examples=[Example(value="s-456")])
         ] = None,
         explain: Annotated[bool, Parameter(examples=[Example(value=False)])] = False,
+        query_id: Annotated[
+            str | None,
+            Parameter(
+                max_length=100,
+                pattern=ID_PATTERN,
+                description="The client's id for this search (UBI `ext.ubi.query_id`); one per search, "
+                "a retry of the same search may reuse it. Quarry makes one when absent.",
+                examples=[Example(value="5b0c7c1e-8a4e-4f3b-9c1d-2f6e7a8b9c0d")],
+            ),
+        ] = None,
+        client_id: Annotated[
+            str | None,
+            Parameter(
+                max_length=100,
+                pattern=ID_PATTERN,
+                description="The client (browser, app install) searching; the same id its events carry",
+                examples=[Example(value="c-9")],
+            ),
+        ] = None,
+        application: Annotated[
+            str | None,
+            Parameter(
+                max_length=100,
+                pattern=PRINTABLE_PATTERN,
+                description="The application searching (stored on the query record; default quarry)",
+                examples=[Example(value="storefront")],
+            ),
+        ] = None,
+        query_attributes: Annotated[
+            str | None,
+            Parameter(
+                max_length=4096,
+                description="A JSON object of flat values stored with the query record (UBI "
+                "`ext.ubi.query_attributes`), e.g. an experiment id",
+                examples=[Example(value='{"experiment_id": "12345"}')],
+            ),
+        ] = None,
     ) -> SearchResponse:
         if price_min is not None and price_max is not None and price_min > price_max:
             raise ValidationException("price_min must not exceed price_max")
+        try:
+            ubi = ubi_request(query_id, client_id, application, query_attributes)
+        except ValueError as exc:
+            raise ValidationException(str(exc)) from exc
         search_request = SearchRequest(
             q=q,
             page=page,
@@ -120,6 +169,7 @@ class SearchController(Controller):
             user_id=user_id,
             session_id=session_id,
             explain=explain,
+            ubi=ubi,
         )
         # Pages this process holds in memory are answered on the event loop; everything that needs
         # Redis or OpenSearch (blocking clients) runs in a worker thread.

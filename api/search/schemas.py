@@ -11,7 +11,21 @@ from api.understanding.schemas import AppliedFilter, Entities, SpellingDecision
 SortOrder = Literal["relevance", "price_asc", "price_desc", "newest", "rating"]
 
 
-class SearchRequest(msgspec.Struct, frozen=True):
+QueryAttributeValue = str | int | float | bool
+
+
+class UbiRequest(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What a client says about a search for the behaviour log, as the UBI spec's `ext.ubi` request
+    has it. It names the search, not its results, so none of it is part of the result cache's key."""
+
+    query_id: str | None = None
+    """The client's id for this search; Quarry makes one when absent."""
+    client_id: str | None = None
+    application: str | None = None
+    query_attributes: dict[str, QueryAttributeValue] = msgspec.field(default_factory=dict)
+
+
+class SearchRequest(msgspec.Struct, frozen=True, omit_defaults=True):
     q: str
     page: int = 1
     size: int = 20
@@ -26,6 +40,7 @@ class SearchRequest(msgspec.Struct, frozen=True):
     user_id: str | None = None
     session_id: str | None = None
     explain: bool = False
+    ubi: UbiRequest = msgspec.field(default_factory=UbiRequest)
 
 
 class QueryInfo(msgspec.Struct):
@@ -83,6 +98,17 @@ class RetrievalInfo(msgspec.Struct):
     the window (docs/query-understanding.md#descriptive-queries); None otherwise."""
 
 
+class UbiResponse(msgspec.Struct):
+    query_id: str
+
+
+class ResponseExt(msgspec.Struct):
+    """The `ext` block of an OpenSearch response to a search with `ext.ubi`: clients written for the
+    UBI plugin read the query id from `ext.ubi.query_id`."""
+
+    ubi: UbiResponse
+
+
 class SearchResponse(msgspec.Struct):
     query_id: str
     query: QueryInfo
@@ -98,6 +124,8 @@ class SearchResponse(msgspec.Struct):
     match_quality: str = "good"
     """good | partial (some of the query's meaning is not matched) | none (results are related items)."""
     match: MatchSignals | None = None
+    ext: ResponseExt | None = None
+    """`ext.ubi.query_id`: the same id as `query_id`, where the UBI plugin's clients look for it."""
 
 
 class CachedPage(msgspec.Struct):

@@ -13,6 +13,7 @@ import msgspec
 from api.events.services import SESSION_KEEP, session_key
 from api.search.cache import SearchCache, cache_key
 from api.search.candidates import from_docvalues
+from api.search.client_ids import ClientQueryIds
 from api.search.hybrid import FusedCandidate, fuse, keyword_only
 from api.search.match_quality import MatchThresholds, known_share
 from api.search.match_quality import quality as match_quality
@@ -24,13 +25,15 @@ from api.search.schemas import (
     Facets,
     FacetValue,
     QueryInfo,
+    ResponseExt,
     RetrievalInfo,
     SearchRequest,
     SearchResponse,
     SearchResult,
+    UbiResponse,
 )
 from api.search.semantic import SemanticRetriever
-from api.ubi.writer import QueryLogWriter, UbiQuery
+from api.ubi.writer import APPLICATION, OBJECT_ID_FIELD, QueryLogWriter, UbiQuery
 from api.understanding.schemas import AppliedFilter, UnderstoodQuery
 from api.understanding.services import QueryUnderstanding
 from quarry.adapters.cache import CacheError, KeyValueStore
@@ -43,6 +46,7 @@ from quarry.metrics import SEARCHES, SPELL_CORRECTIONS, TOP_SCORE, ZERO_RESULT_S
 from quarry.text import tokens
 from quarry.tracing import current_span, span
 
+_REQUEST_JSON = msgspec.json.Encoder()
 log = logging.getLogger("api.search")
 
 MAX_RESULT_WINDOW = 10_000
@@ -248,8 +252,10 @@ class SearchService:
         query_log: QueryLogWriter,
         product_affinity: Callable[[str | None, list[str]], dict[str, float]] | None = None,
         semantic: SemanticRetriever | None = None,
+        query_ids: ClientQueryIds | None = None,
     ) -> None:
         self.semantic = semantic
+        self.query_ids = query_ids
         self.product_affinity = product_affinity or (lambda user, products: {})
         self.engine = engine
         self.alias = alias
@@ -555,6 +561,8 @@ class SearchService:
         and skip the thread hop for the hottest queries."""
         started = time.perf_counter()
         self._check(request)
+        if request.ubi.query_id is not None:
+            return None, None  # the client's id is checked in Redis: I/O, so not on the event loop
         config, catalog = self.ranking.peek(), self.catalog_version.peek()
         if not self.cache.enabled or config is None or catalog is None:
             return None, None
@@ -591,13 +599,21 @@ class SearchService:
         started = time.perf_counter()
         with span("search"):
             self._check(request)
+            id_checked = self.query_ids.claim(request) if self.query_ids is not None else True
             page, cache_hit = self._page(request, understood)
-            return self._respond(request, page, cache_hit, started)
+            return self._respond(request, page, cache_hit, started, id_checked)
 
     def _respond(
-        self, request: SearchRequest, page: CachedPage, cache_hit: bool, started: float
+        self,
+        request: SearchRequest,
+        page: CachedPage,
+        cache_hit: bool,
+        started: float,
+        id_checked: bool = True,
     ) -> SearchResponse:
         degraded = ["spell_correction"] if self.understanding.degraded else []
+        if not id_checked:
+            degraded.append("query_id_check")
         if self.semantic is not None:
             degraded.extend(self.semantic.degraded_components())
         degraded.extend(page.degraded)
@@ -615,7 +631,7 @@ class SearchService:
                     "quarry.degraded": degraded,
                 }
             )
-        query_id = random_uuid()
+        query_id = request.ubi.query_id or random_uuid()
         with span("ubi.log"):
             self._log_query(request, page, query_id)
         took_ms = round((time.perf_counter() - started) * 1000, 2)
@@ -644,25 +660,35 @@ class SearchService:
             retrieval=page.retrieval,
             match_quality=page.match_quality,
             match=page.match,
+            ext=ResponseExt(ubi=UbiResponse(query_id=query_id)),
         )
 
     def _log_query(self, request: SearchRequest, page: CachedPage, query_id: str) -> None:
+        """The UBI 1.3 query record: the query as typed (the normalized form beside it), the client's
+        ids, and the request itself as `query`, as the UBI plugin stores the search body."""
         self.query_log.submit(
             UbiQuery(
                 query_id=query_id,
-                user_query=page.query.normalized,
+                user_query=request.q,
+                normalized_query=page.query.normalized,
+                query_response_id=random_uuid(),
                 query_response_hit_ids=[r.product_id for r in page.results],
-                timestamp=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-                client_id=request.session_id,
+                timestamp=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                application=request.ubi.application or APPLICATION,
+                query=_REQUEST_JSON.encode(request).decode(),
+                object_id_field=OBJECT_ID_FIELD,
+                client_id=request.ubi.client_id,
                 user_id=request.user_id,
                 session_id=request.session_id,
                 query_attributes={
+                    **request.ubi.query_attributes,
                     "total": page.total,
                     "page": request.page,
                     "sort": request.sort,
-                    "fallback": page.fallback,
                     "intent": page.query.intent,
-                    # Only when set: readers ask whether it exists (quarry/ubi.py).
+                    # Only when set: no nulls in records, and readers ask whether `corrected` exists
+                    # (quarry/ubi.py).
+                    **({"fallback": page.fallback} if page.fallback else {}),
                     **({"corrected": page.query.corrected} if page.query.corrected else {}),
                 },
             )

@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from api.ubi.query_texts import LoggedQueries
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError, index_action
 from quarry.metrics import UBI_QUERY_LOG_DROPS
 from quarry.ubi import UBI_QUERIES, UbiLayout
@@ -18,19 +19,28 @@ from quarry.ubi import UBI_QUERIES, UbiLayout
 log = logging.getLogger("api.ubi")
 
 APPLICATION = "quarry"
+# What `query_response_hit_ids` hold: the catalog's product ids.
+OBJECT_ID_FIELD = "product_id"
 
 
-class UbiQuery(msgspec.Struct):
+class UbiQuery(msgspec.Struct, omit_defaults=True):
+    """A `ubi_queries` record (UBI 1.3). Optional ids are left out when unknown: no explicit nulls."""
+
     query_id: str
     user_query: str
+    """As the shopper typed it."""
+    normalized_query: str
+    """What Quarry searched for: the key aggregations group by (Quarry's extension)."""
+    query_response_id: str
     query_response_hit_ids: list[str]
     timestamp: str
-    application: str = APPLICATION
+    application: str
+    query: str
+    """The search request (JSON), as the UBI plugin stores the search body."""
+    object_id_field: str
     client_id: str | None = None
     user_id: str | None = None
     session_id: str | None = None
-    query_response_id: str | None = None
-    object_id_field: str = "product_id"
     query_attributes: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
@@ -50,8 +60,11 @@ class QueryLogWriter:
         batch_size: int = 500,
         flush_interval_s: float = 0.25,
         layout: UbiLayout | None = None,
+        logged: LoggedQueries | None = None,
     ) -> None:
+        """`logged`: remembers each queued search's text for the events that will name it."""
         self._engine = engine
+        self._logged = logged
         self._layout = layout
         self._records: deque[bytes] = deque()
         self._capacity = capacity
@@ -80,6 +93,8 @@ class QueryLogWriter:
             )
             return False
         self._records.append(action)
+        if self._logged is not None:
+            self._logged.remember(record.query_id, record.user_query)
         if len(self._records) >= self._batch_size and not self._wake.is_set():
             self._wake.set()
         return True

@@ -236,9 +236,14 @@ def ubi_enqueue_cost(samples: int = 20000) -> dict[str, float]:
         writer.submit(
             UbiQuery(
                 query_id=random_uuid(),
-                user_query="running shoes",
+                user_query="Running shoes",
+                normalized_query="running shoes",
+                query_response_id=random_uuid(),
                 query_response_hit_ids=[f"P{i:06d}" for i in range(20)],
-                timestamp=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+                timestamp=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                application="quarry",
+                query='{"q":"Running shoes"}',
+                object_id_field="product_id",
                 user_id=f"u{n}",
             )
         )

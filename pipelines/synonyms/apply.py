@@ -98,8 +98,8 @@ def sample_queries(engine: SearchEngine, terms: list[str], per_term: int = 3) ->
                 UBI_QUERIES,
                 {
                     "size": 0,
-                    "query": {"match_phrase": {"user_query.text": term}},
-                    "aggs": {"q": {"terms": {"field": "user_query", "size": per_term}}},
+                    "query": {"match_phrase": {"user_query": term}},
+                    "aggs": {"q": {"terms": {"field": "normalized_query", "size": per_term}}},
                 },
             )
         except SearchEngineError:

@@ -27,6 +27,7 @@ class KeyValueStore(Protocol):
     def ping(self) -> bool: ...
     def get(self, key: str) -> bytes | None: ...
     def set(self, key: str, value: bytes, ttl_s: int | None = None) -> None: ...
+    def set_if_absent(self, key: str, value: bytes, ttl_s: int) -> bytes | None: ...
     def delete(self, key: str) -> None: ...
     def persistence(self) -> PersistenceInfo: ...
     def push_recent(self, updates: dict[str, list[str]], keep: int, ttl_s: int) -> None: ...
@@ -77,6 +78,15 @@ class RedisStore:
     def set(self, key: str, value: bytes, ttl_s: int | None = None) -> None:
         with _redis_call("set"):
             self._client.set(key, value, ex=ttl_s)
+
+    def set_if_absent(self, key: str, value: bytes, ttl_s: int) -> bytes | None:
+        """Store `value` unless the key holds one; return what it held (None: this call stored it).
+        One atomic command (`SET NX GET`, Redis 7), so two API instances cannot both claim a key."""
+        with _redis_call("set_if_absent"):
+            held = self._client.set(key, value, ex=ttl_s, nx=True, get=True)
+        if held is None:
+            return None
+        return held.encode() if isinstance(held, str) else bytes(held)
 
     def delete(self, key: str) -> None:
         with _redis_call("delete"):

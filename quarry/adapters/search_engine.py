@@ -45,6 +45,7 @@ class Hit(msgspec.Struct, frozen=True):
     source: dict[str, Any]
     explanation: dict[str, Any] | None = None
     fields: dict[str, list[Any]] = msgspec.field(default_factory=dict)  # docvalue_fields, as returned
+    index: str = ""  # the concrete index (scan fills it: a hit read through an alias names its index)
 
 
 class SearchResponse(msgspec.Struct, frozen=True):
@@ -310,7 +311,9 @@ class OpenSearchEngine:
         body = {"query": dict(query or {"match_all": {}})}
         try:
             for raw in helpers.scan(self._client, index=index, query=body, size=2000, scroll="2m"):
-                yield Hit(id=raw["_id"], score=None, source=raw.get("_source", {}))
+                yield Hit(
+                    id=raw["_id"], score=None, source=raw.get("_source", {}), index=raw.get("_index", "")
+                )
         except (TransportError, OSConnectionError, ConnectionTimeout) as exc:
             raise _translate(exc) from exc
 

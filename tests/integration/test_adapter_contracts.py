@@ -130,6 +130,16 @@ def test_store_set_get_delete(kv_store) -> None:
     assert kv_store.get(key) is None
 
 
+def test_store_sets_if_absent_and_reports_what_it_held(kv_store) -> None:
+    key = f"contract:claim:{uuid.uuid4().hex}"
+    try:
+        assert kv_store.set_if_absent(key, b"first", ttl_s=60) is None
+        assert kv_store.set_if_absent(key, b"second", ttl_s=60) == b"first"
+        assert kv_store.get(key) == b"first"  # the second call changed nothing
+    finally:
+        kv_store.delete(key)
+
+
 def test_unreachable_redis_pings_false() -> None:
     assert RedisStore("redis://127.0.0.1:1/0", timeout_s=0.2).ping() is False
 

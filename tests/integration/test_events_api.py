@@ -64,7 +64,7 @@ def test_events_are_stored_in_the_ubi_shape_in_their_days_index(client, engine) 
         "u-it",
     )
     assert document["event_attributes"]["object"] == {"object_id": "P000001", "object_id_field": "product_id"}
-    assert document["event_attributes"]["position"] == {"ordinal": 4}
+    assert document["event_attributes"]["position"] == {"ordinal": 3}  # the 4th result, counted from 0
     assert document["event_attributes"]["attributes"] == {"page": "search"}
     assert document["timestamp"].endswith("Z") and document["application"] == "quarry"
 

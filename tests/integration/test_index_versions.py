@@ -51,6 +51,26 @@ def test_ubi_indices_have_keyword_ids(engine, settings) -> None:
     assert events["event_attributes"]["properties"]["position"]["properties"]["ordinal"]["type"] == "integer"
 
 
+def test_older_daily_event_indices_get_the_mappings_additions_around_a_conflict(engine, settings) -> None:
+    """An index made before a mapping change gets its additions (here a `.keyword` subfield), even
+    when one of its fields has a type the new mapping changed (that field keeps its type)."""
+    old_day = "ubi_events-2001.01.01"
+    ensure_ubi_indices(engine, settings.mappings_dir)
+    engine.delete_index(old_day)
+    # An older layout: a plain keyword client id, and an object name that was text.
+    name = {"event_attributes": {"properties": {"object": {"properties": {"name": {"type": "text"}}}}}}
+    old_mapping = {"dynamic": False, "properties": {"client_id": {"type": "keyword"}, **name}}
+    try:
+        engine.request("PUT", f"/{old_day}", {"mappings": old_mapping})
+        ensure_ubi_indices(engine, settings.mappings_dir)
+        mapping = engine.request("GET", f"/{old_day}/_mapping")[old_day]["mappings"]["properties"]
+        assert mapping["client_id"]["fields"]["keyword"]["type"] == "keyword"  # the addition landed
+        assert mapping["event_attributes"]["properties"]["object"]["properties"]["name"]["type"] == "text"
+        assert mapping["event_attributes"]["properties"]["session_id"]["fields"]["keyword"]
+    finally:
+        engine.delete_index(old_day)
+
+
 def test_build_swaps_alias_keeps_previous_and_deletes_older(engine, settings, alias) -> None:
     first = build_from_documents(engine, settings, alias, docs(100, 1), [])
     assert engine.alias_targets(alias) == [first.index] and engine.count(alias) == 100

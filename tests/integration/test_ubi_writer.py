@@ -23,9 +23,14 @@ def _records(tag: str, count: int) -> list[UbiQuery]:
     return [
         UbiQuery(
             query_id=f"{tag}-{n}",
-            user_query=f"query {n}",
+            user_query=f"Query {n}",
+            normalized_query=f"query {n}",
+            query_response_id=f"{tag}-r{n}",
             query_response_hit_ids=[f"P{n}", f"P{n + 1}"],
-            timestamp="2026-11-28T12:00:00.000+00:00",
+            timestamp="2026-11-28T12:00:00.000Z",
+            application="quarry",
+            query=f'{{"q":"Query {n}"}}',
+            object_id_field="product_id",
             client_id=tag,
         )
         for n in range(count)

@@ -35,7 +35,8 @@ def test_a_valid_event_with_every_optional_field() -> None:
         timestamp="2026-11-28T13:04:00+01:00",
     )
     [parsed] = validate_batch([full], NOW, WEEK, STANDARD_ACTIONS)
-    assert parsed.ordinal == 3 and parsed.event.attributes == {"page": "search"}
+    # The flat position counts from 1, the stored ordinal from 0: the third result is ordinal 2.
+    assert parsed.ordinal == 2 and parsed.event.attributes == {"page": "search"}
     assert parsed.event_id == "e-1" and parsed.object_id == "P000001"
     assert parsed.timestamp == dt.datetime(2026, 11, 28, 12, 4, tzinfo=dt.UTC)
 
@@ -49,6 +50,7 @@ def test_a_valid_event_with_every_optional_field() -> None:
         ({"object_id": None}, "a click event needs the product"),
         ({"timestamp": 1_764_331_140}, "must be in milliseconds"),
         ({"position": 0}, "position is 1-based"),
+        ({"event_attributes": {"position": {"ordinal": -1}}}, "ordinal is 0-based"),
         ({"timestamp": "2026-11-28T12:06:00Z"}, "more than 5 minutes in the future"),
         ({"timestamp": "2026-11-20T11:59:00Z"}, "older than 7 days"),
         ({"timestamp": "2026-11-28T11:59:00"}, "needs a time zone"),
@@ -174,10 +176,34 @@ def test_every_reason_of_an_event_is_reported() -> None:
 
 
 def test_flat_and_nested_fields_must_agree() -> None:
-    nested = {"object": {"object_id": "P000002"}, "position": {"ordinal": 5}}
+    nested = {"object": {"object_id": "P000002"}, "position": {"ordinal": 2}}
+    # Flat position 2 is the second result, ordinal 1; ordinal 2 is the third.
     [(_, found)] = reasons([event(position=2, event_attributes=nested)])
     assert "object_id and event_attributes.object.object_id differ" in found
-    assert "position and event_attributes.position.ordinal differ" in found
+    assert "position (1-based) and event_attributes.position.ordinal (0-based) name different ranks" in found
+
+
+def test_the_first_result_is_position_1_and_ordinal_0() -> None:
+    first = {"object": {"object_id": "P000001"}, "position": {"ordinal": 0}}
+    [flat, nested, both] = validate_batch(
+        [
+            event(position=1),
+            event(position=None, event_attributes=first),
+            event(position=1, event_attributes=first),
+        ],
+        NOW,
+        WEEK,
+        STANDARD_ACTIONS,
+    )
+    assert flat.ordinal == nested.ordinal == both.ordinal == 0
+
+
+def test_a_replay_accepts_events_of_any_age() -> None:
+    old = event(timestamp="2025-01-02T03:04:05Z")
+    [(_, found)] = reasons([old])
+    assert "older than 7 days" in found
+    [replayed] = validate_batch([old], NOW, None, STANDARD_ACTIONS)
+    assert replayed.timestamp == dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 
 
 @pytest.mark.parametrize(

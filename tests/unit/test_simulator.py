@@ -4,7 +4,7 @@ from collections import Counter
 
 import msgspec
 
-from pipelines.simulator import SearchHit, Simulator, recovered_department_share
+from pipelines.simulator import SearchHit, ShopperSearch, Simulator, recovered_department_share
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 BRANDS = {"Toys": ["LEGO", "Ty"], "Books": ["Penguin", "Vintage"], "Grocery": ["Sunkist", "KIND"]}
@@ -14,10 +14,18 @@ CATALOG = [
 ]
 
 
-def stub_search(query: str, user_id: str, session_id: str) -> tuple[str, list[SearchHit]]:
+def stub_search(search: ShopperSearch) -> tuple[str, list[SearchHit]]:
     """A deterministic stand-in for the API: a query-seeded shuffle of a small catalog."""
-    rng = random.Random(query)
-    return f"q-{query}", rng.sample(CATALOG, 10)
+    rng = random.Random(search.query)
+    return search.query_id, rng.sample(CATALOG, 10)
+
+
+def ordinal(event: dict) -> int:
+    return event["event_attributes"]["position"]["ordinal"]
+
+
+def product(event: dict) -> str:
+    return event["event_attributes"]["object"]["object_id"]
 
 
 def simulate(seed: int) -> tuple[Simulator, list[dict]]:
@@ -41,14 +49,15 @@ def test_events_are_valid_and_inside_the_window() -> None:
         at = dt.datetime.fromisoformat(event["timestamp"])
         assert NOW - dt.timedelta(days=2) <= at <= NOW
         assert event["action_name"] in {"impression", "click", "view", "add_to_cart", "purchase"}
-        assert 1 <= event["position"] <= 10
+        assert 0 <= ordinal(event) <= 9  # the first ten results, counted from 0
+        assert event["client_id"] == f"{event['user_id']}-web" and event["query_id"].startswith("sim-q")
 
 
 def test_clicks_are_position_biased() -> None:
     _, events = simulate(6)
-    impressions = Counter(e["position"] for e in events if e["action_name"] == "impression")
-    clicks = Counter(e["position"] for e in events if e["action_name"] == "click")
-    assert clicks[1] / impressions[1] > 2 * clicks[10] / impressions[10]
+    impressions = Counter(ordinal(e) for e in events if e["action_name"] == "impression")
+    clicks = Counter(ordinal(e) for e in events if e["action_name"] == "click")
+    assert clicks[0] / impressions[0] > 2 * clicks[9] / impressions[9]
 
 
 def test_clicks_follow_the_latent_tastes() -> None:
@@ -57,5 +66,5 @@ def test_clicks_follow_the_latent_tastes() -> None:
     clicks: dict[str, Counter] = {}
     for event in events:
         if event["action_name"] == "click":
-            clicks.setdefault(event["user_id"], Counter())[department[event["object_id"]]] += 1
+            clicks.setdefault(event["user_id"], Counter())[department[product(event)]] += 1
     assert recovered_department_share(simulator.users, clicks) > 0.8

@@ -25,6 +25,14 @@ PROBLEM_404 = {
     "detail": "no product with id 'P999999'",
     "instance": "/v1/products/P999999",
 }
+PROBLEM_409 = {
+    **PROBLEM_400,
+    "type": "https://quarry.dev/problems/409",
+    "title": "Conflict",
+    "status": 409,
+    "detail": "query_id '5b0c7c1e-8a4e-4f3b-9c1d-2f6e7a8b9c0d' already names another search; send a new id "
+    "for each search (a retry of the same search may reuse its id)",
+}
 SEARCH = {
     "query_id": "5b0c7c1e-8a4e-4f3b-9c1d-2f6e7a8b9c0d",
     "query": {
@@ -60,6 +68,7 @@ SEARCH = {
     "took_ms": 8.4,
     "cache_hit": False,
     "degraded": [],
+    "ext": {"ubi": {"query_id": "5b0c7c1e-8a4e-4f3b-9c1d-2f6e7a8b9c0d"}},
 }
 PRODUCT = {
     "product_id": "P000902",

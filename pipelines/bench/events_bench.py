@@ -12,6 +12,7 @@ import datetime as dt
 import http.client
 import sys
 import time
+import urllib.parse
 import uuid
 from typing import Any
 
@@ -23,9 +24,10 @@ from api.events.validation import STANDARD_ACTIONS, validate_batch
 from pipelines.bench.load import closed_loop, percentile
 from pipelines.bench.report import environment, write_report
 from pipelines.bench.search_bench import start_api
+from pipelines.golden import load_queries
 from quarry.adapters.search_engine import index_action
 from quarry.settings import get_settings
-from quarry.ubi import SYNTHETIC_USER_PREFIX, UBI_EVENTS, events_index
+from quarry.ubi import SYNTHETIC_USER_PREFIX, UBI_EVENTS, UBI_QUERIES, events_index
 
 BATCH_SIZES = (1, 50, 500)
 EVENTS_PER_SIZE = {1: 2000, 50: 20000, 500: 40000}
@@ -61,7 +63,13 @@ class EventsBenchReport(msgspec.Struct):
     als: ModelTimings | None
 
 
-def make_events(count: int) -> list[dict[str, Any]]:
+SEARCHES = 400
+EVENTS_PER_SEARCH = 10
+
+
+def make_events(count: int, query_ids: list[str]) -> list[dict[str, Any]]:
+    """Events of searches the API logged (ten per search, like the impressions of a page), so the
+    API's side pays for looking up each search's `user_query` as it would in production."""
     now = dt.datetime.now(dt.UTC).isoformat()
     return [
         {
@@ -69,12 +77,30 @@ def make_events(count: int) -> list[dict[str, Any]]:
             "action_name": "view",
             "client_id": BENCH_CLIENT,
             "session_id": f"s-{i % 500}",
+            "query_id": query_ids[(i // EVENTS_PER_SEARCH) % len(query_ids)],
             "object_id": f"P{i % 20000:06d}",
             "position": 1 + i % 20,
             "timestamp": now,
         }
         for i in range(count)
     ]
+
+
+def logged_searches(port: int) -> dict[str, str]:
+    """Searches through the API (logged as a shopper's would be): query id -> the query as typed."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    queries = [q.query for q in load_queries()]
+    searches = {}
+    for n in range(SEARCHES):
+        text = queries[n % len(queries)]
+        connection.request(
+            "GET", "/v1/search?" + urllib.parse.urlencode({"q": text, "client_id": BENCH_CLIENT, "size": 10})
+        )
+        response = connection.getresponse()
+        body = msgspec.json.decode(response.read())
+        if response.status == 200:
+            searches[body["query_id"]] = text
+    return searches
 
 
 def run(system: str, batches: list[list[dict[str, Any]]], send: Any, batch_size: int) -> IngestResult:
@@ -112,8 +138,9 @@ def api_sender(port: int) -> Any:
     return make
 
 
-def raw_sender(url: str) -> Any:
-    """The baseline: the same documents, validated the same way, straight to OpenSearch's bulk API."""
+def raw_sender(url: str, searches: dict[str, str]) -> Any:
+    """The baseline: the same documents, validated the same way, straight to OpenSearch's bulk API;
+    their searches' `user_query` is known here without a lookup."""
 
     def make() -> Any:
         client = OpenSearch(hosts=[url], timeout=60)
@@ -122,7 +149,12 @@ def raw_sender(url: str) -> Any:
             now = dt.datetime.now(dt.UTC)
             events = validate_batch(batch, now, dt.timedelta(days=7), STANDARD_ACTIONS)
             body = b"".join(
-                index_action(events_index(e.timestamp.date()), e.event_id, ubi_document(e, now), "create")
+                index_action(
+                    events_index(e.timestamp.date()),
+                    e.event_id,
+                    ubi_document(e, now, searches.get(e.event.query_id or "")),
+                    "create",
+                )
                 for e in events
             )
             response = client.bulk(body=body)
@@ -174,12 +206,13 @@ def main() -> int:
     results: list[IngestResult] = []
     als: ModelTimings | None = None
     try:
+        searches = logged_searches(port)
         for size in BATCH_SIZES:
             for system, sender in (
-                ("raw_opensearch_bulk", raw_sender(settings.ubi_url)),  # where the API stores events
+                ("raw_opensearch_bulk", raw_sender(settings.ubi_url, searches)),  # where the API stores
                 ("api_events", api_sender(port)),
             ):
-                events = make_events(EVENTS_PER_SIZE[size])
+                events = make_events(EVENTS_PER_SIZE[size], list(searches))
                 batches = [events[i : i + size] for i in range(0, len(events), size)]
                 results.append(run(system, batches, sender, size))
                 print(msgspec.json.encode(results[-1]).decode(), file=sys.stderr)
@@ -188,12 +221,13 @@ def main() -> int:
         process.terminate()
         process.wait(timeout=20)
         client = OpenSearch(hosts=[settings.ubi_url], timeout=120)
-        client.delete_by_query(
-            index=UBI_EVENTS,
-            body={"query": {"term": {"client_id": BENCH_CLIENT}}},
-            refresh=True,
-            conflicts="proceed",
-        )
+        for index in (UBI_EVENTS, UBI_QUERIES):
+            client.delete_by_query(
+                index=index,
+                body={"query": {"term": {"client_id": BENCH_CLIENT}}},
+                refresh=True,
+                conflicts="proceed",
+            )
     by = {(r.system, r.batch_size): r for r in results}
     ratios = {
         f"batch_{s}": round(
@@ -207,7 +241,10 @@ def main() -> int:
             f"# bench-events ({report.environment['commit']}, {report.environment['measured_at']})",
             "",
             f"Sustained ingestion with {CLIENTS} client threads per side; the API acknowledges only after "
-            "OpenSearch has stored (translog fsynced) every event of the batch.",
+            "OpenSearch has stored (translog fsynced) every event of the batch. Every event names one of "
+            f"{SEARCHES} searches logged through the API ({EVENTS_PER_SEARCH} events each): the API looks up "
+            "their `user_query` (its workers' recent searches, else a multi-get of `ubi_queries`); the raw "
+            "side stores the same documents with it filled in.",
             "",
             "| system | batch size | events | events/s | p50 ack ms | p99 ack ms | errors |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",

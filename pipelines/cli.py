@@ -325,6 +325,12 @@ def cmd_events_retention(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_ubi_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    created = ensure_ubi_indices(_ubi_engine(settings), settings.mappings_dir, migrate=True)
+    _emit({"created": created})
+    return 0
+
+
 def cmd_events_replay(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
@@ -717,6 +723,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 
     p = command("events-retention", "delete daily ubi_events indices older than QUARRY_EVENTS_RETENTION_DAYS")
     p.set_defaults(run=cmd_events_retention)
+
+    p = command("ubi-migrate", "move UBI stores of an older layout to the current one (make up runs it)")
+    p.set_defaults(run=cmd_ubi_migrate)
 
     p = command("events-replay", "load UBI events of any age from a JSON or NDJSON file (operators only)")
     p.add_argument("file", help='NDJSON (an event or an array per line), a JSON array, or {"events": [...]}')

@@ -37,17 +37,14 @@ class ReplayReport(msgspec.Struct):
 
 
 def read_events(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line, event) pairs from NDJSON, where a line holds one event or an array of them (what ubi.js
-    and Data Prepper post), or from one JSON document: an array, or Quarry's `{"events": [...]}`."""
-    with path.open("rb") as lines:
-        first = lines.read(1)
-        while first.isspace():
-            first = lines.read(1)
-        if first in (b"[", b"{") and _is_one_document(path):
-            document = msgspec.json.decode(path.read_bytes())
-            events = document.get("events", [document]) if isinstance(document, dict) else document
-            yield from ((1, event) for event in events)
-            return
+    """(line, event) pairs. A `.json` file is one document: an array of events, or Quarry's
+    `{"events": [...]}`. Anything else is NDJSON, read line by line (a file of any size): each line an
+    event or an array of events (what ubi.js and Data Prepper post)."""
+    if path.suffix == ".json":
+        document = msgspec.json.decode(path.read_bytes())
+        events = document.get("events", [document]) if isinstance(document, dict) else document
+        yield from ((1, event) for event in events)
+        return
     with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -55,21 +52,15 @@ def read_events(path: Path) -> Iterator[tuple[int, Any]]:
             try:
                 decoded = msgspec.json.decode(line)
             except msgspec.DecodeError as exc:
-                yield number, _Unreadable(str(exc))
+                yield number, Unreadable(str(exc))
                 continue
             yield from ((number, event) for event in (decoded if isinstance(decoded, list) else [decoded]))
 
 
-class _Unreadable(msgspec.Struct):
+class Unreadable(msgspec.Struct):
+    """A line that is not JSON: reported, the replay goes on."""
+
     error: str
-
-
-def _is_one_document(path: Path) -> bool:
-    try:
-        msgspec.json.decode(path.read_bytes())
-    except msgspec.DecodeError:
-        return False  # NDJSON: several documents
-    return True
 
 
 def _batches(events: Iterable[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
@@ -96,7 +87,7 @@ def replay(
             progress(len(batch))
         readable = []
         for line, event in batch:
-            if isinstance(event, _Unreadable):
+            if isinstance(event, Unreadable):
                 report.rejected.append(RejectedEvent(line, f"not JSON: {event.error}"))
             else:
                 readable.append((line, event))

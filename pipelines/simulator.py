@@ -173,7 +173,8 @@ class Simulator:
                     user_id=user.user_id,
                     session_id=session_id,
                     client_id=client_id(user),
-                    query_id=f"sim-q{self._event_id()}",
+                    # The run's start time keeps ids of a rerun apart (a query id names one search).
+                    query_id=f"sim-q{self.now:%Y%m%d%H%M%S}-{self._event_id()}",
                 )
             )
             for position, hit in enumerate(hits[:10], start=1):

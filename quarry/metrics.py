@@ -53,7 +53,7 @@ EVENTS = Counter("quarry_events_total", "Events received, by outcome", ["outcome
 UBI_QUERY_LOG_DROPS = Counter(
     "quarry_ubi_query_log_dropped_total",
     "UBI query records lost",
-    ["reason"],  # queue_full, write_failed, rejected
+    ["reason"],  # queue_full, write_failed, rejected, duplicate_id (a record with that id exists)
 )
 EVENT_USER_QUERIES = Counter(
     "quarry_event_user_queries_total",
@@ -107,7 +107,7 @@ KNOWN_LABELS: dict[Counter, list[tuple[str, ...]]] = {
     SEARCHES: [("keyword",), ("semantic",), ("hybrid",)],
     CACHE_LOOKUPS: [(layer, result) for layer in ("local", "redis") for result in ("hit", "miss", "error")],
     EVENTS: [("accepted",), ("duplicate",), ("rejected",), ("failed",)],
-    UBI_QUERY_LOG_DROPS: [("queue_full",), ("write_failed",), ("rejected",)],
+    UBI_QUERY_LOG_DROPS: [("queue_full",), ("write_failed",), ("rejected",), ("duplicate_id",)],
     EVENT_USER_QUERIES: [("client",), ("query_log",), ("unknown",)],
 }
 

@@ -4,15 +4,21 @@ what shoppers searched for."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import re
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError, index_action
+from quarry.text import normalize
+from quarry.ubi_migrations import (
+    existing_event_mapping,
+    migrate_event_ordinals,
+    migrate_queries_index,
+    read_mappings,
+    update_event_mapping,
+)
 
 log = logging.getLogger("quarry.ubi")
 
@@ -53,126 +59,27 @@ def events_index_day(name: str) -> dt.date | None:
 
 
 # The index behind the `ubi_queries` alias. Its number changes with a mapping change OpenSearch cannot
-# apply in place; `ensure_ubi_indices` then copies the records over.
+# apply in place; the pipelines' migration (quarry/ubi_migrations.py) then copies the records over.
 QUERIES_INDEX = f"{UBI_QUERIES}-v2"
-# Records of the first layout (a plain `ubi_queries` index) stored the normalized query as `user_query`.
-_COPY_NORMALIZED = (
-    "if (ctx._source.normalized_query == null && ctx._source.user_query != null) "
-    "{ ctx._source.normalized_query = ctx._source.user_query }"
-)
 
 
-def _ensure_queries_index(engine: SearchEngine, mappings_dir: str | Path) -> list[str]:
-    """`ubi_queries` is an alias over `QUERIES_INDEX`, so that a mapping change that needs a new index
-    (the UBI plugin's `user_query` has a `.keyword` subfield and a normalized form beside it; the first
-    layout had neither) is a copy and an atomic switch, and readers and writers keep the name."""
-    if engine.alias_targets(UBI_QUERIES) == [QUERIES_INDEX]:
-        return []
-    created = []
-    if not engine.index_exists(QUERIES_INDEX):
-        try:
-            engine.create_index(
-                QUERIES_INDEX, json.loads((Path(mappings_dir) / f"{UBI_QUERIES}.json").read_text())
-            )
-            created.append(QUERIES_INDEX)
-        except SearchEngineError as exc:
-            if "already_exists" not in str(exc):
-                raise
-    if engine.index_exists(UBI_QUERIES) and not engine.alias_targets(UBI_QUERIES):
-        # A plain index of the first layout: copied (again, if an earlier copy stopped half-way:
-        # records already copied are kept) before its name goes to the alias.
-        copied = _copy_queries(engine)
-        log.warning("ubi_queries moved to a new index", extra={"index": QUERIES_INDEX, "records": copied})
-    _switch_queries_alias(engine)
-    return created
-
-
-def _copy_queries(engine: SearchEngine) -> int:
-    """Reindex the first layout's records as a background task, polled, so that no HTTP request has to
-    outlive the copy of millions of records."""
-    task = engine.request(
-        "POST",
-        "/_reindex?wait_for_completion=false&refresh=true",
-        {
-            "conflicts": "proceed",
-            "source": {"index": UBI_QUERIES, "size": 2000},
-            "dest": {"index": QUERIES_INDEX, "op_type": "create"},
-            "script": {"lang": "painless", "source": _COPY_NORMALIZED},
-        },
-    )["task"]
-    while not (status := engine.request("GET", f"/_tasks/{task}")).get("completed"):
-        time.sleep(1.0)
-    response = status.get("response") or {}
-    if status.get("error") or response.get("failures"):
-        raise UbiLayoutError(
-            f"copying {UBI_QUERIES} to {QUERIES_INDEX} failed: "
-            f"{status.get('error') or response.get('failures', [])[:3]}"
-        )
-    return int(response.get("created", 0))
-
-
-def _switch_queries_alias(engine: SearchEngine) -> None:
-    """One cluster-state update drops a plain index of the old layout and gives its name to the alias."""
-    actions: list[dict[str, Any]] = []
-    if engine.index_exists(UBI_QUERIES) and not engine.alias_targets(UBI_QUERIES):
-        actions.append({"remove_index": {"index": UBI_QUERIES}})
-    actions.append({"add": {"index": QUERIES_INDEX, "alias": UBI_QUERIES, "is_write_index": True}})
-    engine.request("POST", "/_aliases", {"actions": actions})
-
-
-def _existing_event_mapping(mappings: dict[str, Any]) -> dict[str, Any]:
-    """The event mapping without what an existing index cannot take in place: a date field's format
-    (older daily indices keep `strict_date_optional_time`, which reads everything the new one does)."""
-    properties = {
-        name: field for name, field in mappings["properties"].items() if field.get("type") != "date"
-    }
-    return {**mappings, "properties": properties}
-
-
-_CONFLICT = re.compile(r"mapper \[([^\]]+)\] cannot be changed")
-MAX_CONFLICTS = 20
-
-
-def _without_field(mappings: dict[str, Any], path: str) -> dict[str, Any]:
-    """`mappings` less the field at the dotted `path` (a copy)."""
-    head, _, rest = path.partition(".")
-    properties = dict(mappings.get("properties", {}))
-    if head in properties:
-        if rest:
-            properties[head] = _without_field(properties[head], rest)
-        else:
-            del properties[head]
-    return {**mappings, "properties": properties}
-
-
-def _update_event_mapping(engine: SearchEngine, index: str, mappings: dict[str, Any]) -> None:
-    """Give an existing daily index the mapping's additions. OpenSearch applies an update all or
-    nothing, so a field whose type changed since the index was made (a conflict) is left out and
-    reported, and the rest is applied."""
-    skipped = []
-    for _ in range(MAX_CONFLICTS):
-        try:
-            engine.request("PUT", f"/{index}/_mapping", mappings)
-            break
-        except SearchEngineError as exc:
-            conflict = _CONFLICT.search(str(exc))
-            if conflict is None:
-                log.warning("the event mapping was not applied", extra={"index": index, "error": str(exc)})
-                return
-            skipped.append(conflict.group(1))
-            mappings = _without_field(mappings, conflict.group(1))
-    if skipped:
-        log.warning(
-            "event fields keep their old type in an existing daily index (reindex the day to change them)",
-            extra={"index": index, "fields": skipped},
-        )
-
-
-def ensure_ubi_indices(engine: SearchEngine, mappings_dir: str | Path) -> list[str]:
+def ensure_ubi_indices(engine: SearchEngine, mappings_dir: str | Path, migrate: bool = True) -> list[str]:
     """`ubi_queries` as an alias over one index; `ubi_events` as an index template whose daily indices
     all join the `ubi_events` alias, so readers (Dashboards, UBI tooling, the pipelines) just read
-    `ubi_events`."""
-    created = _ensure_queries_index(engine, mappings_dir)
+    `ubi_events`. `migrate`: also move stores of an older layout (the pipelines CLI does; API workers
+    do not: a migration must run once, and must not make every worker's start wait for it)."""
+    created = []
+    queries = read_mappings(mappings_dir, UBI_QUERIES)
+    if migrate:
+        migrate_queries_index(engine, queries, UBI_QUERIES, QUERIES_INDEX)
+    elif not engine.index_exists(UBI_QUERIES):  # a fresh cluster: nothing to move
+        migrate_queries_index(engine, queries, UBI_QUERIES, QUERIES_INDEX)
+        created.append(QUERIES_INDEX)
+    elif not engine.alias_targets(UBI_QUERIES):
+        log.warning(
+            "ubi_queries has an older layout; run `python -m pipelines ubi-migrate` (make up does)",
+            extra={"index": UBI_QUERIES},
+        )
     if engine.index_exists(UBI_EVENTS) and not engine.alias_targets(UBI_EVENTS):
         if engine.count(UBI_EVENTS):
             raise UbiLayoutError(
@@ -180,23 +87,22 @@ def ensure_ubi_indices(engine: SearchEngine, mappings_dir: str | Path) -> list[s
                 f"({UBI_EVENTS}-YYYY.MM.DD) and delete it, then retry"
             )
         engine.delete_index(UBI_EVENTS)  # the empty single index of an older layout
-    body = json.loads((Path(mappings_dir) / f"{UBI_EVENTS}.json").read_text())
+    events = read_mappings(mappings_dir, UBI_EVENTS)
     engine.request(
         "PUT",
         f"/_index_template/{EVENTS_TEMPLATE}",
         {
             "index_patterns": [f"{UBI_EVENTS}-*"],
-            "template": {**body, "aliases": {UBI_EVENTS: {}}},
+            "template": {**events, "aliases": {UBI_EVENTS: {}}},
             "priority": 100,
         },
     )
-    # Daily indices created before a mapping change get its additions (a new field or subfield, a
-    # higher `ignore_above`), one index at a time: OpenSearch applies a mapping update all or nothing,
-    # and one index with a conflicting field (a type changed) would keep the additions from all the
-    # others. A conflict needs a reindex of that day and is reported.
-    existing = _existing_event_mapping(body["mappings"])
-    for index in engine.list_indices(f"{UBI_EVENTS}-*"):
-        _update_event_mapping(engine, index, existing)
+    if migrate:
+        started = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+        additions = existing_event_mapping(events["mappings"])
+        for index in engine.list_indices(f"{UBI_EVENTS}-*"):
+            update_event_mapping(engine, index, additions)
+            migrate_event_ordinals(engine, index, before=started)
     today = events_index(dt.datetime.now(dt.UTC).date())
     if not engine.index_exists(today):  # the alias exists (and answers searches) from the first day on
         engine.create_index(today, {})
@@ -249,16 +155,31 @@ def successful_queries(engine: SearchEngine, limit: int) -> dict[str, int]:
                         ],
                     }
                 },
-                "aggs": {"q": {"terms": {"field": "normalized_query", "size": limit}}},
+                "aggs": {
+                    "q": {"terms": {"field": "normalized_query", "size": limit}},
+                    # Records other writers made (the UBI plugin, Data Prepper) have no normalized form.
+                    "typed": {
+                        "filter": {"bool": {"must_not": [{"exists": {"field": "normalized_query"}}]}},
+                        "aggs": {"q": {"terms": {"field": "user_query", "size": limit}}},
+                    },
+                },
             },
         )
     except SearchEngineError:
         return {}
-    return {str(b["key"]): int(b["doc_count"]) for b in response.aggregations.get("q", {}).get("buckets", [])}
+    counts: dict[str, int] = {}
+    aggregations = response.aggregations
+    for bucket in aggregations.get("q", {}).get("buckets", []):
+        counts[str(bucket["key"])] = int(bucket["doc_count"])
+    for bucket in aggregations.get("typed", {}).get("q", {}).get("buckets", []):
+        key = normalize(str(bucket["key"]))
+        if key:
+            counts[key] = counts.get(key, 0) + int(bucket["doc_count"])
+    return dict(sorted(counts.items(), key=lambda item: -item[1])[:limit])
 
 
 ENGAGED_ACTIONS = ("click", "add_to_cart", "purchase")
-LOGGED_TEXT_FIELDS = ["query_id", "normalized_query", "query_attributes.corrected"]
+LOGGED_TEXT_FIELDS = ["query_id", "normalized_query", "user_query", "query_attributes.corrected"]
 
 
 def event_time(value: Any) -> dt.datetime | None:
@@ -290,7 +211,12 @@ def searched_text(logged: dict[str, Any]) -> str:
     """The words a logged search used: the corrected ones when the spelling step corrected it, so
     that clicks after a correction vouch for the correction, never for the typo."""
     attributes = logged.get("query_attributes") or {}
-    return str(attributes.get("corrected") or logged.get("normalized_query") or "")
+    # Records other writers made have no normalized form: the typed query, normalized here.
+    return str(
+        attributes.get("corrected")
+        or logged.get("normalized_query")
+        or normalize(str(logged.get("user_query") or ""))
+    )
 
 
 CLICKED_QUERY_IDS = 50_000
@@ -371,11 +297,17 @@ class UbiLayout:
             return
         with self._lock:
             if not self._ready:
-                ensure_ubi_indices(self._engine, self._mappings_dir)
+                ensure_ubi_indices(self._engine, self._mappings_dir, migrate=False)
                 self._ready = True
 
 
 MGET_CHUNK = 1000
+# Only where the event has none: `exists` misses a client's value that is not indexed (longer than the
+# mapping's `ignore_above`, or in a day index mapped before `user_query` was), and it must stay.
+_FILL_USER_QUERY = (
+    "if (ctx._source.user_query == null) { ctx._source.user_query = params.user_query } "
+    "else { ctx.op = 'noop' }"
+)
 
 
 def logged_user_queries(engine: SearchEngine, query_ids: list[str]) -> dict[str, str]:
@@ -415,7 +347,12 @@ def fill_event_user_queries(engine: SearchEngine, since: dt.datetime, batch: int
         nonlocal filled, unknown
         texts = logged_user_queries(engine, sorted({query_id for _, _, query_id in pending}))
         body = b"".join(
-            index_action(index, event_id, {"doc": {"user_query": texts[query_id]}}, op_type="update")
+            index_action(
+                index,
+                event_id,
+                {"script": {"source": _FILL_USER_QUERY, "params": {"user_query": texts[query_id]}}},
+                op_type="update",
+            )
             for index, event_id, query_id in pending
             if query_id in texts
         )

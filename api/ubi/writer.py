@@ -19,6 +19,7 @@ from quarry.ubi import UBI_QUERIES, UbiLayout
 log = logging.getLogger("api.ubi")
 
 APPLICATION = "quarry"
+CONFLICT = 409
 # What `query_response_hit_ids` hold: the catalog's product ids.
 OBJECT_ID_FIELD = "product_id"
 
@@ -81,7 +82,9 @@ class QueryLogWriter:
         self._thread.start()
 
     def submit(self, record: UbiQuery) -> bool:
-        action = index_action(UBI_QUERIES, record.query_id, record)
+        # `create`: a record never overwrites another search's under the same id (a client reusing one
+        # of Quarry's ids, a retry of a search that was logged already); the refusal is counted.
+        action = index_action(UBI_QUERIES, record.query_id, record, op_type="create")
         # Several threads may pass this check at once: the deque can exceed its capacity by at most
         # the number of request threads, which is still a bound.
         if len(self._records) >= self._capacity:
@@ -122,7 +125,10 @@ class QueryLogWriter:
             UBI_QUERY_LOG_DROPS.labels("write_failed").inc(len(batch))
             log.exception("ubi query log write failed unexpectedly", extra={"records": len(batch)})
             return
-        bad = [item for item in response.items if item.status >= 300]
+        taken = sum(1 for item in response.items if item.status == CONFLICT)
+        if taken:
+            UBI_QUERY_LOG_DROPS.labels("duplicate_id").inc(taken)
+        bad = [item for item in response.items if item.status >= 300 and item.status != CONFLICT]
         if bad:
             UBI_QUERY_LOG_DROPS.labels("rejected").inc(len(bad))
             log.error("ubi query records rejected", extra={"records": len(bad), "first_error": bad[0].error})

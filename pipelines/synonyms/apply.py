@@ -98,7 +98,7 @@ def sample_queries(engine: SearchEngine, terms: list[str], per_term: int = 3) ->
                 UBI_QUERIES,
                 {
                     "size": 0,
-                    "query": {"match_phrase": {"user_query": term}},
+                    "query": {"match_phrase": {"user_query.text": term}},
                     "aggs": {"q": {"terms": {"field": "normalized_query", "size": per_term}}},
                 },
             )

@@ -261,8 +261,9 @@ def test_data_prepper_and_curl_shapes_are_accepted(api_client, engine) -> None:
 
 
 @pytest.fixture(scope="module")
-def simulated(api_client, engine) -> list[str]:
-    """A small `make simulate` through the real app: returns the simulated client ids."""
+def simulated(api_client, engine) -> dict[str, Any]:
+    """A small `make simulate` through the real app. Returns a filter for this run's records: the
+    simulated clients' ids repeat from run to run (`make simulate` included), its query ids do not."""
     brands = {"Electronics": ["Sony", "Apple"], "Home & Kitchen": ["IKEA"], "Sports & Outdoors": ["Nike"]}
     run = simulator.Simulator(
         seed=random.randrange(1 << 30),
@@ -296,11 +297,19 @@ def simulated(api_client, engine) -> list[str]:
     assert api_client.app.state.search_service.query_log.flush(timeout_s=60)
     engine.refresh(UBI_QUERIES)
     engine.refresh(UBI_EVENTS)
-    return sorted({simulator.client_id(user) for user in run.users})
+    clients = sorted({simulator.client_id(user) for user in run.users})
+    return {
+        "bool": {
+            "filter": [
+                {"terms": {"client_id": clients}},
+                {"prefix": {"query_id": f"sim-q{run.now:%Y%m%d%H%M%S}-"}},
+            ]
+        }
+    }
 
 
 def test_every_simulated_record_conforms_and_joins(simulated, engine) -> None:
-    mine = {"terms": {"client_id": simulated}}
+    mine = simulated
     queries = {h.source["query_id"]: h.source for h in engine.scan(UBI_QUERIES, mine)}
     events = [h.source for h in engine.scan(UBI_EVENTS, mine)]
     assert len(queries) >= 10 and len(events) >= 300
@@ -317,7 +326,7 @@ def test_every_simulated_record_conforms_and_joins(simulated, engine) -> None:
 
 def test_coec_makes_judgments_from_quarrys_logs(simulated, engine) -> None:
     query = coec_events_query(max_rank=20)
-    query["bool"]["filter"].append({"terms": {"client_id": simulated}})
+    query["bool"]["filter"].append(simulated)
     result = coec_judgments((h.source for h in engine.scan(UBI_EVENTS, query)), max_rank=20)
     assert result.summary.no_user_query == 0 and result.summary.no_ordinal == 0
     assert result.judgments, result.summary
@@ -332,7 +341,7 @@ def test_the_ubi_dashboards_queries_run_on_quarrys_indices(simulated, engine) ->
         f"{UBI_QUERIES}*",
         {
             "size": 0,
-            "query": {"terms": {"client_id": simulated}},
+            "query": simulated,
             "aggs": {
                 "over_time": {"date_histogram": {"field": "timestamp", "calendar_interval": "1d"}},
                 "top_queries": {"terms": {"field": "user_query"}},
@@ -346,7 +355,8 @@ def test_the_ubi_dashboards_queries_run_on_quarrys_indices(simulated, engine) ->
     aggregations = queries.aggregations
     assert aggregations["top_queries"]["buckets"] and aggregations["top_hits"]["buckets"]
     assert aggregations["top_queries"]["buckets"] == aggregations["top_queries_keyword"]["buckets"]
-    assert {b["key"] for b in aggregations["by_client"]["buckets"]} <= set(simulated)
+    clients = set(simulated["bool"]["filter"][0]["terms"]["client_id"])
+    assert {b["key"] for b in aggregations["by_client"]["buckets"]} <= clients
     assert aggregations["results"]["value"] > 0
     events = engine.search(
         UBI_EVENTS,
@@ -355,7 +365,7 @@ def test_the_ubi_dashboards_queries_run_on_quarrys_indices(simulated, engine) ->
             "query": {
                 "bool": {
                     "filter": [
-                        {"terms": {"client_id": simulated}},
+                        simulated,
                         {"match_phrase": {"action_name": "click"}},
                     ]
                 }

@@ -175,7 +175,9 @@ def create_app(
             query_log=query_log,
             product_affinity=recommendations.product_affinity,
             semantic=semantic,
-            query_ids=ClientQueryIds(kv, CircuitBreaker("client_query_ids")),
+            query_ids=ClientQueryIds(kv, CircuitBreaker("client_query_ids"))
+            if settings.ubi_query_id_check
+            else None,
         )
         # Kept so tests (and a debugger) can tell whether start-up searches are still running.
         app.state.cache_warmup = (

@@ -116,6 +116,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     ubi_queue_capacity: int = 10000
     """UBI query-log records waiting to be written; beyond this they are dropped, counted and logged."""
 
+    ubi_query_id_check: bool = True
+    """Claim client query ids in Redis (reuse is a 409); false: cheaper, the log refuses a reused id."""
+
     products_alias: str = "products"
     """Alias that search reads; physical indices are `<alias>-<timestamp>` behind it."""
 

@@ -561,7 +561,7 @@ class SearchService:
         and skip the thread hop for the hottest queries."""
         started = time.perf_counter()
         self._check(request)
-        if request.ubi.query_id is not None:
+        if request.ubi.query_id is not None and self.query_ids is not None:
             return None, None  # the client's id is checked in Redis: I/O, so not on the event loop
         config, catalog = self.ranking.peek(), self.catalog_version.peek()
         if not self.cache.enabled or config is None or catalog is None:

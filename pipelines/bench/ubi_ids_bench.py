@@ -2,9 +2,10 @@
 
 UBI clients (ubi.js and the like) name every search themselves. Quarry claims such an id in Redis (one
 `SET NX GET`) and, because that is I/O, answers the search from a worker thread instead of from the
-event loop's in-memory pages. This measures the difference with wrk against one API with a warm
-cache, in alternating rounds: cached searches without ids, the same searches with `query_id` and
-`client_id`, and raw OpenSearch as the machine's baseline in the same run. Each search of the mix has
+event loop's in-memory pages; with `QUARRY_UBI_QUERY_ID_CHECK=false` it does neither. This measures
+both with wrk against APIs with a warm cache, in alternating rounds: cached searches without ids, the
+same searches with `query_id` and `client_id` (checked, and unchecked on a second API), and raw
+OpenSearch as the machine's baseline in the same run. Each search of the mix has
 one id; wrk repeats the list, so later requests are retries, which cost the same claim (the stored
 record is refused as a duplicate id instead of written).
 """
@@ -64,25 +65,34 @@ def main() -> int:
         ],
         "api_cached": [search_request(m) for m in mix],
         "api_cached_client_ids": [search_request(m) for m in with_ids],
+        "api_cached_client_ids_unchecked": [search_request(m) for m in with_ids],
     }
-    process, port = start_api(3600)
-    api = f"http://127.0.0.1:{port}"
+    checked, checked_port = start_api(3600)
+    unchecked, unchecked_port = start_api(3600, QUARRY_UBI_QUERY_ID_CHECK="false")
+    apis = {
+        "api_cached": (checked, checked_port),
+        "api_cached_client_ids": (checked, checked_port),
+        "api_cached_client_ids_unchecked": (unchecked, unchecked_port),
+    }
     opensearch_pid = pid_from_file(settings.var_path / "run" / "opensearch.pid")
     rounds: list[Latency] = []
     try:
-        warm_cache(port, mix)
-        warm_cache(port, with_ids)  # claims the ids; the pages are the same cache entries
+        for port in (checked_port, unchecked_port):
+            warm_cache(port, mix)
+            warm_cache(port, with_ids)  # claims the ids; the pages are the same cache entries
         for number in range(1, ROUNDS + 1):
             for concurrency in CONCURRENCY:
                 for name, sent in requests.items():
-                    base = settings.opensearch_url if name == "raw_opensearch" else api
-                    pid = None if name == "raw_opensearch" else process.pid
+                    process, port = apis.get(name, (None, 0))
+                    base = settings.opensearch_url if process is None else f"http://127.0.0.1:{port}"
+                    pid = None if process is None else process.pid
                     row = wrk_row(name, base, sent, concurrency, pid, opensearch_pid)
                     rounds.append(msgspec.structs.replace(row, round=number))
                     print(msgspec.json.encode(rounds[-1]).decode(), file=sys.stderr)
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        for process in (checked, unchecked):
+            process.terminate()
+            process.wait(timeout=20)
         OpenSearch(hosts=[settings.ubi_url], timeout=120).delete_by_query(
             index=UBI_QUERIES,
             body={"query": {"term": {"client_id": BENCH_CLIENT}}},
@@ -97,8 +107,15 @@ def main() -> int:
     by = {(r.system, r.concurrency): r for r in medians}
     added: dict[str, float | None] = {}
     for c in CONCURRENCY:
-        plain, named = by[("api_cached", c)].api_cpu_ms, by[("api_cached_client_ids", c)].api_cpu_ms
-        added[f"c{c}"] = round(named - plain, 3) if plain is not None and named is not None else None
+        plain = by[("api_cached", c)].api_cpu_ms
+        for name, label in (
+            ("api_cached_client_ids", "checked"),
+            ("api_cached_client_ids_unchecked", "unchecked"),
+        ):
+            named = by[(name, c)].api_cpu_ms
+            added[f"{label}_c{c}"] = (
+                round(named - plain, 3) if plain is not None and named is not None else None
+            )
     report = UbiIdsBenchReport("bench-ubi-ids", environment(), rounds, medians, added)
     lines = [
         f"# bench-ubi-ids ({report.environment['commit']}, {report.environment['measured_at']})",
@@ -116,7 +133,11 @@ def main() -> int:
         "",
         "| API CPU per cached search added by client ids | ms |",
         "| --- | ---: |",
-        *[f"| concurrency {key[1:]} | {value} |" for key, value in added.items()],
+        *[f"| {key.replace('_c', ', concurrency ')} | {value} |" for key, value in added.items()],
+        "",
+        "`checked`: `QUARRY_UBI_QUERY_ID_CHECK=true` (the default), each id claimed in Redis and the search "
+        "served from a worker thread; `unchecked`: false, the page comes from the event loop's memory and "
+        "the query log refuses a reused id's record.",
     ]
     return publish_report("bench-ubi-ids", report, lines)
 

@@ -120,8 +120,8 @@ def main() -> int:
     lines = [
         f"# bench-ubi-ids ({report.environment['commit']}, {report.environment['measured_at']})",
         "",
-        "Cached searches with and without a client-supplied `query_id` (and `client_id`), wrk, one API "
-        f"with a warm cache, raw OpenSearch as the baseline; medians of {ROUNDS} alternating rounds.",
+        "Cached searches with and without a client-supplied `query_id` (and `client_id`), wrk, APIs with "
+        f"a warm cache, raw OpenSearch as the baseline; medians of {ROUNDS} alternating rounds.",
         "",
         "| system | concurrency | QPS | p50 ms | p99 ms | API CPU ms/search | OpenSearch CPU ms/search |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",

@@ -24,6 +24,7 @@ from pipelines.catalog.generator import generate_catalog
 from pipelines.catalog.importer import FORMATS, Rejection, RowError, detect_format, read_catalog
 from pipelines.catalog.schema import Product
 from pipelines.indexing.versions import build_from_documents, rollback
+from pipelines.keys_cli import add_keys_parser
 from pipelines.synonyms import apply as synonyms
 from pipelines.synonyms.rules import load_rules, opensearch_rules
 from pipelines.understanding import build_and_publish
@@ -723,6 +724,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 
     p = command("events-retention", "delete daily ubi_events indices older than QUARRY_EVENTS_RETENTION_DAYS")
     p.set_defaults(run=cmd_events_retention)
+
+    add_keys_parser(sub)
 
     p = command("ubi-migrate", "move UBI stores of an older layout to the current one (make up runs it)")
     p.set_defaults(run=cmd_ubi_migrate)

@@ -72,3 +72,25 @@ def test_synonyms_check_names_file_and_line(tmp_path) -> None:
 def test_shipped_synonyms_have_no_errors() -> None:
     result = run("synonyms-check", "--offline")
     assert result.returncode == 0, result.stderr
+
+
+def test_keys_are_created_listed_rotated_and_revoked_from_the_cli(engine) -> None:
+    """The token is printed once and never listed; a rotation keeps the old secret for its grace
+    period; a revoked key verifies as nothing (read through a fresh store, as another process would)."""
+    from quarry.api_keys import ApiKeys, OpenSearchKeyStore
+
+    created = run("keys", "create", "--owner", "qt-cli", "--scope", "search", "--filter", "brand=Acme")
+    assert created.returncode == 0, created.stderr
+    issued = json.loads(created.stdout)
+    key_id, token = issued["key"]["key_id"], issued["token"]
+    listed = run("keys", "list")
+    assert (
+        key_id in listed.stdout and token.split(".")[1] not in listed.stdout and "sha256" not in listed.stdout
+    )
+    rotated = json.loads(run("keys", "rotate", key_id, "--grace-hours", "1").stdout)
+    keys = ApiKeys(OpenSearchKeyStore(engine))
+    assert keys.verify(token) is not None and keys.verify(rotated["token"]) is not None
+    assert run("keys", "revoke", key_id).returncode == 0
+    assert ApiKeys(OpenSearchKeyStore(engine)).verify(rotated["token"]) is None
+    unknown = run("keys", "revoke", "qk_00000000")
+    assert unknown.returncode == 1 and "no API key" in unknown.stderr

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.routes import HTTPRoute
@@ -40,6 +41,7 @@ from api.search.ranking import RankingConfigProvider
 from api.search.semantic import QueryVectors, SemanticIndex, SemanticRetriever
 from api.search.services import AffinityReader, PageTooDeepError, SearchService
 from api.search.warmup import warm_in_background
+from api.security.headers import add_security_headers
 from api.suggest.controllers import SuggestController
 from api.suggest.services import SuggestService
 from api.ubi.query_texts import LoggedQueries
@@ -74,6 +76,15 @@ def _router_vectors(settings: Settings, kv: KeyValueStore) -> QueryVectors | Non
         cache=settings.query_vector_cache,
         unavailable="category router model unavailable: the catalog model routes descriptive queries",
     )
+
+
+def cors_config(origins: str) -> CORSConfig | None:
+    """Browsers may call the API from these origins only; none (the default) sends no CORS headers,
+    so only same-origin pages and servers call it."""
+    allowed = [origin.strip() for origin in origins.split(",") if origin.strip()]
+    if not allowed:
+        return None
+    return CORSConfig(allow_origins=allowed, allow_methods=["GET", "POST"], max_age=600)
 
 
 def create_app(
@@ -241,4 +252,7 @@ def create_app(
         openapi_config=OpenAPIConfig(title="Quarry", version="1.0.0", path="/schema"),
         logging_config=None,  # quarry.logs owns logging: one JSON line per record
         debug=False,
+        before_send=[add_security_headers],
+        cors_config=cors_config(settings.cors_origins),
+        request_max_body_size=settings.max_body_bytes,
     )

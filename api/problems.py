@@ -115,7 +115,17 @@ def batch_rejected_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 
 
 def service_unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
-    """OpenSearch is down or overloaded: a retryable 503, not a 500."""
+    """OpenSearch is down or overloaded: a retryable 503, not a 500. A 400 from OpenSearch is the
+    request's fault (a query it cannot run): a 400 here too, which no outage alert counts; the
+    cluster's message stays in the log, since it names indices and internals."""
+    if getattr(exc, "status", None) == 400:
+        log.warning(
+            "search backend refused the request",
+            extra={"trace_id": request_trace_id(request), "error": str(exc)},
+        )
+        return problem_response(
+            request, 400, "Invalid request", "The search cannot be run with these parameters."
+        )
     record_error(exc)
     log.error("search backend failed", extra={"trace_id": request_trace_id(request), "error": str(exc)})
     return problem_response(

@@ -116,6 +116,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     ubi_queue_capacity: int = 10000
     """UBI query-log records waiting to be written; beyond this they are dropped, counted and logged."""
 
+    max_body_bytes: int = 2 * 1024 * 1024
+    """Largest request body; a bigger one is a 413 (500 events of 4 KB fit)."""
+
+    cors_origins: str = ""
+    """Comma-separated origins browsers may call the API from; empty: no CORS headers."""
+
     ubi_query_id_check: bool = True
     """Claim client query ids in Redis (reuse is a 409); false: cheaper, the log refuses a reused id."""
 

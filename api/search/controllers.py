@@ -41,6 +41,17 @@ MAX_RAW_QUERY = 1024
 
 
 ATTRIBUTE_PREFIX = "attr."
+# Each filter value is a term of the OpenSearch query: bounded, so a request cannot make one huge.
+MAX_FILTER_VALUES = 20
+MAX_FILTER_VALUE_LENGTH = 100
+
+
+def bounded_values(name: str, values: list[str]) -> None:
+    if len(values) > MAX_FILTER_VALUES:
+        raise ValidationException(f"at most {MAX_FILTER_VALUES} {name} values per search, not {len(values)}")
+    for value in values:
+        if not 1 <= len(value) <= MAX_FILTER_VALUE_LENGTH:
+            raise ValidationException(f"a {name} value must be 1-{MAX_FILTER_VALUE_LENGTH} characters")
 
 
 def attribute_filters(request: Request[Any, Any, Any], allowed: set[str]) -> tuple[tuple[str, str], ...]:
@@ -58,6 +69,7 @@ def attribute_filters(request: Request[Any, Any, Any], allowed: set[str]) -> tup
                 f"{', '.join(sorted(allowed)) or 'none'} (as name=value, or attr.name=value)"
             )
         filters.append((key, value))
+    bounded_values("attribute filter", [value for _, value in filters])
     return tuple(sorted(filters))
 
 
@@ -150,6 +162,7 @@ class SearchController(Controller):
     ) -> SearchResponse:
         if price_min is not None and price_max is not None and price_min > price_max:
             raise ValidationException("price_min must not exceed price_max")
+        bounded_values("brand", brand or [])
         try:
             ubi = ubi_request(query_id, client_id, application, query_attributes)
         except ValueError as exc:

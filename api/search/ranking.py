@@ -84,6 +84,22 @@ class RankingConfig(msgspec.Struct, frozen=True):
     match_good_similarity: float = 0.70
     match_partial_similarity: float = 0.55
 
+    def __post_init__(self) -> None:
+        """Checked on every load (the file, a push to Redis): a configuration searches cannot use is
+        refused whole, so the last good one stays in use instead of failing searches later."""
+        problems = []
+        if "default" not in self.weights:
+            problems.append("weights has no 'default' (the weights of departments not listed)")
+        if self.window < 1:
+            problems.append("window must be at least 1")
+        for name, weights in self.weights.items():
+            if min(weights.text, weights.popularity, weights.freshness, weights.affinity) < 0:
+                problems.append(f"weights[{name!r}] has a negative weight")
+        if not 0 <= self.keyword_weight <= 1:
+            problems.append("keyword_weight must be between 0 and 1")
+        if problems:
+            raise ValueError("; ".join(problems))
+
     def semantic_floor(self, model: str) -> float:
         return self.semantic_min_similarity_by_model.get(model, self.semantic_min_similarity)
 
@@ -240,9 +256,11 @@ class RankingConfigProvider:
         except CacheError as exc:
             log.warning("ranking config from file: Redis unavailable", extra={"error": str(exc)})
             self._current = self._file
-        except msgspec.DecodeError as exc:
-            log.error("ranking config in Redis is invalid; using the file", extra={"error": str(exc)})
-            self._current = self._file
+        except msgspec.DecodeError as exc:  # not JSON, or refused by RankingConfig.__post_init__
+            log.error(
+                "ranking config in Redis is invalid; the last good one stays in use",
+                extra={"error": str(exc), "version": self._current.version},
+            )
         if self._current.version != self._served:
             artifact_served("ranking-config", self._current.version, self._served)
             self._served = self._current.version

@@ -1,0 +1,1 @@
+"""Request hardening that every route shares: response security headers, CORS, body size."""

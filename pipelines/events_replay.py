@@ -18,6 +18,7 @@ import msgspec
 
 from api.events.services import EventService
 from api.events.validation import BatchRejectedError
+from pipelines.indexing.bulk import chunks
 
 log = logging.getLogger("pipelines.events_replay")
 
@@ -63,17 +64,6 @@ class Unreadable(msgspec.Struct):
     error: str
 
 
-def _batches(events: Iterable[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
-    batch: list[tuple[int, Any]] = []
-    for item in events:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def replay(
     service: EventService,
     events: Iterable[tuple[int, Any]],
@@ -81,7 +71,7 @@ def replay(
     progress: Callable[[int], object] | None = None,
 ) -> ReplayReport:
     report = ReplayReport()
-    for batch in _batches(events, batch_size):
+    for batch in chunks(events, batch_size):
         report.read += len(batch)
         if progress is not None:
             progress(len(batch))

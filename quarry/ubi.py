@@ -47,6 +47,11 @@ class UbiLayoutError(RuntimeError):
     """The cluster holds a layout Quarry will not change on its own (data would be lost)."""
 
 
+def ubi_timestamp(moment: dt.datetime) -> str:
+    """A UTC time as the UBI stores keep it: `strict_date_time` with milliseconds and `Z`."""
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def events_index(day: dt.date) -> str:
     """Events are stored in one index per UTC day behind the `ubi_events` alias: dropping a day of
     old events is deleting one index, not a delete-by-query over billions of documents."""

@@ -23,7 +23,7 @@ from quarry.adapters.search_engine import SearchEngine, SearchEngineError, index
 from quarry.bulk import send_with_retry
 from quarry.metrics import EVENT_USER_QUERIES, EVENTS
 from quarry.tracing import span
-from quarry.ubi import UbiLayout, events_index, point_write_index
+from quarry.ubi import UbiLayout, events_index, point_write_index, ubi_timestamp
 
 log = logging.getLogger("api.events")
 APPLICATION = "quarry"
@@ -66,8 +66,8 @@ def ubi_document(
         "page_id": event.page_id,
         "object_id": valid.object_id,
         "object_id_field": valid.object_id_field,
-        "timestamp": _iso(valid.timestamp),
-        "received_at": _iso(received_at),
+        "timestamp": ubi_timestamp(valid.timestamp),
+        "received_at": ubi_timestamp(received_at),
         "message_type": event.message_type or "EVENT",
         "message": event.message,
         "event_attributes": attributes or None,
@@ -76,10 +76,6 @@ def ubi_document(
     }
     stored = {name: value for name, value in document.items() if value is not None}
     return {**valid.extras, **stored}
-
-
-def _iso(moment: dt.datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 SESSION_ACTIONS = frozenset({"view", "click", "add_to_cart", "purchase"})

@@ -45,6 +45,7 @@ from quarry.logs import bind
 from quarry.metrics import SEARCHES, SPELL_CORRECTIONS, TOP_SCORE, ZERO_RESULT_SEARCHES
 from quarry.text import tokens
 from quarry.tracing import current_span, span
+from quarry.ubi import ubi_timestamp
 
 _REQUEST_JSON = msgspec.json.Encoder()
 log = logging.getLogger("api.search")
@@ -673,7 +674,7 @@ class SearchService:
                 normalized_query=page.query.normalized,
                 query_response_id=random_uuid(),
                 query_response_hit_ids=[r.product_id for r in page.results],
-                timestamp=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                timestamp=ubi_timestamp(dt.datetime.now(dt.UTC)),
                 application=request.ubi.application or APPLICATION,
                 query=_REQUEST_JSON.encode(request).decode(),
                 object_id_field=OBJECT_ID_FIELD,

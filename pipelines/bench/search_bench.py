@@ -228,6 +228,7 @@ def ubi_enqueue_cost(samples: int = 20000) -> dict[str, float]:
     from api.ubi.writer import QueryLogWriter, UbiQuery
     from quarry.adapters.search_engine import OpenSearchEngine
     from quarry.ids import random_uuid
+    from quarry.ubi import ubi_timestamp
 
     writer = QueryLogWriter(OpenSearchEngine("http://127.0.0.1:1"), capacity=samples)
     timings = []
@@ -240,7 +241,7 @@ def ubi_enqueue_cost(samples: int = 20000) -> dict[str, float]:
                 normalized_query="running shoes",
                 query_response_id=random_uuid(),
                 query_response_hit_ids=[f"P{i:06d}" for i in range(20)],
-                timestamp=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                timestamp=ubi_timestamp(dt.datetime.now(dt.UTC)),
                 application="quarry",
                 query='{"q":"Running shoes"}',
                 object_id_field="product_id",

@@ -30,7 +30,7 @@ class BulkStats(msgspec.Struct):
 T = TypeVar("T")
 
 
-def _chunks(iterable: Iterable[T], size: int) -> Iterator[list[T]]:
+def chunks(iterable: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(iterable)
     while chunk := list(islice(iterator, size)):
         yield chunk
@@ -50,7 +50,7 @@ def bulk_index_actions(
     stats = BulkStats()
     started = time.perf_counter()
     with tqdm(total=total, desc=description, unit="doc", disable=None, mininterval=0.5) as bar:
-        for items in _chunks(actions, chunk_size):
+        for items in chunks(actions, chunk_size):
             indexed, retries, failures = send_with_retry(engine.bulk, items, max_retries, initial_backoff_s)
             stats.sent += len(items)
             stats.indexed += indexed

@@ -10,7 +10,7 @@ PY := $(CURDIR)/.venv/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
 .PHONY: help bootstrap provision services up down status test lint typecheck unit integration \
-        index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events bench-ubi-ids observe events-retention events-replay events-fill-queries judgments-coec rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table clean
+        index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events bench-ubi-ids bench-ratelimit observe events-retention events-replay events-fill-queries judgments-coec rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,6 +37,7 @@ up: services ## Start the whole stack with the demo catalog and print its URLs
 	@ops/apictl start
 	@eval "$$($(PY) -m quarry.settings --shell)"; \
 	  echo ""; echo "Quarry is up:"; \
+	  $(PY) -m pipelines keys demo; \
 	  echo "  API            http://$$QUARRY_API_HOST:$$QUARRY_API_PORT  (OpenAPI: /schema, health: /health/ready)"; \
 	  echo "  OpenSearch     $$QUARRY_OPENSEARCH_URL"; \
 	  echo "  Redis          $$QUARRY_REDIS_URL"; \
@@ -144,6 +145,9 @@ bench-ann: services ## recall@10 and latency of OpenSearch k-NN and FAISS vs exa
 bench-events: services ## Event ingestion events/s and ack latency at batch 1/50/500 vs raw bulk -> reports/bench-events.*
 	@$(PY) -m pipelines index-demo --if-empty >/dev/null
 	@$(PY) -m pipelines.bench.events_bench
+
+bench-ratelimit: services ## CPU per rate-limit check: Quarry's pipelined script vs redis-py vs the limits library -> reports/bench-ratelimit.*
+	@$(PY) -m pipelines.bench.ratelimit_bench
 
 bench-ubi-ids: services ## API CPU per cached search with and without a client-supplied query_id, vs raw OpenSearch -> reports/bench-ubi-ids.*
 	@$(PY) -m pipelines index-demo --if-empty >/dev/null

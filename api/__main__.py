@@ -31,7 +31,9 @@ try:
         http="httptools",
         log_config=None,
         access_log=False,  # the search log line carries latency and status-relevant fields already
-        proxy_headers=True,
+        # X-Forwarded-For and -Proto count only from these proxies (rate limits key on the address).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
     )
 finally:
     shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -12,9 +12,11 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.routes import HTTPRoute
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from api.admin.controllers import KeyAdminController
 from api.events.controllers import EventController, UbiJsEventController
 from api.events.services import EventService, EventsNotStoredError
 from api.events.validation import BatchRejectedError
@@ -27,6 +29,7 @@ from api.problems import (
     batch_rejected_handler,
     conflict_handler,
     http_exception_handler,
+    key_store_unavailable_handler,
     service_unavailable_handler,
     unhandled_exception_handler,
 )
@@ -41,7 +44,9 @@ from api.search.ranking import RankingConfigProvider
 from api.search.semantic import QueryVectors, SemanticIndex, SemanticRetriever
 from api.search.services import AffinityReader, PageTooDeepError, SearchService
 from api.search.warmup import warm_in_background
+from api.security.auth import API_KEY_HEADER, Authenticator, require_key
 from api.security.headers import add_security_headers
+from api.security.limits import RateLimitPolicy
 from api.suggest.controllers import SuggestController
 from api.suggest.services import SuggestService
 from api.ubi.query_texts import LoggedQueries
@@ -50,12 +55,15 @@ from api.understanding.services import QueryRejectedError, QueryUnderstanding
 from quarry import process_tuning
 from quarry.adapters.artifact_store import ArtifactStore, LocalArtifactStore
 from quarry.adapters.cache import KeyValueStore, RedisStore
+from quarry.adapters.resp import RespClient
 from quarry.adapters.search_engine import OpenSearchEngine, SearchEngine, SearchEngineError
+from quarry.api_keys import ApiKeys, KeyStoreError, OpenSearchKeyStore
 from quarry.circuit import CircuitBreaker
 from quarry.embeddings import SentenceTransformerEncoder
 from quarry.logs import configure_logging
 from quarry.metrics import ProcessSampler, forget_dead_workers, initialize_series
 from quarry.onnx_encoder import load_query_encoder
+from quarry.rate_limits import RateLimiter, RedisRateLimits
 from quarry.settings import Settings, get_settings
 from quarry.tracing import configure_tracing, shutdown_tracing
 from quarry.ubi import UbiLayout
@@ -87,6 +95,32 @@ def cors_config(origins: str) -> CORSConfig | None:
     return CORSConfig(allow_origins=allowed, allow_methods=["GET", "POST"], max_age=600)
 
 
+def openapi_config() -> OpenAPIConfig:
+    """The document declares both ways to send a key; every operation needs one of them, except
+    the health checks (their own `security`)."""
+    return OpenAPIConfig(
+        title="Quarry",
+        version="1.0.0",
+        path="/schema",
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    description="An API key as `Authorization: Bearer <key id>.<secret>`",
+                ),
+                "apiKey": SecurityScheme(
+                    type="apiKey",
+                    name=API_KEY_HEADER,
+                    security_scheme_in="header",
+                    description="The same key in the X-API-Key header",
+                ),
+            }
+        ),
+        security=[{"bearer": []}, {"apiKey": []}],
+    )
+
+
 def create_app(
     settings: Settings | None = None,
     engine: SearchEngine | None = None,
@@ -94,10 +128,12 @@ def create_app(
     artifacts: ArtifactStore | None = None,
     span_exporter: SpanExporter | None = None,
     ubi_engine: SearchEngine | None = None,
+    keys: ApiKeys | None = None,
 ) -> Litestar:
     """`span_exporter` replaces the configured tracing exporter (tests read spans from memory).
     `ubi_engine` holds the UBI query and event logs; without it they go where
-    QUARRY_UBI_OPENSEARCH_URL says, or to the search cluster."""
+    QUARRY_UBI_OPENSEARCH_URL says, or to the search cluster. `keys` verifies API keys; without it
+    they are read from the search cluster's key index."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, service="quarry-api", stream=sys.stdout)
 
@@ -154,6 +190,18 @@ def create_app(
         )
         query_log.start()
         app.state.settings = settings
+        limiter = RateLimiter(
+            RedisRateLimits(RespClient(settings.redis_url, timeout_s=settings.rate_limit_timeout_ms / 1000))
+        )
+        app.state.rate_limits = (
+            RateLimitPolicy.from_settings(limiter, settings) if settings.rate_limits else None
+        )
+        app.state.api_keys = keys or ApiKeys(OpenSearchKeyStore(search_engine))
+        app.state.authenticator = Authenticator(app.state.api_keys, enabled=settings.auth == "on")
+        if settings.auth == "off":
+            log.warning(
+                "QUARRY_AUTH=off: every route answers anyone without an API key; for local experiments only"
+            )
         app.state.engine = search_engine
         app.state.ubi_engine = analytics if analytics is not search_engine else None
         app.state.store = kv
@@ -221,6 +269,7 @@ def create_app(
         try:
             yield
         finally:
+            await limiter.aclose()
             query_log.stop()
             process_sampler.stop()
             process_tuning.unfreeze()
@@ -236,8 +285,10 @@ def create_app(
             UbiJsEventController,
             RecommendationController,
             MetricsController,
+            KeyAdminController,
         ],
         lifespan=[services],
+        guards=[require_key],
         middleware=[tracing_middleware, metrics_middleware],
         exception_handlers={
             HTTPException: http_exception_handler,
@@ -246,10 +297,11 @@ def create_app(
             BatchRejectedError: batch_rejected_handler,
             QueryIdConflictError: conflict_handler,
             SearchEngineError: service_unavailable_handler,
+            KeyStoreError: key_store_unavailable_handler,
             EventsNotStoredError: service_unavailable_handler,
             Exception: unhandled_exception_handler,
         },
-        openapi_config=OpenAPIConfig(title="Quarry", version="1.0.0", path="/schema"),
+        openapi_config=openapi_config(),
         logging_config=None,  # quarry.logs owns logging: one JSON line per record
         debug=False,
         before_send=[add_security_headers],

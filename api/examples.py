@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from litestar.openapi import ResponseSpec
@@ -25,6 +26,20 @@ PROBLEM_404 = {
     "detail": "no product with id 'P999999'",
     "instance": "/v1/products/P999999",
 }
+PROBLEM_401 = {
+    **PROBLEM_400,
+    "type": "https://quarry.dev/problems/401",
+    "title": "Unauthorized",
+    "status": 401,
+    "detail": "an API key is required: send Authorization: Bearer <key> or X-API-Key",
+}
+PROBLEM_403 = {
+    **PROBLEM_400,
+    "type": "https://quarry.dev/problems/403",
+    "title": "Forbidden",
+    "status": 403,
+    "detail": "explain=true needs an API key with the 'debug' scope",
+}
 PROBLEM_409 = {
     **PROBLEM_400,
     "type": "https://quarry.dev/problems/409",
@@ -33,6 +48,16 @@ PROBLEM_409 = {
     "detail": "query_id '5b0c7c1e-8a4e-4f3b-9c1d-2f6e7a8b9c0d' already names another search; send a new id "
     "for each search (a retry of the same search may reuse its id)",
 }
+KEY_INFO = {
+    "key_id": "qk_3fe0c5dc41a7",
+    "owner": "storefront",
+    "scopes": ["search"],
+    "created_at": "2026-11-30T09:00:00Z",
+    "description": "web shop search box",
+    "expires_at": "2027-02-28T09:00:00Z",
+    "filters": {"in_stock": True},
+}
+ISSUED_KEY = {"token": "qk_3fe0c5dc41a7.dZXAtZeCrHL2mfQ10nvEP8Da0bY-4c1mW0q2o9xT5sA", "key": KEY_INFO}
 SEARCH = {
     "query_id": "5b0c7c1e-8a4e-4f3b-9c1d-2f6e7a8b9c0d",
     "query": {
@@ -131,12 +156,21 @@ READY = {
 
 
 def example_responses(
-    container: type, success: dict[str, Any], *errors: dict[str, Any]
+    container: type,
+    success: dict[str, Any],
+    *errors: dict[str, Any],
+    public: bool = False,
+    status: int = 200,
 ) -> dict[int, ResponseSpec]:
-    """The success body's schema with an example, plus the problem responses the endpoint can give."""
+    """The success body's schema with an example, plus the problem responses the endpoint can give
+    (every route but the public health checks can answer 401 and 403)."""
+    if not public:
+        errors = (*errors, PROBLEM_401, PROBLEM_403)
     responses = {
-        200: ResponseSpec(
-            data_container=container, description="OK", examples=[Example(summary="example", value=success)]
+        status: ResponseSpec(
+            data_container=container,
+            description=HTTPStatus(status).phrase,
+            examples=[Example(summary="example", value=success)],
         )
     }
     for error in errors:

@@ -6,6 +6,7 @@ Frontends get one error shape; on-call engineers get a `trace_id` that finds the
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 import msgspec
@@ -51,6 +52,7 @@ def problem_response(
     title: str,
     detail: str | None,
     errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response[Problem]:
     """The one way every error leaves the API: RFC 9457 body, the request's trace id in body and header."""
     problem = Problem(
@@ -63,7 +65,10 @@ def problem_response(
         errors=errors or [],
     )
     return Response(
-        problem, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers={TRACE_HEADER: problem.trace_id}
+        problem,
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers={**(headers or {}), TRACE_HEADER: problem.trace_id},
     )
 
 
@@ -75,6 +80,14 @@ def _validation_errors(extra: Any) -> list[FieldError]:
     return errors
 
 
+def _title(status: int) -> str:
+    """The status's standard phrase: a problem's title names its kind, the detail says what happened."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
 def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     if not request.scope.get("path_template"):
         # Raised by the router (unknown path, wrong method): routing failed, no middleware ran.
@@ -83,9 +96,10 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
     return problem_response(
         request,
         exc.status_code,
-        "Invalid request" if invalid else str(exc.detail or "Error"),
+        "Invalid request" if invalid else _title(exc.status_code),
         str(exc.detail) if exc.detail else None,
         _validation_errors(exc.extra) if invalid else None,
+        headers=dict(exc.headers) if exc.headers else None,  # WWW-Authenticate on a 401, Retry-After
     )
 
 
@@ -98,6 +112,11 @@ def unhandled_exception_handler(request: Request[Any, Any, Any], exc: Exception)
 def bad_request_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     """Domain validation (query empty after normalization, page too deep): the caller's mistake."""
     return problem_response(request, 400, "Invalid request", str(exc))
+
+
+def not_found_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """The request names something that does not exist (an API key id)."""
+    return problem_response(request, 404, "Not Found", str(exc))
 
 
 def conflict_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
@@ -130,4 +149,14 @@ def service_unavailable_handler(request: Request[Any, Any, Any], exc: Exception)
     log.error("search backend failed", extra={"trace_id": request_trace_id(request), "error": str(exc)})
     return problem_response(
         request, 503, "Search backend unavailable", "The search backend did not answer; retry shortly."
+    )
+
+
+def key_store_unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """The API-key store did not answer: the key can be neither accepted nor refused, so a retryable
+    503 (never a 401 that would make a client drop a good key)."""
+    record_error(exc)
+    log.error("API key store failed", extra={"trace_id": request_trace_id(request), "error": str(exc)})
+    return problem_response(
+        request, 503, "Authentication unavailable", "API keys cannot be checked right now; retry shortly."
     )

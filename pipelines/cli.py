@@ -236,12 +236,10 @@ def pipeline_search(settings: Settings) -> Iterator[PipelineSystem]:
     """The full pipeline as frontends see it: the API app, in process. One app serves every ranking
     variant: each search pins its configuration (cache keys carry the version, so variants never share
     pages)."""
-    from litestar.testing import TestClient
-
-    from api.app import create_app
     from api.search.ranking import RankingSource, StaticRankingConfig
+    from pipelines.api_access import in_process_api
 
-    with TestClient(create_app(settings)) as client:
+    with in_process_api(settings, "make eval") as client:
         service = client.app.state.search_service
         live = service.ranking
 
@@ -417,7 +415,12 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     (folder / f"users-{args.seed}.json").write_bytes(msgspec.json.encode(sim.users))
     counts: dict[str, int] = {}
     accepted = duplicates = 0
-    with httpx.Client(base_url=base, timeout=60) as client:
+    from pipelines.api_access import bearer, tool_token
+
+    with (
+        tool_token(settings, "make simulate", ("search", "events", "server")) as token,
+        httpx.Client(base_url=base, timeout=60, headers=bearer(token)) as client,
+    ):
 
         def search(shopper: simulator.ShopperSearch) -> tuple[str, list[simulator.SearchHit]]:
             body = (

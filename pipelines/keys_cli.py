@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from quarry.adapters.search_engine import OpenSearchEngine
+from pipelines.api_access import cluster_keys
 from quarry.api_keys import (
     FILTER_KINDS,
     SCOPES,
     ApiKeys,
     FilterValue,
     KeyStoreError,
-    OpenSearchKeyStore,
+    Scope,
     UnknownKeyError,
 )
 from quarry.settings import Settings
@@ -50,10 +52,38 @@ def parse_filters(pairs: list[str]) -> dict[str, FilterValue]:
     return filters
 
 
-def _keys(settings: Settings) -> ApiKeys:
-    return ApiKeys(
-        OpenSearchKeyStore(OpenSearchEngine(settings.opensearch_url, settings.opensearch_timeout_s))
-    )
+class DemoKey(msgspec.Struct, frozen=True):
+    label: str
+    scopes: tuple[Scope, ...]
+    description: str
+    shown: bool
+    """Printed by `make up`; the scraper's key is only named by its file."""
+
+
+DEMO_KEYS = {
+    "demo-search": DemoKey("Search key", ("search",), "demo: public search key, safe in a web page", True),
+    "demo-admin": DemoKey("Admin key", SCOPES, "demo: every scope; keep it secret", True),
+    "metrics": DemoKey("Metrics key", ("metrics",), "Prometheus scrapes /metrics with it", False),
+}
+
+
+def demo_keys(keys: ApiKeys, folder: Path) -> dict[str, tuple[Path, str]]:
+    """The keys `make up` hands a new user, kept in `folder/<name>.token` (readable by the owner only)
+    and issued again only when the one on file no longer works (revoked, or the cluster is new)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    found = {}
+    for name, demo in DEMO_KEYS.items():
+        path = folder / f"{name}.token"
+        token = path.read_text().strip() if path.exists() else ""
+        key = keys.verify(token) if token else None
+        if key is None or set(key.scopes) != set(demo.scopes):
+            token = keys.create(name, demo.scopes, description=demo.description).token
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(token + "\n")
+        found[name] = (path, token)
+    return found
 
 
 def _emit(value: Any) -> None:
@@ -61,7 +91,7 @@ def _emit(value: Any) -> None:
 
 
 def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
-    keys = _keys(settings)
+    keys = cluster_keys(settings)
     try:
         if args.action == "create":
             issued = keys.create(
@@ -76,7 +106,10 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
             print("the token is shown once; store it now", file=sys.stderr)
             _emit({"token": issued.token, "key": issued.key.info()})
         elif args.action == "list":
-            _emit([key.info() for key in keys.list()])
+            _emit([key.info() for key in keys.list(include_inactive=args.all)])
+        elif args.action == "demo":
+            for name, (path, token) in demo_keys(keys, settings.var_path / "keys").items():
+                print(f"  {DEMO_KEYS[name].label:<14} {token if DEMO_KEYS[name].shown else path}")
         elif args.action == "rotate":
             issued = keys.rotate(args.key_id, dt.timedelta(hours=args.grace_hours))
             print(f"the old secret works until {issued.key.previous_valid_until}", file=sys.stderr)
@@ -102,7 +135,9 @@ def add_keys_parser(sub: Any) -> None:
     )
     create.add_argument("--search-per-minute", type=int, help="this key's search limit")
     create.add_argument("--recommend-per-minute", type=int, help="this key's recommendation limit")
-    actions.add_parser("list", help="every key, without secrets")
+    listing = actions.add_parser("list", help="keys that work now, without secrets")
+    listing.add_argument("--all", action="store_true", help="revoked and expired keys too")
+    actions.add_parser("demo", help="the demo search, admin and metrics keys in var/keys (make up)")
     rotate = actions.add_parser("rotate", help="a new secret; the old one stays valid for --grace-hours")
     rotate.add_argument("key_id")
     rotate.add_argument("--grace-hours", type=float, default=24.0)

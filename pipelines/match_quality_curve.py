@@ -51,12 +51,10 @@ def query_sets() -> dict[str, list[str]]:
 
 
 def observe(settings: Any) -> dict[str, list[Observed]]:
-    from litestar.testing import TestClient
-
-    from api.app import create_app
+    from pipelines.api_access import in_process_api
 
     observed: dict[str, list[Observed]] = {}
-    with TestClient(create_app(settings)) as client:
+    with in_process_api(settings, "match-quality curve") as client:
         for name, queries in query_sets().items():
             rows = []
             for query in dict.fromkeys(queries):

@@ -20,7 +20,8 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import msgspec
@@ -28,8 +29,11 @@ import msgspec
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError
 from quarry.lru import Lru
 
-Scope = Literal["search", "recommend", "events", "admin", "debug"]
-SCOPES: tuple[Scope, ...] = ("search", "recommend", "events", "admin", "debug")
+Scope = Literal["search", "recommend", "events", "admin", "debug", "metrics", "server"]
+# `metrics` lets a scraper read /metrics and nothing else: Prometheus should not hold an admin key.
+# `server` marks a key held by a backend (the shop's server, Quarry's own tools): its requests come
+# from one address on behalf of many shoppers, so they are limited per key, not per address.
+SCOPES: tuple[Scope, ...] = ("search", "recommend", "events", "admin", "debug", "metrics", "server")
 KEY_ID_PREFIX = "qk_"
 KEY_ID = re.compile(r"qk_[0-9a-f]{12}")
 KEYS_INDEX = "quarry-api-keys"
@@ -47,6 +51,30 @@ FILTER_KINDS: dict[str, type] = {
     "rating_min": float,
 }
 log = logging.getLogger("quarry.api_keys")
+
+
+class FixedFilters(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A key's filters in typed form, as searches apply them: on top of the request's own filters
+    (an AND), so a request can narrow them but never widen them. Names match FILTER_KINDS."""
+
+    brand: tuple[str, ...] = ()
+    category: tuple[str, ...] = ()
+    in_stock: bool | None = None
+    price_min: float | None = None
+    price_max: float | None = None
+    rating_min: float | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self == NO_FILTERS
+
+
+NO_FILTERS = FixedFilters()
+
+
+class StoreReadNeededError(Exception):
+    """Verification needs a key-store read, which the caller asked not to do here (the API's event
+    loop must not block on the store; it repeats the verification in a worker thread)."""
 
 
 class KeyInfo(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -70,6 +98,13 @@ class KeyInfo(msgspec.Struct, frozen=True, omit_defaults=True):
 
     def info(self) -> KeyInfo:
         return KeyInfo(**{name: getattr(self, name) for name in KeyInfo.__struct_fields__})
+
+    def fixed_filters(self) -> FixedFilters:
+        return msgspec.convert(self.filters, FixedFilters, strict=False) if self.filters else NO_FILTERS
+
+    def active(self, now: dt.datetime) -> bool:
+        """Not revoked and not expired at `now`."""
+        return self.revoked_at is None and (self.expires_at is None or now < _parse(self.expires_at))
 
 
 class ApiKey(KeyInfo, frozen=True, omit_defaults=True, kw_only=True):
@@ -320,6 +355,10 @@ class ApiKeys:
                 raise ValueError(f"{name} must be at least 1")
         now = self._clock()
         fixed = checked_filters(filters or {})
+        if fixed and "recommend" in scopes:
+            # Recommendations return product ids from the models without the catalog's fields, so
+            # they could not keep a partner inside its filters.
+            raise ValueError("a key with fixed filters cannot have the recommend scope")
         for _ in range(5):  # ids are 48 random bits: a second collision in a row is not expected
             secret = secrets.token_urlsafe(32)
             key = ApiKey(
@@ -380,53 +419,81 @@ class ApiKeys:
             key_id, lambda key: msgspec.structs.replace(key, revoked_at=key.revoked_at or now)
         )
 
-    def list(self) -> list[ApiKey]:
-        return self._store.all()
+    def list(self, include_inactive: bool = False) -> list[ApiKey]:
+        """Keys that work now; `include_inactive` adds revoked and expired ones (the record of who
+        held access)."""
+        keys = self._store.all()
+        if include_inactive:
+            return keys
+        now = self._clock()
+        return [key for key in keys if key.active(now)]
 
-    def _may_reread(self, key_id: str) -> bool:
+    def get(self, key_id: str) -> ApiKey:
+        stored = self._store.get(key_id)
+        if stored is None:
+            raise UnknownKeyError(f"no API key {key_id!r}")
+        return stored.key
+
+    def _may_reread(self, key_id: str, may_read: bool) -> bool:
         now = self._monotonic()
         last = self._reread.get(key_id)
         if last is not None and now - last < REREAD_AFTER_MISMATCH_S:
             return False
+        if not may_read:
+            raise StoreReadNeededError(key_id)
         self._reread.put(key_id, now)
         return True
 
-    def _record(self, key_id: str, fresh: bool = False) -> ApiKey | None:
+    def _record(self, key_id: str, fresh: bool = False, may_read: bool = True) -> ApiKey | None:
         """The stored key, remembered for `cache_ttl_s` (unknown ids too, so repeating a made-up key
         does not repeat store reads); `fresh` reads the store."""
         now = self._monotonic()
         cached = self._cache.get(key_id)
         if not fresh and cached is not None and now - cached[0] < self._cache_ttl_s:
             return cached[1]
-        stored = self._store.get(key_id)
+        if not may_read:
+            raise StoreReadNeededError(key_id)
+        try:
+            stored = self._store.get(key_id)
+        except KeyStoreError as exc:
+            if cached is None:
+                raise
+            # Stale if error: an outage of the key store must not turn away the keys already in use
+            # (a revocation waits for the store to answer again). Asked again in a second.
+            log.warning(
+                "API key store unavailable; the key stays as last read",
+                extra={"key_id": key_id, "error": str(exc)},
+            )
+            self._cache.put(key_id, (now - self._cache_ttl_s + REREAD_AFTER_MISMATCH_S, cached[1]))
+            return cached[1]
         key = stored.key if stored is not None else None
         self._cache.put(key_id, (now, key))
         return key
 
-    def verify(self, token: str) -> ApiKey | None:
+    def verify(self, token: str, may_read: bool = True) -> ApiKey | None:
         """The key a presented token belongs to, if it is valid now; None for anything else (unknown,
-        wrong secret, expired, revoked, malformed). Raises KeyStoreError when the store is down."""
+        wrong secret, expired, revoked, malformed). Raises KeyStoreError when the store is down, and
+        StoreReadNeededError when the store must be read but `may_read` is false."""
         key_id, dot, secret = token.partition(".")
         if not dot or not KEY_ID.fullmatch(key_id) or not 20 <= len(secret) <= 100:
             return None
         digest = _digest(secret)
-        key = self._record(key_id)
-        if key is not None and not self._matches(key, digest) and self._may_reread(key_id):
+        key = self._record(key_id, may_read=may_read)
+        if key is not None and not self._matches(key, digest) and self._may_reread(key_id, may_read):
             # Rotated on another worker since this one read the key? Read it again, at most once a
             # second per key, so wrong secrets cannot turn into a flood of store reads.
             key = self._record(key_id, fresh=True)
-        if key is None or key.revoked_at is not None:
+        if key is None:
             return None
         now = self._clock()
-        if key.expires_at is not None and now >= _parse(key.expires_at):
+        if not key.active(now):
             return None
         if hmac.compare_digest(digest, key.secret_sha256):
             return key
         if (
-            key.previous_secret_sha256 is not None
-            and key.previous_valid_until is not None
+            key.previous_valid_until is not None
             and now < _parse(key.previous_valid_until)
-            and hmac.compare_digest(digest, key.previous_secret_sha256)
+            and self._matches(key, digest)
         ):
             return key
         return None
@@ -437,3 +504,33 @@ class ApiKeys:
         return hmac.compare_digest(digest, key.secret_sha256) or (
             key.previous_secret_sha256 is not None and hmac.compare_digest(digest, key.previous_secret_sha256)
         )
+
+
+@contextmanager
+def temporary_key(
+    keys: ApiKeys,
+    owner: str,
+    scopes: tuple[Scope, ...],
+    hours: float = 6.0,
+    per_minute: int | None = None,
+) -> Iterator[str]:
+    """A key for one run of a tool of Quarry's own (tests, `make eval`, benchmarks): it expires by
+    itself and is revoked when the run ends, so no long-lived secret sits in a file. `per_minute`
+    sets its search and recommendation limits (a tool may search faster than a partner)."""
+    issued = keys.create(
+        owner,
+        scopes,
+        description="temporary",
+        expires_in=dt.timedelta(hours=hours),
+        search_per_minute=per_minute,
+        recommend_per_minute=per_minute,
+    )
+    try:
+        yield issued.token
+    finally:
+        try:
+            keys.revoke(issued.key.key_id)
+        except KeyStoreError:
+            log.warning(
+                "a temporary key was not revoked; it expires by itself", extra={"key_id": issued.key.key_id}
+            )

@@ -60,6 +60,15 @@ EVENT_USER_QUERIES = Counter(
     "Stored events that name a query_id, by where their user_query came from",
     ["source"],  # client, query_log, unknown (the query was not logged, or not yet)
 )
+RATE_LIMITED = Counter(
+    "quarry_rate_limited_total",
+    "Requests refused with a 429",
+    ["limited"],  # search, recommend
+)
+RATE_LIMIT_FALLBACKS = Counter(
+    "quarry_rate_limit_fallbacks_total",
+    "Rate-limit decisions one process made alone because Redis did not answer",
+)
 
 DEPENDENCY_LATENCY = Histogram(
     "quarry_dependency_duration_seconds", "Calls to OpenSearch and Redis by operation",
@@ -109,6 +118,7 @@ KNOWN_LABELS: dict[Counter, list[tuple[str, ...]]] = {
     EVENTS: [("accepted",), ("duplicate",), ("rejected",), ("failed",)],
     UBI_QUERY_LOG_DROPS: [("queue_full",), ("write_failed",), ("rejected",), ("duplicate_id",)],
     EVENT_USER_QUERIES: [("client",), ("query_log",), ("unknown",)],
+    RATE_LIMITED: [("search",), ("recommend",)],
 }
 
 

@@ -119,6 +119,39 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     max_body_bytes: int = 2 * 1024 * 1024
     """Largest request body; a bigger one is a 413 (500 events of 4 KB fit)."""
 
+    auth: Literal["on", "off"] = "on"
+    """API keys on every route but /health; off lets anyone call anything (local experiments only)."""
+
+    rate_limits: bool = True
+    """Per-address and per-key request limits on search and recommendations (Redis sliding windows)."""
+
+    rate_limit_ip_search_per_minute: int = 100
+    """Searches a minute one client address may make, on average."""
+
+    rate_limit_ip_search_burst: int = 150
+    """Searches one client address may make at once (the window holds this many)."""
+
+    rate_limit_ip_recommend_per_minute: int = 50
+    """Recommendation requests a minute one client address may make, on average."""
+
+    rate_limit_ip_recommend_burst: int = 75
+    """Recommendation requests one client address may make at once."""
+
+    rate_limit_key_search_per_minute: int = 1000
+    """Searches a minute per API key, unless the key sets its own."""
+
+    rate_limit_key_recommend_per_minute: int = 500
+    """Recommendation requests a minute per API key, unless the key sets its own."""
+
+    rate_limit_minute_s: float = 60.0
+    """Seconds a rate-limit minute lasts (shorter only in tests)."""
+
+    rate_limit_timeout_ms: float = 50.0
+    """How long a request waits for Redis's rate-limit answer before its process decides alone."""
+
+    trusted_proxies: str = ""
+    """Comma-separated proxy addresses or CIDRs whose X-Forwarded-For names the client; empty: none."""
+
     cors_origins: str = ""
     """Comma-separated origins browsers may call the API from; empty: no CORS headers."""
 

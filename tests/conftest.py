@@ -6,15 +6,21 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pipelines.catalog.schema import Product
 from quarry.adapters.cache import RedisStore
 from quarry.adapters.search_engine import OpenSearchEngine
+from quarry.api_keys import SCOPES, ApiKeys, OpenSearchKeyStore, temporary_key
 from quarry.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+    from litestar.testing import TestClient
 
 
 @pytest.fixture(scope="session")
@@ -110,13 +116,48 @@ def demo_catalog(engine: OpenSearchEngine, settings: Settings, tmp_path_factory:
 
 
 @pytest.fixture(scope="session")
-def api_client(demo_catalog: Settings):
-    """The real app (real OpenSearch and Redis) over the demo catalog, in process."""
+def api_keys(engine: OpenSearchEngine) -> ApiKeys:
+    """API keys in the test cluster's real key store."""
+    return ApiKeys(OpenSearchKeyStore(engine))
+
+
+@pytest.fixture(scope="session")
+def api_token(api_keys: ApiKeys) -> Iterator[str]:
+    """A key with every scope, for tests of what the API does (tests of who may call it make their
+    own keys); revoked when the session ends."""
+    with temporary_key(api_keys, "make test", SCOPES, per_minute=1_000_000) as token:
+        yield token
+
+
+@pytest.fixture(scope="session")
+def auth_headers(api_token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_token}"}
+
+
+AppClient = Callable[..., "TestClient[Litestar]"]
+
+
+@pytest.fixture(scope="session")
+def app_client(api_keys: ApiKeys, auth_headers: dict[str, str]) -> AppClient:
+    """`app_client(settings, **create_app arguments)`: a test client of the real app that sends the
+    session's key. Keys are checked against the live cluster's store even when a test hands the app
+    a dead search cluster."""
     from litestar.testing import TestClient
 
     from api.app import create_app
 
-    with TestClient(create_app(demo_catalog)) as client:
+    def make(settings: Settings, **kwargs: Any) -> TestClient[Litestar]:
+        client: TestClient[Litestar] = TestClient(create_app(settings, keys=api_keys, **kwargs))
+        client.headers.update(auth_headers)
+        return client
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def api_client(demo_catalog: Settings, app_client: AppClient):
+    """The real app (real OpenSearch and Redis) over the demo catalog, in process."""
+    with app_client(demo_catalog) as client:
         yield client
 
 

@@ -19,6 +19,7 @@ class EventController(Controller):
     path = "/v1/events"
     tags = ["events"]  # noqa: RUF012 - Litestar declares these as instance attributes
     dependencies = {"event_service": from_state("event_service")}  # noqa: RUF012
+    opt = {"scope": "events"}  # noqa: RUF012
 
     @post(
         summary="Record UBI 1.3 behaviour events (1-500 per batch), durably and idempotently",
@@ -30,7 +31,7 @@ class EventController(Controller):
         "posts to. Example body: " + EVENTS,
         status_code=202,
         sync_to_thread=True,
-        responses=example_responses(EventsAccepted, EVENTS_ACCEPTED, PROBLEM_422),
+        responses=example_responses(EventsAccepted, EVENTS_ACCEPTED, PROBLEM_422, status=202),
     )
     def record(
         self, data: JSONBody[list[Any] | dict[str, Any]], event_service: NamedDependency[EventService]

@@ -13,12 +13,14 @@ class HealthController(Controller):
     path = "/health"
     tags = ["health"]  # noqa: RUF012 - Litestar declares these as instance attributes
     dependencies = {"health_service": Provide(provide_health_service, sync_to_thread=False)}  # noqa: RUF012
+    opt = {"public": True}  # noqa: RUF012 - load balancers and orchestrators probe without a key
+    security = [{}]  # noqa: RUF012 - the OpenAPI document says so
 
     @get(
         "/live",
         summary="The process is up",
         sync_to_thread=False,
-        responses=example_responses(Liveness, LIVE),
+        responses=example_responses(Liveness, LIVE, public=True),
     )
     def live(self) -> Liveness:
         return Liveness(status="live")
@@ -27,7 +29,7 @@ class HealthController(Controller):
         "/ready",
         summary="OpenSearch and the products alias are usable (503 otherwise)",
         sync_to_thread=True,
-        responses=example_responses(Readiness, READY),
+        responses=example_responses(Readiness, READY, public=True),
     )
     def ready(self, health_service: NamedDependency[HealthService]) -> Response[Readiness]:
         readiness = health_service.readiness()

@@ -18,6 +18,7 @@ def registry() -> CollectorRegistry:
 
 class MetricsController(Controller):
     path = "/metrics"
+    opt = {"scope": "metrics"}  # noqa: RUF012
 
     @get(include_in_schema=False, sync_to_thread=True)  # merging the workers' files reads the disk
     def metrics(self) -> Response[bytes]:

@@ -3,7 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 from api.products.schemas import ProductDetail
+from api.search.query_builder import key_filter_clauses
 from quarry.adapters.search_engine import SearchEngine
+from quarry.api_keys import NO_FILTERS, FixedFilters
 
 
 def product_from_source(source: dict[str, Any]) -> ProductDetail:
@@ -29,7 +31,10 @@ class ProductService:
         self.engine = engine
         self.alias = alias
 
-    def get(self, product_id: str) -> ProductDetail | None:
+    def get(self, product_id: str, fixed: FixedFilters = NO_FILTERS) -> ProductDetail | None:
+        """None when unknown, or outside the API key's fixed filters: a product page must not show
+        what a search with the same key could not find."""
         # Through the alias: a get by id needs the physical index, so search by the keyword id instead.
-        result = self.engine.search(self.alias, {"size": 1, "query": {"term": {"product_id": product_id}}})
+        query = {"bool": {"filter": [{"term": {"product_id": product_id}}, *key_filter_clauses(fixed)]}}
+        result = self.engine.search(self.alias, {"size": 1, "query": query})
         return product_from_source(result.hits[0].source) if result.hits else None

@@ -20,6 +20,7 @@ class RecommendationController(Controller):
     dependencies = {  # noqa: RUF012
         "recommendation_service": from_state("recommendation_service")
     }
+    opt = {"scope": "recommend", "rate_limit": "recommend"}  # noqa: RUF012
 
     @get(
         summary="Recommendations for a user (user_id) or items similar to a product (product_id)",

@@ -47,6 +47,7 @@ def cache_key(
             request.page,
             request.size,
             request.explain,
+            request.fixed,
             ranking_version,
             catalog_version,
         ]

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 import anyio
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
-from litestar.exceptions import ValidationException
+from litestar.exceptions import PermissionDeniedException, ValidationException
 from litestar.openapi.spec import Example
 from litestar.params import Parameter
 
@@ -14,6 +14,7 @@ from api.examples import PROBLEM_400, PROBLEM_409, SEARCH, example_responses
 from api.search.client_ids import ubi_request
 from api.search.schemas import SearchRequest, SearchResponse, SortOrder
 from api.search.services import SearchService
+from api.security.auth import caller_of
 
 KNOWN_PARAMETERS = {
     "q",
@@ -77,6 +78,7 @@ class SearchController(Controller):
     path = "/v1/search"
     tags = ["search"]  # noqa: RUF012 - Litestar declares these as instance attributes
     dependencies = {"search_service": from_state("search_service")}  # noqa: RUF012
+    opt = {"scope": "search", "rate_limit": "search"}  # noqa: RUF012
 
     @get(
         summary="Search products",
@@ -160,6 +162,9 @@ class SearchController(Controller):
             ),
         ] = None,
     ) -> SearchResponse:
+        caller = caller_of(request)
+        if explain and not caller.may("debug"):
+            raise PermissionDeniedException("explain=true needs an API key with the 'debug' scope")
         if price_min is not None and price_max is not None and price_min > price_max:
             raise ValidationException("price_min must not exceed price_max")
         bounded_values("brand", brand or [])
@@ -183,6 +188,7 @@ class SearchController(Controller):
             session_id=session_id,
             explain=explain,
             ubi=ubi,
+            fixed=caller.filters,
         )
         # Pages this process holds in memory are answered on the event loop; everything that needs
         # Redis or OpenSearch (blocking clients) runs in a worker thread.

@@ -9,6 +9,7 @@ from typing import Any
 from api.search.ranking import RankingConfig
 from api.search.schemas import SearchRequest
 from api.understanding.schemas import Entities
+from quarry.api_keys import FixedFilters
 
 # The candidate window is read from doc values with no stored fields at all: loading `_id` and
 # `_source` (stored fields) for 100 candidates cost OpenSearch about 0.7 ms of CPU per search, twice
@@ -56,28 +57,62 @@ def _term(field: str, value: str) -> dict[str, Any]:
     return {"term": {field: {"value": value, "case_insensitive": True}}}
 
 
-def filter_clauses(request: SearchRequest) -> list[dict[str, Any]]:
-    """Explicit parameters are hard filters."""
+CATEGORY_LEVELS = ("category_lvl1", "category_lvl2", "category_lvl3")
+
+
+def _any_term(fields: tuple[str, ...], values: tuple[str, ...]) -> dict[str, Any]:
+    """The product has one of the values in one of the fields."""
+    should = [_term(field, value) for value in values for field in fields]
+    return {"bool": {"should": should, "minimum_should_match": 1}}
+
+
+def _shared_filters(
+    category: tuple[str, ...],
+    brand: tuple[str, ...],
+    price_min: float | None,
+    price_max: float | None,
+    rating_min: float | None,
+    in_stock: bool | None,
+) -> list[dict[str, Any]]:
     filters: list[dict[str, Any]] = []
-    if request.category:
-        levels = ("category_lvl1", "category_lvl2", "category_lvl3")
-        filters.append(
-            {"bool": {"should": [_term(f, request.category) for f in levels], "minimum_should_match": 1}}
-        )
-    if request.brand:
-        filters.append(
-            {"bool": {"should": [_term("brand", b) for b in request.brand], "minimum_should_match": 1}}
-        )
-    if request.price_min is not None or request.price_max is not None:
-        bounds = {k: v for k, v in (("gte", request.price_min), ("lte", request.price_max)) if v is not None}
+    if category:
+        filters.append(_any_term(CATEGORY_LEVELS, category))
+    if brand:
+        filters.append(_any_term(("brand",), brand))
+    if price_min is not None or price_max is not None:
+        bounds = {k: v for k, v in (("gte", price_min), ("lte", price_max)) if v is not None}
         filters.append({"range": {"price": bounds}})
-    if request.rating_min is not None:
-        filters.append({"range": {"rating": {"gte": request.rating_min}}})
-    if request.in_stock is not None:
-        filters.append({"term": {"in_stock": request.in_stock}})
+    if rating_min is not None:
+        filters.append({"range": {"rating": {"gte": rating_min}}})
+    if in_stock is not None:
+        filters.append({"term": {"in_stock": in_stock}})
+    return filters
+
+
+def filter_clauses(request: SearchRequest) -> list[dict[str, Any]]:
+    """Explicit parameters are hard filters, and so are the API key's fixed filters: clauses of their
+    own beside the request's, so together they only narrow (a request's brand outside the key's
+    brands finds nothing, never more)."""
+    filters = _shared_filters(
+        (request.category,) if request.category else (),
+        request.brand,
+        request.price_min,
+        request.price_max,
+        request.rating_min,
+        request.in_stock,
+    )
     for key, value in request.attributes:
         filters.append({"term": {f"attributes.{key}": value.lower()}})
-    return filters
+    return filters + key_filter_clauses(request.fixed)
+
+
+def key_filter_clauses(fixed: FixedFilters) -> list[dict[str, Any]]:
+    """An API key's fixed filters (docs/security.md#fixed-filters), for every query made for it."""
+    if fixed.empty:
+        return []
+    return _shared_filters(
+        fixed.category, fixed.brand, fixed.price_min, fixed.price_max, fixed.rating_min, fixed.in_stock
+    )
 
 
 def boost_clauses(entities: Entities, boosts: dict[str, float]) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ import msgspec
 from api.search.match_quality import MatchSignals
 from api.search.ranking import ScoreBreakdown
 from api.understanding.schemas import AppliedFilter, Entities, SpellingDecision
+from quarry.api_keys import FixedFilters
 
 SortOrder = Literal["relevance", "price_asc", "price_desc", "newest", "rating"]
 
@@ -41,6 +42,8 @@ class SearchRequest(msgspec.Struct, frozen=True, omit_defaults=True):
     session_id: str | None = None
     explain: bool = False
     ubi: UbiRequest = msgspec.field(default_factory=UbiRequest)
+    fixed: FixedFilters = msgspec.field(default_factory=FixedFilters)
+    """The API key's filters, applied on top of the request's (docs/security.md#fixed-filters)."""
 
 
 class QueryInfo(msgspec.Struct):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from litestar.types import Message, Scope
 
+from api.security.limits import STATE_KEY, rate_limit_headers
+
 # The API answers JSON only: nothing may run, load or frame it.
 API_CSP = b"default-src 'none'; frame-ancestors 'none'"
 # The OpenAPI viewer at /schema loads its scripts and styles from a CDN.
@@ -33,4 +35,8 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     headers.append((b"content-security-policy", csp))
     if scope.get("scheme") == "https":
         headers.append((b"strict-transport-security", HSTS))
+    state = scope.get("state")
+    verdict = state.get(STATE_KEY) if state else None
+    if verdict is not None:
+        headers.extend(rate_limit_headers(verdict))
     message["headers"] = headers

@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.parse
 import uuid
+from contextlib import ExitStack
 from typing import Any
 
 import msgspec
@@ -21,6 +22,7 @@ from opensearchpy import OpenSearch
 
 from api.events.services import ubi_document
 from api.events.validation import STANDARD_ACTIONS, validate_batch
+from pipelines.api_access import bearer, tool_token
 from pipelines.bench.load import closed_loop, percentile
 from pipelines.bench.report import environment, write_report
 from pipelines.bench.search_bench import start_api
@@ -86,7 +88,7 @@ def make_events(count: int, query_ids: list[str]) -> list[dict[str, Any]]:
     ]
 
 
-def logged_searches(port: int) -> dict[str, str]:
+def logged_searches(port: int, headers: dict[str, str]) -> dict[str, str]:
     """Searches through the API (logged as a shopper's would be): query id -> the query as typed."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     queries = [q.query for q in load_queries()]
@@ -94,7 +96,9 @@ def logged_searches(port: int) -> dict[str, str]:
     for n in range(SEARCHES):
         text = queries[n % len(queries)]
         connection.request(
-            "GET", "/v1/search?" + urllib.parse.urlencode({"q": text, "client_id": BENCH_CLIENT, "size": 10})
+            "GET",
+            "/v1/search?" + urllib.parse.urlencode({"q": text, "client_id": BENCH_CLIENT, "size": 10}),
+            headers=headers,
         )
         response = connection.getresponse()
         body = msgspec.json.decode(response.read())
@@ -118,7 +122,7 @@ def run(system: str, batches: list[list[dict[str, Any]]], send: Any, batch_size:
     )
 
 
-def api_sender(port: int) -> Any:
+def api_sender(port: int, headers: dict[str, str]) -> Any:
     def make() -> Any:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
@@ -127,7 +131,7 @@ def api_sender(port: int) -> Any:
                 "POST",
                 "/v1/events",
                 body=msgspec.json.encode({"events": batch}),
-                headers={"content-type": "application/json"},
+                headers={"content-type": "application/json", **headers},
             )
             response = connection.getresponse()
             response.read()
@@ -165,7 +169,7 @@ def raw_sender(url: str, searches: dict[str, str]) -> Any:
     return make
 
 
-def als_timings(port: int) -> ModelTimings | None:
+def als_timings(port: int, headers: dict[str, str]) -> ModelTimings | None:
     """Train ALS on the events there are (timed), then time personal recommendations for known users
     through the API at concurrency 1."""
     from pipelines.recommend.train import load_interactions, to_matrix
@@ -187,7 +191,7 @@ def als_timings(port: int) -> ModelTimings | None:
     for n in range(500):
         user = data.user_ids[(n * 7919) % len(data.user_ids)]
         begun = time.perf_counter()
-        connection.request("GET", f"/v1/recommendations?user_id={user}&k=10")
+        connection.request("GET", f"/v1/recommendations?user_id={user}&k=10", headers=headers)
         connection.getresponse().read()
         latencies.append((time.perf_counter() - begun) * 1000)
     return ModelTimings(
@@ -203,21 +207,27 @@ def als_timings(port: int) -> ModelTimings | None:
 def main() -> int:
     settings = get_settings()
     process, port = start_api(cache_ttl_s=0)
+    stack = ExitStack()
     results: list[IngestResult] = []
     als: ModelTimings | None = None
     try:
-        searches = logged_searches(port)
+        token = stack.enter_context(
+            tool_token(settings, "make bench-events", ("search", "recommend", "events", "server"))
+        )
+        headers = bearer(token)
+        searches = logged_searches(port, headers)
         for size in BATCH_SIZES:
             for system, sender in (
                 ("raw_opensearch_bulk", raw_sender(settings.ubi_url, searches)),  # where the API stores
-                ("api_events", api_sender(port)),
+                ("api_events", api_sender(port, headers)),
             ):
                 events = make_events(EVENTS_PER_SIZE[size], list(searches))
                 batches = [events[i : i + size] for i in range(0, len(events), size)]
                 results.append(run(system, batches, sender, size))
                 print(msgspec.json.encode(results[-1]).decode(), file=sys.stderr)
-        als = als_timings(port)
+        als = als_timings(port, headers)
     finally:
+        stack.close()
         process.terminate()
         process.wait(timeout=20)
         client = OpenSearch(hosts=[settings.ubi_url], timeout=120)

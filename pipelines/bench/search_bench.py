@@ -22,6 +22,7 @@ import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,14 @@ import msgspec
 from opensearchpy import OpenSearch
 
 from api.search.ranking import CONFIG_KEY, load_config_file
+from pipelines.api_access import bearer, tool_token
 from pipelines.bench.budget import CpuBudget, cpu_budget
 from pipelines.bench.cpu import cpu_seconds, pid_from_file, process_tree
 from pipelines.bench.load import closed_loop, percentile
 from pipelines.bench.report import environment, publish_report
+from pipelines.bench.security_cost import SecurityOverhead
+from pipelines.bench.security_cost import measure as security_overhead
+from pipelines.bench.security_cost import table as security_table
 from pipelines.bench.understanding_bench import UnderstandingBench
 from pipelines.bench.understanding_bench import measure as understanding_cpu
 from pipelines.bench.understanding_bench import table as understanding_table
@@ -109,6 +114,7 @@ class SearchBenchReport(msgspec.Struct):
     hybrid_stages: list[StageTiming]
     tracing_overhead: TracingOverhead
     understanding: UnderstandingBench | None = None
+    security: SecurityOverhead | None = None
 
 
 def keyword_only_config(settings: Settings) -> Path:
@@ -350,12 +356,12 @@ def wrk_row(
     )
 
 
-def api_caller(port: int) -> Callable[[], Callable[[dict[str, str]], bool]]:
+def api_caller(port: int, headers: dict[str, str]) -> Callable[[], Callable[[dict[str, str]], bool]]:
     def make() -> Callable[[dict[str, str]], bool]:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 
         def call(params: dict[str, str]) -> bool:
-            connection.request("GET", "/v1/search?" + urllib.parse.urlencode(params))
+            connection.request("GET", "/v1/search?" + urllib.parse.urlencode(params), headers=headers)
             response = connection.getresponse()
             response.read()
             return response.status == 200
@@ -365,9 +371,9 @@ def api_caller(port: int) -> Callable[[], Callable[[dict[str, str]], bool]]:
     return make
 
 
-def warm_cache(port: int, mix: list[dict[str, str]]) -> None:
+def warm_cache(port: int, mix: list[dict[str, str]], headers: dict[str, str]) -> None:
     """One pass over the whole mix, so the cached side measures cache hits only."""
-    drive("warm", 4, len(mix), api_caller(port), mix)
+    drive("warm", 4, len(mix), api_caller(port, headers), mix)
 
 
 def free_port() -> int:
@@ -383,12 +389,12 @@ def spans_received(sink_port: int) -> int:
 
 
 def tracing_overhead(
-    untraced_port: int, traced_port: int, sink_port: int, mix: list[dict[str, str]]
+    untraced_port: int, traced_port: int, sink_port: int, mix: list[dict[str, str]], headers: dict[str, str]
 ) -> TracingOverhead:
     """Each query goes to the untraced and the traced API back to back (the order alternating), so
     both sides see the same machine at the same moment: on this shared machine the p50 of separate
     runs moves by more than the effect being measured."""
-    calls = {port: api_caller(port)() for port in (untraced_port, traced_port)}
+    calls = {port: api_caller(port, headers)() for port in (untraced_port, traced_port)}
     latencies: dict[int, list[float]] = {untraced_port: [], traced_port: []}
     before = spans_received(sink_port)
     for n in range(OVERHEAD_REQUESTS):
@@ -416,6 +422,7 @@ def tracing_overhead(
 
 
 API_START_TIMEOUT_S = 180.0
+BENCH_LIMIT = 100_000_000
 
 
 def start_api(cache_ttl_s: int, **extra_env: str) -> tuple[subprocess.Popen[bytes], int]:
@@ -426,6 +433,9 @@ def start_api(cache_ttl_s: int, **extra_env: str) -> tuple[subprocess.Popen[byte
         "QUARRY_SEARCH_CACHE_TTL_S": str(cache_ttl_s),
         "QUARRY_LOG_LEVEL": "WARNING",
         "QUARRY_CACHE_WARM_QUERIES": "0",
+        # Limits stay on (their cost is measured) but far above what one load generator sends.
+        "QUARRY_RATE_LIMIT_IP_SEARCH_PER_MINUTE": str(BENCH_LIMIT),
+        "QUARRY_RATE_LIMIT_IP_SEARCH_BURST": str(BENCH_LIMIT),
         **extra_env,
     }
     process = subprocess.Popen(
@@ -553,7 +563,12 @@ def main() -> int:
         HttpRequest("POST", f"/{settings.products_alias}/_search", msgspec.json.encode(raw_body(m)).decode())
         for m in mix
     ]
-    api_http = [HttpRequest("GET", "/v1/search?" + urllib.parse.urlencode(m)) for m in mix]
+    stack = ExitStack()
+    headers = bearer(stack.enter_context(tool_token(settings, "make bench-search", ("search",))))
+    api_http = [
+        HttpRequest("GET", "/v1/search?" + urllib.parse.urlencode(m), headers=tuple(headers.items()))
+        for m in mix
+    ]
     keyword_config = keyword_only_config(settings)
     apis = {
         # Keyword-only retrieval: the like-for-like comparison with raw BM25 (issue 3's goals). Its own
@@ -566,6 +581,8 @@ def main() -> int:
         # ... and with every query encoded anew.
         "api_uncached_hybrid_novec": start_api(0, QUARRY_QUERY_VECTOR_CACHE="false"),
         "api_cached": start_api(3600),
+        # The same without keys and limits: what they cost a cached search, in the same rounds.
+        "api_cached_open": start_api(3600, QUARRY_AUTH="off", QUARRY_RATE_LIMITS="false"),
     }
     sink_port = free_port()
     sink = subprocess.Popen(
@@ -580,15 +597,15 @@ def main() -> int:
         systems: list[tuple[str, Callable[[], Callable[[dict[str, str]], bool]], str, list[HttpRequest]]] = [
             ("raw_opensearch", raw, settings.opensearch_url, raw_http),
             *[
-                (name, api_caller(port), f"http://127.0.0.1:{port}", api_http)
+                (name, api_caller(port, headers), f"http://127.0.0.1:{port}", api_http)
                 for name, (_, port) in apis.items()
             ],
         ]
         opensearch_pid = pid_from_file(settings.var_path / "run" / "opensearch.pid")
         pids = {name: apis[name][0].pid if name in apis else None for name, *_ in systems}
         for name, caller, base_url, http_requests in systems:
-            if name == "api_cached":
-                warm_cache(apis[name][1], mix)  # the cached side measures cache hits only
+            if name.startswith("api_cached"):
+                warm_cache(apis[name][1], mix, headers)  # the cached sides measure cache hits only
             drive(f"{name} warm-up", 2, WARMUP, caller, mix)
             results.append(wrk_row(name, base_url, http_requests, 1, pids[name], opensearch_pid))
             for concurrency in CONCURRENCY:
@@ -603,8 +620,8 @@ def main() -> int:
         results += [median_round([r for r in rounds if r.system == name]) for name, *_ in systems]
         order = {name: position for position, (name, *_) in enumerate(systems)}
         results.sort(key=lambda r: (order[r.system], r.concurrency, r.client != "wrk"))
-        drive("traced warm-up", 2, WARMUP, api_caller(traced[1]), mix)
-        overhead = tracing_overhead(apis["api_uncached_hybrid"][1], traced[1], sink_port, mix)
+        drive("traced warm-up", 2, WARMUP, api_caller(traced[1], headers), mix)
+        overhead = tracing_overhead(apis["api_uncached_hybrid"][1], traced[1], sink_port, mix, headers)
         print(msgspec.json.encode(overhead).decode(), file=sys.stderr)
     finally:
         for process, _ in [*apis.values(), traced]:
@@ -614,6 +631,7 @@ def main() -> int:
         sink.wait(timeout=10)
         keyword_config.unlink(missing_ok=True)
         RedisStore(isolated_redis(settings)).delete(CONFIG_KEY)
+        stack.close()
     stages = stage_timings(settings, mix)
     understanding = understanding_cpu(environment())
     # Goals and ratios compare like with like: the wrk rows (one C client for every side).
@@ -632,6 +650,8 @@ def main() -> int:
     }
     goals["cached_p99_under_10ms_c16"] = by[("api_cached", 16)].p99_ms < 10
     budgets = c16_budgets(rounds)
+    security = security_overhead(rounds)
+    goals["auth_and_limits_api_cpu_within_0_05ms_per_cached_search"] = security.within_budget
     wrk_hybrid_p50 = by[("api_uncached_hybrid", 1)].p50_ms
     # The stricter of the two readings: the share of the client-measured p50, and the same absolute
     # cost against the (lower) server-side p50 wrk measured for the same API.
@@ -653,6 +673,7 @@ def main() -> int:
         hybrid_stages=stages,
         tracing_overhead=overhead,
         understanding=understanding,
+        security=security,
     )
     lines = [
         f"# bench-search ({report.environment['commit']}, {report.environment['measured_at']})",
@@ -735,6 +756,7 @@ def main() -> int:
         *understanding_table(understanding).splitlines()[2:],
         "",
         *budget_lines(budgets),
+        *security_table(security),
         "| goal | met |",
         "| --- | --- |",
         *[f"| {k} | {'yes' if v else 'NO'} |" for k, v in goals.items()],

@@ -15,10 +15,12 @@ from __future__ import annotations
 import sys
 import urllib.parse
 import uuid
+from contextlib import ExitStack
 
 import msgspec
 from opensearchpy import OpenSearch
 
+from pipelines.api_access import bearer, tool_token
 from pipelines.bench.cpu import pid_from_file
 from pipelines.bench.report import environment, publish_report
 from pipelines.bench.search_bench import (
@@ -47,8 +49,8 @@ class UbiIdsBenchReport(msgspec.Struct):
     api_cpu_ms_added_by_ids: dict[str, float | None]
 
 
-def search_request(params: dict[str, str]) -> HttpRequest:
-    return HttpRequest("GET", "/v1/search?" + urllib.parse.urlencode(params))
+def search_request(params: dict[str, str], headers: dict[str, str]) -> HttpRequest:
+    return HttpRequest("GET", "/v1/search?" + urllib.parse.urlencode(params), headers=tuple(headers.items()))
 
 
 def main() -> int:
@@ -59,13 +61,15 @@ def main() -> int:
         {**params, "query_id": f"bench-{run}-{n}", "client_id": BENCH_CLIENT} for n, params in enumerate(mix)
     ]
     alias_search = f"/{settings.products_alias}/_search"
+    stack = ExitStack()
+    headers = bearer(stack.enter_context(tool_token(settings, "make bench-ubi-ids", ("search",))))
     requests = {
         "raw_opensearch": [
             HttpRequest("POST", alias_search, msgspec.json.encode(raw_body(m)).decode()) for m in mix
         ],
-        "api_cached": [search_request(m) for m in mix],
-        "api_cached_client_ids": [search_request(m) for m in with_ids],
-        "api_cached_client_ids_unchecked": [search_request(m) for m in with_ids],
+        "api_cached": [search_request(m, headers) for m in mix],
+        "api_cached_client_ids": [search_request(m, headers) for m in with_ids],
+        "api_cached_client_ids_unchecked": [search_request(m, headers) for m in with_ids],
     }
     checked, checked_port = start_api(3600)
     unchecked, unchecked_port = start_api(3600, QUARRY_UBI_QUERY_ID_CHECK="false")
@@ -78,8 +82,8 @@ def main() -> int:
     rounds: list[Latency] = []
     try:
         for port in (checked_port, unchecked_port):
-            warm_cache(port, mix)
-            warm_cache(port, with_ids)  # claims the ids; the pages are the same cache entries
+            warm_cache(port, mix, headers)
+            warm_cache(port, with_ids, headers)  # claims the ids; the pages are the same cache entries
         for number in range(1, ROUNDS + 1):
             for concurrency in CONCURRENCY:
                 for name, sent in requests.items():
@@ -93,6 +97,7 @@ def main() -> int:
         for process in (checked, unchecked):
             process.terminate()
             process.wait(timeout=20)
+        stack.close()
         OpenSearch(hosts=[settings.ubi_url], timeout=120).delete_by_query(
             index=UBI_QUERIES,
             body={"query": {"term": {"client_id": BENCH_CLIENT}}},

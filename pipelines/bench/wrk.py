@@ -27,6 +27,8 @@ class HttpRequest:
     path: str
     body: str = ""
     content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+    """Sent with the request, e.g. the API key."""
 
 
 class WrkResult(msgspec.Struct):
@@ -71,6 +73,7 @@ def lua_script(requests: list[HttpRequest]) -> str:
                 _long_string(r.path),
                 _long_string(r.body) if r.body else "nil",
                 _long_string(r.content_type),
+                "{" + ", ".join(f"[{_long_string(k)}] = {_long_string(v)}" for k, v in r.headers) + "}",
             ]
         )
         + "}"
@@ -84,8 +87,8 @@ local prepared = {{}}
 local n = 0
 function init(args)
   for i, s in ipairs(specs) do
-    local headers = nil
-    if s[3] then headers = {{["Content-Type"] = s[4]}} end
+    local headers = s[5]
+    if s[3] then headers["Content-Type"] = s[4] end
     prepared[i] = wrk.format(s[1], s[2], headers, s[3])
   end
 end

@@ -42,9 +42,9 @@ def test_redis_down_is_degraded_but_ready(engine, settings, alias) -> None:
     assert (ready.json()["status"], ready.json()["degraded"]) == ("degraded", ["redis"])
 
 
-def test_missing_alias_is_not_ready(engine) -> None:
+def test_missing_alias_is_not_ready(engine, auth_headers) -> None:
     with api(QUARRY_PRODUCTS_ALIAS="qt-never-built") as base:
         ready = httpx.get(f"{base}/health/ready")
-        schema = httpx.get(f"{base}/schema/openapi.json")
+        schema = httpx.get(f"{base}/schema/openapi.json", headers=auth_headers)
     assert ready.status_code == 503 and ready.json()["ready"] is False
     assert "/health/ready" in schema.json()["paths"]

@@ -92,5 +92,32 @@ def test_keys_are_created_listed_rotated_and_revoked_from_the_cli(engine) -> Non
     assert keys.verify(token) is not None and keys.verify(rotated["token"]) is not None
     assert run("keys", "revoke", key_id).returncode == 0
     assert ApiKeys(OpenSearchKeyStore(engine)).verify(rotated["token"]) is None
+    assert key_id not in run("keys", "list").stdout  # lists show keys that work ...
+    assert key_id in run("keys", "list", "--all").stdout  # ... and, asked, the record of the others
     unknown = run("keys", "revoke", "qk_00000000")
     assert unknown.returncode == 1 and "no API key" in unknown.stderr
+
+
+def test_make_ups_demo_keys_are_kept_and_reissued_only_when_they_stop_working(engine, tmp_path) -> None:
+    from quarry.api_keys import ApiKeys, OpenSearchKeyStore
+
+    env = {"QUARRY_VAR_DIR": str(tmp_path)}
+    first = run("keys", "demo", env=env)
+    assert first.returncode == 0, first.stderr
+    folder = tmp_path / "keys"
+    tokens = {path.stem: path.read_text().strip() for path in folder.glob("*.token")}
+    assert set(tokens) == {"demo-search", "demo-admin", "metrics"}
+    assert all(oct(path.stat().st_mode & 0o777) == "0o600" for path in folder.glob("*.token"))
+    assert tokens["demo-search"] in first.stdout and tokens["demo-admin"] in first.stdout
+    assert tokens["metrics"] not in first.stdout  # named by its file only
+    keys = ApiKeys(OpenSearchKeyStore(engine))
+    scopes = {name: keys.verify(token).scopes for name, token in tokens.items()}  # type: ignore[union-attr]
+    assert scopes["demo-search"] == ("search",) and scopes["metrics"] == ("metrics",)
+    assert "admin" in scopes["demo-admin"]
+    assert run("keys", "demo", env=env).stdout == first.stdout  # kept while they work
+    keys.revoke(tokens["demo-search"].split(".")[0])
+    assert run("keys", "demo", env=env).returncode == 0
+    again = {path.stem: path.read_text().strip() for path in folder.glob("*.token")}
+    assert again["demo-search"] != tokens["demo-search"] and again["demo-admin"] == tokens["demo-admin"]
+    for token in {*tokens.values(), *again.values()}:
+        keys.revoke(token.split(".")[0])

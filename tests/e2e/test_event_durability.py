@@ -12,7 +12,7 @@ from quarry.ubi import UBI_EVENTS
 from tests.conftest import running_api
 
 
-def test_acknowledged_events_survive_killing_the_service(engine) -> None:
+def test_acknowledged_events_survive_killing_the_service(engine, auth_headers) -> None:
     now = dt.datetime.now(dt.UTC).isoformat()
     batches = [
         [
@@ -30,11 +30,15 @@ def test_acknowledged_events_survive_killing_the_service(engine) -> None:
     acknowledged: list[str] = []
     with running_api(QUARRY_API_WORKERS="1") as (base, _, process):
         for batch in batches[:-1]:
-            response = httpx.post(f"{base}/v1/events", json={"events": batch}, timeout=60)
+            response = httpx.post(
+                f"{base}/v1/events", json={"events": batch}, headers=auth_headers, timeout=60
+            )
             assert response.status_code == 202
             acknowledged += [e["event_id"] for e in batch]
         # The last batch: kill the process the moment its 202 arrives, before anything else can run.
-        response = httpx.post(f"{base}/v1/events", json={"events": batches[-1]}, timeout=60)
+        response = httpx.post(
+            f"{base}/v1/events", json={"events": batches[-1]}, headers=auth_headers, timeout=60
+        )
         process.send_signal(signal.SIGKILL)
         assert response.status_code == 202 and response.json()["accepted"] == 500
         acknowledged += [e["event_id"] for e in batches[-1]]

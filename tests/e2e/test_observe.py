@@ -17,6 +17,7 @@ import httpx
 import pytest
 import yaml
 
+from quarry.api_keys import temporary_key
 from tests.conftest import running_api
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,15 +54,20 @@ def exporter() -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def test_prometheus_scrapes_the_api_and_evaluates_quarrys_rules(demo_catalog, exporter, tmp_path) -> None:
+def test_prometheus_scrapes_the_api_and_evaluates_quarrys_rules(
+    demo_catalog, exporter, tmp_path, api_keys, auth_headers
+) -> None:
     binary = shutil.which("prometheus")
     assert binary, "prometheus is missing: make test installs Debian's prometheus"
     shipped = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
-    with running_api(
-        QUARRY_API_WORKERS="2",
-        QUARRY_PRODUCTS_ALIAS=demo_catalog.products_alias,
-        QUARRY_ARTIFACTS_DIR=demo_catalog.artifacts_dir,
-    ) as (base, _, _):
+    with (
+        running_api(
+            QUARRY_API_WORKERS="2",
+            QUARRY_PRODUCTS_ALIAS=demo_catalog.products_alias,
+            QUARRY_ARTIFACTS_DIR=demo_catalog.artifacts_dir,
+        ) as (base, _, _),
+        temporary_key(api_keys, "prometheus test", ("metrics",)) as metrics_token,
+    ):
         # The shipped configuration, pointed at this test's API and exporter and scraping faster.
         config = dict(shipped)
         config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
@@ -69,6 +75,12 @@ def test_prometheus_scrapes_the_api_and_evaluates_quarrys_rules(demo_catalog, ex
         targets = {"quarry-api": base.removeprefix("http://"), "opensearch": exporter}
         for job in config["scrape_configs"]:
             job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
+        # The shipped scrape sends the key `make up` leaves for it; here a key with that one scope.
+        (api_job,) = (job for job in config["scrape_configs"] if job["job_name"] == "quarry-api")
+        assert api_job["authorization"]["credentials_file"].endswith("var/keys/metrics.token")
+        token_file = tmp_path / "metrics.token"
+        token_file.write_text(metrics_token)
+        api_job["authorization"]["credentials_file"] = str(token_file)
         (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
         port = free_port()
         prometheus = subprocess.Popen(
@@ -90,7 +102,7 @@ def test_prometheus_scrapes_the_api_and_evaluates_quarrys_rules(demo_catalog, ex
 
             wait_for(targets_up, "both targets up")
             for query in ("running shoes", "tent", "qwzxvj plorf", "sofa") * 5:
-                httpx.get(f"{base}/v1/search", params={"q": query}, timeout=10)
+                httpx.get(f"{base}/v1/search", params={"q": query}, headers=auth_headers, timeout=10)
 
             def query(expr: str) -> list[dict[str, Any]]:
                 result: list[dict[str, Any]] = httpx.get(

@@ -14,7 +14,7 @@ from tests.conftest import running_api
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
-def test_search_log_line_has_the_request_context(demo_catalog) -> None:
+def test_search_log_line_has_the_request_context(demo_catalog, auth_headers) -> None:
     with running_api(
         QUARRY_API_WORKERS="1",
         QUARRY_PRODUCTS_ALIAS=demo_catalog.products_alias,
@@ -23,7 +23,7 @@ def test_search_log_line_has_the_request_context(demo_catalog) -> None:
         response = httpx.get(
             f"{base}/v1/search",
             params={"q": "velvet sofa", "user_id": "u-42"},
-            headers={"traceparent": TRACEPARENT},
+            headers={"traceparent": TRACEPARENT, **auth_headers},
         )
         time.sleep(0.3)
     assert response.status_code == 200
@@ -43,15 +43,17 @@ def test_search_log_line_has_the_request_context(demo_catalog) -> None:
 TRACE_QUERY = ["jq", "-cR", "--arg", "t", "{trace_id}", "fromjson? | select(.trace_id == $t)"]
 
 
-def test_the_documented_jq_query_finds_every_line_of_a_request(demo_catalog, tmp_path) -> None:
+def test_the_documented_jq_query_finds_every_line_of_a_request(demo_catalog, tmp_path, auth_headers) -> None:
     with running_api(
         QUARRY_API_WORKERS="1",
         QUARRY_PRODUCTS_ALIAS=demo_catalog.products_alias,
         QUARRY_ARTIFACTS_DIR=demo_catalog.artifacts_dir,
     ) as (base, output, _):
-        other = httpx.get(f"{base}/v1/search", params={"q": "velvet sofa"})
+        other = httpx.get(f"{base}/v1/search", params={"q": "velvet sofa"}, headers=auth_headers)
         response = httpx.get(
-            f"{base}/v1/search", params={"q": "qwzxvj plorf"}, headers={"traceparent": TRACEPARENT}
+            f"{base}/v1/search",
+            params={"q": "qwzxvj plorf"},
+            headers={"traceparent": TRACEPARENT, **auth_headers},
         )
         time.sleep(0.3)
     log = tmp_path / "api.log"

@@ -248,11 +248,13 @@ def test_the_label_checks_catch_a_misspelt_label() -> None:
     assert label_problems("sum by (instance) (rate(a_total[5m]))", labels) == []  # added at scrape
 
 
-def test_dashboards_use_only_labels_their_metrics_have(demo_catalog, opensearch_exporter: str) -> None:
+def test_dashboards_use_only_labels_their_metrics_have(
+    demo_catalog, opensearch_exporter: str, auth_headers: dict[str, str]
+) -> None:
     """Against `python -m api` with two workers, as deployed: multiprocess gauges carry `pid` there."""
     with (
         running_api(QUARRY_API_WORKERS="2") as (base, _, _),
-        httpx.Client(base_url=base, timeout=30) as client,
+        httpx.Client(base_url=base, timeout=30, headers=auth_headers) as client,
     ):
         exercise(client)
         labels = exposed_labels(client.get("/metrics").text)

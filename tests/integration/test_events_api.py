@@ -6,16 +6,14 @@ import datetime as dt
 import uuid
 
 import pytest
-from litestar.testing import TestClient
 
-from api.app import create_app
 from quarry.ubi import UBI_EVENTS, events_index
 from tests.conftest import make_event as event
 
 
 @pytest.fixture(scope="module")
-def client(settings):
-    with TestClient(create_app(settings)) as test_client:
+def client(app_client, settings):
+    with app_client(settings) as test_client:
         yield test_client
 
 

@@ -77,7 +77,7 @@ def test_business_metrics_follow_searches(api_client) -> None:
     assert any(dict(labels) == {"dependency": "opensearch", "operation": "search"} for labels in opensearch)
 
 
-def test_every_workers_counts_are_reported(demo_catalog) -> None:
+def test_every_workers_counts_are_reported(demo_catalog, auth_headers) -> None:
     env = {
         "QUARRY_API_WORKERS": "2",
         "QUARRY_PRODUCTS_ALIAS": demo_catalog.products_alias,
@@ -87,16 +87,18 @@ def test_every_workers_counts_are_reported(demo_catalog) -> None:
         # The first worker answers while the second still loads its models (the category router's
         # mpnet takes seconds): wait until both report their process metrics, which they start last.
         for _ in range(300):
-            text = httpx.get(f"{base}/metrics", timeout=5).text
+            text = httpx.get(f"{base}/metrics", headers=auth_headers, timeout=5).text
             if len({dict(labels)["pid"] for labels in samples(text, RESIDENT_MEMORY)}) == 2:
                 break
             time.sleep(0.2)
-        before = request_count(httpx.get(f"{base}/metrics", timeout=5).text, "/health/live")  # start-up polls
+        before = request_count(
+            httpx.get(f"{base}/metrics", headers=auth_headers, timeout=5).text, "/health/live"
+        )  # start-up polls
         requests = 60
         for _ in range(requests):  # a new connection each time, so both workers take some
             assert httpx.get(f"{base}/health/live", timeout=5).status_code == 200
         port = base.rsplit(":", 1)[1]
-        text = httpx.get(f"{base}/metrics", timeout=5).text
+        text = httpx.get(f"{base}/metrics", headers=auth_headers, timeout=5).text
         assert request_count(text, "/health/live") - before == requests
         # Proof that the sum spans workers: each worker's own file counted some of the requests.
         per_worker = []

@@ -12,9 +12,7 @@ import sys
 from pathlib import Path
 
 import msgspec
-from litestar.testing import TestClient
 
-from api.app import create_app
 from pipelines.catalog.generator import generate_catalog
 from pipelines.indexing.versions import build_from_documents
 from pipelines.synonyms.rules import load_rules, opensearch_rules
@@ -28,7 +26,9 @@ MODEL = "all-mpnet-base-v2"
 PRODUCTS = 600
 
 
-def test_all_mpnet_base_v2_works_by_changing_the_setting(engine, settings, alias, tmp_path) -> None:
+def test_all_mpnet_base_v2_works_by_changing_the_setting(
+    app_client, engine, settings, alias, tmp_path
+) -> None:
     mpnet = msgspec.structs.replace(
         settings,
         embedding_model=MODEL,
@@ -60,7 +60,7 @@ def test_all_mpnet_base_v2_works_by_changing_the_setting(engine, settings, alias
     fp32 = store.metadata(artifact_name("fp32"), store.current(artifact_name("fp32")))
     assert fp32["metrics"]["min_cosine_to_torch"] > 0.999
 
-    with TestClient(create_app(mpnet)) as client:
+    with app_client(mpnet) as client:
         retriever = client.app.state.search_service.semantic
         floors: list[float] = []
         retrieve = retriever.retrieve

@@ -9,9 +9,7 @@ import uuid
 import msgspec
 import numpy as np
 import pytest
-from litestar.testing import TestClient
 
-from api.app import create_app
 from api.events.services import session_key
 from api.recommendations.services import ARTIFACT, RecommendationService
 from pipelines.recommend.train import Interaction, serving_files, to_matrix
@@ -89,13 +87,13 @@ def test_similar_items_never_return_the_item(service) -> None:
     assert [i.score for i in similar.items] == sorted((i.score for i in similar.items), reverse=True)
 
 
-def test_hot_swap_without_failed_requests(settings, tmp_path) -> None:
+def test_hot_swap_without_failed_requests(app_client, settings, tmp_path) -> None:
     artifacts = LocalArtifactStore(tmp_path)
     first = publish(artifacts, seed=0)
     local = msgspec.structs.replace(settings, artifacts_dir=str(tmp_path), artifact_reload_interval_s=0.0)
     failures: list[int] = []
     versions: set[str] = set()
-    with TestClient(create_app(local)) as client:
+    with app_client(local) as client:
         stop = threading.Event()
 
         def hammer() -> None:

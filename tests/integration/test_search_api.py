@@ -159,13 +159,13 @@ def test_invalid_utf8_in_the_query_string_is_a_400(api_client) -> None:
     assert "empty after normalization" in response.json()["detail"]
 
 
-def test_results_carry_the_indexed_values_read_from_doc_values(engine, demo_catalog, alias) -> None:
+def test_results_carry_the_indexed_values_read_from_doc_values(
+    app_client, engine, demo_catalog, alias
+) -> None:
     """The candidate window comes from doc values; what a shopper sees must still be what was indexed,
     including a title too long for `title.keyword` (512 characters) and float32 ratings."""
     import msgspec
-    from litestar.testing import TestClient
 
-    from api.app import create_app
     from pipelines.indexing.versions import build_from_documents
     from tests.conftest import make_product
 
@@ -178,7 +178,7 @@ def test_results_carry_the_indexed_values_read_from_doc_values(engine, demo_cata
     ]
     build_from_documents(engine, demo_catalog, alias, ((p.product_id, p.to_document()) for p in products), [])
     settings = msgspec.structs.replace(demo_catalog, products_alias=alias, cache_warm_queries=0)
-    with TestClient(create_app(settings)) as client:
+    with app_client(settings) as client:
         body = search(client, q="walnut", size=10)
         by_id = {r["product_id"]: r for r in body["results"]}
         assert len(long_title.strip()) > 512

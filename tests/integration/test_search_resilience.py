@@ -8,19 +8,17 @@ from typing import Any
 
 import msgspec
 import pytest
-from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.app import create_app
 from api.search.ranking import CONFIG_KEY, load_config_file
 from quarry.adapters.cache import RedisStore
 from quarry.adapters.search_engine import OpenSearchEngine, SearchEngineError
 from quarry.circuit import CircuitBreaker
 
 
-def test_redis_down_serves_searches_and_reports_the_bypassed_cache(demo_catalog) -> None:
+def test_redis_down_serves_searches_and_reports_the_bypassed_cache(app_client, demo_catalog) -> None:
     dead = msgspec.structs.replace(demo_catalog, redis_url="redis://127.0.0.1:1/0", cache_warm_queries=0)
-    with TestClient(create_app(dead, store=RedisStore(dead.redis_url, timeout_s=0.05))) as client:
+    with app_client(dead, store=RedisStore(dead.redis_url, timeout_s=0.05)) as client:
         queries = ["sofa", "tent", "lipstick", "laptop", "yoga mat", "blender", "teddy bear"]
         bodies = [client.get("/v1/search", params={"q": q, "size": 3}) for q in queries]
     assert all(b.status_code == 200 for b in bodies)
@@ -47,9 +45,9 @@ def test_every_search_is_written_to_ubi_queries(engine, api_client) -> None:
     assert logged["application"] == "quarry" and logged["timestamp"]
 
 
-def test_full_query_log_queue_drops_are_counted_not_blocking(demo_catalog) -> None:
+def test_full_query_log_queue_drops_are_counted_not_blocking(app_client, demo_catalog) -> None:
     tiny = msgspec.structs.replace(demo_catalog, ubi_queue_capacity=1)
-    with TestClient(create_app(tiny)) as client:
+    with app_client(tiny) as client:
         writer = client.app.state.search_service.query_log
         writer.stop()  # nothing drains the queue now
         statuses = [client.get("/v1/search", params={"q": "sofa", "size": 1}).status_code for _ in range(4)]
@@ -57,10 +55,10 @@ def test_full_query_log_queue_drops_are_counted_not_blocking(demo_catalog) -> No
     assert writer.dropped >= 2
 
 
-def test_ranking_config_is_read_through_redis(demo_catalog, store) -> None:
+def test_ranking_config_is_read_through_redis(app_client, demo_catalog, store) -> None:
     shipped = load_config_file(demo_catalog.ranking_config)
     store.delete(CONFIG_KEY)
-    with TestClient(create_app(demo_catalog)) as client:
+    with app_client(demo_catalog) as client:
         client.get("/v1/search", params={"q": "sofa", "size": 1})
         assert msgspec.json.decode(store.get(CONFIG_KEY)).get("version") == shipped.version
         provider = client.app.state.search_service.ranking
@@ -78,11 +76,11 @@ def test_ranking_config_is_read_through_redis(demo_catalog, store) -> None:
             store.delete(CONFIG_KEY)  # a pushed config must not outlive the test
 
 
-def test_opensearch_down_opens_its_circuit_and_searches_fail_fast_with_503(demo_catalog) -> None:
+def test_opensearch_down_opens_its_circuit_and_searches_fail_fast_with_503(app_client, demo_catalog) -> None:
     dead = msgspec.structs.replace(
         demo_catalog, opensearch_url="http://127.0.0.1:1", cache_warm_queries=0, search_cache_ttl_s=0
     )
-    with TestClient(create_app(dead)) as client:
+    with app_client(dead) as client:
         engine = client.app.state.engine
         breaker = engine._breaker
         answers = [client.get("/v1/search", params={"q": f"tent {n}"}) for n in range(8)]
@@ -133,12 +131,14 @@ class _FailingEngine(OpenSearchEngine):
         return super().search(index, body)
 
 
-def test_cached_pages_are_still_served_while_opensearch_is_down(demo_catalog, monkeypatch) -> None:
+def test_cached_pages_are_still_served_while_opensearch_is_down(
+    app_client, demo_catalog, monkeypatch
+) -> None:
     from api.search import services
 
     engine = _FailingEngine(demo_catalog.opensearch_url)
     settings = msgspec.structs.replace(demo_catalog, cache_warm_queries=0)
-    with TestClient(create_app(settings, engine=engine)) as client:
+    with app_client(settings, engine=engine) as client:
         query = {"q": "sleeping bag", "price_max": 10_000 + uuid.uuid4().int % 10**6}
         assert client.get("/v1/search", params=query).status_code == 200
         engine.down = True

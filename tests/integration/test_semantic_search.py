@@ -12,7 +12,6 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
-from api.app import create_app
 from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.adapters.search_engine import OpenSearchEngine, SearchEngineError, SearchResponse
 from quarry.vector_index import ARTIFACT, INDEX_FILE
@@ -76,13 +75,15 @@ def settings_with(demo_catalog, **changes: Any):
     return msgspec.structs.replace(demo_catalog, cache_warm_queries=0, search_cache_ttl_s=0, **changes)
 
 
-def test_a_damaged_faiss_file_degrades_to_keyword_reranking_without_failing(demo_catalog, tmp_path) -> None:
+def test_a_damaged_faiss_file_degrades_to_keyword_reranking_without_failing(
+    app_client, demo_catalog, tmp_path
+) -> None:
     artifacts = tmp_path / "artifacts"
     shutil.copytree(demo_catalog.artifacts_dir, artifacts)
     version = (artifacts / ARTIFACT / "CURRENT").read_text().strip()
     index_file = artifacts / ARTIFACT / version / INDEX_FILE
     index_file.write_bytes(index_file.read_bytes()[:1000])  # truncated
-    with TestClient(create_app(settings_with(demo_catalog, artifacts_dir=str(artifacts)))) as client:
+    with app_client(settings_with(demo_catalog, artifacts_dir=str(artifacts))) as client:
         assert client.get("/health/ready").status_code == 200
         body = search(client, q=CONCEPTUAL, size=10)
         assert "vector_index" in body["degraded"]
@@ -91,8 +92,8 @@ def test_a_damaged_faiss_file_degrades_to_keyword_reranking_without_failing(demo
         assert body["results"]
 
 
-def test_an_unavailable_model_leaves_search_keyword_only(demo_catalog) -> None:
-    with TestClient(create_app(settings_with(demo_catalog, embedding_model="not-a-shipped-model"))) as client:
+def test_an_unavailable_model_leaves_search_keyword_only(app_client, demo_catalog) -> None:
+    with app_client(settings_with(demo_catalog, embedding_model="not-a-shipped-model")) as client:
         body = search(client, q="running shoes", size=5)
         assert "embedding_model" in body["degraded"]
         assert body["retrieval"]["mode"] == "keyword" and len(body["results"]) == 5
@@ -107,9 +108,9 @@ class KnnFailingEngine(OpenSearchEngine):
         return super().search(index, body)
 
 
-def test_faiss_serves_semantic_candidates_when_knn_fails(demo_catalog) -> None:
+def test_faiss_serves_semantic_candidates_when_knn_fails(app_client, demo_catalog) -> None:
     engine = KnnFailingEngine(demo_catalog.opensearch_url)
-    with TestClient(create_app(settings_with(demo_catalog), engine=engine)) as client:
+    with app_client(settings_with(demo_catalog), engine=engine) as client:
         body = search(client, q=CONCEPTUAL, size=10, brand="Hydro Flask")
         assert "knn" in body["degraded"]
         assert body["retrieval"]["semantic_candidates"] > 0
@@ -117,7 +118,7 @@ def test_faiss_serves_semantic_candidates_when_knn_fails(demo_catalog) -> None:
     engine.close()
 
 
-def test_a_new_faiss_artifact_is_swapped_in_while_searches_run(demo_catalog, tmp_path) -> None:
+def test_a_new_faiss_artifact_is_swapped_in_while_searches_run(app_client, demo_catalog, tmp_path) -> None:
     from quarry.vector_index import load_vector_index, publish_vector_index
 
     artifacts = tmp_path / "artifacts"
@@ -126,7 +127,7 @@ def test_a_new_faiss_artifact_is_swapped_in_while_searches_run(demo_catalog, tmp
     settings = settings_with(demo_catalog, artifacts_dir=str(artifacts), artifact_reload_interval_s=0.05)
     failures: list[str] = []
     stop = threading.Event()
-    with TestClient(create_app(settings)) as client:
+    with app_client(settings) as client:
         service = client.app.state.search_service
         before = service.semantic.index.version
 
@@ -343,14 +344,14 @@ def test_cold_start_products_get_content_based_similar_items(api_client, engine,
 
 
 def test_queries_are_encoded_by_the_onnx_export_or_by_torch_when_it_is_missing(
-    demo_catalog, tmp_path
+    app_client, demo_catalog, tmp_path
 ) -> None:
-    with TestClient(create_app(settings_with(demo_catalog, query_encoder="onnx-int8"))) as client:
+    with app_client(settings_with(demo_catalog, query_encoder="onnx-int8")) as client:
         assert client.app.state.search_service.semantic.vectors.encoder_id.endswith(":onnx-int8")
         assert search(client, q=CONCEPTUAL, size=5)["degraded"] == []
     artifacts = tmp_path / "artifacts"
     shutil.copytree(demo_catalog.artifacts_dir, artifacts, ignore=shutil.ignore_patterns("query-encoder-*"))
-    with TestClient(create_app(settings_with(demo_catalog, artifacts_dir=str(artifacts)))) as client:
+    with app_client(settings_with(demo_catalog, artifacts_dir=str(artifacts))) as client:
         assert client.app.state.search_service.semantic.vectors.encoder_id.endswith(":torch")
         body = search(client, q=CONCEPTUAL, size=10)
         assert body["degraded"] == [] and body["retrieval"]["mode"] == "hybrid"

@@ -13,7 +13,6 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from api.app import create_app
 from api.search import services
 from quarry.adapters.search_engine import OpenSearchEngine
 from quarry.settings import Settings
@@ -25,10 +24,10 @@ TRACEPARENT = f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"
 
 
 @pytest.fixture
-def traced(demo_catalog: Settings) -> Iterator[tuple[TestClient, InMemorySpanExporter]]:
+def traced(app_client, demo_catalog: Settings) -> Iterator[tuple[TestClient, InMemorySpanExporter]]:
     exporter = InMemorySpanExporter()
     settings = msgspec.structs.replace(demo_catalog, cache_warm_queries=0, tracing_exporter="none")
-    with TestClient(create_app(settings, span_exporter=exporter)) as client:
+    with app_client(settings, span_exporter=exporter) as client:
         yield client, exporter
 
 
@@ -148,14 +147,14 @@ def test_event_ingestion_is_traced(traced) -> None:
     assert "opensearch bulk" in tree(spans)["events.ingest"]
 
 
-def test_a_dependency_failure_is_recorded_on_the_spans(demo_catalog: Settings) -> None:
+def test_a_dependency_failure_is_recorded_on_the_spans(app_client, demo_catalog: Settings) -> None:
     exporter = InMemorySpanExporter()
     dead = msgspec.structs.replace(
         demo_catalog, cache_warm_queries=0, search_cache_ttl_s=0, opensearch_url="http://127.0.0.1:1"
     )
     # An engine without a circuit breaker: every call is really attempted (and fails) here.
     engine = OpenSearchEngine(dead.opensearch_url, timeout_s=2)
-    with TestClient(create_app(dead, engine=engine, span_exporter=exporter)) as client:
+    with app_client(dead, engine=engine, span_exporter=exporter) as client:
         response = client.get("/v1/search", params={"q": "tent"}, headers={"traceparent": TRACEPARENT})
     assert response.status_code == 503
     assert response.json()["trace_id"] == response.headers["x-trace-id"] == CALLER_TRACE

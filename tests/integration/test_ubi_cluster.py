@@ -16,10 +16,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.app import create_app
 from pipelines.understanding import build_and_publish
 from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.adapters.search_engine import OpenSearchEngine
@@ -132,10 +130,10 @@ def relay(settings: Settings) -> Iterator[RecordingRelay]:
 
 
 def test_query_and_event_logs_go_to_the_analytics_cluster_and_searches_do_not(
-    demo_catalog: Settings, relay: RecordingRelay, engine: OpenSearchEngine
+    app_client, demo_catalog: Settings, relay: RecordingRelay, engine: OpenSearchEngine
 ) -> None:
     separate = msgspec.structs.replace(demo_catalog, ubi_opensearch_url=relay.url, cache_warm_queries=0)
-    with TestClient(create_app(separate)) as client:
+    with app_client(separate) as client:
         search = client.get("/v1/search", params={"q": "velvet sofa", "size": 3})
         assert client.app.state.search_service.query_log.flush()
         event = client.post(
@@ -162,10 +160,10 @@ def test_query_and_event_logs_go_to_the_analytics_cluster_and_searches_do_not(
 
 
 def test_an_analytics_outage_leaves_searches_and_readiness_alone(
-    demo_catalog: Settings, relay: RecordingRelay
+    app_client, demo_catalog: Settings, relay: RecordingRelay
 ) -> None:
     separate = msgspec.structs.replace(demo_catalog, ubi_opensearch_url=relay.url, cache_warm_queries=0)
-    with TestClient(create_app(separate)) as client:
+    with app_client(separate) as client:
         failures_before = _write_failures(client.get("/metrics").text)
         relay.close()
         searches = [client.get("/v1/search", params={"q": q, "size": 2}) for q in ("tent", "blender", "sofa")]

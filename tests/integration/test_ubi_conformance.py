@@ -99,16 +99,15 @@ def test_a_query_id_names_one_search(api_client) -> None:
     assert problem["status"] == 409 and problem["trace_id"] and query_id in problem["detail"]
 
 
-def test_unchecked_ids_never_fail_a_search_and_never_overwrite_a_record(demo_catalog, engine) -> None:
+def test_unchecked_ids_never_fail_a_search_and_never_overwrite_a_record(
+    app_client, demo_catalog, engine
+) -> None:
     """`QUARRY_UBI_QUERY_ID_CHECK=false`: no Redis claim; a reused id's search is answered, and the
     query log keeps the first search's record (the second is refused and counted)."""
     import msgspec
-    from litestar.testing import TestClient
-
-    from api.app import create_app
 
     query_id = f"q-{uuid.uuid4().hex}"
-    with TestClient(create_app(msgspec.structs.replace(demo_catalog, ubi_query_id_check=False))) as client:
+    with app_client(msgspec.structs.replace(demo_catalog, ubi_query_id_check=False)) as client:
         first = search(client, "desk lamp", query_id=query_id)
         assert client.app.state.search_service.query_log.flush(timeout_s=30)
         second = search(client, "floor lamp", query_id=query_id)  # no 409

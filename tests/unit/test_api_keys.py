@@ -8,7 +8,17 @@ import datetime as dt
 import msgspec
 import pytest
 
-from quarry.api_keys import ApiKeys, KeyConflictError, KeyStoreError, MemoryKeyStore, UnknownKeyError
+from quarry.api_keys import (
+    FILTER_KINDS,
+    ApiKeys,
+    FixedFilters,
+    KeyConflictError,
+    KeyStoreError,
+    MemoryKeyStore,
+    Stored,
+    StoreReadNeededError,
+    UnknownKeyError,
+)
 
 START = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
 
@@ -128,7 +138,8 @@ def test_a_revoked_key_stops_working(keys) -> None:
     issued = keys.create("partner", ("search",))
     keys.revoke(issued.key.key_id)
     assert keys.verify(issued.token) is None
-    assert keys.list()[0].revoked_at == "2026-11-30T12:00:00Z"
+    assert keys.list() == []  # lists show keys that work
+    assert keys.list(include_inactive=True)[0].revoked_at == "2026-11-30T12:00:00Z"
 
 
 def test_rotation_keeps_the_old_secret_for_the_grace_period_only(keys, clock) -> None:
@@ -199,3 +210,75 @@ def test_unknown_keys_cannot_be_rotated_or_revoked(keys) -> None:
         keys.rotate("qk_000000000000", grace=dt.timedelta(hours=1))
     with pytest.raises(UnknownKeyError):
         keys.revoke("qk_000000000000")
+
+
+class FailingStore(MemoryKeyStore):
+    """The in-memory store with an outage switch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    def get(self, key_id: str) -> Stored | None:
+        if self.down:
+            raise KeyStoreError("connection refused")
+        return super().get(key_id)
+
+
+def test_a_store_outage_keeps_known_keys_working_and_refuses_to_guess_about_others(clock) -> None:
+    store = FailingStore()
+    keys = ApiKeys(store, clock=clock, cache_ttl_s=10, monotonic=clock.seconds)
+    known = keys.create("shop", ("search",))
+    unseen = keys.create("partner", ("search",))
+    assert keys.verify(known.token) is not None
+    store.down = True
+    clock.now += dt.timedelta(seconds=60)  # long past the worker's 10 s memory
+    assert keys.verify(known.token) is not None  # stale if error
+    with pytest.raises(KeyStoreError):
+        keys.verify(unseen.token)  # never seen: neither accepted nor refused
+
+
+def test_verification_without_store_reads_says_when_it_needs_one(keys, store, clock) -> None:
+    remembering = ApiKeys(store, clock=clock, cache_ttl_s=10, monotonic=clock.seconds)
+    issued = keys.create("shop", ("search",))
+    with pytest.raises(StoreReadNeededError):
+        remembering.verify(issued.token, may_read=False)
+    assert remembering.verify(issued.token) is not None
+    assert remembering.verify(issued.token, may_read=False) is not None  # now from memory
+    rotated = keys.rotate(issued.key.key_id, dt.timedelta(hours=1))
+    with pytest.raises(StoreReadNeededError):  # a secret it has not seen: read the key again
+        remembering.verify(rotated.token, may_read=False)
+
+
+def test_lists_hide_revoked_and_expired_keys_unless_asked(keys, clock) -> None:
+    live = keys.create("live", ("search",))
+    revoked = keys.create("revoked", ("search",))
+    keys.revoke(revoked.key.key_id)
+    keys.create("expiring", ("search",), expires_in=dt.timedelta(hours=1))
+    clock.now += dt.timedelta(hours=2)
+    assert [k.key_id for k in keys.list()] == [live.key.key_id]
+    assert {k.owner for k in keys.list(include_inactive=True)} == {"live", "revoked", "expiring"}
+
+
+def test_a_key_with_fixed_filters_cannot_recommend(keys) -> None:
+    with pytest.raises(ValueError, match="recommend"):
+        keys.create("partner", ("search", "recommend"), filters={"brand": ["Acme"]})
+
+
+def test_fixed_filters_read_every_filter_a_key_may_hold(keys) -> None:
+    assert set(FixedFilters.__struct_fields__) == set(FILTER_KINDS)
+    issued = keys.create(
+        "partner",
+        ("search",),
+        filters={
+            "brand": ["Acme"],
+            "category": ["Tents"],
+            "in_stock": True,
+            "price_max": 200,
+            "rating_min": 4,
+        },
+    )
+    assert issued.key.fixed_filters() == FixedFilters(
+        brand=("Acme",), category=("Tents",), in_stock=True, price_max=200.0, rating_min=4.0
+    )
+    assert keys.create("shop", ("search",)).key.fixed_filters().empty

@@ -1,0 +1,127 @@
+"""`/admin/keys`: issuing, listing, rotating and revoking API keys over HTTP, for keys with the `admin`
+scope (the same operations as `python -m pipelines keys`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Annotated, Any
+
+from litestar import Controller, Request, delete, get, post
+from litestar.di import NamedDependency
+from litestar.openapi.spec import Example
+from litestar.params import JSONBody, Parameter
+
+from api.admin.schemas import Issued, KeyList, NewKey, Rotation
+from api.dependencies import from_state
+from api.examples import ISSUED_KEY, KEY_INFO, PROBLEM_400, PROBLEM_404, example_responses
+from api.problems import bad_request_handler, not_found_handler
+from api.security.auth import caller_of
+from quarry.api_keys import KEY_ID, ApiKeys, KeyInfo, UnknownKeyError
+
+log = logging.getLogger("api.admin")
+KeyId = Annotated[
+    str,
+    Parameter(
+        pattern=KEY_ID.pattern,
+        description="The key's id (its visible prefix)",
+        examples=[Example(value="qk_3fe0c5dc41a7")],
+    ),
+]
+
+
+def _audit(request: Request[Any, Any, Any], action: str, key_id: str) -> None:
+    """Who did what to which key, from where (the audit log of docs/security.md#audit)."""
+    log.info(
+        "admin action",
+        extra={
+            "action": action,
+            "target": key_id,
+            "actor": caller_of(request).key_id,
+            "client": request.client.host if request.client else None,
+        },
+    )
+
+
+class KeyAdminController(Controller):
+    path = "/admin/keys"
+    tags = ["admin"]  # noqa: RUF012 - Litestar declares these as instance attributes
+    dependencies = {"keys": from_state("api_keys")}  # noqa: RUF012
+    opt = {"scope": "admin"}  # noqa: RUF012
+    exception_handlers = {ValueError: bad_request_handler, UnknownKeyError: not_found_handler}  # noqa: RUF012
+
+    @post(
+        summary="Issue a key; its token is in this response only",
+        status_code=201,
+        sync_to_thread=True,
+        responses=example_responses(Issued, ISSUED_KEY, PROBLEM_400, status=201),
+    )
+    def create(
+        self, request: Request[Any, Any, Any], data: JSONBody[NewKey], keys: NamedDependency[ApiKeys]
+    ) -> Issued:
+        issued = keys.create(
+            data.owner,
+            tuple(data.scopes),
+            description=data.description,
+            expires_in=dt.timedelta(days=data.expires_in_days) if data.expires_in_days else None,
+            filters=data.filters,
+            search_per_minute=data.search_per_minute,
+            recommend_per_minute=data.recommend_per_minute,
+        )
+        _audit(request, "create", issued.key.key_id)
+        return Issued(issued.token, issued.key.info())
+
+    @get(
+        summary="Keys that work now (include_inactive adds revoked and expired ones)",
+        sync_to_thread=True,
+        responses=example_responses(KeyList, {"keys": [KEY_INFO]}),
+    )
+    def list_keys(
+        self,
+        keys: NamedDependency[ApiKeys],
+        include_inactive: Annotated[
+            bool, Parameter(description="Revoked and expired keys too", examples=[Example(value=False)])
+        ] = False,
+    ) -> KeyList:
+        return KeyList([key.info() for key in keys.list(include_inactive)])
+
+    @get(
+        "/{key_id:str}",
+        summary="One key, without its secret",
+        sync_to_thread=True,
+        responses=example_responses(KeyInfo, KEY_INFO, PROBLEM_404),
+    )
+    def get_key(self, keys: NamedDependency[ApiKeys], key_id: KeyId) -> KeyInfo:
+        return keys.get(key_id).info()
+
+    @post(
+        "/{key_id:str}/rotate",
+        summary="A new secret; the old one works for grace_hours more",
+        status_code=200,
+        sync_to_thread=True,
+        responses=example_responses(Issued, ISSUED_KEY, PROBLEM_400, PROBLEM_404),
+    )
+    def rotate(
+        self,
+        request: Request[Any, Any, Any],
+        keys: NamedDependency[ApiKeys],
+        key_id: KeyId,
+        data: JSONBody[Rotation],
+    ) -> Issued:
+        issued = keys.rotate(key_id, dt.timedelta(hours=data.grace_hours))
+        _audit(request, "rotate", key_id)
+        return Issued(issued.token, issued.key.info())
+
+    @delete(
+        "/{key_id:str}",
+        summary="Revoke a key (the record stays, marked revoked)",
+        status_code=200,
+        sync_to_thread=True,
+        responses=example_responses(KeyInfo, KEY_INFO, PROBLEM_404),
+    )
+    def revoke(
+        self, request: Request[Any, Any, Any], keys: NamedDependency[ApiKeys], key_id: KeyId
+    ) -> KeyInfo:
+        revoked = keys.revoke(key_id)
+        _audit(request, "revoke", key_id)
+        return revoked.info()

@@ -1,0 +1,38 @@
+"""Bodies of the admin API for keys (docs/security.md#admin-api)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from quarry.api_keys import FilterValue, KeyInfo, Scope
+
+
+class NewKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    owner: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    """Who holds the key: a team, a partner, a service."""
+    scopes: Annotated[list[Scope], msgspec.Meta(min_length=1)]
+    description: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    expires_in_days: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    """None: the key does not expire."""
+    filters: dict[str, FilterValue] = msgspec.field(default_factory=dict)
+    """Fixed filters every request with the key gets and cannot widen (brand, category, in_stock, …)."""
+    search_per_minute: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    recommend_per_minute: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+
+class Rotation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    grace_hours: Annotated[float, msgspec.Meta(ge=0, le=24 * 90)] = 24.0
+    """How long the replaced secret keeps working, so clients switch without an outage."""
+
+
+class Issued(msgspec.Struct, frozen=True):
+    """A new or rotated key: `token` is shown this once and stored only as a hash."""
+
+    token: str
+    key: KeyInfo
+
+
+class KeyList(msgspec.Struct, frozen=True):
+    keys: list[KeyInfo]

@@ -1,0 +1,146 @@
+"""Authentication on every route (docs/security.md#authentication).
+
+One app-level guard runs before any handler decodes its input: it finds the key in `Authorization:
+Bearer …` or `X-API-Key`, verifies it, checks the route's scope and leaves the caller on the request's
+state for handlers that need its filters or scopes. Routes say what they need in `opt`: `scope` (a
+scope the key must hold) or `public` (health checks only). A route that says nothing still needs a
+valid key, so a route added without thought is never open.
+
+A verified key is answered from the worker's memory (microseconds); a key the worker has not seen
+for `CACHE_TTL_S` is read from the store in a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import anyio
+import msgspec
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+
+from quarry.api_keys import NO_FILTERS, SCOPES, ApiKey, ApiKeys, FixedFilters, StoreReadNeededError
+
+log = logging.getLogger("api.auth")
+
+BEARER = "Bearer"
+API_KEY_HEADER = "X-API-Key"
+_AUTHORIZATION = b"authorization"
+_X_API_KEY = b"x-api-key"
+# How the OpenAPI document names the two ways to send a key.
+SECURITY_SCHEMES = ("bearer", "apiKey")
+
+
+class Caller(msgspec.Struct, frozen=True):
+    """Who is calling: the key's id (None when authentication is off), what it may do, and the
+    filters every search it makes carries."""
+
+    key_id: str | None
+    scopes: frozenset[str]
+    filters: FixedFilters = NO_FILTERS
+    search_per_minute: int | None = None
+    recommend_per_minute: int | None = None
+
+    def may(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    @classmethod
+    def of(cls, key: ApiKey) -> Caller:
+        return cls(
+            key_id=key.key_id,
+            scopes=frozenset(key.scopes),
+            filters=key.fixed_filters(),
+            search_per_minute=key.search_per_minute,
+            recommend_per_minute=key.recommend_per_minute,
+        )
+
+
+ANYONE = Caller(key_id=None, scopes=frozenset(SCOPES))
+"""The caller of every request when authentication is off."""
+
+
+def presented_token(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The key in the request's raw headers (read without building a headers object: this runs on
+    every request). `Authorization` takes the Bearer scheme only."""
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == _AUTHORIZATION:
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+        elif lowered == _X_API_KEY and value.strip():
+            return value.decode("latin-1").strip()
+    return None
+
+
+class Authenticator:
+    """Verifies keys for the guard; `enabled=False` (QUARRY_AUTH=off) lets every request through."""
+
+    def __init__(self, keys: ApiKeys | None, enabled: bool = True) -> None:
+        if enabled and keys is None:
+            raise ValueError("authentication needs a key store")
+        self.keys = keys
+        self.enabled = enabled
+        self._callers: dict[str, tuple[ApiKey, Caller]] = {}
+
+    def _caller(self, key: ApiKey) -> Caller:
+        """One Caller per stored record, remade only when the record changed (rotation, revocation)."""
+        known = self._callers.get(key.key_id)
+        if known is not None and known[0] is key:
+            return known[1]
+        caller = Caller.of(key)
+        if len(self._callers) > 10_000:
+            self._callers.clear()
+        self._callers[key.key_id] = (key, caller)
+        return caller
+
+    async def authenticate(self, token: str) -> Caller | None:
+        assert self.keys is not None
+        try:
+            key = self.keys.verify(token, may_read=False)
+        except StoreReadNeededError:
+            key = await anyio.to_thread.run_sync(self.keys.verify, token)
+        return self._caller(key) if key is not None else None
+
+
+def unauthorized(detail: str) -> NotAuthorizedException:
+    return NotAuthorizedException(detail, headers={"WWW-Authenticate": f'{BEARER} realm="quarry"'})
+
+
+async def require_key(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """The app-level guard: 401 without a valid key, 403 without the route's scope."""
+    opt = handler.opt
+    if opt.get("public"):
+        return
+    authenticator: Authenticator = connection.app.state.authenticator
+    if not authenticator.enabled:
+        connection.state.caller = ANYONE
+        await _limit(connection, opt, ANYONE)
+        return
+    token = presented_token(connection.scope["headers"])
+    if token is None:
+        raise unauthorized(f"an API key is required: send Authorization: Bearer <key> or {API_KEY_HEADER}")
+    caller = await authenticator.authenticate(token)
+    if caller is None:
+        raise unauthorized("the API key is unknown, revoked or expired")
+    scope = opt.get("scope")
+    if scope is not None and not caller.may(scope):
+        raise PermissionDeniedException(f"this API key lacks the {scope!r} scope")
+    connection.state.caller = caller
+    await _limit(connection, opt, caller)
+
+
+async def _limit(connection: ASGIConnection[Any, Any, Any, Any], opt: dict[str, Any], caller: Caller) -> None:
+    limited = opt.get("rate_limit")
+    policy = connection.app.state.rate_limits
+    if limited is not None and policy is not None:
+        await policy.check(connection, limited, caller)
+
+
+def caller_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
+    """The caller the guard admitted."""
+    caller: Caller = connection.state.caller
+    return caller

@@ -1,0 +1,56 @@
+"""How Quarry's own tools call an API that wants keys (docs/security.md#keys-for-quarrys-own-tools):
+each run issues itself a key that expires in hours and is revoked when the run ends, so no tool
+reads a long-lived secret from a file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from quarry.adapters.search_engine import OpenSearchEngine
+from quarry.api_keys import SCOPES, ApiKeys, OpenSearchKeyStore, Scope, temporary_key
+from quarry.settings import Settings
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+    from litestar.testing import TestClient
+
+
+def cluster_keys(settings: Settings) -> ApiKeys:
+    """The key store the API reads: the search cluster's key index."""
+    return ApiKeys(
+        OpenSearchKeyStore(OpenSearchEngine(settings.opensearch_url, settings.opensearch_timeout_s))
+    )
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+TOOL_PER_MINUTE = 1_000_000
+"""A tool's own key limit: tools search as fast as the machine lets them."""
+
+
+@contextmanager
+def tool_token(settings: Settings, tool: str, scopes: tuple[Scope, ...] = SCOPES) -> Iterator[str]:
+    """A key for one run of `tool`, revoked afterwards. With the `server` scope it is limited per key
+    only (at TOOL_PER_MINUTE); without it, as a web page's key, per address too."""
+    with temporary_key(cluster_keys(settings), tool, scopes, per_minute=TOOL_PER_MINUTE) as token:
+        yield token
+
+
+@contextmanager
+def in_process_api(settings: Settings, tool: str) -> Iterator[TestClient[Litestar]]:
+    """The real app in this process, with a client that sends a key of the run."""
+    from litestar.testing import TestClient
+
+    from api.app import create_app
+
+    keys = cluster_keys(settings)
+    with (
+        temporary_key(keys, tool, SCOPES, per_minute=TOOL_PER_MINUTE) as token,
+        TestClient(create_app(settings, keys=keys)) as client,
+    ):
+        client.headers.update(bearer(token))
+        yield client

@@ -1,0 +1,255 @@
+"""Sliding-window rate limits shared by every API worker and instance (docs/security.md#rate-limits).
+
+A limit of `rate` requests a minute with a `burst` is one sliding window of `burst` requests over
+`burst / rate` minutes: 100 a minute with a burst of 150 admits at most 150 requests in any 90
+seconds, so a client can spend 150 at once and averages 100 a minute over time. A window is a log
+of its requests' times (a Redis sorted set), so decisions are exact: N requests pass, the next one
+is refused, and `Retry-After` says when the oldest counted request leaves the window.
+
+One request is checked against all its windows (the client address's and the key's) in one atomic
+script: it is counted in every window only when every window admits it. The time is Redis's own, so
+API hosts with skewed clocks agree.
+
+When Redis does not answer, each process decides alone with the same windows in its memory
+(`LocalRateLimits`): a client can then get the limit from every process, which is counted
+(`quarry_rate_limit_fallbacks_total`) and logged; a request never fails because the limiter is down.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
+
+import msgspec
+
+from quarry.adapters.resp import RedisUnavailableError, RespClient, RespError
+from quarry.circuit import CircuitBreaker
+from quarry.lru import Lru
+from quarry.metrics import RATE_LIMIT_FALLBACKS, RATE_LIMITED
+
+log = logging.getLogger("quarry.rate_limits")
+
+KEY_PREFIX = "ratelimit"
+LOCAL_SUBJECTS = 100_000
+"""Windows one process keeps in memory while Redis is down (least recently used ones go first)."""
+
+
+def window_key(limited: str, kind: str, subject: str) -> str:
+    """The Redis key of one window: what is limited (search, recommend), whose (ip, key) and who."""
+    return f"{KEY_PREFIX}:{limited}:{kind}:{subject}"
+
+
+class Window(msgspec.Struct, frozen=True):
+    key: str
+    capacity: int
+    window_ms: int
+
+    @classmethod
+    def of(cls, key: str, per_minute: int, burst: int | None = None, minute_s: float = 60.0) -> Window:
+        """`per_minute` on average with at most `burst` at once (default: no burst beyond the rate)."""
+        capacity = max(burst or per_minute, per_minute)
+        return cls(key, capacity, max(1, round(minute_s * 1000 * capacity / per_minute)))
+
+
+class Verdict(msgspec.Struct, frozen=True):
+    """The decision and what the RateLimit-* headers say: of the request's windows, the one with the
+    least room left."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_s: float
+    """Seconds until the window frees a place (its oldest counted request leaves it)."""
+    retry_after_s: float = 0.0
+    """When refused: seconds until every window admits a request again."""
+    local: bool = False
+    """Decided by this process alone (Redis did not answer)."""
+
+    def retry_after_header(self) -> str:
+        return str(max(1, math.ceil(self.retry_after_s)))
+
+
+def verdict_of(
+    allowed: bool,
+    retry_ms: float,
+    windows: Sequence[Window],
+    state: Sequence[tuple[int, float]],
+    local: bool = False,
+) -> Verdict:
+    """`state` holds, per window, the requests it counts after this one and its oldest one's
+    remaining life in ms."""
+    binding = min(range(len(windows)), key=lambda i: (windows[i].capacity - state[i][0], -state[i][1]))
+    window = windows[binding]
+    used, reset_ms = state[binding]
+    return Verdict(
+        allowed=allowed,
+        limit=window.capacity,
+        remaining=max(0, window.capacity - used),
+        reset_s=max(0.0, reset_ms) / 1000,
+        retry_after_s=0.0 if allowed else max(0.0, retry_ms) / 1000,
+        local=local,
+    )
+
+
+@runtime_checkable
+class RateLimitStore(Protocol):
+    async def hit(self, windows: Sequence[Window]) -> Verdict: ...
+
+
+# KEYS: one sorted set per window. ARGV: a member unique to this request, then capacity and length
+# in ms of each window. Returns allowed (0/1), the retry wait in ms, then per window the requests
+# it counts and the remaining life of its oldest one in ms.
+SLIDING_WINDOWS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local allowed = 1
+local retry = 0
+local counts = {}
+for i = 1, #KEYS do
+  local capacity = tonumber(ARGV[2 * i])
+  local length = tonumber(ARGV[2 * i + 1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - length)
+  local count = redis.call('ZCARD', KEYS[i])
+  counts[i] = count
+  if count >= capacity then
+    allowed = 0
+    local blocking = redis.call('ZRANGE', KEYS[i], count - capacity, count - capacity, 'WITHSCORES')
+    local wait = tonumber(blocking[2]) + length - now
+    if wait > retry then retry = wait end
+  end
+end
+local out = {allowed, retry}
+for i = 1, #KEYS do
+  local length = tonumber(ARGV[2 * i + 1])
+  if allowed == 1 then
+    redis.call('ZADD', KEYS[i], now, ARGV[1])
+    redis.call('PEXPIRE', KEYS[i], length)
+    counts[i] = counts[i] + 1
+  end
+  local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+  local reset = 0
+  if oldest[2] then reset = tonumber(oldest[2]) + length - now end
+  out[#out + 1] = counts[i]
+  out[#out + 1] = reset
+end
+return out
+"""
+
+
+class RedisRateLimits:
+    """The shared windows, in Redis, through the pipelining client (quarry/adapters/resp.py)."""
+
+    def __init__(self, client: RespClient) -> None:
+        self._client = client
+        self._sha: str | None = None
+        self._members = 0
+        self._prefix = f"{os.getpid()}:{time.monotonic_ns()}"
+
+    async def _run(self, windows: Sequence[Window], member: str) -> list[int]:
+        args: list[bytes | str | int] = [member]
+        for window in windows:
+            args += [window.capacity, window.window_ms]
+        keys = [window.key for window in windows]
+        if self._sha is not None:
+            try:
+                reply: list[int] = await self._client.call("EVALSHA", self._sha, len(keys), *keys, *args)
+                return reply
+            except RespError as exc:
+                if not str(exc).startswith("NOSCRIPT"):
+                    raise
+        loaded = await self._client.call("SCRIPT", "LOAD", SLIDING_WINDOWS)
+        self._sha = loaded.decode() if isinstance(loaded, bytes) else str(loaded)
+        reply = await self._client.call("EVALSHA", self._sha, len(keys), *keys, *args)
+        return reply
+
+    async def hit(self, windows: Sequence[Window]) -> Verdict:
+        self._members += 1
+        reply = await self._run(windows, f"{self._prefix}:{self._members}")
+        state = [(int(reply[2 + 2 * i]), float(reply[3 + 2 * i])) for i in range(len(windows))]
+        return verdict_of(bool(reply[0]), float(reply[1]), windows, state)
+
+    async def clear(self, keys: Sequence[str]) -> None:
+        if keys:
+            await self._client.call("DEL", *keys)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class LocalRateLimits:
+    """The same windows in this process's memory: the fallback while Redis is down, and the store of
+    unit tests (it passes the same contract tests as RedisRateLimits)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time, subjects: int = LOCAL_SUBJECTS) -> None:
+        self._clock = clock
+        self._logs: Lru[str, collections.deque[float]] = Lru(subjects)
+
+    async def hit(self, windows: Sequence[Window]) -> Verdict:
+        now = self._clock() * 1000
+        logs = []
+        allowed = True
+        retry = 0.0
+        for window in windows:
+            entries = self._logs.get(window.key)
+            if entries is None:
+                entries = collections.deque()
+                self._logs.put(window.key, entries)
+            while entries and entries[0] <= now - window.window_ms:
+                entries.popleft()
+            if len(entries) >= window.capacity:
+                allowed = False
+                blocking = entries[len(entries) - window.capacity]
+                retry = max(retry, blocking + window.window_ms - now)
+            logs.append(entries)
+        state = []
+        for window, entries in zip(windows, logs, strict=True):
+            if allowed:
+                entries.append(now)
+            state.append((len(entries), entries[0] + window.window_ms - now if entries else 0.0))
+        return verdict_of(allowed, retry, windows, state, local=True)
+
+    async def clear(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self._logs.put(key, collections.deque())
+
+
+class RateLimiter:
+    """Redis when it answers, this process's memory when it does not; never an error."""
+
+    def __init__(
+        self,
+        shared: RateLimitStore,
+        local: RateLimitStore | None = None,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self._shared = shared
+        self._local = local or LocalRateLimits()
+        self._breaker = breaker or CircuitBreaker("rate_limits")
+
+    async def hit(self, windows: Sequence[Window], limited: str) -> Verdict:
+        verdict: Verdict | None = None
+        if self._breaker.allow():
+            try:
+                verdict = await self._shared.hit(windows)
+                self._breaker.record_success()
+            except (RedisUnavailableError, RespError) as exc:
+                self._breaker.record_failure()
+                log.warning(
+                    "rate limits decided per process: Redis did not answer", extra={"error": str(exc)}
+                )
+        if verdict is None:
+            RATE_LIMIT_FALLBACKS.inc()
+            verdict = await self._local.hit(windows)
+        if not verdict.allowed:
+            RATE_LIMITED.labels(limited).inc()
+        return verdict
+
+    async def aclose(self) -> None:
+        close = getattr(self._shared, "aclose", None)
+        if close is not None:
+            await close()

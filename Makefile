@@ -38,7 +38,7 @@ up: services ## Start the whole stack with the demo catalog and print its URLs
 	@eval "$$($(PY) -m quarry.settings --shell)"; \
 	  echo ""; echo "Quarry is up:"; \
 	  $(PY) -m pipelines keys demo; \
-	  echo "  API            http://$$QUARRY_API_HOST:$$QUARRY_API_PORT  (OpenAPI: /schema, health: /health/ready)"; \
+	  echo "  API            http://$$QUARRY_API_HOST:$$QUARRY_API_PORT  (health: /health/ready; OpenAPI: /schema/openapi.json, with a key)"; \
 	  echo "  OpenSearch     $$QUARRY_OPENSEARCH_URL"; \
 	  echo "  Redis          $$QUARRY_REDIS_URL"; \
 	  echo "Stop it with: make down"

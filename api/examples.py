@@ -38,7 +38,14 @@ PROBLEM_403 = {
     "type": "https://quarry.dev/problems/403",
     "title": "Forbidden",
     "status": 403,
-    "detail": "explain=true needs an API key with the 'debug' scope",
+    "detail": "this API key lacks the 'search' scope",
+}
+PROBLEM_429 = {
+    **PROBLEM_400,
+    "type": "https://quarry.dev/problems/429",
+    "title": "Too Many Requests",
+    "status": 429,
+    "detail": "too many search requests; retry in 12 s",
 }
 PROBLEM_409 = {
     **PROBLEM_400,

@@ -30,10 +30,12 @@ def bearer(token: str) -> dict[str, str]:
 
 TOOL_PER_MINUTE = 1_000_000
 """A tool's own key limit: tools search as fast as the machine lets them."""
+TOOL_SCOPES: tuple[Scope, ...] = tuple(scope for scope in SCOPES if scope != "admin")
+"""What a tool may do: everything but issuing keys."""
 
 
 @contextmanager
-def tool_token(settings: Settings, tool: str, scopes: tuple[Scope, ...] = SCOPES) -> Iterator[str]:
+def tool_token(settings: Settings, tool: str, scopes: tuple[Scope, ...] = TOOL_SCOPES) -> Iterator[str]:
     """A key for one run of `tool`, revoked afterwards. With the `server` scope it is limited per key
     only (at TOOL_PER_MINUTE); without it, as a web page's key, per address too."""
     with temporary_key(cluster_keys(settings), tool, scopes, per_minute=TOOL_PER_MINUTE) as token:
@@ -49,7 +51,7 @@ def in_process_api(settings: Settings, tool: str) -> Iterator[TestClient[Litesta
 
     keys = cluster_keys(settings)
     with (
-        temporary_key(keys, tool, SCOPES, per_minute=TOOL_PER_MINUTE) as token,
+        temporary_key(keys, tool, TOOL_SCOPES, per_minute=TOOL_PER_MINUTE) as token,
         TestClient(create_app(settings, keys=keys)) as client,
     ):
         client.headers.update(bearer(token))

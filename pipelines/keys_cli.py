@@ -78,10 +78,13 @@ def demo_keys(keys: ApiKeys, folder: Path) -> dict[str, tuple[Path, str]]:
         token = path.read_text().strip() if path.exists() else ""
         key = keys.verify(token) if token else None
         if key is None or set(key.scopes) != set(demo.scopes):
+            if key is not None:  # scopes changed in a newer version: the old key must not linger
+                keys.revoke(key.key_id)
             token = keys.create(name, demo.scopes, description=demo.description).token
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(descriptor, "w") as handle:
                 handle.write(token + "\n")
+            path.chmod(0o600)  # a file that existed keeps its mode through O_TRUNC
         found[name] = (path, token)
     return found
 

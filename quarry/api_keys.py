@@ -53,7 +53,7 @@ FILTER_KINDS: dict[str, type] = {
 log = logging.getLogger("quarry.api_keys")
 
 
-class FixedFilters(msgspec.Struct, frozen=True, omit_defaults=True):
+class FixedFilters(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
     """A key's filters in typed form, as searches apply them: on top of the request's own filters
     (an AND), so a request can narrow them but never widen them. Names match FILTER_KINDS."""
 
@@ -456,7 +456,9 @@ class ApiKeys:
         try:
             stored = self._store.get(key_id)
         except KeyStoreError as exc:
-            if cached is None:
+            if cached is None or cached[1] is None or fresh:
+                # Never read, forgotten after a change made here, or read again for a secret the
+                # last reading does not know (a rotation): only the store can tell.
                 raise
             # Stale if error: an outage of the key store must not turn away the keys already in use
             # (a revocation waits for the store to answer again). Asked again in a second.

@@ -63,7 +63,7 @@ EVENT_USER_QUERIES = Counter(
 RATE_LIMITED = Counter(
     "quarry_rate_limited_total",
     "Requests refused with a 429",
-    ["limited"],  # search, recommend
+    ["limited"],  # search, recommend, key_reads (store reads of keys a worker has not seen)
 )
 RATE_LIMIT_FALLBACKS = Counter(
     "quarry_rate_limit_fallbacks_total",
@@ -118,7 +118,7 @@ KNOWN_LABELS: dict[Counter, list[tuple[str, ...]]] = {
     EVENTS: [("accepted",), ("duplicate",), ("rejected",), ("failed",)],
     UBI_QUERY_LOG_DROPS: [("queue_full",), ("write_failed",), ("rejected",), ("duplicate_id",)],
     EVENT_USER_QUERIES: [("client",), ("query_log",), ("unknown",)],
-    RATE_LIMITED: [("search",), ("recommend",)],
+    RATE_LIMITED: [("search",), ("recommend",), ("key_reads",)],
 }
 
 

@@ -32,6 +32,9 @@ def _default_cache_dir() -> str:
     return str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "quarry")
 
 
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+
+
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Every knob Quarry has; the README's settings table is generated from this class."""
 
@@ -125,25 +128,25 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     rate_limits: bool = True
     """Per-address and per-key request limits on search and recommendations (Redis sliding windows)."""
 
-    rate_limit_ip_search_per_minute: int = 100
+    rate_limit_ip_search_per_minute: PositiveInt = 100
     """Searches a minute one client address may make, on average."""
 
-    rate_limit_ip_search_burst: int = 150
+    rate_limit_ip_search_burst: PositiveInt = 150
     """Searches one client address may make at once (the window holds this many)."""
 
-    rate_limit_ip_recommend_per_minute: int = 50
+    rate_limit_ip_recommend_per_minute: PositiveInt = 50
     """Recommendation requests a minute one client address may make, on average."""
 
-    rate_limit_ip_recommend_burst: int = 75
+    rate_limit_ip_recommend_burst: PositiveInt = 75
     """Recommendation requests one client address may make at once."""
 
-    rate_limit_key_search_per_minute: int = 1000
+    rate_limit_key_search_per_minute: PositiveInt = 1000
     """Searches a minute per API key, unless the key sets its own."""
 
-    rate_limit_key_recommend_per_minute: int = 500
+    rate_limit_key_recommend_per_minute: PositiveInt = 500
     """Recommendation requests a minute per API key, unless the key sets its own."""
 
-    rate_limit_minute_s: float = 60.0
+    rate_limit_minute_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
     """Seconds a rate-limit minute lasts (shorter only in tests)."""
 
     rate_limit_timeout_ms: float = 50.0

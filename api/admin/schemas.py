@@ -14,7 +14,7 @@ class NewKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Who holds the key: a team, a partner, a service."""
     scopes: Annotated[list[Scope], msgspec.Meta(min_length=1)]
     description: Annotated[str, msgspec.Meta(max_length=500)] = ""
-    expires_in_days: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    expires_in_days: Annotated[float, msgspec.Meta(gt=0, le=36_500)] | None = None
     """None: the key does not expire."""
     filters: dict[str, FilterValue] = msgspec.field(default_factory=dict)
     """Fixed filters every request with the key gets and cannot widen (brand, category, in_stock, …)."""
@@ -32,6 +32,9 @@ class Issued(msgspec.Struct, frozen=True):
 
     token: str
     key: KeyInfo
+
+    def __repr__(self) -> str:  # never the token: it would reach logs and tracebacks
+        return f"Issued({self.key.key_id}, token=<hidden>)"
 
 
 class KeyList(msgspec.Struct, frozen=True):

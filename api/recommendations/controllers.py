@@ -9,7 +9,7 @@ from litestar.openapi.spec import Example
 from litestar.params import Parameter
 
 from api.dependencies import from_state
-from api.examples import PROBLEM_400, RECOMMENDATIONS, example_responses
+from api.examples import PROBLEM_400, PROBLEM_429, RECOMMENDATIONS, example_responses
 from api.recommendations.schemas import RecommendationsResponse
 from api.recommendations.services import RecommendationService, UnknownProductError
 
@@ -25,7 +25,7 @@ class RecommendationController(Controller):
     @get(
         summary="Recommendations for a user (user_id) or items similar to a product (product_id)",
         sync_to_thread=True,
-        responses=example_responses(RecommendationsResponse, RECOMMENDATIONS, PROBLEM_400),
+        responses=example_responses(RecommendationsResponse, RECOMMENDATIONS, PROBLEM_400, PROBLEM_429),
     )
     def recommend(
         self,

@@ -10,7 +10,7 @@ from litestar.openapi.spec import Example
 from litestar.params import Parameter
 
 from api.dependencies import from_state
-from api.examples import PROBLEM_400, PROBLEM_409, SEARCH, example_responses
+from api.examples import PROBLEM_400, PROBLEM_409, PROBLEM_429, SEARCH, example_responses
 from api.search.client_ids import ubi_request
 from api.search.schemas import SearchRequest, SearchResponse, SortOrder
 from api.search.services import SearchService
@@ -85,7 +85,7 @@ class SearchController(Controller):
         description="Full-text product search with filters, facets, Phase-1 ranking and explanations. "
         "Any other query parameter naming a catalog attribute is an attribute filter, e.g. `color=red`; "
         "`attr.size=10` filters on the size attribute (plain `size` is the page size).",
-        responses=example_responses(SearchResponse, SEARCH, PROBLEM_400, PROBLEM_409),
+        responses=example_responses(SearchResponse, SEARCH, PROBLEM_400, PROBLEM_409, PROBLEM_429),
     )
     async def search(
         self,

@@ -58,8 +58,14 @@ class Caller(msgspec.Struct, frozen=True):
         )
 
 
-ANYONE = Caller(key_id=None, scopes=frozenset(SCOPES))
-"""The caller of every request when authentication is off."""
+ANONYMOUS = Caller(key_id=None, scopes=frozenset())
+"""No key yet: limited by address only."""
+ANYONE = Caller(key_id=None, scopes=frozenset(SCOPES) - {"admin"})
+"""The caller of every request when authentication is off: everything but the admin API, which
+would otherwise let anyone issue keys that keep working once authentication is back on."""
+KEY_READS_IN_FLIGHT = 4
+"""Store reads for keys a worker has not seen, at once: a flood of made-up keys queues here instead
+of taking the threads searches need."""
 
 
 def presented_token(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
@@ -84,25 +90,40 @@ class Authenticator:
             raise ValueError("authentication needs a key store")
         self.keys = keys
         self.enabled = enabled
-        self._callers: dict[str, tuple[ApiKey, Caller]] = {}
+        self._callers: dict[str, tuple[ApiKey, Caller | None]] = {}
+        self._reads = anyio.CapacityLimiter(KEY_READS_IN_FLIGHT)
 
-    def _caller(self, key: ApiKey) -> Caller:
-        """One Caller per stored record, remade only when the record changed (rotation, revocation)."""
+    def _caller(self, key: ApiKey) -> Caller | None:
+        """One Caller per stored record, remade only when the record changed (rotation, revocation);
+        None for a record whose filters this version cannot read (the key would be unrestricted)."""
         known = self._callers.get(key.key_id)
         if known is not None and known[0] is key:
             return known[1]
-        caller = Caller.of(key)
+        try:
+            caller = Caller.of(key)
+        except msgspec.ValidationError as exc:
+            log.error(
+                "an API key's fixed filters are unreadable; the key is refused",
+                extra={"key_id": key.key_id, "error": str(exc)},
+            )
+            return None
         if len(self._callers) > 10_000:
             self._callers.clear()
         self._callers[key.key_id] = (key, caller)
         return caller
 
-    async def authenticate(self, token: str) -> Caller | None:
+    async def authenticate(self, token: str, connection: ASGIConnection[Any, Any, Any, Any]) -> Caller | None:
+        """A key this worker verified lately is answered from memory; any other is read from the store
+        in a thread, after the client address's window of such reads admits it (made-up keys cost a
+        store read each, so they are limited like searches, before any key is known)."""
         assert self.keys is not None
         try:
             key = self.keys.verify(token, may_read=False)
         except StoreReadNeededError:
-            key = await anyio.to_thread.run_sync(self.keys.verify, token)
+            policy = connection.app.state.rate_limits
+            if policy is not None:
+                await policy.check(connection, "key_reads", ANONYMOUS)
+            key = await anyio.to_thread.run_sync(self.keys.verify, token, limiter=self._reads)
         return self._caller(key) if key is not None else None
 
 
@@ -118,17 +139,22 @@ async def require_key(connection: ASGIConnection[Any, Any, Any, Any], handler: B
     authenticator: Authenticator = connection.app.state.authenticator
     if not authenticator.enabled:
         connection.state.caller = ANYONE
+        scope = opt.get("scope")
+        if scope is not None and not ANYONE.may(scope):
+            raise PermissionDeniedException(f"the {scope!r} scope needs authentication (QUARRY_AUTH=on)")
         await _limit(connection, opt, ANYONE)
         return
     token = presented_token(connection.scope["headers"])
     if token is None:
         raise unauthorized(f"an API key is required: send Authorization: Bearer <key> or {API_KEY_HEADER}")
-    caller = await authenticator.authenticate(token)
+    caller = await authenticator.authenticate(token, connection)
     if caller is None:
         raise unauthorized("the API key is unknown, revoked or expired")
     scope = opt.get("scope")
     if scope is not None and not caller.may(scope):
         raise PermissionDeniedException(f"this API key lacks the {scope!r} scope")
+    if opt.get("unfiltered_keys_only") and not caller.filters.empty:
+        raise PermissionDeniedException("this route cannot keep to the API key's fixed filters")
     connection.state.caller = caller
     await _limit(connection, opt, caller)
 

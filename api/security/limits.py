@@ -8,6 +8,7 @@ so a client cannot pick its own address by sending the header.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from typing import Any
 
@@ -20,6 +21,9 @@ from quarry.rate_limits import RateLimiter, Verdict, Window, window_key
 from quarry.settings import Settings
 
 STATE_KEY = "rate_limit"
+KEY_READS_PER_MINUTE = 60
+"""Store reads of keys a worker has not seen, per client address: a browser or backend needs one per
+key and worker every 10 s; a client trying made-up keys needs one per guess."""
 
 
 class Limits(msgspec.Struct, frozen=True):
@@ -52,6 +56,7 @@ class RateLimitPolicy:
                     settings.rate_limit_ip_recommend_burst,
                     settings.rate_limit_key_recommend_per_minute,
                 ),
+                "key_reads": Limits(KEY_READS_PER_MINUTE, KEY_READS_PER_MINUTE, KEY_READS_PER_MINUTE),
             },
             settings.rate_limit_minute_s,
         )
@@ -88,7 +93,7 @@ class RateLimitPolicy:
         """Counts the request; a refusal is a 429 with Retry-After. The verdict stays on the request
         for the RateLimit-* headers of whatever response follows."""
         client = connection.scope.get("client")
-        address = client[0] if client else "unknown"
+        address = subject_address(client[0]) if client else "unknown"
         verdict = await self.limiter.hit(self.windows(limited, address, caller), limited)
         connection.scope["state"][STATE_KEY] = verdict
         if not verdict.allowed:
@@ -96,6 +101,17 @@ class RateLimitPolicy:
                 f"too many {limited} requests; retry in {verdict.retry_after_header()} s",
                 headers={"Retry-After": verdict.retry_after_header()},
             )
+
+
+def subject_address(address: str) -> str:
+    """Whose window a request counts in: the address, or for IPv6 its /64 (one subscriber commonly
+    holds a whole /64, and would otherwise have 2^64 windows)."""
+    if ":" not in address:
+        return address
+    try:
+        return str(ipaddress.IPv6Network(f"{address}/64", strict=False).network_address) + "/64"
+    except ValueError:
+        return address
 
 
 def rate_limit_headers(verdict: Verdict) -> list[tuple[bytes, bytes]]:

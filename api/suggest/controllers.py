@@ -17,7 +17,8 @@ class SuggestController(Controller):
     path = "/v1/suggest"
     tags = ["search"]  # noqa: RUF012 - Litestar declares these as instance attributes
     dependencies = {"suggest_service": from_state("suggest_service")}  # noqa: RUF012
-    opt = {"scope": "search"}  # noqa: RUF012
+    # Suggestions come from every product's words and cannot keep a partner inside its key's filters.
+    opt = {"scope": "search", "unfiltered_keys_only": True}  # noqa: RUF012
 
     @get(
         summary="Prefix autocomplete (up to 10 suggestions)",

@@ -55,7 +55,7 @@ def guard_cpu(samples: int = 50_000) -> tuple[float, float]:
         (b"authorization", f"Bearer {token}".encode()),
     ]
     connection: Any = SimpleNamespace(
-        app=SimpleNamespace(state=SimpleNamespace(authenticator=authenticator)),
+        app=SimpleNamespace(state=SimpleNamespace(authenticator=authenticator, rate_limits=None)),
         scope={"headers": headers},
         state=SimpleNamespace(),
     )

@@ -162,6 +162,12 @@ class RespClient:
 
     def __init__(self, url: str, timeout_s: float = 0.05) -> None:
         parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme != "redis":
+            # TLS to Redis is not spoken here yet: refuse rather than send the password in clear.
+            raise ValueError(
+                f"the rate limiter speaks redis:// only, not {parsed.scheme}://; "
+                "set QUARRY_RATE_LIMITS=false to run without it"
+            )
         self._host = parsed.hostname or "127.0.0.1"
         self._port = parsed.port or 6379
         self._password = urllib.parse.unquote(parsed.password) if parsed.password else None
@@ -188,11 +194,19 @@ class RespClient:
             raise RedisUnavailableError(
                 f"cannot connect to Redis at {self._host}:{self._port}: {exc}"
             ) from exc
-        if self._password is not None:
-            auth = ("AUTH", self._username, self._password) if self._username else ("AUTH", self._password)
-            await connection.call(encode(*auth))
-        if self._db:
-            await connection.call(encode("SELECT", self._db))
+        try:
+            if self._password is not None:
+                auth = (
+                    ("AUTH", self._username, self._password) if self._username else ("AUTH", self._password)
+                )
+                await connection.call(encode(*auth))
+            if self._db:
+                await connection.call(encode("SELECT", self._db))
+        except RespError as exc:  # a wrong password or database: this connection is of no use
+            connection._fail(RedisUnavailableError(str(exc)))
+            raise RedisUnavailableError(
+                f"Redis at {self._host}:{self._port} refused the session: {exc}"
+            ) from exc
         return connection
 
     async def call(self, *args: bytes | str | int) -> Any:

@@ -234,6 +234,11 @@ def test_a_keys_fixed_filters_apply_and_cannot_be_widened(bare, api_client, api_
         assert api_client.get(f"/v1/products/{outside}").status_code == 200
         inside = results[0]["product_id"]
         assert bare.get(f"/v1/products/{inside}", headers=headers).json()["brand"] == partner
+        # Suggestions come from every product: a key with filters cannot use them.
+        assert (
+            "fixed filters"
+            in problem(bare.get("/v1/suggest", params={"q": "sh"}, headers=headers), 403)["detail"]
+        )
     finally:
         api_keys.revoke(issued.key.key_id)
 
@@ -272,17 +277,28 @@ def test_auth_off_lets_anyone_in_and_says_so(app_client, demo_catalog) -> None:
             assert client.get("/metrics").status_code == 200
     finally:
         logging.getLogger("api").removeHandler(recorded)
+        # Not the admin API: keys issued while anyone may call would outlive the experiment.
+        assert problem(client.get("/admin/keys"), 403)
     warnings = [r for r in recorded.records if "QUARRY_AUTH=off" in r.getMessage()]
     assert warnings and warnings[0].levelno == logging.WARNING
+
+
+def test_made_up_keys_are_limited_per_address_before_the_store_is_read(bare) -> None:
+    """Each key a worker has not seen costs a store read: 60 a minute per address, then 429s."""
+    codes = []
+    for _ in range(70):
+        made_up = f"qk_{uuid.uuid4().hex[:12]}.{uuid.uuid4().hex}"
+        codes.append(bare.get("/v1/search", params={"q": "sofa"}, headers={"X-API-Key": made_up}).status_code)
+    refused = codes.index(429)  # earlier tests of this module read keys from the same address too
+    assert 0 < refused <= 60 and set(codes[:refused]) == {401} and set(codes[refused:]) == {429}, codes
 
 
 def test_a_key_store_outage_is_a_503_never_a_401(demo_catalog, auth_headers) -> None:
     from api.app import create_app
 
     unreachable = ApiKeys(OpenSearchKeyStore(OpenSearchEngine("http://127.0.0.1:1", 1.0)))
-    with TestClient(
-        create_app(msgspec.structs.replace(demo_catalog, cache_warm_queries=0), keys=unreachable)
-    ) as client:
+    quiet = msgspec.structs.replace(demo_catalog, cache_warm_queries=0, rate_limits=False)
+    with TestClient(create_app(quiet, keys=unreachable)) as client:
         body = problem(client.get("/v1/search", params={"q": "sofa"}, headers=auth_headers), 503)
         assert body["title"] == "Authentication unavailable"
         problem(client.get("/v1/search", params={"q": "sofa"}), 401)  # no key at all needs no store

@@ -12,7 +12,7 @@ from typing import TypeVar
 import pytest
 import uvloop
 
-from quarry.adapters.resp import RespClient
+from quarry.adapters.resp import RedisUnavailableError, RespClient
 from quarry.rate_limits import LocalRateLimits, RedisRateLimits, Window, window_key
 
 T = TypeVar("T")
@@ -107,3 +107,50 @@ def test_windows_of_different_subjects_are_independent(limits) -> None:
         return [await limits.hit([one]), await limits.hit([one]), await limits.hit([other])]
 
     assert [v.allowed for v in run(limits, scenario())] == [True, False, True]
+
+
+def test_a_silent_or_refusing_server_is_unavailable_in_time_and_the_client_recovers(settings) -> None:
+    """A server that accepts and never answers, one that refuses the password: the client says
+    Redis is unavailable within its timeout, and works again against Redis."""
+
+    async def scenario() -> tuple[float, str, object]:
+        stop = asyncio.Event()
+
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read(1024)
+            await stop.wait()
+            writer.close()
+
+        async def refusing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read(1024)
+            writer.write(b"-WRONGPASS invalid username-password pair\r\n")
+            await writer.drain()
+            await stop.wait()
+            writer.close()
+
+        quiet = await asyncio.start_server(silent, "127.0.0.1", 0)
+        strict = await asyncio.start_server(refusing, "127.0.0.1", 0)
+        client = RespClient(f"redis://127.0.0.1:{quiet.sockets[0].getsockname()[1]}/0", timeout_s=0.2)
+        started = time.monotonic()
+        with pytest.raises(RedisUnavailableError):
+            await client.call("PING")
+        waited = time.monotonic() - started
+        refused = RespClient(
+            f"redis://:wrong@127.0.0.1:{strict.sockets[0].getsockname()[1]}/0", timeout_s=0.2
+        )
+        with pytest.raises(RedisUnavailableError) as error:
+            await refused.call("PING")
+        working = RespClient(settings.redis_url, timeout_s=0.2)
+        pong = await working.call("PING")
+        await working.aclose()
+        stop.set()
+        for server in (quiet, strict):
+            server.close()
+            await server.wait_closed()
+        await asyncio.sleep(0.05)  # the closed transports' last callbacks
+        return waited, str(error.value), pong
+
+    waited, refusal, pong = uvloop.run(scenario())
+    assert 0.19 <= waited < 1.0
+    assert "WRONGPASS" in refusal
+    assert pong == "PONG"

@@ -282,3 +282,27 @@ def test_fixed_filters_read_every_filter_a_key_may_hold(keys) -> None:
         brand=("Acme",), category=("Tents",), in_stock=True, price_max=200.0, rating_min=4.0
     )
     assert keys.create("shop", ("search",)).key.fixed_filters().empty
+
+
+def test_during_an_outage_a_key_changed_here_or_a_new_secret_is_a_store_error_not_a_refusal(clock) -> None:
+    store = FailingStore()
+    keys = ApiKeys(store, clock=clock, cache_ttl_s=10, monotonic=clock.seconds)
+    rotated_here = keys.create("shop", ("search",))
+    rotated_elsewhere = keys.create("partner", ("search",))
+    assert keys.verify(rotated_elsewhere.token) is not None
+    new_here = keys.rotate(rotated_here.key.key_id, dt.timedelta(hours=1))  # forgotten by this worker
+    elsewhere = ApiKeys(store, clock=clock).rotate(rotated_elsewhere.key.key_id, dt.timedelta(hours=1))
+    store.down = True
+    clock.now += dt.timedelta(seconds=2)
+    with pytest.raises(KeyStoreError):  # was a 401 before: the cached "forgotten" marker
+        keys.verify(new_here.token)
+    with pytest.raises(KeyStoreError):  # a secret the last reading does not know
+        keys.verify(elsewhere.token)
+    assert keys.verify(rotated_elsewhere.token) is not None  # the old secret, as last read
+
+
+def test_a_stored_filter_this_version_cannot_read_is_an_error_not_an_open_key(keys) -> None:
+    issued = keys.create("partner", ("search",), filters={"brand": ["Acme"]})
+    damaged = msgspec.structs.replace(issued.key, filters={"brand": ["Acme"], "colour": ["red"]})
+    with pytest.raises(msgspec.ValidationError):
+        damaged.fixed_filters()

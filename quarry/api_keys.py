@@ -74,7 +74,12 @@ NO_FILTERS = FixedFilters()
 
 class StoreReadNeededError(Exception):
     """Verification needs a key-store read, which the caller asked not to do here (the API's event
-    loop must not block on the store; it repeats the verification in a worker thread)."""
+    loop must not block on the store; it repeats the verification in a worker thread). `known`: the
+    worker holds a record of a real key under that id (a refresh, not a guess)."""
+
+    def __init__(self, key_id: str, known: bool) -> None:
+        super().__init__(key_id)
+        self.known = known
 
 
 class KeyInfo(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -440,7 +445,7 @@ class ApiKeys:
         if last is not None and now - last < REREAD_AFTER_MISMATCH_S:
             return False
         if not may_read:
-            raise StoreReadNeededError(key_id)
+            raise StoreReadNeededError(key_id, known=True)  # at most once a second per key
         self._reread.put(key_id, now)
         return True
 
@@ -452,7 +457,7 @@ class ApiKeys:
         if not fresh and cached is not None and now - cached[0] < self._cache_ttl_s:
             return cached[1]
         if not may_read:
-            raise StoreReadNeededError(key_id)
+            raise StoreReadNeededError(key_id, known=cached is not None and cached[1] is not None)
         try:
             stored = self._store.get(key_id)
         except KeyStoreError as exc:

@@ -114,14 +114,15 @@ class Authenticator:
 
     async def authenticate(self, token: str, connection: ASGIConnection[Any, Any, Any, Any]) -> Caller | None:
         """A key this worker verified lately is answered from memory; any other is read from the store
-        in a thread, after the client address's window of such reads admits it (made-up keys cost a
-        store read each, so they are limited like searches, before any key is known)."""
+        in a thread. An id the worker knows no key under is read only after the client address's
+        window of such reads admits it: made-up keys cost a store read each, so they are limited
+        before any key is known (refreshing a known key every 10 s is not)."""
         assert self.keys is not None
         try:
             key = self.keys.verify(token, may_read=False)
-        except StoreReadNeededError:
+        except StoreReadNeededError as needed:
             policy = connection.app.state.rate_limits
-            if policy is not None:
+            if policy is not None and not needed.known:  # a guess, not a known key's refresh
                 await policy.check(connection, "key_reads", ANONYMOUS)
             key = await anyio.to_thread.run_sync(self.keys.verify, token, limiter=self._reads)
         return self._caller(key) if key is not None else None

@@ -306,3 +306,16 @@ def test_a_stored_filter_this_version_cannot_read_is_an_error_not_an_open_key(ke
     damaged = msgspec.structs.replace(issued.key, filters={"brand": ["Acme"], "colour": ["red"]})
     with pytest.raises(msgspec.ValidationError):
         damaged.fixed_filters()
+
+
+def test_a_store_read_says_whether_it_refreshes_a_known_key_or_checks_a_guess(keys, store, clock) -> None:
+    remembering = ApiKeys(store, clock=clock, cache_ttl_s=10, monotonic=clock.seconds)
+    issued = keys.create("shop", ("search",))
+    with pytest.raises(StoreReadNeededError) as first:
+        remembering.verify(issued.token, may_read=False)
+    assert first.value.known is False  # never seen: as good as a guess, limited per address
+    remembering.verify(issued.token)
+    clock.now += dt.timedelta(seconds=11)
+    with pytest.raises(StoreReadNeededError) as refresh:
+        remembering.verify(issued.token, may_read=False)
+    assert refresh.value.known is True  # the 10 s refresh of a key in use: not limited

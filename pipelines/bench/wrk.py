@@ -73,7 +73,7 @@ def lua_script(requests: list[HttpRequest]) -> str:
                 _long_string(r.path),
                 _long_string(r.body) if r.body else "nil",
                 _long_string(r.content_type),
-                "{" + ", ".join(f"[{_long_string(k)}] = {_long_string(v)}" for k, v in r.headers) + "}",
+                "{" + ", ".join(f"[ {_long_string(k)} ] = {_long_string(v)}" for k, v in r.headers) + "}",
             ]
         )
         + "}"

@@ -67,8 +67,6 @@ class Verdict(msgspec.Struct, frozen=True):
     """Seconds until the window frees a place (its oldest counted request leaves it)."""
     retry_after_s: float = 0.0
     """When refused: seconds until every window admits a request again."""
-    local: bool = False
-    """Decided by this process alone (Redis did not answer)."""
 
     def retry_after_header(self) -> str:
         return str(max(1, math.ceil(self.retry_after_s)))
@@ -79,7 +77,6 @@ def verdict_of(
     retry_ms: float,
     windows: Sequence[Window],
     state: Sequence[tuple[int, float]],
-    local: bool = False,
 ) -> Verdict:
     """`state` holds, per window, the requests it counts after this one and its oldest one's
     remaining life in ms."""
@@ -92,7 +89,6 @@ def verdict_of(
         remaining=max(0, window.capacity - used),
         reset_s=max(0.0, reset_ms) / 1000,
         retry_after_s=0.0 if allowed else max(0.0, retry_ms) / 1000,
-        local=local,
     )
 
 
@@ -173,10 +169,6 @@ class RedisRateLimits:
         state = [(int(reply[2 + 2 * i]), float(reply[3 + 2 * i])) for i in range(len(windows))]
         return verdict_of(bool(reply[0]), float(reply[1]), windows, state)
 
-    async def clear(self, keys: Sequence[str]) -> None:
-        if keys:
-            await self._client.call("DEL", *keys)
-
     async def aclose(self) -> None:
         await self._client.aclose()
 
@@ -211,11 +203,7 @@ class LocalRateLimits:
             if allowed:
                 entries.append(now)
             state.append((len(entries), entries[0] + window.window_ms - now if entries else 0.0))
-        return verdict_of(allowed, retry, windows, state, local=True)
-
-    async def clear(self, keys: Sequence[str]) -> None:
-        for key in keys:
-            self._logs.put(key, collections.deque())
+        return verdict_of(allowed, retry, windows, state)
 
 
 class RateLimiter:

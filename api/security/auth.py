@@ -30,8 +30,6 @@ BEARER = "Bearer"
 API_KEY_HEADER = "X-API-Key"
 _AUTHORIZATION = b"authorization"
 _X_API_KEY = b"x-api-key"
-# How the OpenAPI document names the two ways to send a key.
-SECURITY_SCHEMES = ("bearer", "apiKey")
 
 
 class Caller(msgspec.Struct, frozen=True):

@@ -89,8 +89,8 @@ def test_a_wrong_or_malformed_secret_for_a_real_key_is_refused(keys) -> None:
 def test_a_worker_remembers_a_key_for_seconds_so_a_revocation_elsewhere_lands_within_them(
     store, clock
 ) -> None:
-    here = ApiKeys(store, clock=clock, cache_ttl_s=10, monotonic=clock.seconds)
-    there = ApiKeys(store, clock=clock, cache_ttl_s=10, monotonic=clock.seconds)
+    here = remembering_keys(store, clock)
+    there = remembering_keys(store, clock)
     issued = here.create("shop", ("search",))
     assert there.verify(issued.token) is not None  # remembered by `there` from now on
     here.revoke(issued.key.key_id)
@@ -212,6 +212,11 @@ def test_unknown_keys_cannot_be_rotated_or_revoked(keys) -> None:
         keys.revoke("qk_000000000000")
 
 
+def remembering_keys(store: MemoryKeyStore, clock: Clock) -> ApiKeys:
+    """Keys as an API worker verifies them: remembered for 10 s of the test's clock."""
+    return ApiKeys(store, clock=clock, cache_ttl_s=10, monotonic=clock.seconds)
+
+
 class FailingStore(MemoryKeyStore):
     """The in-memory store with an outage switch."""
 
@@ -227,7 +232,7 @@ class FailingStore(MemoryKeyStore):
 
 def test_a_store_outage_keeps_known_keys_working_and_refuses_to_guess_about_others(clock) -> None:
     store = FailingStore()
-    keys = ApiKeys(store, clock=clock, cache_ttl_s=10, monotonic=clock.seconds)
+    keys = remembering_keys(store, clock)
     known = keys.create("shop", ("search",))
     unseen = keys.create("partner", ("search",))
     assert keys.verify(known.token) is not None
@@ -239,7 +244,7 @@ def test_a_store_outage_keeps_known_keys_working_and_refuses_to_guess_about_othe
 
 
 def test_verification_without_store_reads_says_when_it_needs_one(keys, store, clock) -> None:
-    remembering = ApiKeys(store, clock=clock, cache_ttl_s=10, monotonic=clock.seconds)
+    remembering = remembering_keys(store, clock)
     issued = keys.create("shop", ("search",))
     with pytest.raises(StoreReadNeededError):
         remembering.verify(issued.token, may_read=False)
@@ -286,7 +291,7 @@ def test_fixed_filters_read_every_filter_a_key_may_hold(keys) -> None:
 
 def test_during_an_outage_a_key_changed_here_or_a_new_secret_is_a_store_error_not_a_refusal(clock) -> None:
     store = FailingStore()
-    keys = ApiKeys(store, clock=clock, cache_ttl_s=10, monotonic=clock.seconds)
+    keys = remembering_keys(store, clock)
     rotated_here = keys.create("shop", ("search",))
     rotated_elsewhere = keys.create("partner", ("search",))
     assert keys.verify(rotated_elsewhere.token) is not None
@@ -309,7 +314,7 @@ def test_a_stored_filter_this_version_cannot_read_is_an_error_not_an_open_key(ke
 
 
 def test_a_store_read_says_whether_it_refreshes_a_known_key_or_checks_a_guess(keys, store, clock) -> None:
-    remembering = ApiKeys(store, clock=clock, cache_ttl_s=10, monotonic=clock.seconds)
+    remembering = remembering_keys(store, clock)
     issued = keys.create("shop", ("search",))
     with pytest.raises(StoreReadNeededError) as first:
         remembering.verify(issued.token, may_read=False)

@@ -67,6 +67,7 @@ from quarry.rate_limits import RateLimiter, RedisRateLimits
 from quarry.settings import Settings, get_settings
 from quarry.tracing import configure_tracing, shutdown_tracing
 from quarry.ubi import UbiLayout
+from quarry.user_tokens import master_secret
 
 log = logging.getLogger("api")
 
@@ -92,7 +93,11 @@ def cors_config(origins: str) -> CORSConfig | None:
     allowed = [origin.strip() for origin in origins.split(",") if origin.strip()]
     if not allowed:
         return None
-    return CORSConfig(allow_origins=allowed, allow_methods=["GET", "POST"], max_age=600)
+    # A page reads the limits it is under and whether its user id counted (api/security/users.py).
+    exposed = ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After", "Quarry-User-Id"]
+    return CORSConfig(
+        allow_origins=allowed, allow_methods=["GET", "POST"], expose_headers=exposed, max_age=600
+    )
 
 
 def openapi_config() -> OpenAPIConfig:
@@ -197,7 +202,10 @@ def create_app(
             RateLimitPolicy.from_settings(limiter, settings) if settings.rate_limits else None
         )
         app.state.api_keys = keys or ApiKeys(OpenSearchKeyStore(search_engine))
-        app.state.authenticator = Authenticator(app.state.api_keys, enabled=settings.auth == "on")
+        app.state.user_token_master = master_secret(settings.user_token_secret, settings.var_path)
+        app.state.authenticator = Authenticator(
+            app.state.api_keys, enabled=settings.auth == "on", user_token_master=app.state.user_token_master
+        )
         if settings.auth == "off":
             log.warning(
                 "QUARRY_AUTH=off: every route answers anyone without an API key; for local experiments only"

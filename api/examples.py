@@ -9,6 +9,7 @@ from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Example
 
 from api.problems import Problem
+from quarry.user_tokens import TOKEN_FORMAT
 
 PROBLEM_400 = {
     "type": "https://quarry.dev/problems/400",
@@ -65,6 +66,12 @@ KEY_INFO = {
     "filters": {"in_stock": True},
 }
 ISSUED_KEY = {"token": "qk_3fe0c5dc41a7.dZXAtZeCrHL2mfQ10nvEP8Da0bY-4c1mW0q2o9xT5sA", "key": KEY_INFO}
+USER_TOKEN_SECRET = {
+    "key_id": "qk_3fe0c5dc41a7",
+    "secret": "Vh3m2bq0t6Kx9yZ1aQeR4sT7uW8vX0cD2fG5hJ6kL9A",
+    "header": "X-User-Token",
+    "format": TOKEN_FORMAT,
+}
 SEARCH = {
     "query_id": "5b0c7c1e-8a4e-4f3b-9c1d-2f6e7a8b9c0d",
     "query": {

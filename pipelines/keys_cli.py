@@ -24,6 +24,7 @@ from quarry.api_keys import (
     UnknownKeyError,
 )
 from quarry.settings import Settings
+from quarry.user_tokens import HEADER, encode_secret, key_secret, master_secret, sign
 
 
 def parse_filters(pairs: list[str]) -> dict[str, FilterValue]:
@@ -93,6 +94,10 @@ def _emit(value: Any) -> None:
     sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
 
 
+def _master(settings: Settings) -> bytes:
+    return master_secret(settings.user_token_secret, settings.var_path)
+
+
 def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     keys = cluster_keys(settings)
     try:
@@ -117,6 +122,15 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
             issued = keys.rotate(args.key_id, dt.timedelta(hours=args.grace_hours))
             print(f"the old secret works until {issued.key.previous_valid_until}", file=sys.stderr)
             _emit({"token": issued.token, "key": issued.key.info()})
+        elif args.action == "user-secret":
+            key = keys.get(args.key_id)
+            secret = key_secret(_master(settings), key.key_id, key.secret_sha256)
+            _emit({"key_id": key.key_id, "secret": encode_secret(secret), "header": HEADER})
+        elif args.action == "user-token":
+            key = keys.get(args.key_id)
+            secret = key_secret(_master(settings), key.key_id, key.secret_sha256)
+            expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(hours=args.hours)
+            _emit({"header": HEADER, "token": sign(secret, args.user_id, expires_at.timestamp())})
         else:
             _emit(keys.revoke(args.key_id).info())
     except (UnknownKeyError, KeyStoreError) as exc:
@@ -146,4 +160,12 @@ def add_keys_parser(sub: Any) -> None:
     rotate.add_argument("--grace-hours", type=float, default=24.0)
     revoke = actions.add_parser("revoke", help="stop a key at once (every worker within 10 s)")
     revoke.add_argument("key_id")
+    user_secret = actions.add_parser(
+        "user-secret", help="the secret a shop's backend signs this key's user tokens with"
+    )
+    user_secret.add_argument("key_id")
+    user_token = actions.add_parser("user-token", help="sign a user token for this key (to try it out)")
+    user_token.add_argument("key_id")
+    user_token.add_argument("user_id")
+    user_token.add_argument("--hours", type=float, default=1.0, help="lifetime (default 1)")
     parser.set_defaults(run=cmd_keys)

@@ -65,6 +65,11 @@ RATE_LIMITED = Counter(
     "Requests refused with a 429",
     ["limited"],  # search, recommend, key_reads (store reads of keys a worker has not seen)
 )
+USER_IDS = Counter(
+    "quarry_user_ids_total",
+    "User ids that searches, recommendation requests and events named, by whether Quarry used them",
+    ["outcome"],  # server (a backend's key), token (a valid X-User-Token), ignored, refused
+)
 RATE_LIMIT_FALLBACKS = Counter(
     "quarry_rate_limit_fallbacks_total",
     "Rate-limit decisions one process made alone because Redis did not answer",
@@ -119,6 +124,7 @@ KNOWN_LABELS: dict[Counter, list[tuple[str, ...]]] = {
     UBI_QUERY_LOG_DROPS: [("queue_full",), ("write_failed",), ("rejected",), ("duplicate_id",)],
     EVENT_USER_QUERIES: [("client",), ("query_log",), ("unknown",)],
     RATE_LIMITED: [("search",), ("recommend",), ("key_reads",)],
+    USER_IDS: [("server",), ("token",), ("ignored",), ("refused",)],
 }
 
 

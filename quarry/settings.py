@@ -33,6 +33,10 @@ def _default_cache_dir() -> str:
 
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+SECRETS = frozenset({"user_token_secret"})
+"""Settings that are secrets: each may also come from a file named by QUARRY_<NAME>_FILE (mounted
+secrets), and none is printed by `--shell`, the JSON dump or the settings' repr."""
+FILE_SUFFIX = "_file"
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
@@ -152,6 +156,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     rate_limit_timeout_ms: float = 50.0
     """How long a request waits for Redis's rate-limit answer before its process decides alone."""
 
+    user_token_secret: str = ""
+    """Master secret of the keys' user-token secrets (or _FILE); empty: one made in <var>/keys (one host)."""
+
     trusted_proxies: str = ""
     """Comma-separated proxy addresses or CIDRs whose X-Forwarded-For names the client; empty: none."""
 
@@ -236,6 +243,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     tracing_honour_caller_sampling: bool = True
     """Record what a caller's `traceparent` asks for; false at an untrusted edge: the ratio decides all."""
 
+    def __repr__(self) -> str:  # settings reach logs and tracebacks; secrets must not
+        shown = ", ".join(
+            f"{name}={getattr(self, name)!r}" for name in self.__struct_fields__ if name not in SECRETS
+        )
+        return f"Settings({shown}, <secrets hidden>)"
+
     @property
     def ubi_url(self) -> str:
         """Where the UBI stores live. Large deployments keep the query log off the search nodes:
@@ -275,6 +288,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     environ = dict(os.environ if environ is None else environ)
     names = set(Settings.__struct_fields__)
     raw: dict[str, Any] = {}
+    files: dict[str, str] = {}
     unknown = []
     for key, value in environ.items():
         if not key.startswith(ENV_PREFIX):
@@ -282,14 +296,27 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         name = key[len(ENV_PREFIX) :].lower()
         if name in names:
             raw[name] = value
+        elif name.endswith(FILE_SUFFIX) and name.removesuffix(FILE_SUFFIX) in SECRETS:
+            files[name.removesuffix(FILE_SUFFIX)] = value
         else:
             unknown.append(key)
+    for name, path in files.items():
+        if name in raw:
+            raise SettingsError(f"set {ENV_PREFIX}{name.upper()} or its _FILE, not both")
+        raw[name] = _read_secret_file(name, path)
     if unknown:
         raise SettingsError(f"unknown settings: {', '.join(sorted(unknown))}")
     try:
         return msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise SettingsError(f"invalid setting: {exc}") from exc
+
+
+def _read_secret_file(name: str, path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:  # the path is not secret; its content is never shown
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()}_FILE: cannot read {path}: {exc.strerror}") from exc
 
 
 @lru_cache(maxsize=1)
@@ -346,11 +373,15 @@ def main(argv: list[str]) -> int:
     except SettingsError as exc:
         print(f"quarry settings: {exc}", file=sys.stderr)
         return 2
+    public = {k: v for k, v in as_env(settings).items() if k.removeprefix(ENV_PREFIX).lower() not in SECRETS}
     if argv[:1] == ["--shell"]:
-        for key, value in as_env(settings).items():
+        # Secrets stay out: the scripts do not need them, and an export would override the
+        # caller's own QUARRY_*_FILE for the processes they start.
+        for key, value in public.items():
             print(f"export {key}={shlex.quote(value)}")
         return 0
-    print(msgspec.json.encode(settings).decode())
+    shown = {name: value for name, value in msgspec.to_builtins(settings).items() if name not in SECRETS}
+    print(msgspec.json.encode(shown).decode())
     return 0
 
 

@@ -12,12 +12,13 @@ from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
 from litestar.params import JSONBody, Parameter
 
-from api.admin.schemas import Issued, KeyList, NewKey, Rotation
+from api.admin.schemas import Issued, KeyList, NewKey, Rotation, UserTokenSecret
 from api.dependencies import from_state
-from api.examples import ISSUED_KEY, KEY_INFO, PROBLEM_400, PROBLEM_404, example_responses
+from api.examples import ISSUED_KEY, KEY_INFO, PROBLEM_400, PROBLEM_404, USER_TOKEN_SECRET, example_responses
 from api.problems import bad_request_handler, not_found_handler
 from api.security.auth import caller_of
 from quarry.api_keys import KEY_ID, ApiKeys, KeyInfo, UnknownKeyError
+from quarry.user_tokens import encode_secret, key_secret
 
 log = logging.getLogger("api.admin")
 KeyId = Annotated[
@@ -46,7 +47,10 @@ def _audit(request: Request[Any, Any, Any], action: str, key_id: str) -> None:
 class KeyAdminController(Controller):
     path = "/admin/keys"
     tags = ["admin"]  # noqa: RUF012 - Litestar declares these as instance attributes
-    dependencies = {"keys": from_state("api_keys")}  # noqa: RUF012
+    dependencies = {  # noqa: RUF012
+        "keys": from_state("api_keys"),
+        "user_token_master": from_state("user_token_master"),
+    }
     opt = {"scope": "admin"}  # noqa: RUF012
     exception_handlers = {ValueError: bad_request_handler, UnknownKeyError: not_found_handler}  # noqa: RUF012
 
@@ -111,6 +115,25 @@ class KeyAdminController(Controller):
         issued = keys.rotate(key_id, dt.timedelta(hours=data.grace_hours))
         _audit(request, "rotate", key_id)
         return Issued(issued.token, issued.key.info())
+
+    @get(
+        "/{key_id:str}/user-token-secret",
+        summary="The secret a shop's backend signs user tokens for this key with",
+        sync_to_thread=True,
+        responses=example_responses(UserTokenSecret, USER_TOKEN_SECRET, PROBLEM_404),
+    )
+    def user_token_secret(
+        self,
+        request: Request[Any, Any, Any],
+        keys: NamedDependency[ApiKeys],
+        user_token_master: NamedDependency[bytes],
+        key_id: KeyId,
+    ) -> UserTokenSecret:
+        key = keys.get(key_id)
+        _audit(request, "read user-token secret", key_id)
+        return UserTokenSecret(
+            key_id, encode_secret(key_secret(user_token_master, key_id, key.secret_sha256))
+        )
 
     @delete(
         "/{key_id:str}",

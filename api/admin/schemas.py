@@ -39,3 +39,19 @@ class Issued(msgspec.Struct, frozen=True):
 
 class KeyList(msgspec.Struct, frozen=True):
     keys: list[KeyInfo]
+
+
+class UserTokenSecret(msgspec.Struct, frozen=True):
+    """What a shop's backend signs its shoppers' user tokens for this key with
+    (docs/security.md#acting-for-a-user)."""
+
+    key_id: str
+    secret: str
+    """base64url; HMAC-SHA256 key of the tokens. Rotating the API key changes it."""
+    header: str = "X-User-Token"
+    format: str = (
+        "v1.<base64url user id>.<expiry, unix seconds>.<base64url HMAC-SHA256 of the first three parts>"
+    )
+
+    def __repr__(self) -> str:  # never the secret
+        return f"UserTokenSecret({self.key_id}, secret=<hidden>)"

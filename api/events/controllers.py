@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Response, post
+from litestar import Controller, Request, Response, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
@@ -10,6 +10,7 @@ from api.dependencies import from_state
 from api.events.schemas import EventsAccepted
 from api.events.services import EventService
 from api.examples import EVENTS, EVENTS_ACCEPTED, PROBLEM_422, example_responses
+from api.security.users import acting_for
 
 # ubi.js posts to `<base URL>/ubi_events`: a client pointed at Quarry's base URL needs no other setting.
 UBI_JS_PATH = "/ubi_events"
@@ -34,9 +35,12 @@ class EventController(Controller):
         responses=example_responses(EventsAccepted, EVENTS_ACCEPTED, PROBLEM_422, status=202),
     )
     def record(
-        self, data: JSONBody[list[Any] | dict[str, Any]], event_service: NamedDependency[EventService]
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[list[Any] | dict[str, Any]],
+        event_service: NamedDependency[EventService],
     ) -> Response[EventsAccepted]:
-        return Response(event_service.ingest(data), status_code=202)
+        return Response(event_service.ingest(data, acting=acting_for(request)), status_code=202)
 
 
 class UbiJsEventController(EventController):

@@ -17,6 +17,7 @@ from typing import Any
 
 from api.events.schemas import EventError, EventsAccepted
 from api.events.validation import STANDARD_ACTIONS, BatchRejectedError, ValidEvent, events_of, validate_batch
+from api.security.users import ActingFor
 from api.ubi.query_texts import LoggedQueries
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError, index_action
@@ -135,21 +136,22 @@ class EventService:
             point_write_index(self.engine, today)
             self._write_index = today
 
-    def ingest(self, body: Any) -> EventsAccepted:
-        """`body`: the decoded request, in any shape `events_of` accepts."""
+    def ingest(self, body: Any, *, acting: ActingFor) -> EventsAccepted:
+        """`body`: the decoded request, in any shape `events_of` accepts; `acting`: whose events the
+        sender may record (api/security/users.py)."""
         events = events_of(body)
         with span("events.ingest", {"quarry.events": len(events)}) as ingest:
-            accepted = self._ingest(events)
+            accepted = self._ingest(events, acting)
             ingest.set_attributes(
                 {"quarry.events.accepted": accepted.accepted, "quarry.events.duplicates": accepted.duplicates}
             )
             return accepted
 
-    def _ingest(self, raw_events: list[Any]) -> EventsAccepted:
+    def _ingest(self, raw_events: list[Any], acting: ActingFor) -> EventsAccepted:
         now = dt.datetime.now(dt.UTC)
         try:
             with span("events.validate"):
-                events = validate_batch(raw_events, now, self.max_age, self.actions)
+                events = validate_batch(raw_events, now, self.max_age, self.actions, acting)
         except ValueError:
             EVENTS.labels("rejected").inc(len(raw_events))
             raise

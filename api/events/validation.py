@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from api.events.schemas import EventAttributes, EventError, EventIn
+from api.security.users import ANY_USER, ActingFor, UserMismatchError
 
 # The actions that drive features (popularity, affinities, ALS, session signals); any other name is
 # stored for analysis and ignored by them. QUARRY_EVENTS_EXTRA_ACTIONS adds to the list.
@@ -223,9 +224,19 @@ def _value_problems(
     now: dt.datetime,
     max_age: dt.timedelta | None,
     feature_actions: frozenset[str],
+    acting: ActingFor,
 ) -> tuple[list[str], ValidEvent | None]:
     problems = []
     event, obj, position = decoded.event, decoded.attributes.object, decoded.attributes.position
+    user_ignored = False
+    if event.user_id is not None:
+        try:
+            user = acting.user_for(event.user_id)
+        except UserMismatchError as exc:
+            problems.append(str(exc))
+        else:
+            if user is None:  # stored as the session's event (docs/security.md#acting-for-a-user)
+                event, user_ignored = msgspec.structs.replace(event, user_id=None), True
     nested_id = obj.object_id if obj is not None else None
     object_id = str(nested_id) if nested_id is not None else None
     if event.object_id is not None and object_id is not None and event.object_id != object_id:
@@ -250,7 +261,12 @@ def _value_problems(
     elif event.action_name in feature_actions and object_id is None:
         problems.append(f"a {event.action_name} event needs the product: event_attributes.object.object_id")
     if not (event.user_id or event.client_id or event.session_id):
-        problems.append("one of client_id, user_id or session_id is required")
+        problems.append(
+            "user_id counts only from a key with the server scope or with an X-User-Token "
+            "(docs/security.md#acting-for-a-user): send client_id or session_id"
+            if user_ignored
+            else "one of client_id, user_id or session_id is required"
+        )
     for name in ("session_id", "attributes"):
         flat, nested = getattr(event, name), getattr(decoded.attributes, name)
         if flat is not None and nested is not None and flat != nested:
@@ -295,9 +311,14 @@ def _value_problems(
 
 
 def validate_batch(
-    raw_events: list[Any], now: dt.datetime, max_age: dt.timedelta | None, feature_actions: frozenset[str]
+    raw_events: list[Any],
+    now: dt.datetime,
+    max_age: dt.timedelta | None,
+    feature_actions: frozenset[str],
+    acting: ActingFor = ANY_USER,
 ) -> list[ValidEvent]:
-    """`max_age`: None for a replay of old logs (docs/events.md#replaying-old-events)."""
+    """`max_age`: None for a replay of old logs (docs/events.md#replaying-old-events). `acting`: the
+    users the sender may attribute events to; other users' ids are dropped or refused."""
     if not 1 <= len(raw_events) <= MAX_BATCH:
         raise BatchRejectedError(
             [], f"a batch holds 1 to {MAX_BATCH} events; this one holds {len(raw_events)}"
@@ -315,7 +336,7 @@ def validate_batch(
         problems, decoded = _decoded(raw)
         accepted = None
         if decoded is not None:
-            found, accepted = _value_problems(raw, decoded, now, max_age, feature_actions)
+            found, accepted = _value_problems(raw, decoded, now, max_age, feature_actions, acting)
             problems += found
         if problems or accepted is None:
             errors.append(EventError(index=index, event_id=_event_id(raw), reason="; ".join(problems)))

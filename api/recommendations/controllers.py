@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.openapi.spec import Example
@@ -12,6 +12,7 @@ from api.dependencies import from_state
 from api.examples import PROBLEM_400, PROBLEM_429, RECOMMENDATIONS, example_responses
 from api.recommendations.schemas import RecommendationsResponse
 from api.recommendations.services import RecommendationService, UnknownProductError
+from api.security.users import request_user
 
 
 class RecommendationController(Controller):
@@ -29,6 +30,7 @@ class RecommendationController(Controller):
     )
     def recommend(
         self,
+        request: Request[Any, Any, Any],
         recommendation_service: NamedDependency[RecommendationService],
         user_id: Annotated[
             str | None, Parameter(max_length=128, examples=[Example(value="sim-u00042")])
@@ -51,5 +53,5 @@ class RecommendationController(Controller):
                 return recommendation_service.similar(product_id, k)
             except UnknownProductError as exc:
                 raise NotFoundException(str(exc)) from exc
-        assert user_id is not None
-        return recommendation_service.for_user(user_id, k, category, session_id)
+        # A user id the caller may not act for is answered as an anonymous session's.
+        return recommendation_service.for_user(request_user(request, user_id), k, category, session_id)

@@ -119,8 +119,9 @@ class RecommendationService:
         return [i for i in fallback if not category or (model and model.departments.get(i) == category)]
 
     def for_user(
-        self, user_id: str, k: int, category: str | None, session_id: str | None
+        self, user_id: str | None, k: int, category: str | None, session_id: str | None
     ) -> RecommendationsResponse:
+        """`user_id` None: an anonymous shopper (the session's items, else popular ones)."""
         with span("recommendations.for_user"):
             return _counted(self._personal(user_id, k, category, session_id))
 
@@ -129,10 +130,10 @@ class RecommendationService:
             return _counted(self._similar_items(product_id, k))
 
     def _personal(
-        self, user_id: str, k: int, category: str | None, session_id: str | None
+        self, user_id: str | None, k: int, category: str | None, session_id: str | None
     ) -> RecommendationsResponse:
         model = self._current()
-        history = model.history.get(user_id) if model else None
+        history = model.history.get(user_id) if model and user_id else None
         exclude = set(history.purchased) if history else set()
         session = self._session_items(session_id)
 
@@ -141,7 +142,7 @@ class RecommendationService:
                 not category or (model is not None and model.departments.get(item) == category)
             )
 
-        row = model.als.user_index.get(user_id) if model else None
+        row = model.als.user_index.get(user_id) if model and user_id else None
         if model and history and row is not None and history.interactions >= MIN_INTERACTIONS:
             scores: np.ndarray = model.als.item_factors @ model.als.user_factors[row]
             session_scores = self._similar_to(model, session)

@@ -15,6 +15,7 @@ from api.search.client_ids import ubi_request
 from api.search.schemas import SearchRequest, SearchResponse, SortOrder
 from api.search.services import SearchService
 from api.security.auth import caller_of
+from api.security.users import request_user
 
 KNOWN_PARAMETERS = {
     "q",
@@ -184,7 +185,7 @@ class SearchController(Controller):
             in_stock=in_stock,
             attributes=attribute_filters(request, search_service.understanding.attribute_keys),
             sort=sort,
-            user_id=user_id,
+            user_id=request_user(request, user_id),
             session_id=session_id,
             explain=explain,
             ubi=ubi,

@@ -12,6 +12,7 @@ for `CACHE_TTL_S` is read from the store in a worker thread, never on the event 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -23,6 +24,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 
 from quarry.api_keys import NO_FILTERS, SCOPES, ApiKey, ApiKeys, FixedFilters, StoreReadNeededError
+from quarry.user_tokens import SigningSecret, key_secret
 
 log = logging.getLogger("api.auth")
 
@@ -41,18 +43,29 @@ class Caller(msgspec.Struct, frozen=True):
     filters: FixedFilters = NO_FILTERS
     search_per_minute: int | None = None
     recommend_per_minute: int | None = None
+    user_secrets: tuple[SigningSecret, ...] = ()
+    """What the key's user tokens may be signed with: its current secret's, and during a rotation's
+    grace period the previous one's (quarry/user_tokens.py)."""
 
     def may(self, scope: str) -> bool:
         return scope in self.scopes
 
     @classmethod
-    def of(cls, key: ApiKey) -> Caller:
+    def of(cls, key: ApiKey, master: bytes | None = None) -> Caller:
+        user_secrets: tuple[SigningSecret, ...] = ()
+        if master is not None:
+            user_secrets = (SigningSecret(key_secret(master, key.key_id, key.secret_sha256)),)
+            if key.previous_secret_sha256 is not None and key.previous_valid_until is not None:
+                until = dt.datetime.fromisoformat(key.previous_valid_until.replace("Z", "+00:00"))
+                previous = key_secret(master, key.key_id, key.previous_secret_sha256)
+                user_secrets += (SigningSecret(previous, until.timestamp()),)
         return cls(
             key_id=key.key_id,
             scopes=frozenset(key.scopes),
             filters=key.fixed_filters(),
             search_per_minute=key.search_per_minute,
             recommend_per_minute=key.recommend_per_minute,
+            user_secrets=user_secrets,
         )
 
 
@@ -81,13 +94,17 @@ def presented_token(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
 
 
 class Authenticator:
-    """Verifies keys for the guard; `enabled=False` (QUARRY_AUTH=off) lets every request through."""
+    """Verifies keys for the guard; `enabled=False` (QUARRY_AUTH=off) lets every request through.
+    `user_token_master`: what keys' user-token secrets derive from (None: no user tokens)."""
 
-    def __init__(self, keys: ApiKeys | None, enabled: bool = True) -> None:
+    def __init__(
+        self, keys: ApiKeys | None, enabled: bool = True, user_token_master: bytes | None = None
+    ) -> None:
         if enabled and keys is None:
             raise ValueError("authentication needs a key store")
         self.keys = keys
         self.enabled = enabled
+        self._master = user_token_master
         self._callers: dict[str, tuple[ApiKey, Caller | None]] = {}
         self._reads = anyio.CapacityLimiter(KEY_READS_IN_FLIGHT)
 
@@ -98,7 +115,7 @@ class Authenticator:
         if known is not None and known[0] is key:
             return known[1]
         try:
-            caller = Caller.of(key)
+            caller = Caller.of(key, self._master)
         except msgspec.ValidationError as exc:
             log.error(
                 "an API key's fixed filters are unreadable; the key is refused",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from litestar.types import Message, Scope
 
 from api.security.limits import STATE_KEY, rate_limit_headers
+from api.security.users import IGNORED_HEADER, IGNORED_STATE_KEY
 
 # The API answers JSON only: nothing may run, load or frame it.
 API_CSP = b"default-src 'none'; frame-ancestors 'none'"
@@ -39,4 +40,6 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     verdict = state.get(STATE_KEY) if state else None
     if verdict is not None:
         headers.extend(rate_limit_headers(verdict))
+    if state and state.get(IGNORED_STATE_KEY):
+        headers.append(IGNORED_HEADER)
     message["headers"] = headers

@@ -37,6 +37,7 @@ ROUTE_SCOPES = {
     ("/admin/keys/{key_id}", "GET"): "admin",
     ("/admin/keys/{key_id}", "DELETE"): "admin",
     ("/admin/keys/{key_id}/rotate", "POST"): "admin",
+    ("/admin/keys/{key_id}/user-token-secret", "GET"): "admin",
 }
 PUBLIC = {("/health/live", "GET"), ("/health/ready", "GET")}
 

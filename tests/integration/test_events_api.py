@@ -229,6 +229,7 @@ def test_what_storage_refuses_is_a_422_naming_the_event_not_a_retry(engine, sett
     cluster refuses would be refused on every retry, so it is named in a 422, not answered with 503."""
     from api.events.services import EventService
     from api.events.validation import BatchRejectedError
+    from api.security.users import ANY_USER
     from quarry.ubi import UbiLayout
 
     old_day = dt.datetime(2015, 1, 1, 12, tzinfo=dt.UTC)
@@ -241,7 +242,7 @@ def test_what_storage_refuses_is_a_422_naming_the_event_not_a_retry(engine, sett
         good = ubi_js_click(timestamp=old_day.isoformat(), type=None)
         bad = ubi_js_click(timestamp=old_day.isoformat(), message="not a number", type=None)
         with pytest.raises(BatchRejectedError) as refused:
-            service.ingest([good, bad])
+            service.ingest([good, bad], acting=ANY_USER)
         [error] = refused.value.errors
         assert error.index == 1 and "message" in error.reason
         engine.refresh(index)
@@ -255,6 +256,7 @@ def test_the_write_index_follows_the_day_and_retention_keeps_it(engine, settings
     """A stale write index (no event through Quarry since an old day) moves to today's with the next
     batch; until then retention does not delete it, since direct writers are filling it."""
     from api.events.services import EventService
+    from api.security.users import ANY_USER
     from quarry.ubi import (
         UbiLayout,
         drop_expired_events,
@@ -274,7 +276,7 @@ def test_the_write_index_follows_the_day_and_retention_keeps_it(engine, settings
         service = EventService(
             engine, max_age_days=7, extra_actions="", layout=UbiLayout(engine, settings.mappings_dir)
         )
-        service.ingest([ubi_js_click(type=None)])
+        service.ingest([ubi_js_click(type=None)], acting=ANY_USER)
         assert write_indices(engine) == [events_index(today)]
         assert stale in drop_expired_events(engine, retention_days=365, today=today)
     finally:

@@ -44,3 +44,39 @@ def test_ubi_logs_stay_on_the_search_cluster_unless_told_otherwise() -> None:
     )
     assert default.ubi_url == "http://search:9200"
     assert separate.ubi_url == "http://analytics:9200"
+
+
+def test_a_secret_comes_from_its_file_and_never_shows(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from quarry.settings import PROJECT_ROOT
+
+    secret_file = tmp_path / "user-token.secret"
+    secret_file.write_text("s3cr3t-value-7f1e\n")
+    settings = load_settings({"QUARRY_USER_TOKEN_SECRET_FILE": str(secret_file)})
+    assert settings.user_token_secret == "s3cr3t-value-7f1e"
+    assert "s3cr3t" not in repr(settings) and "s3cr3t" not in str(settings)
+    env = {"PATH": "/usr/bin:/bin", "QUARRY_USER_TOKEN_SECRET": "s3cr3t-value-7f1e"}
+    for flag in ("--shell", "--json"):
+        shown = subprocess.run(
+            [sys.executable, "-m", "quarry.settings", *([flag] if flag == "--shell" else [])],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "QUARRY_LOG_LEVEL" in shown or '"log_level"' in shown
+        assert "s3cr3t" not in shown and "user_token_secret" not in shown.lower()
+
+
+def test_a_secret_and_its_file_together_or_an_unreadable_file_are_errors(tmp_path) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("x")
+    with pytest.raises(SettingsError, match="not both"):
+        load_settings({"QUARRY_USER_TOKEN_SECRET": "y", "QUARRY_USER_TOKEN_SECRET_FILE": str(secret_file)})
+    with pytest.raises(SettingsError, match="cannot read"):
+        load_settings({"QUARRY_USER_TOKEN_SECRET_FILE": str(tmp_path / "missing")})
+    with pytest.raises(SettingsError, match="unknown"):  # only secrets have a _FILE form
+        load_settings({"QUARRY_LOG_LEVEL_FILE": str(secret_file)})

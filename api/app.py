@@ -16,7 +16,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.routes import HTTPRoute
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from api.admin.controllers import KeyAdminController
+from api.admin.controllers import AccessAdminController, AuditController, KeyAdminController
 from api.events.controllers import EventController, UbiJsEventController
 from api.events.services import EventService, EventsNotStoredError
 from api.events.validation import BatchRejectedError
@@ -44,6 +44,7 @@ from api.search.ranking import RankingConfigProvider
 from api.search.semantic import QueryVectors, SemanticIndex, SemanticRetriever
 from api.search.services import AffinityReader, PageTooDeepError, SearchService
 from api.search.warmup import warm_in_background
+from api.security.abuse import AbuseProtection, EnumerationGuard
 from api.security.auth import API_KEY_HEADER, Authenticator, require_key
 from api.security.headers import add_security_headers
 from api.security.limits import RateLimitPolicy
@@ -53,17 +54,20 @@ from api.ubi.query_texts import LoggedQueries
 from api.ubi.writer import QueryLogWriter
 from api.understanding.services import QueryRejectedError, QueryUnderstanding
 from quarry import process_tuning
+from quarry.access_lists import AccessLists
 from quarry.adapters.artifact_store import ArtifactStore, LocalArtifactStore
 from quarry.adapters.cache import KeyValueStore, RedisStore
 from quarry.adapters.resp import RespClient
 from quarry.adapters.search_engine import OpenSearchEngine, SearchEngine, SearchEngineError
 from quarry.api_keys import ApiKeys, KeyStoreError, OpenSearchKeyStore
+from quarry.audit import AuditLog
 from quarry.circuit import CircuitBreaker
 from quarry.embeddings import SentenceTransformerEncoder
 from quarry.logs import configure_logging
 from quarry.metrics import ProcessSampler, forget_dead_workers, initialize_series
 from quarry.onnx_encoder import load_query_encoder
 from quarry.rate_limits import RateLimiter, RedisRateLimits
+from quarry.records import RecordStoreError
 from quarry.settings import Settings, get_settings
 from quarry.tracing import configure_tracing, shutdown_tracing
 from quarry.ubi import UbiLayout
@@ -195,8 +199,16 @@ def create_app(
         )
         query_log.start()
         app.state.settings = settings
-        limiter = RateLimiter(
-            RedisRateLimits(RespClient(settings.redis_url, timeout_s=settings.rate_limit_timeout_ms / 1000))
+        resp = RespClient(settings.redis_url, timeout_s=settings.rate_limit_timeout_ms / 1000)
+        limiter = RateLimiter(RedisRateLimits(resp))
+        app.state.audit = AuditLog(search_engine)
+        access_lists = AccessLists(search_engine)
+        access_lists.start()
+        app.state.access_lists = access_lists
+        app.state.abuse = AbuseProtection(
+            access_lists,
+            app.state.audit,
+            EnumerationGuard(resp, settings.abuse_enumeration_run, settings.abuse_enumeration_cooldown_s),
         )
         app.state.rate_limits = (
             RateLimitPolicy.from_settings(limiter, settings) if settings.rate_limits else None
@@ -278,6 +290,7 @@ def create_app(
             yield
         finally:
             await limiter.aclose()
+            access_lists.stop()
             query_log.stop()
             process_sampler.stop()
             process_tuning.unfreeze()
@@ -294,6 +307,8 @@ def create_app(
             RecommendationController,
             MetricsController,
             KeyAdminController,
+            AccessAdminController,
+            AuditController,
         ],
         lifespan=[services],
         guards=[require_key],
@@ -307,6 +322,7 @@ def create_app(
             SearchEngineError: service_unavailable_handler,
             KeyStoreError: key_store_unavailable_handler,
             EventsNotStoredError: service_unavailable_handler,
+            RecordStoreError: service_unavailable_handler,
             Exception: unhandled_exception_handler,
         },
         openapi_config=openapi_config(),

@@ -66,6 +66,23 @@ KEY_INFO = {
     "filters": {"in_stock": True},
 }
 ISSUED_KEY = {"token": "qk_3fe0c5dc41a7.dZXAtZeCrHL2mfQ10nvEP8Da0bY-4c1mW0q2o9xT5sA", "key": KEY_INFO}
+ACCESS_ENTRY = {
+    "entry_id": "acl_5d1f0c9e2b7a",
+    "list": "deny",
+    "network": "198.51.100.0/24",
+    "reason": "scraper, ticket SEC-142",
+    "created_at": "2026-11-30T09:00:00Z",
+    "created_by": "qk_3fe0c5dc41a7",
+    "expires_at": "2026-12-07T09:00:00Z",
+}
+AUDIT_ENTRY = {
+    "timestamp": "2026-11-30T09:00:00.123Z",
+    "actor": "qk_3fe0c5dc41a7",
+    "action": "deny network",
+    "target": "198.51.100.0/24",
+    "client": "203.0.113.7",
+    "detail": "acl_5d1f0c9e2b7a: scraper, ticket SEC-142",
+}
 USER_TOKEN_SECRET = {
     "key_id": "qk_3fe0c5dc41a7",
     "secret": "Vh3m2bq0t6Kx9yZ1aQeR4sT7uW8vX0cD2fG5hJ6kL9A",

@@ -28,6 +28,7 @@ import msgspec
 
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError
 from quarry.lru import Lru
+from quarry.records import ensure_index
 
 Scope = Literal["search", "recommend", "events", "admin", "debug", "metrics", "server"]
 # `metrics` lets a scraper read /metrics and nothing else: Prometheus should not hold an admin key.
@@ -196,15 +197,9 @@ class OpenSearchKeyStore:
         self._ready = False
 
     def _ensure(self) -> None:
-        if self._ready:
-            return
-        if not self._engine.index_exists(self._index):
-            try:
-                self._engine.create_index(self._index, self.MAPPING)
-            except SearchEngineError as exc:
-                if "already_exists" not in str(exc):
-                    raise
-        self._ready = True
+        if not self._ready:
+            ensure_index(self._engine, self._index, self.MAPPING)
+            self._ready = True
 
     def _write(self, path: str, key: ApiKey) -> None:
         try:

@@ -65,6 +65,11 @@ RATE_LIMITED = Counter(
     "Requests refused with a 429",
     ["limited"],  # search, recommend, key_reads (store reads of keys a worker has not seen)
 )
+ABUSE_BLOCKS = Counter(
+    "quarry_abuse_blocks_total",
+    "Requests refused by abuse protection",
+    ["reason"],  # denied (deny list), repeated_query, enumeration (product pages)
+)
 USER_IDS = Counter(
     "quarry_user_ids_total",
     "User ids that searches, recommendation requests and events named, by whether Quarry used them",
@@ -125,6 +130,7 @@ KNOWN_LABELS: dict[Counter, list[tuple[str, ...]]] = {
     EVENT_USER_QUERIES: [("client",), ("query_log",), ("unknown",)],
     RATE_LIMITED: [("search",), ("recommend",), ("key_reads",)],
     USER_IDS: [("server",), ("token",), ("ignored",), ("refused",)],
+    ABUSE_BLOCKS: [("denied",), ("repeated_query",), ("enumeration",)],
 }
 
 

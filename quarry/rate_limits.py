@@ -48,12 +48,25 @@ class Window(msgspec.Struct, frozen=True):
     key: str
     capacity: int
     window_ms: int
+    label: str = ""
+    """What a refusal by this window is counted and explained as (search, repeated_query, …)."""
+    shown: bool = True
+    """Whether the RateLimit-* headers may describe this window: an abuse window (the same query
+    20 times a minute) is not a limit a client plans by."""
 
     @classmethod
-    def of(cls, key: str, per_minute: int, burst: int | None = None, minute_s: float = 60.0) -> Window:
+    def of(
+        cls,
+        key: str,
+        per_minute: int,
+        burst: int | None = None,
+        minute_s: float = 60.0,
+        label: str = "",
+        shown: bool = True,
+    ) -> Window:
         """`per_minute` on average with at most `burst` at once (default: no burst beyond the rate)."""
         capacity = max(burst or per_minute, per_minute)
-        return cls(key, capacity, max(1, round(minute_s * 1000 * capacity / per_minute)))
+        return cls(key, capacity, max(1, round(minute_s * 1000 * capacity / per_minute)), label, shown)
 
 
 class Verdict(msgspec.Struct, frozen=True):
@@ -67,6 +80,8 @@ class Verdict(msgspec.Struct, frozen=True):
     """Seconds until the window frees a place (its oldest counted request leaves it)."""
     retry_after_s: float = 0.0
     """When refused: seconds until every window admits a request again."""
+    refused_by: str = ""
+    """When refused: the label of a window that was full (the first one)."""
 
     def retry_after_header(self) -> str:
         return str(max(1, math.ceil(self.retry_after_s)))
@@ -79,8 +94,13 @@ def verdict_of(
     state: Sequence[tuple[int, float]],
 ) -> Verdict:
     """`state` holds, per window, the requests it counts after this one and its oldest one's
-    remaining life in ms."""
-    binding = min(range(len(windows)), key=lambda i: (windows[i].capacity - state[i][0], -state[i][1]))
+    remaining life in ms. The headers describe the shown window with the least room left."""
+    shown = [i for i in range(len(windows)) if windows[i].shown] or list(range(len(windows)))
+    binding = min(shown, key=lambda i: (windows[i].capacity - state[i][0], -state[i][1]))
+    refused_by = ""
+    if not allowed:
+        full = [i for i in range(len(windows)) if state[i][0] >= windows[i].capacity]
+        refused_by = windows[full[0]].label if full else ""
     window = windows[binding]
     used, reset_ms = state[binding]
     return Verdict(
@@ -89,6 +109,7 @@ def verdict_of(
         remaining=max(0, window.capacity - used),
         reset_s=max(0.0, reset_ms) / 1000,
         retry_after_s=0.0 if allowed else max(0.0, retry_ms) / 1000,
+        refused_by=refused_by,
     )
 
 
@@ -142,7 +163,6 @@ class RedisRateLimits:
 
     def __init__(self, client: RespClient) -> None:
         self._client = client
-        self._sha: str | None = None
         self._members = 0
         self._prefix = f"{os.getpid()}:{time.monotonic_ns()}"
 
@@ -150,17 +170,7 @@ class RedisRateLimits:
         args: list[bytes | str | int] = [member]
         for window in windows:
             args += [window.capacity, window.window_ms]
-        keys = [window.key for window in windows]
-        if self._sha is not None:
-            try:
-                reply: list[int] = await self._client.call("EVALSHA", self._sha, len(keys), *keys, *args)
-                return reply
-            except RespError as exc:
-                if not str(exc).startswith("NOSCRIPT"):
-                    raise
-        loaded = await self._client.call("SCRIPT", "LOAD", SLIDING_WINDOWS)
-        self._sha = loaded.decode() if isinstance(loaded, bytes) else str(loaded)
-        reply = await self._client.call("EVALSHA", self._sha, len(keys), *keys, *args)
+        reply: list[int] = await self._client.script(SLIDING_WINDOWS, [w.key for w in windows], args)
         return reply
 
     async def hit(self, windows: Sequence[Window]) -> Verdict:
@@ -234,7 +244,7 @@ class RateLimiter:
             RATE_LIMIT_FALLBACKS.inc()
             verdict = await self._local.hit(windows)
         if not verdict.allowed:
-            RATE_LIMITED.labels(limited).inc()
+            RATE_LIMITED.labels(verdict.refused_by or limited).inc()
         return verdict
 
     async def aclose(self) -> None:

@@ -156,6 +156,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     rate_limit_timeout_ms: float = 50.0
     """How long a request waits for Redis's rate-limit answer before its process decides alone."""
 
+    abuse_same_query_per_minute: PositiveInt = 20
+    """The same search text one client address may send a minute before its 429s (backends exempt)."""
+
+    abuse_enumeration_run: Annotated[int, msgspec.Meta(ge=3)] = 10
+    """Near-sequential product ids among a client's last 20 product pages that count as enumeration."""
+
+    abuse_enumeration_cooldown_s: PositiveInt = 600
+    """How long a client caught enumerating product pages is refused them."""
+
     user_token_secret: str = ""
     """Master secret of the keys' user-token secrets (or _FILE); empty: one made in <var>/keys (one host)."""
 

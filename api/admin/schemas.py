@@ -6,7 +6,9 @@ from typing import Annotated
 
 import msgspec
 
+from quarry.access_lists import AccessEntry, AccessList
 from quarry.api_keys import FilterValue, KeyInfo, Scope
+from quarry.audit import AuditEntry
 
 
 class NewKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -55,3 +57,21 @@ class UserTokenSecret(msgspec.Struct, frozen=True):
 
     def __repr__(self) -> str:  # never the secret
         return f"UserTokenSecret({self.key_id}, secret=<hidden>)"
+
+
+class NewAccessEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    list: AccessList
+    """`deny`: 403 on every route but /health; `allow`: no per-address limits or abuse checks."""
+    network: Annotated[str, msgspec.Meta(min_length=2, max_length=64)]
+    """An IP address or a CIDR network (`203.0.113.7`, `198.51.100.0/24`, `2001:db8::/48`)."""
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    expires_in_hours: Annotated[float, msgspec.Meta(gt=0, le=24 * 365)] | None = None
+    """None: until removed."""
+
+
+class AccessEntries(msgspec.Struct, frozen=True):
+    entries: list[AccessEntry]
+
+
+class AuditEntries(msgspec.Struct, frozen=True):
+    entries: list[AuditEntry]

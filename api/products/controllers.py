@@ -19,7 +19,7 @@ class ProductController(Controller):
     path = "/v1/products"
     tags = ["products"]  # noqa: RUF012 - Litestar declares these as instance attributes
     dependencies = {"product_service": from_state("product_service")}  # noqa: RUF012
-    opt = {"scope": "search"}  # noqa: RUF012
+    opt = {"scope": "search", "enumeration_guarded": True}  # noqa: RUF012
 
     @get(
         "/{product_id:str}",

@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from collections.abc import Iterable
 from typing import Any
 
 import anyio
 import msgspec
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, TooManyRequestsException
 from litestar.handlers.base import BaseRouteHandler
 
+from api.security.abuse import AbuseProtection
+from api.security.clients import ACCESS_STATE_KEY, client_address, subject_address
 from quarry.api_keys import NO_FILTERS, SCOPES, ApiKey, ApiKeys, FixedFilters, StoreReadNeededError
 from quarry.user_tokens import SigningSecret, key_secret
 
@@ -49,6 +52,12 @@ class Caller(msgspec.Struct, frozen=True):
 
     def may(self, scope: str) -> bool:
         return scope in self.scopes
+
+    @property
+    def is_backend(self) -> bool:
+        """A backend's key (`server`): one address calling for many shoppers, so neither the
+        per-address limits nor the abuse checks apply to it. Never true with authentication off."""
+        return self.key_id is not None and "server" in self.scopes
 
     @classmethod
     def of(cls, key: ApiKey, master: bytes | None = None) -> Caller:
@@ -152,6 +161,9 @@ async def require_key(connection: ASGIConnection[Any, Any, Any, Any], handler: B
     opt = handler.opt
     if opt.get("public"):
         return
+    abuse = connection.app.state.abuse
+    if abuse is not None:
+        await _screen(connection, abuse)
     authenticator: Authenticator = connection.app.state.authenticator
     if not authenticator.enabled:
         connection.state.caller = ANYONE
@@ -175,11 +187,45 @@ async def require_key(connection: ASGIConnection[Any, Any, Any, Any], handler: B
     await _limit(connection, opt, caller)
 
 
+async def _screen(connection: ASGIConnection[Any, Any, Any, Any], abuse: AbuseProtection) -> None:
+    """The deny list, before any key is looked at: a denied client costs no key-store read."""
+    address = client_address(connection)
+    decision = abuse.decide(address)
+    if decision is None:
+        return
+    connection.scope["state"][ACCESS_STATE_KEY] = decision
+    if decision == "deny":
+        await abuse.blocked(
+            "denied", address, None, f"{connection.scope.get('method', '')} {connection.url.path}"
+        )
+        raise PermissionDeniedException("requests from this address are denied")
+
+
 async def _limit(connection: ASGIConnection[Any, Any, Any, Any], opt: dict[str, Any], caller: Caller) -> None:
     limited = opt.get("rate_limit")
     policy = connection.app.state.rate_limits
     if limited is not None and policy is not None:
         await policy.check(connection, limited, caller)
+    if opt.get("enumeration_guarded"):
+        await _guard_enumeration(connection, caller)
+
+
+async def _guard_enumeration(connection: ASGIConnection[Any, Any, Any, Any], caller: Caller) -> None:
+    """Product pages requested in (near-)sequence by one client block it from them for a cool-down
+    (api/security/abuse.py); backends and allow-listed addresses are not watched."""
+    abuse = connection.app.state.abuse
+    guard = abuse.enumeration if abuse is not None else None
+    if guard is None or caller.is_backend or connection.scope["state"].get(ACCESS_STATE_KEY) == "allow":
+        return
+    address = subject_address(client_address(connection))
+    verdict = await guard.check(address, str(connection.path_params.get("product_id", "")))
+    if verdict.blocked:
+        retry = str(max(1, math.ceil(verdict.retry_after_s)))
+        await abuse.blocked("enumeration", address, caller.key_id, f"blocked for {retry} s", verdict.started)
+        raise TooManyRequestsException(
+            f"product pages are being requested in sequence from this client; retry in {retry} s",
+            headers={"Retry-After": retry},
+        )
 
 
 def caller_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:

@@ -1,15 +1,13 @@
 """Rate limits on the routes that say `rate_limit` in their `opt` (search, recommend): one window per
-client address and one per API key, checked together in one Redis call (quarry/rate_limits.py).
-
-The client address is the peer's, or what `X-Forwarded-For` says when the peer is a trusted proxy
-(QUARRY_TRUSTED_PROXIES): uvicorn resolves it before the request reaches the app (api/__main__.py),
-so a client cannot pick its own address by sending the header.
+client address (api/security/clients.py) and one per API key, and for a search one per address and
+query text, checked together in one Redis call (quarry/rate_limits.py).
 """
 
 from __future__ import annotations
 
-import ipaddress
+import hashlib
 import math
+import urllib.parse
 from typing import Any
 
 import msgspec
@@ -17,10 +15,12 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import TooManyRequestsException
 
 from api.security.auth import Caller
+from api.security.clients import ACCESS_STATE_KEY, client_address, subject_address
 from quarry.rate_limits import RateLimiter, Verdict, Window, window_key
 from quarry.settings import Settings
 
 STATE_KEY = "rate_limit"
+REPEATED_QUERY = "repeated_query"
 KEY_READS_PER_MINUTE = 60
 """Store reads of keys a worker has not seen, per client address: a browser or backend needs one per
 key and worker every 10 s; a client trying made-up keys needs one per guess."""
@@ -35,10 +35,17 @@ class Limits(msgspec.Struct, frozen=True):
 
 
 class RateLimitPolicy:
-    def __init__(self, limiter: RateLimiter, limits: dict[str, Limits], minute_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        limits: dict[str, Limits],
+        minute_s: float = 60.0,
+        same_query_per_minute: int | None = None,
+    ) -> None:
         self.limiter = limiter
         self._limits = limits
         self._minute_s = minute_s
+        self._same_query = same_query_per_minute
         self._key_windows: dict[tuple[str, str, int], Window] = {}
 
     @classmethod
@@ -59,6 +66,7 @@ class RateLimitPolicy:
                 "key_reads": Limits(KEY_READS_PER_MINUTE, KEY_READS_PER_MINUTE, KEY_READS_PER_MINUTE),
             },
             settings.rate_limit_minute_s,
+            settings.abuse_same_query_per_minute,
         )
 
     def _key_window(self, limited: str, key_id: str, per_minute: int) -> Window:
@@ -67,21 +75,46 @@ class RateLimitPolicy:
         if cached is None:
             if len(self._key_windows) > 10_000:
                 self._key_windows.clear()
-            cached = Window.of(window_key(limited, "key", key_id), per_minute, minute_s=self._minute_s)
+            cached = Window.of(
+                window_key(limited, "key", key_id), per_minute, minute_s=self._minute_s, label=limited
+            )
             self._key_windows[(limited, key_id, per_minute)] = cached
         return cached
 
-    def windows(self, limited: str, address: str, caller: Caller) -> list[Window]:
+    def windows(
+        self,
+        limited: str,
+        address: str,
+        caller: Caller,
+        query: str | None = None,
+        allowlisted: bool = False,
+    ) -> list[Window]:
         """The address's window, unless the key is a backend's (`server`: one address, many
-        shoppers), and the key's."""
+        shoppers) or the address is allow-listed, and the key's. A search also counts in the
+        address's window of its query text (abuse protection: the same query over and over)."""
         limits = self._limits[limited]
         windows = []
-        if caller.key_id is None or not caller.may("server"):
+        per_address = not caller.is_backend and not allowlisted
+        if per_address:
             windows.append(
                 Window.of(
-                    window_key(limited, "ip", address), limits.ip_per_minute, limits.ip_burst, self._minute_s
+                    window_key(limited, "ip", address),
+                    limits.ip_per_minute,
+                    limits.ip_burst,
+                    self._minute_s,
+                    label=limited,
                 )
             )
+            if query is not None and self._same_query is not None:
+                windows.append(
+                    Window.of(
+                        window_key(REPEATED_QUERY, "ip", f"{address}:{query}"),
+                        self._same_query,
+                        minute_s=self._minute_s,
+                        label=REPEATED_QUERY,
+                        shown=False,
+                    )
+                )
         if caller.key_id is not None:
             own = caller.search_per_minute if limited == "search" else caller.recommend_per_minute
             windows.append(self._key_window(limited, caller.key_id, own or limits.key_per_minute))
@@ -92,26 +125,36 @@ class RateLimitPolicy:
     ) -> None:
         """Counts the request; a refusal is a 429 with Retry-After. The verdict stays on the request
         for the RateLimit-* headers of whatever response follows."""
-        client = connection.scope.get("client")
-        address = subject_address(client[0]) if client else "unknown"
-        verdict = await self.limiter.hit(self.windows(limited, address, caller), limited)
-        connection.scope["state"][STATE_KEY] = verdict
+        address = subject_address(client_address(connection))
+        state = connection.scope["state"]
+        query = query_fingerprint(connection.scope["query_string"]) if limited == "search" else None
+        windows = self.windows(limited, address, caller, query, state.get(ACCESS_STATE_KEY) == "allow")
+        verdict = await self.limiter.hit(windows, limited)
+        state[STATE_KEY] = verdict
         if not verdict.allowed:
+            retry = verdict.retry_after_header()
+            if verdict.refused_by == REPEATED_QUERY:
+                blocks = connection.app.state.abuse
+                if blocks is not None:
+                    await blocks.blocked(REPEATED_QUERY, address, caller.key_id, f"retry in {retry} s")
+                raise TooManyRequestsException(
+                    f"the same search more than {self._same_query} times a minute from this client; "
+                    f"retry in {retry} s",
+                    headers={"Retry-After": retry},
+                )
             raise TooManyRequestsException(
-                f"too many {limited} requests; retry in {verdict.retry_after_header()} s",
-                headers={"Retry-After": verdict.retry_after_header()},
+                f"too many {limited} requests; retry in {retry} s", headers={"Retry-After": retry}
             )
 
 
-def subject_address(address: str) -> str:
-    """Whose window a request counts in: the address, or for IPv6 its /64 (one subscriber commonly
-    holds a whole /64, and would otherwise have 2^64 windows)."""
-    if ":" not in address:
-        return address
-    try:
-        return str(ipaddress.IPv6Network(f"{address}/64", strict=False).network_address) + "/64"
-    except ValueError:
-        return address
+def query_fingerprint(query_string: bytes) -> str | None:
+    """The search text of a raw query string, case and spacing folded and hashed (a bounded Redis
+    key); None without one. Read without parsing the whole query string: this runs on every search."""
+    for part in query_string.split(b"&"):
+        if part.startswith(b"q="):
+            text = " ".join(urllib.parse.unquote_plus(part[2:].decode("latin-1")).casefold().split())
+            return hashlib.blake2b(text.encode(), digest_size=8).hexdigest() if text else None
+    return None
 
 
 def rate_limit_headers(verdict: Verdict) -> list[tuple[bytes, bytes]]:

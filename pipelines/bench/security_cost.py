@@ -16,7 +16,7 @@ import asyncio
 import statistics
 import time
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -43,8 +43,11 @@ class SecurityOverhead(msgspec.Struct):
 def guard_cpu(samples: int = 50_000) -> tuple[float, float]:
     """CPU time of the auth guard per request on a key the worker has verified before (mean and
     p99 in µs): header scan, hash, the worker's key memory, scope check."""
+    from api.security.abuse import AbuseProtection
     from api.security.auth import Authenticator, require_key
+    from quarry.access_lists import AccessLists
     from quarry.api_keys import ApiKeys, MemoryKeyStore
+    from quarry.audit import AuditLog
 
     keys = ApiKeys(MemoryKeyStore())
     token = keys.create("bench", ("search",)).token
@@ -55,8 +58,15 @@ def guard_cpu(samples: int = 50_000) -> tuple[float, float]:
         (b"authorization", f"Bearer {token}".encode()),
     ]
     connection: Any = SimpleNamespace(
-        app=SimpleNamespace(state=SimpleNamespace(authenticator=authenticator, rate_limits=None)),
-        scope={"headers": headers},
+        app=SimpleNamespace(
+            state=SimpleNamespace(
+                authenticator=authenticator,
+                rate_limits=None,
+                # empty access lists (never loaded: no store is read here), as on most deployments
+                abuse=AbuseProtection(AccessLists(cast(Any, None)), AuditLog(cast(Any, None))),
+            )
+        ),
+        scope={"headers": headers, "client": ("127.0.0.1", 50000), "state": {}},
         state=SimpleNamespace(),
     )
     handler: Any = SimpleNamespace(opt={"scope": "search"})

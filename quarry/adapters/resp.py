@@ -17,6 +17,7 @@ import asyncio
 import collections
 import time
 import urllib.parse
+from collections.abc import Sequence
 from typing import Any, cast
 
 
@@ -177,6 +178,7 @@ class RespClient:
         self._connection: _Connection | None = None
         self._connecting: asyncio.Future[_Connection] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._scripts: dict[str, str] = {}
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -214,6 +216,21 @@ class RespClient:
         if connection is None or connection.closed or self._loop is not asyncio.get_running_loop():
             connection = await self._connected()
         return await connection.call(encode(*args))
+
+    async def script(self, source: str, keys: Sequence[str], args: Sequence[bytes | str | int]) -> Any:
+        """Run a Lua script by its SHA, loading it the first time and again after Redis lost it
+        (a restart, SCRIPT FLUSH)."""
+        sha = self._scripts.get(source)
+        if sha is not None:
+            try:
+                return await self.call("EVALSHA", sha, len(keys), *keys, *args)
+            except RespError as exc:
+                if not str(exc).startswith("NOSCRIPT"):
+                    raise
+        loaded = await self.call("SCRIPT", "LOAD", source)
+        sha = loaded.decode() if isinstance(loaded, bytes) else str(loaded)
+        self._scripts[source] = sha
+        return await self.call("EVALSHA", sha, len(keys), *keys, *args)
 
     async def _connected(self) -> _Connection:
         """A fresh connection; concurrent callers share one attempt. A connection belongs to the event

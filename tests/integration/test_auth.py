@@ -22,7 +22,12 @@ from quarry.adapters.search_engine import OpenSearchEngine
 from quarry.api_keys import SCOPES, ApiKeys, OpenSearchKeyStore, temporary_key
 
 # A value for each path parameter the routes have, so every route can be called.
-PATH_VALUES = {"product_id": "P000001", "key_id": "qk_000000000000", "path": "openapi.json"}
+PATH_VALUES = {
+    "product_id": "P000001",
+    "key_id": "qk_000000000000",
+    "entry_id": "acl_000000000000",
+    "path": "openapi.json",
+}
 # The scope each route needs; a route missing here fails the test, so a new route gets a decision.
 ROUTE_SCOPES = {
     ("/v1/search", "GET"): "search",
@@ -38,6 +43,10 @@ ROUTE_SCOPES = {
     ("/admin/keys/{key_id}", "DELETE"): "admin",
     ("/admin/keys/{key_id}/rotate", "POST"): "admin",
     ("/admin/keys/{key_id}/user-token-secret", "GET"): "admin",
+    ("/admin/access", "GET"): "admin",
+    ("/admin/access", "POST"): "admin",
+    ("/admin/access/{entry_id}", "DELETE"): "admin",
+    ("/admin/audit", "GET"): "admin",
 }
 PUBLIC = {("/health/live", "GET"), ("/health/ready", "GET")}
 

@@ -154,3 +154,17 @@ def test_a_silent_or_refusing_server_is_unavailable_in_time_and_the_client_recov
     assert 0.19 <= waited < 1.0
     assert "WRONGPASS" in refusal
     assert pong == "PONG"
+
+
+def test_a_hidden_window_refuses_under_its_label_but_never_shows_in_the_headers(limits) -> None:
+    shown = Window(window_key("test", "ip", uuid.uuid4().hex), 100, 5000, label="search")
+    hidden = Window(window_key("test", "q", uuid.uuid4().hex), 2, 5000, label="repeated_query", shown=False)
+
+    async def scenario():
+        return [await limits.hit([shown, hidden]) for _ in range(3)]
+
+    verdicts = run(limits, scenario())
+    assert [v.allowed for v in verdicts] == [True, True, False]
+    assert [v.limit for v in verdicts] == [100, 100, 100]  # the shown window, though the hidden is tighter
+    assert [v.remaining for v in verdicts] == [99, 98, 98]
+    assert verdicts[-1].refused_by == "repeated_query" and verdicts[0].refused_by == ""

@@ -1,0 +1,77 @@
+"""Small operational indices (the audit log, access lists): a few documents each, written rarely,
+durable the moment a write returns (translog fsynced per request, `refresh=wait_for`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from quarry.adapters.search_engine import SearchEngine, SearchEngineError
+
+SMALL_INDEX_SETTINGS: dict[str, Any] = {
+    "index": {"number_of_shards": 1, "number_of_replicas": 0, "translog.durability": "request"}
+}
+
+
+def ensure_index(engine: SearchEngine, index: str, mapping: Mapping[str, Any]) -> None:
+    """Create the index unless it exists (another process may create it at the same moment)."""
+    if engine.index_exists(index):
+        return
+    try:
+        engine.create_index(index, dict(mapping))
+    except SearchEngineError as exc:
+        if "already_exists" not in str(exc):
+            raise
+
+
+class RecordStoreError(RuntimeError):
+    """The index did not answer or refused the write."""
+
+
+class RecordIndex:
+    def __init__(self, engine: SearchEngine, index: str, properties: Mapping[str, Any]) -> None:
+        self._engine = engine
+        self.index = index
+        self._mapping = {
+            "settings": SMALL_INDEX_SETTINGS,
+            "mappings": {"dynamic": False, "properties": dict(properties)},
+        }
+        self._ready = False
+
+    def _ensure(self) -> None:
+        if not self._ready:
+            ensure_index(self._engine, self.index, self._mapping)
+            self._ready = True
+
+    def put(self, doc_id: str, document: Mapping[str, Any]) -> None:
+        try:
+            self._ensure()
+            self._engine.request("PUT", f"/{self.index}/_doc/{doc_id}?refresh=wait_for", dict(document))
+        except SearchEngineError as exc:
+            raise RecordStoreError(str(exc)) from exc
+
+    def delete(self, doc_id: str) -> bool:
+        """False when there was no such record."""
+        try:
+            self._engine.request("DELETE", f"/{self.index}/_doc/{doc_id}?refresh=wait_for")
+        except SearchEngineError as exc:
+            if exc.status == 404:
+                return False
+            raise RecordStoreError(str(exc)) from exc
+        return True
+
+    def search(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+        try:
+            if not self._engine.index_exists(self.index):
+                return []
+            return [hit.source for hit in self._engine.search(self.index, body).hits]
+        except SearchEngineError as exc:
+            raise RecordStoreError(str(exc)) from exc
+
+    def all(self) -> list[dict[str, Any]]:
+        try:
+            if not self._engine.index_exists(self.index):
+                return []
+            return [hit.source for hit in self._engine.scan(self.index)]
+        except SearchEngineError as exc:
+            raise RecordStoreError(str(exc)) from exc

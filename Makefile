@@ -30,15 +30,20 @@ services: bootstrap ## Start OpenSearch and Redis (or check the external ones yo
 	@opensearch/opensearchctl start
 	@ops/redisctl start
 
-up: services ## Start the whole stack with the demo catalog and print its URLs
+# `make up TLS=1`: the API serves HTTPS with a certificate from a local CA (var/tls; trust ca.pem).
+TLS_DIR = $(CURDIR)/var/tls
+TLS_ENV = $(if $(filter 1,$(TLS)),QUARRY_API_TLS_CERT_FILE=$(TLS_DIR)/server.pem QUARRY_API_TLS_KEY_FILE=$(TLS_DIR)/server.key QUARRY_API_TLS_CA_FILE=$(TLS_DIR)/ca.pem)
+
+up: services ## Start the whole stack with the demo catalog and print its URLs (TLS=1: HTTPS)
 	@$(PY) -m pipelines index-demo --if-empty >/dev/null
 	@$(PY) -m pipelines vocabulary --if-missing >/dev/null
 	@$(PY) -m pipelines embeddings --if-missing >/dev/null
-	@ops/apictl start
-	@eval "$$($(PY) -m quarry.settings --shell)"; \
+	@$(if $(filter 1,$(TLS)),ops/tls-certs $(TLS_DIR))
+	@$(TLS_ENV) ops/apictl start
+	@$(if $(TLS_ENV),export $(TLS_ENV);) eval "$$($(PY) -m quarry.settings --shell)"; \
 	  echo ""; echo "Quarry is up:"; \
 	  $(PY) -m pipelines keys demo; \
-	  echo "  API            http://$$QUARRY_API_HOST:$$QUARRY_API_PORT  (health: /health/ready; OpenAPI: /schema/openapi.json, with a key)"; \
+	  echo "  API            $$($(PY) -c 'from quarry.settings import load_settings; print(load_settings().api_base_url)')  (health: /health/ready; OpenAPI: /schema/openapi.json, with a key)"; \
 	  echo "  OpenSearch     $$QUARRY_OPENSEARCH_URL"; \
 	  echo "  Redis          $$QUARRY_REDIS_URL"; \
 	  echo "Stop it with: make down"

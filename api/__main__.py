@@ -16,6 +16,8 @@ from quarry.settings import get_settings
 
 settings = get_settings()
 configure_logging(settings.log_level, service="quarry-api")
+if bool(settings.api_tls_cert_file) != bool(settings.api_tls_key_file):
+    raise SystemExit("QUARRY_API_TLS_CERT_FILE and QUARRY_API_TLS_KEY_FILE go together")
 metrics_dir = settings.var_path / "prometheus" / str(settings.api_port)
 shutil.rmtree(metrics_dir, ignore_errors=True)
 metrics_dir.mkdir(parents=True)
@@ -34,6 +36,9 @@ try:
         # X-Forwarded-For and -Proto count only from these proxies (rate limits key on the address).
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=settings.trusted_proxies or None,
+        # HTTPS when given a certificate (HSTS is sent then: api/security/headers.py).
+        ssl_certfile=settings.api_tls_cert_file or None,
+        ssl_keyfile=settings.api_tls_key_file or None,
     )
 finally:
     shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -53,12 +53,11 @@ from api.suggest.services import SuggestService
 from api.ubi.query_texts import LoggedQueries
 from api.ubi.writer import QueryLogWriter
 from api.understanding.services import QueryRejectedError, QueryUnderstanding
-from quarry import process_tuning
+from quarry import connections, process_tuning
 from quarry.access_lists import AccessLists
 from quarry.adapters.artifact_store import ArtifactStore, LocalArtifactStore
-from quarry.adapters.cache import KeyValueStore, RedisStore
-from quarry.adapters.resp import RespClient
-from quarry.adapters.search_engine import OpenSearchEngine, SearchEngine, SearchEngineError
+from quarry.adapters.cache import KeyValueStore
+from quarry.adapters.search_engine import SearchEngine, SearchEngineError
 from quarry.api_keys import ApiKeys, KeyStoreError, OpenSearchKeyStore
 from quarry.audit import AuditLog
 from quarry.circuit import CircuitBreaker
@@ -157,16 +156,13 @@ def create_app(
             span_exporter,
             settings.tracing_honour_caller_sampling,
         )
-        search_engine = engine or OpenSearchEngine(
-            settings.opensearch_url,
-            settings.opensearch_timeout_s,
-            settings.opensearch_pool_size,
-            breaker=CircuitBreaker("opensearch"),
+        search_engine = engine or connections.search_engine(
+            settings, pool_size=settings.opensearch_pool_size, breaker=CircuitBreaker("opensearch")
         )
         analytics = ubi_engine or (
-            OpenSearchEngine(
+            connections.search_engine(
+                settings,
                 settings.ubi_opensearch_url,
-                settings.opensearch_timeout_s,
                 settings.opensearch_pool_size,
                 breaker=CircuitBreaker("ubi_opensearch"),  # its outage must not stop searches
                 dependency="ubi_opensearch",
@@ -174,7 +170,7 @@ def create_app(
             if settings.ubi_opensearch_url
             else search_engine
         )
-        kv = store or RedisStore(settings.redis_url, pool_size=settings.redis_pool_size)
+        kv = store or connections.redis_store(settings, pool_size=settings.redis_pool_size)
         model_store = artifacts or LocalArtifactStore(settings.artifacts_dir)
         query_vectors = QueryVectors(
             lambda: load_query_encoder(settings, model_store),
@@ -199,7 +195,7 @@ def create_app(
         )
         query_log.start()
         app.state.settings = settings
-        resp = RespClient(settings.redis_url, timeout_s=settings.rate_limit_timeout_ms / 1000)
+        resp = connections.resp_client(settings, timeout_s=settings.rate_limit_timeout_ms / 1000)
         limiter = RateLimiter(RedisRateLimits(resp))
         app.state.audit = AuditLog(search_engine)
         access_lists = AccessLists(search_engine)

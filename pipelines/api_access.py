@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from quarry.adapters.search_engine import OpenSearchEngine
+from quarry import connections
 from quarry.api_keys import SCOPES, ApiKeys, OpenSearchKeyStore, Scope, temporary_key
 from quarry.settings import Settings
 
@@ -19,9 +19,7 @@ if TYPE_CHECKING:
 
 def cluster_keys(settings: Settings) -> ApiKeys:
     """The key store the API reads: the search cluster's key index."""
-    return ApiKeys(
-        OpenSearchKeyStore(OpenSearchEngine(settings.opensearch_url, settings.opensearch_timeout_s))
-    )
+    return ApiKeys(OpenSearchKeyStore(connections.search_engine(settings)))
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import datetime as dt
 import logging
+import ssl
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +29,7 @@ from pipelines.keys_cli import add_keys_parser
 from pipelines.synonyms import apply as synonyms
 from pipelines.synonyms.rules import load_rules, opensearch_rules
 from pipelines.understanding import build_and_publish
+from quarry import connections
 from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.adapters.search_engine import OpenSearchEngine, SearchEngineError
 from quarry.logs import configure_logging
@@ -47,12 +49,12 @@ class StrictImportError(RuntimeError):
 
 
 def _engine(settings: Settings) -> OpenSearchEngine:
-    return OpenSearchEngine(settings.opensearch_url, settings.opensearch_timeout_s)
+    return connections.search_engine(settings)
 
 
 def _ubi_engine(settings: Settings) -> OpenSearchEngine:
     """The cluster holding the UBI query and event logs (QUARRY_UBI_OPENSEARCH_URL, else the search one)."""
-    return OpenSearchEngine(settings.ubi_url, settings.opensearch_timeout_s)
+    return connections.ubi_engine(settings)
 
 
 def _emit(value: Any) -> None:
@@ -409,7 +411,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     sim = simulator.Simulator(
         args.seed, args.users, args.days, args.events_per_day, brands_by_department, dt.datetime.now(dt.UTC)
     )
-    base = args.api or f"http://{settings.api_host}:{settings.api_port}"
+    base = args.api or settings.api_base_url
     folder = settings.var_path / "simulator"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"users-{args.seed}.json").write_bytes(msgspec.json.encode(sim.users))
@@ -419,7 +421,14 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
     with (
         tool_token(settings, "make simulate", ("search", "events", "server")) as token,
-        httpx.Client(base_url=base, timeout=60, headers=bearer(token)) as client,
+        httpx.Client(
+            base_url=base,
+            timeout=60,
+            headers=bearer(token),
+            verify=ssl.create_default_context(cafile=settings.api_tls_ca_file)
+            if settings.api_tls_ca_file
+            else True,
+        ) as client,
     ):
 
         def search(shopper: simulator.ShopperSearch) -> tuple[str, list[simulator.SearchHit]]:
@@ -483,11 +492,10 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_popularity(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.features import FeatureSettings, compute_features
-    from quarry.adapters.cache import RedisStore
 
     report = compute_features(
         _engine(settings),
-        RedisStore(settings.redis_url, timeout_s=5),
+        connections.redis_store(settings, timeout_s=5),
         args.alias,
         FeatureSettings(window_days=args.window_days, half_life_days=args.half_life_days),
         ubi_engine=_ubi_engine(settings),

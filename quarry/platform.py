@@ -11,7 +11,8 @@ import sys
 
 import msgspec
 
-from quarry.adapters.search_engine import OpenSearchEngine, SearchEngine, SearchEngineError
+from quarry import connections
+from quarry.adapters.search_engine import SearchEngine, SearchEngineError
 from quarry.settings import get_settings
 
 KNN_PLUGIN = "opensearch-knn"
@@ -106,7 +107,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m quarry.platform verify", file=sys.stderr)
         return 2
     settings = get_settings()
-    engine = OpenSearchEngine(settings.opensearch_url, settings.opensearch_timeout_s)
+    engine = connections.search_engine(settings)
     try:
         report = check(engine, settings.require_ltr)
     except SearchEngineError as exc:

@@ -33,7 +33,7 @@ def _default_cache_dir() -> str:
 
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
-SECRETS = frozenset({"user_token_secret"})
+SECRETS = frozenset({"user_token_secret", "opensearch_password", "redis_password"})
 """Settings that are secrets: each may also come from a file named by QUARRY_<NAME>_FILE (mounted
 secrets), and none is printed by `--shell`, the JSON dump or the settings' repr."""
 FILE_SUFFIX = "_file"
@@ -53,6 +53,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     opensearch_url: str = "http://127.0.0.1:9200"
     """OpenSearch endpoint; setting QUARRY_OPENSEARCH_URL explicitly skips local provisioning."""
+
+    opensearch_username: str = ""
+    """Basic-auth user for OpenSearch (a security plugin, or a proxy in front); empty: none."""
+
+    opensearch_password: str = ""
+    """Basic-auth password for OpenSearch (or QUARRY_OPENSEARCH_PASSWORD_FILE)."""
+
+    opensearch_ca_file: str = ""
+    """PEM CA bundle that verifies OpenSearch's certificate for https URLs; empty: the system's CAs."""
 
     opensearch_version: str = "3.6.0"
     """OpenSearch version provisioned from Maven Central (distribution and plugins must match)."""
@@ -84,6 +93,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     redis_url: str = "redis://127.0.0.1:6379/0"
     """Redis endpoint; setting QUARRY_REDIS_URL explicitly skips starting a local redis-server."""
 
+    redis_password: str = ""
+    """Redis AUTH password (or _FILE); unlike one inside QUARRY_REDIS_URL it never shows with the URL."""
+
+    redis_ca_file: str = ""
+    """PEM CA bundle that verifies Redis's certificate for rediss:// URLs; empty: the system's CAs."""
+
     redis_pool_size: int = 50
     """Redis connections per API worker (above anyio's 40 threads); a call finding none free waits 0.5 s."""
 
@@ -92,6 +107,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     api_port: int = 8000
     """Port the API listens on."""
+
+    api_tls_cert_file: str = ""
+    """PEM certificate (chain) the API serves HTTPS with; empty: plain HTTP (`make up TLS=1` makes one)."""
+
+    api_tls_key_file: str = ""
+    """PEM private key of that certificate."""
+
+    api_tls_ca_file: str = ""
+    """CA bundle this machine's clients of the API (apictl, make simulate) verify its certificate with."""
 
     api_workers: int = 2
     """Uvicorn worker processes serving the API (uvloop + httptools)."""
@@ -263,6 +287,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         """Where the UBI stores live. Large deployments keep the query log off the search nodes:
         writing it is about a third of a cached search's CPU there (docs/search-api.md)."""
         return self.ubi_opensearch_url or self.opensearch_url
+
+    @property
+    def api_base_url(self) -> str:
+        scheme = "https" if self.api_tls_cert_file else "http"
+        return f"{scheme}://{self.api_host}:{self.api_port}"
 
     @property
     def var_path(self) -> Path:

@@ -162,11 +162,15 @@ def api_client(demo_catalog: Settings, app_client: AppClient):
 
 
 @contextmanager
-def running_api(**env: str) -> Iterator[tuple[str, list[str], subprocess.Popen[str]]]:
+def running_api(
+    scheme: str = "http", ca_file: str | None = None, **env: str
+) -> Iterator[tuple[str, list[str], subprocess.Popen[str]]]:
     """`python -m api` as `make up` runs it, on a free port; yields (base URL, captured output lines
-    once the process has stopped, the process)."""
+    once the process has stopped, the process). `scheme` https: the API serves TLS (its certificate
+    verified with `ca_file`)."""
     import os
     import socket
+    import ssl
     import sys
     import time
     from pathlib import Path
@@ -187,11 +191,12 @@ def running_api(**env: str) -> Iterator[tuple[str, list[str], subprocess.Popen[s
         stderr=subprocess.STDOUT,
         text=True,
     ) as process:
-        base = f"http://127.0.0.1:{port}"
+        base = f"{scheme}://127.0.0.1:{port}"
+        trusted = ssl.create_default_context(cafile=ca_file) if ca_file else True
         try:
             for _ in range(300):
                 try:
-                    httpx.get(f"{base}/health/live", timeout=1)
+                    httpx.get(f"{base}/health/live", timeout=1, verify=trusted)
                     break
                 except httpx.TransportError:
                     assert process.poll() is None, "the API process exited during start-up"

@@ -22,8 +22,8 @@ from tqdm import tqdm
 from pipelines.bench.load import percentile
 from pipelines.bench.report import environment, publish_report
 from pipelines.golden import load_queries
+from quarry import connections
 from quarry.adapters.artifact_store import LocalArtifactStore
-from quarry.adapters.search_engine import OpenSearchEngine
 from quarry.embeddings import SentenceTransformerEncoder
 from quarry.settings import get_settings
 from quarry.vector_index import ARTIFACT, ExactVectorIndex, load_vector_index
@@ -104,7 +104,7 @@ def main() -> int:
     ids = faiss_index.ids
     stored = faiss_index.vectors(ids)
     exact = ExactVectorIndex(ids, np.vstack([stored[i] for i in ids]))
-    engine = OpenSearchEngine(settings.opensearch_url, settings.opensearch_timeout_s)
+    engine = connections.search_engine(settings)
     titles = [str(h.source.get("title", "")) for h in engine.scan(settings.products_alias, None)]
     queries = sample_queries(titles, QUERIES)
     encoder = SentenceTransformerEncoder(metadata.model)

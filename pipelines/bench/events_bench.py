@@ -27,6 +27,7 @@ from pipelines.bench.load import closed_loop, percentile
 from pipelines.bench.report import environment, write_report
 from pipelines.bench.search_bench import start_api
 from pipelines.golden import load_queries
+from quarry import connections
 from quarry.adapters.search_engine import index_action
 from quarry.settings import get_settings
 from quarry.ubi import SYNTHETIC_USER_PREFIX, UBI_EVENTS, UBI_QUERIES, events_index
@@ -173,12 +174,11 @@ def als_timings(port: int, headers: dict[str, str]) -> ModelTimings | None:
     """Train ALS on the events there are (timed), then time personal recommendations for known users
     through the API at concurrency 1."""
     from pipelines.recommend.train import load_interactions, to_matrix
-    from quarry.adapters.search_engine import OpenSearchEngine
     from quarry.recommenders import ALSRecommender
 
     settings = get_settings()
     started = time.perf_counter()
-    rows = load_interactions(OpenSearchEngine(settings.ubi_url), 30, dt.datetime.now(dt.UTC))
+    rows = load_interactions(connections.ubi_engine(settings), 30, dt.datetime.now(dt.UTC))
     load_seconds = time.perf_counter() - started
     if not rows:
         return None

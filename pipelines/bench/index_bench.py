@@ -20,7 +20,7 @@ from pipelines.bench.report import environment, write_report
 from pipelines.catalog.generator import generate_catalog
 from pipelines.indexing.versions import build_from_documents, load_index_body, versions
 from pipelines.synonyms.rules import load_rules, opensearch_rules
-from quarry.adapters.search_engine import OpenSearchEngine
+from quarry import connections
 from quarry.logs import configure_logging
 from quarry.settings import get_settings
 
@@ -71,7 +71,7 @@ def _baseline(
 def main() -> int:
     settings = get_settings()
     configure_logging("WARNING")
-    engine = OpenSearchEngine(settings.opensearch_url, settings.opensearch_timeout_s)
+    engine = connections.search_engine(settings)
     client = OpenSearch(hosts=[settings.opensearch_url], timeout=120)
     rules = opensearch_rules(load_rules(settings.synonyms_dir)[0])
     body = load_index_body(settings.mappings_dir, rules, settings.embedding_dimension)

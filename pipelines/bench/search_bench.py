@@ -44,6 +44,7 @@ from pipelines.bench.understanding_bench import table as understanding_table
 from pipelines.bench.wrk import HttpRequest, run_wrk
 from pipelines.golden import load_queries
 from pipelines.synonyms.apply import keyword_query
+from quarry import connections
 from quarry.adapters.cache import RedisStore
 from quarry.settings import PROJECT_ROOT, Settings, get_settings
 
@@ -142,12 +143,11 @@ def stage_timings(settings: Settings, mix: list[dict[str, str]]) -> list[StageTi
     from api.search.schemas import SearchRequest
     from api.understanding.schemas import Entities
     from quarry.adapters.artifact_store import LocalArtifactStore
-    from quarry.adapters.search_engine import OpenSearchEngine
     from quarry.onnx_encoder import load_query_encoder
     from quarry.vector_index import ARTIFACT, load_vector_index
 
     config = load_config_file(settings.ranking_config)
-    engine = OpenSearchEngine(settings.opensearch_url, settings.opensearch_timeout_s)
+    engine = connections.search_engine(settings)
     store = LocalArtifactStore(settings.artifacts_dir)
     version = store.current(ARTIFACT)
     if version is None:

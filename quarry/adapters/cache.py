@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 import redis
@@ -47,16 +47,30 @@ def _redis_call(operation: str) -> Iterator[None]:
 class RedisStore:
     """`KeyValueStore` on redis-py with short timeouts: a slow Redis must not slow search down."""
 
-    def __init__(self, url: str, timeout_s: float = 0.5, pool_size: int = 50) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float = 0.5,
+        pool_size: int = 50,
+        password: str | None = None,
+        ca_file: str | None = None,
+    ) -> None:
         """At most `pool_size` connections; a call finding them all busy waits up to `timeout_s` for
-        one, then fails like any Redis error (the callers' circuit breakers take it from there)."""
+        one, then fails like any Redis error (the callers' circuit breakers take it from there).
+        `rediss://` speaks TLS and always verifies the server's certificate (against `ca_file`, else
+        the system's CAs); `password` is sent with AUTH."""
         self.url = url
+        tls: dict[str, Any] = {}
+        if url.startswith("rediss://"):
+            tls = {"ssl_cert_reqs": "required", "ssl_ca_certs": ca_file or None}
         pool = redis.BlockingConnectionPool.from_url(
             url,
             max_connections=pool_size,
             timeout=timeout_s,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
+            **({"password": password} if password else {}),
+            **tls,
         )
         self._client = redis.Redis(connection_pool=pool)
         DEPENDENCY_POOL_SIZE.labels("redis").set(pool_size)

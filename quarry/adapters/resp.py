@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ssl
 import time
 import urllib.parse
 from collections.abc import Sequence
@@ -86,13 +87,24 @@ class _Connection(asyncio.Protocol):
         self._flush_scheduled = False
         self._watchdog: asyncio.TimerHandle | None = None
         self.closed = False
+        self._lost: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
         self._transport = cast(asyncio.Transport, transport)
+        self._lost = asyncio.get_running_loop().create_future()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(RedisUnavailableError(f"connection to Redis lost: {exc or 'closed'}"))
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
+
+    async def shut(self, error: Exception, timeout_s: float = 1.0) -> None:
+        """Fail what waits and close the transport, then wait until it is gone: a TLS transport
+        needs a few loop turns for its close_notify, and a loop that ends first leaks the socket."""
+        self._fail(error)
+        if self._lost is not None and not self._lost.done():
+            await asyncio.wait({self._lost}, timeout=timeout_s)
 
     def call(self, payload: bytes) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
@@ -161,17 +173,19 @@ class _Connection(asyncio.Protocol):
 class RespClient:
     """One pipelined connection per event loop (each API worker has one loop)."""
 
-    def __init__(self, url: str, timeout_s: float = 0.05) -> None:
+    def __init__(
+        self, url: str, timeout_s: float = 0.05, password: str | None = None, ca_file: str | None = None
+    ) -> None:
+        """`rediss://` speaks TLS and verifies the server's certificate (against `ca_file`, else the
+        system's CAs); `password` (or one in the URL) is sent with AUTH, only after TLS is up."""
         parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme != "redis":
-            # TLS to Redis is not spoken here yet: refuse rather than send the password in clear.
-            raise ValueError(
-                f"the rate limiter speaks redis:// only, not {parsed.scheme}://; "
-                "set QUARRY_RATE_LIMITS=false to run without it"
-            )
+        if parsed.scheme not in ("redis", "rediss"):
+            raise ValueError(f"a Redis URL is redis:// or rediss://, not {parsed.scheme}://")
+        self._tls = ssl.create_default_context(cafile=ca_file or None) if parsed.scheme == "rediss" else None
         self._host = parsed.hostname or "127.0.0.1"
         self._port = parsed.port or 6379
-        self._password = urllib.parse.unquote(parsed.password) if parsed.password else None
+        url_password = urllib.parse.unquote(parsed.password) if parsed.password else None
+        self._password = password or url_password
         self._username = urllib.parse.unquote(parsed.username) if parsed.username else None
         self._db = int(parsed.path.strip("/") or 0)
         self._timeout_s = timeout_s
@@ -183,7 +197,13 @@ class RespClient:
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         attempt = asyncio.ensure_future(
-            loop.create_connection(lambda: _Connection(self._timeout_s), self._host, self._port)
+            loop.create_connection(
+                lambda: _Connection(self._timeout_s),
+                self._host,
+                self._port,
+                ssl=self._tls,
+                server_hostname=self._host if self._tls is not None else None,
+            )
         )
         # Not wait_for: it waits for the cancelled attempt to end, which a stuck connect may never do.
         await asyncio.wait({attempt}, timeout=self._timeout_s * 4)
@@ -205,7 +225,7 @@ class RespClient:
             if self._db:
                 await connection.call(encode("SELECT", self._db))
         except RespError as exc:  # a wrong password or database: this connection is of no use
-            connection._fail(RedisUnavailableError(str(exc)))
+            await connection.shut(RedisUnavailableError(str(exc)))
             raise RedisUnavailableError(
                 f"Redis at {self._host}:{self._port} refused the session: {exc}"
             ) from exc
@@ -252,5 +272,4 @@ class RespClient:
         """Close the connection, on the loop that made it (before that loop ends)."""
         connection, self._connection = self._connection, None
         if connection is not None and not connection.closed:
-            connection._fail(RedisUnavailableError("client closed"))
-            await asyncio.sleep(0)  # the transport closes its socket on the next loop iteration
+            await connection.shut(RedisUnavailableError("client closed"))

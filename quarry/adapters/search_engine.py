@@ -145,13 +145,16 @@ class OpenSearchEngine:
         pool_size: int = 16,
         breaker: CircuitBreaker | None = None,
         dependency: str = "opensearch",
+        basic_auth: tuple[str, str] | None = None,
+        ca_file: str | None = None,
     ) -> None:
         """`pool_size` connections are kept alive; beyond it urllib3 opens one per call and discards
         it after (slower, and what the pool-exhaustion alert watches for). With a `breaker` (the API
         has one), calls fail at once while OpenSearch is known to be down instead of each waiting
         for its timeout and holding a worker thread; pipelines run without one. `dependency` names
         the cluster in metrics and traces, so the UBI analytics cluster's errors and pool use are not
-        counted as the search cluster's."""
+        counted as the search cluster's. `basic_auth` and `ca_file` (verifies an https URL's
+        certificate; certificates are always verified) reach a secured cluster."""
         self._dependency = dependency
         self.url = url
         self._breaker = breaker
@@ -163,6 +166,9 @@ class OpenSearchEngine:
             http_compress=False,
             pool_maxsize=pool_size,
             serializer=MsgspecSerializer(),
+            http_auth=basic_auth,
+            verify_certs=True,
+            ca_certs=ca_file or None,
         )
         DEPENDENCY_POOL_SIZE.labels(dependency).set(pool_size)
 

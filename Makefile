@@ -10,7 +10,7 @@ PY := $(CURDIR)/.venv/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
 .PHONY: help bootstrap provision services up down status test lint typecheck unit integration \
-        index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events bench-ubi-ids bench-ratelimit observe events-retention events-replay events-fill-queries judgments-coec rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table clean
+        index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events bench-ubi-ids bench-ratelimit observe events-retention events-replay events-fill-queries judgments-coec rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table security-audit clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -172,6 +172,12 @@ eval-recommend: services ## ALS vs popularity on a time split -> reports/eval-re
 
 golden: services ## Re-grade the golden set (tests/golden/judgments.tsv.gz) against the demo catalog
 	@$(PY) -m pipelines golden
+
+security-audit: services ## Static scan, dependency CVEs, schemathesis on every endpoint -> reports/security-audit.*
+	@$(PY) -m pipelines index-demo --if-empty >/dev/null
+	@$(PY) -m pipelines vocabulary --if-missing >/dev/null
+	@$(PY) -m pipelines embeddings --if-missing >/dev/null
+	@UV="$(UV)" $(PY) -m pipelines security-audit
 
 eval: services ## NDCG@10, MRR, zero-result rate: raw BM25 vs pipeline -> reports/eval-search.*
 	@$(PY) -m pipelines index-demo --if-empty >/dev/null

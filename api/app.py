@@ -54,18 +54,18 @@ from api.ubi.query_texts import LoggedQueries
 from api.ubi.writer import QueryLogWriter
 from api.understanding.services import QueryRejectedError, QueryUnderstanding
 from quarry import connections, process_tuning
-from quarry.access_lists import AccessLists
+from quarry.access_lists import AccessLists, access_index
 from quarry.adapters.artifact_store import ArtifactStore, LocalArtifactStore
 from quarry.adapters.cache import KeyValueStore
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError
-from quarry.api_keys import ApiKeys, KeyStoreError, OpenSearchKeyStore
-from quarry.audit import AuditLog
+from quarry.api_keys import ApiKeys, KeyStoreError, OpenSearchKeyStore, keys_index
+from quarry.audit import AuditLog, audit_index
 from quarry.circuit import CircuitBreaker
 from quarry.embeddings import SentenceTransformerEncoder
 from quarry.logs import configure_logging
 from quarry.metrics import ProcessSampler, forget_dead_workers, initialize_series
 from quarry.onnx_encoder import load_query_encoder
-from quarry.rate_limits import RateLimiter, RedisRateLimits
+from quarry.rate_limits import EarlyAdmission, RateLimiter, RedisRateLimits
 from quarry.records import RecordStoreError
 from quarry.settings import Settings, get_settings
 from quarry.tracing import configure_tracing, shutdown_tracing
@@ -196,9 +196,11 @@ def create_app(
         query_log.start()
         app.state.settings = settings
         resp = connections.resp_client(settings, timeout_s=settings.rate_limit_timeout_ms / 1000)
-        limiter = RateLimiter(RedisRateLimits(resp))
-        app.state.audit = AuditLog(search_engine)
-        access_lists = AccessLists(search_engine)
+        limiter = RateLimiter(
+            RedisRateLimits(resp), early=EarlyAdmission() if settings.rate_limit_early_admission else None
+        )
+        app.state.audit = AuditLog(search_engine, audit_index(settings.security_indices_prefix))
+        access_lists = AccessLists(search_engine, access_index(settings.security_indices_prefix))
         access_lists.start()
         app.state.access_lists = access_lists
         app.state.abuse = AbuseProtection(
@@ -209,7 +211,8 @@ def create_app(
         app.state.rate_limits = (
             RateLimitPolicy.from_settings(limiter, settings) if settings.rate_limits else None
         )
-        app.state.api_keys = keys or ApiKeys(OpenSearchKeyStore(search_engine))
+        prefix = settings.security_indices_prefix
+        app.state.api_keys = keys or ApiKeys(OpenSearchKeyStore(search_engine, keys_index(prefix)))
         app.state.user_token_master = master_secret(settings.user_token_secret, settings.var_path)
         app.state.authenticator = Authenticator(
             app.state.api_keys, enabled=settings.auth == "on", user_token_master=app.state.user_token_master

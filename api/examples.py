@@ -194,9 +194,11 @@ def example_responses(
     status: int = 200,
 ) -> dict[int, ResponseSpec]:
     """The success body's schema with an example, plus the problem responses the endpoint can give
-    (every route but the public health checks can answer 401 and 403)."""
+    (every route but the public health checks can answer 400, 401 and 403)."""
     if not public:
-        errors = (*errors, PROBLEM_401, PROBLEM_403)
+        # Any authenticated call can be malformed (a parameter out of range, a body that does not
+        # decode) as well as unauthenticated or unauthorized.
+        errors = (*errors, PROBLEM_400, PROBLEM_401, PROBLEM_403)
     responses = {
         status: ResponseSpec(
             data_container=container,

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from quarry import connections
-from quarry.api_keys import SCOPES, ApiKeys, OpenSearchKeyStore, Scope, temporary_key
+from quarry.api_keys import SCOPES, ApiKeys, OpenSearchKeyStore, Scope, keys_index, temporary_key
 from quarry.settings import Settings
 
 if TYPE_CHECKING:
@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 def cluster_keys(settings: Settings) -> ApiKeys:
     """The key store the API reads: the search cluster's key index."""
-    return ApiKeys(OpenSearchKeyStore(connections.search_engine(settings)))
+    index = keys_index(settings.security_indices_prefix)
+    return ApiKeys(OpenSearchKeyStore(connections.search_engine(settings), index))
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -33,7 +33,7 @@ from quarry import connections
 from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.adapters.search_engine import OpenSearchEngine, SearchEngineError
 from quarry.logs import configure_logging
-from quarry.settings import Settings, get_settings
+from quarry.settings import PROJECT_ROOT, Settings, get_settings
 from quarry.ubi import SYNTHETIC_USER_PREFIX, drop_expired_events, ensure_ubi_indices, fill_event_user_queries
 from quarry.vocabulary import ARTIFACT as VOCABULARY_ARTIFACT
 
@@ -279,6 +279,12 @@ RETRIEVAL_VARIANTS: dict[str, dict[str, Any]] = {
         for weight in (0.1, 0.2, 0.3, 0.5)
     },
 }
+
+
+def cmd_security_audit(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.security_audit import run
+
+    return run(settings, Path(args.out))
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -667,7 +673,7 @@ def cmd_synonyms_apply(args: argparse.Namespace, settings: Settings) -> int:
         print("synonyms unchanged: nothing to apply", file=sys.stderr)
     else:
         verb = "previewed (dry run, alias unchanged)" if args.dry_run else "applied"
-        assert report.build is not None
+        assert report.build is not None  # noqa: S101 - narrows a type; not a check of input
         print(
             f"{verb}: {args.alias} -> {report.build.index}; changed terms: {', '.join(report.changed_terms)}",
             file=sys.stderr,
@@ -737,6 +743,12 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_events_retention)
 
     add_keys_parser(sub)
+
+    p = command(
+        "security-audit", "static scan, dependency vulnerabilities, schemathesis -> reports/security-audit.*"
+    )
+    p.add_argument("--out", default=str(PROJECT_ROOT / "reports"))
+    p.set_defaults(run=cmd_security_audit)
 
     p = command("ubi-migrate", "move UBI stores of an older layout to the current one (make up runs it)")
     p.set_defaults(run=cmd_ubi_migrate)

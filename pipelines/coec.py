@@ -154,7 +154,7 @@ def coec_judgments(events: Iterable[Mapping[str, Any]], max_rank: int) -> CoecRe
 
 
 def _rating(pair: _Pair, rank_ctr: Mapping[int, float]) -> float:
-    assert pair.rank is not None  # every pair is created by an event that has one
+    assert pair.rank is not None  # noqa: S101 - every pair is created by an event that has one
     expected = rank_ctr.get(pair.rank, 0.0) * pair.impressions
     return pair.clicks / expected if expected > 0 else 0.0
 

@@ -47,7 +47,7 @@ class EmbeddingRun(msgspec.Struct):
 
 
 def text_hash(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
 
 class VectorCache:

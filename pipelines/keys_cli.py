@@ -24,7 +24,15 @@ from quarry.api_keys import (
     UnknownKeyError,
 )
 from quarry.settings import Settings
-from quarry.user_tokens import HEADER, encode_secret, key_secret, master_secret, sign
+from quarry.user_tokens import (
+    HEADER,
+    MAX_LIFETIME_S,
+    MasterSecretError,
+    encode_secret,
+    key_secret,
+    master_secret,
+    sign,
+)
 
 
 def parse_filters(pairs: list[str]) -> dict[str, FilterValue]:
@@ -95,7 +103,9 @@ def _emit(value: Any) -> None:
 
 
 def _master(settings: Settings) -> bytes:
-    return master_secret(settings.user_token_secret, settings.var_path)
+    """Read, never made here: a secret made on another machine than the API's would sign tokens the
+    API refuses."""
+    return master_secret(settings.user_token_secret, settings.var_path, create=False)
 
 
 def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
@@ -129,11 +139,13 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
         elif args.action == "user-token":
             key = keys.get(args.key_id)
             secret = key_secret(_master(settings), key.key_id, key.secret_sha256)
+            if not 0 < args.hours <= MAX_LIFETIME_S / 3600:
+                raise ValueError(f"--hours is more than 0 and at most {MAX_LIFETIME_S // 3600}")
             expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(hours=args.hours)
             _emit({"header": HEADER, "token": sign(secret, args.user_id, expires_at.timestamp())})
         else:
             _emit(keys.revoke(args.key_id).info())
-    except (UnknownKeyError, KeyStoreError) as exc:
+    except (UnknownKeyError, KeyStoreError, MasterSecretError, ValueError) as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 1
     return 0

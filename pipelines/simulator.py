@@ -119,7 +119,7 @@ class Simulator:
         brands_by_department: dict[str, list[str]],
         now: dt.datetime,
     ) -> None:
-        self.rng = random.Random(seed)
+        self.rng = random.Random(seed)  # noqa: S311 - reproducible simulation, not security
         self.seed = seed
         self.users = make_users(users, self.rng, brands_by_department)
         self.days = days

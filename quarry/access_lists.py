@@ -21,9 +21,15 @@ from typing import Literal
 import msgspec
 
 from quarry.adapters.search_engine import SearchEngine
-from quarry.records import RecordIndex, RecordStoreError
+from quarry.records import RecordIndex
 
-ACCESS_INDEX = "quarry-access-lists"
+ACCESS_INDEX = "quarry-access-lists"  # with the default prefix; see access_index
+
+
+def access_index(prefix: str) -> str:
+    return f"{prefix}-access-lists"
+
+
 RELOAD_S = 5.0
 AccessList = Literal["allow", "deny"]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -55,8 +61,15 @@ def parse_network(text: str) -> Network:
 
 
 class Compiled(msgspec.Struct, frozen=True):
-    allow: tuple[Network, ...] = ()
-    deny: tuple[Network, ...] = ()
+    """Each list's networks, parsed, with their text (what a block names)."""
+
+    allow: tuple[tuple[Network, str], ...] = ()
+    deny: tuple[tuple[Network, str], ...] = ()
+
+
+class Match(msgspec.Struct, frozen=True):
+    list: AccessList
+    network: str
 
 
 class AccessLists:
@@ -78,8 +91,8 @@ class AccessLists:
     ) -> None:
         self._records = RecordIndex(engine, index, self.PROPERTIES)
         self._clock = clock
-        self._compiled = Compiled()
-        self._decisions: dict[str, AccessList | None] = {}
+        self._state: tuple[Compiled, dict[str, Match | None]] = (Compiled(), {})
+        self._reloading = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -115,52 +128,60 @@ class AccessLists:
         return found
 
     def entries(self) -> list[AccessEntry]:
-        """The entries in force (expired ones are left out, and no longer match)."""
+        """The entries in force (expired ones are left out, and no longer match). An entry this
+        version cannot read is logged and skipped, not allowed to stop the others."""
         now = self._clock()
         found = []
         for source in self._records.all():
             try:
                 entry = msgspec.convert(source, AccessEntry)
-            except msgspec.ValidationError as exc:
-                log.error("an access-list entry is unreadable", extra={"error": str(exc)})
-                continue
-            if entry.active(now):
-                found.append(entry)
+                parse_network(entry.network)
+                if entry.active(now):
+                    found.append(entry)
+            except (msgspec.ValidationError, ValueError, TypeError) as exc:
+                log.error("an access-list entry is unreadable; skipped", extra={"error": str(exc)})
         return sorted(found, key=lambda e: e.created_at)
 
     def reload(self) -> None:
-        """Compile the entries in force; on a store error the last compiled copy stays."""
-        try:
-            entries = self.entries()
-        except RecordStoreError as exc:
-            log.warning("access lists not reloaded; the last ones stay in force", extra={"error": str(exc)})
-            return
-        networks = {e.entry_id: parse_network(e.network) for e in entries}
-        self._compiled = Compiled(
-            allow=tuple(networks[e.entry_id] for e in entries if e.list == "allow"),
-            deny=tuple(networks[e.entry_id] for e in entries if e.list == "deny"),
-        )
-        self._decisions = {}
+        """Compile the entries in force; on any error the last compiled copy stays (and is logged).
+        One reload at a time: one that read the store before a change must not finish after the
+        reload the change made."""
+        with self._reloading:
+            try:
+                entries = self.entries()
+            except Exception as exc:  # the reload thread must outlive any store trouble
+                log.warning(
+                    "access lists not reloaded; the last ones stay in force", extra={"error": str(exc)}
+                )
+                return
+            compiled = Compiled(
+                allow=tuple((parse_network(e.network), e.network) for e in entries if e.list == "allow"),
+                deny=tuple((parse_network(e.network), e.network) for e in entries if e.list == "deny"),
+            )
+            self._state = (compiled, {})  # one assignment: decide() never pairs old lists with new answers
 
-    def decide(self, address: str) -> AccessList | None:
-        """`deny`, `allow` or None for a client address; memory only (answers are remembered per
-        address until the next reload)."""
-        compiled = self._compiled
+    def decide(self, address: str) -> Match | None:
+        """The entry kind and network matching a client address (deny first), or None; memory only
+        (answers are remembered per address until the next reload). IPv4 clients of a dual-stack
+        listener (`::ffff:198.51.100.7`) match IPv4 entries."""
+        compiled, decisions = self._state
         if not compiled.allow and not compiled.deny:
             return None
-        decisions = self._decisions
         if address in decisions:
             return decisions[address]
-        decision: AccessList | None = None
+        decision: Match | None = None
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:
             ip = None
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
         if ip is not None:
-            if any(ip in network for network in compiled.deny):
-                decision = "deny"
-            elif any(ip in network for network in compiled.allow):
-                decision = "allow"
+            for kind, networks in (("deny", compiled.deny), ("allow", compiled.allow)):
+                found = next((text for network, text in networks if ip in network), None)
+                if found is not None:
+                    decision = Match(kind, found)  # type: ignore[arg-type]
+                    break
         if len(decisions) > 100_000:
             decisions.clear()
         decisions[address] = decision
@@ -171,7 +192,7 @@ class AccessLists:
 
         def loop() -> None:
             while not self._stop.wait(every_s):
-                self.reload()
+                self.reload()  # never raises: a dead thread would keep stale lists without a word
 
         self.reload()
         self._thread = threading.Thread(target=loop, name="access-lists", daemon=True)

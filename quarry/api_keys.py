@@ -38,6 +38,7 @@ SCOPES: tuple[Scope, ...] = ("search", "recommend", "events", "admin", "debug", 
 KEY_ID_PREFIX = "qk_"
 KEY_ID = re.compile(r"qk_[0-9a-f]{12}")
 KEYS_INDEX = "quarry-api-keys"
+"""The default (QUARRY_SECURITY_INDICES_PREFIX=quarry); `keys_index` names it for any prefix."""
 CACHE_TTL_S = 10.0
 REREAD_AFTER_MISMATCH_S = 1.0
 CACHED_KEYS = 10_000
@@ -308,6 +309,10 @@ def checked_filters(filters: dict[str, FilterValue]) -> dict[str, FilterValue]:
 
 class UnknownKeyError(LookupError):
     """No key with that id."""
+
+
+def keys_index(prefix: str) -> str:
+    return f"{prefix}-api-keys"
 
 
 class ApiKeys:

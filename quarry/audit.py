@@ -19,7 +19,13 @@ import msgspec
 from quarry.adapters.search_engine import SearchEngine
 from quarry.records import RecordIndex, RecordStoreError
 
-AUDIT_INDEX = "quarry-audit"
+AUDIT_INDEX = "quarry-audit"  # with the default prefix; see audit_index
+
+
+def audit_index(prefix: str) -> str:
+    return f"{prefix}-audit"
+
+
 SYSTEM_ACTOR = "quarry"
 """The actor of what Quarry does on its own (blocks)."""
 log = logging.getLogger("quarry.audit")

@@ -1,13 +1,22 @@
-"""Clients of OpenSearch and Redis as the settings describe them, credentials and TLS included: every
-process builds them here, so a secured cluster needs its settings once, not a change in each tool."""
+"""Clients of OpenSearch and Redis as the settings describe them, credentials and TLS included: the
+API, the pipelines, the CLI and the benchmarks build them here, so a secured cluster needs its
+settings once, not a change in each tool."""
 
 from __future__ import annotations
+
+from opensearchpy import OpenSearch
 
 from quarry.adapters.cache import RedisStore
 from quarry.adapters.resp import RespClient
 from quarry.adapters.search_engine import OpenSearchEngine
 from quarry.circuit import CircuitBreaker
 from quarry.settings import Settings
+
+
+def _basic_auth(settings: Settings) -> tuple[str, str] | None:
+    if not settings.opensearch_username:
+        return None
+    return settings.opensearch_username, settings.opensearch_password
 
 
 def search_engine(
@@ -18,17 +27,25 @@ def search_engine(
     dependency: str = "opensearch",
 ) -> OpenSearchEngine:
     """The search cluster (or `url`: the UBI analytics cluster, which shares its credentials)."""
-    auth = (
-        (settings.opensearch_username, settings.opensearch_password) if settings.opensearch_username else None
-    )
     return OpenSearchEngine(
         url or settings.opensearch_url,
         settings.opensearch_timeout_s,
         pool_size,
         breaker=breaker,
         dependency=dependency,
-        basic_auth=auth,
+        basic_auth=_basic_auth(settings),
         ca_file=settings.opensearch_ca_file or None,
+    )
+
+
+def raw_opensearch(settings: Settings, url: str | None = None, timeout_s: float = 60.0) -> OpenSearch:
+    """A bare opensearch-py client with the same credentials and CA (the benchmarks' baselines)."""
+    return OpenSearch(
+        hosts=[url or settings.opensearch_url],
+        timeout=timeout_s,
+        http_auth=_basic_auth(settings),
+        verify_certs=True,
+        ca_certs=settings.opensearch_ca_file or None,
     )
 
 

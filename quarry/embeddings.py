@@ -105,7 +105,7 @@ def fetched_model_directory(model_name: str, cache_dir: str | Path) -> Path:
     """Where a `SplitArchive` model lives once fetched: outside the checkout, beside the other
     downloads."""
     source = MODEL_SOURCES[model_name]
-    assert isinstance(source, SplitArchive)
+    assert isinstance(source, SplitArchive)  # noqa: S101 - narrows a type; not a check of input
     return Path(cache_dir) / "models" / model_name / source.folder
 
 

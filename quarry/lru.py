@@ -34,5 +34,9 @@ class Lru(Generic[K, V]):
             while len(self._entries) > self._capacity:
                 self._entries.popitem(last=False)
 
+    def pop(self, key: K) -> V | None:
+        with self._lock:
+            return self._entries.pop(key, None)
+
     def __len__(self) -> int:
         return len(self._entries)

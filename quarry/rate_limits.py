@@ -17,13 +17,14 @@ When Redis does not answer, each process decides alone with the same windows in 
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
@@ -82,6 +83,9 @@ class Verdict(msgspec.Struct, frozen=True):
     """When refused: seconds until every window admits a request again."""
     refused_by: str = ""
     """When refused: the label of a window that was full (the first one)."""
+    state: tuple[tuple[int, float], ...] = ()
+    """Per window: the requests it counts and its oldest one's remaining life in ms (what early
+    admission learns from)."""
 
     def retry_after_header(self) -> str:
         return str(max(1, math.ceil(self.retry_after_s)))
@@ -110,6 +114,7 @@ def verdict_of(
         reset_s=max(0.0, reset_ms) / 1000,
         retry_after_s=0.0 if allowed else max(0.0, retry_ms) / 1000,
         refused_by=refused_by,
+        state=tuple(state),
     )
 
 
@@ -176,8 +181,32 @@ class RedisRateLimits:
     async def hit(self, windows: Sequence[Window]) -> Verdict:
         self._members += 1
         reply = await self._run(windows, f"{self._prefix}:{self._members}")
+        return self._verdict(reply, windows)
+
+    @staticmethod
+    def _verdict(reply: list[int], windows: Sequence[Window]) -> Verdict:
         state = [(int(reply[2 + 2 * i]), float(reply[3 + 2 * i])) for i in range(len(windows))]
         return verdict_of(bool(reply[0]), float(reply[1]), windows, state)
+
+    def send(self, windows: Sequence[Window], on_answer: Callable[[Verdict | None], None]) -> bool:
+        """Count the request in Redis without waiting: the same script, its answer handed to
+        `on_answer` when it comes (None: no answer). False when that is not possible right now."""
+        self._members += 1
+        args: list[bytes | str | int] = [f"{self._prefix}:{self._members}"]
+        for window in windows:
+            args += [window.capacity, window.window_ms]
+        sent = self._client.script_nowait(SLIDING_WINDOWS, [w.key for w in windows], args)
+        if sent is None:
+            return False
+
+        def answered(reply: asyncio.Future[Any]) -> None:
+            if reply.cancelled() or reply.exception() is not None:
+                on_answer(None)
+            else:
+                on_answer(self._verdict(reply.result(), windows))
+
+        sent.add_done_callback(answered)
+        return True
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -216,25 +245,109 @@ class LocalRateLimits:
         return verdict_of(allowed, retry, windows, state)
 
 
+class _Estimate:
+    """What a worker knows of one window: its count at the last exact answer, when that was, and
+    the requests this worker admitted early since (counted in Redis, answers not back yet)."""
+
+    __slots__ = ("count", "pending", "reset_ms", "seen_at")
+
+    def __init__(self, count: int, reset_ms: float, seen_at: float) -> None:
+        self.count = count
+        self.reset_ms = reset_ms
+        self.seen_at = seen_at
+        self.pending = 0
+
+
+class EarlyAdmission:
+    """Admits a request without waiting for Redis when every one of its windows was, a moment ago,
+    far from full; the request is still counted in Redis by the same script, and the answer updates
+    what the worker knows. Near a limit (less room than the margin) or with nothing recent to go by,
+    requests wait for Redis's exact answer, so the N-then-429 boundary stays exact.
+
+    Why: awaiting Redis costs a request an extra event-loop turn, which is most of what limits
+    cost a cached search (docs/security.md#rate-limits). What it risks: other workers' and
+    instances' requests in the last `max_age_s` are unknown here; the margin (10 % of the window, at
+    least 8 requests) is room for them. A request the script then refuses was already answered: it
+    is counted in `overruns`."""
+
+    def __init__(self, margin_share: float = 0.1, min_margin: int = 8, max_age_s: float = 0.5) -> None:
+        self._margin_share = margin_share
+        self._min_margin = min_margin
+        self._max_age_s = max_age_s
+        self._estimates: Lru[str, _Estimate] = Lru(LOCAL_SUBJECTS)
+        self.overruns = 0
+        self.admitted = 0
+
+    def admit(self, windows: Sequence[Window]) -> Verdict | None:
+        now = time.monotonic()
+        known = []
+        for window in windows:
+            estimate = self._estimates.get(window.key)
+            if estimate is None or now - estimate.seen_at > self._max_age_s:
+                return None
+            margin = max(self._min_margin, window.capacity * self._margin_share)
+            if window.capacity - estimate.count - estimate.pending - 1 < margin:
+                return None
+            known.append(estimate)
+        state = []
+        for estimate in known:
+            estimate.pending += 1
+            elapsed_ms = (now - estimate.seen_at) * 1000
+            state.append((estimate.count + estimate.pending, max(0.0, estimate.reset_ms - elapsed_ms)))
+        self.admitted += 1
+        return verdict_of(True, 0.0, windows, state)
+
+    def learn(self, windows: Sequence[Window], verdict: Verdict | None, early: bool) -> None:
+        """Take an exact answer in; `early`: it answers a request admitted early."""
+        if verdict is None:  # no answer: forget, so the next request waits for an exact one
+            for window in windows:
+                self._estimates.pop(window.key)
+            return
+        if early and not verdict.allowed:
+            self.overruns += 1
+        now = time.monotonic()
+        for window, (count, reset_ms) in zip(windows, verdict.state, strict=True):
+            estimate = self._estimates.get(window.key)
+            if estimate is None:
+                self._estimates.put(window.key, _Estimate(count, reset_ms, now))
+                continue
+            estimate.count, estimate.reset_ms, estimate.seen_at = count, reset_ms, now
+            if early:
+                estimate.pending = max(0, estimate.pending - 1)
+
+
 class RateLimiter:
-    """Redis when it answers, this process's memory when it does not; never an error."""
+    """Redis when it answers, this process's memory when it does not; never an error. With `early`,
+    requests far from their limits do not wait for Redis (EarlyAdmission)."""
 
     def __init__(
         self,
         shared: RateLimitStore,
         local: RateLimitStore | None = None,
         breaker: CircuitBreaker | None = None,
+        early: EarlyAdmission | None = None,
     ) -> None:
         self._shared = shared
         self._local = local or LocalRateLimits()
         self._breaker = breaker or CircuitBreaker("rate_limits")
+        self.early = early
+        self._send = getattr(shared, "send", None)
 
     async def hit(self, windows: Sequence[Window], limited: str) -> Verdict:
+        early = self.early
+        if early is not None and self._send is not None and self._breaker.allow():
+            admitted = early.admit(windows)
+            if admitted is not None:
+                if self._send(windows, lambda answer: early.learn(windows, answer, early=True)):
+                    return admitted
+                early.learn(windows, None, early=True)  # not sent: undo, and ask Redis below
         verdict: Verdict | None = None
         if self._breaker.allow():
             try:
                 verdict = await self._shared.hit(windows)
                 self._breaker.record_success()
+                if early is not None:
+                    early.learn(windows, verdict, early=False)
             except (RedisUnavailableError, RespError) as exc:
                 self._breaker.record_failure()
                 log.warning(

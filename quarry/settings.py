@@ -177,6 +177,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     rate_limit_minute_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
     """Seconds a rate-limit minute lasts (shorter only in tests)."""
 
+    rate_limit_early_admission: bool = True
+    """Admit requests far from their limits without waiting for Redis (still counted; exact near a limit)."""
+
     rate_limit_timeout_ms: float = 50.0
     """How long a request waits for Redis's rate-limit answer before its process decides alone."""
 
@@ -188,6 +191,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     abuse_enumeration_cooldown_s: PositiveInt = 600
     """How long a client caught enumerating product pages is refused them."""
+
+    security_indices_prefix: str = "quarry"
+    """Prefix of the API-key, access-list and audit indices (<prefix>-api-keys, …); another isolates a run."""
 
     user_token_secret: str = ""
     """Master secret of the keys' user-token secrets (or _FILE); empty: one made in <var>/keys (one host)."""
@@ -276,6 +282,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     tracing_honour_caller_sampling: bool = True
     """Record what a caller's `traceparent` asks for; false at an untrusted edge: the ratio decides all."""
 
+    def __rich_repr__(self) -> list[tuple[str, Any]]:  # rich's pretty-printer: secrets hidden too
+        return [(n, "<hidden>" if n in SECRETS else getattr(self, n)) for n in self.__struct_fields__]
+
     def __repr__(self) -> str:  # settings reach logs and tracebacks; secrets must not
         shown = ", ".join(
             f"{name}={getattr(self, name)!r}" for name in self.__struct_fields__ if name not in SECRETS
@@ -302,7 +311,7 @@ def field_docs(cls: type = Settings) -> dict[str, str]:
     """Attribute docstrings of the settings class, for the README table and its test."""
     tree = ast.parse(inspect.getsource(cls))
     class_def = tree.body[0]
-    assert isinstance(class_def, ast.ClassDef)
+    assert isinstance(class_def, ast.ClassDef)  # noqa: S101 - narrows a type; not a check of input
     docs: dict[str, str] = {}
     body = class_def.body
     for node, following in itertools.pairwise(body):
@@ -352,9 +361,12 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
 
 def _read_secret_file(name: str, path: str) -> str:
     try:
-        return Path(path).read_text().strip()
+        value = Path(path).read_text().strip()
     except OSError as exc:  # the path is not secret; its content is never shown
         raise SettingsError(f"{ENV_PREFIX}{name.upper()}_FILE: cannot read {path}: {exc.strerror}") from exc
+    if not value:  # a mount that failed would otherwise switch the secret off without a word
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()}_FILE: {path} is empty")
+    return value
 
 
 @lru_cache(maxsize=1)

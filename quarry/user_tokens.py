@@ -24,17 +24,21 @@ import hmac
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 VERSION = "v1"
 HEADER = "X-User-Token"
 TOKEN_FORMAT = (
-    "v1.<base64url user id>.<expiry, unix seconds>.<base64url HMAC-SHA256 of the first three parts>"
+    "v1.<base64url user id>.<expiry, unix seconds>.<base64url HMAC-SHA256 of the first three parts>"  # noqa: S105 - a name, not a password
 )
 MAX_TOKEN_LENGTH = 512
+MAX_LIFETIME_S = 7 * 86400
+"""A longer-lived token would outlast a sign-out by too much: a backend signs one per session."""
+MIN_MASTER_SECRET_BYTES = 32
 MAX_USER_ID_LENGTH = 128
-MASTER_SECRET_FILE = "keys/user-token.secret"
+MASTER_SECRET_FILE = "keys/user-token.secret"  # noqa: S105 - a name, not a password
 _DERIVATION_LABEL = b"quarry-user-token-v1"
 
 
@@ -51,6 +55,9 @@ class SigningSecret(msgspec.Struct, frozen=True):
 
     def __repr__(self) -> str:  # never the secret: it would reach logs and tracebacks
         return f"SigningSecret(valid_until={self.valid_until})"
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        return [("valid_until", self.valid_until)]
 
 
 def _b64(raw: bytes) -> str:
@@ -101,6 +108,8 @@ def verify(token: str, secrets_: tuple[SigningSecret, ...], now: float) -> str:
     vouches for nothing. Every candidate secret is compared in constant time."""
     if len(token) > MAX_TOKEN_LENGTH:
         raise UserTokenError(f"a user token is at most {MAX_TOKEN_LENGTH} characters")
+    if not token.isascii():
+        raise UserTokenError("a user token is ASCII text")
     parts = token.split(".")
     if len(parts) != 4 or parts[0] != VERSION:
         raise UserTokenError(f"a user token reads {VERSION}.<user id>.<expiry>.<signature>")
@@ -122,21 +131,35 @@ def verify(token: str, secrets_: tuple[SigningSecret, ...], now: float) -> str:
         raise UserTokenError("the user token's signature does not match this API key")
     if now >= expires_at:
         raise UserTokenError("the user token has expired")
+    if expires_at - now > MAX_LIFETIME_S:
+        raise UserTokenError(f"a user token lives at most {MAX_LIFETIME_S // 86400} days; sign a shorter one")
     return user_id
 
 
-def master_secret(configured: str, var_dir: Path) -> bytes:
+class MasterSecretError(RuntimeError):
+    """The master secret is too short, or missing where it may not be made."""
+
+
+def master_secret(configured: str, var_dir: Path, create: bool = True) -> bytes:
     """The master secret every key's user-token secret is derived from: QUARRY_USER_TOKEN_SECRET
     (or its _FILE) when set, which every API instance of a deployment must share; otherwise a random
     one made once in the var folder (one machine: `make up`, tests), written without a window in
     which another process could read half of it."""
     if configured:
+        if len(configured.encode()) < MIN_MASTER_SECRET_BYTES:
+            raise MasterSecretError(
+                f"QUARRY_USER_TOKEN_SECRET holds at least {MIN_MASTER_SECRET_BYTES} bytes"
+            )
         return configured.encode()
     path = var_dir / MASTER_SECRET_FILE
     try:
         return path.read_bytes().strip()
     except FileNotFoundError:
-        pass
+        if not create:
+            raise MasterSecretError(
+                f"no user-token master secret: set QUARRY_USER_TOKEN_SECRET as the API has it, or run this "
+                f"where the API runs ({path} is made there at start-up)"
+            ) from None
     path.parent.mkdir(parents=True, exist_ok=True)
     staged = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -29,7 +29,7 @@ class HashingEncoder:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in text.lower().split():
-                digest = hashlib.sha1(word.encode()).digest()
+                digest = hashlib.sha1(word.encode(), usedforsecurity=False).digest()
                 out[row, int.from_bytes(digest[:4], "little") % self.dimension] += 1.0
             norm = float(np.linalg.norm(out[row]))
             out[row] = out[row] / norm if norm else 1.0 / np.sqrt(self.dimension)

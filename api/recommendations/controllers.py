@@ -9,10 +9,10 @@ from litestar.openapi.spec import Example
 from litestar.params import Parameter
 
 from api.dependencies import from_state
-from api.examples import PROBLEM_400, PROBLEM_429, RECOMMENDATIONS, example_responses
+from api.examples import PROBLEM_400, PROBLEM_404, PROBLEM_429, RECOMMENDATIONS, example_responses
 from api.recommendations.schemas import RecommendationsResponse
 from api.recommendations.services import RecommendationService, UnknownProductError
-from api.security.users import request_user
+from api.security.users import acting_for, request_user
 
 
 class RecommendationController(Controller):
@@ -26,7 +26,9 @@ class RecommendationController(Controller):
     @get(
         summary="Recommendations for a user (user_id) or items similar to a product (product_id)",
         sync_to_thread=True,
-        responses=example_responses(RecommendationsResponse, RECOMMENDATIONS, PROBLEM_400, PROBLEM_429),
+        responses=example_responses(
+            RecommendationsResponse, RECOMMENDATIONS, PROBLEM_400, PROBLEM_404, PROBLEM_429
+        ),
     )
     def recommend(
         self,
@@ -49,6 +51,7 @@ class RecommendationController(Controller):
         if (user_id is None) == (product_id is None):
             raise ValidationException("give exactly one of user_id (personal) or product_id (similar items)")
         if product_id is not None:
+            acting_for(request)  # a bad X-User-Token is a 401 here too, never silently ignored
             try:
                 return recommendation_service.similar(product_id, k)
             except UnknownProductError as exc:

@@ -197,7 +197,7 @@ class RecommendationService:
         if model is None or product_id not in model.item_index:
             return self._similar_content(product_id, k)
         scores = self._similar_to(model, [product_id])
-        assert scores is not None
+        assert scores is not None  # noqa: S101 - narrows a type; not a check of input
         return self._top(
             model,
             scores,

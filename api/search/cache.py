@@ -58,7 +58,7 @@ def cache_key(
     by_session = request.session_id is not None and request.sort == "relevance"
     if by_session:
         owner += f":s:{request.session_id}"
-    return CacheKey(f"search:{hashlib.sha1(identity).hexdigest()}:{owner}", by_session)
+    return CacheKey(f"search:{hashlib.sha1(identity, usedforsecurity=False).hexdigest()}:{owner}", by_session)
 
 
 class LocalPages:

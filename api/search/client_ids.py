@@ -60,7 +60,7 @@ def search_fingerprint(request: SearchRequest) -> bytes:
     """What makes two requests the same search, for telling a client's retry (same id, same search:
     accepted) from a reused id (same id, another search: refused)."""
     unnamed = msgspec.structs.replace(request, ubi=msgspec.structs.replace(request.ubi, query_id=None))
-    return hashlib.sha1(msgspec.msgpack.encode(unnamed)).hexdigest().encode()
+    return hashlib.sha1(msgspec.msgpack.encode(unnamed), usedforsecurity=False).hexdigest().encode()
 
 
 class ClientQueryIds:

@@ -79,7 +79,7 @@ class QueryVectors:
         return self._model_name
 
     def _key(self, text: str) -> str:
-        return f"qvec:{self._model_name}:{hashlib.sha1(text.encode()).hexdigest()}"
+        return f"qvec:{self._model_name}:{hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()}"
 
     def vector(self, text: str) -> Vectors | None:
         with span("query.encode", {"quarry.encoder": self._model_name}):

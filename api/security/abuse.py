@@ -11,20 +11,23 @@ for the reason in a minute in a worker) also writes a structured log line and an
 from __future__ import annotations
 
 import logging
+import queue
 import re
+import threading
 import time
 
-import anyio
 import msgspec
 
-from quarry.access_lists import AccessList, AccessLists
+from quarry.access_lists import AccessLists, Match
 from quarry.adapters.resp import RedisUnavailableError, RespClient, RespError
 from quarry.audit import SYSTEM_ACTOR, AuditLog
+from quarry.circuit import CircuitBreaker
 from quarry.lru import Lru
 from quarry.metrics import ABUSE_BLOCKS
 
 log = logging.getLogger("api.abuse")
 RECORD_EVERY_S = 60.0
+AUDIT_QUEUE = 1000
 ENUMERATION_KEY_PREFIX = "abuse:products"
 _TRAILING_NUMBER = re.compile(r"(\d{1,15})\D*$")
 
@@ -90,8 +93,11 @@ class EnumerationGuard:
     ) -> None:
         self._client = client
         self._args = (remembered, round(remembered_for_s * 1000), gap, run, round(cooldown_s * 1000))
+        self._breaker = CircuitBreaker("abuse_enumeration")
 
     async def check(self, address: str, product_id: str) -> Enumeration:
+        if not self._breaker.allow():  # Redis known down: no connect timeout per product page
+            return NOT_BLOCKED
         found = _TRAILING_NUMBER.search(product_id)
         keys = [f"{ENUMERATION_KEY_PREFIX}:block:{address}", f"{ENUMERATION_KEY_PREFIX}:recent:{address}"]
         try:
@@ -99,8 +105,10 @@ class EnumerationGuard:
                 ENUMERATION, keys, [found.group(1) if found else "", *self._args]
             )
         except (RedisUnavailableError, RespError) as exc:
+            self._breaker.record_failure()
             log.warning("product pages unguarded: Redis did not answer", extra={"error": str(exc)})
             return NOT_BLOCKED
+        self._breaker.record_success()
         if not blocked:
             return NOT_BLOCKED
         return Enumeration(blocked=True, retry_after_s=remaining_ms / 1000, started=bool(started))
@@ -114,31 +122,65 @@ class AbuseProtection:
         self.audit = audit
         self.enumeration = enumeration
         self._recorded: Lru[tuple[str, str], float] = Lru(10_000)
+        self._audit_queue: queue.Queue[tuple[str, str, str]] = queue.Queue(maxsize=AUDIT_QUEUE)
+        self._writer: threading.Thread | None = None
 
-    def decide(self, address: str) -> AccessList | None:
+    def decide(self, address: str) -> Match | None:
         return self.access.decide(address)
 
     async def blocked(
-        self, reason: str, client: str, key_id: str | None, detail: str = "", first: bool | None = None
+        self,
+        reason: str,
+        client: str,
+        key_id: str | None,
+        detail: str = "",
+        first: bool | None = None,
+        episode: str | None = None,
     ) -> None:
-        """Count a block; log and audit it when it is the first of its episode (`first`, when the
-        shared state knows), else when it is the client's first for this reason in a minute in this
-        worker."""
+        """Count a block; log and audit it when it is the first of its episode: `first`, when the
+        shared state knows, else the first in a minute in this worker of `episode` (default: the
+        client; for a deny list, the denied network, so a botnet in it is one episode). The audit
+        entry is written by a thread of its own: a flood of blocks never waits on the audit index."""
         ABUSE_BLOCKS.labels(reason).inc()
         if first is not None:
             if not first:
                 return
         else:
             now = time.monotonic()
-            last = self._recorded.get((reason, client))
+            key = (reason, episode or client)
+            last = self._recorded.get(key)
             if last is not None and now - last < RECORD_EVERY_S:
                 return
-            self._recorded.put((reason, client), now)
+            self._recorded.put(key, now)
         log.warning(
             "request blocked", extra={"reason": reason, "client": client, "key_id": key_id, "detail": detail}
         )
-        await anyio.to_thread.run_sync(
-            lambda: self.audit.record(
-                SYSTEM_ACTOR, f"block:{reason}", client, client, f"key {key_id}; {detail}"
+        self._enqueue(f"block:{reason}", client, f"key {key_id}; {detail}")
+
+    def _enqueue(self, action: str, client: str, detail: str) -> None:
+        if self._writer is None or not self._writer.is_alive():
+            self._writer = threading.Thread(target=self._write_audit, name="abuse-audit", daemon=True)
+            self._writer.start()
+        try:
+            self._audit_queue.put_nowait((action, client, detail))
+        except queue.Full:
+            log.error(
+                "audit entry of a block dropped: the audit queue is full",
+                extra={"action": action, "client": client},
             )
-        )
+
+    def _write_audit(self) -> None:
+        while True:
+            action, client, detail = self._audit_queue.get()
+            try:
+                self.audit.record(SYSTEM_ACTOR, action, client, client, detail)
+            except Exception as exc:  # the writer must outlive any one entry
+                log.error("audit entry of a block not written", extra={"error": str(exc)})
+            finally:
+                self._audit_queue.task_done()
+
+    def drain(self, timeout_s: float = 5.0) -> None:
+        """Wait until queued audit entries are written (tests, shutdown)."""
+        deadline = time.monotonic() + timeout_s
+        while self._audit_queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)

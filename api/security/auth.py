@@ -26,7 +26,15 @@ from litestar.handlers.base import BaseRouteHandler
 
 from api.security.abuse import AbuseProtection
 from api.security.clients import ACCESS_STATE_KEY, client_address, subject_address
-from quarry.api_keys import NO_FILTERS, SCOPES, ApiKey, ApiKeys, FixedFilters, StoreReadNeededError
+from quarry.api_keys import (
+    NO_FILTERS,
+    SCOPES,
+    ApiKey,
+    ApiKeys,
+    FixedFilters,
+    KeyStoreError,
+    StoreReadNeededError,
+)
 from quarry.user_tokens import SigningSecret, key_secret
 
 log = logging.getLogger("api.auth")
@@ -141,7 +149,8 @@ class Authenticator:
         in a thread. An id the worker knows no key under is read only after the client address's
         window of such reads admits it: made-up keys cost a store read each, so they are limited
         before any key is known (refreshing a known key every 10 s is not)."""
-        assert self.keys is not None
+        if self.keys is None:  # enabled without keys is refused in __init__
+            raise KeyStoreError("no key store")
         try:
             key = self.keys.verify(token, may_read=False)
         except StoreReadNeededError as needed:
@@ -190,14 +199,13 @@ async def require_key(connection: ASGIConnection[Any, Any, Any, Any], handler: B
 async def _screen(connection: ASGIConnection[Any, Any, Any, Any], abuse: AbuseProtection) -> None:
     """The deny list, before any key is looked at: a denied client costs no key-store read."""
     address = client_address(connection)
-    decision = abuse.decide(address)
-    if decision is None:
+    match = abuse.decide(address)
+    if match is None:
         return
-    connection.scope["state"][ACCESS_STATE_KEY] = decision
-    if decision == "deny":
-        await abuse.blocked(
-            "denied", address, None, f"{connection.scope.get('method', '')} {connection.url.path}"
-        )
+    connection.scope["state"][ACCESS_STATE_KEY] = match.list
+    if match.list == "deny":
+        where = f"{connection.scope.get('method', '')} {connection.url.path}; denied by {match.network}"
+        await abuse.blocked("denied", address, None, where, episode=match.network)
         raise PermissionDeniedException("requests from this address are denied")
 
 

@@ -23,10 +23,14 @@ def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 
 def subject_address(address: str) -> str:
     """Whose window a request counts in: the address, or for IPv6 its /64 (one subscriber commonly
-    holds a whole /64, and would otherwise have 2^64 windows)."""
+    holds a whole /64, and would otherwise have 2^64 windows). An IPv4 client of a dual-stack
+    listener (`::ffff:198.51.100.7`) is its IPv4 address, not one /64 shared by every IPv4 client."""
     if ":" not in address:
         return address
     try:
-        return str(ipaddress.IPv6Network(f"{address}/64", strict=False).network_address) + "/64"
+        ip = ipaddress.IPv6Address(address)
     except ValueError:
         return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network(f"{ip}/64", strict=False).network_address) + "/64"

@@ -23,6 +23,7 @@ DOCS_CSP = b"; ".join(
 HSTS = b"max-age=31536000; includeSubDomains"
 COMMON = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
 DOCS_PREFIX = "/schema"
+ADMIN_PREFIX = "/admin/"
 
 
 async def add_security_headers(message: Message, scope: Scope) -> None:
@@ -34,6 +35,8 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     headers.extend(COMMON)
     csp = DOCS_CSP if scope.get("path", "").startswith(DOCS_PREFIX) else API_CSP
     headers.append((b"content-security-policy", csp))
+    if scope.get("path", "").startswith(ADMIN_PREFIX):  # keys, secrets: never in a cache
+        headers.append((b"cache-control", b"no-store"))
     if scope.get("scheme") == "https":
         headers.append((b"strict-transport-security", HSTS))
     state = scope.get("state")

@@ -94,7 +94,9 @@ class RateLimitPolicy:
         address's window of its query text (abuse protection: the same query over and over)."""
         limits = self._limits[limited]
         windows = []
-        per_address = not caller.is_backend and not allowlisted
+        # Guessed keys are limited per address whoever guesses: an allowed address is trusted with
+        # searches, not with trying keys.
+        per_address = limited == "key_reads" or (not caller.is_backend and not allowlisted)
         if per_address:
             windows.append(
                 Window.of(
@@ -129,6 +131,8 @@ class RateLimitPolicy:
         state = connection.scope["state"]
         query = query_fingerprint(connection.scope["query_string"]) if limited == "search" else None
         windows = self.windows(limited, address, caller, query, state.get(ACCESS_STATE_KEY) == "allow")
+        if not windows:  # an allowed address without a key (authentication off): nothing to count
+            return
         verdict = await self.limiter.hit(windows, limited)
         state[STATE_KEY] = verdict
         if not verdict.allowed:
@@ -147,14 +151,25 @@ class RateLimitPolicy:
             )
 
 
+NOT_PART_OF_A_QUERY = frozenset(
+    {"query_id", "client_id", "session_id", "user_id", "application", "query_attributes", "explain"}
+)
+"""Parameters that differ between repeats of one search (ids a client makes per request)."""
+
+
 def query_fingerprint(query_string: bytes) -> str | None:
-    """The search text of a raw query string, case and spacing folded and hashed (a bounded Redis
-    key); None without one. Read without parsing the whole query string: this runs on every search."""
-    for part in query_string.split(b"&"):
-        if part.startswith(b"q="):
-            text = " ".join(urllib.parse.unquote_plus(part[2:].decode("latin-1")).casefold().split())
-            return hashlib.blake2b(text.encode(), digest_size=8).hexdigest() if text else None
-    return None
+    """What makes two searches the same for the repeated-query window: the search text (case and
+    spacing folded) with the page, sort and filters, read the way the handler reads them (decoded
+    names, the last `q`), hashed into a bounded Redis key; None without a text. A shopper refining a
+    search (a facet, the next page) makes a new one; a client sending one request again does not."""
+    pairs = urllib.parse.parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    text = next((value for name, value in reversed(pairs) if name == "q"), None)
+    text = " ".join(text.casefold().split()) if text is not None else ""
+    if not text:
+        return None
+    rest = sorted((name, value) for name, value in pairs if name != "q" and name not in NOT_PART_OF_A_QUERY)
+    identity = repr((text, rest)).encode()
+    return hashlib.blake2b(identity, digest_size=8).hexdigest()
 
 
 def rate_limit_headers(verdict: Verdict) -> list[tuple[bytes, bytes]]:

@@ -14,9 +14,9 @@ from typing import Any
 
 import msgspec
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import PermissionDeniedException
 
-from api.security.auth import caller_of
+from api.security.auth import caller_of, unauthorized
 from quarry.metrics import USER_IDS
 from quarry.user_tokens import HEADER, UserTokenError, verify
 
@@ -71,7 +71,7 @@ def acting_for(connection: ASGIConnection[Any, Any, Any, Any]) -> ActingFor:
         return ActingFor(token_user=verify(token, caller.user_secrets, time.time()))
     except UserTokenError as exc:
         USER_IDS.labels("refused").inc()
-        raise NotAuthorizedException(f"{HEADER}: {exc}") from exc
+        raise unauthorized(f"{HEADER}: {exc}") from exc
 
 
 def request_user(connection: ASGIConnection[Any, Any, Any, Any], requested: str | None) -> str | None:

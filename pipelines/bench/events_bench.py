@@ -18,7 +18,6 @@ from contextlib import ExitStack
 from typing import Any
 
 import msgspec
-from opensearchpy import OpenSearch
 
 from api.events.services import ubi_document
 from api.events.validation import STANDARD_ACTIONS, validate_batch
@@ -29,7 +28,7 @@ from pipelines.bench.search_bench import start_api
 from pipelines.golden import load_queries
 from quarry import connections
 from quarry.adapters.search_engine import index_action
-from quarry.settings import get_settings
+from quarry.settings import Settings, get_settings
 from quarry.ubi import SYNTHETIC_USER_PREFIX, UBI_EVENTS, UBI_QUERIES, events_index
 
 BATCH_SIZES = (1, 50, 500)
@@ -143,12 +142,12 @@ def api_sender(port: int, headers: dict[str, str]) -> Any:
     return make
 
 
-def raw_sender(url: str, searches: dict[str, str]) -> Any:
+def raw_sender(settings: Settings, url: str, searches: dict[str, str]) -> Any:
     """The baseline: the same documents, validated the same way, straight to OpenSearch's bulk API;
     their searches' `user_query` is known here without a lookup."""
 
     def make() -> Any:
-        client = OpenSearch(hosts=[url], timeout=60)
+        client = connections.raw_opensearch(settings, url, 60)
 
         def post(batch: list[dict[str, Any]]) -> bool:
             now = dt.datetime.now(dt.UTC)
@@ -218,7 +217,10 @@ def main() -> int:
         searches = logged_searches(port, headers)
         for size in BATCH_SIZES:
             for system, sender in (
-                ("raw_opensearch_bulk", raw_sender(settings.ubi_url, searches)),  # where the API stores
+                (
+                    "raw_opensearch_bulk",
+                    raw_sender(settings, settings.ubi_url, searches),
+                ),  # where the API stores
                 ("api_events", api_sender(port, headers)),
             ):
                 events = make_events(EVENTS_PER_SIZE[size], list(searches))
@@ -230,7 +232,7 @@ def main() -> int:
         stack.close()
         process.terminate()
         process.wait(timeout=20)
-        client = OpenSearch(hosts=[settings.ubi_url], timeout=120)
+        client = connections.raw_opensearch(settings, settings.ubi_url, 120)
         for index in (UBI_EVENTS, UBI_QUERIES):
             client.delete_by_query(
                 index=index,

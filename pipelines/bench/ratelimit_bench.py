@@ -26,6 +26,7 @@ import uvloop
 from tqdm import tqdm
 
 from pipelines.bench.report import environment, publish_report
+from quarry import connections
 from quarry.adapters.resp import RespClient
 from quarry.rate_limits import SLIDING_WINDOWS, RedisRateLimits, Window, window_key
 from quarry.settings import get_settings
@@ -166,7 +167,7 @@ def main() -> int:
             rows.append(uvloop.run(_measure(name, make, concurrency)))
             print(msgspec.json.encode(rows[-1]).decode(), file=sys.stderr)
     keys = [w.key for w in _windows(run)]
-    uvloop.run(RespClient(settings.redis_url).call("DEL", *keys))
+    uvloop.run(connections.resp_client(settings, 0.05).call("DEL", *keys))
     report = RateLimitBenchReport("bench-ratelimit", environment(), rows, BUDGET_US)
     lines = [
         f"# bench-ratelimit ({report.environment['commit']}, {report.environment['measured_at']})",

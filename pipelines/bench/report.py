@@ -17,8 +17,12 @@ REPORTS = PROJECT_ROOT / "reports"
 
 
 def _git(*args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    return subprocess.run(  # noqa: S603 - fixed argv, no shell
+        ["git", *args],  # noqa: S607 - git from PATH, as a developer runs it
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
 
 

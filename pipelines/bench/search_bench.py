@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from opensearchpy import OpenSearch
 
 from api.search.ranking import CONFIG_KEY, load_config_file
 from pipelines.api_access import bearer, tool_token
@@ -45,7 +44,6 @@ from pipelines.bench.wrk import HttpRequest, run_wrk
 from pipelines.golden import load_queries
 from pipelines.synonyms.apply import keyword_query
 from quarry import connections
-from quarry.adapters.cache import RedisStore
 from quarry.settings import PROJECT_ROOT, Settings, get_settings
 
 CONCURRENCY = (1, 16)
@@ -310,9 +308,9 @@ def raw_body(params: dict[str, str]) -> dict[str, Any]:
     return body
 
 
-def raw_caller(url: str, alias: str) -> Callable[[], Callable[[dict[str, str]], bool]]:
+def raw_caller(settings: Settings, url: str, alias: str) -> Callable[[], Callable[[dict[str, str]], bool]]:
     def make() -> Callable[[dict[str, str]], bool]:
-        client = OpenSearch(hosts=[url], timeout=30)
+        client = connections.raw_opensearch(settings, url, 30)
 
         def call(params: dict[str, str]) -> bool:
             client.search(index=alias, body=raw_body(params))
@@ -558,7 +556,7 @@ def main() -> int:
     mix = query_mix()
     results: list[Latency] = []
     rounds: list[Latency] = []
-    raw = raw_caller(settings.opensearch_url, settings.products_alias)
+    raw = raw_caller(settings, settings.opensearch_url, settings.products_alias)
     raw_http = [
         HttpRequest("POST", f"/{settings.products_alias}/_search", msgspec.json.encode(raw_body(m)).decode())
         for m in mix
@@ -585,7 +583,7 @@ def main() -> int:
         "api_cached_open": start_api(3600, QUARRY_AUTH="off", QUARRY_RATE_LIMITS="false"),
     }
     sink_port = free_port()
-    sink = subprocess.Popen(
+    sink = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
         [sys.executable, "-m", "pipelines.bench.otlp_sink", str(sink_port)], cwd=PROJECT_ROOT
     )
     traced = start_api(
@@ -630,7 +628,7 @@ def main() -> int:
         sink.terminate()
         sink.wait(timeout=10)
         keyword_config.unlink(missing_ok=True)
-        RedisStore(isolated_redis(settings)).delete(CONFIG_KEY)
+        connections.redis_store(settings, url=isolated_redis(settings)).delete(CONFIG_KEY)
         stack.close()
     stages = stage_timings(settings, mix)
     understanding = understanding_cpu(environment())

@@ -18,7 +18,6 @@ import uuid
 from contextlib import ExitStack
 
 import msgspec
-from opensearchpy import OpenSearch
 
 from pipelines.api_access import bearer, tool_token
 from pipelines.bench.cpu import pid_from_file
@@ -33,6 +32,7 @@ from pipelines.bench.search_bench import (
     wrk_row,
 )
 from pipelines.bench.wrk import HttpRequest
+from quarry import connections
 from quarry.settings import get_settings
 from quarry.ubi import SYNTHETIC_USER_PREFIX, UBI_QUERIES
 
@@ -98,7 +98,7 @@ def main() -> int:
             process.terminate()
             process.wait(timeout=20)
         stack.close()
-        OpenSearch(hosts=[settings.ubi_url], timeout=120).delete_by_query(
+        connections.raw_opensearch(settings, settings.ubi_url, 120).delete_by_query(
             index=UBI_QUERIES,
             body={"query": {"term": {"client_id": BENCH_CLIENT}}},
             refresh=True,

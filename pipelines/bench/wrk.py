@@ -109,7 +109,7 @@ def run_wrk(base_url: str, requests: list[HttpRequest], concurrency: int, second
         script = Path(tmp) / "requests.lua"
         script.write_text(lua_script(requests))
         threads = min(2, concurrency)
-        done = subprocess.run(
+        done = subprocess.run(  # noqa: S603 - fixed argv, no shell
             [
                 binary,
                 f"-t{threads}",

@@ -147,7 +147,7 @@ def _product(rng: random.Random, index: int, family: _Family, attributes: dict[s
 
 def generate_catalog(size: int, seed: int) -> Iterator[Product]:
     """Yield `size` products; families of 2-4 near-duplicates differ in one variant attribute."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible simulation, not security
     weights = [pt.weight for pt in PRODUCT_TYPES]
     index = 0
     while index < size:

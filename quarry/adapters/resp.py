@@ -237,6 +237,22 @@ class RespClient:
             connection = await self._connected()
         return await connection.call(encode(*args))
 
+    def script_nowait(
+        self, source: str, keys: Sequence[str], args: Sequence[bytes | str | int]
+    ) -> asyncio.Future[Any] | None:
+        """Send a script already loaded on a live connection of this loop and return its reply's
+        future without waiting; None when that needs a wait (not connected, script not loaded)."""
+        sha = self._scripts.get(source)
+        connection = self._connection
+        if (
+            sha is None
+            or connection is None
+            or connection.closed
+            or self._loop is not asyncio.get_running_loop()
+        ):
+            return None
+        return connection.call(encode("EVALSHA", sha, len(keys), *keys, *args))
+
     async def script(self, source: str, keys: Sequence[str], args: Sequence[bytes | str | int]) -> Any:
         """Run a Lua script by its SHA, loading it the first time and again after Redis lost it
         (a restart, SCRIPT FLUSH)."""

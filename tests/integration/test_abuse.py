@@ -188,6 +188,8 @@ def test_a_denied_network_gets_403_everywhere_but_health_and_every_block_is_reco
                 get(base, "/v1/search", "qk_000000000000.made-up", denied, q="x").status_code == 403
             )  # before the key
             assert get(base, "/health/live", shopper_key, denied).status_code == 200
+            mapped = "::ffff:198.51.100.78"  # an IPv4 client of a dual-stack listener
+            assert get(base, "/v1/search", shopper_key, mapped, q="sofa").status_code == 403
             assert get(base, "/v1/search", shopper_key, "198.51.101.1", q="sofa").status_code == 200
             assert blocks(base, api_token, "denied") >= 5
             assert audited(base, api_token, "deny network", "198.51.100.0/24")[0]["detail"].endswith(

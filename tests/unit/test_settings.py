@@ -78,5 +78,8 @@ def test_a_secret_and_its_file_together_or_an_unreadable_file_are_errors(tmp_pat
         load_settings({"QUARRY_USER_TOKEN_SECRET": "y", "QUARRY_USER_TOKEN_SECRET_FILE": str(secret_file)})
     with pytest.raises(SettingsError, match="cannot read"):
         load_settings({"QUARRY_USER_TOKEN_SECRET_FILE": str(tmp_path / "missing")})
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(SettingsError, match="is empty"):  # a failed mount must not switch a secret off
+        load_settings({"QUARRY_REDIS_PASSWORD_FILE": str(tmp_path / "empty")})
     with pytest.raises(SettingsError, match="unknown"):  # only secrets have a _FILE form
         load_settings({"QUARRY_LOG_LEVEL_FILE": str(secret_file)})

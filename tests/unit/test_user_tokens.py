@@ -14,6 +14,7 @@ import pytest
 from api.events.validation import STANDARD_ACTIONS, BatchRejectedError, validate_batch
 from api.security.users import ANY_USER, NOBODY, ActingFor, UserMismatchError
 from quarry.user_tokens import (
+    MasterSecretError,
     SigningSecret,
     UserTokenError,
     decode_secret,
@@ -61,6 +62,8 @@ def test_a_token_made_from_the_documented_format_is_accepted() -> None:
         ("v1..1900000000.c2ln", "no valid user id"),
         ("v1.dTE.1900000000", "reads v1"),
         ("v1." + "A" * 600, "at most"),
+        ("v1.dTE.1900000000.\xe9\xe9", "ASCII"),
+        (by_hand(SECRET, "u1", int(NOW) + 8 * 86400), "at most 7 days"),
     ],
 )
 def test_bad_tokens_are_refused_with_a_reason(token: str, reason: str) -> None:
@@ -94,12 +97,16 @@ def test_each_key_and_each_key_secret_has_its_own_user_token_secret() -> None:
 
 
 def test_the_master_secret_is_made_once_readable_by_its_owner_only(tmp_path) -> None:
+    with pytest.raises(MasterSecretError, match="where the API runs"):
+        master_secret("", tmp_path, create=False)  # the CLI never makes one of its own
     first = master_secret("", tmp_path)
     path = tmp_path / "keys" / "user-token.secret"
     assert len(first) >= 32 and master_secret("", tmp_path) == first
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert list(path.parent.iterdir()) == [path]  # no staged copy left behind
-    assert master_secret("configured", tmp_path) == b"configured"
+    assert master_secret("c" * 32, tmp_path) == b"c" * 32
+    with pytest.raises(MasterSecretError, match="at least 32 bytes"):
+        master_secret("short", tmp_path)
 
 
 def test_whom_a_request_may_act_for() -> None:

@@ -1,0 +1,75 @@
+"""Early admission (quarry/rate_limits.py) against the real Redis: far from a limit a request does not
+wait for Redis but is still counted there; near it every request waits, so the boundary stays exact."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import uvloop
+
+from quarry.adapters.resp import RespClient
+from quarry.rate_limits import EarlyAdmission, RateLimiter, RedisRateLimits, Window, window_key
+
+
+def fresh(capacity: int) -> Window:
+    return Window(window_key("test", "ip", uuid.uuid4().hex), capacity, 60_000, label="search")
+
+
+def run(settings, scenario):  # type: ignore[no-untyped-def]
+    async def main():  # type: ignore[no-untyped-def]
+        client = RespClient(settings.redis_url, timeout_s=1.0)
+        early = EarlyAdmission()
+        limiter = RateLimiter(RedisRateLimits(client), early=early)
+        try:
+            return await scenario(limiter, early, client)
+        finally:
+            await client.aclose()
+
+    return uvloop.run(main())
+
+
+def test_far_from_the_limit_requests_do_not_wait_yet_every_one_is_counted(settings) -> None:
+    window = fresh(1000)
+
+    async def scenario(limiter, early, client):  # type: ignore[no-untyped-def]
+        verdicts = [await limiter.hit([window], "search") for _ in range(200)]
+        await asyncio.sleep(0.2)  # the answers of the early ones come back
+        return verdicts, early.admitted, await client.call("ZCARD", window.key)
+
+    verdicts, admitted, counted = run(settings, scenario)
+    assert all(v.allowed for v in verdicts)
+    assert admitted >= 150  # after the first exact answers, nearly all
+    assert counted == 200  # none went uncounted
+    assert verdicts[-1].remaining <= 1000 - 200 + 1 and verdicts[-1].limit == 1000
+
+
+def test_near_the_limit_every_request_waits_and_the_boundary_is_exact(settings) -> None:
+    window = fresh(40)
+
+    async def scenario(limiter, early, client):  # type: ignore[no-untyped-def]
+        verdicts = []
+        for _ in range(45):
+            verdicts.append(await limiter.hit([window], "search"))
+            await asyncio.sleep(0)  # answers of early requests arrive between requests, as in a server
+        await asyncio.sleep(0.2)
+        return verdicts, early.overruns, await client.call("ZCARD", window.key)
+
+    verdicts, overruns, counted = run(settings, scenario)
+    assert [v.allowed for v in verdicts] == [True] * 40 + [False] * 5
+    assert overruns == 0 and counted == 40
+
+
+def test_a_burst_admitted_early_in_one_turn_cannot_pass_the_margin(settings) -> None:
+    """Many requests in one event-loop turn (no answers in between): each admitted early one uses up
+    margin locally, so the turn stops admitting early before the window could overflow."""
+    window = fresh(100)
+
+    async def scenario(limiter, early, client):  # type: ignore[no-untyped-def]
+        await limiter.hit([window], "search")  # one exact answer to go by
+        verdicts = await asyncio.gather(*(limiter.hit([window], "search") for _ in range(120)))
+        await asyncio.sleep(0.2)
+        return verdicts, early.overruns, await client.call("ZCARD", window.key)
+
+    verdicts, overruns, counted = run(settings, scenario)
+    assert sum(v.allowed for v in verdicts) == 99 and overruns == 0 and counted == 100

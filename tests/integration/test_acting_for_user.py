@@ -50,11 +50,12 @@ def in_an_hour() -> float:
 
 
 @pytest.fixture(scope="module")
-def shop(app_client, settings, tmp_path_factory) -> Iterator[TestClient[Litestar]]:
-    """The app with a toy ALS model in which t1 is a known toy fan (collaborative recommendations)."""
+def shop(app_client, demo_catalog, tmp_path_factory) -> Iterator[TestClient[Litestar]]:
+    """The app over the test catalog, with a toy ALS model in which t1 is a known toy fan
+    (collaborative recommendations)."""
     folder = tmp_path_factory.mktemp("als")
     publish(LocalArtifactStore(folder))
-    local = msgspec.structs.replace(settings, artifacts_dir=str(folder), cache_warm_queries=0)
+    local = msgspec.structs.replace(demo_catalog, artifacts_dir=str(folder), cache_warm_queries=0)
     with app_client(local) as client:
         yield client
 

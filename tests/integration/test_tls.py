@@ -158,21 +158,22 @@ def secured(settings: Settings, tls: Path, opensearch: str, redis_url: str, **ch
 
 
 def test_opensearch_through_tls_and_basic_auth(
-    settings, tls, other_ca, secured_opensearch, secured_redis
+    settings, demo_catalog, tls, other_ca, secured_opensearch, secured_redis
 ) -> None:
     good = secured(settings, tls, secured_opensearch, secured_redis)
     engine = connections.search_engine(good)
-    assert engine.index_exists(settings.products_alias)
-    assert engine.search(settings.products_alias, {"size": 1, "query": {"match_all": {}}}).hits
+    alias = demo_catalog.products_alias  # the test catalog: a clean clone has no other
+    assert engine.index_exists(alias)
+    assert engine.search(alias, {"size": 1, "query": {"match_all": {}}}).hits
 
     wrong_password = connections.search_engine(msgspec.structs.replace(good, opensearch_password="guess"))
     with pytest.raises(SearchEngineError) as refused:
-        wrong_password.index_exists(settings.products_alias)
+        wrong_password.index_exists(alias)
     assert refused.value.status == 401 and "guess" not in str(refused.value)
 
     untrusted = connections.search_engine(msgspec.structs.replace(good, opensearch_ca_file=str(other_ca)))
     with pytest.raises(SearchEngineError) as unverified:
-        untrusted.index_exists(settings.products_alias)
+        untrusted.index_exists(alias)
     assert "certificate" in str(unverified.value).lower()
 
 

@@ -155,6 +155,9 @@ def test_a_dependency_failure_is_recorded_on_the_spans(app_client, demo_catalog:
     # An engine without a circuit breaker: every call is really attempted (and fails) here.
     engine = OpenSearchEngine(dead.opensearch_url, timeout_s=2)
     with app_client(dead, engine=engine, span_exporter=exporter) as client:
+        # A first request (its own trace) has the worker verify the key against the live key store,
+        # so the traced one holds only calls to the dead cluster.
+        client.get("/v1/search", params={"q": "tent"})
         response = client.get("/v1/search", params={"q": "tent"}, headers={"traceparent": TRACEPARENT})
     assert response.status_code == 503
     assert response.json()["trace_id"] == response.headers["x-trace-id"] == CALLER_TRACE

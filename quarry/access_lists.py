@@ -22,12 +22,14 @@ import msgspec
 
 from quarry.adapters.search_engine import SearchEngine
 from quarry.records import RecordIndex
-
-ACCESS_INDEX = "quarry-access-lists"  # with the default prefix; see access_index
+from quarry.timestamps import iso_utc, parse_iso
 
 
 def access_index(prefix: str) -> str:
     return f"{prefix}-access-lists"
+
+
+ACCESS_INDEX = access_index("quarry")
 
 
 RELOAD_S = 5.0
@@ -47,9 +49,7 @@ class AccessEntry(msgspec.Struct, frozen=True, omit_defaults=True):
     expires_at: str | None = None
 
     def active(self, now: dt.datetime) -> bool:
-        return self.expires_at is None or now < dt.datetime.fromisoformat(
-            self.expires_at.replace("Z", "+00:00")
-        )
+        return self.expires_at is None or now < parse_iso(self.expires_at)
 
 
 def parse_network(text: str) -> Network:
@@ -111,9 +111,9 @@ class AccessLists:
             list=access_list,
             network=str(parsed),
             reason=reason,
-            created_at=_iso(now),
+            created_at=iso_utc(now),
             created_by=created_by,
-            expires_at=_iso(now + expires_in) if expires_in else None,
+            expires_at=iso_utc(now + expires_in) if expires_in else None,
         )
         self._records.put(entry.entry_id, msgspec.to_builtins(entry))
         self.reload()
@@ -202,7 +202,3 @@ class AccessLists:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
-
-
-def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -29,6 +29,7 @@ import msgspec
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError
 from quarry.lru import Lru
 from quarry.records import ensure_index
+from quarry.timestamps import iso_utc, parse_iso
 
 Scope = Literal["search", "recommend", "events", "admin", "debug", "metrics", "server"]
 # `metrics` lets a scraper read /metrics and nothing else: Prometheus should not hold an admin key.
@@ -37,8 +38,14 @@ Scope = Literal["search", "recommend", "events", "admin", "debug", "metrics", "s
 SCOPES: tuple[Scope, ...] = ("search", "recommend", "events", "admin", "debug", "metrics", "server")
 KEY_ID_PREFIX = "qk_"
 KEY_ID = re.compile(r"qk_[0-9a-f]{12}")
-KEYS_INDEX = "quarry-api-keys"
-"""The default (QUARRY_SECURITY_INDICES_PREFIX=quarry); `keys_index` names it for any prefix."""
+
+
+def keys_index(prefix: str) -> str:
+    """The key index of a deployment's QUARRY_SECURITY_INDICES_PREFIX."""
+    return f"{prefix}-api-keys"
+
+
+KEYS_INDEX = keys_index("quarry")
 CACHE_TTL_S = 10.0
 REREAD_AFTER_MISMATCH_S = 1.0
 CACHED_KEYS = 10_000
@@ -111,7 +118,7 @@ class KeyInfo(msgspec.Struct, frozen=True, omit_defaults=True):
 
     def active(self, now: dt.datetime) -> bool:
         """Not revoked and not expired at `now`."""
-        return self.revoked_at is None and (self.expires_at is None or now < _parse(self.expires_at))
+        return self.revoked_at is None and (self.expires_at is None or now < parse_iso(self.expires_at))
 
 
 class ApiKey(KeyInfo, frozen=True, omit_defaults=True, kw_only=True):
@@ -277,15 +284,6 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _parse(value: str) -> dt.datetime:
-    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
 def checked_filters(filters: dict[str, FilterValue]) -> dict[str, FilterValue]:
     """A key's fixed filters, refused when a name is unknown or a value has the wrong type: a
     misspelt filter would leave a partner's key unrestricted."""
@@ -309,10 +307,6 @@ def checked_filters(filters: dict[str, FilterValue]) -> dict[str, FilterValue]:
 
 class UnknownKeyError(LookupError):
     """No key with that id."""
-
-
-def keys_index(prefix: str) -> str:
-    return f"{prefix}-api-keys"
 
 
 class ApiKeys:
@@ -371,9 +365,9 @@ class ApiKeys:
                 secret_sha256=_digest(secret),
                 owner=owner,
                 scopes=tuple(s for s in SCOPES if s in scopes),
-                created_at=_iso(now),
+                created_at=iso_utc(now),
                 description=description,
-                expires_at=_iso(now + expires_in) if expires_in is not None else None,
+                expires_at=iso_utc(now + expires_in) if expires_in is not None else None,
                 filters=fixed,
                 search_per_minute=search_per_minute,
                 recommend_per_minute=recommend_per_minute,
@@ -413,13 +407,13 @@ class ApiKeys:
                 key,
                 secret_sha256=_digest(secret),
                 previous_secret_sha256=key.secret_sha256,
-                previous_valid_until=_iso(self._clock() + grace),
+                previous_valid_until=iso_utc(self._clock() + grace),
             )
 
         return IssuedKey(self._update(key_id, rotated), f"{key_id}.{secret}")
 
     def revoke(self, key_id: str) -> ApiKey:
-        now = _iso(self._clock())
+        now = iso_utc(self._clock())
         return self._update(
             key_id, lambda key: msgspec.structs.replace(key, revoked_at=key.revoked_at or now)
         )
@@ -499,7 +493,7 @@ class ApiKeys:
             return key
         if (
             key.previous_valid_until is not None
-            and now < _parse(key.previous_valid_until)
+            and now < parse_iso(key.previous_valid_until)
             and self._matches(key, digest)
         ):
             return key

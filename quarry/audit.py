@@ -18,12 +18,14 @@ import msgspec
 
 from quarry.adapters.search_engine import SearchEngine
 from quarry.records import RecordIndex, RecordStoreError
-
-AUDIT_INDEX = "quarry-audit"  # with the default prefix; see audit_index
+from quarry.timestamps import iso_utc
 
 
 def audit_index(prefix: str) -> str:
     return f"{prefix}-audit"
+
+
+AUDIT_INDEX = audit_index("quarry")
 
 
 SYSTEM_ACTOR = "quarry"
@@ -42,10 +44,6 @@ class AuditEntry(msgspec.Struct, frozen=True, omit_defaults=True):
     detail: str = ""
 
 
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 class AuditLog:
     PROPERTIES = {  # noqa: RUF012 - a constant
         "timestamp": {"type": "date"},
@@ -61,7 +59,9 @@ class AuditLog:
     def record(
         self, actor: str, action: str, target: str, client: str | None = None, detail: str = ""
     ) -> None:
-        entry = AuditEntry(now_iso(), actor, action, target, client, detail)
+        entry = AuditEntry(
+            iso_utc(dt.datetime.now(dt.UTC), "milliseconds"), actor, action, target, client, detail
+        )
         fields = msgspec.to_builtins(entry)
         logged = {
             name: value for name, value in fields.items() if name != "timestamp"

@@ -81,16 +81,6 @@ def encode_secret(secret: bytes) -> str:
     return _b64(secret)
 
 
-def decode_secret(text: str) -> bytes:
-    try:
-        raw = _unb64(text.strip())
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("a user-token secret is base64url text") from exc
-    if len(raw) < 16:
-        raise ValueError("a user-token secret holds at least 16 bytes")
-    return raw
-
-
 def _signature(secret: bytes, signed: str) -> str:
     return _b64(hmac.new(secret, signed.encode(), hashlib.sha256).digest())
 

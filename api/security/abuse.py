@@ -178,9 +178,3 @@ class AbuseProtection:
                 log.error("audit entry of a block not written", extra={"error": str(exc)})
             finally:
                 self._audit_queue.task_done()
-
-    def drain(self, timeout_s: float = 5.0) -> None:
-        """Wait until queued audit entries are written (tests, shutdown)."""
-        deadline = time.monotonic() + timeout_s
-        while self._audit_queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)

@@ -12,7 +12,6 @@ for `CACHE_TTL_S` is read from the store in a worker thread, never on the event 
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 from collections.abc import Iterable
@@ -35,6 +34,7 @@ from quarry.api_keys import (
     KeyStoreError,
     StoreReadNeededError,
 )
+from quarry.timestamps import parse_iso
 from quarry.user_tokens import SigningSecret, key_secret
 
 log = logging.getLogger("api.auth")
@@ -73,7 +73,7 @@ class Caller(msgspec.Struct, frozen=True):
         if master is not None:
             user_secrets = (SigningSecret(key_secret(master, key.key_id, key.secret_sha256)),)
             if key.previous_secret_sha256 is not None and key.previous_valid_until is not None:
-                until = dt.datetime.fromisoformat(key.previous_valid_until.replace("Z", "+00:00"))
+                until = parse_iso(key.previous_valid_until)
                 previous = key_secret(master, key.key_id, key.previous_secret_sha256)
                 user_secrets += (SigningSecret(previous, until.timestamp()),)
         return cls(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-import urllib.parse
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -129,7 +129,7 @@ class RateLimitPolicy:
         for the RateLimit-* headers of whatever response follows."""
         address = subject_address(client_address(connection))
         state = connection.scope["state"]
-        query = query_fingerprint(connection.scope["query_string"]) if limited == "search" else None
+        query = query_fingerprint(connection.query_params.multi_items()) if limited == "search" else None
         windows = self.windows(limited, address, caller, query, state.get(ACCESS_STATE_KEY) == "allow")
         if not windows:  # an allowed address without a key (authentication off): nothing to count
             return
@@ -157,19 +157,19 @@ NOT_PART_OF_A_QUERY = frozenset(
 """Parameters that differ between repeats of one search (ids a client makes per request)."""
 
 
-def query_fingerprint(query_string: bytes) -> str | None:
+def query_fingerprint(params: Iterable[tuple[str, str]]) -> str | None:
     """What makes two searches the same for the repeated-query window: the search text (case and
-    spacing folded) with the page, sort and filters, read the way the handler reads them (decoded
-    names, the last `q`), hashed into a bounded Redis key; None without a text. A shopper refining a
-    search (a facet, the next page) makes a new one; a client sending one request again does not."""
-    pairs = urllib.parse.parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    spacing folded) with the page, sort and filters, hashed into a bounded Redis key; None without a
+    text. `params` are the request's query parameters as the handler reads them (Litestar parses
+    them once per request, for both), so the last `q` counts and names are decoded. A shopper
+    refining a search (a facet, the next page) makes a new one; a client resending one does not."""
+    pairs = list(params)
     text = next((value for name, value in reversed(pairs) if name == "q"), None)
     text = " ".join(text.casefold().split()) if text is not None else ""
     if not text:
         return None
     rest = sorted((name, value) for name, value in pairs if name != "q" and name not in NOT_PART_OF_A_QUERY)
-    identity = repr((text, rest)).encode()
-    return hashlib.blake2b(identity, digest_size=8).hexdigest()
+    return hashlib.blake2b(repr((text, rest)).encode(), digest_size=8).hexdigest()
 
 
 def rate_limit_headers(verdict: Verdict) -> list[tuple[bytes, bytes]]:

@@ -17,7 +17,6 @@ from quarry.user_tokens import (
     MasterSecretError,
     SigningSecret,
     UserTokenError,
-    decode_secret,
     encode_secret,
     key_secret,
     master_secret,
@@ -90,9 +89,7 @@ def test_each_key_and_each_key_secret_has_its_own_user_token_secret() -> None:
         key_secret(b"M" * 32, "qk_000000000001", "a" * 64),  # another deployment
     }
     assert len(secrets) == 4 and all(len(s) == 32 for s in secrets)
-    assert decode_secret(encode_secret(SECRET)) == SECRET
-    with pytest.raises(ValueError, match="16 bytes"):
-        decode_secret("c2hvcnQ")
+    assert base64.urlsafe_b64decode(encode_secret(SECRET) + "=") == SECRET  # what a backend decodes
     assert "kkkk" not in repr(SigningSecret(SECRET)) and "107" not in repr(SigningSecret(SECRET))
 
 

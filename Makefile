@@ -91,7 +91,7 @@ vocabulary: services ## Rebuild spelling dictionary, entity vocabularies and sug
 embeddings: services ## Encode the catalog (new index version + FAISS artifact with category prototypes); only new/changed text is encoded, FULL=1 re-encodes all
 	@$(PY) -m pipelines embeddings $(if $(FULL),--full) >/dev/null
 
-events-retention: services ## Delete daily ubi_events indices older than QUARRY_EVENTS_RETENTION_DAYS
+events-retention: services ## Delete events and logged searches older than their retention (QUARRY_*_RETENTION_DAYS)
 	@$(PY) -m pipelines events-retention
 
 events-replay: services ## Load UBI events of any age from FILE (NDJSON or JSON); bad events are reported with a reason

@@ -24,10 +24,13 @@ from api.health.controllers import HealthController
 from api.observability.controllers import MetricsController
 from api.observability.middleware import metrics_middleware
 from api.observability.tracing import tracing_middleware
+from api.privacy.controllers import UserPrivacyController
+from api.privacy.services import ErasureIncompleteError, UserPrivacyService
 from api.problems import (
     bad_request_handler,
     batch_rejected_handler,
     conflict_handler,
+    erasure_incomplete_handler,
     http_exception_handler,
     key_store_unavailable_handler,
     service_unavailable_handler,
@@ -65,11 +68,14 @@ from quarry.embeddings import SentenceTransformerEncoder
 from quarry.logs import configure_logging
 from quarry.metrics import ProcessSampler, forget_dead_workers, initialize_series
 from quarry.onnx_encoder import load_query_encoder
+from quarry.privacy import ConsentView, Pseudonyms, ShopperPrivacy, privacy_index, pseudonym_key
+from quarry.privacy_registry import ConsentRefresher, PrivacyRegistry
 from quarry.rate_limits import EarlyAdmission, RateLimiter, RedisRateLimits
 from quarry.records import RecordStoreError
 from quarry.settings import Settings, get_settings
 from quarry.tracing import configure_tracing, shutdown_tracing
 from quarry.ubi import UbiLayout
+from quarry.user_data import UserData
 from quarry.user_tokens import master_secret
 
 log = logging.getLogger("api")
@@ -221,6 +227,12 @@ def create_app(
             log.warning(
                 "QUARRY_AUTH=off: every route answers anyone without an API key; for local experiments only"
             )
+        consent_view = ConsentView()
+        privacy_registry = PrivacyRegistry(search_engine, privacy_index(prefix))
+        consent_refresher = ConsentRefresher(privacy_registry, consent_view, settings.consent_refresh_s)
+        consent_refresher.start()
+        pseudonyms = Pseudonyms(pseudonym_key(settings.pseudonym_key, settings.var_path))
+        app.state.shopper_privacy = ShopperPrivacy(pseudonyms, consent_view)
         app.state.engine = search_engine
         app.state.ubi_engine = analytics if analytics is not search_engine else None
         app.state.store = kv
@@ -271,8 +283,12 @@ def create_app(
             store=kv,
             layout=layout,
             logged_queries=logged_queries,
+            privacy=app.state.shopper_privacy,
         )
         app.state.suggest_service = SuggestService(model_store, settings.artifact_reload_interval_s)
+        app.state.user_privacy = UserPrivacyService(
+            pseudonyms, privacy_registry, consent_view, UserData(analytics, kv, model_store, privacy_registry)
+        )
         forget_dead_workers()
         initialize_series(
             (route.path_format, method)
@@ -290,6 +306,7 @@ def create_app(
         finally:
             await limiter.aclose()
             access_lists.stop()
+            consent_refresher.stop()
             query_log.stop()
             process_sampler.stop()
             process_tuning.unfreeze()
@@ -308,6 +325,7 @@ def create_app(
             KeyAdminController,
             AccessAdminController,
             AuditController,
+            UserPrivacyController,
         ],
         lifespan=[services],
         guards=[require_key],
@@ -322,6 +340,7 @@ def create_app(
             KeyStoreError: key_store_unavailable_handler,
             EventsNotStoredError: service_unavailable_handler,
             RecordStoreError: service_unavailable_handler,
+            ErasureIncompleteError: erasure_incomplete_handler,
             Exception: unhandled_exception_handler,
         },
         openapi_config=openapi_config(),

@@ -169,6 +169,57 @@ RECOMMENDATIONS = {
         {"product_id": "P004386", "score": 0.8123, "reason": "people with similar tastes engaged with this"}
     ],
 }
+PSEUDONYM = "p1-8f0c2a61d3b94e7f0a5c6d2e1b3f4a59"
+USER_CONSENT = {
+    "user": PSEUDONYM,
+    "personalization": False,
+    "tracking": True,
+    "updated_at": "2026-11-30T09:12:44.301Z",
+    "erased_at": None,
+}
+USER_EXPORT = {
+    "user": PSEUDONYM,
+    "exported_at": "2026-11-30T09:15:02.118Z",
+    "consent": {"personalization": True, "tracking": True},
+    "erased_at": None,
+    "sessions": ["s-456"],
+    "clients": ["p1-4d1e0b9a7c2f3e5d6a8b9c0d1e2f3a4b"],
+    "events": [{"action_name": "click", "user_id": PSEUDONYM, "object_id": "P000902"}],
+    "queries": [{"query_id": "5b0c7c1e", "user_query": "trail shoes", "user_id": PSEUDONYM}],
+    "category_affinity": {"Fashion": 1.0, "Sports": 0.4},
+    "session_products": {"s-456": ["P000902"]},
+    "model": {
+        "artifact": "als",
+        "version": "20261128T155351366189Z-69130b",
+        "factors": [0.12, -0.03],
+        "history": {"interactions": 14, "purchased": ["P000902"]},
+    },
+}
+ERASURE_RECEIPT = {
+    "user": PSEUDONYM,
+    "erased_at": "2026-11-30T09:20:11.540Z",
+    "complete": True,
+    "stores": [
+        {"store": "ubi_events", "removed": 42, "detail": "3 sessions, 1 clients"},
+        {"store": "ubi_queries", "removed": 9},
+        {"store": "redis", "removed": 4, "detail": "features, sessions, cached pages"},
+        {
+            "store": "artifacts/als",
+            "removed": 2,
+            "detail": "versions redacted; current republished as 20261130T092011",
+        },
+        {"store": "quarry-privacy", "removed": 0, "detail": "erasure recorded at 2026-11-30T09:20:11.540Z"},
+    ],
+}
+PROBLEM_503_ERASURE = {
+    "type": "https://quarry.dev/problems/503",
+    "title": "Erasure incomplete",
+    "status": 503,
+    "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+    "detail": "the erasure did not reach redis; retry it (erasure is idempotent)",
+    "instance": "/admin/users/u-123",
+    "errors": [{"field": "redis", "reason": "Redis unreachable"}],
+}
 LIVE = {"status": "live"}
 READY = {
     "status": "ready",

@@ -160,3 +160,14 @@ def key_store_unavailable_handler(request: Request[Any, Any, Any], exc: Exceptio
     return problem_response(
         request, 503, "Authentication unavailable", "API keys cannot be checked right now; retry shortly."
     )
+
+
+def erasure_incomplete_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """A user's erasure reached some stores and not others: a retryable 503 naming each store that
+    failed and why (the receipt of what was erased is in the audit log)."""
+    receipt = getattr(exc, "receipt", None)
+    errors = [
+        FieldError(field=s.store, reason=s.error) for s in (receipt.stores if receipt else []) if s.error
+    ]
+    log.error("erasure incomplete", extra={"trace_id": request_trace_id(request), "error": str(exc)})
+    return problem_response(request, 503, "Erasure incomplete", str(exc), errors)

@@ -34,7 +34,13 @@ from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.adapters.search_engine import OpenSearchEngine, SearchEngineError
 from quarry.logs import configure_logging
 from quarry.settings import PROJECT_ROOT, Settings, get_settings
-from quarry.ubi import SYNTHETIC_USER_PREFIX, drop_expired_events, ensure_ubi_indices, fill_event_user_queries
+from quarry.ubi import (
+    SYNTHETIC_USER_PREFIX,
+    drop_expired_events,
+    drop_expired_queries,
+    ensure_ubi_indices,
+    fill_event_user_queries,
+)
 from quarry.vocabulary import ARTIFACT as VOCABULARY_ARTIFACT
 
 if TYPE_CHECKING:
@@ -324,11 +330,20 @@ def cmd_events_retention(args: argparse.Namespace, settings: Settings) -> int:
     engine = _ubi_engine(settings)
     ensure_ubi_indices(engine, settings.mappings_dir)  # today's index takes the writes of direct writers
     dropped = drop_expired_events(engine, settings.events_retention_days, today)
+    queries = drop_expired_queries(engine, settings.query_log_retention_days, dt.datetime.now(dt.UTC))
     print(
-        f"dropped {len(dropped)} daily event indices older than {settings.events_retention_days} days",
+        f"dropped {len(dropped)} daily event indices older than {settings.events_retention_days} days "
+        f"and {queries} logged searches older than {settings.query_log_retention_days} days",
         file=sys.stderr,
     )
-    _emit({"dropped": dropped, "retention_days": settings.events_retention_days})
+    _emit(
+        {
+            "dropped": dropped,
+            "retention_days": settings.events_retention_days,
+            "queries_deleted": queries,
+            "query_log_retention_days": settings.query_log_retention_days,
+        }
+    )
     return 0
 
 
@@ -344,15 +359,18 @@ def cmd_events_replay(args: argparse.Namespace, settings: Settings) -> int:
     from api.events.services import EventService
     from api.ubi.query_texts import LoggedQueries
     from pipelines import events_replay
+    from quarry.privacy_registry import offline_privacy
     from quarry.ubi import UbiLayout
 
     engine = _ubi_engine(settings)
+    privacy, _ = offline_privacy(settings, _engine(settings))
     service = EventService(
         engine,
         None,  # a replay takes events of any age
         settings.events_extra_actions,
         layout=UbiLayout(engine, settings.mappings_dir),
         logged_queries=LoggedQueries(engine),
+        privacy=privacy,
     )
     with tqdm(desc="events", unit="event", file=sys.stderr) as bar:
         report = events_replay.replay(
@@ -498,6 +516,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_popularity(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.features import FeatureSettings, compute_features
+    from quarry.privacy_registry import training_exclusions
 
     report = compute_features(
         _engine(settings),
@@ -505,6 +524,7 @@ def cmd_popularity(args: argparse.Namespace, settings: Settings) -> int:
         args.alias,
         FeatureSettings(window_days=args.window_days, half_life_days=args.half_life_days),
         ubi_engine=_ubi_engine(settings),
+        exclusions=training_exclusions(settings, _engine(settings)),
     )
     log.info("features computed", extra=msgspec.to_builtins(report))
     _emit(report)
@@ -513,6 +533,7 @@ def cmd_popularity(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_train_als(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.recommend.train import train_and_publish
+    from quarry.privacy_registry import training_exclusions
 
     version, metadata = train_and_publish(
         _engine(settings),
@@ -522,6 +543,7 @@ def cmd_train_als(args: argparse.Namespace, settings: Settings) -> int:
         dt.datetime.now(dt.UTC),
         args.alias,
         ubi_engine=_ubi_engine(settings),
+        exclusions=training_exclusions(settings, _engine(settings)),
     )
     print(f"published als {version}", file=sys.stderr)
     _emit({"artifact": "als", "version": version, **metadata})
@@ -539,10 +561,14 @@ def _als_params(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_eval_recommend(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.recommend import train as rec
+    from quarry.privacy_registry import offline_privacy
     from quarry.recommenders import ALSRecommender, PopularityRecommender
 
     engine = _engine(settings)
-    rows = rec.load_interactions(_ubi_engine(settings), args.window_days, dt.datetime.now(dt.UTC))
+    privacy, registry = offline_privacy(settings, engine)
+    rows = rec.load_interactions(
+        _ubi_engine(settings), args.window_days, dt.datetime.now(dt.UTC), registry.training_exclusions()
+    )
     train_rows, targets = rec.time_split(rows)
     data = rec.to_matrix(train_rows)
     popularity = PopularityRecommender()
@@ -557,7 +583,10 @@ def cmd_eval_recommend(args: argparse.Namespace, settings: Settings) -> int:
     }
     departments = {h.source["product_id"]: h.source.get("category_lvl1", "") for h in engine.scan(args.alias)}
     recovery = rec.taste_recovery(
-        als, settings.var_path / "simulator" / f"users-{args.seed}.json", departments
+        als,
+        settings.var_path / "simulator" / f"users-{args.seed}.json",
+        departments,
+        privacy.pseudonyms.user,
     )
     gain = (
         results["als"].ndcg_at_10 / results["popularity"].ndcg_at_10 - 1
@@ -739,7 +768,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     p.add_argument("--no-variants", action="store_true", help="only raw BM25 and the live pipeline")
     p.set_defaults(run=cmd_eval)
 
-    p = command("events-retention", "delete daily ubi_events indices older than QUARRY_EVENTS_RETENTION_DAYS")
+    p = command("events-retention", "delete events and logged searches older than their retention windows")
     p.set_defaults(run=cmd_events_retention)
 
     add_keys_parser(sub)

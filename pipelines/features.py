@@ -23,6 +23,8 @@ from tqdm import tqdm
 from pipelines.indexing.bulk import bulk_index_actions
 from quarry.adapters.cache import KeyValueStore
 from quarry.adapters.search_engine import SearchEngine, index_action
+from quarry.privacy_registry import NO_EXCLUSIONS, TrainingExclusions
+from quarry.redis_keys import user_affinity_key
 from quarry.ubi import UBI_EVENTS, event_object_id, event_time
 
 ACTION_WEIGHTS = {"impression": 0.0, "view": 1.0, "click": 2.0, "add_to_cart": 5.0, "purchase": 10.0}
@@ -51,9 +53,15 @@ def decay(age_days: float, half_life_days: float) -> float:
 
 
 def aggregate(
-    events: list[dict[str, Any]], departments: dict[str, str], now: dt.datetime, half_life_days: float
+    events: list[dict[str, Any]],
+    departments: dict[str, str],
+    now: dt.datetime,
+    half_life_days: float,
+    exclusions: TrainingExclusions = NO_EXCLUSIONS,
 ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """Decayed popularity per product and decayed category weights per user."""
+    """Decayed popularity per product and decayed category weights per user. An event its shopper
+    keeps out of personalization (docs/privacy.md) still counts for popularity, which names nobody,
+    and for no one's affinity."""
     popularity: dict[str, float] = defaultdict(float)
     affinity: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for event in events:
@@ -65,7 +73,7 @@ def aggregate(
         value = weight * decay((now - at).total_seconds() / 86400, half_life_days)
         popularity[product] += value
         department = departments.get(product)
-        if event.get("user_id") and department:
+        if event.get("user_id") and department and not exclusions.excludes_event(event):
             affinity[event["user_id"]][department] += value
     normalized = {
         user: {d: round(v / max(weights.values()), 4) for d, v in weights.items()}
@@ -83,6 +91,7 @@ def compute_features(
     now: dt.datetime | None = None,
     events_index: str = UBI_EVENTS,
     ubi_engine: SearchEngine | None = None,
+    exclusions: TrainingExclusions = NO_EXCLUSIONS,
 ) -> FeatureReport:
     """`ubi_engine`: the cluster holding `events_index` when it is not the search cluster."""
     now = now or dt.datetime.now(dt.UTC)
@@ -105,7 +114,7 @@ def compute_features(
             (ubi_engine or engine).scan(events_index, query), desc="events", unit="event", disable=None
         )
     ]
-    popularity, affinity = aggregate(events, products, now, parameters.half_life_days)
+    popularity, affinity = aggregate(events, products, now, parameters.half_life_days, exclusions)
 
     live = engine.alias_targets(alias)[0]
     actions = (
@@ -132,7 +141,7 @@ def compute_features(
         lists += 1
     for user, weights in affinity.items():
         store.set(
-            f"feature:user:{user}:category_affinity",
+            user_affinity_key(user),
             msgspec.json.encode(weights),
             ttl_s=parameters.affinity_ttl_s,
         )

@@ -17,6 +17,8 @@ from typing import Any, Protocol
 import numpy as np
 import scipy.sparse as sp
 
+ARTIFACT = "als"
+"""The ALS model's artifact name: the training publishes it, the API serves it, an erasure redacts it."""
 ACTION_CONFIDENCE = {"view": 1.0, "click": 2.0, "add_to_cart": 5.0, "purchase": 10.0}
 
 
@@ -187,3 +189,32 @@ class ALSRecommender:
                 name: importlib.metadata.version(name) for name in ("implicit", "numpy", "scipy")
             },
         }
+
+
+def without_user(files: dict[str, bytes], user: str) -> dict[str, bytes] | None:
+    """An ALS artifact's files with one user's factor row, id and history removed (the other users'
+    rows keep their order, so their ids still index them); None when the artifact holds nothing of
+    the user."""
+    ids: list[str] = json.loads(files["user_ids.json"])
+    history: dict[str, Any] = json.loads(files.get("history.json", b"{}"))
+    if user not in ids and user not in history:
+        return None
+    changed: dict[str, bytes] = {}
+    if user in ids:
+        row = ids.index(user)
+        factors = np.load(io.BytesIO(files["user_factors.npy"]), allow_pickle=False)
+        changed["user_factors.npy"] = _npy(np.delete(factors, row, axis=0))
+        changed["user_ids.json"] = json.dumps(ids[:row] + ids[row + 1 :]).encode()
+    if "history.json" in files:
+        history.pop(user, None)
+        changed["history.json"] = json.dumps(history).encode()
+    return changed
+
+
+def user_factors(files: dict[str, bytes], user: str) -> list[float] | None:
+    """One user's factor row of an ALS artifact (for an export); None when the user has none."""
+    ids: list[str] = json.loads(files["user_ids.json"])
+    if user not in ids:
+        return None
+    matrix = np.load(io.BytesIO(files["user_factors.npy"]), allow_pickle=False)
+    return [round(float(x), 6) for x in matrix[ids.index(user)]]

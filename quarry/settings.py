@@ -33,7 +33,7 @@ def _default_cache_dir() -> str:
 
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
-SECRETS = frozenset({"user_token_secret", "opensearch_password", "redis_password"})
+SECRETS = frozenset({"user_token_secret", "pseudonym_key", "opensearch_password", "redis_password"})
 """Settings that are secrets: each may also come from a file named by QUARRY_<NAME>_FILE (mounted
 secrets), and none is printed by `--shell`, the JSON dump or the settings' repr."""
 FILE_SUFFIX = "_file"
@@ -141,6 +141,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     events_retention_days: int = 90
     """Daily event indices older than this are deleted by `make events-retention`."""
 
+    query_log_retention_days: int = 90
+    """Logged searches (`ubi_queries`) older than this are deleted by `make events-retention`."""
+
     events_extra_actions: str = ""
     """Comma-separated action names accepted besides impression, click, view, add_to_cart, purchase."""
 
@@ -197,6 +200,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     user_token_secret: str = ""
     """Master secret of the keys' user-token secrets (or _FILE); empty: one made in <var>/keys (one host)."""
+
+    pseudonym_key: str = ""
+    """Key of the hash that pseudonymizes stored user and client ids (or _FILE); empty: made in <var>/keys."""
+
+    consent_refresh_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    """How often each API process re-reads the consent other processes recorded."""
 
     trusted_proxies: str = ""
     """Comma-separated proxy addresses or CIDRs whose X-Forwarded-For names the client; empty: none."""

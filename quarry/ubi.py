@@ -287,6 +287,23 @@ def drop_expired_events(engine: SearchEngine, retention_days: int, today: dt.dat
     return expired
 
 
+def drop_expired_queries(engine: SearchEngine, retention_days: int, now: dt.datetime) -> int:
+    """Delete logged searches older than the retention window: `ubi_queries` is one index (events
+    name their searches by id across days), so by query, not by dropping indices."""
+    cutoff = ubi_timestamp(now - dt.timedelta(days=retention_days))
+    try:
+        response = engine.request(
+            "POST",
+            f"/{UBI_QUERIES}/_delete_by_query?refresh=true&conflicts=proceed",
+            {"query": {"range": {"timestamp": {"lt": cutoff}}}},
+        )
+    except SearchEngineError as exc:
+        if exc.status == 404:
+            return 0
+        raise
+    return int(response.get("deleted", 0))
+
+
 class UbiLayout:
     """Makes sure the UBI stores exist before the first write of a process (a fresh cluster has none;
     the API creates them rather than failing its first events or losing its first query logs)."""

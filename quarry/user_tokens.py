@@ -21,12 +21,12 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
-import secrets
 from pathlib import Path
 from typing import Any
 
 import msgspec
+
+from quarry.host_secrets import HostSecretError, host_secret
 
 VERSION = "v1"
 HEADER = "X-User-Token"
@@ -36,7 +36,6 @@ TOKEN_FORMAT = (
 MAX_TOKEN_LENGTH = 512
 MAX_LIFETIME_S = 7 * 86400
 """A longer-lived token would outlast a sign-out by too much: a backend signs one per session."""
-MIN_MASTER_SECRET_BYTES = 32
 MAX_USER_ID_LENGTH = 128
 MASTER_SECRET_FILE = "keys/user-token.secret"  # noqa: S105 - a name, not a password
 _DERIVATION_LABEL = b"quarry-user-token-v1"
@@ -126,39 +125,11 @@ def verify(token: str, secrets_: tuple[SigningSecret, ...], now: float) -> str:
     return user_id
 
 
-class MasterSecretError(RuntimeError):
-    """The master secret is too short, or missing where it may not be made."""
+MasterSecretError = HostSecretError
 
 
 def master_secret(configured: str, var_dir: Path, create: bool = True) -> bytes:
     """The master secret every key's user-token secret is derived from: QUARRY_USER_TOKEN_SECRET
-    (or its _FILE) when set, which every API instance of a deployment must share; otherwise a random
-    one made once in the var folder (one machine: `make up`, tests), written without a window in
-    which another process could read half of it."""
-    if configured:
-        if len(configured.encode()) < MIN_MASTER_SECRET_BYTES:
-            raise MasterSecretError(
-                f"QUARRY_USER_TOKEN_SECRET holds at least {MIN_MASTER_SECRET_BYTES} bytes"
-            )
-        return configured.encode()
-    path = var_dir / MASTER_SECRET_FILE
-    try:
-        return path.read_bytes().strip()
-    except FileNotFoundError:
-        if not create:
-            raise MasterSecretError(
-                f"no user-token master secret: set QUARRY_USER_TOKEN_SECRET as the API has it, or run this "
-                f"where the API runs ({path} is made there at start-up)"
-            ) from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staged = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(secrets.token_urlsafe(32))
-    try:
-        os.link(staged, path)  # fails if another process made one first: theirs is kept
-    except FileExistsError:
-        pass
-    finally:
-        staged.unlink()
-    return path.read_bytes().strip()
+    (or its _FILE), which every API instance of a deployment must share; on one host a random one
+    made once in the var folder."""
+    return host_secret(configured, "QUARRY_USER_TOKEN_SECRET", var_dir / MASTER_SECRET_FILE, create)

@@ -16,6 +16,7 @@ from pipelines.catalog.schema import Product
 from quarry.adapters.cache import RedisStore
 from quarry.adapters.search_engine import OpenSearchEngine
 from quarry.api_keys import SCOPES, ApiKeys, OpenSearchKeyStore, temporary_key
+from quarry.privacy import ConsentView, Pseudonyms, ShopperPrivacy, pseudonym_key
 from quarry.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -26,6 +27,18 @@ if TYPE_CHECKING:
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return load_settings()
+
+
+def shopper_privacy() -> ShopperPrivacy:
+    """The pseudonyms the API makes on this host (its key in var/keys), with no standing consent."""
+    settings = load_settings()
+    return ShopperPrivacy(Pseudonyms(pseudonym_key(settings.pseudonym_key, settings.var_path)), ConsentView())
+
+
+@pytest.fixture(scope="session")
+def pseudonyms() -> Pseudonyms:
+    """Finds a shopper's stored records, which carry the pseudonym, never the id the test sent."""
+    return shopper_privacy().pseudonyms
 
 
 @pytest.fixture(scope="session")

@@ -51,7 +51,7 @@ KeyId = Annotated[
 ]
 
 
-def _audit(request: Request[Any, Any, Any], action: str, target: str, detail: str = "") -> None:
+def audit_action(request: Request[Any, Any, Any], action: str, target: str, detail: str = "") -> None:
     """Who did what to what, from where (the audit log of docs/security.md#audit)."""
     audit: AuditLog = request.app.state.audit
     audit.record(caller_of(request).key_id or "auth-off", action, target, client_address(request), detail)
@@ -85,7 +85,7 @@ class KeyAdminController(Controller):
             search_per_minute=data.search_per_minute,
             recommend_per_minute=data.recommend_per_minute,
         )
-        _audit(request, "create", issued.key.key_id)
+        audit_action(request, "create", issued.key.key_id)
         return Issued(issued.token, issued.key.info())
 
     @get(
@@ -126,7 +126,7 @@ class KeyAdminController(Controller):
         data: JSONBody[Rotation],
     ) -> Issued:
         issued = keys.rotate(key_id, dt.timedelta(hours=data.grace_hours))
-        _audit(request, "rotate", key_id)
+        audit_action(request, "rotate", key_id)
         return Issued(issued.token, issued.key.info())
 
     @get(
@@ -143,7 +143,7 @@ class KeyAdminController(Controller):
         key_id: KeyId,
     ) -> UserTokenSecret:
         key = keys.get(key_id)
-        _audit(request, "read user-token secret", key_id)
+        audit_action(request, "read user-token secret", key_id)
         return UserTokenSecret(
             key_id, encode_secret(key_secret(user_token_master, key_id, key.secret_sha256))
         )
@@ -159,7 +159,7 @@ class KeyAdminController(Controller):
         self, request: Request[Any, Any, Any], keys: NamedDependency[ApiKeys], key_id: KeyId
     ) -> KeyInfo:
         revoked = keys.revoke(key_id)
-        _audit(request, "revoke", key_id)
+        audit_action(request, "revoke", key_id)
         return revoked.info()
 
 
@@ -199,7 +199,7 @@ class AccessAdminController(Controller):
             created_by=caller_of(request).key_id,
             expires_in=dt.timedelta(hours=data.expires_in_hours) if data.expires_in_hours else None,
         )
-        _audit(request, f"{entry.list} network", entry.network, f"{entry.entry_id}: {entry.reason}")
+        audit_action(request, f"{entry.list} network", entry.network, f"{entry.entry_id}: {entry.reason}")
         return entry
 
     @delete(
@@ -220,7 +220,7 @@ class AccessAdminController(Controller):
         removed = access_lists.remove(entry_id)
         if removed is None:
             raise NotFoundException(f"no access-list entry {entry_id}")
-        _audit(request, f"remove {removed.list} network", removed.network, entry_id)
+        audit_action(request, f"remove {removed.list} network", removed.network, entry_id)
         return removed
 
 

@@ -10,6 +10,7 @@ from api.dependencies import from_state
 from api.events.schemas import EventsAccepted
 from api.events.services import EventService
 from api.examples import EVENTS, EVENTS_ACCEPTED, PROBLEM_422, example_responses
+from api.privacy.dependencies import request_consent
 from api.security.users import acting_for
 
 # ubi.js posts to `<base URL>/ubi_events`: a client pointed at Quarry's base URL needs no other setting.
@@ -40,7 +41,8 @@ class EventController(Controller):
         data: JSONBody[list[Any] | dict[str, Any]],
         event_service: NamedDependency[EventService],
     ) -> Response[EventsAccepted]:
-        return Response(event_service.ingest(data, acting=acting_for(request)), status_code=202)
+        accepted = event_service.ingest(data, acting=acting_for(request), consent=request_consent(request))
+        return Response(accepted, status_code=202)
 
 
 class UbiJsEventController(EventController):

@@ -78,9 +78,12 @@ class EventIn(msgspec.Struct, frozen=True):
     attributes: dict[str, Any] | None = None
 
 
-class EventsAccepted(msgspec.Struct):
+class EventsAccepted(msgspec.Struct, omit_defaults=True):
     accepted: int
     duplicates: int
+    deidentified: int = 0
+    """How many of the batch's events are kept without user, client and session ids because their
+    shopper opted out of tracking (docs/privacy.md#consent)."""
 
 
 class EventError(msgspec.Struct):

@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 from typing import Any
 
+from api.events.consent import private_event
 from api.events.schemas import EventError, EventsAccepted
 from api.events.validation import STANDARD_ACTIONS, BatchRejectedError, ValidEvent, events_of, validate_batch
 from api.security.users import ActingFor
@@ -23,6 +24,8 @@ from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError, index_action
 from quarry.bulk import send_with_retry
 from quarry.metrics import EVENT_USER_QUERIES, EVENTS
+from quarry.privacy import ALLOWED, Consent, ShopperPrivacy
+from quarry.redis_keys import SESSION_KEEP, SESSION_TTL_S, session_key
 from quarry.tracing import span
 from quarry.ubi import UbiLayout, events_index, point_write_index, ubi_timestamp
 
@@ -80,12 +83,6 @@ def ubi_document(
 
 
 SESSION_ACTIONS = frozenset({"view", "click", "add_to_cart", "purchase"})
-SESSION_KEEP = 20
-SESSION_TTL_S = 2 * 3600
-
-
-def session_key(session_id: str) -> str:
-    return f"session:{session_id}:recent"
 
 
 class EventService:
@@ -94,12 +91,16 @@ class EventService:
         engine: SearchEngine,
         max_age_days: int | None,
         extra_actions: str,
+        *,
+        privacy: ShopperPrivacy,
         max_retries: int = 3,
         initial_backoff_s: float = 0.1,
         store: KeyValueStore | None = None,
         layout: UbiLayout | None = None,
         logged_queries: LoggedQueries | None = None,
     ) -> None:
+        """`privacy`: required, so that no path stores a raw id (docs/privacy.md)."""
+        self.privacy = privacy
         self.engine = engine
         self.logged_queries = logged_queries
         self.layout = layout
@@ -136,25 +137,30 @@ class EventService:
             point_write_index(self.engine, today)
             self._write_index = today
 
-    def ingest(self, body: Any, *, acting: ActingFor) -> EventsAccepted:
+    def ingest(self, body: Any, *, acting: ActingFor, consent: Consent = ALLOWED) -> EventsAccepted:
         """`body`: the decoded request, in any shape `events_of` accepts; `acting`: whose events the
-        sender may record (api/security/users.py)."""
+        sender may record (api/security/users.py); `consent`: the request's `Quarry-Consent`."""
         events = events_of(body)
         with span("events.ingest", {"quarry.events": len(events)}) as ingest:
-            accepted = self._ingest(events, acting)
+            accepted = self._ingest(events, acting, consent)
             ingest.set_attributes(
                 {"quarry.events.accepted": accepted.accepted, "quarry.events.duplicates": accepted.duplicates}
             )
             return accepted
 
-    def _ingest(self, raw_events: list[Any], acting: ActingFor) -> EventsAccepted:
+    def _ingest(self, raw_events: list[Any], acting: ActingFor, consent: Consent) -> EventsAccepted:
         now = dt.datetime.now(dt.UTC)
         try:
             with span("events.validate"):
-                events = validate_batch(raw_events, now, self.max_age, self.actions, acting)
+                validated = validate_batch(raw_events, now, self.max_age, self.actions, acting)
         except ValueError:
             EVENTS.labels("rejected").inc(len(raw_events))
             raise
+        events, consents = [], []
+        for valid in validated:
+            kept, allowed = private_event(valid, self.privacy, consent)
+            events.append(kept)
+            consents.append(allowed)
         self._follow_today(now)
         texts = self._logged_texts(events)
         items = []
@@ -198,8 +204,9 @@ class EventService:
                 f"{len(lost)} of {len(items)} events were not stored ({lost[0].reason}); "
                 "retry the whole batch: stored events will count as duplicates"
             )
-        self._remember_sessions(events)
-        return EventsAccepted(accepted=stored, duplicates=duplicates)
+        self._remember_sessions([v for v, c in zip(events, consents, strict=True) if c.personalization])
+        deidentified = sum(1 for c in consents if not c.tracking)
+        return EventsAccepted(accepted=stored, duplicates=duplicates, deidentified=deidentified)
 
     def _logged_texts(self, events: list[ValidEvent]) -> dict[str, str]:
         """`user_query` of the searches the batch's events name without one of their own. An event

@@ -20,6 +20,7 @@ import msgspec
 
 from api.events.schemas import EventAttributes, EventError, EventIn
 from api.security.users import ANY_USER, ActingFor, UserMismatchError
+from quarry.privacy import ConsentError, consent_of_event
 
 # The actions that drive features (popularity, affinities, ALS, session signals); any other name is
 # stored for analysis and ignored by them. QUARRY_EVENTS_EXTRA_ACTIONS adds to the list.
@@ -237,6 +238,10 @@ def _value_problems(
         else:
             if user is None:  # stored as the session's event (docs/security.md#acting-for-a-user)
                 event, user_ignored = msgspec.structs.replace(event, user_id=None), True
+    try:
+        consent_of_event(event.event_attributes)
+    except ConsentError as exc:
+        problems.append(str(exc))
     nested_id = obj.object_id if obj is not None else None
     object_id = str(nested_id) if nested_id is not None else None
     if event.object_id is not None and object_id is not None and event.object_id != object_id:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ValidationException
@@ -10,16 +11,19 @@ from litestar.params import Parameter
 
 from api.dependencies import from_state
 from api.examples import PROBLEM_400, PROBLEM_404, PROBLEM_429, RECOMMENDATIONS, example_responses
+from api.privacy.dependencies import request_consent
 from api.recommendations.schemas import RecommendationsResponse
 from api.recommendations.services import RecommendationService, UnknownProductError
 from api.security.users import acting_for, request_user
+from quarry.privacy import ShopperPrivacy
 
 
 class RecommendationController(Controller):
     path = "/v1/recommendations"
     tags = ["recommendations"]  # noqa: RUF012 - Litestar declares these as instance attributes
     dependencies = {  # noqa: RUF012
-        "recommendation_service": from_state("recommendation_service")
+        "recommendation_service": from_state("recommendation_service"),
+        "shopper_privacy": from_state("shopper_privacy"),
     }
     opt = {"scope": "recommend", "rate_limit": "recommend"}  # noqa: RUF012
 
@@ -34,6 +38,7 @@ class RecommendationController(Controller):
         self,
         request: Request[Any, Any, Any],
         recommendation_service: NamedDependency[RecommendationService],
+        shopper_privacy: NamedDependency[ShopperPrivacy],
         user_id: Annotated[
             str | None, Parameter(max_length=128, examples=[Example(value="sim-u00042")])
         ] = None,
@@ -56,5 +61,11 @@ class RecommendationController(Controller):
                 return recommendation_service.similar(product_id, k)
             except UnknownProductError as exc:
                 raise NotFoundException(str(exc)) from exc
-        # A user id the caller may not act for is answered as an anonymous session's.
-        return recommendation_service.for_user(request_user(request, user_id), k, category, session_id)
+        # A user id the caller may not act for is answered as an anonymous session's, and so is a
+        # shopper who opted out of personalization (docs/privacy.md#consent).
+        user = request_user(request, user_id)
+        shopper = shopper_privacy.shopper(user, None, request_consent(request))
+        if not shopper.consent.personalization:
+            return recommendation_service.for_user(None, k, category, None)
+        personal = recommendation_service.for_user(shopper.user, k, category, session_id)
+        return msgspec.structs.replace(personal, user_id=user)  # the caller's id, not the pseudonym

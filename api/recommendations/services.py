@@ -19,18 +19,17 @@ from collections.abc import Callable
 import msgspec
 import numpy as np
 
-from api.events.services import SESSION_KEEP, session_key
 from api.recommendations.schemas import RecommendationsResponse, RecommendedItem
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.hot_artifact import HotArtifact
 from quarry.metrics import RECOMMENDATIONS
-from quarry.recommenders import ALSRecommender
+from quarry.recommenders import ARTIFACT, ALSRecommender
+from quarry.redis_keys import SESSION_KEEP, session_key
 from quarry.tracing import current_span, span
 
 log = logging.getLogger("api.recommendations")
 
-ARTIFACT = "als"
 MIN_INTERACTIONS = 5
 SESSION_WEIGHT = 0.5
 POPULAR_K = 50

@@ -16,6 +16,7 @@ from api.search.schemas import CachedPage, SearchRequest
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.circuit import CircuitBreaker
 from quarry.metrics import CACHE_LOOKUPS
+from quarry.redis_keys import search_page_key
 from quarry.tracing import span
 
 log = logging.getLogger("api.cache")
@@ -54,11 +55,10 @@ def cache_key(
     )
     # Pages personalized by a session's recent engagement belong to that session alone. Only relevance
     # order reads the session (explicit sorts ignore it), so other sorts share the user's pages.
-    owner = request.user_id or "anon"
-    by_session = request.session_id is not None and request.sort == "relevance"
-    if by_session:
-        owner += f":s:{request.session_id}"
-    return CacheKey(f"search:{hashlib.sha1(identity, usedforsecurity=False).hexdigest()}:{owner}", by_session)
+    user = request.user_id if request.personalize else None
+    by_session = request.personalize and request.session_id is not None and request.sort == "relevance"
+    digest = hashlib.sha1(identity, usedforsecurity=False).hexdigest()
+    return CacheKey(search_page_key(digest, user, request.session_id if by_session else None), by_session)
 
 
 class LocalPages:

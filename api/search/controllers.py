@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import anyio
+import msgspec
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException, ValidationException
@@ -11,11 +12,13 @@ from litestar.params import Parameter
 
 from api.dependencies import from_state
 from api.examples import PROBLEM_400, PROBLEM_409, PROBLEM_429, SEARCH, example_responses
+from api.privacy.dependencies import request_consent
 from api.search.client_ids import ubi_request
 from api.search.schemas import SearchRequest, SearchResponse, SortOrder
 from api.search.services import SearchService
 from api.security.auth import caller_of
 from api.security.users import request_user
+from quarry.privacy import ShopperPrivacy
 
 KNOWN_PARAMETERS = {
     "q",
@@ -78,7 +81,10 @@ def attribute_filters(request: Request[Any, Any, Any], allowed: set[str]) -> tup
 class SearchController(Controller):
     path = "/v1/search"
     tags = ["search"]  # noqa: RUF012 - Litestar declares these as instance attributes
-    dependencies = {"search_service": from_state("search_service")}  # noqa: RUF012
+    dependencies = {  # noqa: RUF012
+        "search_service": from_state("search_service"),
+        "shopper_privacy": from_state("shopper_privacy"),
+    }
     opt = {"scope": "search", "rate_limit": "search"}  # noqa: RUF012
 
     @get(
@@ -92,6 +98,7 @@ class SearchController(Controller):
         self,
         request: Request[Any, Any, Any],
         search_service: NamedDependency[SearchService],
+        shopper_privacy: NamedDependency[ShopperPrivacy],
         q: Annotated[
             str,
             Parameter(
@@ -173,6 +180,7 @@ class SearchController(Controller):
             ubi = ubi_request(query_id, client_id, application, query_attributes)
         except ValueError as exc:
             raise ValidationException(str(exc)) from exc
+        shopper = shopper_privacy.shopper(request_user(request, user_id), client_id, request_consent(request))
         search_request = SearchRequest(
             q=q,
             page=page,
@@ -185,10 +193,12 @@ class SearchController(Controller):
             in_stock=in_stock,
             attributes=attribute_filters(request, search_service.understanding.attribute_keys),
             sort=sort,
-            user_id=request_user(request, user_id),
+            user_id=shopper.user,
             session_id=session_id,
             explain=explain,
-            ubi=ubi,
+            personalize=shopper.consent.personalization,
+            track=shopper.consent.tracking,
+            ubi=msgspec.structs.replace(ubi, client_id=shopper.client),
             fixed=caller.filters,
         )
         # Pages this process holds in memory are answered on the event loop; everything that needs

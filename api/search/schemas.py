@@ -39,8 +39,13 @@ class SearchRequest(msgspec.Struct, frozen=True, omit_defaults=True):
     attributes: tuple[tuple[str, str], ...] = ()
     sort: SortOrder = "relevance"
     user_id: str | None = None
+    """The shopper's pseudonym (docs/privacy.md), never the id the client sent."""
     session_id: str | None = None
     explain: bool = False
+    personalize: bool = True
+    """False: the shopper opted out of personalization; the page is the anonymous one."""
+    track: bool = True
+    """False: the shopper opted out of tracking; the search is logged without user, client or session."""
     ubi: UbiRequest = msgspec.field(default_factory=UbiRequest)
     fixed: FixedFilters = msgspec.field(default_factory=FixedFilters)
     """The API key's filters, applied on top of the request's (docs/security.md#fixed-filters)."""

@@ -10,7 +10,6 @@ from typing import Any
 
 import msgspec
 
-from api.events.services import SESSION_KEEP, session_key
 from api.search.cache import SearchCache, cache_key
 from api.search.candidates import from_docvalues
 from api.search.client_ids import ClientQueryIds
@@ -43,6 +42,7 @@ from quarry.circuit import CircuitBreaker
 from quarry.ids import random_uuid
 from quarry.logs import bind
 from quarry.metrics import SEARCHES, SPELL_CORRECTIONS, TOP_SCORE, ZERO_RESULT_SEARCHES
+from quarry.redis_keys import SESSION_KEEP, session_key, user_affinity_key
 from quarry.text import tokens
 from quarry.tracing import current_span, span
 from quarry.ubi import ubi_timestamp
@@ -143,7 +143,7 @@ class AffinityReader:
         if not user_id or not self._breaker.allow():
             return {}
         try:
-            raw = self._store.get(f"feature:user:{user_id}:category_affinity")
+            raw = self._store.get(user_affinity_key(user_id))
         except CacheError:
             self._breaker.record_failure()
             return {}
@@ -365,8 +365,11 @@ class SearchService:
             return []  # no personal features to fetch for an empty window
         hits = [c.hit for c in candidates]
         with span("personalization.features") as features:
-            affinity = self.affinity.get(request.user_id, request.session_id)
-            products = self.product_affinity(request.user_id, [h.id for h in hits]) if request.user_id else {}
+            affinity, products = {}, {}
+            if request.personalize:
+                affinity = self.affinity.get(request.user_id, request.session_id)
+                if request.user_id:
+                    products = self.product_affinity(request.user_id, [h.id for h in hits])
             features.set_attribute("quarry.personalized", bool(affinity or products))
         relevance = [c.relevance for c in candidates]
         with span("rank", {"quarry.candidates": len(hits)}):
@@ -541,7 +544,8 @@ class SearchService:
                 f"page * size must be at most {MAX_RESULT_WINDOW}; "
                 f"got {request.page} * {request.size} = {request.page * request.size}"
             )
-        bind(user_id=request.user_id)
+        if request.track:
+            bind(user_id=request.user_id)
 
     def _ranking_id(self, config: RankingConfig) -> str:
         """What decides a page besides the request: the ranking configuration, the query-understanding
@@ -666,7 +670,15 @@ class SearchService:
 
     def _log_query(self, request: SearchRequest, page: CachedPage, query_id: str) -> None:
         """The UBI 1.3 query record: the query as typed (the normalized form beside it), the client's
-        ids, and the request itself as `query`, as the UBI plugin stores the search body."""
+        ids, and the request itself as `query`, as the UBI plugin stores the search body. A shopper
+        who opted out of tracking is logged without user, client or session (docs/privacy.md)."""
+        if not request.track:
+            request = msgspec.structs.replace(
+                request,
+                user_id=None,
+                session_id=None,
+                ubi=msgspec.structs.replace(request.ubi, client_id=None),
+            )
         self.query_log.submit(
             UbiQuery(
                 query_id=query_id,

@@ -13,6 +13,7 @@ import datetime as dt
 import math
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,19 @@ from tqdm import tqdm
 
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.search_engine import SearchEngine
-from quarry.recommenders import ACTION_CONFIDENCE, ALSRecommender, Interactions, PopularityRecommender
+from quarry.privacy_registry import NO_EXCLUSIONS, TrainingExclusions
+from quarry.recommenders import (
+    ACTION_CONFIDENCE,
+    ARTIFACT,
+    ALSRecommender,
+    Interactions,
+    PopularityRecommender,
+)
 from quarry.ubi import UBI_EVENTS, event_object_id, event_time
 
 K = 10
 TRAIN_SHARE = 0.8
 RELEVANT_ACTIONS = frozenset({"click", "add_to_cart", "purchase"})
-ARTIFACT = "als"
 
 
 class Interaction(msgspec.Struct, frozen=True, array_like=True):
@@ -45,7 +52,13 @@ class ModelScores(msgspec.Struct):
     users: int
 
 
-def load_interactions(engine: SearchEngine, window_days: float, now: dt.datetime) -> list[Interaction]:
+def load_interactions(
+    engine: SearchEngine,
+    window_days: float,
+    now: dt.datetime,
+    exclusions: TrainingExclusions = NO_EXCLUSIONS,
+) -> list[Interaction]:
+    """`exclusions`: shoppers and events kept out of personalization (docs/privacy.md)."""
     start = (now - dt.timedelta(days=window_days)).isoformat()
     query = {
         "bool": {
@@ -64,7 +77,9 @@ def load_interactions(engine: SearchEngine, window_days: float, now: dt.datetime
             event_time(hit.source.get("timestamp")),
         )
         # Direct writers bypass validation: an event without a user, product or time trains nothing.
-        if user and item is not None and at is not None:  # one ISO form in UTC, so text order is time order
+        if (
+            user and item is not None and at is not None and not exclusions.excludes_event(hit.source)
+        ):  # one ISO form in UTC, so text order is time order
             rows.append(Interaction(str(user), item, hit.source["action_name"], at.isoformat()))
     return sorted(rows, key=lambda r: r.at)
 
@@ -111,15 +126,19 @@ def evaluate_model(model: Any, data: Interactions, targets: dict[str, set[str]])
 
 
 def taste_recovery(
-    model: ALSRecommender, preferences_file: Path, departments: dict[str, str]
+    model: ALSRecommender,
+    preferences_file: Path,
+    departments: dict[str, str],
+    pseudonym: Callable[[str], str],
 ) -> float | None:
-    """Share of simulated users whose ALS top 10 is mostly from one of their latent favourite departments."""
+    """Share of simulated users whose ALS top 10 is mostly from one of their latent favourite departments.
+    `pseudonym`: how the simulator's user ids are stored (the model knows only those)."""
     if not preferences_file.exists():
         return None
     users = msgspec.json.decode(preferences_file.read_bytes())
     matched = total = 0
     for user in users:
-        recs = model.recommend(user["user_id"], K, exclude=set())
+        recs = model.recommend(pseudonym(user["user_id"]), K, exclude=set())
         if not recs:
             continue
         total += 1
@@ -177,9 +196,10 @@ def train_and_publish(
     now: dt.datetime,
     alias: str,
     ubi_engine: SearchEngine | None = None,
+    exclusions: TrainingExclusions = NO_EXCLUSIONS,
 ) -> tuple[str, dict[str, Any]]:
     """`ubi_engine`: the cluster holding `ubi_events` when it is not the search cluster."""
-    rows = load_interactions(ubi_engine or engine, window_days, now)
+    rows = load_interactions(ubi_engine or engine, window_days, now, exclusions)
     data = to_matrix(rows)
     departments = {h.source["product_id"]: h.source.get("category_lvl1", "") for h in engine.scan(alias)}
     model = ALSRecommender(**params)
@@ -194,6 +214,10 @@ def train_and_publish(
             "interactions": len(rows),
             "users": len(data.user_ids),
             "items": len(data.item_ids),
+            "privacy_exclusions": {
+                "opted_out": len(exclusions.opted_out),
+                "erased": len(exclusions.erased_at),
+            },
         },
         "metrics": {"training_seconds": seconds},
     }

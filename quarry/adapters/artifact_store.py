@@ -4,6 +4,9 @@ Pipelines publish (spelling dictionaries, vocabularies, later ALS factors, FAISS
 the API reads the current version and notices when the pointer moves, so a new artifact goes live
 without a restart. A version directory is complete before the pointer names it (write to a temporary
 name, then rename), so a reader never sees half an artifact.
+
+The one exception to immutability is erasure (docs/privacy.md): a user's data is removed from every
+version that holds it (`redact`), because keeping it in an old version would keep it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+import shutil
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -32,6 +36,7 @@ class ArtifactStore(Protocol):
     def read(self, name: str, version: str, filename: str) -> bytes: ...
     def metadata(self, name: str, version: str) -> dict[str, Any]: ...
     def activate(self, name: str, version: str) -> None: ...
+    def redact(self, name: str, version: str, files: dict[str, bytes], metadata: dict[str, Any]) -> None: ...
 
 
 VERSION_TIME_FORMAT = "%Y%m%dT%H%M%S%fZ"
@@ -75,6 +80,23 @@ class LocalArtifactStore:
         staging.rename(folder / version)
         self.activate(name, version)
         return version
+
+    def redact(self, name: str, version: str, files: dict[str, bytes], metadata: dict[str, Any]) -> None:
+        """Rewrite some of a version's files in place and merge `metadata` into its record. The new
+        directory is complete before it takes the old one's name; only a reader opening this version
+        in the instant between the two renames misses it, which is why a redaction of the current
+        version publishes a new one instead (quarry/user_data.py)."""
+        folder = self._dir(name, version)
+        staging = folder.with_name(f".{version}.redact-{secrets.token_hex(4)}")
+        shutil.copytree(folder, staging)
+        for filename, content in files.items():
+            (staging / filename).write_bytes(content)
+        record = {**self.metadata(name, version), **metadata}
+        (staging / METADATA).write_bytes(msgspec.json.format(msgspec.json.encode(record), indent=2))
+        retired = folder.with_name(f".{version}.retired-{secrets.token_hex(4)}")
+        folder.rename(retired)
+        staging.rename(folder)
+        shutil.rmtree(retired)
 
     def activate(self, name: str, version: str) -> None:
         self._dir(name, version)

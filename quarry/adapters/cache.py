@@ -29,6 +29,7 @@ class KeyValueStore(Protocol):
     def set(self, key: str, value: bytes, ttl_s: int | None = None) -> None: ...
     def set_if_absent(self, key: str, value: bytes, ttl_s: int) -> bytes | None: ...
     def delete(self, key: str) -> None: ...
+    def delete_matching(self, patterns: list[str]) -> int: ...
     def persistence(self) -> PersistenceInfo: ...
     def push_recent(self, updates: dict[str, list[str]], keep: int, ttl_s: int) -> None: ...
     def recent(self, key: str, count: int) -> list[str]: ...
@@ -105,6 +106,22 @@ class RedisStore:
     def delete(self, key: str) -> None:
         with _redis_call("delete"):
             self._client.delete(key)
+
+    def delete_matching(self, patterns: list[str]) -> int:
+        """Delete every key matching any glob pattern (`search:*:p1-…`); how many were deleted. A SCAN
+        walks the keyspace in steps, so Redis keeps serving while an admin erases a user."""
+        deleted = 0
+        with _redis_call("delete_matching"):
+            for pattern in patterns:
+                batch: list[Any] = []
+                for key in self._client.scan_iter(match=pattern, count=1000):
+                    batch.append(key)
+                    if len(batch) == 500:
+                        deleted += int(self._client.unlink(*batch))
+                        batch = []
+                if batch:
+                    deleted += int(self._client.unlink(*batch))
+        return deleted
 
     def push_recent(self, updates: dict[str, list[str]], keep: int, ttl_s: int) -> None:
         """For each key, prepend its values (the last ends up first), keep the newest `keep`, refresh

@@ -14,7 +14,7 @@ from tests.conftest import running_api
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
-def test_search_log_line_has_the_request_context(demo_catalog, auth_headers) -> None:
+def test_search_log_line_has_the_request_context(demo_catalog, auth_headers, pseudonyms) -> None:
     with running_api(
         QUARRY_API_WORKERS="1",
         QUARRY_PRODUCTS_ALIAS=demo_catalog.products_alias,
@@ -32,7 +32,9 @@ def test_search_log_line_has_the_request_context(demo_catalog, auth_headers) -> 
     assert len(search) == 1, output[-20:]
     line = search[0]
     assert line["trace_id"] == "0af7651916cd43dd8448eb211c80319c" == response.headers["x-trace-id"]
-    assert line["user_id"] == "u-42" and line["service"] == "quarry-api" and line["level"] == "info"
+    # the pseudonym (docs/privacy.md): the log names no shopper
+    assert line["user_id"] == pseudonyms.user("u-42") and not any("u-42" in raw for raw in output)
+    assert line["service"] == "quarry-api" and line["level"] == "info"
     assert line["request_id"] and line["timestamp"].endswith("Z")
     assert line["query"] == "velvet sofa" and line["results_count"] == response.json()["total"]
     assert line["cache_hit"] is False and line["latency_ms"] > 0

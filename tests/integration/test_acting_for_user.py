@@ -50,11 +50,11 @@ def in_an_hour() -> float:
 
 
 @pytest.fixture(scope="module")
-def shop(app_client, demo_catalog, tmp_path_factory) -> Iterator[TestClient[Litestar]]:
+def shop(app_client, demo_catalog, tmp_path_factory, pseudonyms) -> Iterator[TestClient[Litestar]]:
     """The app over the test catalog, with a toy ALS model in which t1 is a known toy fan
     (collaborative recommendations)."""
     folder = tmp_path_factory.mktemp("als")
-    publish(LocalArtifactStore(folder))
+    publish(LocalArtifactStore(folder), user=pseudonyms.user)  # as training stores them
     local = msgspec.structs.replace(demo_catalog, artifacts_dir=str(folder), cache_warm_queries=0)
     with app_client(local) as client:
         yield client
@@ -109,7 +109,7 @@ def test_a_token_signed_by_the_backend_personalizes(shop, frontend) -> None:
     assert "quarry-user-id" not in response.headers
 
 
-def test_a_search_with_a_token_and_no_user_id_is_the_tokens_users(shop, frontend, engine) -> None:
+def test_a_search_with_a_token_and_no_user_id_is_the_tokens_users(shop, frontend, engine, pseudonyms) -> None:
     token = signed(user_secret(shop, frontend), "t1", in_an_hour())
     body = shop.get("/v1/search", params={"q": "teddy bear"}, headers=as_frontend(frontend, token)).json()
     anonymous = shop.get(
@@ -117,7 +117,7 @@ def test_a_search_with_a_token_and_no_user_id_is_the_tokens_users(shop, frontend
     )
     shop.app.state.search_service.query_log.flush()
     engine.refresh("ubi_queries")
-    assert engine.get_document("ubi_queries", body["query_id"])["user_id"] == "t1"
+    assert engine.get_document("ubi_queries", body["query_id"])["user_id"] == pseudonyms.user("t1")
     assert "user_id" not in engine.get_document("ubi_queries", anonymous.json()["query_id"])
 
 
@@ -164,7 +164,9 @@ def stored_event(engine, event_id: str) -> dict[str, Any]:
     return found[0].source
 
 
-def test_events_are_the_sessions_without_a_token_and_the_users_with_one(shop, frontend, engine) -> None:
+def test_events_are_the_sessions_without_a_token_and_the_users_with_one(
+    shop, frontend, engine, pseudonyms
+) -> None:
     anonymous = make_event(user_id="t1", session_id="s-acting")
     assert shop.post("/v1/events", json=[anonymous], headers=as_frontend(frontend)).status_code == 202
     document = stored_event(engine, anonymous["event_id"])
@@ -173,7 +175,7 @@ def test_events_are_the_sessions_without_a_token_and_the_users_with_one(shop, fr
     token = signed(user_secret(shop, frontend), "t1", in_an_hour())
     attributed = make_event(user_id="t1")
     assert shop.post("/v1/events", json=[attributed], headers=as_frontend(frontend, token)).status_code == 202
-    assert stored_event(engine, attributed["event_id"])["user_id"] == "t1"
+    assert stored_event(engine, attributed["event_id"])["user_id"] == pseudonyms.user("t1")
 
 
 def test_events_that_only_a_user_id_identifies_or_that_name_another_user_are_refused(shop, frontend) -> None:

@@ -151,3 +151,17 @@ def test_store_keeps_the_newest_recent_values(kv_store) -> None:
     assert kv_store.recent(key, 10) == ["d", "c", "b"]
     assert kv_store.recent(key, 2) == ["d", "c"]
     assert kv_store.recent(f"{key}:missing", 5) == []
+
+
+def test_store_deletes_what_matches_and_nothing_else(kv_store) -> None:
+    stem = f"contract:match:{uuid.uuid4().hex}"
+    for key in (f"{stem}:a:user-1", f"{stem}:b:user-1", f"{stem}:b:user-1:s:9", f"{stem}:a:user-2"):
+        kv_store.set(key, b"v", ttl_s=60)
+    try:
+        removed = kv_store.delete_matching([f"{stem}:*:user-1", f"{stem}:*:user-1:s:*", f"{stem}:none:*"])
+        assert removed == 3
+        assert kv_store.get(f"{stem}:a:user-1") is None and kv_store.get(f"{stem}:b:user-1:s:9") is None
+        assert kv_store.get(f"{stem}:a:user-2") == b"v"
+        assert kv_store.delete_matching([f"{stem}:*:user-1"]) == 0
+    finally:
+        kv_store.delete(f"{stem}:a:user-2")

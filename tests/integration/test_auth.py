@@ -27,6 +27,7 @@ PATH_VALUES = {
     "key_id": "qk_000000000000",
     "entry_id": "acl_000000000000",
     "path": "openapi.json",
+    "user_id": "u-auth-nobody",
 }
 # The scope each route needs; a route missing here fails the test, so a new route gets a decision.
 ROUTE_SCOPES = {
@@ -47,6 +48,10 @@ ROUTE_SCOPES = {
     ("/admin/access", "POST"): "admin",
     ("/admin/access/{entry_id}", "DELETE"): "admin",
     ("/admin/audit", "GET"): "admin",
+    ("/admin/users/{user_id}", "DELETE"): "admin",
+    ("/admin/users/{user_id}/export", "GET"): "admin",
+    ("/admin/users/{user_id}/consent", "GET"): "admin",
+    ("/admin/users/{user_id}/consent", "PUT"): "admin",
 }
 PUBLIC = {("/health/live", "GET"), ("/health/ready", "GET")}
 

@@ -9,6 +9,7 @@ import pytest
 
 from quarry.ubi import UBI_EVENTS, events_index
 from tests.conftest import make_event as event
+from tests.conftest import shopper_privacy
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def test_one_invalid_event_rejects_the_whole_batch(client, engine) -> None:
     assert stored(engine, [e["event_id"] for e in good]) == 0
 
 
-def test_events_are_stored_in_the_ubi_shape_in_their_days_index(client, engine) -> None:
+def test_events_are_stored_in_the_ubi_shape_in_their_days_index(client, engine, pseudonyms) -> None:
     yesterday = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
     sent = event(timestamp=yesterday.isoformat(), action_name="add_to_cart", position=4)
     assert client.post("/v1/events", json={"events": [sent]}).status_code == 202
@@ -59,7 +60,7 @@ def test_events_are_stored_in_the_ubi_shape_in_their_days_index(client, engine) 
     assert (document["action_name"], document["object_id"], document["user_id"]) == (
         "add_to_cart",
         "P000001",
-        "u-it",
+        pseudonyms.user("u-it"),
     )
     assert document["event_attributes"]["object"] == {"object_id": "P000001", "object_id_field": "product_id"}
     assert document["event_attributes"]["position"] == {"ordinal": 3}  # the 4th result, counted from 0
@@ -237,7 +238,11 @@ def test_what_storage_refuses_is_a_422_naming_the_event_not_a_retry(engine, sett
     engine.create_index(index, {"mappings": {"properties": {"message": {"type": "integer"}}}})
     try:
         service = EventService(
-            engine, max_age_days=10_000, extra_actions="", layout=UbiLayout(engine, settings.mappings_dir)
+            engine,
+            max_age_days=10_000,
+            extra_actions="",
+            layout=UbiLayout(engine, settings.mappings_dir),
+            privacy=shopper_privacy(),
         )
         good = ubi_js_click(timestamp=old_day.isoformat(), type=None)
         bad = ubi_js_click(timestamp=old_day.isoformat(), message="not a number", type=None)
@@ -274,7 +279,11 @@ def test_the_write_index_follows_the_day_and_retention_keeps_it(engine, settings
         assert stale not in drop_expired_events(engine, retention_days=365, today=today)
         assert engine.index_exists(stale)
         service = EventService(
-            engine, max_age_days=7, extra_actions="", layout=UbiLayout(engine, settings.mappings_dir)
+            engine,
+            max_age_days=7,
+            extra_actions="",
+            layout=UbiLayout(engine, settings.mappings_dir),
+            privacy=shopper_privacy(),
         )
         service.ingest([ubi_js_click(type=None)], acting=ANY_USER)
         assert write_indices(engine) == [events_index(today)]

@@ -5,16 +5,17 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import msgspec
 import numpy as np
 import pytest
 
-from api.events.services import session_key
-from api.recommendations.services import ARTIFACT, RecommendationService
+from api.recommendations.services import RecommendationService
 from pipelines.recommend.train import Interaction, serving_files, to_matrix
 from quarry.adapters.artifact_store import LocalArtifactStore
-from quarry.recommenders import ALSRecommender
+from quarry.recommenders import ARTIFACT, ALSRecommender
+from quarry.redis_keys import session_key
 
 
 def history(seed: int = 0) -> list[Interaction]:
@@ -33,8 +34,9 @@ def history(seed: int = 0) -> list[Interaction]:
     return sorted(rows, key=lambda r: r.at)
 
 
-def publish(store: LocalArtifactStore, seed: int = 0) -> str:
-    rows = history(seed)
+def publish(store: LocalArtifactStore, seed: int = 0, user: Callable[[str], str] = str) -> str:
+    """`user`: how the shoppers' ids are stored (the app looks them up by pseudonym)."""
+    rows = [msgspec.structs.replace(row, user=user(row.user)) for row in history(seed)]
     data = to_matrix(rows)
     model = ALSRecommender(factors=8, iterations=15, regularization=0.01, seed=seed)
     model.fit(data)

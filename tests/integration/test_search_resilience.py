@@ -27,7 +27,7 @@ def test_redis_down_serves_searches_and_reports_the_bypassed_cache(app_client, d
     assert bodies[0].json()["degraded"] == []
 
 
-def test_every_search_is_written_to_ubi_queries(engine, api_client) -> None:
+def test_every_search_is_written_to_ubi_queries(engine, api_client, pseudonyms) -> None:
     session = f"s-{uuid.uuid4().hex[:8]}"
     body = api_client.get(
         "/v1/search", params={"q": "velvet sofa", "size": 4, "session_id": session, "user_id": "u-1"}
@@ -38,7 +38,7 @@ def test_every_search_is_written_to_ubi_queries(engine, api_client) -> None:
     assert logged is not None
     assert (
         logged["user_query"] == "velvet sofa"
-        and logged["user_id"] == "u-1"
+        and logged["user_id"] == pseudonyms.user("u-1")
         and logged["session_id"] == session
     )
     assert logged["query_response_hit_ids"] == [r["product_id"] for r in body["results"]]

@@ -51,7 +51,7 @@ def events_of(engine, field: str, value: str) -> list[dict[str, Any]]:
 # --- searches take the client's ids ---------------------------------------------------------------
 
 
-def test_a_search_is_logged_under_the_clients_ids_as_typed(api_client, engine) -> None:
+def test_a_search_is_logged_under_the_clients_ids_as_typed(api_client, engine, pseudonyms) -> None:
     query_id, client = str(uuid.uuid4()), f"c-{uuid.uuid4().hex[:8]}"
     body = search(
         api_client,
@@ -66,7 +66,9 @@ def test_a_search_is_logged_under_the_clients_ids_as_typed(api_client, engine) -
     record = logged_query(engine, query_id)
     assert record["user_query"] == "Trail  Running SHOES"  # as typed
     assert record["normalized_query"] == "trail running shoes"
-    assert record["client_id"] == client and record["application"] == "storefront"
+    # stored as its pseudonym (docs/privacy.md), never as sent
+    assert record["client_id"] == pseudonyms.client(client) and record["application"] == "storefront"
+    assert client not in json.dumps(record)
     assert (
         record["query_attributes"]["experiment_id"] == "12345" and record["query_attributes"]["variant"] == 2
     )
@@ -164,7 +166,7 @@ def ubi_js_event(query_id: str, client: str, action: str, product: str, ordinal:
     }
 
 
-def test_events_of_a_search_join_it(api_client, engine) -> None:
+def test_events_of_a_search_join_it(api_client, engine, pseudonyms) -> None:
     """Every event that names a search gets its `user_query` at ingestion (ubi.js sends none), agrees
     with it on `client_id`, and its product is the search's hit at its ordinal."""
     query_id, client = str(uuid.uuid4()), f"c-{uuid.uuid4().hex[:8]}"
@@ -183,7 +185,7 @@ def test_events_of_a_search_join_it(api_client, engine) -> None:
     record = logged_query(engine, query_id)
     for event in stored:
         assert event["user_query"] == record["user_query"] == "Wireless Headphones"
-        assert event["client_id"] == record["client_id"] == client
+        assert event["client_id"] == record["client_id"] == pseudonyms.client(client)
         ordinal = event["event_attributes"]["position"]["ordinal"]
         assert event["event_attributes"]["object"]["object_id"] == record["query_response_hit_ids"][ordinal]
         assert problems(event_validator(strict=True), event) == []
@@ -285,7 +287,7 @@ def test_data_prepper_and_curl_shapes_are_accepted(api_client, engine) -> None:
 
 
 @pytest.fixture(scope="module")
-def simulated(api_client, engine) -> dict[str, Any]:
+def simulated(api_client, engine, pseudonyms) -> dict[str, Any]:
     """A small `make simulate` through the real app. Returns a filter for this run's records: the
     simulated clients' ids repeat from run to run (`make simulate` included), its query ids do not."""
     brands = {"Electronics": ["Sony", "Apple"], "Home & Kitchen": ["IKEA"], "Sports & Outdoors": ["Nike"]}
@@ -321,7 +323,7 @@ def simulated(api_client, engine) -> dict[str, Any]:
     assert api_client.app.state.search_service.query_log.flush(timeout_s=60)
     engine.refresh(UBI_QUERIES)
     engine.refresh(UBI_EVENTS)
-    clients = sorted({simulator.client_id(user) for user in run.users})
+    clients = sorted({pseudonyms.client(simulator.client_id(user)) for user in run.users})
     return {
         "bool": {
             "filter": [
@@ -408,7 +410,7 @@ def test_the_ubi_dashboards_queries_run_on_quarrys_indices(simulated, engine) ->
 # --- replaying old events -------------------------------------------------------------------------
 
 
-def test_a_replay_stores_old_events_and_reports_bad_ones(engine, tmp_path) -> None:
+def test_a_replay_stores_old_events_and_reports_bad_ones(engine, tmp_path, pseudonyms) -> None:
     client = f"replay-{uuid.uuid4().hex[:8]}"
     long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)
     old = {
@@ -438,10 +440,14 @@ def test_a_replay_stores_old_events_and_reports_bad_ones(engine, tmp_path) -> No
         (2, "not JSON"),
         (3, "timestamp is not ISO 8601 with a time zone or epoch milliseconds"),
     ]
-    stored = events_of(engine, "client_id", client)
+    stored = events_of(engine, "client_id", pseudonyms.client(client))
     assert {e["action_name"] for e in stored} == {"click", "view"}
     index = events_index(long_ago.date())
-    assert engine.count(index, {"term": {"client_id": client}}) == 2  # in the day of their timestamp
+    assert (
+        engine.count(index, {"term": {"client_id": pseudonyms.client(client)}}) == 2
+    )  # in the day of their timestamp
     engine.request(
-        "POST", f"/{index}/_delete_by_query?refresh=true", {"query": {"term": {"client_id": client}}}
+        "POST",
+        f"/{index}/_delete_by_query?refresh=true",
+        {"query": {"term": {"client_id": pseudonyms.client(client)}}},
     )

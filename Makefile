@@ -10,7 +10,7 @@ PY := $(CURDIR)/.venv/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
 .PHONY: help bootstrap provision services up down status test lint typecheck unit integration \
-        index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events bench-ubi-ids bench-ratelimit observe events-retention events-replay events-fill-queries judgments-coec rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table security-audit clean
+        index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events bench-ubi-ids bench-ratelimit observe events-retention privacy-migrate events-replay events-fill-queries judgments-coec rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table security-audit clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -90,6 +90,9 @@ vocabulary: services ## Rebuild spelling dictionary, entity vocabularies and sug
 
 embeddings: services ## Encode the catalog (new index version + FAISS artifact with category prototypes); only new/changed text is encoded, FULL=1 re-encodes all
 	@$(PY) -m pipelines embeddings $(if $(FULL),--full) >/dev/null
+
+privacy-migrate: services ## Pseudonymize ids of events and searches stored before pseudonymization (docs/privacy.md)
+	@$(PY) -m pipelines privacy-migrate
 
 events-retention: services ## Delete events and logged searches older than their retention (QUARRY_*_RETENTION_DAYS)
 	@$(PY) -m pipelines events-retention

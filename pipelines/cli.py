@@ -347,6 +347,23 @@ def cmd_events_retention(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_privacy_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.privacy_migrate import migrate
+    from quarry.privacy_registry import offline_privacy
+
+    privacy, _ = offline_privacy(settings, _engine(settings))
+    reports = migrate(_ubi_engine(settings), privacy.pseudonyms)
+    failures = sum(r.failures for r in reports)
+    for report in reports:
+        print(
+            f"{report.index}: {report.rewritten} of {report.found} records with raw ids pseudonymized"
+            + (f", {report.failures} failed" if report.failures else ""),
+            file=sys.stderr,
+        )
+    _emit([msgspec.to_builtins(r) for r in reports])
+    return 1 if failures else 0
+
+
 def cmd_ubi_migrate(args: argparse.Namespace, settings: Settings) -> int:
     created = ensure_ubi_indices(_ubi_engine(settings), settings.mappings_dir, migrate=True)
     _emit({"created": created})
@@ -768,6 +785,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     p.add_argument("--no-variants", action="store_true", help="only raw BM25 and the live pipeline")
     p.set_defaults(run=cmd_eval)
 
+    p = command("privacy-migrate", "pseudonymize the user and client ids of events and searches stored raw")
+    p.set_defaults(run=cmd_privacy_migrate)
     p = command("events-retention", "delete events and logged searches older than their retention windows")
     p.set_defaults(run=cmd_events_retention)
 

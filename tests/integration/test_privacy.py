@@ -369,3 +369,53 @@ def test_the_query_log_has_a_retention_too(engine) -> None:
     engine.refresh(UBI_QUERIES)
     assert engine.get_document(UBI_QUERIES, old) is None and engine.get_document(UBI_QUERIES, new) is not None
     engine.request("DELETE", f"/{UBI_QUERIES}/_doc/{new}?refresh=true")
+
+
+# --- records stored before pseudonymization -------------------------------------------------------
+
+
+@pytest.fixture
+def old_layout(engine) -> Iterator[tuple[str, str]]:
+    """An events index and a query log with the shipped mappings, isolated from the live ones."""
+    tag = uuid.uuid4().hex[:8]
+    names = (f"test-privacy-events-{tag}", f"test-privacy-queries-{tag}")
+    for name, mapping in zip(names, ("ubi_events.json", "ubi_queries.json"), strict=True):
+        body = json.loads((Path(__file__).resolve().parents[2] / "mappings" / mapping).read_text())
+        engine.create_index(name, {"mappings": body["mappings"]})
+    yield names
+    for name in names:
+        engine.delete_index(name)
+
+
+def test_records_stored_raw_are_pseudonymized_in_place_once(engine, settings, old_layout) -> None:
+    from pipelines.privacy_migrate import migrate
+    from quarry.privacy import Pseudonyms, pseudonym_key
+
+    events, queries = old_layout
+    user, client = f"u-old-{uuid.uuid4().hex[:6]}", f"c-old-{uuid.uuid4().hex[:6]}"
+    done = pseudonym(settings, "user", "u-already")
+    request = json.dumps({"q": "lego", "user_id": user, "ubi": {"client_id": client}})
+    engine.request(
+        "PUT",
+        f"/{events}/_doc/e1?refresh=true",
+        {"user_id": user, "client_id": client, "action_name": "click"},
+    )
+    engine.request("PUT", f"/{events}/_doc/e2?refresh=true", {"user_id": done, "action_name": "click"})
+    engine.request("PUT", f"/{events}/_doc/e3?refresh=true", {"session_id": "s-only", "action_name": "click"})
+    engine.request(
+        "PUT", f"/{queries}/_doc/q1?refresh=true", {"user_id": user, "client_id": client, "query": request}
+    )
+    key = pseudonym_key(settings.pseudonym_key, settings.var_path, create=False)
+
+    reports = {r.index: r for r in migrate(engine, Pseudonyms(key), (events, queries))}
+
+    assert (reports[events].found, reports[events].rewritten) == (1, 1)
+    assert (reports[queries].found, reports[queries].rewritten) == (1, 1)
+    event, logged = engine.get_document(events, "e1"), engine.get_document(queries, "q1")
+    assert event["user_id"] == logged["user_id"] == pseudonym(settings, "user", user)
+    assert event["client_id"] == logged["client_id"] == pseudonym(settings, "client", client)
+    assert user not in json.dumps(logged) and client not in json.dumps(logged)
+    assert json.loads(logged["query"])["q"] == "lego"
+    assert engine.get_document(events, "e2")["user_id"] == done  # a pseudonym is not hashed twice
+    again = migrate(engine, Pseudonyms(key), (events, queries))
+    assert [(r.found, r.rewritten) for r in again] == [(0, 0), (0, 0)]

@@ -130,7 +130,7 @@ def relay(settings: Settings) -> Iterator[RecordingRelay]:
 
 
 def test_query_and_event_logs_go_to_the_analytics_cluster_and_searches_do_not(
-    app_client, demo_catalog: Settings, relay: RecordingRelay, engine: OpenSearchEngine
+    app_client, demo_catalog: Settings, relay: RecordingRelay, engine: OpenSearchEngine, pseudonyms
 ) -> None:
     separate = msgspec.structs.replace(demo_catalog, ubi_opensearch_url=relay.url, cache_warm_queries=0)
     with app_client(separate) as client:
@@ -149,7 +149,8 @@ def test_query_and_event_logs_go_to_the_analytics_cluster_and_searches_do_not(
     sent = relay.sent()
     assert f'"_index":"{UBI_QUERIES}"'.encode() in sent  # the query log's bulk write
     assert search.json()["query_id"].encode() in sent
-    assert b"u-analytics" in sent  # the event
+    assert pseudonyms.user("u-analytics").encode() in sent  # the event, under its pseudonym
+    assert b"u-analytics" not in sent
     elsewhere = [p for p in relay.paths() if not p.startswith(UBI_PATHS)]
     assert not elsewhere, f"search-cluster requests sent to the analytics cluster: {elsewhere}"
     # Relayed to the real node: both are stored.

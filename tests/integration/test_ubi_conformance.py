@@ -249,7 +249,7 @@ def test_the_specs_own_sample_event_is_accepted_and_stored_as_sent(api_client, e
     assert problems(event_validator(), stored) != []  # as the spec's own sample does not conform
 
 
-def test_data_prepper_and_curl_shapes_are_accepted(api_client, engine) -> None:
+def test_data_prepper_and_curl_shapes_are_accepted(api_client, engine, pseudonyms) -> None:
     """Data Prepper's HTTP source takes a JSON array with epoch-millisecond times and `xy` positions
     (o19s/chorus-opensearch-edition's send-event.sh); curl users post one object."""
     client = f"dp-{uuid.uuid4().hex[:8]}"
@@ -276,7 +276,7 @@ def test_data_prepper_and_curl_shapes_are_accepted(api_client, engine) -> None:
     curl = {"action_name": "add_to_cart", "client_id": client, "timestamp": now_iso()}
     curl["event_attributes"] = {"object": {"object_id": "P000010"}, "position": {"ordinal": 0}}
     assert api_client.post("/v1/events", json=curl).json() == {"accepted": 1, "duplicates": 0}
-    stored = {e["action_name"]: e for e in events_of(engine, "client_id", client)}
+    stored = {e["action_name"]: e for e in events_of(engine, "client_id", pseudonyms.client(client))}
     assert set(stored) == {"product_hover", "page_exit", "add_to_cart"}
     assert stored["product_hover"]["timestamp"].endswith("Z")  # stored in the mapping's strict format
     for event in stored.values():

@@ -237,7 +237,11 @@ def create_app(
         app.state.ubi_engine = analytics if analytics is not search_engine else None
         app.state.store = kv
         recommendations = RecommendationService(
-            model_store, kv, settings.artifact_reload_interval_s, content_neighbours=semantic_index.neighbours
+            model_store,
+            kv,
+            settings.artifact_reload_interval_s,
+            content_neighbours=semantic_index.neighbours,
+            privacy=app.state.shopper_privacy,
         )
         app.state.recommendation_service = recommendations
         semantic = SemanticRetriever(
@@ -268,6 +272,7 @@ def create_app(
             query_ids=ClientQueryIds(kv, CircuitBreaker("client_query_ids"))
             if settings.ubi_query_id_check
             else None,
+            privacy=app.state.shopper_privacy,
         )
         # Kept so tests (and a debugger) can tell whether start-up searches are still running.
         app.state.cache_warmup = (

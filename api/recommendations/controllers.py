@@ -15,15 +15,13 @@ from api.privacy.dependencies import request_consent
 from api.recommendations.schemas import RecommendationsResponse
 from api.recommendations.services import RecommendationService, UnknownProductError
 from api.security.users import acting_for, request_user
-from quarry.privacy import ShopperPrivacy
 
 
 class RecommendationController(Controller):
     path = "/v1/recommendations"
     tags = ["recommendations"]  # noqa: RUF012 - Litestar declares these as instance attributes
     dependencies = {  # noqa: RUF012
-        "recommendation_service": from_state("recommendation_service"),
-        "shopper_privacy": from_state("shopper_privacy"),
+        "recommendation_service": from_state("recommendation_service")
     }
     opt = {"scope": "recommend", "rate_limit": "recommend"}  # noqa: RUF012
 
@@ -38,7 +36,6 @@ class RecommendationController(Controller):
         self,
         request: Request[Any, Any, Any],
         recommendation_service: NamedDependency[RecommendationService],
-        shopper_privacy: NamedDependency[ShopperPrivacy],
         user_id: Annotated[
             str | None, Parameter(max_length=128, examples=[Example(value="sim-u00042")])
         ] = None,
@@ -64,7 +61,7 @@ class RecommendationController(Controller):
         # A user id the caller may not act for is answered as an anonymous session's, and so is a
         # shopper who opted out of personalization (docs/privacy.md#consent).
         user = request_user(request, user_id)
-        shopper = shopper_privacy.shopper(user, None, request_consent(request))
+        shopper = recommendation_service.privacy.shopper(user, None, request_consent(request))
         if not shopper.consent.personalization:
             return recommendation_service.for_user(None, k, category, None)
         personal = recommendation_service.for_user(shopper.user, k, category, session_id)

@@ -24,6 +24,7 @@ from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.hot_artifact import HotArtifact
 from quarry.metrics import RECOMMENDATIONS
+from quarry.privacy import ShopperPrivacy
 from quarry.recommenders import ARTIFACT, ALSRecommender
 from quarry.redis_keys import SESSION_KEEP, session_key
 from quarry.tracing import current_span, span
@@ -77,7 +78,11 @@ class RecommendationService:
         kv: KeyValueStore,
         reload_interval_s: float,
         content_neighbours: ContentNeighbours | None = None,
+        *,
+        privacy: ShopperPrivacy,
     ) -> None:
+        """`privacy`: see SearchService: held by the service so the route has one dependency."""
+        self.privacy = privacy
         self._kv = kv
         self._content_neighbours = content_neighbours
         self._model: HotArtifact[ActiveModel | None] = HotArtifact(

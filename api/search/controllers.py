@@ -18,7 +18,6 @@ from api.search.schemas import SearchRequest, SearchResponse, SortOrder
 from api.search.services import SearchService
 from api.security.auth import caller_of
 from api.security.users import request_user
-from quarry.privacy import ShopperPrivacy
 
 KNOWN_PARAMETERS = {
     "q",
@@ -81,10 +80,7 @@ def attribute_filters(request: Request[Any, Any, Any], allowed: set[str]) -> tup
 class SearchController(Controller):
     path = "/v1/search"
     tags = ["search"]  # noqa: RUF012 - Litestar declares these as instance attributes
-    dependencies = {  # noqa: RUF012
-        "search_service": from_state("search_service"),
-        "shopper_privacy": from_state("shopper_privacy"),
-    }
+    dependencies = {"search_service": from_state("search_service")}  # noqa: RUF012
     opt = {"scope": "search", "rate_limit": "search"}  # noqa: RUF012
 
     @get(
@@ -98,7 +94,6 @@ class SearchController(Controller):
         self,
         request: Request[Any, Any, Any],
         search_service: NamedDependency[SearchService],
-        shopper_privacy: NamedDependency[ShopperPrivacy],
         q: Annotated[
             str,
             Parameter(
@@ -180,7 +175,9 @@ class SearchController(Controller):
             ubi = ubi_request(query_id, client_id, application, query_attributes)
         except ValueError as exc:
             raise ValidationException(str(exc)) from exc
-        shopper = shopper_privacy.shopper(request_user(request, user_id), client_id, request_consent(request))
+        shopper = search_service.privacy.shopper(
+            request_user(request, user_id), client_id, request_consent(request)
+        )
         search_request = SearchRequest(
             q=q,
             page=page,

@@ -16,6 +16,7 @@ from pipelines.recommend.train import Interaction, serving_files, to_matrix
 from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.recommenders import ARTIFACT, ALSRecommender
 from quarry.redis_keys import session_key
+from tests.conftest import shopper_privacy
 
 
 def history(seed: int = 0) -> list[Interaction]:
@@ -50,7 +51,7 @@ def publish(store: LocalArtifactStore, seed: int = 0, user: Callable[[str], str]
 def service(tmp_path, store) -> RecommendationService:
     artifacts = LocalArtifactStore(tmp_path)
     publish(artifacts)
-    return RecommendationService(artifacts, store, reload_interval_s=0)
+    return RecommendationService(artifacts, store, reload_interval_s=0, privacy=shopper_privacy())
 
 
 def test_cold_start_switches_to_collaborative_at_five_interactions(service) -> None:

@@ -163,13 +163,72 @@ return out
 """
 
 
+# Counts requests a worker already admitted early (EarlyAdmission), many in one call. KEYS: the
+# distinct windows. ARGV: the number of requests, each window's capacity and length in ms, then per
+# request its member, its number of windows and their positions in KEYS. A request is counted in its
+# windows only when all have room (as SLIDING_WINDOWS would); one that had none is an overrun.
+# Returns the overruns, then per window the requests it counts and its oldest one's remaining life.
+COUNT_ADMITTED = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local nk = #KEYS
+local capacity, length, count = {}, {}, {}
+for i = 1, nk do
+  capacity[i] = tonumber(ARGV[2 * i])
+  length[i] = tonumber(ARGV[2 * i + 1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - length[i])
+  count[i] = redis.call('ZCARD', KEYS[i])
+end
+local overruns = 0
+local p = 2 * nk + 2
+for r = 1, tonumber(ARGV[1]) do
+  local member = ARGV[p]
+  local n = tonumber(ARGV[p + 1])
+  local room = true
+  for j = 1, n do
+    local i = tonumber(ARGV[p + 1 + j])
+    if count[i] >= capacity[i] then room = false end
+  end
+  for j = 1, n do
+    local i = tonumber(ARGV[p + 1 + j])
+    if room then
+      redis.call('ZADD', KEYS[i], now, member)
+      count[i] = count[i] + 1
+    end
+  end
+  if not room then overruns = overruns + 1 end
+  p = p + 2 + n
+end
+local out = {overruns}
+for i = 1, nk do
+  redis.call('PEXPIRE', KEYS[i], length[i])
+  local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+  local reset = 0
+  if oldest[2] then reset = tonumber(oldest[2]) + length[i] - now end
+  out[#out + 1] = count[i]
+  out[#out + 1] = reset
+end
+return out
+"""
+
+# (windows: per key, its count and its oldest request's remaining life in ms; requests counted per
+# key; overruns), or None when the batch got no answer.
+BatchAnswer = Callable[[dict[str, tuple[int, float]] | None, dict[str, int], int], None]
+
+
 class RedisRateLimits:
     """The shared windows, in Redis, through the pipelining client (quarry/adapters/resp.py)."""
 
-    def __init__(self, client: RespClient) -> None:
+    def __init__(self, client: RespClient, batch_interval_s: float = 0.005, batch_size: int = 256) -> None:
         self._client = client
         self._members = 0
         self._prefix = f"{os.getpid()}:{time.monotonic_ns()}"
+        self._batch_interval_s = batch_interval_s
+        self._batch_size = batch_size
+        self._batch: list[tuple[Sequence[Window], str]] = []
+        self._batch_answer: BatchAnswer | None = None
+        self._flush_scheduled: asyncio.TimerHandle | None = None
+        self._batch_ready = False
 
     async def _run(self, windows: Sequence[Window], member: str) -> list[int]:
         args: list[bytes | str | int] = [member]
@@ -180,7 +239,11 @@ class RedisRateLimits:
 
     async def hit(self, windows: Sequence[Window]) -> Verdict:
         self._members += 1
-        reply = await self._run(windows, f"{self._prefix}:{self._members}")
+        member = f"{self._prefix}:{self._members}"  # before any await: other requests count on
+        if not self._batch_ready:  # before any early admission (it learns from exact answers)
+            await self._client.load(COUNT_ADMITTED)
+            self._batch_ready = True
+        reply = await self._run(windows, member)
         return self._verdict(reply, windows)
 
     @staticmethod
@@ -208,7 +271,65 @@ class RedisRateLimits:
         sent.add_done_callback(answered)
         return True
 
+    def defer(self, windows: Sequence[Window], on_batch: BatchAnswer) -> None:
+        """Count an early-admitted request in Redis with the others of the next few milliseconds, in
+        one call: per request, the CPU of a Redis call is most of what limits cost a cached search
+        (docs/security.md#rate-limits)."""
+        self._members += 1
+        self._batch.append((windows, f"{self._prefix}:{self._members}"))
+        self._batch_answer = on_batch
+        if len(self._batch) >= self._batch_size:
+            self.flush()
+        elif self._flush_scheduled is None:
+            self._flush_scheduled = asyncio.get_running_loop().call_later(self._batch_interval_s, self.flush)
+
+    def flush(self) -> None:
+        if self._flush_scheduled is not None:
+            self._flush_scheduled.cancel()
+            self._flush_scheduled = None
+        batch, self._batch = self._batch, []
+        on_batch = self._batch_answer
+        if not batch or on_batch is None:
+            return
+        positions: dict[str, int] = {}
+        windows: list[Window] = []
+        sent: dict[str, int] = {}
+        requests: list[bytes | str | int] = []
+        for request_windows, member in batch:
+            requests += [member, len(request_windows)]
+            for window in request_windows:
+                if window.key not in positions:
+                    positions[window.key] = len(windows) + 1
+                    windows.append(window)
+                requests.append(positions[window.key])
+                sent[window.key] = sent.get(window.key, 0) + 1
+        args: list[bytes | str | int] = [len(batch)]
+        for window in windows:
+            args += [window.capacity, window.window_ms]
+        args += requests
+        keys = [w.key for w in windows]
+
+        def run_loading() -> asyncio.Future[Any]:
+            """The slow way, which (re)loads the script: after a reconnect or a Redis restart."""
+            return asyncio.ensure_future(self._client.script(COUNT_ADMITTED, keys, args))
+
+        def answered(done: asyncio.Future[Any]) -> None:
+            error = None if done.cancelled() else done.exception()
+            if isinstance(error, RespError) and str(error).startswith("NOSCRIPT"):
+                run_loading().add_done_callback(answered)
+                return
+            if done.cancelled() or error is not None:
+                on_batch(None, sent, 0)
+                return
+            values = done.result()
+            state = {w.key: (int(values[1 + 2 * i]), float(values[2 + 2 * i])) for i, w in enumerate(windows)}
+            on_batch(state, sent, int(values[0]))
+
+        reply = self._client.script_nowait(COUNT_ADMITTED, keys, args) or run_loading()
+        reply.add_done_callback(answered)
+
     async def aclose(self) -> None:
+        self.flush()
         await self._client.aclose()
 
 
@@ -245,6 +366,11 @@ class LocalRateLimits:
         return verdict_of(allowed, retry, windows, state)
 
 
+PENDING_SHARE = 4
+"""A worker holds at most a quarter of a window's margin admitted early and not yet counted in
+Redis, so four workers' uncounted requests together fit in the margin."""
+
+
 class _Estimate:
     """What a worker knows of one window: its count at the last exact answer, when that was, and
     the requests this worker admitted early since (counted in Redis, answers not back yet)."""
@@ -260,9 +386,11 @@ class _Estimate:
 
 class EarlyAdmission:
     """Admits a request without waiting for Redis when every one of its windows was, a moment ago,
-    far from full; the request is still counted in Redis by the same script, and the answer updates
-    what the worker knows. Near a limit (less room than the margin) or with nothing recent to go by,
-    requests wait for Redis's exact answer, so the N-then-429 boundary stays exact.
+    far from full; the request is still counted in Redis, with the others admitted early in the same
+    few milliseconds in one call (RedisRateLimits.defer), and the answer updates what the worker
+    knows. Near a limit (less room than the margin), with nothing recent to go by, or with a quarter
+    of the margin admitted early and not yet counted, requests wait for Redis's exact answer, so the
+    N-then-429 boundary stays exact.
 
     Why: awaiting Redis costs a request an extra event-loop turn, which is most of what limits
     cost a cached search (docs/security.md#rate-limits). What it risks: other workers' and
@@ -288,6 +416,8 @@ class EarlyAdmission:
             margin = max(self._min_margin, window.capacity * self._margin_share)
             if window.capacity - estimate.count - estimate.pending - 1 < margin:
                 return None
+            if estimate.pending >= max(1, margin // PENDING_SHARE):
+                return None  # this worker's uncounted requests stay a small part of the margin
             known.append(estimate)
         state = []
         for estimate in known:
@@ -315,6 +445,24 @@ class EarlyAdmission:
             if early:
                 estimate.pending = max(0, estimate.pending - 1)
 
+    def learn_batch(
+        self, state: dict[str, tuple[int, float]] | None, sent: dict[str, int], overruns: int
+    ) -> None:
+        """Take in the answer to a batch of early-admitted requests (RedisRateLimits.defer)."""
+        self.overruns += overruns
+        now = time.monotonic()
+        for key, counted in sent.items():
+            estimate = self._estimates.get(key)
+            if state is None or key not in state:  # no answer: forget, so the next request waits
+                self._estimates.pop(key)
+                continue
+            count, reset_ms = state[key]
+            if estimate is None:
+                self._estimates.put(key, _Estimate(count, reset_ms, now))
+                continue
+            estimate.count, estimate.reset_ms, estimate.seen_at = count, reset_ms, now
+            estimate.pending = max(0, estimate.pending - counted)
+
 
 class RateLimiter:
     """Redis when it answers, this process's memory when it does not; never an error. With `early`,
@@ -332,17 +480,24 @@ class RateLimiter:
         self._breaker = breaker or CircuitBreaker("rate_limits")
         self.early = early
         self._send = getattr(shared, "send", None)
+        self._defer = getattr(shared, "defer", None)
+        self._flush = getattr(shared, "flush", None)
 
     async def hit(self, windows: Sequence[Window], limited: str) -> Verdict:
         early = self.early
         if early is not None and self._send is not None and self._breaker.allow():
             admitted = early.admit(windows)
             if admitted is not None:
+                if self._defer is not None:
+                    self._defer(windows, early.learn_batch)
+                    return admitted
                 if self._send(windows, lambda answer: early.learn(windows, answer, early=True)):
                     return admitted
                 early.learn(windows, None, early=True)  # not sent: undo, and ask Redis below
         verdict: Verdict | None = None
         if self._breaker.allow():
+            if self._flush is not None:
+                self._flush()  # counted before this request, so its exact answer includes them
             try:
                 verdict = await self._shared.hit(windows)
                 self._breaker.record_success()

@@ -253,6 +253,12 @@ class RespClient:
             return None
         return connection.call(encode("EVALSHA", sha, len(keys), *keys, *args))
 
+    async def load(self, source: str) -> None:
+        """Load a script ahead of its first `script_nowait`, which sends only loaded ones."""
+        if source not in self._scripts:
+            loaded = await self.call("SCRIPT", "LOAD", source)
+            self._scripts[source] = loaded.decode() if isinstance(loaded, bytes) else str(loaded)
+
     async def script(self, source: str, keys: Sequence[str], args: Sequence[bytes | str | int]) -> Any:
         """Run a Lua script by its SHA, loading it the first time and again after Redis lost it
         (a restart, SCRIPT FLUSH)."""

@@ -73,3 +73,60 @@ def test_a_burst_admitted_early_in_one_turn_cannot_pass_the_margin(settings) -> 
 
     verdicts, overruns, counted = run(settings, scenario)
     assert sum(v.allowed for v in verdicts) == 99 and overruns == 0 and counted == 100
+
+
+class CountingClient(RespClient):
+    """Counts the calls sent without waiting: the early-admitted requests' counting."""
+
+    nowait = 0
+
+    def script_nowait(self, source, keys, args):  # type: ignore[no-untyped-def]
+        self.nowait += 1
+        return super().script_nowait(source, keys, args)
+
+
+def test_requests_admitted_early_are_counted_in_few_redis_calls(settings) -> None:
+    window = fresh(100_000)
+
+    async def main():  # type: ignore[no-untyped-def]
+        client = CountingClient(settings.redis_url, timeout_s=1.0)
+        early = EarlyAdmission()
+        limiter = RateLimiter(RedisRateLimits(client), early=early)
+        try:
+            for _ in range(300):
+                await limiter.hit([window], "search")
+                await asyncio.sleep(0)  # a server's other work between requests
+            await asyncio.sleep(0.2)
+            return early.admitted, client.nowait, await client.call("ZCARD", window.key)
+        finally:
+            await client.aclose()
+
+    admitted, calls, counted = uvloop.run(main())
+    assert counted == 300 and admitted >= 250
+    assert calls <= admitted / 10  # batched, not one call per request
+
+
+def test_a_batch_counts_each_request_in_all_its_windows_or_in_none(settings) -> None:
+    small, large = fresh(3), fresh(100)
+
+    async def main():  # type: ignore[no-untyped-def]
+        client = RespClient(settings.redis_url, timeout_s=1.0)
+        limits = RedisRateLimits(client)
+        answers: list[tuple[object, dict[str, int], int]] = []
+        try:
+            await limits.hit([large])  # loads the scripts, as the first exact answer does
+            for _ in range(5):
+                limits.defer(
+                    [small, large], lambda state, sent, overruns: answers.append((state, sent, overruns))
+                )
+            limits.flush()
+            await asyncio.sleep(0.2)
+            return answers, await client.call("ZCARD", small.key), await client.call("ZCARD", large.key)
+        finally:
+            await client.aclose()
+
+    answers, in_small, in_large = uvloop.run(main())
+    [(state, sent, overruns)] = answers
+    assert (in_small, in_large) == (3, 1 + 3)  # the two that found no room in `small` count nowhere
+    assert overruns == 2 and sent == {small.key: 5, large.key: 5}
+    assert state[small.key][0] == 3 and state[large.key][0] == 4

@@ -70,8 +70,8 @@ class PrivacyRegistry:
         self.index = index
 
     def get(self, user: str) -> UserPrivacy | None:
-        found = self._records.search({"size": 1, "query": {"term": {"user": user}}})
-        return msgspec.convert(found[0], UserPrivacy) if found else None
+        found = self._records.get(user)  # one record per pseudonym, under it as its id
+        return msgspec.convert(found, UserPrivacy) if found else None
 
     def _put(self, record: UserPrivacy) -> UserPrivacy:
         self._records.put(record.user, msgspec.to_builtins(record))

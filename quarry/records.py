@@ -24,6 +24,22 @@ def ensure_index(engine: SearchEngine, index: str, mapping: Mapping[str, Any]) -
             raise
 
 
+def delete_by_query(engine: SearchEngine, index: str, query: Mapping[str, Any]) -> int:
+    """Delete what matches, refreshed before it returns; 0 when the index does not exist. A shard
+    that failed part of the delete is an error, never a silent partial count."""
+    try:
+        response = engine.request(
+            "POST", f"/{index}/_delete_by_query?refresh=true&conflicts=proceed", {"query": dict(query)}
+        )
+    except SearchEngineError as exc:
+        if exc.status == 404:
+            return 0
+        raise
+    if response.get("failures"):
+        raise SearchEngineError(f"delete by query failed on {index}: {response['failures'][0]}")
+    return int(response.get("deleted", 0))
+
+
 class RecordStoreError(RuntimeError):
     """The index did not answer or refused the write."""
 
@@ -47,6 +63,13 @@ class RecordIndex:
         try:
             self._ensure()
             self._engine.request("PUT", f"/{self.index}/_doc/{doc_id}?refresh=wait_for", dict(document))
+        except SearchEngineError as exc:
+            raise RecordStoreError(str(exc)) from exc
+
+    def get(self, doc_id: str) -> dict[str, Any] | None:
+        """None when there is no such record (or no index yet)."""
+        try:
+            return self._engine.get_document(self.index, doc_id)
         except SearchEngineError as exc:
             raise RecordStoreError(str(exc)) from exc
 

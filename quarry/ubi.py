@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError, index_action
+from quarry.records import delete_by_query
 from quarry.text import normalize
 from quarry.ubi_migrations import (
     existing_event_mapping,
@@ -291,17 +292,7 @@ def drop_expired_queries(engine: SearchEngine, retention_days: int, now: dt.date
     """Delete logged searches older than the retention window: `ubi_queries` is one index (events
     name their searches by id across days), so by query, not by dropping indices."""
     cutoff = ubi_timestamp(now - dt.timedelta(days=retention_days))
-    try:
-        response = engine.request(
-            "POST",
-            f"/{UBI_QUERIES}/_delete_by_query?refresh=true&conflicts=proceed",
-            {"query": {"range": {"timestamp": {"lt": cutoff}}}},
-        )
-    except SearchEngineError as exc:
-        if exc.status == 404:
-            return 0
-        raise
-    return int(response.get("deleted", 0))
+    return delete_by_query(engine, UBI_QUERIES, {"range": {"timestamp": {"lt": cutoff}}})
 
 
 class UbiLayout:

@@ -8,7 +8,7 @@ session) are the user's too, unless another user is named on them.
 Erasure, store by store:
 - `<prefix>-privacy`: the erasure is recorded first, so a failure half-way leaves the next training
   excluding the user anyway, and a retry (erasure is idempotent) finishes the rest;
-- `ubi_events` and `ubi_queries`: delete by query, refreshed before the receipt is written;
+- `ubi_events` and `ubi_queries`: delete by query, once the API's write buffers have landed;
 - Redis: the user's features, the sessions' recent products and every cached search page of the user
   or of the sessions;
 - the ALS model: the user's factors, id and history leave every stored version; the current version
@@ -32,7 +32,7 @@ from quarry.privacy import Consent, UserPrivacy
 from quarry.privacy_registry import PrivacyRegistry
 from quarry.recommenders import ARTIFACT as ALS_ARTIFACT
 from quarry.recommenders import user_factors, without_user
-from quarry.records import RecordStoreError
+from quarry.records import RecordStoreError, delete_by_query
 from quarry.redis_keys import SESSION_KEEP, search_page_patterns, session_key, user_affinity_key
 from quarry.timestamps import iso_utc
 from quarry.ubi import UBI_EVENTS, UBI_QUERIES
@@ -215,19 +215,6 @@ class UserData:
 
     # --- erasing ------------------------------------------------------------------------------------
 
-    def _delete_by_query(self, index: str, query: dict[str, Any]) -> int:
-        try:
-            response = self._engine.request(
-                "POST", f"/{index}/_delete_by_query?refresh=true&conflicts=proceed", {"query": query}
-            )
-        except SearchEngineError as exc:
-            if exc.status == 404:
-                return 0
-            raise
-        if response.get("failures"):
-            raise SearchEngineError(f"delete by query failed on {index}: {response['failures'][0]}")
-        return int(response.get("deleted", 0))
-
     def _redis(self, user: str, linked: Linked) -> int:
         keys = [user_affinity_key(user)] + [session_key(s) for s in linked.sessions]
         return self._kv.delete_matching(keys + search_page_patterns(user, linked.sessions))
@@ -271,6 +258,9 @@ class UserData:
                 stores.append(StoreReceipt(store, 0, error=str(exc)))
 
         recorded = self._registry.record_erasure(user, now)  # first: see the module's docstring
+        # A search the API logged just before the erasure may still sit in a worker's write buffer
+        # (flushed every 250 ms): the erasure waits for it to land before it looks.
+        time.sleep(self._settle_s)
         self._refresh()
         linked = self.linked(user)
         query = self.records_query(user, linked)
@@ -279,12 +269,7 @@ class UserData:
             detail += f" (more than {MAX_LINKED_IDS}: only the user's own records beyond)"
 
         def records(index: str, note: str = "") -> StoreReceipt:
-            removed = self._delete_by_query(index, query)
-            # A search the API logged just before the erasure may still sit in a worker's write buffer
-            # (flushed every 250 ms): a second pass after it has landed takes it too.
-            time.sleep(self._settle_s)
-            self._refresh()
-            return StoreReceipt(index, removed + self._delete_by_query(index, query), note)
+            return StoreReceipt(index, delete_by_query(self._engine, index, query), note)
 
         step(self._events, lambda: records(self._events, detail))
         step(self._queries, lambda: records(self._queries))

@@ -48,7 +48,7 @@ from api.search.semantic import QueryVectors, SemanticIndex, SemanticRetriever
 from api.search.services import AffinityReader, PageTooDeepError, SearchService
 from api.search.warmup import warm_in_background
 from api.security.abuse import AbuseProtection, EnumerationGuard
-from api.security.auth import API_KEY_HEADER, Authenticator, require_key
+from api.security.auth import API_KEY_HEADER, Authenticator, authorize
 from api.security.headers import add_security_headers
 from api.security.limits import RateLimitPolicy
 from api.suggest.controllers import SuggestController
@@ -203,7 +203,8 @@ def create_app(
         app.state.settings = settings
         resp = connections.resp_client(settings, timeout_s=settings.rate_limit_timeout_ms / 1000)
         limiter = RateLimiter(
-            RedisRateLimits(resp), early=EarlyAdmission() if settings.rate_limit_early_admission else None
+            RedisRateLimits(resp, batch_interval_s=settings.rate_limit_batch_ms / 1000),
+            early=EarlyAdmission() if settings.rate_limit_early_admission else None,
         )
         app.state.audit = AuditLog(search_engine, audit_index(settings.security_indices_prefix))
         access_lists = AccessLists(search_engine, access_index(settings.security_indices_prefix))
@@ -333,7 +334,7 @@ def create_app(
             UserPrivacyController,
         ],
         lifespan=[services],
-        guards=[require_key],
+        before_request=authorize,
         middleware=[tracing_middleware, metrics_middleware],
         exception_handlers={
             HTTPException: http_exception_handler,

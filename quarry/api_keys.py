@@ -326,6 +326,10 @@ class ApiKeys:
         self._cache_ttl_s = cache_ttl_s
         self._cache: Lru[str, tuple[float, ApiKey | None]] = Lru(CACHED_KEYS)
         self._reread: Lru[str, float] = Lru(CACHED_KEYS)
+        # Tokens verified lately, with the reading of the key they were verified against and until
+        # when they hold: while that reading is the worker's current one, a token it verified is
+        # answered without hashing or parsing dates again (every request presents one).
+        self._verified: dict[str, tuple[tuple[float, ApiKey | None], dt.datetime | None]] = {}
 
     def create(
         self,
@@ -476,9 +480,31 @@ class ApiKeys:
         wrong secret, expired, revoked, malformed). Raises KeyStoreError when the store is down, and
         StoreReadNeededError when the store must be read but `may_read` is false."""
         key_id, dot, secret = token.partition(".")
+        memo = self._verified.get(token)
+        if memo is not None:
+            verified_against, good_until = memo
+            if (
+                self._cache.get(key_id) is verified_against
+                and self._monotonic() - verified_against[0] < self._cache_ttl_s
+                and (good_until is None or self._clock() < good_until)
+            ):
+                return verified_against[1]
         if not dot or not KEY_ID.fullmatch(key_id) or not 20 <= len(secret) <= 100:
             return None
         digest = _digest(secret)
+        key = self._verify(key_id, digest, may_read)
+        reading = self._cache.get(key_id)
+        if key is not None and reading is not None and reading[1] is key:
+            if len(self._verified) >= CACHED_KEYS:
+                self._verified.clear()
+            until = parse_iso(key.expires_at) if key.expires_at is not None else None
+            if not hmac.compare_digest(digest, key.secret_sha256) and key.previous_valid_until:
+                previous = parse_iso(key.previous_valid_until)  # the old secret, in its grace period
+                until = previous if until is None else min(until, previous)
+            self._verified[token] = (reading, until)
+        return key
+
+    def _verify(self, key_id: str, digest: str, may_read: bool) -> ApiKey | None:
         key = self._record(key_id, may_read=may_read)
         if key is not None and not self._matches(key, digest) and self._may_reread(key_id, may_read):
             # Rotated on another worker since this one read the key? Read it again, at most once a

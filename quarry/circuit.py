@@ -54,6 +54,12 @@ class CircuitBreaker:
             return False
 
     @property
+    def closed(self) -> bool:
+        """Whether calls go through, read without the lock (one attribute: a hot path's check; a
+        circuit opening meanwhile is seen by the next call)."""
+        return self._opened_at is None
+
+    @property
     def is_open(self) -> bool:
         """Status only (never grants a trial): whether callers are skipping the dependency."""
         return self.state == "open"

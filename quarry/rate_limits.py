@@ -54,6 +54,10 @@ class Window(msgspec.Struct, frozen=True):
     shown: bool = True
     """Whether the RateLimit-* headers may describe this window: an abuse window (the same query
     20 times a minute) is not a limit a client plans by."""
+    cover: str = ""
+    """The key of a window that counts every request this one counts, in the same script call, over
+    at least as long (the address's window for its query windows): its count bounds this one's, so
+    early admission can decide on it while this window is new to the worker."""
 
     @classmethod
     def of(
@@ -64,10 +68,15 @@ class Window(msgspec.Struct, frozen=True):
         minute_s: float = 60.0,
         label: str = "",
         shown: bool = True,
+        cover: Window | None = None,
     ) -> Window:
-        """`per_minute` on average with at most `burst` at once (default: no burst beyond the rate)."""
+        """`per_minute` on average with at most `burst` at once (default: no burst beyond the rate).
+        `cover`: a window every request of this one is also counted in; it must last at least as long."""
         capacity = max(burst or per_minute, per_minute)
-        return cls(key, capacity, max(1, round(minute_s * 1000 * capacity / per_minute)), label, shown)
+        window_ms = max(1, round(minute_s * 1000 * capacity / per_minute))
+        if cover is not None and cover.window_ms < window_ms:
+            raise ValueError(f"{cover.key} is shorter than {key}: its count does not bound this window's")
+        return cls(key, capacity, window_ms, label, shown, cover.key if cover is not None else "")
 
 
 class Verdict(msgspec.Struct, frozen=True):
@@ -164,56 +173,58 @@ return out
 
 
 # Counts requests a worker already admitted early (EarlyAdmission), many in one call. KEYS: the
-# distinct windows. ARGV: the number of requests, each window's capacity and length in ms, then per
-# request its member, its number of windows and their positions in KEYS. A request is counted in its
-# windows only when all have room (as SLIDING_WINDOWS would); one that had none is an overrun.
-# Returns the overruns, then per window the requests it counts and its oldest one's remaining life.
+# distinct windows. ARGV[1]: the batch, in MessagePack (one argument: the worker encodes it in C, not
+# argument by argument): member prefix, number of the first request, per window its capacity, length
+# in ms and whether to report it, then per request the positions of its windows in KEYS. A request is
+# counted in its windows only when all have room (as SLIDING_WINDOWS would); one that had none is an
+# overrun. Returns the overruns, then per reported window the requests it counts and its oldest one's
+# remaining life (a query window is not reported: its address's window vouches for it).
 COUNT_ADMITTED = """
+local batch = cmsgpack.unpack(ARGV[1])
+local prefix, first, windows, requests = batch[1], batch[2], batch[3], batch[4]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local nk = #KEYS
-local capacity, length, count = {}, {}, {}
-for i = 1, nk do
-  capacity[i] = tonumber(ARGV[2 * i])
-  length[i] = tonumber(ARGV[2 * i + 1])
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - length[i])
+local count = {}
+for i = 1, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - windows[i][2])
   count[i] = redis.call('ZCARD', KEYS[i])
 end
 local overruns = 0
-local p = 2 * nk + 2
-for r = 1, tonumber(ARGV[1]) do
-  local member = ARGV[p]
-  local n = tonumber(ARGV[p + 1])
+for r = 1, #requests do
+  local positions = requests[r]
   local room = true
-  for j = 1, n do
-    local i = tonumber(ARGV[p + 1 + j])
-    if count[i] >= capacity[i] then room = false end
+  for j = 1, #positions do
+    local i = positions[j]
+    if count[i] >= windows[i][1] then room = false end
   end
-  for j = 1, n do
-    local i = tonumber(ARGV[p + 1 + j])
-    if room then
+  if room then
+    local member = prefix .. ':' .. string.format('%d', first + r - 1)
+    for j = 1, #positions do
+      local i = positions[j]
       redis.call('ZADD', KEYS[i], now, member)
       count[i] = count[i] + 1
     end
+  else
+    overruns = overruns + 1
   end
-  if not room then overruns = overruns + 1 end
-  p = p + 2 + n
 end
 local out = {overruns}
-for i = 1, nk do
-  redis.call('PEXPIRE', KEYS[i], length[i])
-  local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
-  local reset = 0
-  if oldest[2] then reset = tonumber(oldest[2]) + length[i] - now end
-  out[#out + 1] = count[i]
-  out[#out + 1] = reset
+for i = 1, #KEYS do
+  redis.call('PEXPIRE', KEYS[i], windows[i][2])
+  if windows[i][3] == 1 then
+    local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+    local reset = 0
+    if oldest[2] then reset = tonumber(oldest[2]) + windows[i][2] - now end
+    out[#out + 1] = count[i]
+    out[#out + 1] = reset
+  end
 end
 return out
 """
 
-# (windows: per key, its count and its oldest request's remaining life in ms; requests counted per
-# key; overruns), or None when the batch got no answer.
-BatchAnswer = Callable[[dict[str, tuple[int, float]] | None, dict[str, int], int], None]
+# (windows: per key, its capacity, its count and its oldest request's remaining life in ms; requests
+# counted per key; overruns), or None when the batch got no answer.
+BatchAnswer = Callable[[dict[str, tuple[int, int, float]] | None, dict[str, int], int], None]
 
 
 class RedisRateLimits:
@@ -225,7 +236,7 @@ class RedisRateLimits:
         self._prefix = f"{os.getpid()}:{time.monotonic_ns()}"
         self._batch_interval_s = batch_interval_s
         self._batch_size = batch_size
-        self._batch: list[tuple[Sequence[Window], str]] = []
+        self._batch: list[Sequence[Window]] = []
         self._batch_answer: BatchAnswer | None = None
         self._flush_scheduled: asyncio.TimerHandle | None = None
         self._batch_ready = False
@@ -275,8 +286,7 @@ class RedisRateLimits:
         """Count an early-admitted request in Redis with the others of the next few milliseconds, in
         one call: per request, the CPU of a Redis call is most of what limits cost a cached search
         (docs/security.md#rate-limits)."""
-        self._members += 1
-        self._batch.append((windows, f"{self._prefix}:{self._members}"))
+        self._batch.append(windows)
         self._batch_answer = on_batch
         if len(self._batch) >= self._batch_size:
             self.flush()
@@ -294,24 +304,36 @@ class RedisRateLimits:
         positions: dict[str, int] = {}
         windows: list[Window] = []
         sent: dict[str, int] = {}
-        requests: list[bytes | str | int] = []
-        for request_windows, member in batch:
-            requests += [member, len(request_windows)]
+        requests = []
+        for request_windows in batch:
+            request = []
             for window in request_windows:
-                if window.key not in positions:
-                    positions[window.key] = len(windows) + 1
+                key = window.key
+                position = positions.get(key)
+                if position is None:
+                    position = positions[key] = len(windows) + 1  # Lua counts from 1
                     windows.append(window)
-                requests.append(positions[window.key])
-                sent[window.key] = sent.get(window.key, 0) + 1
-        args: list[bytes | str | int] = [len(batch)]
-        for window in windows:
-            args += [window.capacity, window.window_ms]
-        args += requests
+                    sent[key] = 1
+                else:
+                    sent[key] += 1
+                request.append(position)
+            requests.append(request)
+        first = self._members + 1
+        self._members += len(batch)
+        payload = msgspec.msgpack.encode(
+            (
+                self._prefix,
+                first,
+                [(w.capacity, w.window_ms, 0 if w.cover else 1) for w in windows],
+                requests,
+            )
+        )
         keys = [w.key for w in windows]
+        reported = [w for w in windows if not w.cover]
 
         def run_loading() -> asyncio.Future[Any]:
             """The slow way, which (re)loads the script: after a reconnect or a Redis restart."""
-            return asyncio.ensure_future(self._client.script(COUNT_ADMITTED, keys, args))
+            return asyncio.ensure_future(self._client.script(COUNT_ADMITTED, keys, [payload]))
 
         def answered(done: asyncio.Future[Any]) -> None:
             error = None if done.cancelled() else done.exception()
@@ -322,10 +344,13 @@ class RedisRateLimits:
                 on_batch(None, sent, 0)
                 return
             values = done.result()
-            state = {w.key: (int(values[1 + 2 * i]), float(values[2 + 2 * i])) for i, w in enumerate(windows)}
+            state = {
+                w.key: (w.capacity, int(values[1 + 2 * i]), float(values[2 + 2 * i]))
+                for i, w in enumerate(reported)
+            }
             on_batch(state, sent, int(values[0]))
 
-        reply = self._client.script_nowait(COUNT_ADMITTED, keys, args) or run_loading()
+        reply = self._client.script_nowait(COUNT_ADMITTED, keys, [payload]) or run_loading()
         reply.add_done_callback(answered)
 
     async def aclose(self) -> None:
@@ -373,15 +398,20 @@ Redis, so four workers' uncounted requests together fit in the margin."""
 
 class _Estimate:
     """What a worker knows of one window: its count at the last exact answer, when that was, and
-    the requests this worker admitted early since (counted in Redis, answers not back yet)."""
+    the requests this worker admitted early since (counted in Redis, answers not back yet). `margin`
+    and `pending_cap` follow from the window's capacity, worked out once per window."""
 
-    __slots__ = ("count", "pending", "reset_ms", "seen_at")
+    __slots__ = ("count", "margin", "pending", "pending_cap", "reset_ms", "seen_at")
 
-    def __init__(self, count: int, reset_ms: float, seen_at: float) -> None:
+    def __init__(
+        self, count: int, reset_ms: float, seen_at: float, margin: float, pending_cap: float
+    ) -> None:
         self.count = count
         self.reset_ms = reset_ms
         self.seen_at = seen_at
         self.pending = 0
+        self.margin = margin
+        self.pending_cap = pending_cap
 
 
 class EarlyAdmission:
@@ -390,78 +420,120 @@ class EarlyAdmission:
     few milliseconds in one call (RedisRateLimits.defer), and the answer updates what the worker
     knows. Near a limit (less room than the margin), with nothing recent to go by, or with a quarter
     of the margin admitted early and not yet counted, requests wait for Redis's exact answer, so the
-    N-then-429 boundary stays exact.
+    N-then-429 boundary stays exact. A window new to the worker is judged by its `cover` when it has
+    one (a client's query window by the client's address window, which counts at least as much).
 
     Why: awaiting Redis costs a request an extra event-loop turn, which is most of what limits
     cost a cached search (docs/security.md#rate-limits). What it risks: other workers' and
     instances' requests in the last `max_age_s` are unknown here; the margin (10 % of the window, at
     least 8 requests) is room for them. A request the script then refuses was already answered: it
-    is counted in `overruns`."""
+    is counted in `overruns`.
 
-    def __init__(self, margin_share: float = 0.1, min_margin: int = 8, max_age_s: float = 0.5) -> None:
+    It runs on the event loop only, once per limited request: a plain dict, pruned of estimates too
+    old to use when it grows past `subjects`, and no helper calls on the way to a yes."""
+
+    def __init__(
+        self,
+        margin_share: float = 0.1,
+        min_margin: int = 8,
+        max_age_s: float = 0.5,
+        subjects: int = LOCAL_SUBJECTS,
+    ) -> None:
         self._margin_share = margin_share
         self._min_margin = min_margin
         self._max_age_s = max_age_s
-        self._estimates: Lru[str, _Estimate] = Lru(LOCAL_SUBJECTS)
+        self._subjects = subjects
+        self._estimates: dict[str, _Estimate] = {}
         self.overruns = 0
         self.admitted = 0
 
     def admit(self, windows: Sequence[Window]) -> Verdict | None:
         now = time.monotonic()
-        known = []
+        oldest = now - self._max_age_s
+        estimates = self._estimates
+        # The shown window with the least room left makes the RateLimit-* headers.
+        limit, remaining, reset_ms = 0, -1, 0.0
+        own: list[_Estimate] = []
         for window in windows:
-            estimate = self._estimates.get(window.key)
-            if estimate is None or now - estimate.seen_at > self._max_age_s:
-                return None
-            margin = max(self._min_margin, window.capacity * self._margin_share)
-            if window.capacity - estimate.count - estimate.pending - 1 < margin:
-                return None
-            if estimate.pending >= max(1, margin // PENDING_SHARE):
-                return None  # this worker's uncounted requests stay a small part of the margin
-            known.append(estimate)
-        state = []
-        for estimate in known:
+            capacity = window.capacity
+            estimate = estimates.get(window.key)
+            if (
+                estimate is None
+                or estimate.seen_at < oldest
+                or capacity - estimate.count - estimate.pending - 1 < estimate.margin
+                or estimate.pending >= estimate.pending_cap
+            ):
+                # New to this worker (a query window), or near full: its cover's count bounds its
+                # own, against this window's margin.
+                cover = estimates.get(window.cover) if window.cover else None
+                if cover is None or cover.seen_at < oldest:
+                    return None
+                margin = max(self._min_margin, capacity * self._margin_share)
+                if capacity - cover.count - cover.pending - 1 < margin or cover.pending >= max(
+                    1, margin // PENDING_SHARE
+                ):
+                    return None
+                continue  # counted under the cover; an abuse window is not shown
+            own.append(estimate)
+            if window.shown:
+                room = capacity - estimate.count - estimate.pending - 1
+                if remaining < 0 or room < remaining:
+                    limit, remaining = capacity, room
+                    reset_ms = estimate.reset_ms - (now - estimate.seen_at) * 1000
+        for estimate in own:
             estimate.pending += 1
-            elapsed_ms = (now - estimate.seen_at) * 1000
-            state.append((estimate.count + estimate.pending, max(0.0, estimate.reset_ms - elapsed_ms)))
         self.admitted += 1
-        return verdict_of(True, 0.0, windows, state)
+        return Verdict(True, limit, max(0, remaining), max(0.0, reset_ms) / 1000)
+
+    def _known(self, window_key: str, capacity: int, count: int, reset_ms: float, now: float) -> None:
+        estimate = self._estimates.get(window_key)
+        if estimate is not None:
+            estimate.count, estimate.reset_ms, estimate.seen_at = count, reset_ms, now
+            return
+        if len(self._estimates) >= self._subjects:
+            self._prune(now)
+        margin = max(self._min_margin, capacity * self._margin_share)
+        self._estimates[window_key] = _Estimate(count, reset_ms, now, margin, max(1, margin // PENDING_SHARE))
+
+    def _prune(self, now: float) -> None:
+        """Forget what is too old to admit on (what waits for answers stays); all of it if that is not
+        enough (the next requests of each window wait for Redis once)."""
+        oldest = now - self._max_age_s
+        kept = {key: e for key, e in self._estimates.items() if e.seen_at >= oldest or e.pending}
+        self._estimates = kept if len(kept) < self._subjects // 2 else {}
 
     def learn(self, windows: Sequence[Window], verdict: Verdict | None, early: bool) -> None:
         """Take an exact answer in; `early`: it answers a request admitted early."""
         if verdict is None:  # no answer: forget, so the next request waits for an exact one
             for window in windows:
-                self._estimates.pop(window.key)
+                self._estimates.pop(window.key, None)
             return
         if early and not verdict.allowed:
             self.overruns += 1
         now = time.monotonic()
         for window, (count, reset_ms) in zip(windows, verdict.state, strict=True):
-            estimate = self._estimates.get(window.key)
-            if estimate is None:
-                self._estimates.put(window.key, _Estimate(count, reset_ms, now))
-                continue
-            estimate.count, estimate.reset_ms, estimate.seen_at = count, reset_ms, now
+            self._known(window.key, window.capacity, count, reset_ms, now)
             if early:
+                estimate = self._estimates[window.key]
                 estimate.pending = max(0, estimate.pending - 1)
 
     def learn_batch(
-        self, state: dict[str, tuple[int, float]] | None, sent: dict[str, int], overruns: int
+        self, state: dict[str, tuple[int, int, float]] | None, sent: dict[str, int], overruns: int
     ) -> None:
-        """Take in the answer to a batch of early-admitted requests (RedisRateLimits.defer)."""
+        """Take in the answer to a batch of early-admitted requests (RedisRateLimits.defer): per
+        window its capacity, count and oldest request's remaining life."""
         self.overruns += overruns
         now = time.monotonic()
         for key, counted in sent.items():
-            estimate = self._estimates.get(key)
-            if state is None or key not in state:  # no answer: forget, so the next request waits
-                self._estimates.pop(key)
+            if state is None:  # no answer: forget, so the next request waits
+                self._estimates.pop(key, None)
                 continue
-            count, reset_ms = state[key]
-            if estimate is None:
-                self._estimates.put(key, _Estimate(count, reset_ms, now))
-                continue
-            estimate.count, estimate.reset_ms, estimate.seen_at = count, reset_ms, now
-            estimate.pending = max(0, estimate.pending - counted)
+            known = state.get(key)
+            if known is not None:
+                self._known(key, *known, now)
+            estimate = self._estimates.get(key)  # a query window is not reported, only counted
+            if estimate is not None:
+                estimate.pending = max(0, estimate.pending - counted)
 
 
 class RateLimiter:
@@ -483,17 +555,29 @@ class RateLimiter:
         self._defer = getattr(shared, "defer", None)
         self._flush = getattr(shared, "flush", None)
 
-    async def hit(self, windows: Sequence[Window], limited: str) -> Verdict:
+    def admit_early(self, windows: Sequence[Window]) -> Verdict | None:
+        """The verdict without waiting for Redis, when early admission allows it (the request is
+        counted in Redis soon after); None: `hit` decides. Not a coroutine: the common case costs no
+        await."""
         early = self.early
-        if early is not None and self._send is not None and self._breaker.allow():
-            admitted = early.admit(windows)
-            if admitted is not None:
-                if self._defer is not None:
-                    self._defer(windows, early.learn_batch)
-                    return admitted
-                if self._send(windows, lambda answer: early.learn(windows, answer, early=True)):
-                    return admitted
-                early.learn(windows, None, early=True)  # not sent: undo, and ask Redis below
+        if early is None or self._send is None or not self._breaker.closed:
+            return None
+        admitted = early.admit(windows)
+        if admitted is None:
+            return None
+        if self._defer is not None:
+            self._defer(windows, early.learn_batch)
+            return admitted
+        if self._send(windows, lambda answer: early.learn(windows, answer, early=True)):
+            return admitted
+        early.learn(windows, None, early=True)  # not sent: undo, and let `hit` ask Redis
+        return None
+
+    async def hit(self, windows: Sequence[Window], limited: str) -> Verdict:
+        admitted = self.admit_early(windows)
+        if admitted is not None:
+            return admitted
+        early = self.early
         verdict: Verdict | None = None
         if self._breaker.allow():
             if self._flush is not None:

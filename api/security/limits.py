@@ -16,11 +16,12 @@ from litestar.exceptions import TooManyRequestsException
 
 from api.security.auth import Caller
 from api.security.clients import ACCESS_STATE_KEY, client_address, subject_address
-from quarry.rate_limits import RateLimiter, Verdict, Window, window_key
+from quarry.rate_limits import KEY_PREFIX, RateLimiter, Verdict, Window, window_key
 from quarry.settings import Settings
 
 STATE_KEY = "rate_limit"
 REPEATED_QUERY = "repeated_query"
+QUERY_WINDOW_PREFIX = f"{KEY_PREFIX}:{REPEATED_QUERY}:ip:"
 KEY_READS_PER_MINUTE = 60
 """Store reads of keys a worker has not seen, per client address: a browser or backend needs one per
 key and worker every 10 s; a client trying made-up keys needs one per guess."""
@@ -47,6 +48,20 @@ class RateLimitPolicy:
         self._minute_s = minute_s
         self._same_query = same_query_per_minute
         self._key_windows: dict[tuple[str, str, int], Window] = {}
+        # What every address's window of a kind looks like (its key aside), worked out once: a
+        # window is made per request.
+        self._address_shapes = {
+            limited: _shape(Window.of("", rule.ip_per_minute, rule.ip_burst, minute_s, label=limited))
+            for limited, rule in limits.items()
+        }
+        self._query_shape = (
+            _shape(Window.of("", same_query_per_minute, minute_s=minute_s, label=REPEATED_QUERY, shown=False))
+            if same_query_per_minute is not None
+            else None
+        )
+        for limited, shape in self._address_shapes.items():  # the query window's cover must last as long
+            if self._query_shape is not None and limited == "search" and shape[1] < self._query_shape[1]:
+                raise ValueError("the address's search window is shorter than its query windows")
 
     @classmethod
     def from_settings(cls, limiter: RateLimiter, settings: Settings) -> RateLimitPolicy:
@@ -92,45 +107,61 @@ class RateLimitPolicy:
         """The address's window, unless the key is a backend's (`server`: one address, many
         shoppers) or the address is allow-listed, and the key's. A search also counts in the
         address's window of its query text (abuse protection: the same query over and over)."""
-        limits = self._limits[limited]
         windows = []
         # Guessed keys are limited per address whoever guesses: an allowed address is trusted with
         # searches, not with trying keys.
         per_address = limited == "key_reads" or (not caller.is_backend and not allowlisted)
         if per_address:
-            windows.append(
-                Window.of(
-                    window_key(limited, "ip", address),
-                    limits.ip_per_minute,
-                    limits.ip_burst,
-                    self._minute_s,
-                    label=limited,
-                )
-            )
-            if query is not None and self._same_query is not None:
+            shape = self._address_shapes[limited]
+            by_address = Window(f"{KEY_PREFIX}:{limited}:ip:{address}", *shape)
+            windows.append(by_address)
+            if query is not None and self._query_shape is not None:
+                # Every search of the text is one of the address's (which lasts at least a minute):
+                # a worker that has not seen this text lately can go by the address's count.
                 windows.append(
-                    Window.of(
-                        window_key(REPEATED_QUERY, "ip", f"{address}:{query}"),
-                        self._same_query,
-                        minute_s=self._minute_s,
-                        label=REPEATED_QUERY,
-                        shown=False,
+                    Window(
+                        f"{QUERY_WINDOW_PREFIX}{address}:{query}", *self._query_shape, cover=by_address.key
                     )
                 )
         if caller.key_id is not None:
             own = caller.search_per_minute if limited == "search" else caller.recommend_per_minute
-            windows.append(self._key_window(limited, caller.key_id, own or limits.key_per_minute))
+            windows.append(
+                self._key_window(limited, caller.key_id, own or self._limits[limited].key_per_minute)
+            )
         return windows
 
-    async def check(
+    def admit_early(
         self, connection: ASGIConnection[Any, Any, Any, Any], limited: str, caller: Caller
-    ) -> None:
-        """Counts the request; a refusal is a 429 with Retry-After. The verdict stays on the request
-        for the RateLimit-* headers of whatever response follows."""
+    ) -> list[Window] | None:
+        """Counts the request when it is far from its limits (the common case, no await); otherwise
+        the windows `check` must wait for Redis on."""
         address = subject_address(client_address(connection))
         state = connection.scope["state"]
         query = query_fingerprint(connection.query_params.multi_items()) if limited == "search" else None
         windows = self.windows(limited, address, caller, query, state.get(ACCESS_STATE_KEY) == "allow")
+        if not windows:  # an allowed address without a key (authentication off): nothing to count
+            return None
+        verdict = self.limiter.admit_early(windows)
+        if verdict is None:
+            return windows
+        state[STATE_KEY] = verdict
+        return None
+
+    async def check(
+        self,
+        connection: ASGIConnection[Any, Any, Any, Any],
+        limited: str,
+        caller: Caller,
+        windows: list[Window] | None = None,
+    ) -> None:
+        """Counts the request; a refusal is a 429 with Retry-After. The verdict stays on the request
+        for the RateLimit-* headers of whatever response follows. `windows`: the request's, when
+        `admit_early` worked them out already."""
+        address = subject_address(client_address(connection))
+        state = connection.scope["state"]
+        if windows is None:
+            query = query_fingerprint(connection.query_params.multi_items()) if limited == "search" else None
+            windows = self.windows(limited, address, caller, query, state.get(ACCESS_STATE_KEY) == "allow")
         if not windows:  # an allowed address without a key (authentication off): nothing to count
             return
         verdict = await self.limiter.hit(windows, limited)
@@ -151,6 +182,10 @@ class RateLimitPolicy:
             )
 
 
+def _shape(window: Window) -> tuple[int, int, str, bool]:
+    return (window.capacity, window.window_ms, window.label, window.shown)
+
+
 NOT_PART_OF_A_QUERY = frozenset(
     {"query_id", "client_id", "session_id", "user_id", "application", "query_attributes", "explain"}
 )
@@ -163,13 +198,19 @@ def query_fingerprint(params: Iterable[tuple[str, str]]) -> str | None:
     text. `params` are the request's query parameters as the handler reads them (Litestar parses
     them once per request, for both), so the last `q` counts and names are decoded. A shopper
     refining a search (a facet, the next page) makes a new one; a client resending one does not."""
-    pairs = list(params)
-    text = next((value for name, value in reversed(pairs) if name == "q"), None)
-    text = " ".join(text.casefold().split()) if text is not None else ""
+    text = ""
+    rest = []
+    for name, value in params:
+        if name == "q":
+            text = value
+        elif name not in NOT_PART_OF_A_QUERY:
+            rest.append(f"{name}\x00{value}")
+    text = " ".join(text.casefold().split())
     if not text:
         return None
-    rest = sorted((name, value) for name, value in pairs if name != "q" and name not in NOT_PART_OF_A_QUERY)
-    return hashlib.blake2b(repr((text, rest)).encode(), digest_size=8).hexdigest()
+    rest.sort()
+    rest.append(text)
+    return hashlib.blake2b("\x01".join(rest).encode(), digest_size=8).hexdigest()
 
 
 def rate_limit_headers(verdict: Verdict) -> list[tuple[bytes, bytes]]:

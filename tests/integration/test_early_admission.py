@@ -129,4 +129,71 @@ def test_a_batch_counts_each_request_in_all_its_windows_or_in_none(settings) -> 
     [(state, sent, overruns)] = answers
     assert (in_small, in_large) == (3, 1 + 3)  # the two that found no room in `small` count nowhere
     assert overruns == 2 and sent == {small.key: 5, large.key: 5}
-    assert state[small.key][0] == 3 and state[large.key][0] == 4
+    assert state[small.key][1] == 3 and state[large.key][1] == 4  # (capacity, count, reset)
+
+
+def test_a_search_text_new_to_the_worker_goes_by_its_address_and_is_still_counted(settings) -> None:
+    """A query window is new for nearly every search: while the client's address has made fewer
+    searches than a text's limit less the margin, no text of its can be near its limit, so none waits
+    for Redis (limits as high as the benchmark's, where the address is far from all of them)."""
+    address = fresh(100_000)
+    texts = [
+        Window.of(
+            window_key("test", "q", uuid.uuid4().hex),
+            1000,
+            label="repeated_query",
+            shown=False,
+            cover=address,
+        )
+        for _ in range(100)
+    ]
+
+    async def scenario(limiter, early, client):  # type: ignore[no-untyped-def]
+        verdicts = []
+        for text in texts:
+            verdicts.append(await limiter.hit([address, text], "search"))
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.2)
+        counted = [await client.call("ZCARD", text.key) for text in texts]
+        return verdicts, early.admitted, counted, await client.call("ZCARD", address.key)
+
+    verdicts, admitted, counted, by_address = run(settings, scenario)
+    assert all(v.allowed for v in verdicts)
+    assert admitted >= 90  # before: one exact call per new text
+    assert counted == [1] * 100 and by_address == 100
+
+
+def test_a_covered_window_still_refuses_exactly_at_its_limit(settings) -> None:
+    address = fresh(1000)
+    text = Window.of(window_key("test", "q", uuid.uuid4().hex), 20, label="repeated_query", cover=address)
+
+    async def scenario(limiter, early, client):  # type: ignore[no-untyped-def]
+        verdicts = []
+        for _ in range(25):
+            verdicts.append(await limiter.hit([address, text], "search"))
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.2)
+        return verdicts, early.overruns, await client.call("ZCARD", text.key)
+
+    verdicts, overruns, counted = run(settings, scenario)
+    assert [v.allowed for v in verdicts] == [True] * 20 + [False] * 5
+    assert verdicts[-1].refused_by == "repeated_query"
+    assert overruns == 0 and counted == 20
+
+
+def test_an_address_with_many_searches_lately_does_not_vouch_for_its_texts(settings) -> None:
+    """The address's count bounds a text's only while it is below the text's limit less the margin:
+    a busy address's new texts wait for Redis again."""
+    address = fresh(1000)
+
+    async def scenario(limiter, early, client):  # type: ignore[no-untyped-def]
+        for _ in range(30):
+            await limiter.hit([address], "search")
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.05)
+        before = early.admitted
+        text = Window.of(window_key("test", "q", uuid.uuid4().hex), 20, label="repeated_query", cover=address)
+        await limiter.hit([address, text], "search")
+        return early.admitted - before
+
+    assert run(settings, scenario) == 0

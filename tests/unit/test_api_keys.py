@@ -324,3 +324,40 @@ def test_a_store_read_says_whether_it_refreshes_a_known_key_or_checks_a_guess(ke
     with pytest.raises(StoreReadNeededError) as refresh:
         remembering.verify(issued.token, may_read=False)
     assert refresh.value.known is True  # the 10 s refresh of a key in use: not limited
+
+
+@pytest.fixture
+def frozen_memory(store, clock) -> ApiKeys:
+    """A worker whose memory of a key never goes stale (its monotonic clock stands still) while wall
+    time moves: what it remembers of a token must still honour expiry and grace periods."""
+    return ApiKeys(store, clock=clock, cache_ttl_s=10, monotonic=lambda: 0.0)
+
+
+def test_a_token_answered_from_memory_still_expires_on_time(frozen_memory, clock) -> None:
+    issued = frozen_memory.create("partner", ("search",), expires_in=dt.timedelta(days=1))
+    assert frozen_memory.verify(issued.token) is not None
+    clock.now = START + dt.timedelta(days=1)
+    assert frozen_memory.verify(issued.token) is None
+
+
+def test_an_old_secret_answered_from_memory_stops_at_the_end_of_its_grace(frozen_memory, clock) -> None:
+    old = frozen_memory.create("backend", ("search",))
+    new = frozen_memory.rotate(old.key.key_id, grace=dt.timedelta(minutes=5))
+    assert frozen_memory.verify(old.token) is not None and frozen_memory.verify(new.token) is not None
+    clock.now = START + dt.timedelta(minutes=5)
+    assert frozen_memory.verify(old.token) is None
+    assert frozen_memory.verify(new.token) is not None
+
+
+def test_a_token_answered_from_memory_is_refused_once_revoked_here(frozen_memory) -> None:
+    issued = frozen_memory.create("partner", ("search",))
+    assert frozen_memory.verify(issued.token) is not None
+    frozen_memory.revoke(issued.key.key_id)
+    assert frozen_memory.verify(issued.token) is None
+
+
+def test_a_wrong_secret_is_never_answered_from_a_real_tokens_memory(frozen_memory) -> None:
+    issued = frozen_memory.create("partner", ("search",))
+    assert frozen_memory.verify(issued.token) is not None
+    key_id, secret = issued.token.split(".")
+    assert frozen_memory.verify(f"{key_id}.{secret[:-1]}{'A' if secret[-1] != 'A' else 'B'}") is None

@@ -166,7 +166,7 @@ they get a pass of their own, last, with a key of their own."""
 
 
 def api_scan(settings: Settings) -> Section:
-    from pipelines.bench.search_bench import start_api
+    from pipelines.bench.api_process import start_api
 
     prefix = f"quarry-audit-{uuid.uuid4().hex[:8]}"
     engine = connections.search_engine(settings)

@@ -22,9 +22,9 @@ import msgspec
 from api.events.services import ubi_document
 from api.events.validation import STANDARD_ACTIONS, validate_batch
 from pipelines.api_access import bearer, tool_token
+from pipelines.bench.api_process import start_api
 from pipelines.bench.load import closed_loop, percentile
 from pipelines.bench.report import environment, write_report
-from pipelines.bench.search_bench import start_api
 from pipelines.golden import load_queries
 from quarry import connections
 from quarry.adapters.search_engine import index_action

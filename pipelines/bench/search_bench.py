@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
-import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +28,7 @@ import msgspec
 
 from api.search.ranking import CONFIG_KEY, load_config_file
 from pipelines.api_access import bearer, tool_token
+from pipelines.bench.api_process import free_port, start_api
 from pipelines.bench.budget import CpuBudget, cpu_budget
 from pipelines.bench.cpu import cpu_seconds, pid_from_file, process_tree
 from pipelines.bench.load import closed_loop, percentile
@@ -374,12 +373,6 @@ def warm_cache(port: int, mix: list[dict[str, str]], headers: dict[str, str]) ->
     drive("warm", 4, len(mix), api_caller(port, headers), mix)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def spans_received(sink_port: int) -> int:
     connection = http.client.HTTPConnection("127.0.0.1", sink_port, timeout=5)
     connection.request("GET", "/count")
@@ -417,49 +410,6 @@ def tracing_overhead(
         spans_exported=exported,
         spans_per_request=round(exported / OVERHEAD_REQUESTS, 1),
     )
-
-
-API_START_TIMEOUT_S = 180.0
-BENCH_LIMIT = 100_000_000
-
-
-def start_api(cache_ttl_s: int, **extra_env: str) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "QUARRY_API_PORT": str(port),
-        "QUARRY_SEARCH_CACHE_TTL_S": str(cache_ttl_s),
-        "QUARRY_LOG_LEVEL": "WARNING",
-        "QUARRY_CACHE_WARM_QUERIES": "0",
-        # Limits stay on (their cost is measured) but far above what one load generator sends.
-        "QUARRY_RATE_LIMIT_IP_SEARCH_PER_MINUTE": str(BENCH_LIMIT),
-        "QUARRY_RATE_LIMIT_IP_SEARCH_BURST": str(BENCH_LIMIT),
-        # wrk repeats a small mix of searches: the repeated-query window (abuse protection) stays
-        # in the Redis call, but must not refuse them.
-        "QUARRY_ABUSE_SAME_QUERY_PER_MINUTE": str(BENCH_LIMIT),
-        **extra_env,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    # Each worker loads the query encoders (mpnet for the category router too) before it answers:
-    # about 25 s on two busy cores.
-    deadline = time.monotonic() + API_START_TIMEOUT_S
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            connection.request("GET", "/health/ready")
-            if connection.getresponse().status == 200:
-                return process, port
-        except OSError:
-            pass
-        time.sleep(0.1)
-    process.terminate()
-    raise RuntimeError(f"the API did not become ready within {API_START_TIMEOUT_S:.0f} s")
 
 
 def median_round(rounds: list[Latency]) -> Latency:
@@ -624,6 +574,11 @@ def main() -> int:
         drive("traced warm-up", 2, WARMUP, api_caller(traced[1], headers), mix)
         overhead = tracing_overhead(apis["api_uncached_hybrid"][1], traced[1], sink_port, mix, headers)
         print(msgspec.json.encode(overhead).decode(), file=sys.stderr)
+        for process, _ in [*apis.values(), traced]:  # memory and cores for the next part's own APIs
+            process.terminate()
+            process.wait(timeout=20)
+        security = security_overhead(rounds, api_http)
+        print(msgspec.json.encode(security).decode(), file=sys.stderr)
     finally:
         for process, _ in [*apis.values(), traced]:
             process.terminate()
@@ -651,7 +606,6 @@ def main() -> int:
     }
     goals["cached_p99_under_10ms_c16"] = by[("api_cached", 16)].p99_ms < 10
     budgets = c16_budgets(rounds)
-    security = security_overhead(rounds)
     goals["auth_and_limits_api_cpu_within_0_05ms_per_cached_search"] = security.within_budget
     wrk_hybrid_p50 = by[("api_uncached_hybrid", 1)].p50_ms
     # The stricter of the two readings: the share of the client-measured p50, and the same absolute

@@ -20,6 +20,7 @@ from contextlib import ExitStack
 import msgspec
 
 from pipelines.api_access import bearer, tool_token
+from pipelines.bench.api_process import start_api
 from pipelines.bench.cpu import pid_from_file
 from pipelines.bench.report import environment, publish_report
 from pipelines.bench.search_bench import (
@@ -27,7 +28,6 @@ from pipelines.bench.search_bench import (
     median_round,
     query_mix,
     raw_body,
-    start_api,
     warm_cache,
     wrk_row,
 )

@@ -468,10 +468,8 @@ class EarlyAdmission:
                 cover = estimates.get(window.cover) if window.cover else None
                 if cover is None or cover.seen_at < oldest:
                     return None
-                margin = max(self._min_margin, capacity * self._margin_share)
-                if capacity - cover.count - cover.pending - 1 < margin or cover.pending >= max(
-                    1, margin // PENDING_SHARE
-                ):
+                margin, pending_cap = self._margins(capacity)
+                if capacity - cover.count - cover.pending - 1 < margin or cover.pending >= pending_cap:
                     return None
                 continue  # counted under the cover; an abuse window is not shown
             own.append(estimate)
@@ -492,8 +490,13 @@ class EarlyAdmission:
             return
         if len(self._estimates) >= self._subjects:
             self._prune(now)
+        self._estimates[window_key] = _Estimate(count, reset_ms, now, *self._margins(capacity))
+
+    def _margins(self, capacity: int) -> tuple[float, float]:
+        """Room kept for other workers' requests, and how many of its own this worker may hold
+        uncounted (a quarter of that room)."""
         margin = max(self._min_margin, capacity * self._margin_share)
-        self._estimates[window_key] = _Estimate(count, reset_ms, now, margin, max(1, margin // PENDING_SHARE))
+        return margin, max(1, margin // PENDING_SHARE)
 
     def _prune(self, now: float) -> None:
         """Forget what is too old to admit on (what waits for answers stays); all of it if that is not
@@ -575,8 +578,10 @@ class RateLimiter:
 
     async def hit(self, windows: Sequence[Window], limited: str) -> Verdict:
         admitted = self.admit_early(windows)
-        if admitted is not None:
-            return admitted
+        return admitted if admitted is not None else await self.exact(windows, limited)
+
+    async def exact(self, windows: Sequence[Window], limited: str) -> Verdict:
+        """Redis's answer (this process's when Redis does not answer), waited for."""
         early = self.early
         verdict: Verdict | None = None
         if self._breaker.allow():

@@ -16,12 +16,11 @@ from litestar.exceptions import TooManyRequestsException
 
 from api.security.auth import Caller
 from api.security.clients import ACCESS_STATE_KEY, client_address, subject_address
-from quarry.rate_limits import KEY_PREFIX, RateLimiter, Verdict, Window, window_key
+from quarry.rate_limits import RateLimiter, Verdict, Window, window_key
 from quarry.settings import Settings
 
 STATE_KEY = "rate_limit"
 REPEATED_QUERY = "repeated_query"
-QUERY_WINDOW_PREFIX = f"{KEY_PREFIX}:{REPEATED_QUERY}:ip:"
 KEY_READS_PER_MINUTE = 60
 """Store reads of keys a worker has not seen, per client address: a browser or backend needs one per
 key and worker every 10 s; a client trying made-up keys needs one per guess."""
@@ -49,19 +48,27 @@ class RateLimitPolicy:
         self._same_query = same_query_per_minute
         self._key_windows: dict[tuple[str, str, int], Window] = {}
         # What every address's window of a kind looks like (its key aside), worked out once: a
-        # window is made per request.
-        self._address_shapes = {
-            limited: _shape(Window.of("", rule.ip_per_minute, rule.ip_burst, minute_s, label=limited))
+        # window is made per request. Window.of checks that the address's search window lasts at
+        # least as long as the query windows it covers.
+        templates = {
+            limited: Window.of("", rule.ip_per_minute, rule.ip_burst, minute_s, label=limited)
             for limited, rule in limits.items()
         }
+        self._address_shapes = {limited: _shape(template) for limited, template in templates.items()}
         self._query_shape = (
-            _shape(Window.of("", same_query_per_minute, minute_s=minute_s, label=REPEATED_QUERY, shown=False))
+            _shape(
+                Window.of(
+                    "",
+                    same_query_per_minute,
+                    minute_s=minute_s,
+                    label=REPEATED_QUERY,
+                    shown=False,
+                    cover=templates["search"],
+                )
+            )
             if same_query_per_minute is not None
             else None
         )
-        for limited, shape in self._address_shapes.items():  # the query window's cover must last as long
-            if self._query_shape is not None and limited == "search" and shape[1] < self._query_shape[1]:
-                raise ValueError("the address's search window is shorter than its query windows")
 
     @classmethod
     def from_settings(cls, limiter: RateLimiter, settings: Settings) -> RateLimitPolicy:
@@ -113,14 +120,16 @@ class RateLimitPolicy:
         per_address = limited == "key_reads" or (not caller.is_backend and not allowlisted)
         if per_address:
             shape = self._address_shapes[limited]
-            by_address = Window(f"{KEY_PREFIX}:{limited}:ip:{address}", *shape)
+            by_address = Window(window_key(limited, "ip", address), *shape)
             windows.append(by_address)
             if query is not None and self._query_shape is not None:
                 # Every search of the text is one of the address's (which lasts at least a minute):
                 # a worker that has not seen this text lately can go by the address's count.
                 windows.append(
                     Window(
-                        f"{QUERY_WINDOW_PREFIX}{address}:{query}", *self._query_shape, cover=by_address.key
+                        window_key(REPEATED_QUERY, "ip", f"{address}:{query}"),
+                        *self._query_shape,
+                        cover=by_address.key,
                     )
                 )
         if caller.key_id is not None:
@@ -130,21 +139,26 @@ class RateLimitPolicy:
             )
         return windows
 
+    def _windows_of(
+        self, connection: ASGIConnection[Any, Any, Any, Any], limited: str, caller: Caller
+    ) -> tuple[str, list[Window]]:
+        address = subject_address(client_address(connection))
+        query = query_fingerprint(connection.query_params.multi_items()) if limited == "search" else None
+        allowlisted = connection.scope["state"].get(ACCESS_STATE_KEY) == "allow"
+        return address, self.windows(limited, address, caller, query, allowlisted)
+
     def admit_early(
         self, connection: ASGIConnection[Any, Any, Any, Any], limited: str, caller: Caller
     ) -> list[Window] | None:
         """Counts the request when it is far from its limits (the common case, no await); otherwise
         the windows `check` must wait for Redis on."""
-        address = subject_address(client_address(connection))
-        state = connection.scope["state"]
-        query = query_fingerprint(connection.query_params.multi_items()) if limited == "search" else None
-        windows = self.windows(limited, address, caller, query, state.get(ACCESS_STATE_KEY) == "allow")
+        _, windows = self._windows_of(connection, limited, caller)
         if not windows:  # an allowed address without a key (authentication off): nothing to count
             return None
         verdict = self.limiter.admit_early(windows)
         if verdict is None:
             return windows
-        state[STATE_KEY] = verdict
+        connection.scope["state"][STATE_KEY] = verdict
         return None
 
     async def check(
@@ -152,20 +166,20 @@ class RateLimitPolicy:
         connection: ASGIConnection[Any, Any, Any, Any],
         limited: str,
         caller: Caller,
-        windows: list[Window] | None = None,
+        waiting: list[Window] | None = None,
     ) -> None:
         """Counts the request; a refusal is a 429 with Retry-After. The verdict stays on the request
-        for the RateLimit-* headers of whatever response follows. `windows`: the request's, when
-        `admit_early` worked them out already."""
-        address = subject_address(client_address(connection))
-        state = connection.scope["state"]
-        if windows is None:
-            query = query_fingerprint(connection.query_params.multi_items()) if limited == "search" else None
-            windows = self.windows(limited, address, caller, query, state.get(ACCESS_STATE_KEY) == "allow")
-        if not windows:  # an allowed address without a key (authentication off): nothing to count
-            return
-        verdict = await self.limiter.hit(windows, limited)
-        state[STATE_KEY] = verdict
+        for the RateLimit-* headers of whatever response follows. `waiting`: the windows
+        `admit_early` could not admit on (Redis decides, without a second early try)."""
+        if waiting is None:
+            address, windows = self._windows_of(connection, limited, caller)
+            if not windows:  # an allowed address without a key (authentication off): nothing to count
+                return
+            verdict = await self.limiter.hit(windows, limited)
+        else:
+            address = subject_address(client_address(connection))
+            verdict = await self.limiter.exact(waiting, limited)
+        connection.scope["state"][STATE_KEY] = verdict
         if not verdict.allowed:
             retry = verdict.retry_after_header()
             if verdict.refused_by == REPEATED_QUERY:

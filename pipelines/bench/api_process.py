@@ -61,6 +61,11 @@ def wait_ready(process: subprocess.Popen[bytes], port: int) -> None:
         except OSError:
             pass
         time.sleep(0.1)
+    code = process.poll()
+    if code is not None:  # its stderr went nowhere: say how to see it
+        raise RuntimeError(
+            f"the API exited with status {code} before it was ready (run `python -m api` to see why)"
+        )
     process.terminate()
     raise RuntimeError(f"the API did not become ready within {API_START_TIMEOUT_S:.0f} s")
 

@@ -38,7 +38,7 @@ KEYED = "keys_and_limits"
 OPEN = "open"
 SIDES = {KEYED: {}, OPEN: {"QUARRY_AUTH": "off", "QUARRY_RATE_LIMITS": "false"}}
 PROCESSES_PER_SIDE = 4
-SEGMENTS = 6
+SEGMENTS = 12
 SEGMENT_S = 3
 WARM_S = 10
 BOOTSTRAP_SAMPLES = 2000
@@ -90,7 +90,7 @@ def guard_cpu(samples: int = 50_000) -> tuple[float, float]:
     """CPU time of the auth guard per request on a key the worker has verified before (mean and
     p99 in µs): header scan, hash, the worker's key memory, scope check."""
     from api.security.abuse import AbuseProtection
-    from api.security.auth import Authenticator, require_key
+    from api.security.auth import Authenticator, Gate, require_key
     from quarry.access_lists import AccessLists
     from quarry.api_keys import ApiKeys, MemoryKeyStore
     from quarry.audit import AuditLog
@@ -106,10 +106,11 @@ def guard_cpu(samples: int = 50_000) -> tuple[float, float]:
     connection: Any = SimpleNamespace(
         app=SimpleNamespace(
             state=SimpleNamespace(
-                authenticator=authenticator,
-                rate_limits=None,
-                # empty access lists (never loaded: no store is read here), as on most deployments
-                abuse=AbuseProtection(AccessLists(cast(Any, None)), AuditLog(cast(Any, None))),
+                gate=Gate(
+                    authenticator,
+                    # empty access lists (never loaded: no store is read here), as on most deployments
+                    abuse=AbuseProtection(AccessLists(cast(Any, None)), AuditLog(cast(Any, None))),
+                )
             )
         ),
         scope={"headers": headers, "client": ("127.0.0.1", 50000), "state": {}},
@@ -240,7 +241,8 @@ def table(overhead: SecurityOverhead) -> list[str]:
         f"{'within' if overhead.within_budget else 'over'} the {overhead.budget_ms * 1000:.0f} µs budget. "
         "Pairs, because this machine's speed drifts by a third within minutes, and two processes "
         "started alike differ by up to 0.1 ms whatever they run: a difference of two pooled figures, "
-        "or of one process per side, moves by more than the budget.",
+        "or of one process per side, moves by more than the budget. The pooled figures differ by "
+        f"{(overhead.sides[0].pooled_ms - overhead.sides[1].pooled_ms) * 1000:+.0f} µs.",
         "",
         f"For context, the two-worker `api_cached` minus `api_cached_open` of the rounds above, one "
         f"process per side: {rounds} ms. The guard alone, in process on a verified key: "

@@ -48,7 +48,7 @@ from api.search.semantic import QueryVectors, SemanticIndex, SemanticRetriever
 from api.search.services import AffinityReader, PageTooDeepError, SearchService
 from api.search.warmup import warm_in_background
 from api.security.abuse import AbuseProtection, EnumerationGuard
-from api.security.auth import API_KEY_HEADER, Authenticator, authorize
+from api.security.auth import API_KEY_HEADER, Authenticator, Gate, authorize
 from api.security.headers import add_security_headers
 from api.security.limits import RateLimitPolicy
 from api.suggest.controllers import SuggestController
@@ -210,19 +210,22 @@ def create_app(
         access_lists = AccessLists(search_engine, access_index(settings.security_indices_prefix))
         access_lists.start()
         app.state.access_lists = access_lists
-        app.state.abuse = AbuseProtection(
+        abuse = AbuseProtection(
             access_lists,
             app.state.audit,
             EnumerationGuard(resp, settings.abuse_enumeration_run, settings.abuse_enumeration_cooldown_s),
         )
-        app.state.rate_limits = (
-            RateLimitPolicy.from_settings(limiter, settings) if settings.rate_limits else None
-        )
         prefix = settings.security_indices_prefix
         app.state.api_keys = keys or ApiKeys(OpenSearchKeyStore(search_engine, keys_index(prefix)))
         app.state.user_token_master = master_secret(settings.user_token_secret, settings.var_path)
-        app.state.authenticator = Authenticator(
-            app.state.api_keys, enabled=settings.auth == "on", user_token_master=app.state.user_token_master
+        app.state.gate = Gate(
+            Authenticator(
+                app.state.api_keys,
+                enabled=settings.auth == "on",
+                user_token_master=app.state.user_token_master,
+            ),
+            RateLimitPolicy.from_settings(limiter, settings) if settings.rate_limits else None,
+            abuse,
         )
         if settings.auth == "off":
             log.warning(

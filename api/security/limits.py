@@ -14,7 +14,7 @@ import msgspec
 from litestar.connection import ASGIConnection
 from litestar.exceptions import TooManyRequestsException
 
-from api.security.auth import Caller
+from api.security.auth import Caller, gate_of
 from api.security.clients import ACCESS_STATE_KEY, client_address, subject_address
 from quarry.rate_limits import RateLimiter, Verdict, Window, window_key
 from quarry.settings import Settings
@@ -24,6 +24,11 @@ REPEATED_QUERY = "repeated_query"
 KEY_READS_PER_MINUTE = 60
 """Store reads of keys a worker has not seen, per client address: a browser or backend needs one per
 key and worker every 10 s; a client trying made-up keys needs one per guess."""
+
+
+REQUEST_WINDOWS_KEPT = 4096
+"""Requests whose windows a worker remembers (by client, request line and key): past it, all are
+forgotten and worked out again."""
 
 
 class Limits(msgspec.Struct, frozen=True):
@@ -47,6 +52,7 @@ class RateLimitPolicy:
         self._minute_s = minute_s
         self._same_query = same_query_per_minute
         self._key_windows: dict[tuple[str, str, int], Window] = {}
+        self._request_windows: dict[tuple[Any, ...], tuple[str, list[Window]]] = {}
         # What every address's window of a kind looks like (its key aside), worked out once: a
         # window is made per request. Window.of checks that the address's search window lasts at
         # least as long as the query windows it covers.
@@ -142,10 +148,32 @@ class RateLimitPolicy:
     def _windows_of(
         self, connection: ASGIConnection[Any, Any, Any, Any], limited: str, caller: Caller
     ) -> tuple[str, list[Window]]:
+        """The request's windows, worked out once per client, request line and key: a client
+        repeating a search (what a cached search is) costs one dict lookup here instead of an
+        address, a fingerprint and three windows (docs/security.md#cost). Bounded: cleared when
+        full, like the key windows."""
+        scope = connection.scope
+        client = scope.get("client")
+        allowlisted = scope["state"].get(ACCESS_STATE_KEY) == "allow"
+        memo_key = (
+            limited,
+            client[0] if client else "",
+            scope["query_string"] if limited == "search" else b"",
+            allowlisted,
+            caller.key_id,
+            caller.is_backend,
+            caller.search_per_minute if limited == "search" else caller.recommend_per_minute,
+        )
+        known = self._request_windows.get(memo_key)
+        if known is not None:
+            return known
         address = subject_address(client_address(connection))
         query = query_fingerprint(connection.query_params.multi_items()) if limited == "search" else None
-        allowlisted = connection.scope["state"].get(ACCESS_STATE_KEY) == "allow"
-        return address, self.windows(limited, address, caller, query, allowlisted)
+        known = address, self.windows(limited, address, caller, query, allowlisted)
+        if len(self._request_windows) >= REQUEST_WINDOWS_KEPT:
+            self._request_windows.clear()
+        self._request_windows[memo_key] = known
+        return known
 
     def admit_early(
         self, connection: ASGIConnection[Any, Any, Any, Any], limited: str, caller: Caller
@@ -183,7 +211,7 @@ class RateLimitPolicy:
         if not verdict.allowed:
             retry = verdict.retry_after_header()
             if verdict.refused_by == REPEATED_QUERY:
-                blocks = connection.app.state.abuse
+                blocks = gate_of(connection).abuse
                 if blocks is not None:
                     await blocks.blocked(REPEATED_QUERY, address, caller.key_id, f"retry in {retry} s")
                 raise TooManyRequestsException(

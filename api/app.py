@@ -48,7 +48,7 @@ from api.search.semantic import QueryVectors, SemanticIndex, SemanticRetriever
 from api.search.services import AffinityReader, PageTooDeepError, SearchService
 from api.search.warmup import warm_in_background
 from api.security.abuse import AbuseProtection, EnumerationGuard
-from api.security.auth import API_KEY_HEADER, Authenticator, Gate, authorize
+from api.security.auth import API_KEY_HEADER, Authenticator, Gate
 from api.security.headers import add_security_headers
 from api.security.limits import RateLimitPolicy
 from api.suggest.controllers import SuggestController
@@ -151,6 +151,8 @@ def create_app(
     settings = settings or get_settings()
     configure_logging(settings.log_level, service="quarry-api", stream=sys.stdout)
 
+    gate = Gate()  # the before-request hook; what it checks with is installed at start-up
+
     @asynccontextmanager
     async def services(app: Litestar) -> AsyncIterator[None]:
         # In the worker process: the span exporter's thread must not be forked.
@@ -218,7 +220,7 @@ def create_app(
         prefix = settings.security_indices_prefix
         app.state.api_keys = keys or ApiKeys(OpenSearchKeyStore(search_engine, keys_index(prefix)))
         app.state.user_token_master = master_secret(settings.user_token_secret, settings.var_path)
-        app.state.gate = Gate(
+        gate.install(
             Authenticator(
                 app.state.api_keys,
                 enabled=settings.auth == "on",
@@ -227,6 +229,7 @@ def create_app(
             RateLimitPolicy.from_settings(limiter, settings) if settings.rate_limits else None,
             abuse,
         )
+        app.state.gate = gate
         if settings.auth == "off":
             log.warning(
                 "QUARRY_AUTH=off: every route answers anyone without an API key; for local experiments only"
@@ -337,7 +340,7 @@ def create_app(
             UserPrivacyController,
         ],
         lifespan=[services],
-        before_request=authorize,
+        before_request=gate.authorize,
         middleware=[tracing_middleware, metrics_middleware],
         exception_handlers={
             HTTPException: http_exception_handler,

@@ -484,7 +484,7 @@ class ApiKeys:
         if memo is not None:
             verified_against, good_until = memo
             if (
-                self._cache.get(key_id) is verified_against
+                self._cache.peek(key_id) is verified_against
                 and self._monotonic() - verified_against[0] < self._cache_ttl_s
                 and (good_until is None or self._clock() < good_until)
             ):

@@ -27,6 +27,12 @@ class Lru(Generic[K, V]):
                 self._entries.move_to_end(key)
             return found
 
+    def peek(self, key: K) -> V | None:
+        """The entry without marking it used and without the lock (one dict read is atomic): for a
+        check on every request that must not cost a lock round (the entry's recency is kept by the
+        reads that matter)."""
+        return self._entries.get(key)
+
     def put(self, key: K, value: V) -> None:
         with self._lock:
             self._entries[key] = value

@@ -103,22 +103,38 @@ of taking the threads searches need."""
 
 
 class Gate:
-    """What the before-request hook works with, as one app-state entry made at start-up: Litestar's
-    `State` finds each entry through `__getattr__` (about 0.8 µs), and a cached search would
-    otherwise look up three. `rate_limits` is None with QUARRY_RATE_LIMITS=false; `abuse` None
-    where no access lists or enumeration guard are kept."""
+    """What the before-request hook works with: made with the app, filled at start-up (`install`),
+    and kept in the app's state for the rare paths that need it. The hook is this object's bound
+    method, so a request finds everything without a `State` lookup (Litestar's `State` answers
+    each through `__getattr__`, about 0.8 µs, and a cached search made three). `rate_limits` is
+    None with QUARRY_RATE_LIMITS=false; `abuse` None where no access lists are kept."""
 
     __slots__ = ("abuse", "authenticator", "rate_limits")
 
     def __init__(
         self,
-        authenticator: Authenticator,
+        authenticator: Authenticator | None = None,
         rate_limits: RateLimitPolicy | None = None,
         abuse: AbuseProtection | None = None,
+    ) -> None:
+        self.install(authenticator, rate_limits, abuse)
+
+    def install(
+        self,
+        authenticator: Authenticator | None,
+        rate_limits: RateLimitPolicy | None,
+        abuse: AbuseProtection | None,
     ) -> None:
         self.authenticator = authenticator
         self.rate_limits = rate_limits
         self.abuse = abuse
+
+    async def authorize(self, request: Request[Any, Any, Any]) -> None:
+        """`require_key` as the app's before-request hook, which runs where a guard would (after
+        routing, before the handler decodes anything) but is handed the request alone: Litestar
+        gives each guard a copy of the route handler, copied on every request (about 3 % of a
+        cached search's CPU)."""
+        await require_key(request, request.scope["route_handler"], self)
 
 
 def gate_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Gate:
@@ -195,15 +211,21 @@ def unauthorized(detail: str) -> NotAuthorizedException:
     return NotAuthorizedException(detail, headers={"WWW-Authenticate": f'{BEARER} realm="quarry"'})
 
 
-async def require_key(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """The app-level guard: 401 without a valid key, 403 without the route's scope."""
+async def require_key(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler, gate: Gate | None = None
+) -> None:
+    """The app-level guard: 401 without a valid key, 403 without the route's scope. `gate`: the
+    app's, when the caller has it at hand."""
     opt = handler.opt
     if opt.get("public"):
         return
-    gate = gate_of(connection)
+    if gate is None:
+        gate = gate_of(connection)
     if gate.abuse is not None:
         await _screen(connection, gate.abuse)
     authenticator = gate.authenticator
+    if authenticator is None:  # not started yet: nothing is served before start-up ends
+        raise KeyStoreError("the API is starting")
     if not authenticator.enabled:
         connection.scope["state"][CALLER_STATE_KEY] = ANYONE
         scope = opt.get("scope")
@@ -224,13 +246,6 @@ async def require_key(connection: ASGIConnection[Any, Any, Any, Any], handler: B
         raise PermissionDeniedException("this route cannot keep to the API key's fixed filters")
     connection.scope["state"][CALLER_STATE_KEY] = caller
     await _limit(connection, opt, caller, gate)
-
-
-async def authorize(request: Request[Any, Any, Any]) -> None:
-    """`require_key` as the app's before-request hook, which runs where a guard would (after routing,
-    before the handler decodes anything) but is handed the request alone: Litestar gives each guard
-    a copy of the route handler, copied on every request (about 3 % of a cached search's CPU)."""
-    await require_key(request, request.scope["route_handler"])
 
 
 async def _screen(connection: ASGIConnection[Any, Any, Any, Any], abuse: AbuseProtection) -> None:
@@ -264,9 +279,11 @@ async def _guard_enumeration(
 ) -> None:
     """Product pages requested in (near-)sequence by one client block it from them for a cool-down
     (api/security/abuse.py); backends and allow-listed addresses are not watched."""
-    guard = abuse.enumeration if abuse is not None else None
-    if guard is None or caller.is_backend or connection.scope["state"].get(ACCESS_STATE_KEY) == "allow":
+    if abuse is None or abuse.enumeration is None:
         return
+    if caller.is_backend or connection.scope["state"].get(ACCESS_STATE_KEY) == "allow":
+        return
+    guard = abuse.enumeration
     address = subject_address(client_address(connection))
     verdict = await guard.check(address, str(connection.path_params.get("product_id", "")))
     if verdict.blocked:

@@ -183,7 +183,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     rate_limit_early_admission: bool = True
     """Admit requests far from their limits without waiting for Redis (still counted; exact near a limit)."""
 
-    rate_limit_batch_ms: Annotated[float, msgspec.Meta(gt=0, le=1000)] = 25.0
+    rate_limit_batch_ms: Annotated[float, msgspec.Meta(gt=0, le=1000)] = 50.0
     """How long a worker gathers early-admitted requests before counting them in Redis in one call."""
 
     rate_limit_timeout_ms: float = 50.0

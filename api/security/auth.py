@@ -190,17 +190,21 @@ class Authenticator:
         self._callers[key.key_id] = (key, caller)
         return caller
 
-    async def authenticate(self, token: str, connection: ASGIConnection[Any, Any, Any, Any]) -> Caller | None:
+    async def authenticate(
+        self,
+        token: str,
+        connection: ASGIConnection[Any, Any, Any, Any],
+        policy: RateLimitPolicy | None = None,
+    ) -> Caller | None:
         """A key this worker verified lately is answered from memory; any other is read from the store
         in a thread. An id the worker knows no key under is read only after the client address's
-        window of such reads admits it: made-up keys cost a store read each, so they are limited
-        before any key is known (refreshing a known key every 10 s is not)."""
+        window of such reads admits it (`policy`; none: not limited): made-up keys cost a store read
+        each, so they are limited before any key is known (refreshing a known key every 10 s is not)."""
         if self.keys is None:  # enabled without keys is refused in __init__
             raise KeyStoreError("no key store")
         try:
             key = self.keys.verify(token, may_read=False)
         except StoreReadNeededError as needed:
-            policy = gate_of(connection).rate_limits
             if policy is not None and not needed.known:  # a guess, not a known key's refresh
                 await policy.check(connection, "key_reads", ANONYMOUS)
             key = await anyio.to_thread.run_sync(self.keys.verify, token, limiter=self._reads)
@@ -212,15 +216,12 @@ def unauthorized(detail: str) -> NotAuthorizedException:
 
 
 async def require_key(
-    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler, gate: Gate | None = None
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler, gate: Gate
 ) -> None:
-    """The app-level guard: 401 without a valid key, 403 without the route's scope. `gate`: the
-    app's, when the caller has it at hand."""
+    """The app-level guard: 401 without a valid key, 403 without the route's scope."""
     opt = handler.opt
     if opt.get("public"):
         return
-    if gate is None:
-        gate = gate_of(connection)
     if gate.abuse is not None:
         await _screen(connection, gate.abuse)
     authenticator = gate.authenticator
@@ -236,7 +237,7 @@ async def require_key(
     token = presented_token(connection.scope["headers"])
     if token is None:
         raise unauthorized(f"an API key is required: send Authorization: Bearer <key> or {API_KEY_HEADER}")
-    caller = await authenticator.authenticate(token, connection)
+    caller = await authenticator.authenticate(token, connection, gate.rate_limits)
     if caller is None:
         raise unauthorized("the API key is unknown, revoked or expired")
     scope = opt.get("scope")

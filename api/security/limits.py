@@ -52,7 +52,7 @@ class RateLimitPolicy:
         self._minute_s = minute_s
         self._same_query = same_query_per_minute
         self._key_windows: dict[tuple[str, str, int], Window] = {}
-        self._request_windows: dict[tuple[Any, ...], tuple[str, list[Window]]] = {}
+        self._request_windows: dict[tuple[Any, ...], tuple[Window, ...]] = {}
         # What every address's window of a kind looks like (its key aside), worked out once: a
         # window is made per request. Window.of checks that the address's search window lasts at
         # least as long as the query windows it covers.
@@ -147,11 +147,11 @@ class RateLimitPolicy:
 
     def _windows_of(
         self, connection: ASGIConnection[Any, Any, Any, Any], limited: str, caller: Caller
-    ) -> tuple[str, list[Window]]:
+    ) -> tuple[Window, ...]:
         """The request's windows, worked out once per client, request line and key: a client
         repeating a search (what a cached search is) costs one dict lookup here instead of an
         address, a fingerprint and three windows (docs/security.md#cost). Bounded: cleared when
-        full, like the key windows."""
+        full, like the key windows. A tuple: requests share it."""
         scope = connection.scope
         client = scope.get("client")
         allowlisted = scope["state"].get(ACCESS_STATE_KEY) == "allow"
@@ -169,7 +169,7 @@ class RateLimitPolicy:
             return known
         address = subject_address(client_address(connection))
         query = query_fingerprint(connection.query_params.multi_items()) if limited == "search" else None
-        known = address, self.windows(limited, address, caller, query, allowlisted)
+        known = tuple(self.windows(limited, address, caller, query, allowlisted))
         if len(self._request_windows) >= REQUEST_WINDOWS_KEPT:
             self._request_windows.clear()
         self._request_windows[memo_key] = known
@@ -177,10 +177,10 @@ class RateLimitPolicy:
 
     def admit_early(
         self, connection: ASGIConnection[Any, Any, Any, Any], limited: str, caller: Caller
-    ) -> list[Window] | None:
+    ) -> tuple[Window, ...] | None:
         """Counts the request when it is far from its limits (the common case, no await); otherwise
         the windows `check` must wait for Redis on."""
-        _, windows = self._windows_of(connection, limited, caller)
+        windows = self._windows_of(connection, limited, caller)
         if not windows:  # an allowed address without a key (authentication off): nothing to count
             return None
         verdict = self.limiter.admit_early(windows)
@@ -194,18 +194,17 @@ class RateLimitPolicy:
         connection: ASGIConnection[Any, Any, Any, Any],
         limited: str,
         caller: Caller,
-        waiting: list[Window] | None = None,
+        waiting: tuple[Window, ...] | None = None,
     ) -> None:
         """Counts the request; a refusal is a 429 with Retry-After. The verdict stays on the request
         for the RateLimit-* headers of whatever response follows. `waiting`: the windows
         `admit_early` could not admit on (Redis decides, without a second early try)."""
         if waiting is None:
-            address, windows = self._windows_of(connection, limited, caller)
+            windows = self._windows_of(connection, limited, caller)
             if not windows:  # an allowed address without a key (authentication off): nothing to count
                 return
             verdict = await self.limiter.hit(windows, limited)
         else:
-            address = subject_address(client_address(connection))
             verdict = await self.limiter.exact(waiting, limited)
         connection.scope["state"][STATE_KEY] = verdict
         if not verdict.allowed:
@@ -213,6 +212,7 @@ class RateLimitPolicy:
             if verdict.refused_by == REPEATED_QUERY:
                 blocks = gate_of(connection).abuse
                 if blocks is not None:
+                    address = subject_address(client_address(connection))
                     await blocks.blocked(REPEATED_QUERY, address, caller.key_id, f"retry in {retry} s")
                 raise TooManyRequestsException(
                     f"the same search more than {self._same_query} times a minute from this client; "

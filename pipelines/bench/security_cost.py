@@ -103,27 +103,20 @@ def guard_cpu(samples: int = 50_000) -> tuple[float, float]:
         (b"user-agent", b"wrk"),
         (b"authorization", f"Bearer {token}".encode()),
     ]
-    connection: Any = SimpleNamespace(
-        app=SimpleNamespace(
-            state=SimpleNamespace(
-                gate=Gate(
-                    authenticator,
-                    # empty access lists (never loaded: no store is read here), as on most deployments
-                    abuse=AbuseProtection(AccessLists(cast(Any, None)), AuditLog(cast(Any, None))),
-                )
-            )
-        ),
-        scope={"headers": headers, "client": ("127.0.0.1", 50000), "state": {}},
-        state=SimpleNamespace(),
+    gate = Gate(
+        authenticator,
+        # empty access lists (never loaded: no store is read here), as on most deployments
+        abuse=AbuseProtection(AccessLists(cast(Any, None)), AuditLog(cast(Any, None))),
     )
+    connection: Any = SimpleNamespace(scope={"headers": headers, "client": ("127.0.0.1", 50000), "state": {}})
     handler: Any = SimpleNamespace(opt={"scope": "search"})
 
     async def run() -> list[float]:
-        await require_key(connection, handler)  # the first call reads the store
+        await require_key(connection, handler, gate)  # the first call reads the store
         timings = []
         for _ in range(samples):
             started = time.process_time_ns()
-            await require_key(connection, handler)
+            await require_key(connection, handler, gate)
             timings.append((time.process_time_ns() - started) / 1000)
         return timings
 

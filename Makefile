@@ -9,7 +9,7 @@ PY := $(CURDIR)/.venv/bin/python
 # Downloads are cached outside the checkout so fresh clones and CI runs reuse them.
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
-.PHONY: help bootstrap provision services up down status test lint typecheck unit integration \
+.PHONY: help bootstrap provision services up down status airflow airflow-down test lint typecheck unit integration \
         index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events bench-ubi-ids bench-ratelimit observe events-retention privacy-migrate events-replay events-fill-queries judgments-coec rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table security-audit clean
 
 help: ## List the targets
@@ -48,7 +48,8 @@ up: services ## Start the whole stack with the demo catalog and print its URLs (
 	  echo "  Redis          $$QUARRY_REDIS_URL"; \
 	  echo "Stop it with: make down"
 
-down: ## Stop everything `make up` started
+down: ## Stop everything `make up` (and `make airflow`) started
+	@ops/airflowctl stop
 	@ops/apictl stop
 	@ops/redisctl stop
 	@opensearch/opensearchctl stop
@@ -57,6 +58,7 @@ status: ## Show what runs and how healthy it is
 	@opensearch/opensearchctl status || true
 	@ops/redisctl status || true
 	@ops/apictl status || true
+	@ops/airflowctl status || true
 
 test: services ## Provision, start services, then lint, type-check and run every test
 	@$(MAKE) --no-print-directory lint typecheck
@@ -66,7 +68,7 @@ lint: bootstrap ## ruff (lint and format check)
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check --quiet . || { echo "run: $(PY) -m ruff format ."; exit 1; }
 
-typecheck: bootstrap ## mypy --strict on quarry/, api/, pipelines/
+typecheck: bootstrap ## mypy --strict on quarry/, api/, pipelines/, dags/
 	@$(PY) -m mypy
 
 unit: bootstrap ## Unit tests only (no services needed)
@@ -74,6 +76,7 @@ unit: bootstrap ## Unit tests only (no services needed)
 
 integration: services ## Integration and e2e tests only (real OpenSearch and Redis)
 	@ops/run-tests tests/integration tests/e2e
+	@ops/run-tests airflow -q
 
 index: services ## Rebuild the products index from the demo catalog, then the vocabulary artifact
 	@$(PY) -m pipelines index-demo >/dev/null
@@ -160,6 +163,12 @@ bench-ratelimit: services ## CPU per rate-limit check: Quarry's pipelined script
 bench-ubi-ids: services ## API CPU per cached search with and without a client-supplied query_id, vs raw OpenSearch -> reports/bench-ubi-ids.*
 	@$(PY) -m pipelines index-demo --if-empty >/dev/null
 	@$(PY) -m pipelines.bench.ubi_ids_bench
+
+airflow: services ## Start Airflow (UI on 127.0.0.1:8080, metadata in a local PostgreSQL) running the DAGs in dags/; prints the login
+	@ops/airflowctl start
+
+airflow-down: ## Stop Airflow, its Pushgateway and its PostgreSQL
+	@ops/airflowctl stop
 
 simulate: up ## Synthetic shoppers (2,000 users, 7 days) search the API and send events; SIM_ARGS=... to change
 	@$(PY) -m pipelines simulate $(SIM_ARGS)

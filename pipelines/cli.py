@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import numpy as np
 
-from pipelines import evaluation, golden
+from pipelines import evaluation, golden, jobs
 from pipelines.bench.report import REPORTS, environment, write_report
 from pipelines.catalog.generator import generate_catalog
 from pipelines.catalog.importer import FORMATS, Rejection, RowError, detect_format, read_catalog
@@ -28,7 +28,6 @@ from pipelines.indexing.versions import build_from_documents, rollback
 from pipelines.keys_cli import add_keys_parser
 from pipelines.synonyms import apply as synonyms
 from pipelines.synonyms.rules import load_rules, opensearch_rules
-from pipelines.understanding import build_and_publish
 from quarry import connections
 from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.adapters.search_engine import OpenSearchEngine, SearchEngineError
@@ -36,12 +35,9 @@ from quarry.logs import configure_logging
 from quarry.settings import PROJECT_ROOT, Settings, get_settings
 from quarry.ubi import (
     SYNTHETIC_USER_PREFIX,
-    drop_expired_events,
-    drop_expired_queries,
     ensure_ubi_indices,
     fill_event_user_queries,
 )
-from quarry.vocabulary import ARTIFACT as VOCABULARY_ARTIFACT
 
 if TYPE_CHECKING:
     from api.search.ranking import RankingConfig
@@ -172,53 +168,22 @@ def _write_rejections(settings: Settings, rejections: list[Rejection]) -> Path |
 
 
 def cmd_vocabulary(args: argparse.Namespace, settings: Settings) -> int:
-    store = LocalArtifactStore(settings.artifacts_dir)
-    if args.if_missing and store.current(VOCABULARY_ARTIFACT):
-        print(
-            f"{VOCABULARY_ARTIFACT} {store.current(VOCABULARY_ARTIFACT)} is current; not rebuilding",
-            file=sys.stderr,
-        )
-        return 0
-    version = build_and_publish(_engine(settings), store, args.alias, ubi_engine=_ubi_engine(settings))
-    print(f"published {VOCABULARY_ARTIFACT} {version}", file=sys.stderr)
-    _emit(
-        {"artifact": VOCABULARY_ARTIFACT, "version": version, **store.metadata(VOCABULARY_ARTIFACT, version)}
-    )
+    result = jobs.vocabulary(settings, args.alias, if_missing=args.if_missing)
+    state = "published" if result["rebuilt"] else "is current; not rebuilding"
+    print(f"{result['artifact']} {result['version']} {state}", file=sys.stderr)
+    if result["rebuilt"]:
+        _emit(result)
     return 0
 
 
 def cmd_embeddings(args: argparse.Namespace, settings: Settings) -> int:
-    from pipelines.embeddings import embed_catalog, ensure_query_encoders
-    from quarry.category_prototypes import CATEGORIES_FILE, ROUTER_FILE
-    from quarry.embeddings import SentenceTransformerEncoder, model_directory
-    from quarry.model_fetch import ensure_model
-    from quarry.onnx_encoder import stale_precisions
-    from quarry.vector_index import ARTIFACT as VECTOR_ARTIFACT
-
-    engine, store = _engine(settings), LocalArtifactStore(settings.artifacts_dir)
-    model = settings.embedding_model
-    ensure_model(model, settings.cache_dir, settings.pypi_index_url)  # provisioning: split models
-    _, model_version = model_directory(model, settings.cache_dir)
-    current = store.current(VECTOR_ARTIFACT)
-    metadata = store.metadata(VECTOR_ARTIFACT, current) if current else {}
-    vectors_current = bool(args.if_missing) and (
-        metadata.get("source_index") in engine.alias_targets(args.alias)
-        and (metadata.get("model"), metadata.get("model_version")) == (model, model_version)
-        and CATEGORIES_FILE in metadata.get("files", [])  # artifacts from before category prototypes
-        and (  # ... and from before the category router
-            settings.category_router_model in ("", model) or ROUTER_FILE in metadata.get("files", [])
-        )
-    )
-    if vectors_current and not stale_precisions(store, model, model_version):
-        # Nothing to do: the model (and torch) is not even loaded.
+    result = jobs.embeddings(settings, args.alias, full=args.full, if_missing=args.if_missing)
+    if result.get("rebuilt") is False:
         print(
-            f"{VECTOR_ARTIFACT} {current} matches {args.alias} and {model}; not rebuilding", file=sys.stderr
+            f"{result['artifact']} {result['version']} matches {args.alias}; not rebuilding", file=sys.stderr
         )
-        return 0
-    encoder = SentenceTransformerEncoder(model, cache_dir=settings.cache_dir)
-    ensure_query_encoders(store, encoder)
-    if not vectors_current:
-        _emit(embed_catalog(engine, settings, store, encoder, args.alias, full=args.full))
+    elif "encoded" in result or "index" in result:
+        _emit(result)
     return 0
 
 
@@ -326,24 +291,14 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_events_retention(args: argparse.Namespace, settings: Settings) -> int:
-    today = dt.datetime.now(dt.UTC).date()
-    engine = _ubi_engine(settings)
-    ensure_ubi_indices(engine, settings.mappings_dir)  # today's index takes the writes of direct writers
-    dropped = drop_expired_events(engine, settings.events_retention_days, today)
-    queries = drop_expired_queries(engine, settings.query_log_retention_days, dt.datetime.now(dt.UTC))
+    result = jobs.retention(settings)
     print(
-        f"dropped {len(dropped)} daily event indices older than {settings.events_retention_days} days "
-        f"and {queries} logged searches older than {settings.query_log_retention_days} days",
+        f"dropped {len(result['dropped'])} daily event indices older than {result['retention_days']} days "
+        f"and {result['queries_deleted']} logged searches older than "
+        f"{result['query_log_retention_days']} days",
         file=sys.stderr,
     )
-    _emit(
-        {
-            "dropped": dropped,
-            "retention_days": settings.events_retention_days,
-            "queries_deleted": queries,
-            "query_log_retention_days": settings.query_log_retention_days,
-        }
-    )
+    _emit(result)
     return 0
 
 
@@ -532,38 +487,16 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_popularity(args: argparse.Namespace, settings: Settings) -> int:
-    from pipelines.features import FeatureSettings, compute_features
-    from quarry.privacy_registry import training_exclusions
+    from pipelines.features import EVERY_PART
 
-    report = compute_features(
-        _engine(settings),
-        connections.redis_store(settings, timeout_s=5),
-        args.alias,
-        FeatureSettings(window_days=args.window_days, half_life_days=args.half_life_days),
-        ubi_engine=_ubi_engine(settings),
-        exclusions=training_exclusions(settings, _engine(settings)),
-    )
-    log.info("features computed", extra=msgspec.to_builtins(report))
-    _emit(report)
+    _emit(jobs.features(settings, EVERY_PART, args.alias, args.window_days, args.half_life_days))
     return 0
 
 
 def cmd_train_als(args: argparse.Namespace, settings: Settings) -> int:
-    from pipelines.recommend.train import train_and_publish
-    from quarry.privacy_registry import training_exclusions
-
-    version, metadata = train_and_publish(
-        _engine(settings),
-        LocalArtifactStore(settings.artifacts_dir),
-        args.window_days,
-        _als_params(args),
-        dt.datetime.now(dt.UTC),
-        args.alias,
-        ubi_engine=_ubi_engine(settings),
-        exclusions=training_exclusions(settings, _engine(settings)),
-    )
-    print(f"published als {version}", file=sys.stderr)
-    _emit({"artifact": "als", "version": version, **metadata})
+    result = jobs.train_als(settings, args.window_days, _als_params(args), args.alias)
+    print(f"published als {result['version']}", file=sys.stderr)
+    _emit(result)
     return 0
 
 
@@ -712,19 +645,16 @@ def cmd_synonyms_suggest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_synonyms_apply(args: argparse.Namespace, settings: Settings) -> int:
-    report = synonyms.apply(
-        settings, _engine(settings), args.alias, dry_run=args.dry_run, ubi_engine=_ubi_engine(settings)
-    )
-    if not report.changed_terms:
+    result = jobs.synonyms_apply(settings, args.alias, dry_run=args.dry_run)
+    if not result["changed_terms"]:
         print("synonyms unchanged: nothing to apply", file=sys.stderr)
     else:
         verb = "previewed (dry run, alias unchanged)" if args.dry_run else "applied"
-        assert report.build is not None  # noqa: S101 - narrows a type; not a check of input
         print(
-            f"{verb}: {args.alias} -> {report.build.index}; changed terms: {', '.join(report.changed_terms)}",
+            f"{verb}: {args.alias} -> {result['index']}; changed terms: {', '.join(result['changed_terms'])}",
             file=sys.stderr,
         )
-        print(synonyms.impact_table(report))
+        print(result["impact_markdown"])
     return 0
 
 

@@ -29,6 +29,11 @@ from quarry.ubi import UBI_EVENTS, event_object_id, event_time
 
 ACTION_WEIGHTS = {"impression": 0.0, "view": 1.0, "click": 2.0, "add_to_cart": 5.0, "purchase": 10.0}
 POPULAR_TTL_S = 300
+POPULARITY = "popularity"
+AFFINITY = "affinity"
+EVERY_PART = frozenset({POPULARITY, AFFINITY})
+"""What one run computes: the popularity DAG runs every 5 minutes and the affinity DAG daily, over
+the same events and weights (docs/pipelines.md)."""
 
 
 class FeatureSettings(msgspec.Struct, frozen=True):
@@ -92,8 +97,12 @@ def compute_features(
     events_index: str = UBI_EVENTS,
     ubi_engine: SearchEngine | None = None,
     exclusions: TrainingExclusions = NO_EXCLUSIONS,
+    parts: frozenset[str] = EVERY_PART,
 ) -> FeatureReport:
-    """`ubi_engine`: the cluster holding `events_index` when it is not the search cluster."""
+    """`ubi_engine`: the cluster holding `events_index` when it is not the search cluster. `parts`:
+    what to write (popularity: the products' scores and the popular lists; affinity: the users')."""
+    if not parts or parts - EVERY_PART:
+        raise ValueError(f"parts must be a non-empty subset of {sorted(EVERY_PART)}, not {sorted(parts)}")
     now = now or dt.datetime.now(dt.UTC)
     window_start = now - dt.timedelta(days=parameters.window_days)
     products = {
@@ -116,6 +125,37 @@ def compute_features(
     ]
     popularity, affinity = aggregate(events, products, now, parameters.half_life_days, exclusions)
 
+    updated = lists = 0
+    if POPULARITY in parts:
+        updated, lists = _write_popularity(engine, store, alias, products, popularity, parameters.top_k)
+    if AFFINITY not in parts:
+        affinity = {}
+    for user, weights in affinity.items():
+        store.set(
+            user_affinity_key(user),
+            msgspec.json.encode(weights),
+            ttl_s=parameters.affinity_ttl_s,
+        )
+    return FeatureReport(
+        events=len(events),
+        products_scored=len(popularity),
+        products_updated=updated,
+        users_with_affinity=len(affinity),
+        popular_lists=lists,
+        window_start=window_start.isoformat(),
+        parameters=parameters,
+    )
+
+
+def _write_popularity(
+    engine: SearchEngine,
+    store: KeyValueStore,
+    alias: str,
+    products: dict[str, str],
+    popularity: dict[str, float],
+    top_k: int,
+) -> tuple[int, int]:
+    """Each product's popularity_score in the live index, and the top-k lists per department."""
     live = engine.alias_targets(alias)[0]
     actions = (
         (
@@ -136,21 +176,7 @@ def compute_features(
             by_department[products[pid]].append((score, pid))
             by_department["all"].append((score, pid))
     for department, scored in by_department.items():
-        top = [pid for _, pid in sorted(scored, key=lambda sp: (-sp[0], sp[1]))[: parameters.top_k]]
-        store.set(f"popular:{department}:{parameters.top_k}", msgspec.json.encode(top), ttl_s=POPULAR_TTL_S)
+        top = [pid for _, pid in sorted(scored, key=lambda sp: (-sp[0], sp[1]))[:top_k]]
+        store.set(f"popular:{department}:{top_k}", msgspec.json.encode(top), ttl_s=POPULAR_TTL_S)
         lists += 1
-    for user, weights in affinity.items():
-        store.set(
-            user_affinity_key(user),
-            msgspec.json.encode(weights),
-            ttl_s=parameters.affinity_ttl_s,
-        )
-    return FeatureReport(
-        events=len(events),
-        products_scored=len(popularity),
-        products_updated=stats.indexed,
-        users_with_affinity=len(affinity),
-        popular_lists=lists,
-        window_start=window_start.isoformat(),
-        parameters=parameters,
-    )
+    return stats.indexed, lists

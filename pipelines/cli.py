@@ -176,6 +176,14 @@ def cmd_vocabulary(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_catalog_priors(args: argparse.Namespace, settings: Settings) -> int:
+    result = jobs.catalog_priors(settings, args.alias, if_missing=args.if_missing)
+    state = "published" if result["rebuilt"] else "is current; not rebuilding"
+    print(f"{result['artifact']} {result['version']} {state}", file=sys.stderr)
+    _emit(result)
+    return 0
+
+
 def cmd_embeddings(args: argparse.Namespace, settings: Settings) -> int:
     result = jobs.embeddings(settings, args.alias, full=args.full, if_missing=args.if_missing)
     if result.get("rebuilt") is False:
@@ -692,6 +700,12 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     )
     p.add_argument("--if-missing", action="store_true", help="do nothing when a version is already current")
     p.set_defaults(run=cmd_vocabulary)
+
+    p = command(
+        "catalog-priors", "rank products by rating, reviews and freshness: the cold-start recommendations"
+    )
+    p.add_argument("--if-missing", action="store_true", help="do nothing when a version is already current")
+    p.set_defaults(run=cmd_catalog_priors)
 
     p = command("embeddings", "encode the catalog into a new index version and publish the FAISS artifact")
     p.add_argument(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -77,22 +78,35 @@ def train_als(
     return {"artifact": "als", "version": version, **metadata}
 
 
+def _publish_unless_current(
+    settings: Settings, artifact: str, if_missing: bool, build: Callable[[LocalArtifactStore], str]
+) -> dict[str, Any]:
+    """Build and publish an artifact (`build` returns the new version), or, with `if_missing`,
+    keep the current version when there is one."""
+    store = LocalArtifactStore(settings.artifacts_dir)
+    current = store.current(artifact)
+    if if_missing and current:
+        return {"artifact": artifact, "version": current, "rebuilt": False}
+    version = build(store)
+    return {"artifact": artifact, "version": version, "rebuilt": True, **store.metadata(artifact, version)}
+
+
 def vocabulary(settings: Settings, alias: str | None = None, if_missing: bool = False) -> dict[str, Any]:
     """Spelling dictionary, entity vocabularies and suggestions from the catalog and past queries."""
     from pipelines.understanding import build_and_publish
     from quarry.vocabulary import ARTIFACT
 
-    store = LocalArtifactStore(settings.artifacts_dir)
-    current = store.current(ARTIFACT)
-    if if_missing and current:
-        return {"artifact": ARTIFACT, "version": current, "rebuilt": False}
-    version = build_and_publish(
-        connections.search_engine(settings),
-        store,
-        alias or settings.products_alias,
-        ubi_engine=connections.ubi_engine(settings),
+    return _publish_unless_current(
+        settings,
+        ARTIFACT,
+        if_missing,
+        lambda store: build_and_publish(
+            connections.search_engine(settings),
+            store,
+            alias or settings.products_alias,
+            ubi_engine=connections.ubi_engine(settings),
+        ),
     )
-    return {"artifact": ARTIFACT, "version": version, "rebuilt": True, **store.metadata(ARTIFACT, version)}
 
 
 def retention(settings: Settings, today: dt.date | None = None) -> dict[str, Any]:
@@ -170,3 +184,21 @@ def synonyms_apply(settings: Settings, alias: str | None = None, dry_run: bool =
         "dry_run": dry_run,
         "impact_markdown": synonyms.impact_table(report) if report.changed_terms else "",
     }
+
+
+def catalog_priors(settings: Settings, alias: str | None = None, if_missing: bool = False) -> dict[str, Any]:
+    """What the popular recommendations fall back to before any events exist (cold start)."""
+    from pipelines.catalog_priors import build_and_publish
+    from quarry.catalog_priors import ARTIFACT
+
+    return _publish_unless_current(
+        settings,
+        ARTIFACT,
+        if_missing,
+        lambda store: build_and_publish(
+            connections.search_engine(settings),
+            store,
+            alias or settings.products_alias,
+            dt.datetime.now(dt.UTC),
+        ),
+    )

@@ -5,7 +5,10 @@
 - `session`: users ALS does not know yet, but whose session has engaged with products, get the items
   whose ALS item factors are closest to those products;
 - `popularity`: everyone else: the live `popular:{category}:{k}` list (features job), or the
-  artifact's own popularity when Redis has none.
+  artifact's own popularity when Redis has none;
+- `catalog_priors`: before any events exist (cold start), or `popularity+catalog_priors` when the
+  events rank fewer than k items: products ranked by rating, reviews and freshness from the catalog
+  (quarry/catalog_priors.py), so a new user on a fresh shop still gets k items.
 `?product_id=` returns the items with the most similar ALS item factors (cosine), never the item;
 a product ALS has never seen (new, no interactions: cold start) gets its nearest neighbours by
 embedding from the FAISS artifact instead (`similar_content`).
@@ -22,6 +25,8 @@ import numpy as np
 from api.recommendations.schemas import RecommendationsResponse, RecommendedItem
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.cache import CacheError, KeyValueStore
+from quarry.catalog_priors import ARTIFACT as PRIORS_ARTIFACT
+from quarry.catalog_priors import CatalogPriors
 from quarry.hot_artifact import HotArtifact
 from quarry.metrics import RECOMMENDATIONS
 from quarry.privacy import ShopperPrivacy
@@ -59,6 +64,12 @@ class ActiveModel:
         self.unit_items = self.als.item_factors / np.maximum(norms, 1e-9)
 
 
+def load_priors(store: ArtifactStore, version: str) -> CatalogPriors:
+    metadata = store.metadata(PRIORS_ARTIFACT, version)
+    files = {name: store.read(PRIORS_ARTIFACT, version, name) for name in metadata["files"]}
+    return CatalogPriors.load(files, metadata.get("parameters"))
+
+
 # (product id, k) -> up to k (product id, cosine) neighbours by embedding, or None when unknown.
 ContentNeighbours = Callable[[str, int], list[tuple[str, float]] | None]
 
@@ -87,6 +98,9 @@ class RecommendationService:
         self._content_neighbours = content_neighbours
         self._model: HotArtifact[ActiveModel | None] = HotArtifact(
             store, ARTIFACT, lambda version: ActiveModel(version, store), reload_interval_s, None
+        )
+        self._priors: HotArtifact[CatalogPriors | None] = HotArtifact(
+            store, PRIORS_ARTIFACT, lambda version: load_priors(store, version), reload_interval_s, None
         )
 
     @property
@@ -167,15 +181,38 @@ class RecommendationService:
                     "similar to what you just looked at",
                     user_id=user_id,
                 )
-        items = [i for i in self._popular(model, category) if i not in exclude][:k]
+        return self._popular_or_priors(model, k, category, exclude, user_id)
+
+    def _popular_or_priors(
+        self, model: ActiveModel | None, k: int, category: str | None, exclude: set[str], user_id: str | None
+    ) -> RecommendationsResponse:
+        """The events' popular items, topped up to k from the catalog priors when they are fewer."""
+        popular = [i for i in self._popular(model, category) if i not in exclude][:k]
+        priors = self._priors.get() if len(popular) < k else None
+        taken = set(popular)
+        from_priors: list[str] = []
+        for item in priors.top(category, k + len(exclude) + len(popular)) if priors else []:
+            if len(popular) + len(from_priors) >= k:
+                break
+            if item not in exclude and item not in taken:
+                from_priors.append(item)
         where = f" in {category}" if category else ""
+        labelled = [(i, f"popular{where}") for i in popular] + [
+            (i, f"well rated{where}") for i in from_priors
+        ]
+        if not from_priors:
+            strategy, version = "popularity", model.version if model else None
+        elif popular:
+            strategy, version = "popularity+catalog_priors", model.version if model else None
+        else:
+            strategy, version = "catalog_priors", self._priors.version
         return RecommendationsResponse(
-            strategy="popularity",
+            strategy=strategy,
             user_id=user_id,
-            model_version=model.version if model else None,  # the model this answer came from
+            model_version=version,  # the model this answer came from
             items=[
-                RecommendedItem(i, round(1.0 - n / max(1, len(items)), 4), f"popular{where}")
-                for n, i in enumerate(items)
+                RecommendedItem(i, round(1.0 - n / max(1, len(labelled)), 4), reason)
+                for n, (i, reason) in enumerate(labelled)
             ],
         )
 

@@ -29,6 +29,11 @@ def embeddings() -> dict[str, Any]:
     return jobs.embeddings(get_settings())
 
 
+def catalog_priors() -> dict[str, Any]:
+    result = jobs.catalog_priors(get_settings())
+    return {k: result.get(k) for k in ("artifact", "version", "metrics", "data_window")}
+
+
 def train_als() -> dict[str, Any]:
     result = jobs.train_als(get_settings())
     return {k: result.get(k) for k in ("artifact", "version", "metrics", "data_window", "parameters")}

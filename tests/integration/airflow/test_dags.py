@@ -29,6 +29,7 @@ SCHEDULES = {
     "als": "@daily",
     "vocabulary": "@daily",
     "retention": "@daily",
+    "catalog_priors": "@daily",
     "synonyms_apply": None,
     "backfill": None,
 }

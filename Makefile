@@ -9,7 +9,7 @@ PY := $(CURDIR)/.venv/bin/python
 # Downloads are cached outside the checkout so fresh clones and CI runs reuse them.
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
-.PHONY: help bootstrap provision services up down status airflow airflow-down catalog-priors test lint typecheck unit integration \
+.PHONY: help bootstrap provision services up down status airflow airflow-down catalog-priors data-quality test lint typecheck unit integration \
         index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events bench-ubi-ids bench-ratelimit observe events-retention privacy-migrate events-replay events-fill-queries judgments-coec rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table security-audit clean
 
 help: ## List the targets
@@ -90,6 +90,9 @@ import: services ## Import a catalog: make import FILE=path [FORMAT=csv|jsonl|pa
 	@$(PY) -m pipelines import "$(FILE)" $(if $(FORMAT),--format $(FORMAT)) $(if $(STRICT),--strict)
 	@$(PY) -m pipelines embeddings >/dev/null  # the new catalog's vectors (cached ones are reused)
 	@$(PY) -m pipelines catalog-priors >/dev/null  # cold-start recommendations of the new catalog
+
+data-quality: services ## Run every data-quality check now (results: index quarry-data-quality, Pushgateway); exit 1 on a critical failure
+	@$(PY) -m pipelines data-quality --suite all
 
 catalog-priors: services ## Rank products by rating, reviews and freshness: the cold-start recommendations (artifact catalog-priors)
 	@$(PY) -m pipelines catalog-priors >/dev/null

@@ -1,9 +1,11 @@
-"""ALS recommendations, daily: implicit ALS trained on the last 30 days of events and published as a
-new versioned artifact."""
+"""ALS recommendations, daily: the events are checked first (schema, freshness, completeness: the
+`training` data-quality suite), and a failed critical check stops the run before training; then
+implicit ALS is trained on the last 30 days of events and published as a new versioned artifact.
+`events_index` checks another copy of the events (a replay, a staging index)."""
 
 import datetime as dt
 
-from airflow.sdk import dag, task
+from airflow.sdk import Param, dag, task
 
 from pipelines.orchestration.defaults import START, task_defaults
 
@@ -15,17 +17,26 @@ from pipelines.orchestration.defaults import START, task_defaults
     catchup=False,
     max_active_runs=1,
     tags=["quarry", "recommendations", "models"],
+    params={"events_index": Param("ubi_events", type="string", description="the events the gate checks")},
     default_args=task_defaults(dt.timedelta(hours=1)),
     doc_md=__doc__,
 )
 def als() -> None:
+    @task(retries=0)  # a data fault is not transient: fail at once, stop training
+    def check_training_data() -> dict[str, object]:
+        from airflow.sdk import get_current_context
+
+        from pipelines.orchestration import tasks
+
+        return tasks.data_quality("training", str(get_current_context()["params"]["events_index"]))
+
     @task
     def train_als() -> dict[str, object]:
         from pipelines.orchestration import tasks
 
         return tasks.train_als()
 
-    train_als()
+    check_training_data() >> train_als()
 
 
 als()

@@ -184,6 +184,17 @@ def cmd_catalog_priors(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_data_quality(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.quality.runner import DataQualityError
+
+    try:
+        _emit(jobs.data_quality(settings, args.suite, events_index=args.events_index))
+    except DataQualityError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_embeddings(args: argparse.Namespace, settings: Settings) -> int:
     result = jobs.embeddings(settings, args.alias, full=args.full, if_missing=args.if_missing)
     if result.get("rebuilt") is False:
@@ -700,6 +711,13 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     )
     p.add_argument("--if-missing", action="store_true", help="do nothing when a version is already current")
     p.set_defaults(run=cmd_vocabulary)
+
+    p = command("data-quality", "run a data-quality suite; exit 1 when a critical check fails")
+    p.add_argument("--suite", choices=["training", "all"], default="all")
+    p.add_argument(
+        "--events-index", default=None, help="check another copy of the events (default ubi_events)"
+    )
+    p.set_defaults(run=cmd_data_quality)
 
     p = command(
         "catalog-priors", "rank products by rating, reviews and freshness: the cold-start recommendations"

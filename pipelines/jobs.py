@@ -202,3 +202,32 @@ def catalog_priors(settings: Settings, alias: str | None = None, if_missing: boo
             dt.datetime.now(dt.UTC),
         ),
     )
+
+
+def data_quality(
+    settings: Settings,
+    suite: str,
+    events_index: str | None = None,
+    queries_index: str | None = None,
+    products_alias: str | None = None,
+) -> dict[str, Any]:
+    """Run a suite of checks; results to the results index and the Pushgateway. Raises
+    DataQualityError when a critical check fails (after recording it)."""
+    from pipelines.quality import runner
+    from quarry.ubi import UBI_EVENTS, UBI_QUERIES
+
+    targets = runner.Targets(
+        products_alias=products_alias or settings.products_alias,
+        mappings_dir=settings.mappings_dir,
+        events_index=events_index or UBI_EVENTS,
+        queries_index=queries_index or UBI_QUERIES,
+    )
+    engine = connections.search_engine(settings)
+    results = runner.run_suite(engine, LocalArtifactStore(settings.artifacts_dir), targets, suite)
+    runner.record(engine, results)
+    runner.push_metrics(results, settings.pushgateway_url, suite)
+    for result in results:
+        fields = {k: v for k, v in msgspec.to_builtins(result).items() if k not in ("details", "message")}
+        log.info("data-quality check", extra={**fields, "finding": result.message})
+    runner.enforce(results)
+    return runner.summary(results)

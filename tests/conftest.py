@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from pipelines.catalog.schema import Product
@@ -194,8 +197,6 @@ def running_api(
     import time
     from pathlib import Path
 
-    import httpx
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -228,3 +229,37 @@ def running_api(
                 process.terminate()
             out, _ = process.communicate(timeout=20)
             output.extend(out.splitlines())
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Prometheus Pushgateway (Debian's) on a free port."""
+    port = free_port()
+    log = (tmp_path_factory.mktemp("pushgateway") / "log").open("w")
+    process = subprocess.Popen(
+        ["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("the Pushgateway did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()

@@ -39,6 +39,11 @@ def train_als() -> dict[str, Any]:
     return {k: result.get(k) for k in ("artifact", "version", "metrics", "data_window", "parameters")}
 
 
+def data_quality(suite: str, events_index: str | None = None) -> dict[str, Any]:
+    """Fails (DataQualityError) when a critical check fails, which stops the tasks after it."""
+    return jobs.data_quality(get_settings(), suite, events_index=events_index or None)
+
+
 def retention() -> dict[str, Any]:
     return jobs.retention(get_settings())
 

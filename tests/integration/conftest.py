@@ -1,3 +1,7 @@
+import json
+import uuid
+from pathlib import Path
+
 import pytest
 
 
@@ -14,3 +18,12 @@ def understanding_as_served(demo_catalog):
     from pipelines.query_sets import understanding_as_served
 
     return understanding_as_served(demo_catalog)
+
+
+@pytest.fixture
+def events_index(engine, settings):
+    """A fresh events index with the UBI events mapping, deleted afterwards."""
+    name = f"qt-events-{uuid.uuid4().hex[:8]}"
+    engine.create_index(name, json.loads((Path(settings.mappings_dir) / "ubi_events.json").read_text()))
+    yield name
+    engine.delete_index(name)

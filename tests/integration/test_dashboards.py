@@ -23,7 +23,14 @@ from tests.conftest import make_event, running_api
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "ops" / "grafana" / "dashboards").glob("*.json"))
-WANTED = {"quarry-overview", "quarry-search", "quarry-recommendations", "quarry-opensearch", "quarry-cache"}
+WANTED = {
+    "quarry-overview",
+    "quarry-search",
+    "quarry-recommendations",
+    "quarry-opensearch",
+    "quarry-cache",
+    "quarry-pipelines",
+}
 
 # PromQL words that are not metric names.
 _FUNCTIONS_AND_KEYWORDS = {
@@ -73,7 +80,7 @@ def load(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def test_the_five_dashboards_are_well_formed() -> None:
+def test_the_dashboards_are_well_formed() -> None:
     assert {p.stem for p in DASHBOARDS} == WANTED
     uids = set()
     for path in DASHBOARDS:
@@ -154,9 +161,27 @@ def exercise(client: Any) -> None:
     client.post("/v1/events", json={"events": [{"event_id": "bad"}]})  # rejected
 
 
-def test_dashboards_query_only_metrics_that_exist(api_client, opensearch_exporter: str) -> None:
+@pytest.fixture(scope="module")
+def pipeline_metrics(pushgateway: str) -> str:
+    """What the pipelines push (a task's outcomes, a data-quality run), through their own code, as
+    the Pushgateway serves it to Prometheus."""
+    from pipelines.orchestration.callbacks import push_outcome
+    from pipelines.quality.runner import push_metrics
+    from quarry.data_quality import CheckResult
+
+    assert push_outcome("popularity", "compute_popularity", failed=False, url=pushgateway)
+    assert push_outcome("als", "train_als", failed=True, url=pushgateway)
+    result = CheckResult(check="volume", target="ubi_events", severity="warning", status="pass", observed=3.0)
+    assert push_metrics([result], pushgateway, "all")
+    return httpx.get(f"{pushgateway}/metrics", timeout=5).text
+
+
+def test_dashboards_query_only_metrics_that_exist(
+    api_client, opensearch_exporter: str, pipeline_metrics: str
+) -> None:
     exercise(api_client)
     available = exposed(api_client.get("/metrics").text) | exposed(httpx.get(opensearch_exporter).text)
+    available |= exposed(pipeline_metrics)
     rules = yaml.safe_load((ROOT / "ops" / "prometheus" / "rules.yml").read_text())["groups"]
     available |= {r["record"] for g in rules for r in g["rules"] if "record" in r}
     missing = {
@@ -249,7 +274,7 @@ def test_the_label_checks_catch_a_misspelt_label() -> None:
 
 
 def test_dashboards_use_only_labels_their_metrics_have(
-    demo_catalog, opensearch_exporter: str, auth_headers: dict[str, str]
+    demo_catalog, opensearch_exporter: str, pipeline_metrics: str, auth_headers: dict[str, str]
 ) -> None:
     """Against `python -m api` with two workers, as deployed: multiprocess gauges carry `pid` there."""
     with (
@@ -258,7 +283,12 @@ def test_dashboards_use_only_labels_their_metrics_have(
     ):
         exercise(client)
         labels = exposed_labels(client.get("/metrics").text)
-    for source in (exposed_labels(httpx.get(opensearch_exporter).text), declared_labels()):
+    sources = (
+        exposed_labels(httpx.get(opensearch_exporter).text),
+        exposed_labels(pipeline_metrics),
+        declared_labels(),
+    )
+    for source in sources:
         for name, names in source.items():
             labels.setdefault(name, set()).update(names)
     rules = yaml.safe_load((ROOT / "ops" / "prometheus" / "rules.yml").read_text())["groups"]

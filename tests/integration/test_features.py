@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -16,14 +14,6 @@ from quarry.adapters.search_engine import index_action
 from tests.conftest import make_product
 
 NOW = dt.datetime.now(dt.UTC)
-
-
-@pytest.fixture
-def events_index(engine, settings):
-    name = f"qt-events-{uuid.uuid4().hex[:8]}"
-    engine.create_index(name, json.loads((Path(settings.mappings_dir) / "ubi_events.json").read_text()))
-    yield name
-    engine.delete_index(name)
 
 
 def put_events(engine, index: str, rows: list[tuple[str, str, str, float]]) -> None:

@@ -5,13 +5,10 @@ the local PostgreSQL of ops/pgctl) and an Airflow home under var/, so `make airf
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from pipelines.orchestration.environment import environment
@@ -40,40 +37,6 @@ def airflow_db() -> None:
     """A migrated metadata database (seconds when it is current already)."""
     airflow = str(Path(PROJECT_ROOT) / ".venv" / "bin" / "airflow")
     subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="session")
-def pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Prometheus Pushgateway (Debian's) on a free port."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("pushgateway") / "log").open("w")
-    process = subprocess.Popen(
-        ["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("the Pushgateway did not start")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture

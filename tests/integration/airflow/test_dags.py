@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ import pytest
 
 from pipelines.indexing.versions import build_from_documents
 from pipelines.orchestration.callbacks import LAST_FAILURE, LAST_SUCCESS, on_failure, on_success
+from quarry.adapters.search_engine import index_action
 from quarry.ubi import ensure_ubi_indices, events_index
 from tests.conftest import make_product
 from tests.integration.airflow.conftest import DAGS
@@ -30,9 +32,12 @@ SCHEDULES = {
     "vocabulary": "@daily",
     "retention": "@daily",
     "catalog_priors": "@daily",
+    "data_quality": "@hourly",
     "synonyms_apply": None,
     "backfill": None,
 }
+NO_RETRY = {("als", "check_training_data")}
+"""Gates on data: a fault is not transient, so they fail at once."""
 HEAVY = ("torch", "faiss", "implicit", "sentence_transformers", "opensearchpy", "redis", "pipelines.jobs")
 
 
@@ -68,8 +73,10 @@ def test_every_dag_file_imports_with_tags_retries_timeouts_and_callbacks(setting
         assert dag.catchup is False and dag.max_active_runs == 1, dag_id
         assert dag.schedule == SCHEDULES[dag_id], (dag_id, dag.schedule)
         assert dag.doc_md, f"{dag_id} says what it does in the UI"
+        assert dag.default_args["retries"] >= 1, dag_id
         for task in dag.tasks:
-            assert task.retries >= 1 and task.retry_exponential_backoff, (dag_id, task.task_id)
+            if (dag_id, task.task_id) not in NO_RETRY:
+                assert task.retries >= 1 and task.retry_exponential_backoff, (dag_id, task.task_id)
             assert task.execution_timeout is not None, (dag_id, task.task_id)
             assert on_failure in list(task.on_failure_callback or []), (dag_id, task.task_id)
             assert on_success in list(task.on_success_callback or []), (dag_id, task.task_id)
@@ -147,3 +154,49 @@ def test_a_failing_task_is_failed_run_and_a_pushed_metric(airflow_db, quarry_env
     assert not any(
         line.startswith(LAST_SUCCESS) and 'dag_id="backfill"' in line for line in metrics.splitlines()
     )
+
+
+def test_a_null_field_in_the_events_fails_the_gate_and_blocks_als_training(
+    engine, settings, airflow_db, quarry_env, pushgateway
+) -> None:
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    index = f"qt-dag-events-{uuid.uuid4().hex[:8]}"
+    engine.create_index(index, json.loads((Path(settings.mappings_dir) / "ubi_events.json").read_text()))
+    try:
+        now = dt.datetime.now(dt.UTC)
+        rows = [
+            {"event_id": uuid.uuid4().hex, "action_name": None if n % 4 == 0 else "click", "object_id": "P1"}
+            for n in range(40)
+        ]
+        engine.bulk(
+            b"".join(
+                index_action(
+                    index,
+                    row["event_id"],
+                    {**{k: v for k, v in row.items() if v is not None}, "timestamp": now.isoformat()},
+                )
+                for row in rows
+            )
+        )
+        engine.refresh(index)
+        quarry_env.setenv("QUARRY_PUSHGATEWAY_URL", pushgateway)
+
+        run = load_dag("als").test(run_conf={"events_index": index})
+
+        states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+        assert run.state == DagRunState.FAILED
+        assert states == {
+            "check_training_data": TaskInstanceState.FAILED,
+            "train_als": TaskInstanceState.UPSTREAM_FAILED,
+        }
+        metrics = httpx.get(f"{pushgateway}/metrics", timeout=5).text
+        assert any(
+            line.startswith("quarry_data_quality_failing")
+            and 'check="completeness"' in line
+            and f'target="{index}"' in line
+            and line.endswith(" 1")
+            for line in metrics.splitlines()
+        ), metrics[-3000:]
+    finally:
+        engine.delete_index(index)

@@ -1,0 +1,33 @@
+"""Data quality, hourly: schema, freshness, completeness and volume of the UBI events and logged
+searches, the catalog (duplicate ids, prices <= 0, empty titles, broken category paths) and drift
+(PSI) of popularity and of the embeddings. Results go to the `quarry-data-quality` index and the
+Pushgateway; a failed critical check fails the run (docs/pipelines.md#data-quality)."""
+
+import datetime as dt
+
+from airflow.sdk import dag, task
+
+from pipelines.orchestration.defaults import START, task_defaults
+
+
+@dag(
+    dag_id="data_quality",
+    schedule="@hourly",
+    start_date=START,
+    catchup=False,
+    max_active_runs=1,
+    tags=["quarry", "data-quality"],
+    default_args=task_defaults(dt.timedelta(minutes=20), retries=1),
+    doc_md=__doc__,
+)
+def data_quality() -> None:
+    @task
+    def run_checks() -> dict[str, object]:
+        from pipelines.orchestration import tasks
+
+        return tasks.data_quality("all")
+
+    run_checks()
+
+
+data_quality()

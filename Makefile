@@ -9,7 +9,7 @@ PY := $(CURDIR)/.venv/bin/python
 # Downloads are cached outside the checkout so fresh clones and CI runs reuse them.
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
-.PHONY: help bootstrap provision services up down status airflow airflow-down catalog-priors data-quality test lint typecheck unit integration \
+.PHONY: help bootstrap provision services up down status airflow airflow-down mlflow screenshots catalog-priors data-quality test lint typecheck unit integration \
         index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events bench-ubi-ids bench-ratelimit observe events-retention privacy-migrate events-replay events-fill-queries judgments-coec rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table security-audit clean
 
 help: ## List the targets
@@ -49,7 +49,8 @@ up: services ## Start the whole stack with the demo catalog and print its URLs (
 	  echo "  Redis          $$QUARRY_REDIS_URL"; \
 	  echo "Stop it with: make down"
 
-down: ## Stop everything `make up` (and `make airflow`) started
+down: ## Stop everything `make up` (and `make airflow`, `make mlflow`) started
+	@ops/mlflowctl stop
 	@ops/airflowctl stop
 	@ops/apictl stop
 	@ops/redisctl stop
@@ -60,6 +61,7 @@ status: ## Show what runs and how healthy it is
 	@ops/redisctl status || true
 	@ops/apictl status || true
 	@ops/airflowctl status || true
+	@ops/mlflowctl status || true
 
 test: services ## Provision, start services, then lint, type-check and run every test
 	@$(MAKE) --no-print-directory lint typecheck
@@ -178,6 +180,14 @@ airflow: services ## Start Airflow (UI on 127.0.0.1:8080, metadata in a local Po
 
 airflow-down: ## Stop Airflow, its Pushgateway and its PostgreSQL
 	@ops/airflowctl stop
+
+mlflow: bootstrap ## Serve MLflow's UI for the model registry on 127.0.0.1:5000 (var/mlflow); make down stops it
+	@ops/mlflowctl start
+
+screenshots: ## Screenshots of Airflow's DAG list and MLflow's model page (needs make airflow and make mlflow) -> reports/*.png
+	@ops/ensure-system-packages
+	@$(PY) -m pipelines.screenshots airflow
+	@$(PY) -m pipelines.screenshots mlflow
 
 simulate: up ## Synthetic shoppers (2,000 users, 7 days) search the API and send events; SIM_ARGS=... to change
 	@$(PY) -m pipelines simulate $(SIM_ARGS)

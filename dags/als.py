@@ -1,7 +1,9 @@
 """ALS recommendations, daily: the events are checked first (schema, freshness, completeness: the
 `training` data-quality suite), and a failed critical check stops the run before training; then
-implicit ALS is trained on the last 30 days of events and published as a new versioned artifact.
-`events_index` checks another copy of the events (a replay, a staging index)."""
+implicit ALS is trained on the last 30 days of events, registered as the `candidate`, and made the
+`champion` only when the promotion gate passes (held-out NDCG@10 not worse than the champion's;
+docs/model-lifecycle.md). `events_index` checks another copy of the events (a replay, a staging
+index)."""
 
 import datetime as dt
 

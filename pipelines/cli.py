@@ -26,6 +26,7 @@ from pipelines.catalog.importer import FORMATS, Rejection, RowError, detect_form
 from pipelines.catalog.schema import Product
 from pipelines.indexing.versions import build_from_documents, rollback
 from pipelines.keys_cli import add_keys_parser
+from pipelines.registry.cli import add_models_parser
 from pipelines.synonyms import apply as synonyms
 from pipelines.synonyms.rules import load_rules, opensearch_rules
 from quarry import connections
@@ -514,7 +515,8 @@ def cmd_popularity(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_train_als(args: argparse.Namespace, settings: Settings) -> int:
     result = jobs.train_als(settings, args.window_days, _als_params(args), args.alias)
-    print(f"published als {result['version']}", file=sys.stderr)
+    state = "champion" if result["promoted"] else "candidate only, refused by the gate"
+    print(f"als {result['version']}: {state} ({'; '.join(result['gate'])})", file=sys.stderr)
     _emit(result)
     return 0
 
@@ -753,6 +755,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_events_retention)
 
     add_keys_parser(sub)
+    add_models_parser(sub)
 
     p = command(
         "security-audit", "static scan, dependency vulnerabilities, schemathesis -> reports/security-audit.*"

@@ -60,9 +60,15 @@ def train_als(
     params: dict[str, Any] | None = None,
     alias: str | None = None,
 ) -> dict[str, Any]:
-    """Train implicit ALS on the window's events and publish it to the model store."""
+    """Train implicit ALS on the window's events, register it as the candidate, and make it the
+    champion when the promotion gate's offline stage passes (its held-out NDCG@10 against the
+    champion's); a refused candidate stays registered, unserved (docs/model-lifecycle.md)."""
     from pipelines.recommend.train import train_and_publish
+    from pipelines.registry import gate
+    from pipelines.registry.cli import registry_of
+    from quarry.model_aliases import CHAMPION
     from quarry.privacy_registry import training_exclusions
+    from quarry.recommenders import ARTIFACT
 
     engine = connections.search_engine(settings)
     version, metadata = train_and_publish(
@@ -74,8 +80,24 @@ def train_als(
         alias or settings.products_alias,
         ubi_engine=connections.ubi_engine(settings),
         exclusions=training_exclusions(settings, engine),
+        activate=False,
     )
-    return {"artifact": "als", "version": version, **metadata}
+    registry = registry_of(settings)
+    registry.register(ARTIFACT, version)
+    decision = gate.decide(registry, ARTIFACT, version, CHAMPION)
+    if decision.passed:
+        registry.set_alias(ARTIFACT, CHAMPION, version, reason=f"offline gate: {'; '.join(decision.reasons)}")
+    log.info(
+        "als candidate judged",
+        extra={"version": version, "promoted": decision.passed, "gate": decision.reasons},
+    )
+    return {
+        "artifact": ARTIFACT,
+        "version": version,
+        "promoted": decision.passed,
+        "gate": decision.reasons,
+        **metadata,
+    }
 
 
 def _publish_unless_current(

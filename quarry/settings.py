@@ -305,6 +305,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     airflow_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8080
     """Port of `make airflow`'s UI and API on 127.0.0.1."""
 
+    registry_mirror: Literal["mlflow", "none"] = "mlflow"
+    """Where the model registry mirrors versions and aliases for people to browse; none: the store alone."""
+
+    mlflow_tracking_uri: str = ""
+    """MLflow tracking and registry database; empty: SQLite under var/mlflow (served by make mlflow)."""
+
+    mlflow_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 5000
+    """Port of `make mlflow`'s UI on 127.0.0.1."""
+
     pushgateway_url: str = "http://127.0.0.1:9091"
     """Pushgateway the pipelines push their task outcomes to (make airflow starts one); empty: off."""
 

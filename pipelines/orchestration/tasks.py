@@ -36,7 +36,7 @@ def catalog_priors() -> dict[str, Any]:
 
 def train_als() -> dict[str, Any]:
     result = jobs.train_als(get_settings())
-    return {k: result.get(k) for k in ("artifact", "version", "metrics", "data_window", "parameters")}
+    return {k: result.get(k) for k in ("artifact", "version", "promoted", "gate", "metrics", "data_window")}
 
 
 def data_quality(suite: str, events_index: str | None = None) -> dict[str, Any]:

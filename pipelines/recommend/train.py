@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 from tqdm import tqdm
 
+from pipelines.bench.report import commit
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.search_engine import SearchEngine
 from quarry.privacy_registry import NO_EXCLUSIONS, TrainingExclusions
@@ -197,11 +198,22 @@ def train_and_publish(
     alias: str,
     ubi_engine: SearchEngine | None = None,
     exclusions: TrainingExclusions = NO_EXCLUSIONS,
+    activate: bool = True,
 ) -> tuple[str, dict[str, Any]]:
-    """`ubi_engine`: the cluster holding `ubi_events` when it is not the search cluster."""
+    """`ubi_engine`: the cluster holding `ubi_events` when it is not the search cluster.
+    `activate=False`: published for the registry (a candidate), not served.
+
+    Two fits: one on the first 80 % of the window, judged on what its users did next (the held-out
+    metrics the promotion gate compares with the champion's), and one on the whole window, which is
+    what is served."""
     rows = load_interactions(ubi_engine or engine, window_days, now, exclusions)
     data = to_matrix(rows)
     departments = {h.source["product_id"]: h.source.get("category_lvl1", "") for h in engine.scan(alias)}
+    train, targets = time_split(rows)
+    held_out = ALSRecommender(**params)
+    train_data = to_matrix(train)
+    held_out.fit(train_data)
+    scores = evaluate_model(held_out, train_data, targets)
     model = ALSRecommender(**params)
     started = time.perf_counter()
     model.fit(data)
@@ -219,7 +231,14 @@ def train_and_publish(
                 "erased": len(exclusions.erased_at),
             },
         },
-        "metrics": {"training_seconds": seconds},
+        "metrics": {
+            "training_seconds": seconds,
+            **{f"heldout_{name}": value for name, value in msgspec.to_builtins(scores).items()},
+        },
+        "input_snapshot": {"events": UBI_EVENTS, "window_days": window_days, "products_alias": alias},
+        "code_commit": commit(),
     }
-    version = store.publish(ARTIFACT, {**model.save(), **serving_files(rows, data, departments)}, metadata)
+    version = store.publish(
+        ARTIFACT, {**model.save(), **serving_files(rows, data, departments)}, metadata, activate=activate
+    )
     return version, metadata

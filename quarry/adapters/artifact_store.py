@@ -5,6 +5,9 @@ the API reads the current version and notices when the pointer moves, so a new a
 without a restart. A version directory is complete before the pointer names it (write to a temporary
 name, then rename), so a reader never sees half an artifact.
 
+The registry's aliases (docs/model-lifecycle.md) live here too, because the service follows them:
+`CURRENT` is the champion, `ALIASES` the other aliases, `ALIAS_LOG` every change with its reason.
+
 The one exception to immutability is erasure (docs/privacy.md): a user's data is removed from every
 version that holds it (`redact`), because keeping it in an old version would keep it.
 """
@@ -12,13 +15,18 @@ version that holds it (`redact`), because keeping it in an old version would kee
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
 import secrets
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import msgspec
+
+from quarry.model_aliases import ALIASES_FILE, CHAMPION, LOG_FILE, AliasChange
 
 POINTER = "CURRENT"
 METADATA = "metadata.json"
@@ -30,8 +38,13 @@ class ArtifactNotFoundError(LookupError):
 
 @runtime_checkable
 class ArtifactStore(Protocol):
-    def publish(self, name: str, files: dict[str, bytes], metadata: dict[str, Any]) -> str: ...
+    def publish(
+        self, name: str, files: dict[str, bytes], metadata: dict[str, Any], activate: bool = True
+    ) -> str: ...
     def current(self, name: str) -> str | None: ...
+    def aliases(self, name: str) -> dict[str, str]: ...
+    def set_alias(self, name: str, alias: str, version: str | None, reason: str) -> AliasChange: ...
+    def alias_log(self, name: str) -> list[AliasChange]: ...
     def versions(self, name: str) -> list[str]: ...
     def read(self, name: str, version: str, filename: str) -> bytes: ...
     def metadata(self, name: str, version: str) -> dict[str, Any]: ...
@@ -68,7 +81,10 @@ class LocalArtifactStore:
             raise ArtifactNotFoundError(f"{name}@{version}")
         return path
 
-    def publish(self, name: str, files: dict[str, bytes], metadata: dict[str, Any]) -> str:
+    def publish(
+        self, name: str, files: dict[str, bytes], metadata: dict[str, Any], activate: bool = True
+    ) -> str:
+        """`activate=False`: stored, not served (a registry candidate)."""
         version = new_version()
         folder = self.root / name
         staging = folder / f".{version}.tmp"
@@ -78,7 +94,8 @@ class LocalArtifactStore:
         record = {**metadata, "name": name, "version": version, "files": sorted(files)}
         (staging / METADATA).write_bytes(msgspec.json.format(msgspec.json.encode(record), indent=2))
         staging.rename(folder / version)
-        self.activate(name, version)
+        if activate:
+            self.activate(name, version)
         return version
 
     def redact(self, name: str, version: str, files: dict[str, bytes], metadata: dict[str, Any]) -> None:
@@ -104,6 +121,64 @@ class LocalArtifactStore:
         temporary = pointer.with_name(f".{POINTER}.{secrets.token_hex(4)}")
         temporary.write_text(version)
         os.replace(temporary, pointer)
+
+    @contextmanager
+    def _locked(self, name: str) -> Iterator[None]:
+        """One alias change at a time per artifact, across processes."""
+        folder = self.root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / ".alias.lock").open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _stored_aliases(self, name: str) -> dict[str, str]:
+        try:
+            return msgspec.json.decode((self.root / name / ALIASES_FILE).read_bytes(), type=dict[str, str])
+        except FileNotFoundError:
+            return {}
+
+    def aliases(self, name: str) -> dict[str, str]:
+        aliases = {k: v for k, v in self._stored_aliases(name).items() if k != CHAMPION}
+        current = self.current(name)
+        if current:
+            aliases[CHAMPION] = current
+        return aliases
+
+    def set_alias(self, name: str, alias: str, version: str | None, reason: str) -> AliasChange:
+        """Point `alias` at `version` (None: remove it); the champion is `CURRENT`, which cannot be
+        removed, only moved. Logged with its reason."""
+        if version is not None:
+            self._dir(name, version)
+        with self._locked(name):
+            previous = self.aliases(name).get(alias)
+            if alias == CHAMPION:
+                if version is None:
+                    raise ValueError("the champion cannot be removed, only moved (roll back instead)")
+                self.activate(name, version)
+            else:
+                stored = {k: v for k, v in self._stored_aliases(name).items() if k != CHAMPION}
+                if version is None:
+                    stored.pop(alias, None)
+                else:
+                    stored[alias] = version
+                target = self.root / name / ALIASES_FILE
+                temporary = target.with_name(f".{ALIASES_FILE}.{secrets.token_hex(4)}")
+                temporary.write_bytes(msgspec.json.encode(stored))
+                os.replace(temporary, target)
+            change = AliasChange(name, alias, version, previous, reason, dt.datetime.now(dt.UTC).isoformat())
+            with (self.root / name / LOG_FILE).open("ab") as log:
+                log.write(msgspec.json.encode(change) + b"\n")
+        return change
+
+    def alias_log(self, name: str) -> list[AliasChange]:
+        try:
+            lines = (self.root / name / LOG_FILE).read_bytes().splitlines()
+        except FileNotFoundError:
+            return []
+        return [msgspec.json.decode(line, type=AliasChange) for line in lines if line.strip()]
 
     def current(self, name: str) -> str | None:
         try:

@@ -55,7 +55,7 @@ def exporter() -> Iterator[str]:
 
 
 def test_prometheus_scrapes_the_api_and_evaluates_quarrys_rules(
-    demo_catalog, exporter, tmp_path, api_keys, auth_headers
+    demo_catalog, exporter, pushgateway, tmp_path, api_keys, auth_headers
 ) -> None:
     binary = shutil.which("prometheus")
     assert binary, "prometheus is missing: make test installs Debian's prometheus"
@@ -72,7 +72,11 @@ def test_prometheus_scrapes_the_api_and_evaluates_quarrys_rules(
         config = dict(shipped)
         config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
         config["rule_files"] = [str(PROMETHEUS / name) for name in shipped["rule_files"]]
-        targets = {"quarry-api": base.removeprefix("http://"), "opensearch": exporter}
+        targets = {
+            "quarry-api": base.removeprefix("http://"),
+            "opensearch": exporter,
+            "pushgateway": pushgateway.removeprefix("http://"),
+        }
         for job in config["scrape_configs"]:
             job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
         # The shipped scrape sends the key `make up` leaves for it; here a key with that one scope.
@@ -100,7 +104,7 @@ def test_prometheus_scrapes_the_api_and_evaluates_quarrys_rules(
                 active = httpx.get(f"{api}/targets", timeout=5).json()["data"]["activeTargets"]
                 return {t["labels"]["job"] for t in active if t["health"] == "up"} == set(targets)
 
-            wait_for(targets_up, "both targets up")
+            wait_for(targets_up, "every target up")
             for query in ("running shoes", "tent", "qwzxvj plorf", "sofa") * 5:
                 httpx.get(f"{base}/v1/search", params={"q": query}, headers=auth_headers, timeout=10)
 

@@ -1,0 +1,1 @@
+"""One model registry for every artifact the service loads (docs/model-lifecycle.md)."""

@@ -2,8 +2,8 @@
 `training` data-quality suite), and a failed critical check stops the run before training; then
 implicit ALS is trained on the last 30 days of events, registered as the `candidate`, and made the
 `champion` only when the promotion gate passes (held-out NDCG@10 not worse than the champion's;
-docs/model-lifecycle.md). `events_index` checks another copy of the events (a replay, a staging
-index)."""
+docs/model-lifecycle.md). `events_index` trains on another copy of the events (a replay, a staging
+index), checked first like the live ones."""
 
 import datetime as dt
 
@@ -34,9 +34,11 @@ def als() -> None:
 
     @task
     def train_als() -> dict[str, object]:
+        from airflow.sdk import get_current_context
+
         from pipelines.orchestration import tasks
 
-        return tasks.train_als()
+        return tasks.train_als(str(get_current_context()["params"]["events_index"]))
 
     check_training_data() >> train_als()
 

@@ -1,6 +1,6 @@
-"""Backfill, when triggered with a date range: popularity and users' affinity recomputed as they
-were at the end of the range, over the events inside it (for example after replaying late events
-with `make events-replay`)."""
+"""Backfill, when triggered with a date range: popularity and users' affinity recomputed over the
+events inside it (for example after replaying late events with `make events-replay`). They go to
+the live index and Redis, so the range must end today; one that ends in the past is refused."""
 
 import datetime as dt
 

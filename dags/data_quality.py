@@ -21,7 +21,7 @@ from pipelines.orchestration.defaults import START, task_defaults
     doc_md=__doc__,
 )
 def data_quality() -> None:
-    @task
+    @task(retries=0)  # a data fault is not transient: one run, one alert
     def run_checks() -> dict[str, object]:
         from pipelines.orchestration import tasks
 

@@ -1,5 +1,5 @@
 """Popularity every 5 minutes: each product's decayed event score in the live index and the
-per-department popular lists in Redis (which expire after 5 minutes, so a stalled DAG shows)."""
+per-department popular lists in Redis (which expire 15 minutes after the last run, so a stalled DAG shows)."""
 
 import datetime as dt
 

@@ -28,7 +28,8 @@ from quarry.redis_keys import user_affinity_key
 from quarry.ubi import UBI_EVENTS, event_object_id, event_time
 
 ACTION_WEIGHTS = {"impression": 0.0, "view": 1.0, "click": 2.0, "add_to_cart": 5.0, "purchase": 10.0}
-POPULAR_TTL_S = 300
+POPULAR_TTL_S = 900
+"""Three popularity runs (every 5 minutes): a late or retried run does not empty the lists."""
 POPULARITY = "popularity"
 AFFINITY = "affinity"
 EVERY_PART = frozenset({POPULARITY, AFFINITY})
@@ -112,7 +113,7 @@ def compute_features(
     query = {
         "bool": {
             "filter": [
-                {"range": {"timestamp": {"gte": window_start.isoformat()}}},
+                {"range": {"timestamp": {"gte": window_start.isoformat(), "lte": now.isoformat()}}},
                 {"terms": {"action_name": [a for a, w in ACTION_WEIGHTS.items() if w]}},
             ]
         }

@@ -59,6 +59,7 @@ def train_als(
     window_days: float = ALS_WINDOW_DAYS,
     params: dict[str, Any] | None = None,
     alias: str | None = None,
+    events_index: str | None = None,
 ) -> dict[str, Any]:
     """Train implicit ALS on the window's events, register it as the candidate, and make it the
     champion when the promotion gate's offline stage passes (its held-out NDCG@10 against the
@@ -81,6 +82,7 @@ def train_als(
         ubi_engine=connections.ubi_engine(settings),
         exclusions=training_exclusions(settings, engine),
         activate=False,
+        **({"events_index": events_index} if events_index else {}),
     )
     registry = registry_of(settings)
     registry.register(ARTIFACT, version)
@@ -245,7 +247,13 @@ def data_quality(
         queries_index=queries_index or UBI_QUERIES,
     )
     engine = connections.search_engine(settings)
-    results = runner.run_suite(engine, LocalArtifactStore(settings.artifacts_dir), targets, suite)
+    results = runner.run_suite(
+        engine,
+        LocalArtifactStore(settings.artifacts_dir),
+        targets,
+        suite,
+        ubi_engine=connections.ubi_engine(settings),
+    )
     runner.record(engine, results)
     runner.push_metrics(results, settings.pushgateway_url, suite)
     for result in results:

@@ -15,6 +15,7 @@ import base64
 import itertools
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -30,7 +31,6 @@ from quarry.settings import PROJECT_ROOT, get_settings
 log = logging.getLogger("pipelines.screenshots")
 CHROMIUM_FLAGS = (
     "--headless=new",
-    "--no-sandbox",  # root in a container has no user namespaces for the sandbox
     "--disable-gpu",
     "--disable-quic",
     "--no-first-run",
@@ -110,6 +110,8 @@ def capture(
             [
                 chromium(),
                 *CHROMIUM_FLAGS,
+                # Chromium refuses to run as root with its sandbox (no user namespaces for it there).
+                *(["--no-sandbox"] if os.geteuid() == 0 else []),
                 f"--user-data-dir={profile}",
                 "--remote-debugging-port=0",
                 "about:blank",

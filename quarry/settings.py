@@ -34,7 +34,14 @@ def _default_cache_dir() -> str:
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 SECRETS = frozenset(
-    {"user_token_secret", "pseudonym_key", "opensearch_password", "redis_password", "airflow_db_url"}
+    {
+        "user_token_secret",
+        "pseudonym_key",
+        "opensearch_password",
+        "redis_password",
+        "airflow_db_url",
+        "mlflow_tracking_uri",
+    }
 )
 """Settings that are secrets: each may also come from a file named by QUARRY_<NAME>_FILE (mounted
 secrets), and none is printed by `--shell`, the JSON dump or the settings' repr."""

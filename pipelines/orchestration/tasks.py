@@ -34,8 +34,8 @@ def catalog_priors() -> dict[str, Any]:
     return {k: result.get(k) for k in ("artifact", "version", "metrics", "data_window")}
 
 
-def train_als() -> dict[str, Any]:
-    result = jobs.train_als(get_settings())
+def train_als(events_index: str | None = None) -> dict[str, Any]:
+    result = jobs.train_als(get_settings(), events_index=events_index or None)
     return {k: result.get(k) for k in ("artifact", "version", "promoted", "gate", "metrics", "data_window")}
 
 
@@ -62,9 +62,19 @@ def synonyms_apply(dry_run: bool, run_id: str) -> dict[str, Any]:
     return {**{k: v for k, v in result.items() if k != "impact_markdown"}, "impact_preview": str(path)}
 
 
-def backfill(start: str, end: str) -> dict[str, Any]:
-    """Popularity and affinity as they were at `end`, over the events from `start` (ISO dates)."""
+def backfill(start: str, end: str, today: dt.date | None = None) -> dict[str, Any]:
+    """Popularity and affinity recomputed over the events from `start` to `end` (ISO dates, whole
+    UTC days), for example after late events were replayed. They are written to the live index and
+    Redis, so `end` must reach today: a window that ends in the past would replace today's features
+    with a past state."""
     since, until = parse_window(start, end)
+    today = today or dt.datetime.now(dt.UTC).date()
+    if until.date() <= today:
+        raise ValueError(
+            f"backfill window {start} .. {end} ends before today ({today}): the live features would "
+            "go back to that state; end the window today"
+        )
+    until = min(until, dt.datetime.now(dt.UTC))
     window_days = (until - since).total_seconds() / 86400
     return jobs.features(
         get_settings(), frozenset({POPULARITY, AFFINITY}), window_days=window_days, now=until

@@ -114,7 +114,10 @@ def completeness(
 ) -> CheckResult:
     """At most 1 % of the window's records lack a required field (each field judged alone; the worst
     is reported). `events`: clicks, carts and purchases also need the product they were about."""
-    in_window = _window(now - window, now)
+    # By `timestamp`, or by `received_at` (set by the API on arrival): a record that lost its
+    # timestamp would otherwise never be in any window, and never counted as incomplete.
+    arrived = {"range": {"received_at": {"gte": _iso(now - window), "lt": _iso(now)}}}
+    in_window = {"bool": {"should": [_window(now - window, now), arrived], "minimum_should_match": 1}}
     total = engine.count(index, in_window)
     base: dict[str, Any] = {
         "check": "completeness",

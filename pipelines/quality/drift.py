@@ -85,7 +85,7 @@ def judged(
 
 
 def field_values(engine: SearchEngine, alias: str, field: str) -> np.ndarray:
-    values = [float(hit.source.get(field) or 0.0) for hit in engine.scan(alias)]
+    values = [float(hit.source.get(field) or 0.0) for hit in engine.scan(alias, fields=[field])]
     return np.asarray(values, dtype=np.float64)
 
 

@@ -90,31 +90,35 @@ def run_suite(
     targets: Targets,
     suite: str,
     now: dt.datetime | None = None,
+    ubi_engine: SearchEngine | None = None,
 ) -> list[CheckResult]:
+    """`engine`: the search cluster (products, results); `ubi_engine`: the one holding the events
+    and logged searches when it is another (QUARRY_UBI_OPENSEARCH_URL)."""
+    ubi = ubi_engine or engine
     if suite not in SUITES:
         raise ValueError(f"unknown suite {suite!r}; one of {SUITES}")
     now = now or dt.datetime.now(dt.UTC)
     mappings = Path(targets.mappings_dir)
     events, queries = targets.events_index, targets.queries_index
     planned: list[tuple[str, str, Callable[[], CheckResult]]] = [
-        ("schema", events, lambda: checks.schema(engine, events, mappings / "ubi_events.json")),
-        ("freshness", events, lambda: checks.freshness(engine, events, now)),
+        ("schema", events, lambda: checks.schema(ubi, events, mappings / "ubi_events.json")),
+        ("freshness", events, lambda: checks.freshness(ubi, events, now)),
         (
             "completeness",
             events,
-            lambda: checks.completeness(engine, events, now, checks.EVENT_FIELDS, WINDOW, events=True),
+            lambda: checks.completeness(ubi, events, now, checks.EVENT_FIELDS, WINDOW, events=True),
         ),
     ]
     if suite == "all":
         alias = targets.products_alias
         planned += [
-            ("schema", queries, lambda: checks.schema(engine, queries, mappings / "ubi_queries.json")),
+            ("schema", queries, lambda: checks.schema(ubi, queries, mappings / "ubi_queries.json")),
             (
                 "completeness",
                 queries,
-                lambda: checks.completeness(engine, queries, now, checks.QUERY_FIELDS, WINDOW),
+                lambda: checks.completeness(ubi, queries, now, checks.QUERY_FIELDS, WINDOW),
             ),
-            ("volume", events, lambda: checks.volume(engine, events, now)),
+            ("volume", events, lambda: checks.volume(ubi, events, now)),
             ("schema", alias, lambda: checks.schema(engine, alias, mappings / "products.json")),
             ("catalog", alias, lambda: checks.catalog(engine, alias)),
             (

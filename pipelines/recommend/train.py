@@ -58,6 +58,7 @@ def load_interactions(
     window_days: float,
     now: dt.datetime,
     exclusions: TrainingExclusions = NO_EXCLUSIONS,
+    events_index: str = UBI_EVENTS,
 ) -> list[Interaction]:
     """`exclusions`: shoppers and events kept out of personalization (docs/privacy.md)."""
     start = (now - dt.timedelta(days=window_days)).isoformat()
@@ -71,7 +72,7 @@ def load_interactions(
         }
     }
     rows = []
-    for hit in tqdm(engine.scan(UBI_EVENTS, query), desc="events", unit="event", disable=None):
+    for hit in tqdm(engine.scan(events_index, query), desc="events", unit="event", disable=None):
         user, item, at = (
             hit.source.get("user_id"),
             event_object_id(hit.source),
@@ -199,6 +200,7 @@ def train_and_publish(
     ubi_engine: SearchEngine | None = None,
     exclusions: TrainingExclusions = NO_EXCLUSIONS,
     activate: bool = True,
+    events_index: str = UBI_EVENTS,
 ) -> tuple[str, dict[str, Any]]:
     """`ubi_engine`: the cluster holding `ubi_events` when it is not the search cluster.
     `activate=False`: published for the registry (a candidate), not served.
@@ -206,7 +208,7 @@ def train_and_publish(
     Two fits: one on the first 80 % of the window, judged on what its users did next (the held-out
     metrics the promotion gate compares with the champion's), and one on the whole window, which is
     what is served."""
-    rows = load_interactions(ubi_engine or engine, window_days, now, exclusions)
+    rows = load_interactions(ubi_engine or engine, window_days, now, exclusions, events_index)
     data = to_matrix(rows)
     departments = {h.source["product_id"]: h.source.get("category_lvl1", "") for h in engine.scan(alias)}
     train, targets = time_split(rows)
@@ -233,9 +235,15 @@ def train_and_publish(
         },
         "metrics": {
             "training_seconds": seconds,
-            **{f"heldout_{name}": value for name, value in msgspec.to_builtins(scores).items()},
+            # No user of the held-out part had anything new to find: nothing was measured.
+            **{
+                f"heldout_{name}": (value if scores.users else None)
+                for name, value in msgspec.to_builtins(scores).items()
+                if name != "users"
+            },
+            "heldout_users": scores.users,
         },
-        "input_snapshot": {"events": UBI_EVENTS, "window_days": window_days, "products_alias": alias},
+        "input_snapshot": {"events": events_index, "window_days": window_days, "products_alias": alias},
         "code_commit": commit(),
     }
     version = store.publish(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from typing import Any
 
 import msgspec
@@ -26,6 +27,8 @@ from quarry.model_aliases import ALIASES, CHAMPION, AliasChange
 
 log = logging.getLogger("pipelines.registry")
 ROLLBACK = "rollback: "
+VERSION_PATTERN = re.compile(r"[0-9]{8}T[0-9]{12}Z-[0-9a-f]{6}")
+"""A store version id (quarry/adapters/artifact_store.py new_version): nothing else names a folder."""
 
 
 class RegistryError(ValueError):
@@ -47,6 +50,8 @@ class ModelRegistry:
         self.mirror = mirror
 
     def _metadata(self, name: str, version: str) -> dict[str, Any]:
+        if not VERSION_PATTERN.fullmatch(version):
+            raise RegistryError(f"not a version id: {version!r}")
         try:
             return self.store.metadata(name, version)
         except ArtifactNotFoundError as exc:
@@ -54,9 +59,7 @@ class ModelRegistry:
 
     def register(self, name: str, version: str) -> None:
         """A published version becomes the `candidate` (and is recorded in the mirror)."""
-        metadata = self._metadata(name, version)
-        if self.mirror is not None:
-            self.mirror.record(name, version, metadata)
+        self._metadata(name, version)
         self.set_alias(name, "candidate", version, reason="registered by its pipeline")
 
     def set_alias(self, name: str, alias: str, version: str | None, reason: str) -> AliasChange:
@@ -64,13 +67,13 @@ class ModelRegistry:
             raise RegistryError(f"unknown alias {alias!r}; one of {', '.join(ALIASES)}")
         if version is not None:
             self._metadata(name, version)
-            if self.mirror is not None:
-                self.mirror.record(name, version, self._metadata(name, version))
         change = self.store.set_alias(name, alias, version, reason)
         if self.mirror is not None:
-            try:
+            try:  # the store has changed and serves; the mirror catches up on the next change
+                if version is not None:
+                    self.mirror.record(name, version, self._metadata(name, version))
                 self.mirror.set_alias(name, alias, version)
-            except Exception as exc:  # the store has changed; the mirror catches up on the next change
+            except Exception as exc:
                 log.warning(
                     "the registry mirror did not take an alias change",
                     extra={"artifact": name, "alias": alias, "version": version, "error": repr(exc)},

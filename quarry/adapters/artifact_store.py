@@ -95,7 +95,7 @@ class LocalArtifactStore:
         (staging / METADATA).write_bytes(msgspec.json.format(msgspec.json.encode(record), indent=2))
         staging.rename(folder / version)
         if activate:
-            self.activate(name, version)
+            self.set_alias(name, CHAMPION, version, "published and served at once by its pipeline")
         return version
 
     def redact(self, name: str, version: str, files: dict[str, bytes], metadata: dict[str, Any]) -> None:

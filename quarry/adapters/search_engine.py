@@ -86,7 +86,9 @@ class SearchEngine(Protocol):
     def search(self, index: str, body: Mapping[str, Any]) -> SearchResponse: ...
     def get_document(self, index: str, doc_id: str) -> dict[str, Any] | None: ...
     def reindex(self, source: str, dest: str) -> int: ...
-    def scan(self, index: str, query: Mapping[str, Any] | None = None) -> Iterator[Hit]: ...
+    def scan(
+        self, index: str, query: Mapping[str, Any] | None = None, fields: list[str] | None = None
+    ) -> Iterator[Hit]: ...
     def request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any: ...
 
 
@@ -312,9 +314,14 @@ class OpenSearchEngine:
             )
         return int(body["created"]) + int(body.get("updated", 0))
 
-    def scan(self, index: str, query: Mapping[str, Any] | None = None) -> Iterator[Hit]:
-        """Every matching document, in no particular order (scroll), for offline jobs."""
-        body = {"query": dict(query or {"match_all": {}})}
+    def scan(
+        self, index: str, query: Mapping[str, Any] | None = None, fields: list[str] | None = None
+    ) -> Iterator[Hit]:
+        """Every matching document, in no particular order (scroll), for offline jobs; `fields`:
+        only these of each `_source`."""
+        body: dict[str, Any] = {"query": dict(query or {"match_all": {}})}
+        if fields is not None:
+            body["_source"] = fields
         try:
             for raw in helpers.scan(self._client, index=index, query=body, size=2000, scroll="2m"):
                 yield Hit(

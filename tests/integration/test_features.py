@@ -78,3 +78,20 @@ def test_popularity_and_affinity(engine, store, settings, alias, events_index) -
     assert msgspec.json.decode(store.get("popular:Sports & Outdoors:3")) == ["D", "C"]
     affinity = msgspec.json.decode(store.get(f"feature:user:{user}:category_affinity"))
     assert affinity == {"Home & Kitchen": 1.0, "Sports & Outdoors": pytest.approx(1 / 12, rel=1e-3)}
+
+
+def test_a_window_that_ends_in_the_past_leaves_later_events_out(
+    engine, store, settings, alias, events_index
+) -> None:
+    products = [make_product("A", "Oak table"), make_product("B", "Velvet sofa")]
+    build_from_documents(engine, settings, alias, ((p.product_id, p.to_document()) for p in products), [])
+    put_events(engine, events_index, [("u1", "purchase", "A", 2.0), ("u1", "purchase", "B", 0.0)])
+    report = compute_features(
+        engine,
+        store,
+        alias,
+        FeatureSettings(window_days=7, half_life_days=3, top_k=3),
+        now=NOW - dt.timedelta(days=1),
+        events_index=events_index,
+    )
+    assert report.events == 1 and report.products_scored == 1  # B's purchase came after the window

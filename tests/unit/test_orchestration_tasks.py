@@ -32,3 +32,11 @@ def test_manual_run_ids_become_plain_file_names() -> None:
     assert safe_name("manual__2026-03-01T10:00:00+00:00") == "manual__2026-03-01T10_00_00_00_00"
     assert safe_name("../../etc/passwd") == ".._.._etc_passwd"
     assert safe_name("") == "run"
+
+
+def test_a_backfill_that_ends_before_today_is_refused_before_anything_is_read() -> None:
+    """It would write a past state over today's live features."""
+    from pipelines.orchestration.tasks import backfill
+
+    with pytest.raises(ValueError, match="ends before today"):
+        backfill("2026-03-01", "2026-03-05", today=dt.date(2026, 3, 10))

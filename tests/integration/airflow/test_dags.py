@@ -36,7 +36,7 @@ SCHEDULES = {
     "synonyms_apply": None,
     "backfill": None,
 }
-NO_RETRY = {("als", "check_training_data")}
+NO_RETRY = {("als", "check_training_data"), ("data_quality", "run_checks")}
 """Gates on data: a fault is not transient, so they fail at once."""
 HEAVY = ("torch", "faiss", "implicit", "sentence_transformers", "opensearchpy", "redis", "pipelines.jobs")
 

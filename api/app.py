@@ -73,6 +73,7 @@ from quarry.privacy_registry import ConsentRefresher, PrivacyRegistry
 from quarry.rate_limits import EarlyAdmission, RateLimiter, RedisRateLimits
 from quarry.records import RecordStoreError
 from quarry.settings import Settings, get_settings
+from quarry.shadow import ShadowRunner
 from quarry.tracing import configure_tracing, shutdown_tracing
 from quarry.ubi import UbiLayout
 from quarry.user_data import UserData
@@ -249,6 +250,7 @@ def create_app(
             settings.artifact_reload_interval_s,
             content_neighbours=semantic_index.neighbours,
             privacy=app.state.shopper_privacy,
+            shadow=ShadowRunner(search_engine, settings.shadow_share),
         )
         app.state.recommendation_service = recommendations
         semantic = SemanticRetriever(

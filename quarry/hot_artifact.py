@@ -1,4 +1,5 @@
-"""A loaded artifact that follows the model store's `CURRENT` pointer without a restart.
+"""A loaded artifact that follows the model store's `CURRENT` pointer (the registry's champion), or
+another alias (the shadow), without a restart.
 
 Every service that serves an artifact (query understanding, suggestions, ALS) holds one: `get()` is
 cheap (a clock check); at most once per interval one caller looks at the pointer and, when it moved,
@@ -18,6 +19,7 @@ import msgspec
 
 from quarry.adapters.artifact_store import ArtifactNotFoundError, ArtifactStore, version_built_at
 from quarry.metrics import ARTIFACT_BUILT, artifact_served
+from quarry.model_aliases import CHAMPION
 from quarry.process_tuning import freeze_long_lived
 
 log = logging.getLogger("quarry.artifacts")
@@ -34,11 +36,14 @@ class HotArtifact(Generic[T]):
         reload_interval_s: float,
         initial: T,
         background: bool = False,
+        follow: str = CHAMPION,
     ) -> None:
         """`background`: a due reload runs in a thread of its own while callers keep the current
         value, for artifacts whose load takes seconds (the query-understanding lexicon); the first
         load, at construction, is always in the caller."""
         self._background = background
+        self._follow = follow
+        self._initial = initial
         self._store = store
         self._name = name
         self._load = load
@@ -52,7 +57,16 @@ class HotArtifact(Generic[T]):
     def reload(self) -> bool:
         """Load the pointer's version if it changed; True when a new version went live."""
         self._checked_at = time.monotonic()
-        version = self._store.current(self._name)
+        if self._follow == CHAMPION:
+            version = self._store.current(self._name)
+        else:  # another alias (the shadow): when it is removed, nothing is held any more
+            version = self._store.aliases(self._name).get(self._follow)
+            if version is None and self.version is not None:
+                self.value, self.version = self._initial, None
+                log.info(
+                    "alias removed; artifact dropped", extra={"artifact": self._name, "alias": self._follow}
+                )
+                return True
         if version is None or version == self.version:
             return False
         try:
@@ -66,11 +80,12 @@ class HotArtifact(Generic[T]):
         previous = self.version
         replaced = previous is not None
         self.value, self.version = value, version
-        log.info("artifact loaded", extra={"artifact": self._name, "version": version})
-        artifact_served(self._name, version, previous)
-        built_at = version_built_at(version)
-        if built_at is not None:
-            ARTIFACT_BUILT.labels(self._name).set(built_at)
+        log.info("artifact loaded", extra={"artifact": self._name, "version": version, "alias": self._follow})
+        if self._follow == CHAMPION:  # the served-version metrics are the champion's
+            artifact_served(self._name, version, previous)
+            built_at = version_built_at(version)
+            if built_at is not None:
+                ARTIFACT_BUILT.labels(self._name).set(built_at)
         if replaced:
             freeze_long_lived(f"reloaded {self._name}")  # start-up freezes once, after all services
         return True

@@ -49,6 +49,23 @@ TOP_SCORE = Histogram(
     "quarry_search_top_final_score", "Final score of the first result of a search", buckets=SCORE_BUCKETS
 )
 RECOMMENDATIONS = Counter("quarry_recommendations_total", "Recommendation responses", ["strategy"])
+SHADOW_COMPARISONS = Counter(
+    "quarry_shadow_comparisons_total",
+    "Requests also computed with a shadow version, by outcome (compared, error, dropped: queue full)",
+    ["artifact", "outcome"],
+)
+SHADOW_OVERLAP = Histogram(
+    "quarry_shadow_overlap_at_10",
+    "Share of the champion's top 10 the shadow also returns",
+    ["artifact"],
+    buckets=SCORE_BUCKETS,
+)
+SHADOW_LATENCY = Histogram(
+    "quarry_shadow_latency_seconds",
+    "Time the shadow version took (off the request path)",
+    ["artifact"],
+    buckets=LATENCY_BUCKETS,
+)
 EVENTS = Counter("quarry_events_total", "Events received, by outcome", ["outcome"])
 UBI_QUERY_LOG_DROPS = Counter(
     "quarry_ubi_query_log_dropped_total",

@@ -312,6 +312,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     airflow_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8080
     """Port of `make airflow`'s UI and API on 127.0.0.1."""
 
+    shadow_share: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.1
+    """Share of ALS recommendations also computed with the registry's shadow version, off the request path."""
+
     registry_mirror: Literal["mlflow", "none"] = "mlflow"
     """Where the model registry mirrors versions and aliases for people to browse; none: the store alone."""
 

@@ -29,9 +29,11 @@ from quarry.catalog_priors import ARTIFACT as PRIORS_ARTIFACT
 from quarry.catalog_priors import CatalogPriors
 from quarry.hot_artifact import HotArtifact
 from quarry.metrics import RECOMMENDATIONS
+from quarry.model_aliases import SHADOW
 from quarry.privacy import ShopperPrivacy
 from quarry.recommenders import ARTIFACT, ALSRecommender
 from quarry.redis_keys import SESSION_KEEP, session_key
+from quarry.shadow import ShadowRunner
 from quarry.tracing import current_span, span
 
 log = logging.getLogger("api.recommendations")
@@ -91,14 +93,28 @@ class RecommendationService:
         content_neighbours: ContentNeighbours | None = None,
         *,
         privacy: ShopperPrivacy,
+        shadow: ShadowRunner | None = None,
     ) -> None:
-        """`privacy`: see SearchService: held by the service so the route has one dependency."""
+        """`privacy`: see SearchService: held by the service so the route has one dependency.
+        `shadow`: computes a share of requests again with the registry's `shadow` version, off the
+        request path (docs/model-lifecycle.md); None or a share of 0: never."""
         self.privacy = privacy
         self._kv = kv
         self._content_neighbours = content_neighbours
         self._model: HotArtifact[ActiveModel | None] = HotArtifact(
             store, ARTIFACT, lambda version: ActiveModel(version, store), reload_interval_s, None
         )
+        self._shadow_runner = shadow if shadow is not None and shadow.share > 0 else None
+        self._shadow: HotArtifact[ActiveModel | None] | None = None
+        if self._shadow_runner is not None:
+            self._shadow = HotArtifact(
+                store,
+                ARTIFACT,
+                lambda version: ActiveModel(version, store),
+                reload_interval_s,
+                None,
+                follow=SHADOW,
+            )
         self._priors: HotArtifact[CatalogPriors | None] = HotArtifact(
             store, PRIORS_ARTIFACT, lambda version: load_priors(store, version), reload_interval_s, None
         )
@@ -141,16 +157,49 @@ class RecommendationService:
     ) -> RecommendationsResponse:
         """`user_id` None: an anonymous shopper (the session's items, else popular ones)."""
         with span("recommendations.for_user"):
-            return _counted(self._personal(user_id, k, category, session_id))
+            response = self._personal(self._current(), user_id, k, category, session_id)
+            self._maybe_shadow(response, user_id, k, category, session_id)
+            return _counted(response)
+
+    def _maybe_shadow(
+        self,
+        response: RecommendationsResponse,
+        user_id: str | None,
+        k: int,
+        category: str | None,
+        session_id: str | None,
+    ) -> None:
+        """Only for answers the champion model gave (not popularity or priors, which a shadow
+        model would give alike)."""
+        if self._shadow_runner is None or self._shadow is None or response.model_version is None:
+            return
+        if (
+            response.strategy.startswith(("popularity", "catalog_priors"))
+            or not self._shadow_runner.sampled()
+        ):
+            return
+        shadow = self._shadow.get()
+        if shadow is None or shadow.version == response.model_version:
+            return
+        self._shadow_runner.submit(
+            ARTIFACT,
+            shadow.version,
+            response,
+            lambda: self._personal(shadow, user_id, k, category, session_id),
+        )
 
     def similar(self, product_id: str, k: int) -> RecommendationsResponse:
         with span("recommendations.similar"):
             return _counted(self._similar_items(product_id, k))
 
     def _personal(
-        self, user_id: str | None, k: int, category: str | None, session_id: str | None
+        self,
+        model: ActiveModel | None,
+        user_id: str | None,
+        k: int,
+        category: str | None,
+        session_id: str | None,
     ) -> RecommendationsResponse:
-        model = self._current()
         history = model.history.get(user_id) if model and user_id else None
         exclude = set(history.purchased) if history else set()
         session = self._session_items(session_id)

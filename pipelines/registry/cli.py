@@ -13,6 +13,7 @@ import msgspec
 from pipelines.registry import gate
 from pipelines.registry.mirror import MlflowMirror, RegistryMirror
 from pipelines.registry.registry import ModelRegistry, RegistryError
+from quarry import connections
 from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.model_aliases import ALIASES
 from quarry.settings import Settings
@@ -58,7 +59,8 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
             if args.force and not args.reason:
                 print("--force needs --reason: it is recorded with the alias change", file=sys.stderr)
                 return 2
-            decision = gate.decide(registry, args.name, args.version, args.to)
+            engine = connections.search_engine(settings)
+            decision = gate.decide(registry, args.name, args.version, args.to, engine)
             if not decision.passed and not args.force:
                 _emit({"promoted": False, "gate": decision})
                 print(f"refused by the {decision.stage} gate: {'; '.join(decision.reasons)}", file=sys.stderr)

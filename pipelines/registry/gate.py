@@ -7,9 +7,9 @@ and the DAGs): a version moves up only when the evidence of its stage says it is
 - to `canary`: the shadow's agreement with the champion within bounds;
 - to `champion` from `canary`: the canary's guardrails over a minimum sample.
 
-The shadow and canary evidence arrives with the service's shadow and canary traffic
-(docs/model-lifecycle.md says what is in place); until then those stages refuse, and the DAGs use
-the offline path.
+The shadow's evidence is what the service records (quarry/shadow.py); the canary's arrives with
+canary traffic (docs/model-lifecycle.md says what is in place): until then that stage refuses, and
+the DAGs use the offline path.
 """
 
 from __future__ import annotations
@@ -17,11 +17,18 @@ from __future__ import annotations
 import msgspec
 
 from pipelines.registry.registry import ModelRegistry
+from quarry.adapters.search_engine import SearchEngine
 from quarry.model_aliases import CANARY, CHAMPION, SHADOW
+from quarry.shadow import INDEX as SHADOW_INDEX
 
 OFFLINE_METRICS = {"als": "heldout_ndcg_at_10"}
 """Per artifact: the metric its metadata records, higher is better."""
 TOLERANCE = {"als": 0.01}
+SHADOW_MIN_SAMPLE = 200
+SHADOW_MIN_OVERLAP = 0.5
+"""A retrained model agrees with the one it replaces on at least half of a top 10, on average: less
+is a different model, which has to prove itself on a canary first anyway, but not by surprise."""
+SHADOW_MAX_ERRORS = 0.01
 
 
 class GateDecision(msgspec.Struct, frozen=True):
@@ -59,12 +66,48 @@ def offline(registry: ModelRegistry, name: str, version: str) -> GateDecision:
     )
 
 
-def decide(registry: ModelRegistry, name: str, version: str, to: str) -> GateDecision:
-    """The gate for moving `version` to alias `to` (candidate needs none)."""
+def shadow(engine: SearchEngine | None, name: str, version: str) -> GateDecision:
+    """The shadow's comparisons with the champion on live requests (quarry-shadow)."""
+    if engine is None or not engine.index_exists(SHADOW_INDEX):
+        return GateDecision(False, "shadow", ["no shadow comparisons recorded yet"])
+    found = engine.search(
+        SHADOW_INDEX,
+        {
+            "size": 0,
+            "query": {
+                "bool": {"filter": [{"term": {"artifact": name}}, {"term": {"shadow_version": version}}]}
+            },
+            "aggs": {
+                "outcomes": {"terms": {"field": "outcome"}},
+                "overlap": {"avg": {"field": "overlap_at_10"}},
+                "correlation": {"avg": {"field": "rank_correlation"}},
+            },
+        },
+    )
+    outcomes = {b["key"]: b["doc_count"] for b in found.aggregations.get("outcomes", {}).get("buckets", [])}
+    compared, errors = outcomes.get("compared", 0), outcomes.get("error", 0)
+    overlap = found.aggregations.get("overlap", {}).get("value")
+    reasons = [f"{compared} comparisons (need {SHADOW_MIN_SAMPLE}), {errors} errors"]
+    if compared < SHADOW_MIN_SAMPLE or overlap is None:
+        return GateDecision(False, "shadow", reasons)
+    error_rate = errors / (compared + errors)
+    reasons.append(f"mean overlap@10 {overlap:.3f} (need {SHADOW_MIN_OVERLAP}), error rate {error_rate:.2%}")
+    correlation = found.aggregations.get("correlation", {}).get("value")
+    if correlation is not None:
+        reasons.append(f"mean rank correlation {correlation:.3f}")
+    passed = overlap >= SHADOW_MIN_OVERLAP and error_rate <= SHADOW_MAX_ERRORS
+    return GateDecision(passed, "shadow", reasons)
+
+
+def decide(
+    registry: ModelRegistry, name: str, version: str, to: str, engine: SearchEngine | None = None
+) -> GateDecision:
+    """The gate for moving `version` to alias `to` (candidate needs none). `engine`: where the
+    shadow's comparisons are (the search cluster)."""
     if to in (SHADOW, CHAMPION) and registry.aliases(name).get(CANARY) != version:
         return offline(registry, name, version)
     if to == CANARY:
-        return GateDecision(False, "shadow", ["no shadow agreement measured for this version yet"])
+        return shadow(engine, name, version)
     if to == CHAMPION:
         return GateDecision(False, "canary", ["no canary guardrails measured for this version yet"])
     return GateDecision(True, "none", [f"{to} needs no evidence"])

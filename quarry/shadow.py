@@ -22,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import msgspec
-from scipy.stats import kendalltau
 
 from quarry.adapters.search_engine import SearchEngine, index_action
 from quarry.metrics import SHADOW_COMPARISONS, SHADOW_LATENCY, SHADOW_OVERLAP
@@ -69,6 +68,10 @@ def compare(champion: list[tuple[str, float]], shadow: list[tuple[str, float]]) 
     ]
     correlation: float | None = None
     if len(common) >= 2:
+        # Imported here: scipy.stats takes seconds to import, and this runs off the request path
+        # only; every API worker would pay it at start-up.
+        from scipy.stats import kendalltau
+
         tau = kendalltau([c[0] for c in common], [c[1] for c in common]).statistic
         correlation = None if tau != tau else round(float(tau), 6)  # NaN: all ranks tied
     drift = round(sum(abs(c[2] - c[3]) for c in common) / len(common), 6) if common else None

@@ -27,7 +27,6 @@ from pipelines.catalog.schema import Product
 from pipelines.indexing.versions import build_from_documents, rollback
 from pipelines.keys_cli import add_keys_parser
 from pipelines.registry.cli import add_models_parser
-from pipelines.synonyms import apply as synonyms
 from pipelines.synonyms.rules import load_rules, opensearch_rules
 from quarry import connections
 from quarry.adapters.artifact_store import LocalArtifactStore
@@ -615,12 +614,10 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_synonyms_check(args: argparse.Namespace, settings: Settings) -> int:
-    engine = None if args.offline else _engine(settings)
-    rules, issues = synonyms.check(settings, engine, args.alias)
-    for issue in issues:
+    rules, errors, warnings = jobs.synonyms_check(settings, args.alias, offline=args.offline)
+    for issue in errors + warnings:
         print(issue, file=sys.stderr)
-    errors = sum(1 for i in issues if i.severity == "error")
-    print(f"{len(rules)} rules, {errors} errors, {len(issues) - errors} warnings", file=sys.stderr)
+    print(f"{rules} rules, {len(errors)} errors, {len(warnings)} warnings", file=sys.stderr)
     return 1 if errors else 0
 
 

@@ -4,7 +4,7 @@
   `exp(-ln 2 * age / half_life)`, over a rolling window. Written to `popularity_score` on every product
   of the live index (partial updates: products without events in the window get 0, so the score is
   always on one scale), and as top-k lists per top-level category in Redis (`popular:{category}:{k}`,
-  `popular:all:{k}`, JSON arrays of product ids, TTL 5 minutes).
+  `popular:all:{k}`, JSON arrays of product ids, TTL 15 minutes).
 - User category affinity: the same decayed weights per user and top-level category, divided by the
   user's largest, so the favourite category is 1.0; in Redis as `feature:user:{id}:category_affinity`
   (JSON object), which the search ranking's `affinity` component reads.
@@ -24,7 +24,7 @@ from pipelines.indexing.bulk import bulk_index_actions
 from quarry.adapters.cache import KeyValueStore
 from quarry.adapters.search_engine import SearchEngine, index_action
 from quarry.privacy_registry import NO_EXCLUSIONS, TrainingExclusions
-from quarry.redis_keys import user_affinity_key
+from quarry.redis_keys import popular_key, user_affinity_key
 from quarry.ubi import UBI_EVENTS, event_object_id, event_time
 
 ACTION_WEIGHTS = {"impression": 0.0, "view": 1.0, "click": 2.0, "add_to_cart": 5.0, "purchase": 10.0}
@@ -178,6 +178,6 @@ def _write_popularity(
             by_department["all"].append((score, pid))
     for department, scored in by_department.items():
         top = [pid for _, pid in sorted(scored, key=lambda sp: (-sp[0], sp[1]))[:top_k]]
-        store.set(f"popular:{department}:{top_k}", msgspec.json.encode(top), ttl_s=POPULAR_TTL_S)
+        store.set(popular_key(department, top_k), msgspec.json.encode(top), ttl_s=POPULAR_TTL_S)
         lists += 1
     return stats.indexed, lists

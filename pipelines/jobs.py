@@ -190,6 +190,19 @@ def embeddings(
     return {"artifact": ARTIFACT, "rebuilt": True, **run}
 
 
+def synonyms_check(
+    settings: Settings, alias: str | None = None, offline: bool = False
+) -> tuple[int, list[str], list[str]]:
+    """Validate synonyms/ (and, unless `offline`, the terms against the live catalog): the number of
+    rules, the errors and the warnings, each naming file and line."""
+    from pipelines.synonyms import apply as synonyms
+
+    engine = None if offline else connections.search_engine(settings)
+    rules, issues = synonyms.check(settings, engine, alias or settings.products_alias)
+    errors = [str(i) for i in issues if i.severity == "error"]
+    return len(rules), errors, [str(i) for i in issues if i.severity != "error"]
+
+
 def synonyms_apply(settings: Settings, alias: str | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Make synonym edits live with zero downtime; the impact preview (per query: hits and top-10
     overlap before and after) comes back as markdown for a person to read."""

@@ -29,6 +29,8 @@ from typing import Any
 
 import msgspec
 
+from quarry.timestamps import freshness
+
 ARTIFACT = "catalog-priors"
 """The artifact's name in the model store: pipelines publish it, the API serves it."""
 ALL = "all"
@@ -51,18 +53,6 @@ class PriorParameters(msgspec.Struct, frozen=True):
     freshness_half_life_days: float = 180.0
     top_k: int = 100
     """Products kept per department (and over all)."""
-
-
-def _age_days(created_at: str | None, now: dt.datetime) -> float | None:
-    if not created_at:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(created_at)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return max(0.0, (now - moment).total_seconds() / 86400)
 
 
 class CatalogPriors:
@@ -95,8 +85,7 @@ class CatalogPriors:
                 n = item.review_count if item.rating is not None else 0
                 bayes = (p.prior_strength * mean + n * (item.rating or 0.0)) / (p.prior_strength + n)
                 volume = math.log1p(n) / math.log1p(most) if most > 0 else 0.0
-                age = _age_days(item.created_at, now)
-                fresh = 0.0 if age is None else math.exp(-math.log(2) * age / p.freshness_half_life_days)
+                fresh = freshness(item.created_at, now, p.freshness_half_life_days)
                 scores[item.product_id] = round(bayes / 5 * (0.75 + 0.25 * volume) * (0.5 + 0.5 * fresh), 6)
         self.scores = scores
         department_of = {i.product_id: i.department or "unknown" for i in catalog}

@@ -32,3 +32,9 @@ def search_page_patterns(user: str | None, sessions: list[str]) -> list[str]:
     """Glob patterns of every cached page of this user or of these sessions."""
     patterns = [f"search:*:{user}", f"search:*:{user}:s:*"] if user else []
     return patterns + [f"search:*:s:{session}" for session in sessions]
+
+
+def popular_key(department: str, k: int) -> str:
+    """The top-k product ids of a top-level category ("all": every one), by popularity
+    (pipelines/features.py writes them; the recommendations read them). No shopper's data."""
+    return f"popular:{department}:{k}"

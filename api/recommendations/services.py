@@ -32,7 +32,7 @@ from quarry.metrics import RECOMMENDATIONS
 from quarry.model_aliases import SHADOW
 from quarry.privacy import ShopperPrivacy
 from quarry.recommenders import ARTIFACT, ALSRecommender
-from quarry.redis_keys import SESSION_KEEP, session_key
+from quarry.redis_keys import SESSION_KEEP, popular_key, session_key
 from quarry.shadow import ShadowRunner
 from quarry.tracing import current_span, span
 
@@ -144,7 +144,7 @@ class RecommendationService:
 
     def _popular(self, model: ActiveModel | None, category: str | None) -> list[str]:
         try:
-            raw = self._kv.get(f"popular:{category or 'all'}:{POPULAR_K}")
+            raw = self._kv.get(popular_key(category or "all", POPULAR_K))
         except CacheError:
             raw = None
         if raw is not None:

@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import msgspec
 
@@ -22,6 +22,7 @@ from api.understanding.schemas import Entities
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import Hit
 from quarry.metrics import artifact_served
+from quarry.timestamps import freshness
 from quarry.tracing import span
 
 log = logging.getLogger("api.ranking")
@@ -265,28 +266,6 @@ class RankingConfigProvider:
             artifact_served("ranking-config", self._current.version, self._served)
             self._served = self._current.version
         return self._current
-
-
-def _age_days(created_at: Any, now: dt.datetime) -> float | None:
-    """Age from epoch milliseconds (the doc value the search window reads) or an ISO-8601 string."""
-    if created_at is None or created_at == "":
-        return None
-    if isinstance(created_at, (int, float)):
-        return max(0.0, (now.timestamp() * 1000 - created_at) / 86_400_000)
-    try:
-        created = dt.datetime.fromisoformat(str(created_at).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=dt.UTC)
-    return max(0.0, (now - created).total_seconds() / 86400)
-
-
-def freshness(created_at: Any, now: dt.datetime, half_life_days: float) -> float:
-    age = _age_days(created_at, now)
-    if age is None or half_life_days <= 0:
-        return 0.0
-    return math.exp(-math.log(2) * age / half_life_days)
 
 
 def rank(

@@ -35,9 +35,25 @@ def _ids(context: Mapping[str, Any]) -> tuple[str, str, str]:
     return dag_id, task_id, run_id
 
 
+def push(url: str, job: str, registry: Any, grouping_key: dict[str, str], replace: bool = False) -> bool:
+    """Push a registry's metrics (`replace`: the group's previous metrics go); False, logged, when
+    the Pushgateway cannot be reached: a metric must never fail the job that reports it."""
+    from prometheus_client import push_to_gateway, pushadd_to_gateway
+
+    send = push_to_gateway if replace else pushadd_to_gateway
+    try:
+        send(url, job=job, registry=registry, grouping_key=grouping_key, timeout=PUSH_TIMEOUT_S)
+    except OSError as exc:
+        log.warning(
+            "the Pushgateway did not take the metrics", extra={"url": url, "job": job, "error": str(exc)}
+        )
+        return False
+    return True
+
+
 def push_outcome(dag_id: str, task_id: str, failed: bool, url: str, at: float | None = None) -> bool:
     """Record a task's outcome on the Pushgateway; False when it could not be reached."""
-    from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway
+    from prometheus_client import CollectorRegistry, Gauge
 
     if not url:
         return False
@@ -45,18 +61,7 @@ def push_outcome(dag_id: str, task_id: str, failed: bool, url: str, at: float | 
     name, text = (LAST_FAILURE, "last failed") if failed else (LAST_SUCCESS, "last succeeded")
     gauge = Gauge(name, f"When the pipeline task {text} (Unix time)", registry=registry)
     gauge.set(time.time() if at is None else at)
-    try:
-        pushadd_to_gateway(
-            url,
-            job=JOB,
-            registry=registry,
-            grouping_key={"dag_id": dag_id, "task_id": task_id},
-            timeout=PUSH_TIMEOUT_S,
-        )
-    except OSError as exc:
-        log.warning("the Pushgateway did not take the outcome", extra={"url": url, "error": str(exc)})
-        return False
-    return True
+    return push(url, JOB, registry, {"dag_id": dag_id, "task_id": task_id})
 
 
 def on_failure(context: Mapping[str, Any]) -> None:

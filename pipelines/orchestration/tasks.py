@@ -101,12 +101,7 @@ class SynonymFileError(ValueError):
 
 def synonyms_check() -> dict[str, Any]:
     """Fails the run on any error in synonyms/ (each named by file and line in the message)."""
-    from pipelines.synonyms import apply as synonyms
-    from quarry import connections
-
-    settings = get_settings()
-    rules, issues = synonyms.check(settings, connections.search_engine(settings), settings.products_alias)
-    errors = [str(issue) for issue in issues if issue.severity == "error"]
+    rules, errors, warnings = jobs.synonyms_check(get_settings())
     if errors:
         raise SynonymFileError("; ".join(errors))
-    return {"rules": len(rules), "warnings": [str(issue) for issue in issues]}
+    return {"rules": rules, "warnings": warnings}

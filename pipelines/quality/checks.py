@@ -81,10 +81,12 @@ def hourly_counts(engine: SearchEngine, index: str, now: dt.datetime, days: int)
     return counts
 
 
-def freshness(engine: SearchEngine, index: str, now: dt.datetime) -> CheckResult:
+def freshness(
+    engine: SearchEngine, index: str, now: dt.datetime, history: list[int] | None = None
+) -> CheckResult:
     """The newest event is at most 5 minutes old, while traffic is expected (the same hour had
     traffic on previous days); a quiet hour of a quiet shop is no finding."""
-    history = hourly_counts(engine, index, now, VOLUME_DAYS)
+    history = hourly_counts(engine, index, now, VOLUME_DAYS) if history is None else history
     expected = statistics.median(history) >= TRAFFIC_EXPECTED_PER_HOUR if history else False
     newest = engine.search(index, {"size": 0, "aggs": {"newest": {"max": {"field": "timestamp"}}}})
     value = newest.aggregations.get("newest", {}).get("value")
@@ -150,10 +152,12 @@ def completeness(
     )
 
 
-def volume(engine: SearchEngine, index: str, now: dt.datetime) -> CheckResult:
+def volume(
+    engine: SearchEngine, index: str, now: dt.datetime, history: list[int] | None = None
+) -> CheckResult:
     """The last hour's count is within the robust range of the same hour on the previous 7 days:
     median +- 4 * max(1.4826 * MAD, sqrt(median)). Needs 3 days with traffic to judge."""
-    history = hourly_counts(engine, index, now, VOLUME_DAYS)
+    history = hourly_counts(engine, index, now, VOLUME_DAYS) if history is None else history
     current = engine.count(index, _window(now - dt.timedelta(hours=1), now))
     base: dict[str, Any] = {"check": "volume", "target": index, "severity": "warning"}
     with_traffic = [c for c in history if c > 0]

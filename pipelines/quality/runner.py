@@ -12,6 +12,7 @@ Suites:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import uuid
 from collections.abc import Callable
@@ -100,9 +101,11 @@ def run_suite(
     now = now or dt.datetime.now(dt.UTC)
     mappings = Path(targets.mappings_dir)
     events, queries = targets.events_index, targets.queries_index
+    # Freshness and volume both look at the same hour on previous days: counted once, when first asked.
+    history = functools.cache(lambda: checks.hourly_counts(ubi, events, now, checks.VOLUME_DAYS))
     planned: list[tuple[str, str, Callable[[], CheckResult]]] = [
         ("schema", events, lambda: checks.schema(ubi, events, mappings / "ubi_events.json")),
-        ("freshness", events, lambda: checks.freshness(ubi, events, now)),
+        ("freshness", events, lambda: checks.freshness(ubi, events, now, history())),
         (
             "completeness",
             events,
@@ -118,7 +121,7 @@ def run_suite(
                 queries,
                 lambda: checks.completeness(ubi, queries, now, checks.QUERY_FIELDS, WINDOW),
             ),
-            ("volume", events, lambda: checks.volume(ubi, events, now)),
+            ("volume", events, lambda: checks.volume(ubi, events, now, history())),
             ("schema", alias, lambda: checks.schema(engine, alias, mappings / "products.json")),
             ("catalog", alias, lambda: checks.catalog(engine, alias)),
             (
@@ -158,7 +161,9 @@ def record(engine: SearchEngine, results: list[CheckResult]) -> None:
 def push_metrics(results: list[CheckResult], url: str, suite: str) -> bool:
     """Per check: failing (1 while it fails or broke, else 0) and what it observed; per suite: when
     it last ran. One push replaces the suite's previous metrics."""
-    from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+    from prometheus_client import CollectorRegistry, Gauge
+
+    from pipelines.orchestration.callbacks import push
 
     if not url:
         return False
@@ -175,12 +180,7 @@ def push_metrics(results: list[CheckResult], url: str, suite: str) -> bool:
         if result.observed is not None:
             observed.labels(*values).set(result.observed)
     last_run.set_to_current_time()
-    try:
-        push_to_gateway(url, job=JOB, registry=registry, grouping_key={"suite": suite}, timeout=5)
-    except OSError as exc:
-        log.warning("the Pushgateway did not take the data-quality results", extra={"error": str(exc)})
-        return False
-    return True
+    return push(url, JOB, registry, {"suite": suite}, replace=True)
 
 
 def summary(results: list[CheckResult]) -> dict[str, Any]:

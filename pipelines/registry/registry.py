@@ -65,13 +65,12 @@ class ModelRegistry:
     def set_alias(self, name: str, alias: str, version: str | None, reason: str) -> AliasChange:
         if alias not in ALIASES:
             raise RegistryError(f"unknown alias {alias!r}; one of {', '.join(ALIASES)}")
-        if version is not None:
-            self._metadata(name, version)
+        metadata = self._metadata(name, version) if version is not None else None
         change = self.store.set_alias(name, alias, version, reason)
         if self.mirror is not None:
             try:  # the store has changed and serves; the mirror catches up on the next change
-                if version is not None:
-                    self.mirror.record(name, version, self._metadata(name, version))
+                if version is not None and metadata is not None:
+                    self.mirror.record(name, version, metadata)
                 self.mirror.set_alias(name, alias, version)
             except Exception as exc:
                 log.warning(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,16 +17,10 @@ import pytest
 import yaml
 
 from quarry.api_keys import temporary_key
-from tests.conftest import running_api
+from tests.conftest import free_port, running_api
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "ops" / "prometheus"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(check: Any, what: str, timeout_s: float = 60) -> Any:

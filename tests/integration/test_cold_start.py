@@ -13,6 +13,7 @@ from pipelines.catalog_priors import build_and_publish
 from pipelines.indexing.versions import build_from_documents
 from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.catalog_priors import ARTIFACT
+from quarry.redis_keys import popular_key
 from tests.conftest import make_product, shopper_privacy
 
 RECENT = (dt.datetime.now(dt.UTC) - dt.timedelta(days=10)).isoformat()
@@ -60,7 +61,7 @@ def test_the_few_popular_items_come_first_and_priors_fill_up_to_k(
     build_from_documents(engine, settings, alias, ((p.product_id, p.to_document()) for p in products), [])
     artifacts = LocalArtifactStore(tmp_path)
     build_and_publish(engine, artifacts, alias, dt.datetime.now(dt.UTC))
-    store.set(f"popular:{department}:50", msgspec.json.encode(["CS2", "CS8"]), ttl_s=60)
+    store.set(popular_key(department, 50), msgspec.json.encode(["CS2", "CS8"]), ttl_s=60)
     service = RecommendationService(artifacts, store, reload_interval_s=0, privacy=shopper_privacy())
 
     response = service.for_user(None, 4, department, None)

@@ -26,18 +26,12 @@ from quarry import connections
 from quarry.adapters.resp import RedisUnavailableError
 from quarry.adapters.search_engine import SearchEngineError
 from quarry.settings import PROJECT_ROOT, Settings
-from tests.conftest import running_api
+from tests.conftest import free_port, running_api
 
 OPENSEARCH_USER = "quarry-app"
 OPENSEARCH_PASSWORD = "os-pw-7c1e9b2f"
 REDIS_PASSWORD = "redis-pw-5d3a8e61"
 USER_TOKEN_SECRET = "user-token-master-0f4b2c9d-6a1e8b3c5d7f9a2b"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def certificates(folder: Path) -> Path:

@@ -18,7 +18,6 @@ import pytest
 
 from pipelines.indexing.versions import build_from_documents
 from pipelines.orchestration.callbacks import LAST_FAILURE, LAST_SUCCESS, on_failure, on_success
-from quarry.adapters.search_engine import index_action
 from quarry.ubi import ensure_ubi_indices, events_index
 from tests.conftest import make_product
 from tests.integration.airflow.conftest import DAGS
@@ -164,22 +163,8 @@ def test_a_null_field_in_the_events_fails_the_gate_and_blocks_als_training(
     index = f"qt-dag-events-{uuid.uuid4().hex[:8]}"
     engine.create_index(index, json.loads((Path(settings.mappings_dir) / "ubi_events.json").read_text()))
     try:
-        now = dt.datetime.now(dt.UTC)
-        rows = [
-            {"event_id": uuid.uuid4().hex, "action_name": None if n % 4 == 0 else "click", "object_id": "P1"}
-            for n in range(40)
-        ]
-        engine.bulk(
-            b"".join(
-                index_action(
-                    index,
-                    row["event_id"],
-                    {**{k: v for k, v in row.items() if v is not None}, "timestamp": now.isoformat()},
-                )
-                for row in rows
-            )
-        )
-        engine.refresh(index)
+        # A quarter of the events lost their action (a field gone null).
+        put_events(engine, index, [("u1", "click" if n % 4 else None, "P1", 0.0) for n in range(40)])
         quarry_env.setenv("QUARRY_PUSHGATEWAY_URL", pushgateway)
 
         run = load_dag("als").test(run_conf={"events_index": index})

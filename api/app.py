@@ -63,6 +63,7 @@ from quarry.adapters.cache import KeyValueStore
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError
 from quarry.api_keys import ApiKeys, KeyStoreError, OpenSearchKeyStore, keys_index
 from quarry.audit import AuditLog, audit_index
+from quarry.canary import CanaryTraffic
 from quarry.circuit import CircuitBreaker
 from quarry.embeddings import SentenceTransformerEncoder
 from quarry.logs import configure_logging
@@ -251,6 +252,7 @@ def create_app(
             content_neighbours=semantic_index.neighbours,
             privacy=app.state.shopper_privacy,
             shadow=ShadowRunner(search_engine, settings.shadow_share),
+            canary=CanaryTraffic(search_engine, settings.canary_share),
         )
         app.state.recommendation_service = recommendations
         semantic = SemanticRetriever(
@@ -322,6 +324,7 @@ def create_app(
             access_lists.stop()
             consent_refresher.stop()
             query_log.stop()
+            recommendations.close()
             process_sampler.stop()
             process_tuning.unfreeze()
             shutdown_tracing()

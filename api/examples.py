@@ -165,6 +165,8 @@ RECOMMENDATIONS = {
     "user_id": "sim-u00042",
     "product_id": None,
     "model_version": "20261128T155351366189Z-69130b",
+    "model_alias": "champion",
+    "request_id": "5b0f7f3cfa1e4f4a9c1b6f0f4d8e2a71",
     "items": [
         {"product_id": "P004386", "score": 0.8123, "reason": "people with similar tastes engaged with this"}
     ],

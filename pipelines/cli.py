@@ -514,7 +514,10 @@ def cmd_popularity(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_train_als(args: argparse.Namespace, settings: Settings) -> int:
     result = jobs.train_als(settings, args.window_days, _als_params(args), args.alias)
-    state = "champion" if result["promoted"] else "candidate only, refused by the gate"
+    state = {
+        "champion": "champion (the first version)",
+        "shadow": "shadow: the registry's watch takes it on to canary and champion with live evidence",
+    }.get(result["promoted_to"] or "", "candidate only, refused by the gate")
     print(f"als {result['version']}: {state} ({'; '.join(result['gate'])})", file=sys.stderr)
     _emit(result)
     return 0

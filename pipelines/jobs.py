@@ -61,13 +61,15 @@ def train_als(
     alias: str | None = None,
     events_index: str | None = None,
 ) -> dict[str, Any]:
-    """Train implicit ALS on the window's events, register it as the candidate, and make it the
-    champion when the promotion gate's offline stage passes (its held-out NDCG@10 against the
-    champion's); a refused candidate stays registered, unserved (docs/model-lifecycle.md)."""
+    """Train implicit ALS on the window's events and register it as the candidate. When the promotion
+    gate's offline stage passes (its held-out NDCG@10 against the champion's) it becomes the shadow,
+    which the registry's watch takes on to canary and champion as live evidence comes in, or the
+    champion straight away when there is none yet; a refused candidate stays registered, unserved
+    (docs/model-lifecycle.md)."""
     from pipelines.recommend.train import train_and_publish
     from pipelines.registry import gate
     from pipelines.registry.cli import registry_of
-    from quarry.model_aliases import CHAMPION
+    from quarry.model_aliases import CHAMPION, SHADOW
     from quarry.privacy_registry import training_exclusions
     from quarry.recommenders import ARTIFACT
 
@@ -86,17 +88,19 @@ def train_als(
     )
     registry = registry_of(settings)
     registry.register(ARTIFACT, version)
-    decision = gate.decide(registry, ARTIFACT, version, CHAMPION)
+    to = SHADOW if registry.aliases(ARTIFACT).get(CHAMPION) else CHAMPION
+    decision = gate.decide(registry, ARTIFACT, version, to)
     if decision.passed:
-        registry.set_alias(ARTIFACT, CHAMPION, version, reason=f"offline gate: {'; '.join(decision.reasons)}")
+        registry.set_alias(ARTIFACT, to, version, reason=f"offline gate: {'; '.join(decision.reasons)}")
     log.info(
         "als candidate judged",
-        extra={"version": version, "promoted": decision.passed, "gate": decision.reasons},
+        extra={"version": version, "promoted_to": to if decision.passed else None, "gate": decision.reasons},
     )
     return {
         "artifact": ARTIFACT,
         "version": version,
         "promoted": decision.passed,
+        "promoted_to": to if decision.passed else None,
         "gate": decision.reasons,
         **metadata,
     }
@@ -239,6 +243,26 @@ def catalog_priors(settings: Settings, alias: str | None = None, if_missing: boo
             dt.datetime.now(dt.UTC),
         ),
     )
+
+
+def model_promotion(settings: Settings, events_index: str | None = None) -> dict[str, Any]:
+    """One look at every served artifact's shadow and canary: promote what has passed, roll back a
+    canary whose guardrails broke (pipelines/registry/watch.py). A rollback is also pushed to the
+    Pushgateway, where the QuarryModelRolledBack alert reads it."""
+    from pipelines.registry.canary import CanaryPolicy, CanarySources
+    from pipelines.registry.cli import SERVED, registry_of
+    from pipelines.registry.watch import push_rollbacks, watch_one
+
+    registry = registry_of(settings)
+    sources = CanarySources(
+        connections.search_engine(settings),
+        connections.ubi_engine(settings),
+        **({"events_index": events_index} if events_index else {}),
+    )
+    policy = CanaryPolicy(min_requests=settings.canary_min_requests)
+    outcomes = [watch_one(registry, sources, name, policy) for name in SERVED]
+    push_rollbacks(outcomes, settings.pushgateway_url)
+    return {"outcomes": msgspec.to_builtins(outcomes)}
 
 
 def data_quality(

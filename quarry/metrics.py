@@ -66,6 +66,11 @@ SHADOW_LATENCY = Histogram(
     ["artifact"],
     buckets=LATENCY_BUCKETS,
 )
+CANARY_REQUESTS = Counter(
+    "quarry_canary_requests_total",
+    "Requests recorded while a canary version is live, by variant (canary, champion) and outcome",
+    ["artifact", "variant", "outcome"],
+)
 EVENTS = Counter("quarry_events_total", "Events received, by outcome", ["outcome"])
 UBI_QUERY_LOG_DROPS = Counter(
     "quarry_ubi_query_log_dropped_total",

@@ -315,6 +315,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     shadow_share: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.1
     """Share of ALS recommendations also computed with the registry's shadow version, off the request path."""
 
+    canary_share: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.05
+    """Share of shoppers (sticky, by hashed user or session id) served by the registry's canary version."""
+
+    canary_min_requests: PositiveInt = 1000
+    """Requests per variant before a canary may become champion (its guardrails are judged over them)."""
+
     registry_mirror: Literal["mlflow", "none"] = "mlflow"
     """Where the model registry mirrors versions and aliases for people to browse; none: the store alone."""
 

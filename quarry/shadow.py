@@ -16,14 +16,14 @@ import logging
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import msgspec
 
-from quarry.adapters.search_engine import SearchEngine, index_action
+from quarry.adapters.search_engine import SearchEngine
+from quarry.index_batches import IndexBatches
 from quarry.metrics import SHADOW_COMPARISONS, SHADOW_LATENCY, SHADOW_OVERLAP
 
 log = logging.getLogger("quarry.shadow")
@@ -99,26 +99,20 @@ MAPPING: dict[str, Any] = {
     },
 }
 QUEUE = 64
-FLUSH_EVERY = 50
-FLUSH_AFTER_S = 5.0
 
 
 class ShadowRunner:
     """Runs shadow computations on one thread of its own, after the response has been computed:
     never on the request path, never changing a response. A full queue drops the comparison (and
     counts it) rather than making anyone wait. Results go to Prometheus at once and to the
-    `quarry-shadow` index in batches."""
+    `quarry-shadow` index in batches (quarry/index_batches.py)."""
 
     def __init__(self, engine: SearchEngine | None, share: float) -> None:
         self.share = share
-        self._engine = engine
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
         self._inflight = 0
         self._idle = threading.Condition()
-        self._pending: list[bytes] = []
-        self._lock = threading.Lock()
-        self._flushed_at = time.monotonic()
-        self._index_ready = False
+        self._records = IndexBatches(engine, INDEX, MAPPING)
 
     def sampled(self) -> bool:
         return self.share > 0 and random.random() < self.share  # noqa: S311 - sampling, not secrets
@@ -187,28 +181,10 @@ class ShadowRunner:
                 self._idle.notify_all()
 
     def _keep(self, document: dict[str, Any]) -> None:
-        if self._engine is None:
-            return
-        with self._lock:
-            self._pending.append(index_action(INDEX, uuid.uuid4().hex, document))
-            due = len(self._pending) >= FLUSH_EVERY or time.monotonic() - self._flushed_at >= FLUSH_AFTER_S
-        if due:
-            self.flush()
+        self._records.add(document)
 
     def flush(self) -> None:
-        """Write what is pending (tests and shutdown call it; the runner itself every 50 or 5 s)."""
-        with self._lock:
-            pending, self._pending = self._pending, []
-            self._flushed_at = time.monotonic()
-        if not pending or self._engine is None:
-            return
-        try:
-            if not self._index_ready and not self._engine.index_exists(INDEX):
-                self._engine.create_index(INDEX, MAPPING)
-            self._index_ready = True
-            self._engine.bulk(b"".join(pending))
-        except Exception as exc:  # the comparisons are lost, the service is not
-            log.warning("shadow comparisons not stored", extra={"count": len(pending), "error": repr(exc)})
+        self._records.flush()
 
     def drain(self, timeout_s: float = 10.0) -> None:
         """Wait for queued comparisons, then flush (tests, shutdown)."""

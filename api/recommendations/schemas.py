@@ -15,3 +15,8 @@ class RecommendationsResponse(msgspec.Struct):
     user_id: str | None = None
     product_id: str | None = None
     model_version: str | None = None
+    model_alias: str | None = None
+    """Which registry alias served a personal answer: `champion`, or `canary` for the canary's share."""
+    request_id: str | None = None
+    """Send it as the `query_id` of the UBI events this answer leads to (clicks, add-to-carts): that
+    is how they are credited to the variant that served it."""

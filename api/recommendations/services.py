@@ -9,6 +9,10 @@
 - `catalog_priors`: before any events exist (cold start), or `popularity+catalog_priors` when the
   events rank fewer than k items: products ranked by rating, reviews and freshness from the catalog
   (quarry/catalog_priors.py), so a new user on a fresh shop still gets k items.
+While the registry has a `canary` version, a sticky share of shoppers is answered by it instead of
+the champion (quarry/canary.py), and every personal request of that window is recorded for the
+canary's guardrails; similar items stay the champion's. Personal answers carry a `request_id` for
+the UBI events they lead to, and the alias that served them.
 `?product_id=` returns the items with the most similar ALS item factors (cosine), never the item;
 a product ALS has never seen (new, no interactions: cold start) gets its nearest neighbours by
 embedding from the FAISS artifact instead (`similar_content`).
@@ -17,6 +21,8 @@ embedding from the FAISS artifact instead (`similar_content`).
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from collections.abc import Callable
 
 import msgspec
@@ -25,11 +31,12 @@ import numpy as np
 from api.recommendations.schemas import RecommendationsResponse, RecommendedItem
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.cache import CacheError, KeyValueStore
+from quarry.canary import EMPTY, ERROR, OK, CanaryTraffic
 from quarry.catalog_priors import ARTIFACT as PRIORS_ARTIFACT
 from quarry.catalog_priors import CatalogPriors
 from quarry.hot_artifact import HotArtifact
 from quarry.metrics import RECOMMENDATIONS
-from quarry.model_aliases import SHADOW
+from quarry.model_aliases import CANARY, CHAMPION, SHADOW
 from quarry.privacy import ShopperPrivacy
 from quarry.recommenders import ARTIFACT, ALSRecommender
 from quarry.redis_keys import SESSION_KEEP, popular_key, session_key
@@ -94,10 +101,13 @@ class RecommendationService:
         *,
         privacy: ShopperPrivacy,
         shadow: ShadowRunner | None = None,
+        canary: CanaryTraffic | None = None,
     ) -> None:
         """`privacy`: see SearchService: held by the service so the route has one dependency.
         `shadow`: computes a share of requests again with the registry's `shadow` version, off the
-        request path (docs/model-lifecycle.md); None or a share of 0: never."""
+        request path (docs/model-lifecycle.md); None or a share of 0: never.
+        `canary`: serves a share of shoppers with the registry's `canary` version; None or a share
+        of 0: the canary alias is ignored."""
         self.privacy = privacy
         self._kv = kv
         self._content_neighbours = content_neighbours
@@ -105,16 +115,20 @@ class RecommendationService:
             store, ARTIFACT, lambda version: ActiveModel(version, store), reload_interval_s, None
         )
         self._shadow_runner = shadow if shadow is not None and shadow.share > 0 else None
-        self._shadow: HotArtifact[ActiveModel | None] | None = None
-        if self._shadow_runner is not None:
-            self._shadow = HotArtifact(
+
+        def following(alias: str) -> HotArtifact[ActiveModel | None]:
+            return HotArtifact(
                 store,
                 ARTIFACT,
                 lambda version: ActiveModel(version, store),
                 reload_interval_s,
                 None,
-                follow=SHADOW,
+                follow=alias,
             )
+
+        self._shadow = following(SHADOW) if self._shadow_runner is not None else None
+        self._canary_traffic = canary if canary is not None and canary.share > 0 else None
+        self._canary = following(CANARY) if self._canary_traffic is not None else None
         self._priors: HotArtifact[CatalogPriors | None] = HotArtifact(
             store, PRIORS_ARTIFACT, lambda version: load_priors(store, version), reload_interval_s, None
         )
@@ -157,9 +171,83 @@ class RecommendationService:
     ) -> RecommendationsResponse:
         """`user_id` None: an anonymous shopper (the session's items, else popular ones)."""
         with span("recommendations.for_user"):
-            response = self._personal(self._current(), user_id, k, category, session_id)
-            self._maybe_shadow(response, user_id, k, category, session_id)
-            return _counted(response)
+            champion = self._current()
+            canary = self._canary.get() if self._canary is not None else None
+            request_id = uuid.uuid4().hex
+            if canary is None or champion is None or canary.version == champion.version:
+                response = msgspec.structs.replace(
+                    self._personal(champion, user_id, k, category, session_id),
+                    model_alias=CHAMPION,
+                    request_id=request_id,
+                )
+                self._maybe_shadow(response, user_id, k, category, session_id)
+                return _counted(response)
+            return _counted(
+                self._canary_window(champion, canary, request_id, user_id, k, category, session_id)
+            )
+
+    def _canary_window(
+        self,
+        champion: ActiveModel,
+        canary: ActiveModel,
+        request_id: str,
+        user_id: str | None,
+        k: int,
+        category: str | None,
+        session_id: str | None,
+    ) -> RecommendationsResponse:
+        """A request while a canary is live: served by the variant the shopper is assigned to, and
+        recorded either way. A canary that fails is answered by the champion (the shopper never
+        pays for it) and recorded as the canary's error."""
+        traffic = self._canary_traffic
+        assert traffic is not None  # noqa: S101 - a canary model is only loaded with traffic settings
+        variant = CANARY if traffic.assigned(canary.version, user_id or session_id) else CHAMPION
+        model = canary if variant == CANARY else champion
+        started = time.perf_counter()
+        try:
+            response = self._personal(model, user_id, k, category, session_id)
+            outcome = OK if response.items else EMPTY
+            latency = time.perf_counter() - started
+        except Exception as exc:
+            latency = time.perf_counter() - started
+            if variant == CHAMPION:
+                traffic.record(
+                    request_id=request_id,
+                    artifact=ARTIFACT,
+                    canary_version=canary.version,
+                    variant=variant,
+                    served_version=model.version,
+                    strategy="error",
+                    outcome=ERROR,
+                    results=0,
+                    latency_s=latency,
+                )
+                raise
+            log.warning(
+                "canary version failed; the champion answers",
+                extra={"artifact": ARTIFACT, "version": canary.version, "error": repr(exc)},
+            )
+            outcome, variant = ERROR, CANARY
+            response = self._personal(champion, user_id, k, category, session_id)
+        traffic.record(
+            request_id=request_id,
+            artifact=ARTIFACT,
+            canary_version=canary.version,
+            variant=variant,
+            served_version=response.model_version,
+            strategy=response.strategy,
+            outcome=outcome,
+            results=len(response.items),
+            latency_s=latency,
+        )
+        return msgspec.structs.replace(response, model_alias=variant, request_id=request_id)
+
+    def close(self) -> None:
+        """Write what the shadow and canary records still hold (at shutdown)."""
+        if self._shadow_runner is not None:
+            self._shadow_runner.drain()
+        if self._canary_traffic is not None:
+            self._canary_traffic.close()
 
     def _maybe_shadow(
         self,
@@ -172,6 +260,8 @@ class RecommendationService:
         """Only for answers the champion model gave (not popularity or priors, which a shadow
         model would give alike)."""
         if self._shadow_runner is None or self._shadow is None or response.model_version is None:
+            return
+        if response.model_alias != CHAMPION:  # the shadow is compared with the champion only
             return
         if (
             response.strategy.startswith(("popularity", "catalog_priors"))

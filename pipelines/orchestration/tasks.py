@@ -36,7 +36,14 @@ def catalog_priors() -> dict[str, Any]:
 
 def train_als(events_index: str | None = None) -> dict[str, Any]:
     result = jobs.train_als(get_settings(), events_index=events_index or None)
-    return {k: result.get(k) for k in ("artifact", "version", "promoted", "gate", "metrics", "data_window")}
+    return {
+        k: result.get(k) for k in ("artifact", "version", "promoted_to", "gate", "metrics", "data_window")
+    }
+
+
+def model_promotion() -> dict[str, Any]:
+    """One look at every served artifact's shadow and canary (pipelines/registry/watch.py)."""
+    return jobs.model_promotion(get_settings())
 
 
 def data_quality(suite: str, events_index: str | None = None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""`python -m pipelines models list|show|promote|rollback`: the registry for operators
+"""`python -m pipelines models list|show|promote|rollback|watch`: the registry for operators
 (docs/model-lifecycle.md). Results go to stdout as JSON; a refused promotion exits 1 with the gate's
 reasons."""
 
@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from pipelines.registry import gate
+from pipelines.registry.canary import CanaryPolicy, CanarySources
 from pipelines.registry.mirror import MlflowMirror, RegistryMirror
 from pipelines.registry.registry import ModelRegistry, RegistryError
 from quarry import connections
@@ -60,7 +61,9 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
                 print("--force needs --reason: it is recorded with the alias change", file=sys.stderr)
                 return 2
             engine = connections.search_engine(settings)
-            decision = gate.decide(registry, args.name, args.version, args.to, engine)
+            sources = CanarySources(engine, connections.ubi_engine(settings))
+            policy = CanaryPolicy(min_requests=settings.canary_min_requests)
+            decision = gate.decide(registry, args.name, args.version, args.to, engine, policy, sources)
             if not decision.passed and not args.force:
                 _emit({"promoted": False, "gate": decision})
                 print(f"refused by the {decision.stage} gate: {'; '.join(decision.reasons)}", file=sys.stderr)
@@ -79,6 +82,10 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
             )
         elif args.action == "rollback":
             _emit(registry.rollback(args.name, args.reason))
+        elif args.action == "watch":
+            from pipelines import jobs
+
+            _emit(jobs.model_promotion(settings))
     except RegistryError as exc:
         print(str(exc), file=sys.stderr)
         return 2
@@ -104,4 +111,8 @@ def add_models_parser(sub: Any) -> None:
     rollback = actions.add_parser("rollback", help="the champion back to the version it replaced")
     rollback.add_argument("name", choices=SERVED)
     rollback.add_argument("--reason", required=True)
+    actions.add_parser(
+        "watch",
+        help="one look at every shadow and canary: promote what passed, roll back a breached canary",
+    )
     parser.set_defaults(run=cmd_models)

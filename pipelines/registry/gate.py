@@ -1,21 +1,21 @@
 """The promotion gate every path through the registry uses (`python -m pipelines models promote`
 and the DAGs): a version moves up only when the evidence of its stage says it is no worse.
 
-- to `shadow` (or straight to `champion` on the offline path): its offline metric is not worse than
-  the champion's, within a tolerance for the noise between two training windows (ALS: held-out
-  NDCG@10 of the time split each was trained with);
+- to `shadow` (or to `champion` when there is none yet: the first version is the baseline): its
+  offline metric is not worse than the champion's, within a tolerance for the noise between two
+  training windows (ALS: held-out NDCG@10 of the time split each was trained with);
 - to `canary`: the shadow's agreement with the champion within bounds;
-- to `champion` from `canary`: the canary's guardrails over a minimum sample.
+- to `champion`: only from `canary`, when the canary's guardrails pass over a minimum sample.
 
-The shadow's evidence is what the service records (quarry/shadow.py); the canary's arrives with
-canary traffic (docs/model-lifecycle.md says what is in place): until then that stage refuses, and
-the DAGs use the offline path.
+The shadow's evidence is what the service records (quarry/shadow.py); the canary's is its traffic
+against the champion's over the same window (quarry/canary.py, judged by pipelines/registry/canary.py).
 """
 
 from __future__ import annotations
 
 import msgspec
 
+from pipelines.registry import canary
 from pipelines.registry.registry import ModelRegistry
 from quarry.adapters.search_engine import SearchEngine
 from quarry.model_aliases import CANARY, CHAMPION, SHADOW
@@ -35,6 +35,9 @@ class GateDecision(msgspec.Struct, frozen=True):
     passed: bool
     stage: str
     reasons: list[str]
+    waiting: bool = False
+    """Not passed because the evidence is not in yet (too few comparisons or requests), as opposed
+    to evidence against the version."""
 
 
 def offline(registry: ModelRegistry, name: str, version: str) -> GateDecision:
@@ -69,7 +72,8 @@ def offline(registry: ModelRegistry, name: str, version: str) -> GateDecision:
 def shadow(engine: SearchEngine | None, name: str, version: str) -> GateDecision:
     """The shadow's comparisons with the champion on live requests (quarry-shadow)."""
     if engine is None or not engine.index_exists(SHADOW_INDEX):
-        return GateDecision(False, "shadow", ["no shadow comparisons recorded yet"])
+        return GateDecision(False, "shadow", ["no shadow comparisons recorded yet"], waiting=True)
+    engine.refresh(SHADOW_INDEX)  # what the service wrote in the last second counts too
     found = engine.search(
         SHADOW_INDEX,
         {
@@ -89,7 +93,7 @@ def shadow(engine: SearchEngine | None, name: str, version: str) -> GateDecision
     overlap = found.aggregations.get("overlap", {}).get("value")
     reasons = [f"{compared} comparisons (need {SHADOW_MIN_SAMPLE}), {errors} errors"]
     if compared < SHADOW_MIN_SAMPLE or overlap is None:
-        return GateDecision(False, "shadow", reasons)
+        return GateDecision(False, "shadow", reasons, waiting=True)
     error_rate = errors / (compared + errors)
     reasons.append(f"mean overlap@10 {overlap:.3f} (need {SHADOW_MIN_OVERLAP}), error rate {error_rate:.2%}")
     correlation = found.aggregations.get("correlation", {}).get("value")
@@ -99,15 +103,47 @@ def shadow(engine: SearchEngine | None, name: str, version: str) -> GateDecision
     return GateDecision(passed, "shadow", reasons)
 
 
+def canary_stage(
+    sources: canary.CanarySources | None, name: str, version: str, policy: canary.CanaryPolicy
+) -> GateDecision:
+    if sources is None:
+        return GateDecision(False, "canary", ["no cluster to read the canary's traffic from"])
+    report = canary.evaluate(sources, name, version, policy)
+    return GateDecision(
+        report.verdict == "passed",
+        "canary",
+        [f"verdict {report.verdict}", *report.reasons],
+        waiting=report.verdict == "watching",
+    )
+
+
 def decide(
-    registry: ModelRegistry, name: str, version: str, to: str, engine: SearchEngine | None = None
+    registry: ModelRegistry,
+    name: str,
+    version: str,
+    to: str,
+    engine: SearchEngine | None = None,
+    policy: canary.CanaryPolicy | None = None,
+    events: canary.CanarySources | None = None,
 ) -> GateDecision:
     """The gate for moving `version` to alias `to` (candidate needs none). `engine`: where the
-    shadow's comparisons are (the search cluster)."""
-    if to in (SHADOW, CHAMPION) and registry.aliases(name).get(CANARY) != version:
+    shadow's comparisons and the canary's records are (the search cluster); `policy`: the canary's
+    guardrails; `events`: where the canary's evidence is, when the UBI events are elsewhere."""
+    aliases = registry.aliases(name)
+    if to == CHAMPION and aliases.get(CANARY) == version:
+        sources = events or (canary.CanarySources(engine, engine) if engine is not None else None)
+        return canary_stage(sources, name, version, policy or canary.CanaryPolicy())
+    if to == SHADOW or (to == CHAMPION and aliases.get(CHAMPION) in (None, version)):
         return offline(registry, name, version)
     if to == CANARY:
         return shadow(engine, name, version)
     if to == CHAMPION:
-        return GateDecision(False, "canary", ["no canary guardrails measured for this version yet"])
+        first = offline(registry, name, version)
+        if not first.passed:
+            return first
+        return GateDecision(
+            False,
+            "canary",
+            [f"{version} is not the canary: a champion comes from the canary (via shadow), or --force"],
+        )
     return GateDecision(True, "none", [f"{to} needs no evidence"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 
+import msgspec
 import pytest
 
 from api.recommendations.schemas import RecommendationsResponse, RecommendedItem
@@ -44,8 +45,8 @@ def test_shadow_comparisons_are_recorded_and_responses_do_not_change(engine, sto
     )
 
     for user in USERS:
-        expected = plain.for_user(user, 10, None, None)
-        got = shadowed.for_user(user, 10, None, None)
+        expected = msgspec.structs.replace(plain.for_user(user, 10, None, None), request_id=None)
+        got = msgspec.structs.replace(shadowed.for_user(user, 10, None, None), request_id=None)
         assert got == expected and got.model_version == champion
     runner.drain()
 

@@ -90,3 +90,19 @@ def test_canary_and_its_promotion_need_live_evidence(registry) -> None:
     registry.set_alias("als", "canary", version, reason="forced in a test")
     decision = gate.decide(registry, "als", version, "champion")
     assert not decision.passed and decision.stage == "canary"
+
+
+def test_a_champion_comes_from_the_canary_only_once_there_is_one(registry) -> None:
+    first = publish(registry, ndcg=0.07)
+    registry.set_alias("als", "champion", first, reason="first")
+    better = publish(registry, ndcg=0.09)
+    refused = gate.decide(registry, "als", better, "champion")
+    assert not refused.passed and refused.stage == "canary" and "is not the canary" in refused.reasons[0]
+    assert gate.decide(registry, "als", better, "shadow").passed
+    assert gate.decide(registry, "als", first, "champion").passed  # re-pointing the champion at itself
+
+
+def test_a_shadow_without_evidence_is_waiting_not_refused(registry) -> None:
+    version = publish(registry, ndcg=0.1)
+    decision = gate.decide(registry, "als", version, "canary")
+    assert not decision.passed and decision.waiting

@@ -34,6 +34,7 @@ SCHEDULES = {
     "data_quality": "@hourly",
     "synonyms_apply": None,
     "backfill": None,
+    "model_promotion": "*/10 * * * *",
 }
 NO_RETRY = {("als", "check_training_data"), ("data_quality", "run_checks")}
 """Gates on data: a fault is not transient, so they fail at once."""

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from quarry import connections
+from quarry.adapters.artifact_store import ArtifactStore
 from quarry.api_keys import SCOPES, ApiKeys, OpenSearchKeyStore, Scope, keys_index, temporary_key
 from quarry.settings import Settings
 
@@ -42,8 +43,11 @@ def tool_token(settings: Settings, tool: str, scopes: tuple[Scope, ...] = TOOL_S
 
 
 @contextmanager
-def in_process_api(settings: Settings, tool: str) -> Iterator[TestClient[Litestar]]:
-    """The real app in this process, with a client that sends a key of the run."""
+def in_process_api(
+    settings: Settings, tool: str, artifacts: ArtifactStore | None = None
+) -> Iterator[TestClient[Litestar]]:
+    """The real app in this process, with a client that sends a key of the run. `artifacts`: the
+    model store it reads (default: settings.artifacts_dir)."""
     from litestar.testing import TestClient
 
     from api.app import create_app
@@ -51,7 +55,7 @@ def in_process_api(settings: Settings, tool: str) -> Iterator[TestClient[Litesta
     keys = cluster_keys(settings)
     with (
         temporary_key(keys, tool, TOOL_SCOPES, per_minute=TOOL_PER_MINUTE) as token,
-        TestClient(create_app(settings, keys=keys)) as client,
+        TestClient(create_app(settings, keys=keys, artifacts=artifacts)) as client,
     ):
         client.headers.update(bearer(token))
         yield client

@@ -12,7 +12,7 @@ import logging
 import ssl
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from pipelines.catalog.importer import FORMATS, Rejection, RowError, detect_form
 from pipelines.catalog.schema import Product
 from pipelines.indexing.versions import build_from_documents, rollback
 from pipelines.keys_cli import add_keys_parser
+from pipelines.pipeline_search import pipeline_search
 from pipelines.registry.cli import add_models_parser
 from pipelines.synonyms.rules import load_rules, opensearch_rules
 from quarry import connections
@@ -34,16 +35,14 @@ from quarry.adapters.search_engine import OpenSearchEngine, SearchEngineError
 from quarry.logs import configure_logging
 from quarry.settings import PROJECT_ROOT, Settings, get_settings
 from quarry.ubi import (
-    SYNTHETIC_USER_PREFIX,
     ensure_ubi_indices,
     fill_event_user_queries,
 )
 
 if TYPE_CHECKING:
-    from api.search.ranking import RankingConfig
+    pass
 
 log = logging.getLogger("pipelines")
-EVAL_USER = SYNTHETIC_USER_PREFIX + "eval"  # excluded from suggestions and cache warm-up
 
 
 class StrictImportError(RuntimeError):
@@ -169,7 +168,10 @@ def _write_rejections(settings: Settings, rejections: list[Rejection]) -> Path |
 
 def cmd_vocabulary(args: argparse.Namespace, settings: Settings) -> int:
     result = jobs.vocabulary(settings, args.alias, if_missing=args.if_missing)
-    state = "published" if result["rebuilt"] else "is current; not rebuilding"
+    state = "is current; not rebuilding"
+    if result["rebuilt"]:
+        state = "champion" if result["promoted"] else "candidate only, refused by the golden gate"
+        state += f" ({'; '.join(result['gate'])})"
     print(f"{result['artifact']} {result['version']} {state}", file=sys.stderr)
     if result["rebuilt"]:
         _emit(result)
@@ -217,40 +219,6 @@ def cmd_golden(args: argparse.Namespace, settings: Settings) -> int:
         file=sys.stderr,
     )
     return 0
-
-
-# A search system of the evaluation: for a ranking configuration (None: the live one), a search.
-PipelineSystem = Callable[["RankingConfig | None"], evaluation.SearchFunction]
-
-
-@contextlib.contextmanager
-def pipeline_search(settings: Settings) -> Iterator[PipelineSystem]:
-    """The full pipeline as frontends see it: the API app, in process. One app serves every ranking
-    variant: each search pins its configuration (cache keys carry the version, so variants never share
-    pages)."""
-    from api.search.ranking import RankingSource, StaticRankingConfig
-    from pipelines.api_access import in_process_api
-
-    with in_process_api(settings, "make eval") as client:
-        service = client.app.state.search_service
-        live = service.ranking
-
-        def system(ranking: RankingConfig | None = None) -> evaluation.SearchFunction:
-            source: RankingSource = live if ranking is None else StaticRankingConfig(ranking)
-
-            def search(query: str) -> tuple[list[str], int]:
-                service.ranking = source
-                response = client.get(
-                    "/v1/search", params={"q": query, "size": evaluation.K, "user_id": EVAL_USER}
-                )
-                if response.status_code != 200:
-                    raise RuntimeError(f"search {query!r} failed: {response.status_code} {response.text}")
-                body = response.json()
-                return [r["product_id"] for r in body["results"]], int(body["total"])
-
-            return search
-
-        yield system
 
 
 # Retrieval variants `make eval` compares with the live configuration's ("pipeline").

@@ -120,21 +120,54 @@ def _publish_unless_current(
 
 
 def vocabulary(settings: Settings, alias: str | None = None, if_missing: bool = False) -> dict[str, Any]:
-    """Spelling dictionary, entity vocabularies and suggestions from the catalog and past queries."""
+    """Spelling dictionary, entity vocabularies and suggestions from the catalog and past queries,
+    registered as a candidate and served only when the golden gate passes: the whole pipeline's golden
+    NDCG@10 with it is not worse than with the champion (pipelines/registry/golden_gate.py)."""
     from pipelines.understanding import build_and_publish
     from quarry.vocabulary import ARTIFACT
 
-    return _publish_unless_current(
-        settings,
-        ARTIFACT,
-        if_missing,
-        lambda store: build_and_publish(
-            connections.search_engine(settings),
-            store,
-            alias or settings.products_alias,
-            ubi_engine=connections.ubi_engine(settings),
-        ),
+    store = LocalArtifactStore(settings.artifacts_dir)
+    current = store.current(ARTIFACT)
+    if if_missing and current:
+        return {"artifact": ARTIFACT, "version": current, "rebuilt": False}
+    version = build_and_publish(
+        connections.search_engine(settings),
+        store,
+        alias or settings.products_alias,
+        ubi_engine=connections.ubi_engine(settings),
+        activate=False,
     )
+    return {**judge_search_artifact(settings, ARTIFACT, version), **store.metadata(ARTIFACT, version)}
+
+
+def judge_search_artifact(settings: Settings, artifact: str, version: str) -> dict[str, Any]:
+    """Register a search artifact's new version and make it the champion when the golden gate passes
+    (the first version is the baseline); a refused one stays a candidate, unserved."""
+    from pipelines.registry import golden_gate
+    from pipelines.registry.cli import registry_of
+    from quarry.model_aliases import CHAMPION
+
+    registry = registry_of(settings)
+    registry.register(artifact, version)
+    decision = golden_gate.golden(settings, registry, artifact, version)
+    if decision.passed:
+        registry.set_alias(artifact, CHAMPION, version, reason=f"golden gate: {'; '.join(decision.reasons)}")
+    log.info(
+        "search artifact judged",
+        extra={
+            "artifact": artifact,
+            "version": version,
+            "promoted": decision.passed,
+            "gate": decision.reasons,
+        },
+    )
+    return {
+        "artifact": artifact,
+        "version": version,
+        "rebuilt": True,
+        "promoted": decision.passed,
+        "gate": decision.reasons,
+    }
 
 
 def retention(settings: Settings, today: dt.date | None = None) -> dict[str, Any]:

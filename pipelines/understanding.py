@@ -230,9 +230,14 @@ def build_suggestions(documents: list[dict[str, Any]], queries: dict[str, int]) 
 
 
 def build_and_publish(
-    engine: SearchEngine, store: ArtifactStore, alias: str, ubi_engine: SearchEngine | None = None
+    engine: SearchEngine,
+    store: ArtifactStore,
+    alias: str,
+    ubi_engine: SearchEngine | None = None,
+    activate: bool = True,
 ) -> str:
-    """`ubi_engine`: the cluster holding `ubi_queries` when it is not the search cluster."""
+    """`ubi_engine`: the cluster holding `ubi_queries` when it is not the search cluster.
+    `activate=False`: published for the registry (a candidate), not served."""
     live = engine.alias_targets(alias)
     documents = [
         hit.source for hit in tqdm(engine.scan(alias), desc="reading catalog", unit="doc", disable=None)
@@ -291,4 +296,5 @@ def build_and_publish(
             SUGGESTIONS_FILE: msgspec.json.encode(suggestions),
         },
         metadata,
+        activate=activate,
     )

@@ -22,7 +22,7 @@ def user_affinity() -> dict[str, Any]:
 
 def vocabulary() -> dict[str, Any]:
     result = jobs.vocabulary(get_settings())
-    return {k: result[k] for k in ("artifact", "version", "rebuilt")}
+    return {k: result.get(k) for k in ("artifact", "version", "rebuilt", "promoted", "gate")}
 
 
 def embeddings() -> dict[str, Any]:

@@ -323,6 +323,7 @@ def data_quality(
         targets,
         suite,
         ubi_engine=connections.ubi_engine(settings),
+        kv=connections.redis_store(settings, timeout_s=5),
     )
     runner.record(engine, results)
     runner.push_metrics(results, settings.pushgateway_url, suite)

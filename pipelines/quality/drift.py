@@ -8,6 +8,9 @@ distributions agree; 0.1 to 0.25 is a moderate shift; above 0.25 a major one, wh
 
 - popularity: products' `popularity_score`, against the same check's histogram of a day ago
   (kept in the results index with each result), so a sudden change of the features job shows;
+- user affinity: the category weights of a sample of users (`feature:user:*:category_affinity` in
+  Redis; each user's favourite is 1.0, the others their share of it), against the same check's
+  histogram of a day ago, so a features job that starts writing flat or one-hot affinities shows;
 - embedding norms: the vectors of the live FAISS artifact against the version before it, so an
   encoder that changed (or broke: unnormalized or zero vectors) shows before it serves.
 """
@@ -18,9 +21,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from quarry.adapters.artifact_store import ArtifactStore
+from quarry.adapters.cache import KeyValueStore
 from quarry.adapters.search_engine import SearchEngine
 from quarry.data_quality import CheckResult
 
@@ -93,6 +98,27 @@ def popularity_drift(engine: SearchEngine, alias: str, reference: dict[str, Any]
     """`reference`: the histogram this check kept with its result of a day ago."""
     current = field_values(engine, alias, "popularity_score")
     return judged("drift_popularity", alias, reference, current, "the result of a day ago")
+
+
+AFFINITY_SAMPLE = 5000
+"""Users whose affinities are read per run: enough for ten bins, a few milliseconds of Redis."""
+
+
+def affinity_values(kv: KeyValueStore, pattern: str, limit: int = AFFINITY_SAMPLE) -> np.ndarray:
+    weights: list[float] = []
+    for raw in kv.sample_matching(pattern, limit):
+        try:
+            weights += [float(w) for w in msgspec.json.decode(raw, type=dict[str, float]).values()]
+        except msgspec.DecodeError:
+            continue  # not an affinity object: the schema is another check's business
+    return np.asarray(weights, dtype=np.float64)
+
+
+def affinity_drift(kv: KeyValueStore, pattern: str, reference: dict[str, Any] | None) -> CheckResult:
+    """`pattern`: the affinity keys (quarry/redis_keys.py user_affinity_key("*")); `reference`: the
+    histogram this check kept with its result of a day ago."""
+    current = affinity_values(kv, pattern)
+    return judged("drift_affinity", pattern, reference, current, "the result of a day ago")
 
 
 def vector_norms(store: ArtifactStore, artifact: str, version: str) -> np.ndarray:

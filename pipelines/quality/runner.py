@@ -23,8 +23,10 @@ import msgspec
 
 from pipelines.quality import checks, drift
 from quarry.adapters.artifact_store import ArtifactStore
+from quarry.adapters.cache import KeyValueStore
 from quarry.adapters.search_engine import SearchEngine, index_action
 from quarry.data_quality import INDEX, MAPPING, CheckResult
+from quarry.redis_keys import user_affinity_key
 from quarry.ubi import UBI_EVENTS, UBI_QUERIES
 
 log = logging.getLogger("pipelines.quality")
@@ -44,6 +46,7 @@ class Targets(msgspec.Struct, frozen=True):
     events_index: str = UBI_EVENTS
     queries_index: str = UBI_QUERIES
     vectors_artifact: str = "faiss"
+    affinity_keys: str = user_affinity_key("*")
 
 
 class DataQualityError(RuntimeError):
@@ -92,9 +95,11 @@ def run_suite(
     suite: str,
     now: dt.datetime | None = None,
     ubi_engine: SearchEngine | None = None,
+    kv: KeyValueStore | None = None,
 ) -> list[CheckResult]:
     """`engine`: the search cluster (products, results); `ubi_engine`: the one holding the events
-    and logged searches when it is another (QUARRY_UBI_OPENSEARCH_URL)."""
+    and logged searches when it is another (QUARRY_UBI_OPENSEARCH_URL); `kv`: Redis, where the
+    online features are (without it, their drift is not checked)."""
     ubi = ubi_engine or engine
     if suite not in SUITES:
         raise ValueError(f"unknown suite {suite!r}; one of {SUITES}")
@@ -137,6 +142,15 @@ def run_suite(
                 lambda: drift.embedding_norm_drift(artifacts, targets.vectors_artifact),
             ),
         ]
+        if kv is not None:
+            keys = targets.affinity_keys
+            planned.append(
+                (
+                    "drift_affinity",
+                    keys,
+                    lambda: drift.affinity_drift(kv, keys, reference(engine, "drift_affinity", keys, now)),
+                )
+            )
     run_id = uuid.uuid4().hex
     at = now.isoformat()
     return [

@@ -30,6 +30,7 @@ class KeyValueStore(Protocol):
     def set_if_absent(self, key: str, value: bytes, ttl_s: int) -> bytes | None: ...
     def delete(self, key: str) -> None: ...
     def delete_matching(self, patterns: list[str]) -> int: ...
+    def sample_matching(self, pattern: str, limit: int) -> list[bytes]: ...
     def persistence(self) -> PersistenceInfo: ...
     def push_recent(self, updates: dict[str, list[str]], keep: int, ttl_s: int) -> None: ...
     def recent(self, key: str, count: int) -> list[str]: ...
@@ -122,6 +123,24 @@ class RedisStore:
                 if batch:
                     deleted += int(self._client.unlink(*batch))
         return deleted
+
+    def sample_matching(self, pattern: str, limit: int) -> list[bytes]:
+        """Values of up to `limit` string keys matching a glob pattern, for statistics over a family
+        of keys (the drift of user affinities). SCAN visits keys in hash-slot order, unrelated to
+        what they hold, so the first `limit` are a fair sample; Redis keeps serving meanwhile."""
+        values: list[Any] = []
+        with _redis_call("sample_matching"):
+            batch: list[Any] = []
+            for key in self._client.scan_iter(match=pattern, count=1000, _type="string"):
+                batch.append(key)
+                if len(batch) == 500 or len(values) + len(batch) >= limit:
+                    values += [v for v in self._client.mget(batch) if v is not None]
+                    batch = []
+                if len(values) >= limit:
+                    break
+            if batch and len(values) < limit:
+                values += [v for v in self._client.mget(batch) if v is not None]
+        return [v if isinstance(v, bytes) else str(v).encode() for v in values[:limit]]
 
     def push_recent(self, updates: dict[str, list[str]], keep: int, ttl_s: int) -> None:
         """For each key, prepend its values (the last ends up first), keep the newest `keep`, refresh

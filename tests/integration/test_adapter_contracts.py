@@ -165,3 +165,19 @@ def test_store_deletes_what_matches_and_nothing_else(kv_store) -> None:
         assert kv_store.delete_matching([f"{stem}:*:user-1"]) == 0
     finally:
         kv_store.delete(f"{stem}:a:user-2")
+
+
+def test_store_samples_values_of_the_keys_that_match(kv_store) -> None:
+    stem = f"contract:sample:{uuid.uuid4().hex}"
+    for n in range(30):
+        kv_store.set(f"{stem}:user-{n}:affinity", str(n).encode(), ttl_s=60)
+    kv_store.set(f"{stem}:user-x:other", b"not this", ttl_s=60)
+    kv_store.push_recent({f"{stem}:user-y:affinity": ["a list, not a value"]}, keep=3, ttl_s=60)
+    try:
+        everything = kv_store.sample_matching(f"{stem}:*:affinity", 1000)
+        assert sorted(int(v) for v in everything) == list(range(30))
+        some = kv_store.sample_matching(f"{stem}:*:affinity", 7)
+        assert len(some) == 7 and len(set(some)) == 7 and set(some) <= set(everything)
+        assert kv_store.sample_matching(f"{stem}:none:*", 10) == []
+    finally:
+        kv_store.delete_matching([f"{stem}:*"])

@@ -162,3 +162,36 @@ def test_the_training_suite_records_its_results_and_blocks_on_a_fault(
     assert sorted(hit.source["check"] for hit in stored.hits) == ["completeness", "freshness", "schema"]
     with pytest.raises(runner.DataQualityError, match="action_name missing in 20 of 40"):
         runner.enforce(results)
+
+
+def put_affinities(store, stem: str, users: int, seed: int, one_hot: bool = False) -> None:
+    """Users' category affinities as the features job writes them: the favourite 1.0, the others a
+    share of it (or 0 from a job that broke into one-hot vectors)."""
+    import msgspec
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    departments = ["Toys", "Books", "Fashion", "Home", "Beauty"]
+    for user in range(users):
+        weights = {d: 0.0 if one_hot else float(rng.beta(2, 5)) for d in departments}
+        weights[departments[user % 5]] = 1.0
+        store.set(f"{stem}:feature:user:u{user}:category_affinity", msgspec.json.encode(weights), ttl_s=300)
+
+
+def test_user_affinities_that_turn_one_hot_fail_the_drift_check(store) -> None:
+    from pipelines.quality import drift
+
+    stem = f"qt-affinity-{uuid.uuid4().hex[:8]}"
+    pattern = f"{stem}:feature:user:*:category_affinity"
+    try:
+        put_affinities(store, stem, 400, seed=1)
+        first = drift.affinity_drift(store, pattern, None)
+        assert first.status == "skip" and first.details is not None  # the reference for next time
+        put_affinities(store, stem, 400, seed=2)  # a day later: other draws of the same tastes
+        same = drift.affinity_drift(store, pattern, first.details)
+        assert same.status == "pass" and same.observed is not None and same.observed < 0.1
+        put_affinities(store, stem, 400, seed=3, one_hot=True)
+        broken = drift.affinity_drift(store, pattern, first.details)
+        assert broken.status == "fail" and broken.observed is not None and broken.observed > drift.PSI_FAIL
+    finally:
+        store.delete_matching([f"{stem}:*"])

@@ -204,6 +204,8 @@ def cmd_embeddings(args: argparse.Namespace, settings: Settings) -> int:
             f"{result['artifact']} {result['version']} matches {args.alias}; not rebuilding", file=sys.stderr
         )
     elif "encoded" in result or "index" in result:
+        if result.get("promoted") is False:
+            print(f"new vectors refused by the golden gate: {'; '.join(result['gate'])}", file=sys.stderr)
         _emit(result)
     return 0
 
@@ -639,11 +641,17 @@ def cmd_synonyms_apply(args: argparse.Namespace, settings: Settings) -> int:
         print("synonyms unchanged: nothing to apply", file=sys.stderr)
     else:
         verb = "previewed (dry run, alias unchanged)" if args.dry_run else "applied"
+        if not args.dry_run and not result["applied"]:
+            verb = f"refused by the golden gate ({'; '.join(result['gate'])}), alias unchanged"
+        elif result["gate"]:
+            verb += f" ({'; '.join(result['gate'])})"
         print(
             f"{verb}: {args.alias} -> {result['index']}; changed terms: {', '.join(result['changed_terms'])}",
             file=sys.stderr,
         )
         print(result["impact_markdown"])
+        if not args.dry_run and not result["applied"]:
+            return 1
     return 0
 
 

@@ -141,7 +141,10 @@ def embed_catalog(
     encoder: Encoder,
     alias: str,
     full: bool = False,
+    activate: bool = True,
 ) -> EmbeddingRun:
+    """`activate=False`: the new index version and the FAISS artifact are built, but the alias and
+    the artifact's champion stay where they are (the registry's golden gate judges them first)."""
     live = engine.alias_targets(alias)
     if len(live) != 1:
         raise SearchEngineError(f"alias {alias} points at {live}; expected exactly one index")
@@ -167,6 +170,7 @@ def embed_catalog(
         live_synonyms(engine, source),
         total=len(documents),
         embedding_dimension=encoder.dimension,
+        swap=activate,
     )
     index = FaissVectorIndex.build(ids, vectors)
     version = publish_vector_index(
@@ -178,6 +182,7 @@ def embed_catalog(
         source_index=result.index,
         categories=build_prototypes(categories, vectors),
         router=build_router(settings, encoder.model_name, categories, texts),
+        activate=activate,
     )
     run = EmbeddingRun(
         index=result.index,

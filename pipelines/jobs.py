@@ -8,7 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -17,10 +18,15 @@ from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.settings import Settings
 from quarry.ubi import drop_expired_events, drop_expired_queries, ensure_ubi_indices
 
+if TYPE_CHECKING:
+    from pipelines.embeddings import EmbeddingRun
+
 log = logging.getLogger("pipelines.jobs")
 
 ALS_DEFAULTS: dict[str, Any] = {"factors": 64, "regularization": 0.05, "iterations": 20, "alpha": 2.0}
 ALS_WINDOW_DAYS = 30.0
+SYNONYMS_ARTIFACT = "synonyms"
+"""The registry's record of synonym sets (the live one is in the index, built from synonyms/)."""
 FEATURE_WINDOW_DAYS = 14.0
 FEATURE_HALF_LIFE_DAYS = 3.0
 
@@ -221,10 +227,51 @@ def embeddings(
     ensure_query_encoders(store, encoder)
     if vectors_current:
         return {"artifact": ARTIFACT, "version": current, "rebuilt": False, "query_encoders": "rebuilt"}
-    run: dict[str, Any] = msgspec.to_builtins(
-        embed_catalog(engine, settings, store, encoder, alias, full=full)
+    if current is None:  # the first vectors are the baseline
+        first = embed_catalog(engine, settings, store, encoder, alias, full=full)
+        return {"artifact": ARTIFACT, "rebuilt": True, "promoted": True, **msgspec.to_builtins(first)}
+    run = embed_catalog(engine, settings, store, encoder, alias, full=full, activate=False)
+    return {
+        "artifact": ARTIFACT,
+        "rebuilt": True,
+        **judge_index_version(settings, alias, run),
+        **msgspec.to_builtins(run),
+    }
+
+
+def judge_index_version(settings: Settings, alias: str, run: EmbeddingRun) -> dict[str, Any]:
+    """New vectors (an index version and the FAISS artifact built from it) go live only when the
+    golden gate passes: the alias moves and the artifact becomes champion together. Refused, the
+    index version is deleted and the artifact stays a candidate."""
+    from pipelines.indexing.versions import swap_and_prune
+    from pipelines.registry import golden_gate
+    from pipelines.registry.cli import registry_of
+    from quarry.model_aliases import CHAMPION
+    from quarry.vector_index import ARTIFACT
+
+    engine = connections.search_engine(settings)
+    registry = registry_of(settings)
+    registry.register(ARTIFACT, run.artifact_version)
+    decision = golden_gate.golden_index(
+        settings, engine, registry.store, run.index, pin=(ARTIFACT, run.artifact_version)
     )
-    return {"artifact": ARTIFACT, "rebuilt": True, **run}
+    if decision.passed:
+        swap_and_prune(engine, alias, run.index)
+        registry.set_alias(
+            ARTIFACT, CHAMPION, run.artifact_version, reason=f"golden gate: {'; '.join(decision.reasons)}"
+        )
+    else:
+        engine.delete_index(run.index)
+    log.info(
+        "embeddings judged",
+        extra={
+            "version": run.artifact_version,
+            "index": run.index,
+            "promoted": decision.passed,
+            "gate": decision.reasons,
+        },
+    )
+    return {"promoted": decision.passed, "gate": decision.reasons}
 
 
 def synonyms_check(
@@ -241,21 +288,56 @@ def synonyms_check(
 
 
 def synonyms_apply(settings: Settings, alias: str | None = None, dry_run: bool = False) -> dict[str, Any]:
-    """Make synonym edits live with zero downtime; the impact preview (per query: hits and top-10
-    overlap before and after) comes back as markdown for a person to read."""
+    """Make synonym edits live with zero downtime, through the registry's golden gate: the new index
+    version answers the golden set through a temporary alias, and the live alias moves only when it
+    is not worse than the live version. Each applied or refused set is a registry version of
+    `synonyms` (the merchandisers' files as they were), the live one its champion. The impact preview
+    (per query: hits and top-10 overlap before and after) comes back as markdown for a person."""
+    from pipelines.registry import golden_gate
+    from pipelines.registry.cli import registry_of
     from pipelines.synonyms import apply as synonyms
+    from quarry.model_aliases import CHAMPION
+
+    engine = connections.search_engine(settings)
+    store = LocalArtifactStore(settings.artifacts_dir)
+
+    def judge(index: str) -> tuple[bool, list[str]]:
+        decision = golden_gate.golden_index(settings, engine, store, index)
+        return decision.passed, decision.reasons
 
     report = synonyms.apply(
         settings,
-        connections.search_engine(settings),
+        engine,
         alias or settings.products_alias,
         dry_run=dry_run,
         ubi_engine=connections.ubi_engine(settings),
+        gate=judge,
     )
+    version = None
+    if report.changed_terms and not dry_run:
+        registry = registry_of(settings)
+        version = store.publish(
+            SYNONYMS_ARTIFACT,
+            {f.name: f.read_bytes() for f in sorted(Path(settings.synonyms_dir).glob("*.txt"))},
+            {
+                "data_window": {"index": report.build.index if report.build else None},
+                "parameters": {"changed_terms": report.changed_terms},
+                "metrics": {"gate": report.gate},
+            },
+            activate=False,
+        )
+        registry.register(SYNONYMS_ARTIFACT, version)
+        if report.applied:
+            registry.set_alias(
+                SYNONYMS_ARTIFACT, CHAMPION, version, reason=f"golden gate: {'; '.join(report.gate)}"
+            )
     return {
         "changed_terms": report.changed_terms,
         "index": report.build.index if report.build else None,
         "dry_run": dry_run,
+        "applied": report.applied,
+        "gate": report.gate,
+        "version": version,
         "impact_markdown": synonyms.impact_table(report) if report.changed_terms else "",
     }
 

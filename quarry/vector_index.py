@@ -146,6 +146,7 @@ def publish_vector_index(
     source_index: str,
     categories: CategoryPrototypes | None = None,
     router: CategoryRouter | None = None,
+    activate: bool = True,
 ) -> str:
     data = index.to_bytes()
     metadata = VectorIndexMetadata(
@@ -166,7 +167,7 @@ def publish_vector_index(
         files[CATEGORIES_FILE] = categories.to_bytes()
     if router is not None:
         files[ROUTER_FILE] = router.to_bytes()
-    return store.publish(ARTIFACT, files, msgspec.to_builtins(metadata))
+    return store.publish(ARTIFACT, files, msgspec.to_builtins(metadata), activate=activate)
 
 
 def load_vector_index(store: ArtifactStore, version: str) -> tuple[FaissVectorIndex, VectorIndexMetadata]:

@@ -155,8 +155,10 @@ def build_from_documents(
     synonyms: list[str],
     total: int | None = None,
     embedding_dimension: int | None = None,
+    swap: bool = True,
 ) -> BuildResult:
-    """`embedding_dimension` follows the embedding model when vectors are written (make embeddings)."""
+    """`embedding_dimension` follows the embedding model when vectors are written (make embeddings).
+    `swap=False`: the version is built and verified, and the alias stays (a gate judges it first)."""
     body = load_index_body(
         settings.mappings_dir, synonyms, embedding_dimension or settings.embedding_dimension
     )
@@ -173,7 +175,7 @@ def build_from_documents(
             description=f"indexing {alias}",
         )
 
-    return build_version(engine, alias, body, fill)
+    return build_version(engine, alias, body, fill, swap=swap)
 
 
 def rebuild_with_synonyms(

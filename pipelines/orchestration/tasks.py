@@ -64,8 +64,16 @@ def synonyms_apply(dry_run: bool, run_id: str) -> dict[str, Any]:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{safe_name(run_id)}.md"
     verb = "Preview (dry run, nothing applied)" if dry_run else "Applied"
+    refused = bool(result["changed_terms"]) and not dry_run and not result["applied"]
+    if refused:
+        verb = "Refused by the golden gate (the live synonyms keep serving)"
     terms = ", ".join(result["changed_terms"]) or "none: the files match the live index"
-    path.write_text(f"# {verb}: synonym edits\n\nChanged terms: {terms}\n\n{result['impact_markdown']}\n")
+    gate = "".join(f"- {reason}\n" for reason in result["gate"])
+    path.write_text(
+        f"# {verb}: synonym edits\n\nChanged terms: {terms}\n\n{gate}\n{result['impact_markdown']}\n"
+    )
+    if refused:
+        raise RuntimeError(f"synonym edits refused by the golden gate: {'; '.join(result['gate'])} ({path})")
     return {**{k: v for k, v in result.items() if k != "impact_markdown"}, "impact_preview": str(path)}
 
 

@@ -1,7 +1,9 @@
-"""The offline stage of the gate for search artifacts (the query-understanding vocabulary): golden
-NDCG@10 of the whole pipeline with the candidate, against the pipeline with the champion, both
-measured in the same run (the catalog, the judgments and the other artifacts are the same for both,
-so the difference is the candidate's).
+"""The offline stage of the gate for search artifacts (the query-understanding vocabulary, the
+synonym set, the embeddings with their FAISS index): golden NDCG@10 of the whole pipeline with the
+candidate, against the pipeline with the champion, both measured in the same run (the catalog, the
+judgments and the other artifacts are the same for both, so the difference is the candidate's).
+Synonyms and embeddings live in a new index version: it is judged through a temporary alias before
+the live alias moves.
 
 Each side is the real API app in this process (pipelines/pipeline_search.py) reading the model store
 through a view that pins the artifact to one version; each gets its own ranking version, so the
@@ -10,6 +12,9 @@ result cache never hands one side's pages to the other.
 
 from __future__ import annotations
 
+import contextlib
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -20,6 +25,7 @@ from pipelines.pipeline_search import pipeline_search
 from pipelines.registry.gate import GateDecision
 from pipelines.registry.registry import ModelRegistry
 from quarry.adapters.artifact_store import ArtifactStore
+from quarry.adapters.search_engine import SearchEngine
 from quarry.model_aliases import CHAMPION, AliasChange
 from quarry.settings import Settings
 
@@ -70,26 +76,44 @@ class PinnedArtifacts:
         raise PermissionError("a pinned view of the model store is read-only")
 
 
+@contextlib.contextmanager
+def _serving_index(settings: Settings, engine: SearchEngine | None, index: str | None) -> Iterator[Settings]:
+    """Settings whose products alias serves `index` (a new index version, before the live alias
+    moves): a temporary alias, removed afterwards. None: the live alias."""
+    if index is None or engine is None:
+        yield settings
+        return
+    alias = f"{settings.products_alias}-gate-{uuid.uuid4().hex[:8]}"
+    engine.point_alias(alias, index)
+    try:
+        yield msgspec.structs.replace(settings, products_alias=alias)
+    finally:
+        engine.request("DELETE", f"/{index}/_alias/{alias}")
+
+
 def golden_scores(
-    settings: Settings, store: ArtifactStore, name: str, version: str
+    settings: Settings,
+    store: ArtifactStore,
+    pin: tuple[str, str] | None = None,
+    index: str | None = None,
+    engine: SearchEngine | None = None,
 ) -> evaluation.SystemScores:
+    """The pipeline's golden scores with `pin` (artifact, version) as that artifact's champion and
+    `index` as the catalog (defaults: the store's champions, the live alias)."""
     from api.search.ranking import load_config_file
 
     base = load_config_file(settings.ranking_config)
-    ranking = msgspec.structs.replace(base, version=f"{base.version}+gate:{name}@{version}")
-    with pipeline_search(settings, PinnedArtifacts(store, name, version)) as pipeline:
-        report = evaluation.evaluate({"pipeline": pipeline(ranking)}, environment())
+    tag = f"{pin[0]}@{pin[1]}" if pin else "champions"
+    ranking = msgspec.structs.replace(base, version=f"{base.version}+gate:{tag}:{index or 'live'}")
+    with _serving_index(settings, engine, index) as local:
+        view = PinnedArtifacts(store, *pin) if pin else store
+        with pipeline_search(local, view) as pipeline:
+            report = evaluation.evaluate({"pipeline": pipeline(ranking)}, environment())
     return report.systems["pipeline"]
 
 
-def golden(settings: Settings, registry: ModelRegistry, name: str, version: str) -> GateDecision:
-    champion = registry.aliases(name).get(CHAMPION)
-    if champion is None:
-        return GateDecision(True, "offline", ["no champion yet: the first version is the baseline"])
-    if champion == version:
-        return GateDecision(True, "offline", ["it is the champion"])
-    theirs = golden_scores(settings, registry.store, name, champion)
-    ours = golden_scores(settings, registry.store, name, version)
+def judged(ours: evaluation.SystemScores, theirs: evaluation.SystemScores) -> GateDecision:
+    """The candidate's golden scores (`ours`) against the champion's, measured in the same run."""
     if ours.ndcg_at_10 is None or theirs.ndcg_at_10 is None:
         return GateDecision(False, "offline", ["the golden set has no query with a relevant product"])
     zero_ours, zero_theirs = ours.zero_result_rate or 0.0, theirs.zero_result_rate or 0.0
@@ -108,3 +132,27 @@ def golden(settings: Settings, registry: ModelRegistry, name: str, version: str)
             f"MRR {ours.mrr or 0.0:.4f} vs champion's {theirs.mrr or 0.0:.4f}",
         ],
     )
+
+
+def golden(settings: Settings, registry: ModelRegistry, name: str, version: str) -> GateDecision:
+    """A store artifact (the vocabulary): the pipeline with this version against the champion."""
+    champion = registry.aliases(name).get(CHAMPION)
+    if champion is None:
+        return GateDecision(True, "offline", ["no champion yet: the first version is the baseline"])
+    if champion == version:
+        return GateDecision(True, "offline", ["it is the champion"])
+    theirs = golden_scores(settings, registry.store, (name, champion))
+    return judged(golden_scores(settings, registry.store, (name, version)), theirs)
+
+
+def golden_index(
+    settings: Settings,
+    engine: SearchEngine,
+    store: ArtifactStore,
+    index: str,
+    pin: tuple[str, str] | None = None,
+) -> GateDecision:
+    """A new index version (new synonyms, new vectors), with the artifact built with it (`pin`:
+    the FAISS version of those vectors), against the live alias and the champions."""
+    theirs = golden_scores(settings, store)
+    return judged(golden_scores(settings, store, pin, index, engine), theirs)

@@ -6,9 +6,11 @@ version filled by `_reindex` from the live one, then an atomic alias swap (see v
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 
-from pipelines.indexing.versions import BuildResult, live_synonyms, rebuild_with_synonyms
+from pipelines.indexing.versions import BuildResult, live_synonyms, rebuild_with_synonyms, swap_and_prune
 from pipelines.synonyms.rules import (
     SynonymIssue,
     SynonymRule,
@@ -37,6 +39,14 @@ class ApplyReport(msgspec.Struct):
     changed_terms: list[str]
     build: BuildResult | None
     impact: list[QueryImpact]
+    applied: bool = False
+    """The alias moved to the new version (not a dry run, and the gate, if any, passed)."""
+    gate: list[str] = msgspec.field(default_factory=list)
+    """The gate's reasons, when one judged the new version."""
+
+
+# index -> (passed, reasons): judges a built index version before the alias moves to it.
+IndexGate = Callable[[str], tuple[bool, list[str]]]
 
 
 def keyword_query(text: str, analyzer: str | None = None, size: int = 10) -> dict[str, object]:
@@ -137,9 +147,11 @@ def apply(
     alias: str,
     dry_run: bool = False,
     ubi_engine: SearchEngine | None = None,
+    gate: IndexGate | None = None,
 ) -> ApplyReport:
     """`ubi_engine`: the cluster holding `ubi_queries` (the impact preview's sample queries) when it is
-    not the search cluster."""
+    not the search cluster. `gate`: judges the new version before the alias moves (the registry's
+    golden gate); a refused version is deleted and the live one keeps serving."""
     rules, issues = load_rules(settings.synonyms_dir)
     errors = [i for i in issues if i.severity == "error"]
     if errors:
@@ -151,13 +163,19 @@ def apply(
     terms = changed_terms(live_synonyms(engine, live[0]), new_rules)
     if not terms:
         return ApplyReport(changed_terms=[], build=None, impact=[])
-    build = rebuild_with_synonyms(engine, settings, alias, new_rules, swap=not dry_run)
+    build = rebuild_with_synonyms(engine, settings, alias, new_rules, swap=False)
+    applied, reasons = False, list[str]()
     try:
         report = impact(engine, live[0], build.index, sample_queries(ubi_engine or engine, terms))
+        if not dry_run:
+            applied, reasons = gate(build.index) if gate is not None else (True, [])
+        if applied:
+            previous, deleted = swap_and_prune(engine, alias, build.index)
+            build = msgspec.structs.replace(build, previous=previous, deleted=deleted)
     finally:
-        if dry_run:
+        if not applied:
             engine.delete_index(build.index)
-    return ApplyReport(changed_terms=terms, build=build, impact=report)
+    return ApplyReport(changed_terms=terms, build=build, impact=report, applied=applied, gate=reasons)
 
 
 def impact_table(report: ApplyReport) -> str:

@@ -24,6 +24,12 @@ from quarry.vocabulary import ARTIFACT
 from tests.conftest import make_product
 
 
+def ndcg_pair(reason: str) -> tuple[float, float]:
+    """(candidate, champion) from the gate's "golden NDCG@10 0.6123 vs champion's 0.6544 ..." reason."""
+    ours, theirs = reason.split("golden NDCG@10 ")[1].split(" (")[0].split(" vs champion's ")
+    return float(ours), float(theirs)
+
+
 @pytest.fixture
 def registry(demo_catalog, tmp_path) -> ModelRegistry:
     """A copy of the demo catalog's model store: the gate test moves aliases in it."""
@@ -62,3 +68,78 @@ def test_a_rebuild_passes_and_one_from_a_broken_catalog_is_refused(
     )
     assert ours < theirs - golden_gate.TOLERANCE
     assert registry.store.current(ARTIFACT) == champion  # the gate only looks
+
+
+HARMFUL = """
+# An edit gone wrong: one-way mappings that send everyday queries somewhere else entirely.
+dress => frying pan
+backpack => lipstick
+sofa => yoga mat
+blender => sleeping bag
+headphones => coffee table
+running shoes => refrigerator
+"""
+
+
+def test_synonym_edits_that_hurt_are_refused_and_the_live_index_keeps_serving(
+    engine, demo_catalog, registry, tmp_path
+) -> None:
+    from pipelines import jobs
+
+    synonyms = tmp_path / "synonyms"
+    shutil.copytree(demo_catalog.synonyms_dir, synonyms)
+    (synonyms / "products.txt").write_text((synonyms / "products.txt").read_text() + HARMFUL)
+    settings = msgspec.structs.replace(
+        demo_catalog,
+        artifacts_dir=str(registry.store.root),
+        synonyms_dir=str(synonyms),
+        registry_mirror="none",
+    )
+    live = engine.alias_targets(demo_catalog.products_alias)
+
+    result = jobs.synonyms_apply(settings)
+
+    assert result["changed_terms"] and not result["applied"], result["gate"]
+    ours, theirs = ndcg_pair(result["gate"][0])
+    assert ours < theirs - golden_gate.TOLERANCE
+    assert engine.alias_targets(demo_catalog.products_alias) == live
+    assert not engine.index_exists(result["index"])  # the refused version is gone
+    assert registry.store.aliases("synonyms") == {"candidate": result["version"]}
+    assert not [
+        a
+        for a in engine.request("GET", "/_alias").values()
+        if any("-gate-" in n for n in a.get("aliases", {}))
+    ]
+
+
+def test_vectors_from_a_broken_encoder_are_refused_and_nothing_moves(
+    engine, demo_catalog, registry, tmp_path
+) -> None:
+    """An encoder that lost its weights (hash vectors of the right dimension) builds an index version
+    and a FAISS artifact that look fine; the gate sees semantic retrieval fall apart."""
+    from pipelines import jobs
+    from pipelines.embeddings import embed_catalog
+    from quarry.vector_index import ARTIFACT as VECTORS
+    from tests.fakes import HashingEncoder
+
+    settings = msgspec.structs.replace(
+        demo_catalog,
+        artifacts_dir=str(registry.store.root),
+        cache_dir=str(tmp_path / "cache"),
+        registry_mirror="none",
+    )
+    alias, live = demo_catalog.products_alias, engine.alias_targets(demo_catalog.products_alias)
+    champion = registry.store.current(VECTORS)
+    assert champion is not None
+    dimension = registry.store.metadata(VECTORS, champion)["dimension"]
+
+    run = embed_catalog(engine, settings, registry.store, HashingEncoder(dimension), alias, activate=False)
+    assert engine.alias_targets(alias) == live and registry.store.current(VECTORS) == champion
+
+    outcome = jobs.judge_index_version(settings, alias, run)
+
+    assert not outcome["promoted"], outcome["gate"]
+    ours, theirs = ndcg_pair(outcome["gate"][0])
+    assert ours < theirs - golden_gate.TOLERANCE
+    assert engine.alias_targets(alias) == live and not engine.index_exists(run.index)
+    assert registry.store.aliases(VECTORS) == {"candidate": run.artifact_version, "champion": champion}

@@ -41,9 +41,9 @@ def train_als(events_index: str | None = None) -> dict[str, Any]:
     }
 
 
-def model_promotion() -> dict[str, Any]:
+def model_promotion(events_index: str | None = None) -> dict[str, Any]:
     """One look at every served artifact's shadow and canary (pipelines/registry/watch.py)."""
-    return jobs.model_promotion(get_settings())
+    return jobs.model_promotion(get_settings(), events_index=events_index or None)
 
 
 def data_quality(suite: str, events_index: str | None = None) -> dict[str, Any]:

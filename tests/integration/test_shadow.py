@@ -84,3 +84,21 @@ def test_a_shadow_that_fails_is_recorded_as_an_error(engine) -> None:
     runner.drain()
     (record,) = stored(engine, version)
     assert record["outcome"] == "error" and record["champion_version"] == "c1"
+
+
+def test_the_last_comparisons_land_without_another_request(engine) -> None:
+    """A quiet period after a few comparisons: the batch is written by the runner's timer, not left
+    waiting for the next request (or the shutdown)."""
+    import time
+
+    runner = ShadowRunner(engine, share=1.0)
+    version = f"v-{uuid.uuid4().hex[:8]}"
+    champion = RecommendationsResponse("collaborative", [RecommendedItem("a", 1.0, "x")], model_version="c1")
+    assert runner.submit(ARTIFACT, version, champion, lambda: champion)
+    deadline = time.monotonic() + 30  # the timer writes every 5 s; generous for a loaded machine
+    while time.monotonic() < deadline:
+        if engine.index_exists(INDEX) and stored(engine, version):
+            break
+        time.sleep(0.5)
+    (record,) = stored(engine, version)
+    assert record["outcome"] == "compared" and record["overlap_at_10"] == 1.0

@@ -186,3 +186,55 @@ def test_a_null_field_in_the_events_fails_the_gate_and_blocks_als_training(
         ), metrics[-3000:]
     finally:
         engine.delete_index(index)
+
+
+def test_the_promotion_dag_rolls_a_breached_canary_back(
+    engine, store, settings, events_index, airflow_db, quarry_env, pushgateway, tmp_path
+) -> None:
+    """The model_promotion DAG under dag.test() on the real stack: a random-factor ALS model on the
+    canary, simulated shoppers' traffic and UBI events, and the DAG's run removes the canary with
+    the guardrail's reason and pushes the rollback for the alert."""
+    from airflow.utils.state import DagRunState
+
+    from pipelines.registry.mirror import MemoryMirror
+    from pipelines.registry.registry import ModelRegistry
+    from quarry.adapters.artifact_store import LocalArtifactStore
+    from quarry.canary import CanaryTraffic
+    from quarry.recommenders import ARTIFACT
+    from tests.integration.test_canary import (
+        Shoppers,
+        publish_measured,
+        publish_random_factors,
+        service_for,
+        until_sampled,
+    )
+
+    registry = ModelRegistry(LocalArtifactStore(tmp_path / "artifacts"), MemoryMirror())
+    champion, bad = publish_measured(registry.store, seed=0), publish_random_factors(registry.store, seed=5)
+    registry.set_alias(ARTIFACT, "champion", champion, reason="the first version")
+    registry.set_alias(ARTIFACT, "canary", bad, reason="forced onto the canary by the test")
+    traffic = CanaryTraffic(engine, share=0.5)
+    until_sampled(
+        Shoppers(engine, events_index, seed=13), service_for(registry, store, None, traffic), traffic
+    )
+    for name, value in {
+        "QUARRY_ARTIFACTS_DIR": str(registry.store.root),
+        "QUARRY_REGISTRY_MIRROR": "none",
+        "QUARRY_CANARY_MIN_REQUESTS": "150",
+        "QUARRY_PUSHGATEWAY_URL": pushgateway,
+    }.items():
+        quarry_env.setenv(name, value)
+
+    run = load_dag("model_promotion").test(run_conf={"events_index": events_index})
+
+    assert run.state == DagRunState.SUCCESS
+    assert "canary" not in registry.aliases(ARTIFACT) and registry.store.current(ARTIFACT) == champion
+    last = registry.store.alias_log(ARTIFACT)[-1]
+    assert last.reason.startswith("rollback: canary") and "guardrail breached" in last.reason
+    metrics = httpx.get(f"{pushgateway}/metrics", timeout=5).text
+    assert any(
+        line.startswith("quarry_model_last_rollback_timestamp_seconds")
+        and 'artifact="als"' in line
+        and 'alias="canary"' in line
+        for line in metrics.splitlines()
+    ), metrics[-2000:]

@@ -9,7 +9,7 @@ PY := $(CURDIR)/.venv/bin/python
 # Downloads are cached outside the checkout so fresh clones and CI runs reuse them.
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
-.PHONY: help bootstrap provision services up down status airflow airflow-down mlflow screenshots catalog-priors data-quality test lint typecheck unit integration \
+.PHONY: help bootstrap provision services up down status airflow airflow-down mlflow models-watch screenshots catalog-priors data-quality test lint typecheck unit integration \
         index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events bench-ubi-ids bench-ratelimit observe events-retention privacy-migrate events-replay events-fill-queries judgments-coec rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table security-audit clean
 
 help: ## List the targets
@@ -195,8 +195,11 @@ simulate: up ## Synthetic shoppers (2,000 users, 7 days) search the API and send
 popularity: services ## Popularity and user category affinity from ubi_events (to the index and Redis)
 	@$(PY) -m pipelines popularity
 
-train-als: services ## Train implicit ALS on ubi_events and publish it to the model store
+train-als: services ## Train implicit ALS on ubi_events and register it: shadow through the offline gate (champion if none yet)
 	@$(PY) -m pipelines train-als >/dev/null
+
+models-watch: services ## One look at every shadow and canary: promote what passed, roll back a breached canary
+	@$(PY) -m pipelines models watch
 
 eval-recommend: services ## ALS vs popularity on a time split -> reports/eval-recommend.{json,md,png}
 	@$(PY) -m pipelines eval-recommend

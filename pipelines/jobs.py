@@ -177,17 +177,30 @@ def judge_search_artifact(settings: Settings, artifact: str, version: str) -> di
 
 
 def retention(settings: Settings, today: dt.date | None = None) -> dict[str, Any]:
-    """Drop daily event indices and logged searches older than their retention windows."""
+    """Drop daily event indices and logged searches older than their retention windows, and the
+    shadow comparisons and canary records older than theirs (the gate reads a live version's only)."""
+    from quarry.canary import INDEX as CANARY_INDEX
+    from quarry.index_batches import drop_older_than
+    from quarry.shadow import INDEX as SHADOW_INDEX
+
     now = dt.datetime.now(dt.UTC)
     engine = connections.ubi_engine(settings)
     ensure_ubi_indices(engine, settings.mappings_dir)  # today's index takes the writes of direct writers
     dropped = drop_expired_events(engine, settings.events_retention_days, today or now.date())
     queries = drop_expired_queries(engine, settings.query_log_retention_days, now)
+    model_records = drop_older_than(
+        connections.search_engine(settings),
+        (SHADOW_INDEX, CANARY_INDEX),
+        settings.model_records_retention_days,
+        now,
+    )
     return {
         "dropped": dropped,
         "retention_days": settings.events_retention_days,
         "queries_deleted": queries,
         "query_log_retention_days": settings.query_log_retention_days,
+        "model_records_deleted": model_records,
+        "model_records_retention_days": settings.model_records_retention_days,
     }
 
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -105,7 +107,10 @@ def capture(
     url: str, path: Path, wait_for: str, cookies: list[dict[str, Any]] | None = None, timeout_s: float = 60
 ) -> Path:
     """Open `url` in a fresh headless Chromium, wait until its text contains `wait_for`, save a PNG."""
-    with tempfile.TemporaryDirectory(prefix="quarry-chromium-") as profile:
+    # Chromium's helpers (crashpad, the GPU and network processes) may still write into the profile
+    # for a moment after the browser exits: the whole process group is stopped, and a profile file
+    # that appears during the cleanup is left in the temporary directory rather than failing the shot.
+    with tempfile.TemporaryDirectory(prefix="quarry-chromium-", ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
             [
                 chromium(),
@@ -118,6 +123,7 @@ def capture(
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             port_file = Path(profile) / "DevToolsActivePort"
@@ -130,12 +136,19 @@ def capture(
             path.parent.mkdir(parents=True, exist_ok=True)
             asyncio.run(_capture(f"http://127.0.0.1:{port}", url, path, wait_for, cookies or [], timeout_s))
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            _stop_group(process)
     return path
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def airflow_dags(path: Path) -> Path:

@@ -9,13 +9,15 @@ service must never wait for, or fail because of, their store.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from quarry.adapters.search_engine import SearchEngine, index_action
+from quarry.records import delete_by_query
 
 log = logging.getLogger("quarry.index_batches")
 
@@ -76,3 +78,9 @@ class IndexBatches:
     def close(self) -> None:
         self._stopped.set()
         self.flush()
+
+
+def drop_older_than(engine: SearchEngine, indices: Iterable[str], days: int, now: dt.datetime) -> int:
+    """Delete the records (by their `at`) older than `days` from these indices; how many."""
+    cutoff = {"range": {"at": {"lt": (now - dt.timedelta(days=days)).isoformat()}}}
+    return sum(delete_by_query(engine, index, cutoff) for index in indices)

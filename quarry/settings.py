@@ -153,6 +153,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     query_log_retention_days: int = 90
     """Logged searches (`ubi_queries`) older than this are deleted by `make events-retention`."""
 
+    model_records_retention_days: PositiveInt = 30
+    """Shadow comparisons and canary records older than this are deleted by `make events-retention`."""
+
     events_extra_actions: str = ""
     """Comma-separated action names accepted besides impression, click, view, add_to_cart, purchase."""
 

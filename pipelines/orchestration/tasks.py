@@ -46,9 +46,13 @@ def model_promotion(events_index: str | None = None) -> dict[str, Any]:
     return jobs.model_promotion(get_settings(), events_index=events_index or None)
 
 
-def data_quality(suite: str, events_index: str | None = None) -> dict[str, Any]:
+def data_quality(
+    suite: str, events_index: str | None = None, products_alias: str | None = None
+) -> dict[str, Any]:
     """Fails (DataQualityError) when a critical check fails, which stops the tasks after it."""
-    return jobs.data_quality(get_settings(), suite, events_index=events_index or None)
+    return jobs.data_quality(
+        get_settings(), suite, events_index=events_index or None, products_alias=products_alias or None
+    )
 
 
 def retention() -> dict[str, Any]:

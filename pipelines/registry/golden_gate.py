@@ -30,8 +30,9 @@ from quarry.model_aliases import CHAMPION, AliasChange
 from quarry.settings import Settings
 
 TOLERANCE = 0.005
-"""Golden NDCG@10 the candidate may lose: the same pipeline measured twice agrees to the fourth
-decimal, so anything beyond this is the candidate's doing."""
+"""Golden NDCG@10 the candidate may lose. Rebuilds of unchanged inputs measured here: the vocabulary
+0.0004 lower, the same vectors in a new index version 0.0022 lower (HNSW graphs are not built
+deterministically); losses beyond this are the candidate's doing."""
 MAX_ZERO_RESULT_INCREASE = 0.01
 
 

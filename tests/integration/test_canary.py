@@ -250,3 +250,21 @@ def test_a_random_factor_model_is_caught_and_rolled_back_by_the_canary(
     assert last.reason.startswith("rollback: canary") and "guardrail breached: CTR" in last.reason
     # Once the alias is gone every shopper is the champion's again, without a restart.
     assert {service.for_user(s, 10, None, None).model_version for s in SHOPPERS[::10]} == {champion}
+
+
+def test_records_past_their_retention_are_dropped_and_recent_ones_kept(engine) -> None:
+    from quarry.canary import INDEX, MAPPING
+    from quarry.index_batches import IndexBatches, drop_older_than
+
+    version = f"v-{uuid.uuid4().hex[:8]}"
+    now = dt.datetime.now(dt.UTC)
+    batches = IndexBatches(engine, INDEX, MAPPING)
+    for request_id, age_days in (("old", 45), ("recent", 3)):
+        record = {"request_id": f"{version}-{request_id}", "canary_version": version, "variant": "canary"}
+        batches.add({**record, "at": (now - dt.timedelta(days=age_days)).isoformat()})
+    batches.close()
+    engine.refresh(INDEX)
+
+    assert drop_older_than(engine, [INDEX], 30, now) >= 1
+    left = engine.search(INDEX, {"query": {"term": {"canary_version": version}}, "size": 10})
+    assert [hit.source["request_id"] for hit in left.hits] == [f"{version}-recent"]

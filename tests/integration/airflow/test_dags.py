@@ -238,3 +238,36 @@ def test_the_promotion_dag_rolls_a_breached_canary_back(
         and 'alias="canary"' in line
         for line in metrics.splitlines()
     ), metrics[-2000:]
+
+
+def test_the_data_quality_dag_checks_and_records_on_the_real_stack(
+    engine, settings, alias, events_index, airflow_db, quarry_env, pushgateway
+) -> None:
+    """The hourly data_quality DAG under dag.test(): complete events now and a sound catalog pass;
+    the results are in the results index and the suite's run on the Pushgateway."""
+    from airflow.utils.state import DagRunState
+
+    from quarry.data_quality import INDEX
+
+    tag = uuid.uuid4().hex[:6].upper()
+    products = [make_product(f"DQ{tag}{n}", f"Oak table {n}") for n in range(3)]
+    build_from_documents(engine, settings, alias, ((p.product_id, p.to_document()) for p in products), [])
+    put_events(engine, events_index, [(f"u{n}", "click", f"DQ{tag}{n % 3}", 0.0) for n in range(30)])
+    quarry_env.setenv("QUARRY_PUSHGATEWAY_URL", pushgateway)
+
+    run = load_dag("data_quality").test(run_conf={"events_index": events_index, "products_alias": alias})
+
+    assert run.state == DagRunState.SUCCESS
+    engine.refresh(INDEX)
+    found = engine.search(
+        INDEX, {"size": 50, "query": {"terms": {"target": [events_index, alias]}}, "sort": [{"at": "desc"}]}
+    )
+    checks = {(hit.source["check"], hit.source["target"]): hit.source["status"] for hit in found.hits}
+    assert checks[("completeness", events_index)] == "pass"
+    assert checks[("schema", events_index)] == "pass"
+    assert checks[("catalog", alias)] == "pass"
+    metrics = httpx.get(f"{pushgateway}/metrics", timeout=5).text
+    assert any(
+        line.startswith("quarry_data_quality_last_run_timestamp_seconds") and 'suite="all"' in line
+        for line in metrics.splitlines()
+    ), metrics[-2000:]

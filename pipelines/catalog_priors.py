@@ -8,6 +8,7 @@ import datetime as dt
 
 from tqdm import tqdm
 
+from pipelines.bench.report import commit
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.search_engine import SearchEngine
 from quarry.catalog_priors import ARTIFACT, CatalogItem, CatalogPriors, PriorParameters
@@ -37,5 +38,7 @@ def build_and_publish(
     metadata = {
         **model.metadata(),
         "data_window": {"source_index": live[0] if live else None, "catalog_at": now.isoformat()},
+        "input_snapshot": {"products_alias": alias, "index": live[0] if live else None},
+        "code_commit": commit(),
     }
     return store.publish(ARTIFACT, model.save(), metadata)

@@ -21,6 +21,7 @@ import msgspec
 import numpy as np
 from tqdm import tqdm
 
+from pipelines.bench.report import commit
 from pipelines.indexing.versions import build_from_documents, live_synonyms
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError
@@ -183,6 +184,11 @@ def embed_catalog(
         categories=build_prototypes(categories, vectors),
         router=build_router(settings, encoder.model_name, categories, texts),
         activate=activate,
+        provenance={
+            "data_window": {"products": len(ids), "encoded": encoded, "source_index": result.index},
+            "input_snapshot": {"products_alias": alias, "catalog_index": source},
+            "code_commit": commit(),
+        },
     )
     run = EmbeddingRun(
         index=result.index,

@@ -306,6 +306,7 @@ def synonyms_apply(settings: Settings, alias: str | None = None, dry_run: bool =
     is not worse than the live version. Each applied or refused set is a registry version of
     `synonyms` (the merchandisers' files as they were), the live one its champion. The impact preview
     (per query: hits and top-10 overlap before and after) comes back as markdown for a person."""
+    from pipelines.bench.report import commit
     from pipelines.registry import golden_gate
     from pipelines.registry.cli import registry_of
     from pipelines.synonyms import apply as synonyms
@@ -336,6 +337,11 @@ def synonyms_apply(settings: Settings, alias: str | None = None, dry_run: bool =
                 "data_window": {"index": report.build.index if report.build else None},
                 "parameters": {"changed_terms": report.changed_terms},
                 "metrics": {"gate": report.gate},
+                "input_snapshot": {
+                    "synonyms_dir": settings.synonyms_dir,
+                    "products_alias": alias or settings.products_alias,
+                },
+                "code_commit": commit(),
             },
             activate=False,
         )

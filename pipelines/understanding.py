@@ -20,6 +20,7 @@ import msgspec
 import wordfreq
 from tqdm import tqdm
 
+from pipelines.bench.report import commit
 from pipelines.entity_vocabulary import category_attributes, mine_category_terms, mine_series, title_words
 from pipelines.spelling_rules import SpellingRuleIssue, load_spelling_rules
 from pipelines.synonyms.rules import SynonymRule, load_rules
@@ -280,6 +281,8 @@ def build_and_publish(
             "wordfreq": importlib.metadata.version("wordfreq"),
         },
         "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "input_snapshot": {"products_alias": alias, "catalog_index": live, "queries": "ubi_queries"},
+        "code_commit": commit(),
     }
     return store.publish(
         ARTIFACT,

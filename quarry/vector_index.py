@@ -135,6 +135,10 @@ class VectorIndexMetadata(msgspec.Struct, frozen=True):
     source_index: str
     parameters: dict[str, int]
     libraries: dict[str, str]
+    data_window: dict[str, Any] | None = None
+    input_snapshot: dict[str, Any] | None = None
+    code_commit: str | None = None
+    """The registry's record (pipelines/registry/): what was encoded, from where, by which code."""
 
 
 def publish_vector_index(
@@ -147,7 +151,9 @@ def publish_vector_index(
     categories: CategoryPrototypes | None = None,
     router: CategoryRouter | None = None,
     activate: bool = True,
+    provenance: dict[str, Any] | None = None,
 ) -> str:
+    """`provenance`: data_window, input_snapshot and code_commit for the registry's record."""
     data = index.to_bytes()
     metadata = VectorIndexMetadata(
         model=model,
@@ -161,6 +167,7 @@ def publish_vector_index(
         libraries={
             name: importlib.metadata.version(name) for name in ("faiss-cpu", "numpy", "sentence-transformers")
         },
+        **(provenance or {}),
     )
     files = {INDEX_FILE: data, IDS_FILE: msgspec.json.encode(list(ids))}
     if categories is not None:

@@ -51,6 +51,8 @@ def test_a_new_user_on_a_shop_without_events_gets_k_well_rated_items(
     assert [item.product_id for item in response.items] == ["CS8", "CS7", "CS6", "CS5", "CS4"]
     assert all(item.reason == f"well rated in {department}" for item in response.items)
     assert artifacts.metadata(ARTIFACT, version)["data_window"]["source_index"].startswith(alias)
+    assert artifacts.metadata(ARTIFACT, version)["input_snapshot"]["products_alias"] == alias
+    assert artifacts.metadata(ARTIFACT, version)["code_commit"]
 
 
 def test_the_few_popular_items_come_first_and_priors_fill_up_to_k(

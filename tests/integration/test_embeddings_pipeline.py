@@ -38,6 +38,9 @@ def test_a_768_dimension_model_gets_a_768_dimension_index_and_artifact(
     metadata = store.metadata(ARTIFACT, store.current(ARTIFACT))
     assert (metadata["dimension"], metadata["rows"], metadata["model"]) == (768, 3, "hashing-test")
     assert metadata["source_index"] == index
+    # The registry's record: what was encoded, from which catalog, by which code.
+    assert metadata["input_snapshot"]["products_alias"] == alias and metadata["code_commit"]
+    assert metadata["data_window"] == {"products": 3, "encoded": 3, "source_index": index}
     # The vectors are searchable with OpenSearch k-NN at that dimension.
     vector = encoder.encode(["Insulated water bottle | Acme"])[0].tolist()
     found = engine.search(alias, {"size": 1, "query": {"knn": {"embedding": {"vector": vector, "k": 1}}}})

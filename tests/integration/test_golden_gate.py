@@ -55,6 +55,8 @@ def test_a_rebuild_passes_and_one_from_a_broken_catalog_is_refused(
     assert champion is not None
 
     rebuilt = build_and_publish(engine, registry.store, demo_catalog.products_alias, activate=False)
+    record = registry.show(ARTIFACT, rebuilt)
+    assert record["input_snapshot"]["products_alias"] == demo_catalog.products_alias and record["code_commit"]
     same = golden_gate.golden(settings, registry, ARTIFACT, rebuilt)
     assert same.passed, same.reasons
     assert "golden NDCG@10" in same.reasons[0]

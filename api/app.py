@@ -59,7 +59,7 @@ from api.understanding.services import QueryRejectedError, QueryUnderstanding
 from quarry import connections, process_tuning
 from quarry.access_lists import AccessLists, access_index
 from quarry.adapters.artifact_store import ArtifactStore, LocalArtifactStore
-from quarry.adapters.cache import KeyValueStore
+from quarry.adapters.cache import KeyValueStore, RedisStore
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError
 from quarry.api_keys import ApiKeys, KeyStoreError, OpenSearchKeyStore, keys_index
 from quarry.audit import AuditLog, audit_index
@@ -180,7 +180,12 @@ def create_app(
             if settings.ubi_opensearch_url
             else search_engine
         )
-        kv = store or connections.redis_store(settings, pool_size=settings.redis_pool_size)
+        # A store the caller passed stays theirs; one made here is closed at shutdown (an app made in
+        # process, as make eval and the registry's golden gate do, must not leak its connections).
+        owned_kv = (
+            connections.redis_store(settings, pool_size=settings.redis_pool_size) if store is None else None
+        )
+        kv: KeyValueStore = owned_kv if owned_kv is not None else store  # type: ignore[assignment]
         model_store = artifacts or LocalArtifactStore(settings.artifacts_dir)
         query_vectors = QueryVectors(
             lambda: load_query_encoder(settings, model_store),
@@ -325,6 +330,8 @@ def create_app(
             consent_refresher.stop()
             query_log.stop()
             recommendations.close()
+            if store is None and isinstance(kv, RedisStore):
+                kv.close()
             process_sampler.stop()
             process_tuning.unfreeze()
             shutdown_tracing()

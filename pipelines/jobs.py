@@ -418,14 +418,18 @@ def data_quality(
         queries_index=queries_index or UBI_QUERIES,
     )
     engine = connections.search_engine(settings)
-    results = runner.run_suite(
-        engine,
-        LocalArtifactStore(settings.artifacts_dir),
-        targets,
-        suite,
-        ubi_engine=connections.ubi_engine(settings),
-        kv=connections.redis_store(settings, timeout_s=5),
-    )
+    kv = connections.redis_store(settings, timeout_s=5)
+    try:
+        results = runner.run_suite(
+            engine,
+            LocalArtifactStore(settings.artifacts_dir),
+            targets,
+            suite,
+            ubi_engine=connections.ubi_engine(settings),
+            kv=kv,
+        )
+    finally:
+        kv.close()
     runner.record(engine, results)
     runner.push_metrics(results, settings.pushgateway_url, suite)
     for result in results:

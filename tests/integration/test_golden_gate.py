@@ -124,11 +124,10 @@ def test_vectors_from_a_broken_encoder_are_refused_and_nothing_moves(
     from quarry.vector_index import ARTIFACT as VECTORS
     from tests.fakes import HashingEncoder
 
+    # The hash vectors go to the embedding cache under their own model name, beside the real ones;
+    # the cache also holds the category router's model, which a private cache would fetch again.
     settings = msgspec.structs.replace(
-        demo_catalog,
-        artifacts_dir=str(registry.store.root),
-        cache_dir=str(tmp_path / "cache"),
-        registry_mirror="none",
+        demo_catalog, artifacts_dir=str(registry.store.root), registry_mirror="none"
     )
     alias, live = demo_catalog.products_alias, engine.alias_targets(demo_catalog.products_alias)
     champion = registry.store.current(VECTORS)

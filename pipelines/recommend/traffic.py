@@ -1,0 +1,134 @@
+"""`make simulate-recommendations`: the shoppers of `make simulate` (their latent tastes, saved in
+var/simulator/users-<seed>.json) ask the running API for recommendations, look at them as they look
+at search results (position p examined with probability 1/p^0.8), click what suits their tastes and
+sometimes add it to the cart. The events go through `POST /v1/events` with the answer's `request_id`
+as their `query_id`, which is how a shadow's agreement and a canary's guardrails get live evidence on
+a stack without real shoppers (docs/model-lifecycle.md#trying-it-on-the-running-stack).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import msgspec
+
+from pipelines.simulator import EXAMINATION_EXPONENT, FUNNEL, Preferences, SearchHit, appeal, client_id
+from quarry.adapters.search_engine import SearchEngine
+
+APPLICATION = "quarry-simulator-recommendations"
+K = 10
+
+
+class VariantOutcome(msgspec.Struct):
+    requests: int = 0
+    clicked: int = 0
+    """Answers with at least one click."""
+    carted: int = 0
+    """Answers with at least one add-to-cart."""
+
+
+class TrafficOutcome(msgspec.Struct):
+    visits: int
+    events: int
+    by_alias: dict[str, VariantOutcome]
+
+
+# (user id, session id) -> the /v1/recommendations response body
+Recommend = Callable[[str, str], dict[str, Any]]
+
+
+def load_users(path: Any) -> list[Preferences]:
+    return msgspec.json.decode(path.read_bytes(), type=list[Preferences])
+
+
+def catalog_of(engine: SearchEngine, alias: str) -> dict[str, SearchHit]:
+    """What a shopper sees of a recommended product: brand, department and price."""
+    fields = ["product_id", "brand", "category_lvl1", "price"]
+    return {
+        str(hit.source["product_id"]): SearchHit(
+            str(hit.source["product_id"]),
+            str(hit.source.get("brand") or ""),
+            str(hit.source.get("category_lvl1") or ""),
+            hit.source.get("price"),
+        )
+        for hit in engine.scan(alias, fields=fields)
+    }
+
+
+class RecommendationShoppers:
+    def __init__(self, users: list[Preferences], catalog: dict[str, SearchHit], seed: int) -> None:
+        self.users = users
+        self.catalog = catalog
+        self.rng = random.Random(seed)  # noqa: S311 - reproducible simulation, not security
+        self.seed = seed
+        self._counter = 0
+
+    def _id(self, kind: str) -> str:
+        self._counter += 1
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"quarry-sim-recs/{self.seed}/{kind}/{self._counter}"))
+
+    def _event(
+        self, action: str, user: Preferences, session: str, request_id: str, hit: SearchHit, position: int
+    ) -> dict[str, Any]:
+        return {
+            "event_id": self._id("event"),
+            "application": APPLICATION,
+            "action_name": action,
+            "user_id": user.user_id,
+            "client_id": client_id(user),
+            "session_id": session,
+            "query_id": request_id,
+            "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+            "message_type": "INFO",
+            "event_attributes": {
+                "object": {"object_id": hit.product_id, "object_id_field": "product_id"},
+                "position": {"ordinal": position - 1},
+            },
+        }
+
+    def visit(self, recommend: Recommend, outcome: TrafficOutcome) -> list[dict[str, Any]]:
+        """One shopper opens a page with recommendations: the events it leads to."""
+        user = self.rng.choice(self.users)
+        session = f"sim-r{self._id('session')[:13]}"
+        body = recommend(user.user_id, session)
+        variant = outcome.by_alias.setdefault(str(body.get("model_alias") or "none"), VariantOutcome())
+        variant.requests += 1
+        request_id = str(body.get("request_id") or "")
+        events: list[dict[str, Any]] = []
+        clicked = carted = False
+        for position, item in enumerate(body.get("items", [])[:K], start=1):
+            hit = self.catalog.get(item["product_id"])
+            if hit is None or self.rng.random() >= 1 / position**EXAMINATION_EXPONENT:
+                continue
+            suits = appeal(user, hit)
+            if self.rng.random() >= suits**2:
+                continue
+            events.append(self._event("click", user, session, request_id, hit, position))
+            clicked = True
+            if self.rng.random() < FUNNEL["add_to_cart"] * suits:
+                events.append(self._event("add_to_cart", user, session, request_id, hit, position))
+                carted = True
+        variant.clicked += clicked
+        variant.carted += carted
+        return events
+
+    def run(self, recommend: Recommend, visits: int) -> Iterator[tuple[TrafficOutcome, list[dict[str, Any]]]]:
+        """Visit by visit: the running outcome and each visit's events (to send in batches)."""
+        outcome = TrafficOutcome(visits=0, events=0, by_alias={})
+        for _ in range(visits):
+            events = self.visit(recommend, outcome)
+            outcome.visits += 1
+            outcome.events += len(events)
+            yield outcome, events
+
+
+def markdown(outcome: TrafficOutcome) -> str:
+    rows = ["| served by | requests | CTR | add-to-cart rate |", "| --- | ---: | ---: | ---: |"]
+    for alias, seen in sorted(outcome.by_alias.items()):
+        n = max(1, seen.requests)
+        rows.append(f"| {alias} | {seen.requests} | {seen.clicked / n:.1%} | {seen.carted / n:.1%} |")
+    return "\n".join(rows)

@@ -10,7 +10,7 @@ PY := $(CURDIR)/.venv/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
 .PHONY: help bootstrap provision services up down status airflow airflow-down mlflow models-watch screenshots catalog-priors data-quality test lint typecheck unit integration \
-        index import vocabulary embeddings simulate popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events bench-ubi-ids bench-ratelimit observe events-retention privacy-migrate events-replay events-fill-queries judgments-coec rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table security-audit clean
+        index import vocabulary embeddings simulate simulate-recommendations popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events bench-ubi-ids bench-ratelimit observe events-retention privacy-migrate events-replay events-fill-queries judgments-coec rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table security-audit clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -194,6 +194,9 @@ simulate: up ## Synthetic shoppers (2,000 users, 7 days) search the API and send
 
 popularity: services ## Popularity and user category affinity from ubi_events (to the index and Redis)
 	@$(PY) -m pipelines popularity
+
+simulate-recommendations: up ## make simulate's shoppers open recommendations through the API and click them by taste (VISITS=2000): live evidence for a shadow or canary
+	@$(PY) -m pipelines simulate-recommendations --visits $(or $(VISITS),2000) >/dev/null
 
 train-als: services ## Train implicit ALS on ubi_events and register it: shadow through the offline gate (champion if none yet)
 	@$(PY) -m pipelines train-als >/dev/null

@@ -4,6 +4,7 @@ reads a long-lived secret from a file."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ from quarry.api_keys import SCOPES, ApiKeys, OpenSearchKeyStore, Scope, keys_ind
 from quarry.settings import Settings
 
 if TYPE_CHECKING:
+    import httpx
     from litestar import Litestar
     from litestar.testing import TestClient
 
@@ -40,6 +42,19 @@ def tool_token(settings: Settings, tool: str, scopes: tuple[Scope, ...] = TOOL_S
     only (at TOOL_PER_MINUTE); without it, as a web page's key, per address too."""
     with temporary_key(cluster_keys(settings), tool, scopes, per_minute=TOOL_PER_MINUTE) as token:
         yield token
+
+
+def api_client(settings: Settings, token: str, base_url: str | None = None) -> httpx.Client:
+    """A client of the running API (make up's, or `base_url`) that sends `token` and trusts the
+    API's own CA when it serves TLS."""
+    import httpx
+
+    verify: ssl.SSLContext | bool = (
+        ssl.create_default_context(cafile=settings.api_tls_ca_file) if settings.api_tls_ca_file else True
+    )
+    return httpx.Client(
+        base_url=base_url or settings.api_base_url, timeout=60, headers=bearer(token), verify=verify
+    )
 
 
 @contextmanager

@@ -9,7 +9,6 @@ import argparse
 import contextlib
 import datetime as dt
 import logging
-import ssl
 import sys
 import time
 from collections.abc import Iterator
@@ -372,7 +371,6 @@ def cmd_events_fill_queries(args: argparse.Namespace, settings: Settings) -> int
 
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
-    import httpx
     from tqdm import tqdm
 
     from pipelines import simulator
@@ -402,18 +400,11 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     (folder / f"users-{args.seed}.json").write_bytes(msgspec.json.encode(sim.users))
     counts: dict[str, int] = {}
     accepted = duplicates = 0
-    from pipelines.api_access import bearer, tool_token
+    from pipelines.api_access import api_client, tool_token
 
     with (
         tool_token(settings, "make simulate", ("search", "events", "server")) as token,
-        httpx.Client(
-            base_url=base,
-            timeout=60,
-            headers=bearer(token),
-            verify=ssl.create_default_context(cafile=settings.api_tls_ca_file)
-            if settings.api_tls_ca_file
-            else True,
-        ) as client,
+        api_client(settings, token, base) as client,
     ):
 
         def search(shopper: simulator.ShopperSearch) -> tuple[str, list[simulator.SearchHit]]:
@@ -472,6 +463,54 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     }
     log.info("simulation finished", extra=summary)
     _emit(summary)
+    return 0
+
+
+def cmd_simulate_recommendations(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from pipelines.api_access import api_client, tool_token
+    from pipelines.recommend import traffic
+    from quarry.api_keys import Scope
+
+    users_file = settings.var_path / "simulator" / f"users-{args.seed}.json"
+    if not users_file.exists():
+        print(f"{users_file} is missing: run make simulate first (its shoppers' tastes)", file=sys.stderr)
+        return 2
+    shoppers = traffic.RecommendationShoppers(
+        traffic.load_users(users_file),
+        traffic.catalog_of(_engine(settings), args.alias),
+        args.seed if args.visit_seed is None else args.visit_seed,
+    )
+    scopes: tuple[Scope, ...] = ("recommend", "events", "server")
+    with (
+        tool_token(settings, "make simulate-recommendations", scopes) as token,
+        api_client(settings, token, args.api) as client,
+    ):
+
+        def recommend(user: str, session: str) -> dict[str, Any]:
+            params: dict[str, str | int] = {"user_id": user, "session_id": session, "k": traffic.K}
+            body: dict[str, Any] = client.get("/v1/recommendations", params=params).raise_for_status().json()
+            return body
+
+        pending: list[dict[str, Any]] = []
+
+        def send() -> None:
+            if pending:
+                client.post("/v1/events", json={"events": pending}).raise_for_status()
+                pending.clear()
+
+        with tqdm(total=args.visits, desc="recommendation visits", unit="visit", disable=None) as bar:
+            for events in shoppers.run(recommend, args.visits):
+                pending.extend(events)
+                if len(pending) >= 500:
+                    send()
+                bar.update(1)
+        send()
+    outcome = shoppers.outcome
+    print(traffic.markdown(outcome), file=sys.stderr)
+    log.info("simulated recommendation traffic", extra=msgspec.to_builtins(outcome))
+    _emit(outcome)
     return 0
 
 
@@ -767,6 +806,16 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     p.add_argument("--events-per-day", type=int, default=20000)
     p.add_argument("--api", help="API base URL (default: the QUARRY_API_HOST/PORT of make up)")
     p.set_defaults(run=cmd_simulate)
+
+    p = command(
+        "simulate-recommendations",
+        "make simulate's shoppers open recommendations through the API and click them by taste",
+    )
+    p.add_argument("--seed", type=int, default=7, help="the make simulate run whose shoppers to use")
+    p.add_argument("--visits", type=int, default=2000)
+    p.add_argument("--visit-seed", type=int, help="another sequence of visits by the same shoppers")
+    p.add_argument("--api", help="API base URL (default: the QUARRY_API_HOST/PORT of make up)")
+    p.set_defaults(run=cmd_simulate_recommendations)
 
     p = command("popularity", "popularity_score, popular:{category}:{k} lists and user category affinity")
     p.add_argument("--window-days", type=float, default=14.0)

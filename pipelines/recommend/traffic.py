@@ -66,6 +66,7 @@ class RecommendationShoppers:
         self.rng = random.Random(seed)  # noqa: S311 - reproducible simulation, not security
         self.seed = seed
         self._counter = 0
+        self.outcome = TrafficOutcome(visits=0, events=0, by_alias={})
 
     def _id(self, kind: str) -> str:
         self._counter += 1
@@ -116,14 +117,13 @@ class RecommendationShoppers:
         variant.carted += carted
         return events
 
-    def run(self, recommend: Recommend, visits: int) -> Iterator[tuple[TrafficOutcome, list[dict[str, Any]]]]:
-        """Visit by visit: the running outcome and each visit's events (to send in batches)."""
-        outcome = TrafficOutcome(visits=0, events=0, by_alias={})
+    def run(self, recommend: Recommend, visits: int) -> Iterator[list[dict[str, Any]]]:
+        """Visit by visit, each visit's events (to send in batches); `self.outcome` keeps count."""
         for _ in range(visits):
-            events = self.visit(recommend, outcome)
-            outcome.visits += 1
-            outcome.events += len(events)
-            yield outcome, events
+            events = self.visit(recommend, self.outcome)
+            self.outcome.visits += 1
+            self.outcome.events += len(events)
+            yield events
 
 
 def markdown(outcome: TrafficOutcome) -> str:

@@ -27,9 +27,8 @@ def test_shoppers_click_what_suits_them_and_credit_the_answer() -> None:
         alias = "champion" if n % 2 == 0 else "canary"
         return answer(list(TOYS if alias == "champion" else BOOKS), alias, f"r{n}")
 
-    steps = list(shoppers.run(recommend, 2000))
-    events = [event for _, batch in steps for event in batch]
-    outcome = steps[-1][0]
+    events = [event for batch in shoppers.run(recommend, 2000) for event in batch]
+    outcome = shoppers.outcome
     assert outcome.visits == 2000 and outcome.events == len(events)
     suited, other = outcome.by_alias["champion"], outcome.by_alias["canary"]
     assert suited.requests == other.requests == 1000

@@ -91,6 +91,7 @@ def train_als(
         exclusions=training_exclusions(settings, engine),
         activate=False,
         **({"events_index": events_index} if events_index else {}),
+        champion=LocalArtifactStore(settings.artifacts_dir).current(ARTIFACT),
     )
     registry = registry_of(settings)
     registry.register(ARTIFACT, version)

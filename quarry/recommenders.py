@@ -59,6 +59,11 @@ class Recommender(Protocol):
     def metadata(self) -> dict[str, Any]: ...
 
 
+MIN_INTERACTIONS = 5
+"""Interactions in the training window before a user gets ALS's answers rather than popular items:
+the service's switch (api/recommendations) and the offline evaluation of a model as served."""
+
+
 def _npy(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)

@@ -38,14 +38,13 @@ from quarry.hot_artifact import HotArtifact
 from quarry.metrics import RECOMMENDATIONS
 from quarry.model_aliases import CANARY, CHAMPION, SHADOW
 from quarry.privacy import ShopperPrivacy
-from quarry.recommenders import ARTIFACT, ALSRecommender
+from quarry.recommenders import ARTIFACT, MIN_INTERACTIONS, ALSRecommender
 from quarry.redis_keys import SESSION_KEEP, popular_key, session_key
 from quarry.shadow import ShadowRunner
 from quarry.tracing import current_span, span
 
 log = logging.getLogger("api.recommendations")
 
-MIN_INTERACTIONS = 5
 SESSION_WEIGHT = 0.5
 POPULAR_K = 50
 

@@ -27,6 +27,7 @@ from quarry.privacy_registry import NO_EXCLUSIONS, TrainingExclusions
 from quarry.recommenders import (
     ACTION_CONFIDENCE,
     ARTIFACT,
+    MIN_INTERACTIONS,
     ALSRecommender,
     Interactions,
     PopularityRecommender,
@@ -104,6 +105,35 @@ def time_split(rows: list[Interaction]) -> tuple[list[Interaction], dict[str, se
         if row.user in seen and row.action in RELEVANT_ACTIONS and row.item not in seen[row.user]:
             targets[row.user].add(row.item)
     return train, dict(targets)
+
+
+class ServedAs:
+    """A model as the service answers with it: its own recommendations for the users it has at least
+    MIN_INTERACTIONS interactions of, popular items for the rest. How a candidate and the champion
+    (trained on another window) are compared on the same held-out split: a user a model cannot
+    serve personally is not a zero, they get what the service would give them."""
+
+    def __init__(self, model: Any, interactions: dict[str, int], popular: PopularityRecommender) -> None:
+        self.model, self.interactions, self.popular = model, interactions, popular
+
+    def recommend(self, user: str, k: int, exclude: set[str]) -> list[tuple[str, float]]:
+        if self.interactions.get(user, 0) >= MIN_INTERACTIONS:
+            return list(self.model.recommend(user, k, exclude))
+        return self.popular.recommend(user, k, exclude)
+
+
+def interaction_counts(rows: list[Interaction]) -> dict[str, int]:
+    return dict(Counter(row.user for row in rows))
+
+
+def load_published(store: ArtifactStore, version: str) -> tuple[ALSRecommender, dict[str, int]]:
+    """A published ALS version and its users' interaction counts (what the service switches on)."""
+    metadata = store.metadata(ARTIFACT, version)
+    files = {name: store.read(ARTIFACT, version, name) for name in metadata["files"]}
+    history = msgspec.json.decode(files["history.json"])
+    return ALSRecommender.load(files, metadata["parameters"]), {
+        u: int(h["interactions"]) for u, h in history.items()
+    }
 
 
 def evaluate_model(model: Any, data: Interactions, targets: dict[str, set[str]]) -> ModelScores:
@@ -201,13 +231,16 @@ def train_and_publish(
     exclusions: TrainingExclusions = NO_EXCLUSIONS,
     activate: bool = True,
     events_index: str = UBI_EVENTS,
+    champion: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """`ubi_engine`: the cluster holding `ubi_events` when it is not the search cluster.
     `activate=False`: published for the registry (a candidate), not served.
 
     Two fits: one on the first 80 % of the window, judged on what its users did next (the held-out
     metrics the promotion gate compares with the champion's), and one on the whole window, which is
-    what is served."""
+    what is served. `champion`: the version served now, scored as served (its own answers for the
+    users it knows, popular items for the others) on the same held-out split, so that the promotion
+    gate compares the two on the same data rather than each on its own window."""
     rows = load_interactions(ubi_engine or engine, window_days, now, exclusions, events_index)
     data = to_matrix(rows)
     departments = {h.source["product_id"]: h.source.get("category_lvl1", "") for h in engine.scan(alias)}
@@ -216,6 +249,17 @@ def train_and_publish(
     train_data = to_matrix(train)
     held_out.fit(train_data)
     scores = evaluate_model(held_out, train_data, targets)
+    popular = PopularityRecommender()
+    popular.fit(train_data)
+    served = evaluate_model(ServedAs(held_out, interaction_counts(train), popular), train_data, targets)
+    same_split: dict[str, Any] = {"heldout_served_ndcg_at_10": served.ndcg_at_10 if served.users else None}
+    if champion is not None:
+        champion_served = evaluate_model(
+            ServedAs(*load_published(store, champion), popular), train_data, targets
+        )
+        same_split["champion_heldout_served_ndcg_at_10"] = (
+            champion_served.ndcg_at_10 if champion_served.users else None
+        )
     model = ALSRecommender(**params)
     started = time.perf_counter()
     model.fit(data)
@@ -242,7 +286,9 @@ def train_and_publish(
                 if name != "users"
             },
             "heldout_users": scores.users,
+            **same_split,
         },
+        "compared_with": champion,
         "input_snapshot": {"events": events_index, "window_days": window_days, "products_alias": alias},
         "code_commit": commit(),
     }

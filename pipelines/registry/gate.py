@@ -23,6 +23,10 @@ from quarry.shadow import INDEX as SHADOW_INDEX
 
 OFFLINE_METRICS = {"als": "heldout_ndcg_at_10"}
 """Per artifact: the metric its metadata records, higher is better."""
+SAME_SPLIT_METRICS = {"als": "heldout_served_ndcg_at_10"}
+"""Per artifact: the metric a candidate records for itself and for the champion on the same split
+(`champion_<metric>`, with `compared_with` naming that champion); preferred when present, since each
+version's own metric comes from its own window (pipelines/recommend/train.py ServedAs)."""
 TOLERANCE = {"als": 0.01}
 SHADOW_MIN_SAMPLE = 200
 SHADOW_MIN_OVERLAP = 0.5
@@ -51,8 +55,17 @@ def offline(registry: ModelRegistry, name: str, version: str) -> GateDecision:
         return GateDecision(
             False, "offline", [f"no offline metric is defined for {name}: promote with --force"]
         )
-    candidate_value = registry.show(name, version).get("metrics", {}).get(metric)
-    champion_value = registry.show(name, champion).get("metrics", {}).get(metric)
+    record = registry.show(name, version)
+    recorded = record.get("metrics", {})
+    served = SAME_SPLIT_METRICS.get(name)
+    if served and recorded.get(f"champion_{served}") is not None and record.get("compared_with") == champion:
+        metric = served
+        candidate_value, champion_value = recorded.get(served), recorded[f"champion_{served}"]
+        basis = "both as served, on the candidate's held-out split"
+    else:
+        candidate_value = recorded.get(metric)
+        champion_value = registry.show(name, champion).get("metrics", {}).get(metric)
+        basis = "each on its own window"
     if candidate_value is None:
         return GateDecision(False, "offline", [f"{version} records no {metric}"])
     if champion_value is None:
@@ -65,7 +78,10 @@ def offline(registry: ModelRegistry, name: str, version: str) -> GateDecision:
     return GateDecision(
         passed,
         "offline",
-        [f"{metric} {candidate_value:.4f} {comparison} champion's {champion_value:.4f} - {tolerance}"],
+        [
+            f"{metric} {candidate_value:.4f} {comparison} champion's {champion_value:.4f} - {tolerance}"
+            f" ({basis})"
+        ],
     )
 
 

@@ -70,5 +70,10 @@ def test_the_first_model_becomes_champion_and_a_worse_one_stays_a_candidate(shop
     worse_ndcg = store.metadata(ARTIFACT, worse["version"])["metrics"]["heldout_ndcg_at_10"]
     assert worse_ndcg < metrics["heldout_ndcg_at_10"] - 0.01, "the test's weak model must be worse"
     assert not worse["promoted"] and "<" in worse["gate"][0]
+    # Both were scored as served on the weak model's own held-out split: the same data.
+    record = store.metadata(ARTIFACT, worse["version"])["metrics"]
+    assert store.metadata(ARTIFACT, worse["version"])["compared_with"] == first["version"]
+    assert record["champion_heldout_served_ndcg_at_10"] > record["heldout_served_ndcg_at_10"] + 0.01
+    assert "both as served, on the candidate's held-out split" in worse["gate"][0]
     assert store.current(ARTIFACT) == first["version"]
     assert store.aliases(ARTIFACT) == {"candidate": worse["version"], "champion": first["version"]}

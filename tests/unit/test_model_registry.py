@@ -106,3 +106,28 @@ def test_a_shadow_without_evidence_is_waiting_not_refused(registry) -> None:
     version = publish(registry, ndcg=0.1)
     decision = gate.decide(registry, "als", version, "canary")
     assert not decision.passed and decision.waiting
+
+
+def test_the_offline_gate_prefers_the_champion_scored_on_the_candidates_split(registry) -> None:
+    """Each version's own held-out NDCG comes from its own window; a champion with a lucky window
+    would block every successor. When the candidate records itself and the champion, both as served,
+    on its split, those are the numbers compared."""
+    champion = publish(registry, ndcg=0.0452)
+    registry.set_alias("als", "champion", champion, reason="first")
+    metrics = {
+        "heldout_ndcg_at_10": 0.0230,
+        "heldout_served_ndcg_at_10": 0.0310,
+        "champion_heldout_served_ndcg_at_10": 0.0290,
+    }
+    same_split = registry.store.publish(
+        "als", {"f.bin": b"x"}, {"metrics": metrics, "compared_with": champion}, activate=False
+    )
+    passed = gate.decide(registry, "als", same_split, "shadow")
+    assert passed.passed and "0.0310 >= champion's 0.0290" in passed.reasons[0]
+    assert "both as served, on the candidate's held-out split" in passed.reasons[0]
+    # Scored against another version than the champion now: the old comparison, each on its window.
+    stale = registry.store.publish(
+        "als", {"f.bin": b"x"}, {"metrics": metrics, "compared_with": "someone-else"}, activate=False
+    )
+    refused = gate.decide(registry, "als", stale, "shadow")
+    assert not refused.passed and "0.0230 < champion's 0.0452" in refused.reasons[0]

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -37,9 +37,6 @@ from quarry.ubi import (
     ensure_ubi_indices,
     fill_event_user_queries,
 )
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger("pipelines")
 

@@ -80,9 +80,10 @@ def train_als(
     from quarry.recommenders import ARTIFACT
 
     engine = connections.search_engine(settings)
+    registry = registry_of(settings)
     version, metadata = train_and_publish(
         engine,
-        LocalArtifactStore(settings.artifacts_dir),
+        registry.store,
         window_days,
         {**ALS_DEFAULTS, **(params or {})},
         dt.datetime.now(dt.UTC),
@@ -91,14 +92,12 @@ def train_als(
         exclusions=training_exclusions(settings, engine),
         activate=False,
         **({"events_index": events_index} if events_index else {}),
-        champion=LocalArtifactStore(settings.artifacts_dir).current(ARTIFACT),
+        champion=registry.store.current(ARTIFACT),
     )
-    registry = registry_of(settings)
     registry.register(ARTIFACT, version)
     to = SHADOW if registry.aliases(ARTIFACT).get(CHAMPION) else CHAMPION
     decision = gate.decide(registry, ARTIFACT, version, to)
-    if decision.passed:
-        registry.set_alias(ARTIFACT, to, version, reason=f"offline gate: {'; '.join(decision.reasons)}")
+    gate.promote_when_passed(registry, ARTIFACT, version, to, decision)
     log.info(
         "als candidate judged",
         extra={"version": version, "promoted_to": to if decision.passed else None, "gate": decision.reasons},
@@ -133,32 +132,34 @@ def vocabulary(settings: Settings, alias: str | None = None, if_missing: bool = 
     from pipelines.understanding import build_and_publish
     from quarry.vocabulary import ARTIFACT
 
-    store = LocalArtifactStore(settings.artifacts_dir)
-    current = store.current(ARTIFACT)
-    if if_missing and current:
-        return {"artifact": ARTIFACT, "version": current, "rebuilt": False}
-    version = build_and_publish(
-        connections.search_engine(settings),
-        store,
-        alias or settings.products_alias,
-        ubi_engine=connections.ubi_engine(settings),
-        activate=False,
+    result = _publish_unless_current(
+        settings,
+        ARTIFACT,
+        if_missing,
+        lambda store: build_and_publish(
+            connections.search_engine(settings),
+            store,
+            alias or settings.products_alias,
+            ubi_engine=connections.ubi_engine(settings),
+            activate=False,
+        ),
     )
-    return {**judge_search_artifact(settings, ARTIFACT, version), **store.metadata(ARTIFACT, version)}
+    if result["rebuilt"]:
+        result.update(judge_search_artifact(settings, ARTIFACT, result["version"]))
+    return result
 
 
 def judge_search_artifact(settings: Settings, artifact: str, version: str) -> dict[str, Any]:
     """Register a search artifact's new version and make it the champion when the golden gate passes
     (the first version is the baseline); a refused one stays a candidate, unserved."""
-    from pipelines.registry import golden_gate
+    from pipelines.registry import gate, golden_gate
     from pipelines.registry.cli import registry_of
     from quarry.model_aliases import CHAMPION
 
     registry = registry_of(settings)
     registry.register(artifact, version)
     decision = golden_gate.golden(settings, registry, artifact, version)
-    if decision.passed:
-        registry.set_alias(artifact, CHAMPION, version, reason=f"golden gate: {'; '.join(decision.reasons)}")
+    gate.promote_when_passed(registry, artifact, version, CHAMPION, decision)
     log.info(
         "search artifact judged",
         extra={
@@ -168,13 +169,7 @@ def judge_search_artifact(settings: Settings, artifact: str, version: str) -> di
             "gate": decision.reasons,
         },
     )
-    return {
-        "artifact": artifact,
-        "version": version,
-        "rebuilt": True,
-        "promoted": decision.passed,
-        "gate": decision.reasons,
-    }
+    return {"promoted": decision.passed, "gate": decision.reasons}
 
 
 def retention(settings: Settings, today: dt.date | None = None) -> dict[str, Any]:
@@ -258,7 +253,7 @@ def judge_index_version(settings: Settings, alias: str, run: EmbeddingRun) -> di
     golden gate passes: the alias moves and the artifact becomes champion together. Refused, the
     index version is deleted and the artifact stays a candidate."""
     from pipelines.indexing.versions import swap_and_prune
-    from pipelines.registry import golden_gate
+    from pipelines.registry import gate, golden_gate
     from pipelines.registry.cli import registry_of
     from quarry.model_aliases import CHAMPION
     from quarry.vector_index import ARTIFACT
@@ -271,9 +266,7 @@ def judge_index_version(settings: Settings, alias: str, run: EmbeddingRun) -> di
     )
     if decision.passed:
         swap_and_prune(engine, alias, run.index)
-        registry.set_alias(
-            ARTIFACT, CHAMPION, run.artifact_version, reason=f"golden gate: {'; '.join(decision.reasons)}"
-        )
+        gate.promote_when_passed(registry, ARTIFACT, run.artifact_version, CHAMPION, decision)
     else:
         engine.delete_index(run.index)
     log.info(
@@ -308,17 +301,20 @@ def synonyms_apply(settings: Settings, alias: str | None = None, dry_run: bool =
     `synonyms` (the merchandisers' files as they were), the live one its champion. The impact preview
     (per query: hits and top-10 overlap before and after) comes back as markdown for a person."""
     from pipelines.bench.report import commit
-    from pipelines.registry import golden_gate
+    from pipelines.registry import gate, golden_gate
     from pipelines.registry.cli import registry_of
+    from pipelines.registry.gate import GateDecision
     from pipelines.synonyms import apply as synonyms
     from quarry.model_aliases import CHAMPION
 
     engine = connections.search_engine(settings)
     store = LocalArtifactStore(settings.artifacts_dir)
 
+    decisions: list[GateDecision] = []
+
     def judge(index: str) -> tuple[bool, list[str]]:
-        decision = golden_gate.golden_index(settings, engine, store, index)
-        return decision.passed, decision.reasons
+        decisions.append(golden_gate.golden_index(settings, engine, store, index))
+        return decisions[-1].passed, decisions[-1].reasons
 
     report = synonyms.apply(
         settings,
@@ -347,10 +343,8 @@ def synonyms_apply(settings: Settings, alias: str | None = None, dry_run: bool =
             activate=False,
         )
         registry.register(SYNONYMS_ARTIFACT, version)
-        if report.applied:
-            registry.set_alias(
-                SYNONYMS_ARTIFACT, CHAMPION, version, reason=f"golden gate: {'; '.join(report.gate)}"
-            )
+        if decisions:
+            gate.promote_when_passed(registry, SYNONYMS_ARTIFACT, version, CHAMPION, decisions[-1])
     return {
         "changed_terms": report.changed_terms,
         "index": report.build.index if report.build else None,
@@ -384,17 +378,11 @@ def model_promotion(settings: Settings, events_index: str | None = None) -> dict
     """One look at every served artifact's shadow and canary: promote what has passed, roll back a
     canary whose guardrails broke (pipelines/registry/watch.py). A rollback is also pushed to the
     Pushgateway, where the QuarryModelRolledBack alert reads it."""
-    from pipelines.registry.canary import CanaryPolicy, CanarySources
-    from pipelines.registry.cli import SERVED, registry_of
+    from pipelines.registry.cli import SERVED, canary_evidence, registry_of
     from pipelines.registry.watch import push_rollbacks, watch_one
 
     registry = registry_of(settings)
-    sources = CanarySources(
-        connections.search_engine(settings),
-        connections.ubi_engine(settings),
-        **({"events_index": events_index} if events_index else {}),
-    )
-    policy = CanaryPolicy(min_requests=settings.canary_min_requests)
+    sources, policy = canary_evidence(settings, events_index)
     outcomes = [watch_one(registry, sources, name, policy) for name in SERVED]
     push_rollbacks(outcomes, settings.pushgateway_url)
     return {"outcomes": msgspec.to_builtins(outcomes)}

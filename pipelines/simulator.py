@@ -109,6 +109,36 @@ def client_id(user: Preferences) -> str:
     return f"{user.user_id}-web"
 
 
+def ubi_event(
+    event_id: str,
+    application: str,
+    action: str,
+    user: Preferences,
+    session: str,
+    query_id: str,
+    hit: SearchHit,
+    position: int,
+    at: dt.datetime,
+) -> dict[str, Any]:
+    """A UBI 1.3 event as a storefront's collector sends it; `position` counts from 1, the ordinal
+    from 0 (docs/events.md#positions)."""
+    return {
+        "event_id": event_id,
+        "application": application,
+        "action_name": action,
+        "user_id": user.user_id,
+        "client_id": client_id(user),
+        "session_id": session,
+        "query_id": query_id,
+        "timestamp": at.isoformat(timespec="milliseconds"),
+        "message_type": "INFO",
+        "event_attributes": {
+            "object": {"object_id": hit.product_id, "object_id_field": "product_id"},
+            "position": {"ordinal": position - 1},
+        },
+    }
+
+
 class Simulator:
     def __init__(
         self,
@@ -142,23 +172,7 @@ class Simulator:
         position: int,
         at: dt.datetime,
     ) -> dict[str, Any]:
-        """A UBI 1.3 event as a storefront's collector sends it; `position` counts from 1, the
-        ordinal from 0 (docs/events.md#positions)."""
-        return {
-            "event_id": self._event_id(),
-            "application": APPLICATION,
-            "action_name": action,
-            "user_id": user.user_id,
-            "client_id": client_id(user),
-            "session_id": session,
-            "query_id": query_id,
-            "timestamp": at.isoformat(timespec="milliseconds"),
-            "message_type": "INFO",
-            "event_attributes": {
-                "object": {"object_id": hit.product_id, "object_id_field": "product_id"},
-                "position": {"ordinal": position - 1},
-            },
-        }
+        return ubi_event(self._event_id(), APPLICATION, action, user, session, query_id, hit, position, at)
 
     def session(self, user: Preferences, search: SearchCall, start: dt.datetime) -> list[dict[str, Any]]:
         department = self.rng.choices(list(user.departments), weights=list(user.departments.values()))[0]

@@ -203,42 +203,36 @@ class RecommendationService:
         variant = CANARY if traffic.assigned(canary.version, user_id or session_id) else CHAMPION
         model = canary if variant == CANARY else champion
         started = time.perf_counter()
+
+        def record(outcome: str, served: RecommendationsResponse | None, latency_s: float) -> None:
+            """`served` None: nothing was (the champion failed, and so does the request)."""
+            traffic.record(
+                request_id=request_id,
+                artifact=ARTIFACT,
+                canary_version=canary.version,
+                variant=variant,
+                served_version=served.model_version if served else model.version,
+                strategy=served.strategy if served else "error",
+                outcome=outcome,
+                results=len(served.items) if served else 0,
+                latency_s=latency_s,
+            )
+
         try:
             response = self._personal(model, user_id, k, category, session_id)
-            outcome = OK if response.items else EMPTY
-            latency = time.perf_counter() - started
         except Exception as exc:
             latency = time.perf_counter() - started
             if variant == CHAMPION:
-                traffic.record(
-                    request_id=request_id,
-                    artifact=ARTIFACT,
-                    canary_version=canary.version,
-                    variant=variant,
-                    served_version=model.version,
-                    strategy="error",
-                    outcome=ERROR,
-                    results=0,
-                    latency_s=latency,
-                )
+                record(ERROR, None, latency)
                 raise
             log.warning(
                 "canary version failed; the champion answers",
                 extra={"artifact": ARTIFACT, "version": canary.version, "error": repr(exc)},
             )
-            outcome, variant = ERROR, CANARY
             response = self._personal(champion, user_id, k, category, session_id)
-        traffic.record(
-            request_id=request_id,
-            artifact=ARTIFACT,
-            canary_version=canary.version,
-            variant=variant,
-            served_version=response.model_version,
-            strategy=response.strategy,
-            outcome=outcome,
-            results=len(response.items),
-            latency_s=latency,
-        )
+            record(ERROR, response, latency)
+        else:
+            record(OK if response.items else EMPTY, response, time.perf_counter() - started)
         return msgspec.structs.replace(response, model_alias=variant, request_id=request_id)
 
     def close(self) -> None:

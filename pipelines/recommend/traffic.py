@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from pipelines.simulator import EXAMINATION_EXPONENT, FUNNEL, Preferences, SearchHit, appeal, client_id
+from pipelines.simulator import EXAMINATION_EXPONENT, FUNNEL, Preferences, SearchHit, appeal, ubi_event
 from quarry.adapters.search_engine import SearchEngine
 
 APPLICATION = "quarry-simulator-recommendations"
@@ -75,21 +75,17 @@ class RecommendationShoppers:
     def _event(
         self, action: str, user: Preferences, session: str, request_id: str, hit: SearchHit, position: int
     ) -> dict[str, Any]:
-        return {
-            "event_id": self._id("event"),
-            "application": APPLICATION,
-            "action_name": action,
-            "user_id": user.user_id,
-            "client_id": client_id(user),
-            "session_id": session,
-            "query_id": request_id,
-            "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-            "message_type": "INFO",
-            "event_attributes": {
-                "object": {"object_id": hit.product_id, "object_id_field": "product_id"},
-                "position": {"ordinal": position - 1},
-            },
-        }
+        return ubi_event(
+            self._id("event"),
+            APPLICATION,
+            action,
+            user,
+            session,
+            request_id,
+            hit,
+            position,
+            dt.datetime.now(dt.UTC),
+        )
 
     def visit(self, recommend: Recommend, outcome: TrafficOutcome) -> list[dict[str, Any]]:
         """One shopper opens a page with recommendations: the events it leads to."""

@@ -39,6 +39,20 @@ def registry_of(settings: Settings) -> ModelRegistry:
     return ModelRegistry(LocalArtifactStore(settings.artifacts_dir), mirror)
 
 
+def canary_evidence(
+    settings: Settings, events_index: str | None = None
+) -> tuple[CanarySources, CanaryPolicy]:
+    """Where a canary's evidence is (the records on the search cluster, the UBI events on theirs)
+    and the guardrails it is judged by."""
+    engine = connections.search_engine(settings)
+    sources = CanarySources(
+        engine,
+        connections.ubi_engine(settings),
+        **({"events_index": events_index} if events_index else {}),
+    )
+    return sources, CanaryPolicy(min_requests=settings.canary_min_requests)
+
+
 def _emit(value: Any) -> None:
     sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
 
@@ -60,10 +74,10 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
             if args.force and not args.reason:
                 print("--force needs --reason: it is recorded with the alias change", file=sys.stderr)
                 return 2
-            engine = connections.search_engine(settings)
-            sources = CanarySources(engine, connections.ubi_engine(settings))
-            policy = CanaryPolicy(min_requests=settings.canary_min_requests)
-            decision = gate.decide(registry, args.name, args.version, args.to, engine, policy, sources)
+            sources, policy = canary_evidence(settings)
+            decision = gate.decide(
+                registry, args.name, args.version, args.to, sources.records, policy, sources
+            )
             if not decision.passed and not args.force:
                 _emit({"promoted": False, "gate": decision})
                 print(f"refused by the {decision.stage} gate: {'; '.join(decision.reasons)}", file=sys.stderr)

@@ -44,13 +44,31 @@ class GateDecision(msgspec.Struct, frozen=True):
     to evidence against the version."""
 
 
-def offline(registry: ModelRegistry, name: str, version: str) -> GateDecision:
+def baseline(registry: ModelRegistry, name: str, version: str, stage: str) -> GateDecision | None:
+    """A pass with nothing to compare (no champion yet, or it is the champion); None otherwise."""
     champion = registry.aliases(name).get(CHAMPION)
-    metric = OFFLINE_METRICS.get(name)
     if champion is None:
-        return GateDecision(True, "offline", ["no champion yet: the first version is the baseline"])
+        return GateDecision(True, stage, ["no champion yet: the first version is the baseline"])
     if champion == version:
-        return GateDecision(True, "offline", ["it is the champion"])
+        return GateDecision(True, stage, ["it is the champion"])
+    return None
+
+
+def promote_when_passed(
+    registry: ModelRegistry, name: str, version: str, to: str, decision: GateDecision
+) -> bool:
+    """Move `to` to the version when the gate passed, with the gate's findings as the reason."""
+    if decision.passed:
+        registry.set_alias(name, to, version, reason=f"{decision.stage} gate: {'; '.join(decision.reasons)}")
+    return decision.passed
+
+
+def offline(registry: ModelRegistry, name: str, version: str) -> GateDecision:
+    first = baseline(registry, name, version, "offline")
+    if first is not None:
+        return first
+    champion = registry.aliases(name)[CHAMPION]
+    metric = OFFLINE_METRICS.get(name)
     if metric is None:
         return GateDecision(
             False, "offline", [f"no offline metric is defined for {name}: promote with --force"]

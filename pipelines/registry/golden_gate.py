@@ -22,7 +22,7 @@ import msgspec
 from pipelines import evaluation
 from pipelines.bench.report import environment
 from pipelines.pipeline_search import pipeline_search
-from pipelines.registry.gate import GateDecision
+from pipelines.registry.gate import GateDecision, baseline
 from pipelines.registry.registry import ModelRegistry
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.search_engine import SearchEngine
@@ -34,6 +34,8 @@ TOLERANCE = 0.005
 0.0004 lower, the same vectors in a new index version 0.0022 lower (HNSW graphs are not built
 deterministically); losses beyond this are the candidate's doing."""
 MAX_ZERO_RESULT_INCREASE = 0.01
+STAGE = "golden"
+"""The offline stage of search artifacts (what an alias change's reason names: "golden gate: ...")."""
 
 
 class PinnedArtifacts:
@@ -116,7 +118,7 @@ def golden_scores(
 def judged(ours: evaluation.SystemScores, theirs: evaluation.SystemScores) -> GateDecision:
     """The candidate's golden scores (`ours`) against the champion's, measured in the same run."""
     if ours.ndcg_at_10 is None or theirs.ndcg_at_10 is None:
-        return GateDecision(False, "offline", ["the golden set has no query with a relevant product"])
+        return GateDecision(False, STAGE, ["the golden set has no query with a relevant product"])
     zero_ours, zero_theirs = ours.zero_result_rate or 0.0, theirs.zero_result_rate or 0.0
     passed = (
         ours.ndcg_at_10 >= theirs.ndcg_at_10 - TOLERANCE
@@ -124,7 +126,7 @@ def judged(ours: evaluation.SystemScores, theirs: evaluation.SystemScores) -> Ga
     )
     return GateDecision(
         passed,
-        "offline",
+        STAGE,
         [
             f"golden NDCG@10 {ours.ndcg_at_10:.4f} vs champion's {theirs.ndcg_at_10:.4f} "
             f"(tolerance {TOLERANCE})",
@@ -137,12 +139,10 @@ def judged(ours: evaluation.SystemScores, theirs: evaluation.SystemScores) -> Ga
 
 def golden(settings: Settings, registry: ModelRegistry, name: str, version: str) -> GateDecision:
     """A store artifact (the vocabulary): the pipeline with this version against the champion."""
-    champion = registry.aliases(name).get(CHAMPION)
-    if champion is None:
-        return GateDecision(True, "offline", ["no champion yet: the first version is the baseline"])
-    if champion == version:
-        return GateDecision(True, "offline", ["it is the champion"])
-    theirs = golden_scores(settings, registry.store, (name, champion))
+    first = baseline(registry, name, version, STAGE)
+    if first is not None:
+        return first
+    theirs = golden_scores(settings, registry.store)  # the store's champions, as served now
     return judged(golden_scores(settings, registry.store, (name, version)), theirs)
 
 

@@ -3,11 +3,11 @@ evidence comes in, and rolls a canary back the moment a guardrail breaks (the `m
 runs it every 10 minutes; `python -m pipelines models watch` once).
 
 Per artifact, each run:
-- a live canary is judged (pipelines/registry/canary.py): breached, the canary alias is removed with
-  the guardrails' findings as the recorded reason (the champion never changed, so nothing else moves);
-  passed, it becomes champion through the gate's canary stage; otherwise it keeps running;
-- with no canary, a shadow whose comparisons pass the gate's shadow stage becomes the canary; one
-  whose comparisons are in and fail it is dropped, with the reason.
+- a live canary goes through the gate's canary stage (its guardrails, pipelines/registry/canary.py):
+  breached, the canary alias is removed with the findings as the recorded reason (the champion never
+  changed, so nothing else moves); passed, it becomes champion; otherwise it keeps running;
+- with no canary, a shadow goes through the gate's shadow stage: passed, it becomes the canary; its
+  comparisons in and failing, it is dropped with the reason.
 
 Every move goes through ModelRegistry.set_alias, so it is in the alias log and the MLflow mirror.
 """
@@ -34,42 +34,49 @@ class WatchOutcome(msgspec.Struct, frozen=True):
     reasons: list[str]
 
 
+ROLLED_BACK: dict[str, Action] = {CANARY: "canary_rolled_back", SHADOW: "shadow_dropped"}
+MOVED: dict[str, Action] = {CANARY: "to_canary", CHAMPION: "to_champion"}
+
+
 def watch_one(
     registry: ModelRegistry, sources: canary.CanarySources, name: str, policy: canary.CanaryPolicy
 ) -> WatchOutcome:
     aliases = registry.aliases(name)
-    on_canary = aliases.get(CANARY)
-    if on_canary is not None:
-        report = canary.evaluate(sources, name, on_canary, policy)
-        if report.verdict == "breached":
-            why = "; ".join(report.reasons)
-            registry.set_alias(name, CANARY, None, reason=f"{ROLLBACK}canary {on_canary}: {why}")
-            log.error(
-                "canary rolled back",
-                extra={"artifact": name, "version": on_canary, "reasons": report.reasons},
-            )
-            return WatchOutcome(name, on_canary, "canary_rolled_back", report.reasons)
-        if report.verdict == "passed":
-            registry.set_alias(name, CHAMPION, on_canary, reason=f"canary gate: {'; '.join(report.reasons)}")
-            registry.set_alias(name, CANARY, None, reason="promoted to champion")
-            return WatchOutcome(name, on_canary, "to_champion", report.reasons)
-        return WatchOutcome(name, on_canary, "none", report.reasons)
+    if (on_canary := aliases.get(CANARY)) is not None:
+        return _advance(registry, sources, policy, name, on_canary, CANARY, CHAMPION)
     on_shadow = aliases.get(SHADOW)
     if on_shadow is None:
         return WatchOutcome(name, None, "none", ["no shadow or canary version"])
     if on_shadow == aliases.get(CHAMPION):
         registry.set_alias(name, SHADOW, None, reason="it is the champion already")
         return WatchOutcome(name, on_shadow, "none", ["the shadow was the champion already: dropped"])
-    decision = gate.decide(registry, name, on_shadow, CANARY, sources.records)
-    if decision.passed:
-        registry.set_alias(name, CANARY, on_shadow, reason=f"shadow gate: {'; '.join(decision.reasons)}")
-        registry.set_alias(name, SHADOW, None, reason="moved on to canary")
-        return WatchOutcome(name, on_shadow, "to_canary", decision.reasons)
-    if not decision.waiting:
-        why = "; ".join(decision.reasons)
-        registry.set_alias(name, SHADOW, None, reason=f"{ROLLBACK}shadow {on_shadow}: {why}")
-        return WatchOutcome(name, on_shadow, "shadow_dropped", decision.reasons)
-    return WatchOutcome(name, on_shadow, "none", decision.reasons)
+    return _advance(registry, sources, policy, name, on_shadow, SHADOW, CANARY)
+
+
+def _advance(
+    registry: ModelRegistry,
+    sources: canary.CanarySources,
+    policy: canary.CanaryPolicy,
+    name: str,
+    version: str,
+    stage: str,
+    to: str,
+) -> WatchOutcome:
+    """The version on `stage` moves on to `to` when the gate passes, is rolled back when its
+    evidence is in and against it, and waits otherwise."""
+    decision = gate.decide(registry, name, version, to, sources.records, policy, sources)
+    if gate.promote_when_passed(registry, name, version, to, decision):
+        registry.set_alias(name, stage, None, reason=f"moved on to {to}")
+        return WatchOutcome(name, version, MOVED[to], decision.reasons)
+    if decision.waiting:
+        return WatchOutcome(name, version, "none", decision.reasons)
+    why = "; ".join(decision.reasons)
+    registry.set_alias(name, stage, None, reason=f"{ROLLBACK}{stage} {version}: {why}")
+    if stage == CANARY:
+        log.error(
+            "canary rolled back", extra={"artifact": name, "version": version, "reasons": decision.reasons}
+        )
+    return WatchOutcome(name, version, ROLLED_BACK[stage], decision.reasons)
 
 
 ROLLBACK_METRIC = "quarry_model_last_rollback_timestamp_seconds"

@@ -18,8 +18,6 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from api.admin.controllers import AccessAdminController, AuditController, KeyAdminController
 from api.events.controllers import EventController, UbiJsEventController
-from api.events.services import EventService, EventsNotStoredError
-from api.events.validation import BatchRejectedError
 from api.health.controllers import HealthController
 from api.observability.controllers import MetricsController
 from api.observability.middleware import metrics_middleware
@@ -40,12 +38,7 @@ from api.products.controllers import ProductController
 from api.products.services import ProductService
 from api.recommendations.controllers import RecommendationController
 from api.recommendations.services import RecommendationService
-from api.search.cache import LocalPages, SearchCache
-from api.search.client_ids import ClientQueryIds, QueryIdConflictError
 from api.search.controllers import SearchController
-from api.search.ranking import RankingConfigProvider
-from api.search.semantic import QueryVectors, SemanticIndex, SemanticRetriever
-from api.search.services import AffinityReader, PageTooDeepError, SearchService
 from api.search.warmup import warm_in_background
 from api.security.abuse import AbuseProtection, EnumerationGuard
 from api.security.auth import API_KEY_HEADER, Authenticator, Gate
@@ -53,49 +46,38 @@ from api.security.headers import add_security_headers
 from api.security.limits import RateLimitPolicy
 from api.suggest.controllers import SuggestController
 from api.suggest.services import SuggestService
-from api.ubi.query_texts import LoggedQueries
-from api.ubi.writer import QueryLogWriter
-from api.understanding.services import QueryRejectedError, QueryUnderstanding
 from quarry import connections, process_tuning
 from quarry.access_lists import AccessLists, access_index
 from quarry.adapters.artifact_store import ArtifactStore, LocalArtifactStore
-from quarry.adapters.cache import KeyValueStore, RedisStore
+from quarry.adapters.cache import KeyValueStore, RedisStore, guarded
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError
 from quarry.api_keys import ApiKeys, KeyStoreError, OpenSearchKeyStore, keys_index
 from quarry.audit import AuditLog, audit_index
 from quarry.canary import CanaryTraffic
 from quarry.circuit import CircuitBreaker
-from quarry.embeddings import SentenceTransformerEncoder
+from quarry.events.service import EventService, EventsNotStoredError
+from quarry.events.validation import BatchRejectedError
 from quarry.logs import configure_logging
 from quarry.metrics import ProcessSampler, forget_dead_workers, initialize_series
-from quarry.onnx_encoder import load_query_encoder
 from quarry.privacy import ConsentView, Pseudonyms, ShopperPrivacy, privacy_index, pseudonym_key
 from quarry.privacy_registry import ConsentRefresher, PrivacyRegistry
+from quarry.query_log import QueryLogWriter
+from quarry.query_texts import LoggedQueries
 from quarry.rate_limits import EarlyAdmission, RateLimiter, RedisRateLimits
 from quarry.records import RecordStoreError
+from quarry.search.assembly import search_service
+from quarry.search.client_ids import QueryIdConflictError
+from quarry.search.semantic import SemanticIndex
+from quarry.search.service import PageTooDeepError
 from quarry.settings import Settings, get_settings
 from quarry.shadow import ShadowRunner
 from quarry.tracing import configure_tracing, shutdown_tracing
 from quarry.ubi import UbiLayout
+from quarry.understanding.services import QueryRejectedError
 from quarry.user_data import UserData
 from quarry.user_tokens import master_secret
 
 log = logging.getLogger("api")
-
-
-def _router_vectors(settings: Settings, kv: KeyValueStore) -> QueryVectors | None:
-    """Queries encoded with the category router's model (docs/query-understanding.md#descriptive-queries);
-    None when the catalog's own model routes."""
-    model = settings.category_router_model
-    if model in ("", settings.embedding_model):
-        return None
-    return QueryVectors(
-        lambda: SentenceTransformerEncoder(model, threads=1, cache_dir=settings.cache_dir),
-        kv,
-        CircuitBreaker("router_vectors"),
-        cache=settings.query_vector_cache,
-        unavailable="category router model unavailable: the catalog model routes descriptive queries",
-    )
 
 
 def cors_config(origins: str) -> CORSConfig | None:
@@ -187,16 +169,7 @@ def create_app(
         )
         kv: KeyValueStore = owned_kv if owned_kv is not None else store  # type: ignore[assignment]
         model_store = artifacts or LocalArtifactStore(settings.artifacts_dir)
-        query_vectors = QueryVectors(
-            lambda: load_query_encoder(settings, model_store),
-            kv,
-            CircuitBreaker("query_vectors"),
-            cache=settings.query_vector_cache,
-        )
         semantic_index = SemanticIndex(model_store, settings.artifact_reload_interval_s)
-        understanding = QueryUnderstanding.served(
-            settings, model_store, query_vectors.vector, semantic_index.prototypes
-        )
         layout = UbiLayout(analytics, settings.mappings_dir)
         try:
             layout.ensure()  # readers (Dashboards, pipelines) find the stores from the first minute
@@ -252,7 +225,7 @@ def create_app(
         app.state.store = kv
         recommendations = RecommendationService(
             model_store,
-            kv,
+            guarded(kv, "recommendation_features"),
             settings.artifact_reload_interval_s,
             content_neighbours=semantic_index.neighbours,
             privacy=app.state.shopper_privacy,
@@ -260,35 +233,15 @@ def create_app(
             canary=CanaryTraffic(search_engine, settings.canary_share),
         )
         app.state.recommendation_service = recommendations
-        semantic = SemanticRetriever(
+        app.state.search_service = search_service(
+            settings,
             search_engine,
-            settings.products_alias,
-            query_vectors,
+            kv,
+            model_store,
             semantic_index,
-            model=settings.embedding_model,
-            router_vectors=_router_vectors(settings, kv),
-        )
-        app.state.search_service = SearchService(
-            engine=search_engine,
-            alias=settings.products_alias,
-            understanding=understanding,
-            ranking=RankingConfigProvider(settings.ranking_config, kv),
-            cache=SearchCache(
-                kv,
-                CircuitBreaker("result_cache"),
-                ttl_s=settings.search_cache_ttl_s,
-                local=LocalPages(settings.local_cache_entries, settings.local_cache_ttl_s),
-            ),
-            affinity=AffinityReader(
-                kv, CircuitBreaker("online_features"), search_engine, settings.products_alias
-            ),
-            query_log=query_log,
-            product_affinity=recommendations.product_affinity,
-            semantic=semantic,
-            query_ids=ClientQueryIds(kv, CircuitBreaker("client_query_ids"))
-            if settings.ubi_query_id_check
-            else None,
-            privacy=app.state.shopper_privacy,
+            query_log,
+            app.state.shopper_privacy,
+            recommendations.product_affinity,
         )
         # Kept so tests (and a debugger) can tell whether start-up searches are still running.
         app.state.cache_warmup = (

@@ -10,14 +10,11 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from quarry import connections
-from quarry.adapters.artifact_store import ArtifactStore
 from quarry.api_keys import SCOPES, ApiKeys, OpenSearchKeyStore, Scope, keys_index, temporary_key
 from quarry.settings import Settings
 
 if TYPE_CHECKING:
     import httpx
-    from litestar import Litestar
-    from litestar.testing import TestClient
 
 
 def cluster_keys(settings: Settings) -> ApiKeys:
@@ -55,22 +52,3 @@ def api_client(settings: Settings, token: str, base_url: str | None = None) -> h
     return httpx.Client(
         base_url=base_url or settings.api_base_url, timeout=60, headers=bearer(token), verify=verify
     )
-
-
-@contextmanager
-def in_process_api(
-    settings: Settings, tool: str, artifacts: ArtifactStore | None = None
-) -> Iterator[TestClient[Litestar]]:
-    """The real app in this process, with a client that sends a key of the run. `artifacts`: the
-    model store it reads (default: settings.artifacts_dir)."""
-    from litestar.testing import TestClient
-
-    from api.app import create_app
-
-    keys = cluster_keys(settings)
-    with (
-        temporary_key(keys, tool, TOOL_SCOPES, per_minute=TOOL_PER_MINUTE) as token,
-        TestClient(create_app(settings, keys=keys, artifacts=artifacts)) as client,
-    ):
-        client.headers.update(bearer(token))
-        yield client

@@ -244,7 +244,7 @@ def cmd_security_audit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from api.search.ranking import load_config_file
+    from quarry.search.ranking import load_config_file
 
     local = msgspec.structs.replace(settings, products_alias=args.alias)
     engine = _engine(settings)
@@ -313,10 +313,10 @@ def cmd_ubi_migrate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_events_replay(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from api.events.services import EventService
-    from api.ubi.query_texts import LoggedQueries
     from pipelines import events_replay
+    from quarry.events.service import EventService
     from quarry.privacy_registry import offline_privacy
+    from quarry.query_texts import LoggedQueries
     from quarry.ubi import UbiLayout
 
     engine = _ubi_engine(settings)
@@ -631,12 +631,12 @@ def cmd_synonyms_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_synonyms_suggest(args: argparse.Namespace, settings: Settings) -> int:
-    from api.understanding.services import UnderstandingModel
     from pipelines.indexing.versions import rebuild_with_synonyms
     from pipelines.synonyms import suggest
     from quarry.onnx_encoder import load_query_encoder
     from quarry.text import normalize, tokens
     from quarry.ubi import clicked_queries, successful_queries
+    from quarry.understanding.services import UnderstandingModel
     from quarry.vocabulary import ARTIFACT, BIGRAMS_FILE, decode_bigrams
 
     engine, ubi = _engine(settings), _ubi_engine(settings)

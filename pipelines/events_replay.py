@@ -16,10 +16,10 @@ from typing import Any
 
 import msgspec
 
-from api.events.services import EventService
-from api.events.validation import BatchRejectedError
-from api.security.users import ANY_USER
 from pipelines.indexing.bulk import chunks
+from quarry.acting_for import ANY_USER
+from quarry.events.service import EventService
+from quarry.events.validation import BatchRejectedError
 
 log = logging.getLogger("pipelines.events_replay")
 

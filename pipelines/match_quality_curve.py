@@ -1,6 +1,6 @@
-"""The trade-off behind match quality's similarity thresholds (api/search/match_quality.py).
+"""The trade-off behind match quality's similarity thresholds (quarry/search/match_quality.py).
 
-Every query of four sets is searched once through the real app (in process, as `make eval` does), and
+Every query of four sets is searched once through the search core (in process, as `make eval` does), and
 its match signals kept; the thresholds are then swept offline with the same `quality` function the API
 uses. A lower partial threshold credits more queries by meaning: descriptive queries for products the
 shop has stop being `none`, and so do more queries for things it does not sell. Sets:
@@ -17,9 +17,9 @@ from typing import Any
 
 import msgspec
 
-from api.search.match_quality import MatchSignals, MatchThresholds, quality
 from pipelines.golden import GOLDEN_DIR, load_queries
 from pipelines.query_sets import data_lines
+from quarry.search.match_quality import MatchSignals, MatchThresholds, quality
 
 GAP = 0.15  # the good threshold sits this far above the partial one
 GRID = [round(0.30 + 0.025 * i, 3) for i in range(17)]  # partial thresholds 0.30 .. 0.70
@@ -51,20 +51,22 @@ def query_sets() -> dict[str, list[str]]:
 
 
 def observe(settings: Any) -> dict[str, list[Observed]]:
-    from pipelines.api_access import in_process_api
+    from quarry.search.assembly import offline_search_service
+    from quarry.search.schemas import SearchRequest
 
     observed: dict[str, list[Observed]] = {}
-    with in_process_api(settings, "match-quality curve") as client:
+    with offline_search_service(settings) as service:
+        shopper = service.privacy.shopper(EVAL_USER, None)
         for name, queries in query_sets().items():
             rows = []
             for query in dict.fromkeys(queries):
-                response = client.get("/v1/search", params={"q": query, "size": 10, "user_id": EVAL_USER})
-                if response.status_code != 200:
+                request = SearchRequest(q=query, size=10, user_id=shopper.user)
+                try:
+                    response = service.search(request)
+                except ValueError:
                     continue  # refused queries (empty after normalization) say nothing about matches
-                body = response.json()
-                rows.append(
-                    Observed(query, len(body["results"]), msgspec.convert(body["match"], MatchSignals))
-                )
+                if response.match is not None:  # every search the core answers has one
+                    rows.append(Observed(query, len(response.results), response.match))
             observed[name] = rows
     return observed
 

@@ -1,5 +1,5 @@
-"""The full search pipeline as an evaluation system: the API app in this process, answering the
-golden queries (`make eval`, the registry's golden gate)."""
+"""The full search pipeline as an evaluation system: the search core in this process, answering
+the golden queries (`make eval`, the registry's golden gate)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from quarry.settings import Settings
 from quarry.ubi import SYNTHETIC_USER_PREFIX
 
 if TYPE_CHECKING:
-    from api.search.ranking import RankingConfig
+    from quarry.search.ranking import RankingConfig
 
 EVAL_USER = SYNTHETIC_USER_PREFIX + "eval"  # excluded from suggestions and cache warm-up
 
@@ -23,29 +23,35 @@ PipelineSystem = Callable[["RankingConfig | None"], evaluation.SearchFunction]
 
 @contextlib.contextmanager
 def pipeline_search(settings: Settings, artifacts: ArtifactStore | None = None) -> Iterator[PipelineSystem]:
-    """The full pipeline as frontends see it: the API app, in process. One app serves every ranking
-    variant: each search pins its configuration (cache keys carry the version, so variants never share
-    pages). `artifacts`: the model store the app reads (default: settings.artifacts_dir), for example
-    one that pins a candidate version."""
-    from api.search.ranking import RankingSource, StaticRankingConfig
-    from pipelines.api_access import in_process_api
+    """The full pipeline as frontends get it: the search core the API runs, built the same way, in
+    this process. One service serves every ranking variant: each search pins its configuration (cache
+    keys carry the version, so variants never share pages). `artifacts`: the model store it reads
+    (default: settings.artifacts_dir), for example one that pins a candidate version."""
+    from quarry.search.assembly import offline_search_service
+    from quarry.search.ranking import RankingSource, StaticRankingConfig
+    from quarry.search.schemas import SearchRequest
 
-    with in_process_api(settings, "make eval", artifacts) as client:
-        service = client.app.state.search_service
+    with offline_search_service(settings, artifacts) as service:
         live = service.ranking
+        shopper = service.privacy.shopper(EVAL_USER, None)
 
         def system(ranking: RankingConfig | None = None) -> evaluation.SearchFunction:
             source: RankingSource = live if ranking is None else StaticRankingConfig(ranking)
 
             def search(query: str) -> tuple[list[str], int]:
                 service.ranking = source
-                response = client.get(
-                    "/v1/search", params={"q": query, "size": evaluation.K, "user_id": EVAL_USER}
+                request = SearchRequest(
+                    q=query,
+                    size=evaluation.K,
+                    user_id=shopper.user,
+                    personalize=shopper.consent.personalization,
+                    track=shopper.consent.tracking,
                 )
-                if response.status_code != 200:
-                    raise RuntimeError(f"search {query!r} failed: {response.status_code} {response.text}")
-                body = response.json()
-                return [r["product_id"] for r in body["results"]], int(body["total"])
+                try:
+                    response = service.search(request)
+                except ValueError as exc:  # refused: empty or too long after normalization
+                    raise RuntimeError(f"search {query!r} failed: {exc}") from exc
+                return [r.product_id for r in response.results], response.total
 
             return search
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import msgspec
 
-from api.understanding.schemas import UnderstoodQuery
 from quarry.text import normalize, tokens
+from quarry.understanding.schemas import UnderstoodQuery
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 GOLDEN = TESTS / "golden"
@@ -45,10 +45,10 @@ def understanding_as_served(settings: Any, remembered_vectors: int | None = None
     encoder (spelling weighs an unknown word's readings by meaning) and the FAISS artifact's category
     prototypes (a brand that is an everyday word is checked against what the query fits).
     `remembered_vectors=0` encodes every text every time (what a process that has seen nothing pays)."""
-    from api.understanding.meaning import REMEMBERED_TEXTS
-    from api.understanding.services import QueryUnderstanding
     from quarry.adapters.artifact_store import LocalArtifactStore
     from quarry.onnx_encoder import load_query_encoder
+    from quarry.understanding.meaning import REMEMBERED_TEXTS
+    from quarry.understanding.services import QueryUnderstanding
     from quarry.vector_index import ARTIFACT, load_vector_index
 
     store = LocalArtifactStore(settings.artifacts_dir)

@@ -1,7 +1,7 @@
 """`make semantic-floor`: where the semantic similarity floor cuts, for the embedding model served.
 
 Semantic candidates join a search only at or above the embedding model's similarity floor
-(`RankingConfig.semantic_floor(model)`, from api/search/ranking.json). The floor is there so that a
+(`RankingConfig.semantic_floor(model)`, from quarry/search/ranking.json). The floor is there so that a
 query no product answers gets no results instead of the least unrelated products, while a
 descriptive query with no keyword match still gets its semantic candidates. This measures both
 sides for a range of floors: the share of the golden queries (and of the conceptual ones) whose best
@@ -21,12 +21,12 @@ import msgspec
 import numpy as np
 from tqdm import tqdm
 
-from api.search.ranking import load_config_file
-from api.search.semantic import SemanticIndex
 from pipelines.bench.report import environment, publish_report
 from pipelines.golden import GOLDEN_DIR, load_queries
 from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.onnx_encoder import load_query_encoder
+from quarry.search.ranking import load_config_file
+from quarry.search.semantic import SemanticIndex
 from quarry.settings import PROJECT_ROOT, get_settings
 
 FLOORS = tuple(round(0.15 + 0.025 * i, 3) for i in range(11))  # 0.15 ... 0.40

@@ -99,7 +99,7 @@ def match_quality_lines(points: list[Any], observed: dict[str, list[Any]], confi
         if best
         else f"no threshold reaches none for {GOAL_NONE:.0%} of absent and nonsense queries"
     )
-    return [*lines, "", f"Goal: {verdict}; configured: {configured:.3f} (api/search/ranking.json)."]
+    return [*lines, "", f"Goal: {verdict}; configured: {configured:.3f} (quarry/search/ranking.json)."]
 
 
 def markdown(
@@ -236,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     match_lines: list[str] = []
     curve_points: list[Any] = []
     if not args.no_match_quality:
-        from api.search.ranking import load_config_file
         from pipelines.match_quality_curve import curve, observe, plot
+        from quarry.search.ranking import load_config_file
         from quarry.settings import load_settings
 
         settings = load_settings()

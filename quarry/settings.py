@@ -129,7 +129,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     api_workers: int = 2
     """Uvicorn worker processes serving the API (uvloop + httptools)."""
 
-    ranking_config: str = str(PROJECT_ROOT / "api" / "search" / "ranking.json")
+    ranking_config: str = str(PROJECT_ROOT / "quarry" / "search" / "ranking.json")
     """Versioned Phase-1 ranking configuration (weights per top-level category), seeded into Redis."""
 
     search_cache_ttl_s: int = 300

@@ -24,7 +24,7 @@ QUERY_TERMS_FILE = "query_terms.tsv"
 QUERY_BIGRAMS_FILE = "query_bigrams.tsv"
 SPELLING_RULES_FILE = "spelling_rules.json"
 ENTITY_ATTRIBUTES = ("color", "size", "material")
-# Intent words (api/understanding/classify.py reads them) and other words shoppers type that catalog
+# Intent words (quarry/understanding/classify.py reads them) and other words shoppers type that catalog
 # text rarely contains; without them in the dictionary the corrector "fixes" best -> west.
 INFORMATIONAL_WORDS = frozenset(
     ["best", "how", "which", "vs", "versus", "review", "reviews", "compare", "top", "guide", "what", "why"]

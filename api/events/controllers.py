@@ -7,11 +7,11 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from api.dependencies import from_state
-from api.events.schemas import EventsAccepted
-from api.events.services import EventService
 from api.examples import EVENTS, EVENTS_ACCEPTED, PROBLEM_422, example_responses
 from api.privacy.dependencies import request_consent
 from api.security.users import acting_for
+from quarry.events.schemas import EventsAccepted
+from quarry.events.service import EventService
 
 # ubi.js posts to `<base URL>/ubi_events`: a client pointed at Quarry's base URL needs no other setting.
 UBI_JS_PATH = "/ubi_events"

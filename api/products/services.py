@@ -3,9 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 from api.products.schemas import ProductDetail
-from api.search.query_builder import key_filter_clauses
 from quarry.adapters.search_engine import SearchEngine
 from quarry.api_keys import NO_FILTERS, FixedFilters
+from quarry.search.query_builder import key_filter_clauses
 
 
 def product_from_source(source: dict[str, Any]) -> ProductDetail:

@@ -13,11 +13,11 @@ from litestar.params import Parameter
 from api.dependencies import from_state
 from api.examples import PROBLEM_400, PROBLEM_409, PROBLEM_429, SEARCH, example_responses
 from api.privacy.dependencies import request_consent
-from api.search.client_ids import ubi_request
-from api.search.schemas import SearchRequest, SearchResponse, SortOrder
-from api.search.services import SearchService
 from api.security.auth import caller_of
 from api.security.users import request_user
+from quarry.search.client_ids import ubi_request
+from quarry.search.schemas import SearchRequest, SearchResponse, SortOrder
+from quarry.search.service import SearchService
 
 KNOWN_PARAMETERS = {
     "q",

@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from api.search.services import SearchService
 from quarry.adapters.search_engine import SearchEngine
+from quarry.search.service import SearchService
 from quarry.ubi import successful_queries
 
 log = logging.getLogger("api.warmup")

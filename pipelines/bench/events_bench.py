@@ -19,8 +19,6 @@ from typing import Any
 
 import msgspec
 
-from api.events.services import ubi_document
-from api.events.validation import STANDARD_ACTIONS, validate_batch
 from pipelines.api_access import bearer, tool_token
 from pipelines.bench.api_process import start_api
 from pipelines.bench.load import closed_loop, percentile
@@ -28,6 +26,8 @@ from pipelines.bench.report import environment, write_report
 from pipelines.golden import load_queries
 from quarry import connections
 from quarry.adapters.search_engine import index_action
+from quarry.events.service import ubi_document
+from quarry.events.validation import STANDARD_ACTIONS, validate_batch
 from quarry.settings import Settings, get_settings
 from quarry.ubi import SYNTHETIC_USER_PREFIX, UBI_EVENTS, UBI_QUERIES, events_index
 

@@ -26,7 +26,6 @@ from typing import Any
 
 import msgspec
 
-from api.search.ranking import CONFIG_KEY, load_config_file
 from pipelines.api_access import bearer, tool_token
 from pipelines.bench.api_process import free_port, start_api
 from pipelines.bench.budget import CpuBudget, cpu_budget
@@ -43,6 +42,7 @@ from pipelines.bench.wrk import HttpRequest, run_wrk
 from pipelines.golden import load_queries
 from pipelines.synonyms.apply import keyword_query
 from quarry import connections
+from quarry.search.ranking import CONFIG_KEY, load_config_file
 from quarry.settings import PROJECT_ROOT, Settings, get_settings
 
 CONCURRENCY = (1, 16)
@@ -81,7 +81,7 @@ class StageTiming(msgspec.Struct):
     stage: str
     p50_ms: float
     p95_ms: float
-    share_of_p50: float  # of the sum of the stages' medians
+    share_of_p50: float  # of the search span's median; 0: for comparison, not a stage
 
 
 class TracingOverhead(msgspec.Struct):
@@ -129,108 +129,93 @@ def isolated_redis(settings: Settings) -> str:
     return settings.redis_url.rsplit("/", 1)[0] + "/15"
 
 
+# The stages of an uncached hybrid search as the service's own spans name them (quarry/search/service.py).
+STAGE_SPANS = {
+    "understand": "query.understand",
+    "retrieve: keyword": "retrieve.keyword",
+    "retrieve: semantic (encode, k-NN, exact similarity)": "retrieve.semantic",
+    "personalize: features": "personalization.features",
+    "rerank": "rank",
+    "log": "ubi.log",
+}
+
+
 def stage_timings(settings: Settings, mix: list[dict[str, str]]) -> list[StageTiming]:
-    """Where a hybrid search's time goes, measured in process at concurrency 1 over the query mix:
-    query encoding (a query vector cache miss), the keyword window query, the k-NN query, and the
-    exact-similarity rerank (FAISS vectors, fusion, Phase-1 formula)."""
-    from api.search.candidates import from_docvalues
-    from api.search.hybrid import fuse
-    from api.search.query_builder import knn_body, search_body
-    from api.search.ranking import rank
-    from api.search.schemas import SearchRequest
-    from api.understanding.schemas import Entities
+    """Where an uncached hybrid search's time goes: the real search service (quarry.search, built as
+    the API builds it) in process at concurrency 1 over the query mix, read from its own spans. The
+    result and query-vector caches are off, so every search retrieves and encodes; "other" is the
+    search span less the stages (fusion, presentation, the cache key). Span recording itself costs a
+    few microseconds per stage."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
     from quarry.adapters.artifact_store import LocalArtifactStore
     from quarry.onnx_encoder import load_query_encoder
-    from quarry.vector_index import ARTIFACT, load_vector_index
+    from quarry.search.assembly import offline_search_service
+    from quarry.search.schemas import SearchRequest
+    from quarry.tracing import configure_tracing, shutdown_tracing
 
-    config = load_config_file(settings.ranking_config)
-    engine = connections.search_engine(settings)
-    store = LocalArtifactStore(settings.artifacts_dir)
-    version = store.current(ARTIFACT)
-    if version is None:
-        return []
-    index, _ = load_vector_index(store, version)
-    encoder = load_query_encoder(settings, store)  # what the API uses (QUARRY_QUERY_ENCODER)
-    timings: dict[str, list[float]] = {"encode": [], "keyword": [], "knn": [], "rerank": []}
-    now = dt.datetime.now(dt.UTC)
-    for params in mix:
-        request = SearchRequest(q=params["q"])
-        started = time.perf_counter()
-        vector = encoder.encode([params["q"]])[0]
-        encoded = time.perf_counter()
-        body = search_body(
-            params["q"],
-            request,
-            Entities(),
-            config,
-            start=0,
-            size=config.window,
-            minimum_should_match=config.minimum_should_match,
-            with_facets=True,
-        )
-        keyword = [from_docvalues(h) for h in engine.search(settings.products_alias, body).hits]
-        keyworded = time.perf_counter()
-        semantic = [
-            from_docvalues(h)
-            for h in engine.search(
-                settings.products_alias, knn_body(vector.tolist(), request, config.window)
-            ).hits
-        ]
-        knn_done = time.perf_counter()
-        wanted = list(dict.fromkeys([*(h.id for h in keyword), *(h.id for h in semantic)]))
-        stored = index.vectors(wanted)
-        similarity = {pid: float(v @ vector) for pid, v in stored.items()}
-        fused = fuse(keyword, semantic, similarity, config.fusion, config.rrf_k, config.keyword_weight)
-        rank([c.hit for c in fused], config, now, {}, {}, [c.relevance for c in fused])
-        finished = time.perf_counter()
-        timings["encode"].append((encoded - started) * 1000)
-        timings["keyword"].append((keyworded - encoded) * 1000)
-        timings["knn"].append((knn_done - keyworded) * 1000)
-        timings["rerank"].append((finished - knn_done) * 1000)
-    medians = {stage: percentile(values, 0.5) for stage, values in timings.items()}
-    total = sum(medians.values())
-    # The other query encoders on the same queries, for comparison (not part of the shares).
-    alternatives: dict[str, list[float]] = {}
-    for variant in ("torch", "onnx-fp32", "onnx-int8"):
-        if variant == encoder.variant:
-            continue
-        other = load_query_encoder(msgspec.structs.replace(settings, query_encoder=variant), store)
-        alternatives[f"encode ({variant})"] = []
-        for params in mix:
-            started = time.perf_counter()
-            other.encode([params["q"]])
-            alternatives[f"encode ({variant})"].append((time.perf_counter() - started) * 1000)
-    timings = {f"encode ({encoder.variant})" if k == "encode" else k: v for k, v in timings.items()}
-    medians = {f"encode ({encoder.variant})" if k == "encode" else k: v for k, v in medians.items()}
-    extra = [
-        StageTiming(
-            stage=name,
-            p50_ms=round(percentile(values, 0.5), 3),
-            p95_ms=round(percentile(values, 0.95), 3),
-            share_of_p50=0.0,
-        )
-        for name, values in alternatives.items()
-    ]
-    return [
+    uncached = msgspec.structs.replace(settings, search_cache_ttl_s=0, query_vector_cache=False)
+    spans = InMemorySpanExporter()
+    configure_tracing("quarry-bench", span_exporter=spans)
+    timings: dict[str, list[float]] = {stage: [] for stage in [*STAGE_SPANS, "other", "search"]}
+    try:
+        with offline_search_service(uncached, log_queries=False) as service:
+            service.search(SearchRequest(q=mix[0]["q"]))  # loads the models and artifacts
+            for params in mix:
+                spans.clear()
+                service.search(SearchRequest(q=params["q"]))
+                took: dict[str, float] = {}
+                for finished in spans.get_finished_spans():
+                    if finished.end_time is not None and finished.start_time is not None:
+                        took[finished.name] = (
+                            took.get(finished.name, 0.0) + (finished.end_time - finished.start_time) / 1e6
+                        )
+                for stage, name in STAGE_SPANS.items():
+                    timings[stage].append(took.get(name, 0.0))
+                total = took.get("search", 0.0)
+                timings["search"].append(total)
+                timings["other"].append(max(0.0, total - sum(took.get(n, 0.0) for n in STAGE_SPANS.values())))
+    finally:
+        shutdown_tracing()
+    search_p50 = percentile(timings.pop("search"), 0.5)
+    measured = [
         StageTiming(
             stage=stage,
-            p50_ms=round(medians[stage], 3),
+            p50_ms=round(percentile(values, 0.5), 3),
             p95_ms=round(percentile(values, 0.95), 3),
-            share_of_p50=round(medians[stage] / total, 3) if total else 0.0,
+            share_of_p50=round(percentile(values, 0.5) / search_p50, 3) if search_p50 else 0.0,
         )
         for stage, values in timings.items()
-    ] + extra
+    ]
+    # The query encoders on the same queries, for comparison (not a share of the search).
+    store = LocalArtifactStore(settings.artifacts_dir)
+    extra = []
+    for variant in ("torch", "onnx-fp32", "onnx-int8"):
+        encoder = load_query_encoder(msgspec.structs.replace(settings, query_encoder=variant), store)
+        took_ms = []
+        for params in mix:
+            started = time.perf_counter()
+            encoder.encode([params["q"]])
+            took_ms.append((time.perf_counter() - started) * 1000)
+        extra.append(
+            StageTiming(
+                stage=f"encode ({variant})",
+                p50_ms=round(percentile(took_ms, 0.5), 3),
+                p95_ms=round(percentile(took_ms, 0.95), 3),
+                share_of_p50=0.0,
+            )
+        )
+    return measured + extra
 
 
 def ubi_enqueue_cost(samples: int = 20000) -> dict[str, float]:
     """What UBI query logging adds to a request: building the record and enqueueing it (the writer
     thread is not started, so only the request-side cost is timed). Ids and timestamps are made as
     the search service makes them."""
-    import datetime as dt
 
-    from api.ubi.writer import QueryLogWriter, UbiQuery
     from quarry.adapters.search_engine import OpenSearchEngine
     from quarry.ids import random_uuid
+    from quarry.query_log import QueryLogWriter, UbiQuery
     from quarry.ubi import ubi_timestamp
 
     writer = QueryLogWriter(OpenSearchEngine("http://127.0.0.1:1"), capacity=samples)
@@ -681,9 +666,10 @@ def main() -> int:
         f"UBI query logging on the request path (build the record, enqueue): p50 "
         f"{report.ubi_enqueue_us['p50']:.1f} µs, p99 {report.ubi_enqueue_us['p99']:.1f} µs.",
         "",
-        "Where an uncached hybrid search spends its time (in process, concurrency 1, medians over the mix):",
+        "Where an uncached hybrid search spends its time: the real search service in process, concurrency 1, "
+        "read from its spans, medians over the mix (shares of the search span's median):",
         "",
-        "| stage | p50 ms | p95 ms | share of the p50 sum |",
+        "| stage | p50 ms | p95 ms | share of the search p50 |",
         "| --- | ---: | ---: | ---: |",
         *[
             f"| {t.stage} | {t.p50_ms:.2f} | {t.p95_ms:.2f} | "

@@ -63,8 +63,8 @@ def bench_queries() -> list[str]:
 
 
 def measure(environment: dict[str, Any]) -> UnderstandingBench:
-    from api.understanding.services import QueryRejectedError
     from quarry.settings import load_settings
+    from quarry.understanding.services import QueryRejectedError
 
     understanding = understanding_as_served(load_settings(), remembered_vectors=0)
     model = understanding._model.get()  # the loaded version, timed without the memo in front of it

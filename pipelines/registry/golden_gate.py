@@ -103,7 +103,7 @@ def golden_scores(
 ) -> evaluation.SystemScores:
     """The pipeline's golden scores with `pin` (artifact, version) as that artifact's champion and
     `index` as the catalog (defaults: the store's champions, the live alias)."""
-    from api.search.ranking import load_config_file
+    from quarry.search.ranking import load_config_file
 
     base = load_config_file(settings.ranking_config)
     tag = f"{pin[0]}@{pin[1]}" if pin else "champions"

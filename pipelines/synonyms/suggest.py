@@ -23,7 +23,6 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from api.understanding.lexicon import word_forms
 from pipelines.synonyms.apply import impact
 from pipelines.synonyms.rules import SynonymRule
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError
@@ -38,6 +37,7 @@ from quarry.ubi import (
     event_object_id,
     searched_text,
 )
+from quarry.understanding.lexicon import word_forms
 
 log = logging.getLogger("pipelines.synonyms.suggest")
 

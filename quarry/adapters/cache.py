@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import msgspec
 import redis
 from redis.exceptions import RedisError
 
+from quarry.circuit import CircuitBreaker
 from quarry.metrics import DEPENDENCY_POOL_SIZE, dependency_call
+
+_T = TypeVar("_T")
 
 
 class CacheError(RuntimeError):
@@ -171,3 +174,65 @@ class RedisStore:
 
     def close(self) -> None:
         self._client.close()
+
+
+class CircuitOpenError(CacheError):
+    """The store is known to be failing: skipped without a call until the breaker's cooldown ends."""
+
+
+class GuardedStore:
+    """A `KeyValueStore` behind a circuit breaker, so that every caller (the result cache, online
+    features, recommendations) fails fast while Redis is down instead of each waiting out its
+    timeout; callers catch `CacheError` as before and degrade. `ping` and `persistence` go straight
+    through: health checks must see the store as it is, not as the breaker remembers it."""
+
+    def __init__(self, store: KeyValueStore, breaker: CircuitBreaker) -> None:
+        self.inner = store
+        self.breaker = breaker
+
+    def _call(self, call: Callable[[], _T]) -> _T:
+        if not self.breaker.allow():
+            raise CircuitOpenError(f"circuit {self.breaker.name} is open")
+        try:
+            result = call()
+        except CacheError:
+            self.breaker.record_failure()
+            raise
+        self.breaker.record_success()
+        return result
+
+    def ping(self) -> bool:
+        return self.inner.ping()
+
+    def persistence(self) -> PersistenceInfo:
+        return self.inner.persistence()
+
+    def get(self, key: str) -> bytes | None:
+        return self._call(lambda: self.inner.get(key))
+
+    def set(self, key: str, value: bytes, ttl_s: int | None = None) -> None:
+        self._call(lambda: self.inner.set(key, value, ttl_s))
+
+    def set_if_absent(self, key: str, value: bytes, ttl_s: int) -> bytes | None:
+        return self._call(lambda: self.inner.set_if_absent(key, value, ttl_s))
+
+    def delete(self, key: str) -> None:
+        self._call(lambda: self.inner.delete(key))
+
+    def delete_matching(self, patterns: list[str]) -> int:
+        return self._call(lambda: self.inner.delete_matching(patterns))
+
+    def sample_matching(self, pattern: str, limit: int) -> list[bytes]:
+        return self._call(lambda: self.inner.sample_matching(pattern, limit))
+
+    def push_recent(self, updates: dict[str, list[str]], keep: int, ttl_s: int) -> None:
+        self._call(lambda: self.inner.push_recent(updates, keep, ttl_s))
+
+    def recent(self, key: str, count: int) -> list[str]:
+        return self._call(lambda: self.inner.recent(key, count))
+
+
+def guarded(store: KeyValueStore, use: str) -> GuardedStore:
+    """The store behind a breaker of its own per use (named in `quarry_circuit_open`), so that one
+    use's failures (a slow big value) do not switch off the others."""
+    return GuardedStore(store, CircuitBreaker(use))

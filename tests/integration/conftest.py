@@ -14,7 +14,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def understanding_as_served(demo_catalog):
     """Query understanding of the demo catalog's artifacts built as the API builds it: with the query
-    encoder and the category prototypes (api/understanding/meaning.py)."""
+    encoder and the category prototypes (quarry/understanding/meaning.py)."""
     from pipelines.query_sets import understanding_as_served
 
     return understanding_as_served(demo_catalog)

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from quarry.adapters.cache import KeyValueStore, RedisStore
+from quarry.adapters.cache import KeyValueStore, RedisStore, guarded
 from quarry.adapters.search_engine import OpenSearchEngine, SearchEngine, SearchEngineError
 
 MAPPING = {
@@ -22,9 +22,12 @@ def search_engine(request, settings) -> SearchEngine:
     return implementations[request.param]()
 
 
-@pytest.fixture(params=["redis"])
+@pytest.fixture(params=["redis", "guarded-redis"])
 def kv_store(request, settings) -> KeyValueStore:
-    implementations = {"redis": lambda: RedisStore(settings.redis_url)}
+    implementations = {
+        "redis": lambda: RedisStore(settings.redis_url),
+        "guarded-redis": lambda: guarded(RedisStore(settings.redis_url), f"contract-{uuid.uuid4().hex[:6]}"),
+    }
     return implementations[request.param]()
 
 

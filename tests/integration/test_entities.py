@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from api.understanding.services import QueryUnderstanding
 from pipelines.query_sets import BRAND_TRAPS, entity_labels, entity_scores
 from quarry.text import normalize
+from quarry.understanding.services import QueryUnderstanding
 
 pytestmark = pytest.mark.integration
 

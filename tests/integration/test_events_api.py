@@ -228,9 +228,9 @@ def test_session_engagement_boosts_that_category_in_search(api_client, demo_cata
 def test_what_storage_refuses_is_a_422_naming_the_event_not_a_retry(engine, settings) -> None:
     """Validation cannot know every mapping (a day index may have been created by hand); an event the
     cluster refuses would be refused on every retry, so it is named in a 422, not answered with 503."""
-    from api.events.services import EventService
-    from api.events.validation import BatchRejectedError
-    from api.security.users import ANY_USER
+    from quarry.acting_for import ANY_USER
+    from quarry.events.service import EventService
+    from quarry.events.validation import BatchRejectedError
     from quarry.ubi import UbiLayout
 
     old_day = dt.datetime(2015, 1, 1, 12, tzinfo=dt.UTC)
@@ -260,8 +260,8 @@ def test_what_storage_refuses_is_a_422_naming_the_event_not_a_retry(engine, sett
 def test_the_write_index_follows_the_day_and_retention_keeps_it(engine, settings) -> None:
     """A stale write index (no event through Quarry since an old day) moves to today's with the next
     batch; until then retention does not delete it, since direct writers are filling it."""
-    from api.events.services import EventService
-    from api.security.users import ANY_USER
+    from quarry.acting_for import ANY_USER
+    from quarry.events.service import EventService
     from quarry.ubi import (
         UbiLayout,
         drop_expired_events,

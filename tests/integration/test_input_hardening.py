@@ -10,9 +10,9 @@ import msgspec
 import pytest
 
 from api.app import cors_config
-from api.search.ranking import CONFIG_KEY, RankingConfigProvider, load_config_file
 from quarry.adapters.cache import RedisStore
 from quarry.adapters.search_engine import SearchEngineError
+from quarry.search.ranking import CONFIG_KEY, RankingConfigProvider, load_config_file
 
 
 def problem(response) -> dict:

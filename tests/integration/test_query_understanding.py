@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from api.understanding.services import QueryUnderstanding
 from quarry.adapters.artifact_store import LocalArtifactStore
+from quarry.understanding.services import QueryUnderstanding
 from quarry.vocabulary import ARTIFACT
 
 # What shoppers type -> what the pipeline must search for (auto-corrected, confidence >= 0.8).

@@ -10,10 +10,10 @@ import msgspec
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.search.ranking import CONFIG_KEY, load_config_file
 from quarry.adapters.cache import RedisStore
 from quarry.adapters.search_engine import OpenSearchEngine, SearchEngineError
 from quarry.circuit import CircuitBreaker
+from quarry.search.ranking import CONFIG_KEY, load_config_file
 
 
 def test_redis_down_serves_searches_and_reports_the_bypassed_cache(app_client, demo_catalog) -> None:
@@ -134,7 +134,7 @@ class _FailingEngine(OpenSearchEngine):
 def test_cached_pages_are_still_served_while_opensearch_is_down(
     app_client, demo_catalog, monkeypatch
 ) -> None:
-    from api.search import services
+    from quarry.search import catalog_version as services
 
     engine = _FailingEngine(demo_catalog.opensearch_url)
     settings = msgspec.structs.replace(demo_catalog, cache_warm_queries=0)

@@ -8,14 +8,13 @@ query sets written or collected independently of it (tests/golden/README.md#quer
   did_you_mean, in at least 90 % (issue 13's goal).
 
 The understanding is built as the API builds it: with the query encoder, whose sense of meaning weighs
-an unknown word's readings against the query's other words (api/understanding/meaning.py).
+an unknown word's readings against the query's other words (quarry/understanding/meaning.py).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from api.understanding.services import QueryUnderstanding
 from pipelines.query_sets import (
     as_searched,
     misspellings,
@@ -25,6 +24,7 @@ from pipelines.query_sets import (
     wands_clean,
     wands_typos,
 )
+from quarry.understanding.services import QueryUnderstanding
 
 pytestmark = pytest.mark.integration
 

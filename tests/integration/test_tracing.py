@@ -13,8 +13,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from api.search import services
 from quarry.adapters.search_engine import OpenSearchEngine
+from quarry.search import catalog_version as services
 from quarry.settings import Settings
 from tests.conftest import make_event
 

@@ -10,12 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from api.search.client_ids import ClientQueryIds, QueryIdConflictError
-from api.search.schemas import SearchRequest, UbiRequest
-from api.ubi.query_texts import LoggedQueries
-from quarry.adapters.cache import RedisStore
+from quarry.adapters.cache import RedisStore, guarded
 from quarry.adapters.search_engine import index_action
-from quarry.circuit import CircuitBreaker
+from quarry.query_texts import LoggedQueries
+from quarry.search.client_ids import ClientQueryIds, QueryIdConflictError
+from quarry.search.schemas import SearchRequest, UbiRequest
 from quarry.ubi import UBI_QUERIES
 from quarry.ubi_migrations import (
     ORDINAL_META,
@@ -162,8 +161,8 @@ def test_ordinals_of_a_day_written_1_based_go_down_by_one_once(engine) -> None:
 def test_a_client_query_id_is_claimed_once_across_processes(settings) -> None:
     """Two API instances share Redis: the id goes to the first search, a retry is fine, another
     search is refused, in either instance."""
-    here = ClientQueryIds(RedisStore(settings.redis_url), CircuitBreaker("t1"))
-    there = ClientQueryIds(RedisStore(settings.redis_url), CircuitBreaker("t2"))
+    here = ClientQueryIds(guarded(RedisStore(settings.redis_url), "t1"))
+    there = ClientQueryIds(guarded(RedisStore(settings.redis_url), "t2"))
     ubi = UbiRequest(query_id=f"q-{uuid.uuid4().hex}", client_id="c-1")
     search = SearchRequest(q="desk lamp", ubi=ubi)
     assert here.claim(search) is True
@@ -174,7 +173,7 @@ def test_a_client_query_id_is_claimed_once_across_processes(settings) -> None:
 
 
 def test_an_unreachable_redis_leaves_ids_unchecked_not_searches_failed() -> None:
-    ids = ClientQueryIds(RedisStore("redis://127.0.0.1:1/0", timeout_s=0.2), CircuitBreaker("t3"))
+    ids = ClientQueryIds(guarded(RedisStore("redis://127.0.0.1:1/0", timeout_s=0.2), "t3"))
     assert ids.claim(SearchRequest(q="lamp", ubi=UbiRequest(query_id="q-x"))) is False
 
 

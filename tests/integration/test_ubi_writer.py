@@ -13,8 +13,8 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
-from api.ubi.writer import QueryLogWriter, UbiQuery
 from quarry.adapters.search_engine import OpenSearchEngine
+from quarry.query_log import QueryLogWriter, UbiQuery
 from quarry.settings import Settings
 from quarry.ubi import UBI_QUERIES, UbiLayout, UbiLayoutError
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from api.search.cache import cache_key
-from api.search.schemas import SearchRequest
+from quarry.search.cache import cache_key
+from quarry.search.schemas import SearchRequest
 
 
 def key(**fields: object):

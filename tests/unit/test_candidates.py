@@ -1,7 +1,7 @@
 """Candidates come back from OpenSearch as doc values; these tests pin down how they become records."""
 
-from api.search.candidates import from_docvalues
 from quarry.adapters.search_engine import Hit
+from quarry.search.candidates import from_docvalues
 
 
 def docvalue_hit(**fields: list[object]) -> Hit:

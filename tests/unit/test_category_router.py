@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from api.search.semantic import QueryVectors, SemanticRetriever
 from quarry.category_prototypes import CategoryPrototypes, CategoryRouter
-from quarry.circuit import CircuitBreaker
+from quarry.search.semantic import QueryVectors, SemanticRetriever
 
 QUERY = "something to cook an omelette in"
 PATHS = ["Home > Kitchen > Cookware", "Books > Non-Fiction > Cookbooks"]
@@ -31,7 +30,7 @@ class FixedEncoder:
 
 def _retriever(router_model: str | None) -> SemanticRetriever:
     def vectors(name: str, vector: np.ndarray) -> QueryVectors:
-        return QueryVectors(lambda: FixedEncoder(name, vector), None, CircuitBreaker(name), cache=False)  # type: ignore[arg-type]
+        return QueryVectors(lambda: FixedEncoder(name, vector), None, cache=False)  # type: ignore[arg-type]
 
     router = vectors(router_model, ROUTER_QUERY) if router_model else None
     return SemanticRetriever(None, "products", vectors("minilm", CATALOG_QUERY), None, "minilm", router)  # type: ignore[arg-type]

@@ -44,8 +44,8 @@ def test_a_success_resets_the_failure_count() -> None:
 
 
 def test_local_pages_expire_and_evict_least_recently_used(monkeypatch) -> None:
-    from api.search import cache as cache_module
-    from api.search.cache import LocalPages
+    from quarry.search import cache as cache_module
+    from quarry.search.cache import LocalPages
 
     now = [100.0]
     monkeypatch.setattr(cache_module.time, "monotonic", lambda: now[0])

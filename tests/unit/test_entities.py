@@ -1,10 +1,10 @@
 """Entity extraction rules on a small hand-made catalog vocabulary: each test is one evidence rule
-of api/understanding/classify.py, with queries whose right answer a person can tell."""
+of quarry/understanding/classify.py, with queries whose right answer a person can tell."""
 
 import msgspec
 import pytest
 
-from api.understanding.classify import EntityExtractor, classify
+from quarry.understanding.classify import EntityExtractor, classify
 from quarry.vocabulary import SeriesName, Vocabulary
 
 VOCABULARY = Vocabulary(

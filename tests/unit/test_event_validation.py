@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from api.events.validation import STANDARD_ACTIONS, BatchRejectedError, events_of, validate_batch
+from quarry.events.validation import STANDARD_ACTIONS, BatchRejectedError, events_of, validate_batch
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 WEEK = dt.timedelta(days=7)

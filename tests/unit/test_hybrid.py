@@ -1,10 +1,10 @@
-"""Fusion of keyword and semantic candidates (api/search/hybrid.py). Expected values are worked out
+"""Fusion of keyword and semantic candidates (quarry/search/fusion.py). Expected values are worked out
 by hand from the definitions in docs/ranking.md#hybrid-relevance."""
 
 import pytest
 
-from api.search.hybrid import fuse, keyword_only
 from quarry.adapters.search_engine import Hit
+from quarry.search.fusion import fuse, keyword_only
 
 
 def hits(*pairs: tuple[str, float]) -> list[Hit]:

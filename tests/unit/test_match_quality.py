@@ -2,7 +2,7 @@
 
 import pytest
 
-from api.search.match_quality import MatchSignals, MatchThresholds, head_word, quality, signals
+from quarry.search.match_quality import MatchSignals, MatchThresholds, head_word, quality, signals
 
 SHOP = {"running", "shoes", "tea", "chair", "camping", "coffee", "tumbler"}
 THRESHOLDS = MatchThresholds(good_similarity=0.6, partial_similarity=0.45)

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from api.understanding.meaning import EncoderRelatedness, PrototypeFit
 from quarry.category_prototypes import CategoryPrototypes
+from quarry.understanding.meaning import EncoderRelatedness, PrototypeFit
 
 # Unit vectors written by hand: "cage" points where "hamster" does, "case" at right angles.
 VECTORS = {

@@ -2,11 +2,11 @@
 
 import pytest
 
-from api.search.schemas import SearchRequest
-from api.search.services import with_query_filters
-from api.understanding.numeric import UnitIndex, parse
-from api.understanding.schemas import AppliedFilter
+from quarry.search.schemas import SearchRequest
+from quarry.search.understand import with_query_filters
 from quarry.text import normalize
+from quarry.understanding.numeric import UnitIndex, parse
+from quarry.understanding.schemas import AppliedFilter
 
 UNITS = UnitIndex(
     {

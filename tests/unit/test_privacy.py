@@ -15,8 +15,8 @@ import msgspec
 import numpy as np
 import pytest
 
-from api.events.consent import private_event
-from api.events.validation import validate_batch
+from quarry.events.consent import private_event
+from quarry.events.validation import validate_batch
 from quarry.host_secrets import HostSecretError, host_secret
 from quarry.privacy import (
     ALLOWED,

@@ -1,7 +1,7 @@
-from api.search.query_builder import boost_clauses, filter_clauses, search_body
-from api.search.ranking import RankingConfig, Weights
-from api.search.schemas import SearchRequest
-from api.understanding.schemas import Entities
+from quarry.search.query_builder import boost_clauses, filter_clauses, search_body
+from quarry.search.ranking import RankingConfig, Weights
+from quarry.search.schemas import SearchRequest
+from quarry.understanding.schemas import Entities
 
 CONFIG = RankingConfig(
     version="t",
@@ -78,7 +78,7 @@ def test_relevance_sorts_by_score_and_other_orders_break_ties_on_product_id() ->
 def test_knn_filters_sit_inside_the_knn_search() -> None:
     """Efficient filtering: the hard filters go in `knn.embedding.filter`, so k neighbours are found
     among the products that pass them (a post-filter would shrink a window found without them)."""
-    from api.search.query_builder import knn_body
+    from quarry.search.query_builder import knn_body
 
     body = knn_body([0.1, 0.2], SearchRequest(q="x", brand=("Nike",), in_stock=True), k=50)
     knn = body["query"]["knn"]["embedding"]
@@ -93,7 +93,7 @@ def test_knn_filters_sit_inside_the_knn_search() -> None:
 def test_each_routed_category_gets_its_own_knn_clause_and_share() -> None:
     """One k-NN search over several categories would give every place to the category nearest in the
     catalog model; one clause per category keeps each category's share, with the hard filters in each."""
-    from api.search.query_builder import knn_by_category_body
+    from quarry.search.query_builder import knn_by_category_body
 
     shares = {"Fashion > Bags": 25, "Books > Picture Books": 15}
     body = knn_by_category_body([0.3], SearchRequest(q="x", in_stock=True), shares)

@@ -4,11 +4,20 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from api.search.ranking import Component, RankingConfig, Weights, freshness, load_config_file, rank
 from quarry.adapters.search_engine import Hit
+from quarry.search.ranking import (
+    Component,
+    RankingConfig,
+    Weights,
+    freshness,
+    load_config_file,
+    personalize,
+    rank,
+    score_window,
+)
 
 NOW = dt.datetime(2026, 11, 28, tzinfo=dt.UTC)
-CONFIG_FILE = Path(__file__).resolve().parents[2] / "api" / "search" / "ranking.json"
+CONFIG_FILE = Path(__file__).resolve().parents[2] / "quarry" / "search" / "ranking.json"
 
 
 def config(**weights: Weights) -> RankingConfig:
@@ -98,7 +107,7 @@ def test_breakdown_contributions_add_up_to_the_final_score() -> None:
 
 
 def test_configuration_versions_order_by_date_then_serial_number() -> None:
-    from api.search.ranking import version_key
+    from quarry.search.ranking import version_key
 
     ordered = ["2026-11-28.2", "2026-11-28.3", "2026-11-28.10", "2026-12-01.1"]
     assert sorted(reversed(ordered), key=version_key) == ordered
@@ -123,7 +132,7 @@ def test_configs_without_per_model_floors_still_load(tmp_path: Path) -> None:
 
 
 def test_the_keyword_share_follows_what_the_query_is() -> None:
-    from api.understanding.schemas import Entities
+    from quarry.understanding.schemas import Entities
 
     config = msgspec.structs.replace(
         load_config_file(CONFIG_FILE),
@@ -140,7 +149,7 @@ def test_the_keyword_share_follows_what_the_query_is() -> None:
 
 
 def test_only_a_description_uses_category_prototypes_and_only_one_in_words_widens_the_window() -> None:
-    from api.search.ranking import CategoryUse
+    from quarry.search.ranking import CategoryUse
 
     config = msgspec.structs.replace(
         load_config_file(CONFIG_FILE), category_weight_descriptive=1.0, category_candidates_descriptive=20
@@ -157,3 +166,18 @@ def test_only_a_description_uses_category_prototypes_and_only_one_in_words_widen
     assert config.category_use(shop_word_share=0.0, language_share=mash) == CategoryUse(1.0, 0)
     off = msgspec.structs.replace(config, category_weight_descriptive=0.0)
     assert off.category_use(shop_word_share=0.0, language_share=words) is None
+
+
+def test_the_personal_stage_reorders_the_shared_ranking_and_ties_keep_the_window_order() -> None:
+    # Equal text scores: every candidate ties on the shared terms (text 0.5 * 1.0 each after min-max
+    # of equal scores) and the personal term alone decides; ties keep the candidates' order.
+    weights = Weights(0.5, 0.0, 0.0, 0.5)
+    cfg = config(Books=weights, Toys=weights)
+    window = [hit("a", 3.0, "Books"), hit("b", 3.0, "Toys"), hit("c", 3.0, "Books")]
+    shared = score_window(window, cfg, NOW)
+    assert [r.hit.id for r in shared] == ["a", "b", "c"]
+    assert {r.values[3] for r in shared} == {0.0}
+    liked = personalize(shared, {"Toys": 0.8})
+    assert [r.hit.id for r in liked] == ["b", "a", "c"]
+    assert liked[0].score == pytest.approx(liked[1].score + 0.5 * 0.8)
+    assert [r.hit.id for r in personalize(shared, {})] == ["a", "b", "c"]

@@ -2,9 +2,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.understanding.lexicon import Lexicon, word_forms
-from api.understanding.spelling import SpellCorrector
-from api.understanding.typing_errors import edit_kind
+from quarry.understanding.lexicon import Lexicon, word_forms
+from quarry.understanding.spelling import SpellCorrector
+from quarry.understanding.typing_errors import edit_kind
 from quarry.vocabulary import SpellingRules
 
 # A small shop: what the catalog says (field-weighted counts and title word pairs) ...

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.search.client_ids import parse_query_attributes, search_fingerprint, ubi_request
-from api.search.schemas import SearchRequest, UbiRequest
+from quarry.search.client_ids import parse_query_attributes, search_fingerprint, ubi_request
+from quarry.search.schemas import SearchRequest, UbiRequest
 from quarry.ubi_migrations import existing_event_mapping, without_field
 
 

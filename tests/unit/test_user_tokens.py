@@ -11,8 +11,8 @@ import stat
 
 import pytest
 
-from api.events.validation import STANDARD_ACTIONS, BatchRejectedError, validate_batch
-from api.security.users import ANY_USER, NOBODY, ActingFor, UserMismatchError
+from quarry.acting_for import ANY_USER, NOBODY, ActingFor, UserMismatchError
+from quarry.events.validation import STANDARD_ACTIONS, BatchRejectedError, validate_batch
 from quarry.user_tokens import (
     MasterSecretError,
     SigningSecret,

@@ -11,9 +11,9 @@ from typing import Any
 
 import msgspec
 
-from api.ubi.query_texts import LoggedQueries
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError, index_action
 from quarry.metrics import UBI_QUERY_LOG_DROPS
+from quarry.query_texts import LoggedQueries
 from quarry.ubi import UBI_QUERIES, UbiLayout
 
 log = logging.getLogger("api.ubi")

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from api.understanding.meaning import CategoryFit
-from api.understanding.schemas import Entities
 from quarry.text import normalize, tokens
+from quarry.understanding.meaning import CategoryFit
+from quarry.understanding.schemas import Entities
 from quarry.vocabulary import (
     FUNCTION_WORDS,
     INFORMATIONAL_WORDS,

@@ -12,11 +12,10 @@ from collections import OrderedDict
 
 import msgspec
 
-from api.search.schemas import CachedPage, SearchRequest
-from quarry.adapters.cache import CacheError, KeyValueStore
-from quarry.circuit import CircuitBreaker
+from quarry.adapters.cache import CacheError, CircuitOpenError, GuardedStore
 from quarry.metrics import CACHE_LOOKUPS
 from quarry.redis_keys import search_page_key
+from quarry.search.schemas import CachedPage, SearchRequest
 from quarry.tracing import span
 
 log = logging.getLogger("api.cache")
@@ -91,11 +90,10 @@ class LocalPages:
 
 
 class SearchCache:
-    def __init__(
-        self, store: KeyValueStore, breaker: CircuitBreaker, ttl_s: int = 300, local: LocalPages | None = None
-    ) -> None:
+    def __init__(self, store: GuardedStore, ttl_s: int = 300, local: LocalPages | None = None) -> None:
+        """`store`: breaker-guarded, and the breaker's state is what `bypassed` reports."""
         self._store = store
-        self._breaker = breaker
+        self._breaker = store.breaker
         self._ttl_s = ttl_s
         self._local = local or LocalPages(capacity=0, ttl_s=0)
         self._decoder = msgspec.msgpack.Decoder(CachedPage)
@@ -136,16 +134,14 @@ class SearchCache:
             CACHE_LOOKUPS.labels("local", "hit" if local is not None else "miss").inc()
         if local is not None:
             return local
-        if not self._breaker.allow():
-            return None
         try:
             raw = self._store.get(key.value)
+        except CircuitOpenError:
+            return None
         except CacheError as exc:
-            self._breaker.record_failure()
             CACHE_LOOKUPS.labels("redis", "error").inc()
             log.warning("result cache read failed", extra={"error": str(exc), "circuit": self._breaker.state})
             return None
-        self._breaker.record_success()
         CACHE_LOOKUPS.labels("redis", "hit" if raw is not None else "miss").inc()
         if raw is None:
             return None
@@ -168,15 +164,12 @@ class SearchCache:
 
     def _store_page(self, key: CacheKey, page: CachedPage) -> None:
         self._put_local(key, page)
-        if not self._breaker.allow():
-            return
         try:
             ttl = min(self._ttl_s, SESSION_TTL_S) if key.session_scoped else self._ttl_s
             self._store.set(key.value, self._encoder.encode(page), ttl_s=ttl)
+        except CircuitOpenError:
+            return
         except CacheError as exc:
-            self._breaker.record_failure()
             log.warning(
                 "result cache write failed", extra={"error": str(exc), "circuit": self._breaker.state}
             )
-            return
-        self._breaker.record_success()

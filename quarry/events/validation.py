@@ -18,8 +18,8 @@ from typing import Any
 
 import msgspec
 
-from api.events.schemas import EventAttributes, EventError, EventIn
-from api.security.users import ANY_USER, ActingFor, UserMismatchError
+from quarry.acting_for import ANY_USER, ActingFor, UserMismatchError
+from quarry.events.schemas import EventAttributes, EventError, EventIn
 from quarry.privacy import ConsentError, consent_of_event
 
 # The actions that drive features (popularity, affinities, ALS, session signals); any other name is

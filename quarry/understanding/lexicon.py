@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from api.understanding.schemas import WordFrequencies
+from quarry.understanding.schemas import WordFrequencies
 
 # The catalog's few hundred words would swamp the lexicon at a larger share ("podge" -> "lodge").
 SOURCE_WEIGHTS = {"catalog": 0.2, "english": 0.65, "queries": 0.15}

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 
 import msgspec
 
-from api.understanding.schemas import AppliedFilter
+from quarry.understanding.schemas import AppliedFilter
 
 UPPER = {("under",), ("below",), ("less", "than"), ("cheaper", "than"), ("up", "to")}
 LOWER = {("over",), ("above",), ("more", "than"), ("at", "least")}

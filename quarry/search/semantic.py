@@ -15,18 +15,17 @@ from collections.abc import Callable, Sequence
 import msgspec
 import numpy as np
 
-from api.search.candidates import from_docvalues
-from api.search.query_builder import ids_body, knn_body, knn_by_category_body
-from api.search.ranking import CategoryUse
-from api.search.schemas import SearchRequest
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import Hit, SearchEngine, SearchEngineError
 from quarry.category_prototypes import CategoryPrototypes, CategoryRouter, category_adjusted, window_shares
-from quarry.circuit import CircuitBreaker
 from quarry.embeddings import EmbeddingModelUnavailableError, Encoder, Vectors
 from quarry.hot_artifact import HotArtifact
 from quarry.lru import Lru
+from quarry.search.candidates import from_docvalues
+from quarry.search.query_builder import ids_body, knn_body, knn_by_category_body
+from quarry.search.ranking import CategoryUse
+from quarry.search.schemas import SearchRequest
 from quarry.tracing import span
 from quarry.vector_index import ARTIFACT, FaissVectorIndex, load_vector_index
 
@@ -46,13 +45,11 @@ class QueryVectors:
         self,
         load_encoder: Callable[[], Encoder],
         store: KeyValueStore,
-        breaker: CircuitBreaker,
         cache: bool = True,
         unavailable: str = "embedding model unavailable: search is keyword-only",
     ) -> None:
         self._cache = cache
         self._store = store
-        self._breaker = breaker
         self._model_name = "none"
         self._local: Lru[str, Vectors] = Lru(LOCAL_QUERY_VECTORS)
         # torch runs one encode at a time well on two cores; ONNX Runtime sessions are thread-safe and
@@ -105,25 +102,17 @@ class QueryVectors:
         return vector
 
     def _from_redis(self, key: str) -> Vectors | None:
-        if not self._breaker.allow():
-            return None
         try:
             raw = self._store.get(key)
-        except CacheError:
-            self._breaker.record_failure()
+        except CacheError:  # the store is breaker-guarded: an outage is skipped, not waited for
             return None
-        self._breaker.record_success()
         if raw is None or self.encoder is None or len(raw) != 4 * self.encoder.dimension:
             return None
         return np.frombuffer(raw, dtype=np.float32).copy()
 
     def _to_redis(self, key: str, vector: Vectors) -> None:
-        if not self._breaker.allow():
-            return
-        try:
+        with contextlib.suppress(CacheError):
             self._store.set(key, np.asarray(vector, dtype=np.float32).tobytes(), ttl_s=QUERY_VECTOR_TTL_S)
-        except CacheError:
-            self._breaker.record_failure()
 
 
 class SemanticIndex:

@@ -4,10 +4,10 @@ from typing import Literal
 
 import msgspec
 
-from api.search.match_quality import MatchSignals
-from api.search.ranking import ScoreBreakdown
-from api.understanding.schemas import AppliedFilter, Entities, SpellingDecision
 from quarry.api_keys import FixedFilters
+from quarry.search.match_quality import MatchSignals
+from quarry.search.ranking import ScoreBreakdown
+from quarry.understanding.schemas import AppliedFilter, Entities, SpellingDecision
 
 SortOrder = Literal["relevance", "price_asc", "price_desc", "newest", "rating"]
 

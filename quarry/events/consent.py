@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from api.events.validation import ValidEvent
+from quarry.events.validation import ValidEvent
 from quarry.privacy import Consent, ShopperPrivacy, consent_of_event
 
 LINKING_ATTRIBUTES = ("session_id",)

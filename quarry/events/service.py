@@ -15,16 +15,22 @@ import datetime as dt
 import logging
 from typing import Any
 
-from api.events.consent import private_event
-from api.events.schemas import EventError, EventsAccepted
-from api.events.validation import STANDARD_ACTIONS, BatchRejectedError, ValidEvent, events_of, validate_batch
-from api.security.users import ActingFor
-from api.ubi.query_texts import LoggedQueries
+from quarry.acting_for import ActingFor
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError, index_action
 from quarry.bulk import send_with_retry
+from quarry.events.consent import private_event
+from quarry.events.schemas import EventError, EventsAccepted
+from quarry.events.validation import (
+    STANDARD_ACTIONS,
+    BatchRejectedError,
+    ValidEvent,
+    events_of,
+    validate_batch,
+)
 from quarry.metrics import EVENT_USER_QUERIES, EVENTS
 from quarry.privacy import ALLOWED, Consent, ShopperPrivacy
+from quarry.query_texts import LoggedQueries
 from quarry.redis_keys import SESSION_KEEP, SESSION_TTL_S, session_key
 from quarry.tracing import span
 from quarry.ubi import UbiLayout, events_index, point_write_index, ubi_timestamp

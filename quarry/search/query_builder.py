@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from api.search.ranking import RankingConfig
-from api.search.schemas import SearchRequest
-from api.understanding.schemas import Entities
 from quarry.api_keys import FixedFilters
+from quarry.search.ranking import RankingConfig
+from quarry.search.schemas import SearchRequest
+from quarry.understanding.schemas import Entities
 
 # The candidate window is read from doc values with no stored fields at all: loading `_id` and
 # `_source` (stored fields) for 100 candidates cost OpenSearch about 0.7 ms of CPU per search, twice

@@ -9,16 +9,15 @@ import re
 
 import msgspec
 
-from api.search.schemas import QueryAttributeValue, SearchRequest, UbiRequest
-from quarry.adapters.cache import CacheError, KeyValueStore
-from quarry.circuit import CircuitBreaker
+from quarry.adapters.cache import CacheError, CircuitOpenError, KeyValueStore
+from quarry.search.schemas import QueryAttributeValue, SearchRequest, UbiRequest
 from quarry.ubi import CLIENT_QUERY_ID_TTL_S, client_query_key
 
 log = logging.getLogger("api.search")
 
 MAX_QUERY_ATTRIBUTES = 20
 MAX_ATTRIBUTE_VALUE = 256
-# Written by Quarry into every query record's `query_attributes` (api/ubi/writer.py); a client's value
+# Written by Quarry into every query record's `query_attributes` (quarry/query_log.py); a client's value
 # under the same key would be overwritten, so it is refused instead.
 QUARRY_QUERY_ATTRIBUTES = frozenset({"total", "page", "sort", "fallback", "intent", "corrected"})
 # No dot: `query_attributes` is a flat_object field, which reads a dotted key as a path.
@@ -69,9 +68,9 @@ class ClientQueryIds:
     Redis is unreachable ids go unchecked, and the response says so (`degraded`), rather than failing
     searches over their log."""
 
-    def __init__(self, store: KeyValueStore, breaker: CircuitBreaker, ttl_s: int = CLIENT_QUERY_ID_TTL_S):
+    def __init__(self, store: KeyValueStore, ttl_s: int = CLIENT_QUERY_ID_TTL_S):
+        """`store`: breaker-guarded (`GuardedStore`), so an outage is skipped, not waited for."""
         self._store = store
-        self._breaker = breaker
         self._ttl_s = ttl_s
 
     def claim(self, request: SearchRequest) -> bool:
@@ -80,16 +79,14 @@ class ClientQueryIds:
         query_id = request.ubi.query_id
         if query_id is None:
             return True
-        if not self._breaker.allow():
-            return False
         fingerprint = search_fingerprint(request)
         try:
             held = self._store.set_if_absent(client_query_key(query_id), fingerprint, self._ttl_s)
+        except CircuitOpenError:
+            return False
         except CacheError as exc:
-            self._breaker.record_failure()
             log.warning("client query id not checked", extra={"query_id": query_id, "error": str(exc)})
             return False
-        self._breaker.record_success()
         if held is not None and held != fingerprint:
             raise QueryIdConflictError(
                 f"query_id {query_id!r} already names another search; send a new id for each search "

@@ -34,11 +34,11 @@ import msgspec
 from symspellpy import SymSpell, Verbosity
 from symspellpy.editdistance import DistanceAlgorithm, EditDistance
 
-from api.understanding.lexicon import Lexicon
-from api.understanding.meaning import Relatedness
-from api.understanding.phonetic import sound_key
-from api.understanding.schemas import Correction, MeaningFit, SpellingDecision
-from api.understanding.typing_errors import error_rate
+from quarry.understanding.lexicon import Lexicon
+from quarry.understanding.meaning import Relatedness
+from quarry.understanding.phonetic import sound_key
+from quarry.understanding.schemas import Correction, MeaningFit, SpellingDecision
+from quarry.understanding.typing_errors import error_rate
 from quarry.vocabulary import FUNCTION_WORDS, SpellingRules
 
 MIN_LENGTH = 3

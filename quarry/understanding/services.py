@@ -7,20 +7,6 @@ from collections.abc import Callable
 
 import msgspec
 
-from api.understanding.classify import EntityExtractor, classify
-from api.understanding.lexicon import Lexicon, word_forms
-from api.understanding.meaning import (
-    REMEMBERED_TEXTS,
-    CategoryFit,
-    EncoderRelatedness,
-    PrototypeFit,
-    Relatedness,
-)
-from api.understanding.numeric import Match, UnitIndex
-from api.understanding.numeric import apply as apply_numbers
-from api.understanding.numeric import parse as parse_numbers
-from api.understanding.schemas import Correction, Entities, UnderstoodQuery
-from api.understanding.spelling import SpellCorrector
 from quarry.adapters.artifact_store import ArtifactNotFoundError, ArtifactStore
 from quarry.category_prototypes import CategoryPrototypes
 from quarry.embeddings import Vectors
@@ -30,6 +16,20 @@ from quarry.onnx_encoder import load_meaning_encoder
 from quarry.settings import Settings
 from quarry.text import normalize, tokens
 from quarry.tracing import span
+from quarry.understanding.classify import EntityExtractor, classify
+from quarry.understanding.lexicon import Lexicon, word_forms
+from quarry.understanding.meaning import (
+    REMEMBERED_TEXTS,
+    CategoryFit,
+    EncoderRelatedness,
+    PrototypeFit,
+    Relatedness,
+)
+from quarry.understanding.numeric import Match, UnitIndex
+from quarry.understanding.numeric import apply as apply_numbers
+from quarry.understanding.numeric import parse as parse_numbers
+from quarry.understanding.schemas import Correction, Entities, UnderstoodQuery
+from quarry.understanding.spelling import SpellCorrector
 from quarry.vocabulary import (
     ARTIFACT,
     BIGRAMS_FILE,
@@ -47,7 +47,7 @@ from quarry.vocabulary import (
     decode_dictionary,
 )
 
-log = logging.getLogger("api.understanding")
+log = logging.getLogger("quarry.understanding")
 
 MAX_QUERY_LENGTH = 256
 MEMO_ENTRIES = 20_000

@@ -1,7 +1,7 @@
 """Phase-1 ranking: final = w_text*text + w_pop*popularity + w_fresh*freshness + w_pers*affinity.
 
 Every component is in [0, 1] (definitions in docs/ranking.md); weights come per top-level category
-from a versioned configuration (api/search/ranking.json), read through Redis so operators can push
+from a versioned configuration (quarry/search/ranking.json), read through Redis so operators can push
 new weights without a deploy, with the file as the fallback.
 """
 
@@ -17,13 +17,13 @@ from typing import Literal, Protocol
 
 import msgspec
 
-from api.search.hybrid import Fusion, Relevance, keyword_only
-from api.understanding.schemas import Entities
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import Hit
 from quarry.metrics import artifact_served
+from quarry.search.fusion import Fusion, Relevance, keyword_only
 from quarry.timestamps import freshness
 from quarry.tracing import span
+from quarry.understanding.schemas import Entities
 
 log = logging.getLogger("api.ranking")
 
@@ -80,7 +80,7 @@ class RankingConfig(msgspec.Struct, frozen=True):
     # Each model spreads cosine similarities differently, so the floor that keeps nonsense queries
     # out is the model's own (make semantic-floor measures it); models not named use the one above.
     semantic_min_similarity_by_model: dict[str, float] = msgspec.field(default_factory=dict)
-    # Match quality (api/search/match_quality.py): the best product similarity that makes a query a
+    # Match quality (quarry/search/match_quality.py): the best product similarity that makes a query a
     # good or a partial match by meaning alone; calibrated by make understanding-report.
     match_good_similarity: float = 0.70
     match_partial_similarity: float = 0.55
@@ -163,6 +163,10 @@ class RankedHit(msgspec.Struct):
     weights: Weights
     weights_for: str
     relevance: Relevance
+    position: int = 0
+    """The candidate's place in the window: ties keep the candidates' order."""
+    shared: float = 0.0
+    """The terms every shopper gets (text, popularity, freshness), unrounded."""
 
     @property
     def breakdown(self) -> ScoreBreakdown:
@@ -268,6 +272,75 @@ class RankingConfigProvider:
         return self._current
 
 
+def score_window(
+    hits: Sequence[Hit],
+    config: RankingConfig,
+    now: dt.datetime,
+    relevance: Sequence[Relevance] | None = None,
+) -> list[RankedHit]:
+    """The formula's shared terms (text, popularity, freshness) for a candidate window, best first;
+    the personal term is `personalize`'s. `relevance` is each hit's fused text relevance in [0, 1]
+    (hybrid retrieval); without it the keyword score is min-max normalized in the window."""
+    if not hits:
+        return []
+    if relevance is None:
+        relevance = [c.relevance for c in keyword_only(hits)]
+    pops = [math.log1p(max(0.0, float(h.source.get("popularity_score") or 0.0))) for h in hits]
+    top_pop = max(pops)
+    ranked = []
+    for position, (hit, relevant, pop) in enumerate(zip(hits, relevance, pops, strict=True)):
+        department = hit.source.get("category_lvl1") or ""
+        weights = config.weights_for(department)
+        values = (
+            relevant.fused,
+            pop / top_pop if top_pop > 0 else 0.0,
+            freshness(hit.source.get("created_at"), now, config.freshness_half_life_days),
+            0.0,
+        )
+        shared = values[0] * weights.text + values[1] * weights.popularity + values[2] * weights.freshness
+        ranked.append(
+            RankedHit(
+                hit=hit,
+                score=round(shared, 6),
+                values=values,
+                weights=weights,
+                weights_for=department if department in config.weights else "default",
+                relevance=relevant,
+                position=position,
+                shared=shared,
+            )
+        )
+    return _best_first(ranked)
+
+
+def personalize(
+    ranked: Sequence[RankedHit],
+    affinity: dict[str, float],
+    product_affinity: dict[str, float] | None = None,
+) -> list[RankedHit]:
+    """Add the personal term (w_pers * affinity) to formula-ranked hits, best first. A known user's
+    ALS affinity for this very product wins over the category-level affinity."""
+    personal = product_affinity or {}
+    out = []
+    for item in ranked:
+        department = item.hit.source.get("category_lvl1") or ""
+        value = min(1.0, max(0.0, personal.get(item.hit.id, affinity.get(department, 0.0))))
+        out.append(
+            msgspec.structs.replace(
+                item,
+                score=round(item.shared + value * item.weights.affinity, 6),
+                values=(*item.values[:3], value),
+            )
+        )
+    return _best_first(out)
+
+
+def _best_first(ranked: list[RankedHit]) -> list[RankedHit]:
+    """By score; ties keep the candidates' order."""
+    ranked.sort(key=lambda r: (-r.score, r.position))
+    return ranked
+
+
 def rank(
     hits: Sequence[Hit],
     config: RankingConfig,
@@ -276,42 +349,5 @@ def rank(
     product_affinity: dict[str, float] | None = None,
     relevance: Sequence[Relevance] | None = None,
 ) -> list[RankedHit]:
-    """Rerank a candidate window. `relevance` is each hit's fused text relevance in [0, 1] (hybrid
-    retrieval); without it the keyword score is min-max normalized in the window. Ties keep the
-    candidates' order (stable sort)."""
-    if not hits:
-        return []
-    if relevance is None:
-        relevance = [c.relevance for c in keyword_only(hits)]
-    pops = [math.log1p(max(0.0, float(h.source.get("popularity_score") or 0.0))) for h in hits]
-    top_pop = max(pops)
-    ranked = []
-    personal = product_affinity or {}
-    for hit, relevant, pop in zip(hits, relevance, pops, strict=True):
-        department = hit.source.get("category_lvl1") or ""
-        weights = config.weights_for(department)
-        values = (
-            relevant.fused,
-            pop / top_pop if top_pop > 0 else 0.0,
-            freshness(hit.source.get("created_at"), now, config.freshness_half_life_days),
-            # A known user's ALS affinity for this very product wins over category-level affinity.
-            min(1.0, max(0.0, personal.get(hit.id, affinity.get(department, 0.0)))),
-        )
-        final = (
-            values[0] * weights.text
-            + values[1] * weights.popularity
-            + values[2] * weights.freshness
-            + values[3] * weights.affinity
-        )
-        ranked.append(
-            RankedHit(
-                hit=hit,
-                score=round(final, 6),
-                values=values,
-                weights=weights,
-                weights_for=department if department in config.weights else "default",
-                relevance=relevant,
-            )
-        )
-    ranked.sort(key=lambda r: r.score, reverse=True)
-    return ranked
+    """The whole Phase-1 formula: the shared terms, then the personal one."""
+    return personalize(score_window(hits, config, now, relevance), affinity, product_affinity)

@@ -1,1 +1,0 @@
-"""User Behavior Insights logging: every search becomes a `ubi_queries` document."""

@@ -1,0 +1,1 @@
+"""Events: the schemas, validation and storage of UBI events, shared by the API and replay."""

@@ -1,0 +1,1 @@
+"""The search core: the stages a search runs through, shared by the API and offline code."""

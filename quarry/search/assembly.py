@@ -1,0 +1,131 @@
+"""One way to put the search core together, for the API and for offline code (`make eval`, the
+registry's golden gate, the benches): the same stages, caches and breakers wherever a search runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from quarry import connections
+from quarry.adapters.artifact_store import ArtifactStore, LocalArtifactStore
+from quarry.adapters.cache import KeyValueStore, guarded
+from quarry.adapters.search_engine import SearchEngine
+from quarry.embeddings import SentenceTransformerEncoder
+from quarry.onnx_encoder import load_query_encoder
+from quarry.privacy import ConsentView, Pseudonyms, ShopperPrivacy, pseudonym_key
+from quarry.query_log import QueryLogWriter
+from quarry.query_texts import LoggedQueries
+from quarry.search.cache import LocalPages, SearchCache
+from quarry.search.client_ids import ClientQueryIds
+from quarry.search.personalize import AffinityReader, Personalizer, ProductAffinity
+from quarry.search.ranking import RankingConfigProvider
+from quarry.search.semantic import QueryVectors, SemanticIndex, SemanticRetriever
+from quarry.search.service import SearchService
+from quarry.settings import Settings
+from quarry.ubi import UbiLayout
+from quarry.understanding.services import QueryUnderstanding
+
+
+def router_vectors(settings: Settings, kv: KeyValueStore) -> QueryVectors | None:
+    """Queries encoded with the category router's model (docs/query-understanding.md#descriptive-queries);
+    None when the catalog's own model routes."""
+    model = settings.category_router_model
+    if model in ("", settings.embedding_model):
+        return None
+    return QueryVectors(
+        lambda: SentenceTransformerEncoder(model, threads=1, cache_dir=settings.cache_dir),
+        guarded(kv, "router_vectors"),
+        cache=settings.query_vector_cache,
+        unavailable="category router model unavailable: the catalog model routes descriptive queries",
+    )
+
+
+def search_service(
+    settings: Settings,
+    engine: SearchEngine,
+    kv: KeyValueStore,
+    model_store: ArtifactStore,
+    semantic_index: SemanticIndex,
+    query_log: QueryLogWriter,
+    privacy: ShopperPrivacy,
+    product_affinity: ProductAffinity | None = None,
+) -> SearchService:
+    """`semantic_index`: shared with the recommendations (similar items); `product_affinity`: the
+    recommendations' ALS affinity of a user for products."""
+    query_vectors = QueryVectors(
+        lambda: load_query_encoder(settings, model_store),
+        guarded(kv, "query_vectors"),
+        cache=settings.query_vector_cache,
+    )
+    understanding = QueryUnderstanding.served(
+        settings, model_store, query_vectors.vector, semantic_index.prototypes
+    )
+    alias = settings.products_alias
+    return SearchService(
+        engine=engine,
+        alias=alias,
+        understanding=understanding,
+        ranking=RankingConfigProvider(settings.ranking_config, kv),
+        cache=SearchCache(
+            guarded(kv, "result_cache"),
+            ttl_s=settings.search_cache_ttl_s,
+            local=LocalPages(settings.local_cache_entries, settings.local_cache_ttl_s),
+        ),
+        personalizer=Personalizer(
+            AffinityReader(guarded(kv, "online_features"), engine, alias), product_affinity
+        ),
+        query_log=query_log,
+        semantic=SemanticRetriever(
+            engine,
+            alias,
+            query_vectors,
+            semantic_index,
+            model=settings.embedding_model,
+            router_vectors=router_vectors(settings, kv),
+        ),
+        query_ids=ClientQueryIds(guarded(kv, "client_query_ids")) if settings.ubi_query_id_check else None,
+        privacy=privacy,
+    )
+
+
+@contextmanager
+def offline_search_service(
+    settings: Settings, artifacts: ArtifactStore | None = None, log_queries: bool = True
+) -> Iterator[SearchService]:
+    """The search core for offline code (`make eval`, the golden gate, the match-quality curve):
+    what the API runs, built the same way, without the HTTP layer. Its queries are logged to UBI like
+    the API's (callers search as a synthetic user, which suggestions and warm-up leave out).
+    `artifacts`: the model store it reads (default: settings.artifacts_dir), for example one that
+    pins a candidate version. `log_queries=False` (benchmarks): records are built and queued as the
+    API's are, and never written."""
+    engine = connections.search_engine(settings)
+    analytics = (
+        connections.search_engine(settings, settings.ubi_opensearch_url, dependency="ubi_opensearch")
+        if settings.ubi_opensearch_url
+        else engine
+    )
+    kv = connections.redis_store(settings)
+    model_store = artifacts or LocalArtifactStore(settings.artifacts_dir)
+    query_log = QueryLogWriter(
+        analytics,
+        capacity=settings.ubi_queue_capacity,
+        layout=UbiLayout(analytics, settings.mappings_dir),
+        logged=LoggedQueries(analytics),
+    )
+    query_log.start()
+    privacy = ShopperPrivacy(
+        Pseudonyms(pseudonym_key(settings.pseudonym_key, settings.var_path)), ConsentView()
+    )
+    try:
+        yield search_service(
+            settings,
+            engine,
+            kv,
+            model_store,
+            SemanticIndex(model_store, settings.artifact_reload_interval_s),
+            query_log,
+            privacy,
+        )
+    finally:
+        query_log.stop()
+        kv.close()

@@ -1,0 +1,281 @@
+"""The search orchestrator: the stages in order, understand -> retrieve (keyword, semantic) -> fuse
+-> rerank -> personalize -> present -> log, with the result cache around the middle and the
+fallbacks between them. Each stage is a module of `quarry.search` with one entry point; this module
+only sequences them (docs/architecture.md#the-search-core)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from quarry.adapters.search_engine import SearchEngine, SearchEngineError
+from quarry.ids import random_uuid
+from quarry.logs import bind
+from quarry.privacy import ShopperPrivacy
+from quarry.query_log import QueryLogWriter
+from quarry.search.cache import SearchCache, cache_key
+from quarry.search.catalog_version import CatalogVersion
+from quarry.search.client_ids import ClientQueryIds
+from quarry.search.fuse import CandidateWindow, fuse_window
+from quarry.search.match_quality import known_share
+from quarry.search.match_quality import signals as match_signals
+from quarry.search.personalize import Personalizer
+from quarry.search.present import Presenter, cached_page
+from quarry.search.query_logging import count, log_query
+from quarry.search.ranking import RankingConfig, RankingSource
+from quarry.search.rerank import rerank
+from quarry.search.retrieve import KeywordRetriever, semantic_candidates
+from quarry.search.schemas import (
+    CachedPage,
+    ResponseExt,
+    RetrievalInfo,
+    SearchRequest,
+    SearchResponse,
+    UbiResponse,
+)
+from quarry.search.semantic import SemanticRetriever
+from quarry.search.understand import understand, with_query_filters
+from quarry.text import tokens
+from quarry.tracing import current_span, span
+from quarry.understanding.schemas import UnderstoodQuery
+from quarry.understanding.services import QueryUnderstanding
+
+log = logging.getLogger("api.search")
+
+MAX_RESULT_WINDOW = 10_000
+
+
+class PageTooDeepError(ValueError):
+    """page * size beyond the 10,000-result window."""
+
+
+class SearchService:
+    def __init__(
+        self,
+        engine: SearchEngine,
+        alias: str,
+        understanding: QueryUnderstanding,
+        ranking: RankingSource,
+        cache: SearchCache,
+        personalizer: Personalizer,
+        query_log: QueryLogWriter,
+        semantic: SemanticRetriever | None = None,
+        query_ids: ClientQueryIds | None = None,
+        *,
+        privacy: ShopperPrivacy,
+    ) -> None:
+        """`privacy`: how the controller turns a request's shopper into pseudonyms and consent; held
+        here, not injected beside the service, because a second dependency makes Litestar resolve
+        them in an anyio task group on every request (4 % of a cached search's CPU, py-spy)."""
+        self.privacy = privacy
+        self.semantic = semantic
+        self.query_ids = query_ids
+        self.understanding = understanding
+        self.ranking = ranking
+        self.cache = cache
+        self.personalizer = personalizer
+        self.query_log = query_log
+        self.keyword = KeywordRetriever(engine, alias)
+        self.presenter = Presenter(engine, alias)
+        self.catalog_version = CatalogVersion(engine, alias)
+
+    def _retrieve(
+        self, request: SearchRequest, understood: UnderstoodQuery, config: RankingConfig
+    ) -> CachedPage:
+        """The uncached page. The fallback chain runs across the stages: as understood, then the
+        spelling correction even when it was not confident enough to apply, then a relaxed
+        minimum_should_match (the keyword retriever's), then semantic candidates alone (the
+        window's). Constraints read from the query's words ("under 30") join the request's own
+        filters."""
+        request = with_query_filters(request, understood.filters)
+        keyword = self.keyword.retrieve(request, understood, config)
+        understood, fallback = keyword.understood, keyword.fallback
+        total = keyword.response.total
+        # The query's words against the shop's vocabulary, counted once: they set the fusion weight
+        # and match quality ("waterbottle" read as its expansion "water bottle").
+        searched_words = tokens(understood.expanded or understood.effective)
+        words = match_signals(searched_words, self.understanding.catalog_knows, "none", None)
+        if request.sort != "relevance":
+            results = self.presenter.sorted_page(keyword.hits, request)
+            window = CandidateWindow([], RetrievalInfo(mode="keyword"))
+        else:
+            by_category = config.category_use(
+                words.shop_word_share, lambda: known_share(searched_words, self.understanding.knows)
+            )
+            semantic = semantic_candidates(
+                self.semantic, understood.effective, request, config, keyword.hits, by_category
+            )
+            window = fuse_window(keyword.hits, semantic, config, understood, words.shop_word_share)
+            keyword_ids = {h.id for h in keyword.hits}
+            # Semantic candidates the keyword query did not return are extra results.
+            total += sum(1 for c in window.candidates if c.hit.id not in keyword_ids)
+            if keyword.response.total == 0 and window.candidates:
+                fallback = "semantic"
+            signals = self.personalizer.signals(request, [c.hit.id for c in window.candidates])
+            ranked = (
+                self.personalizer.personalize(rerank(window, config), signals) if window.candidates else []
+            )
+            # Semantic-only retrieval (an evaluation mode) has no keyword order to continue with.
+            keyword_side = [] if config.retrieval == "semantic" else keyword.hits
+            results = self.presenter.relevance_page(
+                ranked,
+                keyword_side,
+                keyword.response.total if keyword_side else 0,
+                lambda offset, size, exclude: self.keyword.tail(
+                    keyword, request, config, offset, size, exclude
+                ),
+                request,
+            )
+        return cached_page(
+            results,
+            total,
+            keyword.response.aggregations,
+            understood,
+            words,
+            keyword.response.total,
+            fallback,
+            window.retrieval,
+            window.degraded,
+            config,
+        )
+
+    # --- the request --------------------------------------------------------------------------------
+
+    def _check(self, request: SearchRequest) -> None:
+        if request.page * request.size > MAX_RESULT_WINDOW:
+            raise PageTooDeepError(
+                f"page * size must be at most {MAX_RESULT_WINDOW}; "
+                f"got {request.page} * {request.size} = {request.page * request.size}"
+            )
+        if request.track:
+            bind(user_id=request.user_id)
+
+    def _ranking_id(self, config: RankingConfig) -> str:
+        """What decides a page besides the request: the ranking configuration, the query-understanding
+        version and, for hybrid retrieval, the query encoder (its vectors differ slightly between
+        precisions)."""
+        # The understanding artifact decides corrections, entities and filters: a new one (a
+        # merchandiser's spelling rule) must not be answered from pages the old one made.
+        understanding = f"qu:{self.understanding.version}"
+        if self.semantic is None or config.retrieval == "keyword":
+            return f"{config.version}|{understanding}"
+        return f"{config.version}|{understanding}|{self.semantic.encoder_id}"
+
+    def search_in_memory(
+        self, request: SearchRequest
+    ) -> tuple[SearchResponse | None, UnderstoodQuery | None]:
+        """The page from this process's memory, or None; and the understood query when it was worked
+        out (`search` reuses it). Does no I/O at all, so the controller can call it on the event loop
+        and skip the thread hop for the hottest queries."""
+        started = time.perf_counter()
+        self._check(request)
+        if request.ubi.query_id is not None and self.query_ids is not None:
+            return None, None  # the client's id is checked in Redis: I/O, so not on the event loop
+        config, catalog = self.ranking.peek(), self.catalog_version.peek()
+        if not self.cache.enabled or config is None or catalog is None:
+            return None, None
+        # Normalization alone makes the key: understanding a new query may encode it (spelling and
+        # entities weigh meaning), which is no work for the event loop.
+        understood = self.understanding.remembered(request.q)
+        normalized = understood.normalized if understood else self.understanding.normalize(request.q)
+        key = cache_key(request, normalized, self._ranking_id(config), catalog)
+        page = self.cache.get_local(key)
+        if page is None:
+            return None, understood
+        return self._respond(request, page, cache_hit=True, started=started), understood
+
+    def _page(
+        self, request: SearchRequest, understood: UnderstoodQuery | None = None
+    ) -> tuple[CachedPage, bool]:
+        """The page from the cache, or retrieved and cached; and whether it was a cache hit."""
+        understood = understand(self.understanding, request.q, understood)
+        config = self.ranking.get()
+        key = cache_key(request, understood.normalized, self._ranking_id(config), self.catalog_version.get())
+        page = self.cache.get(key)
+        if page is not None:
+            return page, True
+        page = self._retrieve(request, understood, config)
+        if not page.degraded:  # a page missing a component is not kept for the cache's lifetime
+            self.cache.put(key, page)
+        return page, False
+
+    def search(self, request: SearchRequest, understood: UnderstoodQuery | None = None) -> SearchResponse:
+        """`understood`: the query as `search_in_memory` already understood it, if it did."""
+        started = time.perf_counter()
+        with span("search"):
+            self._check(request)
+            id_checked = self.query_ids.claim(request) if self.query_ids is not None else True
+            page, cache_hit = self._page(request, understood)
+            return self._respond(request, page, cache_hit, started, id_checked)
+
+    def _respond(
+        self,
+        request: SearchRequest,
+        page: CachedPage,
+        cache_hit: bool,
+        started: float,
+        id_checked: bool = True,
+    ) -> SearchResponse:
+        degraded = ["spell_correction"] if self.understanding.degraded else []
+        if not id_checked:
+            degraded.append("query_id_check")
+        if self.semantic is not None:
+            degraded.extend(self.semantic.degraded_components())
+        degraded.extend(page.degraded)
+        if self.cache.bypassed:
+            degraded.append("cache")
+        count(page)
+        searched = current_span()
+        if searched.is_recording():  # no attribute dict on the hot path when nobody records
+            searched.set_attributes(
+                {
+                    "quarry.results": len(page.results),
+                    "quarry.total": page.total,
+                    "quarry.cache.hit": cache_hit,
+                    "quarry.retrieval.mode": page.retrieval.mode,
+                    "quarry.degraded": degraded,
+                }
+            )
+        query_id = request.ubi.query_id or random_uuid()
+        with span("ubi.log"):
+            log_query(self.query_log, request, page, query_id)
+        took_ms = round((time.perf_counter() - started) * 1000, 2)
+        log.info(
+            "search",
+            extra={
+                "query": page.query.normalized,
+                "results_count": page.total,
+                "latency_ms": took_ms,
+                "cache_hit": cache_hit,
+                "query_id": query_id,
+                "fallback": page.fallback,
+            },
+        )
+        return SearchResponse(
+            query_id=query_id,
+            query=page.query,
+            total=page.total,
+            page=request.page,
+            size=request.size,
+            results=page.results,
+            facets=page.facets,
+            took_ms=took_ms,
+            cache_hit=cache_hit,
+            degraded=degraded,
+            retrieval=page.retrieval,
+            match_quality=page.match_quality,
+            match=page.match,
+            ext=ResponseExt(ubi=UbiResponse(query_id=query_id)),
+        )
+
+    def warm(self, queries: list[str]) -> int:
+        """Fill the result cache for frequent queries (first page, default parameters) without logging
+        them as shopper queries. Returns how many were computed."""
+        warmed = 0
+        for query in queries:
+            try:
+                _, hit = self._page(SearchRequest(q=query))
+                warmed += 0 if hit else 1
+            except (ValueError, SearchEngineError) as exc:
+                log.warning("cache warm-up skipped a query", extra={"query": query, "error": str(exc)})
+        return warmed

@@ -1,0 +1,215 @@
+"""Feature values for a window of products: one OpenSearch request (the templated features as named
+queries scored with `include_named_queries_score`, and the doc values the scripted ones read) plus
+the service-side values the search already has. Logging, training and serving all call
+`FeatureExtractor.extract`, so a feature means the same in all three.
+
+Each scripted feature's Python function below computes what its painless script in the feature set
+computes (tests/integration/test_ltr_features.py runs both on the same products)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+
+from quarry.adapters.search_engine import SearchEngine
+from quarry.ltr.featureset import FeatureSet, render
+from quarry.tracing import span
+
+MEDIANS_TTL_S = 600.0
+DAY_MS = 86_400_000.0
+DOCVALUE_FIELDS: list[str | dict[str, str]] = [
+    "product_id",
+    "popularity_score",
+    "rating",
+    "review_count",
+    "price",
+    "category_lvl1",
+    "category_lvl2",
+    "in_stock",
+    {"field": "created_at", "format": "epoch_millis"},
+]
+
+
+class FeatureContext(msgspec.Struct, frozen=True):
+    """One search's inputs to the features besides the products: exactly the `sltr` params a cluster
+    with the plugin would be sent (`params()`)."""
+
+    keywords: str
+    corrected: str
+    now_millis: int
+    half_life_days: float
+    entity_brand: str = ""
+    entity_category: str = ""
+    semantic: dict[str, float] = {}
+    """Cosine of query and product vectors, by product id (exact, from the FAISS artifact)."""
+    als: dict[str, float] = {}
+    session_categories: dict[str, float] = {}
+    keyword_ranks: dict[str, float] = {}
+    """1 / rank among the keyword candidates, by product id."""
+    semantic_ranks: dict[str, float] = {}
+    category_medians: dict[str, float] = {}
+    """Median price per level-2 category."""
+
+    def params(self) -> dict[str, Any]:
+        built: dict[str, Any] = msgspec.to_builtins(self)
+        return built
+
+
+class ProductValues(msgspec.Struct, frozen=True):
+    """The doc values the scripted features read, as OpenSearch returns them."""
+
+    product_id: str
+    popularity_score: float | None = None
+    rating: float | None = None
+    review_count: int | None = None
+    price: float | None = None
+    category_lvl1: str | None = None
+    category_lvl2: str | None = None
+    in_stock: bool | None = None
+    created_at: int | None = None
+
+
+def _by_product(param: str) -> Callable[[ProductValues, FeatureContext], float]:
+    def value(product: ProductValues, context: FeatureContext) -> float:
+        return float(getattr(context, param).get(product.product_id, 0.0))
+
+    return value
+
+
+def _freshness(product: ProductValues, context: FeatureContext) -> float:
+    if product.created_at is None:
+        return 0.0
+    days = max(0.0, (context.now_millis - product.created_at) / DAY_MS)
+    return float(math.pow(0.5, days / context.half_life_days))
+
+
+def _price_ratio(product: ProductValues, context: FeatureContext) -> float:
+    median = context.category_medians.get(product.category_lvl2 or "")
+    if product.price is None or median is None or median <= 0:
+        return 0.0
+    return product.price / median
+
+
+SCRIPTED: dict[str, Callable[[ProductValues, FeatureContext], float]] = {
+    "semantic_similarity": _by_product("semantic"),
+    "popularity": lambda p, c: (
+        0.0 if p.popularity_score is None else math.log1p(max(0.0, p.popularity_score))
+    ),
+    "rating": lambda p, c: 0.0 if p.rating is None else float(p.rating),
+    "log_review_count": lambda p, c: 0.0 if p.review_count is None else math.log1p(p.review_count),
+    "price_to_category_median": _price_ratio,
+    "freshness": _freshness,
+    "in_stock": lambda p, c: 1.0 if p.in_stock else 0.0,
+    "als_affinity": _by_product("als"),
+    "session_affinity": lambda p, c: float(c.session_categories.get(p.category_lvl1 or "", 0.0)),
+    "keyword_reciprocal_rank": _by_product("keyword_ranks"),
+    "semantic_reciprocal_rank": _by_product("semantic_ranks"),
+}
+
+
+class FeatureVectors(msgspec.Struct, frozen=True):
+    """Feature values by product, in the feature set's order; products OpenSearch no longer has are
+    left out."""
+
+    featureset: str
+    names: list[str]
+    vectors: dict[str, list[float]]
+
+
+def _first(fields: dict[str, list[Any]], name: str) -> Any:
+    values = fields.get(name)
+    return values[0] if values else None
+
+
+def product_values(fields: dict[str, list[Any]]) -> ProductValues:
+    created = _first(fields, "created_at")
+    in_stock = _first(fields, "in_stock")
+    return ProductValues(
+        product_id=str(_first(fields, "product_id")),
+        popularity_score=_first(fields, "popularity_score"),
+        rating=_first(fields, "rating"),
+        review_count=_first(fields, "review_count"),
+        price=_first(fields, "price"),
+        category_lvl1=_first(fields, "category_lvl1"),
+        category_lvl2=_first(fields, "category_lvl2"),
+        in_stock=in_stock if isinstance(in_stock, bool) else in_stock in ("true", 1),
+        created_at=int(created) if created is not None else None,
+    )
+
+
+class FeatureExtractor:
+    def __init__(self, engine: SearchEngine, alias: str, featureset: FeatureSet) -> None:
+        missing = [f.name for f in featureset.scripted if f.name not in SCRIPTED]
+        if missing:
+            raise ValueError(f"scripted features without a service-side implementation: {missing}")
+        self._engine = engine
+        self._alias = alias
+        self.featureset = featureset
+        self._medians: tuple[float, dict[str, float]] = (float("-inf"), {})
+
+    def category_medians(self) -> dict[str, float]:
+        """Median price per level-2 category, refreshed every few minutes (prices change slowly; a
+        logged vector keeps the value it was computed with)."""
+        fetched_at, medians = self._medians
+        if time.monotonic() - fetched_at < MEDIANS_TTL_S:
+            return medians
+        body = {
+            "size": 0,
+            "aggs": {
+                "category": {
+                    "terms": {"field": "category_lvl2", "size": 5000},
+                    "aggs": {"median": {"percentiles": {"field": "price", "percents": [50]}}},
+                }
+            },
+        }
+        found = self._engine.search(self._alias, body).aggregations
+        medians = {
+            str(b["key"]): float(b["median"]["values"]["50.0"])
+            for b in found.get("category", {}).get("buckets", [])
+            if b["median"]["values"].get("50.0") is not None
+        }
+        self._medians = (time.monotonic(), medians)
+        return medians
+
+    def request_body(self, context: FeatureContext, product_ids: Sequence[str]) -> dict[str, Any]:
+        params = {k: v for k, v in context.params().items() if isinstance(v, str)}
+        # A one-clause bool scores as its clause and takes a `_name` whatever the clause is.
+        named = [
+            {"bool": {"must": [render(f.template, params)], "_name": f.name}}
+            for f in self.featureset.templated
+        ]
+        return {
+            "size": len(product_ids),
+            "_source": False,
+            "docvalue_fields": DOCVALUE_FIELDS,
+            "query": {"bool": {"filter": [{"terms": {"product_id": list(product_ids)}}], "should": named}},
+        }
+
+    def extract(self, context: FeatureContext, product_ids: Sequence[str]) -> FeatureVectors:
+        names = self.featureset.names
+        if not product_ids:
+            return FeatureVectors(self.featureset.name, names, {})
+        with span("ltr.features", {"quarry.candidates": len(product_ids)}):
+            raw = self._engine.request(
+                "POST",
+                f"/{self._alias}/_search?include_named_queries_score=true",
+                self.request_body(context, product_ids),
+            )
+        vectors = {}
+        for hit in raw["hits"]["hits"]:
+            product = product_values(hit.get("fields", {}))
+            matched = hit.get("matched_queries") or {}
+            if isinstance(matched, list):  # a cluster that returns names only: scores unknown
+                raise ValueError("OpenSearch returned matched query names without scores")
+            values = []
+            for feature in self.featureset.features:
+                if feature.template_language == "mustache":
+                    values.append(float(matched.get(feature.name, 0.0)))
+                else:
+                    values.append(SCRIPTED[feature.name](product, context))
+            vectors[product.product_id] = values
+        return FeatureVectors(self.featureset.name, names, vectors)

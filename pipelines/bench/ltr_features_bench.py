@@ -1,0 +1,185 @@
+"""`make bench-ltr-features`: what the templated LTR features cost OpenSearch for a 100-product
+window, computed two ways, in one run, interleaved query by query (docs/ltr.md#computing-features):
+
+- named: one search, every templated feature a named clause scored with
+  `include_named_queries_score`, plus the doc values the scripted features read;
+- msearch: one `_msearch` with a search per templated feature (each filtered to the window's ids)
+  and one for the doc values.
+
+The baseline is the keyword window query itself (the BM25 search the window came from), measured in
+the same rounds: the features' cost is stated as a share of it. CPU is the OpenSearch process tree's
+user + system time around each request, summed per side; latency is the client's wall time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from typing import Any
+
+import httpx
+import msgspec
+
+from pipelines.bench.cpu import cpu_seconds, pid_from_file, process_tree
+from pipelines.bench.load import percentile
+from pipelines.bench.report import environment, publish_report
+from pipelines.golden import load_queries
+from quarry import connections
+from quarry.ltr.features import DOCVALUE_FIELDS, FeatureContext, FeatureExtractor
+from quarry.ltr.featureset import load_featureset, render
+from quarry.settings import Settings, get_settings
+
+WINDOW = 100
+QUERIES = 150
+ROUNDS = 3
+
+
+class Side(msgspec.Struct):
+    side: str
+    requests: int
+    p50_ms: float
+    p95_ms: float
+    opensearch_cpu_ms: float
+    """OpenSearch CPU per request."""
+    of_window_query_cpu: float
+    """CPU per request over the window query's."""
+
+
+class LtrFeaturesBench(msgspec.Struct):
+    benchmark: str
+    environment: dict[str, Any]
+    window: int
+    queries: int
+    rounds: int
+    features_templated: int
+    sides: list[Side]
+    cheaper: str
+
+
+def window_body(query: str) -> dict[str, Any]:
+    return {
+        "size": WINDOW,
+        "_source": False,
+        "docvalue_fields": ["product_id"],
+        "query": {
+            "multi_match": {
+                "query": query,
+                "fields": ["title^3", "brand.text^2", "category_path.text^1.5", "description^0.5"],
+            }
+        },
+    }
+
+
+def msearch_lines(alias: str, extractor: FeatureExtractor, context: FeatureContext, ids: list[str]) -> str:
+    params = {k: v for k, v in context.params().items() if isinstance(v, str)}
+    ids_filter = [{"terms": {"product_id": ids}}]
+    bodies = [
+        {
+            "size": len(ids),
+            "_source": False,
+            "docvalue_fields": ["product_id"],
+            "query": {"bool": {"must": [render(f.template, params)], "filter": ids_filter}},
+        }
+        for f in extractor.featureset.templated
+    ]
+    bodies.append(
+        {
+            "size": len(ids),
+            "_source": False,
+            "docvalue_fields": DOCVALUE_FIELDS,
+            "query": {"bool": {"filter": ids_filter}},
+        }
+    )
+    return "".join(json.dumps({"index": alias}) + "\n" + json.dumps(b) + "\n" for b in bodies)
+
+
+def run(settings: Settings) -> LtrFeaturesBench:
+    alias = settings.products_alias
+    featureset = load_featureset()
+    extractor = FeatureExtractor(connections.search_engine(settings), alias, featureset)
+    root = pid_from_file(settings.var_path / "run" / "opensearch.pid")
+    pids = process_tree(root) if root is not None else []
+    queries = list(dict.fromkeys(q.query for q in load_queries()))[:QUERIES]
+    now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    latency: dict[str, list[float]] = {"window query": [], "named": [], "msearch": []}
+    cpu: dict[str, float] = dict.fromkeys(latency, 0.0)
+    with httpx.Client(base_url=settings.opensearch_url, timeout=60) as client:
+
+        def timed(side: str, path: str, **request: Any) -> Any:
+            cpu_before, started = cpu_seconds(pids), time.perf_counter()
+            response = client.post(path, **request)
+            latency[side].append((time.perf_counter() - started) * 1000)
+            cpu[side] += cpu_seconds(pids) - cpu_before
+            response.raise_for_status()
+            return response.json()
+
+        ndjson = {"content-type": "application/x-ndjson"}
+        for round_number in range(ROUNDS):
+            for n, query in enumerate(queries):
+                found = timed("window query", f"/{alias}/_search", json=window_body(query))
+                ids = [h["fields"]["product_id"][0] for h in found["hits"]["hits"]]
+                if not ids:
+                    continue
+                context = FeatureContext(
+                    keywords=query, corrected=query, now_millis=now, half_life_days=180.0
+                )
+                named = extractor.request_body(context, ids)
+                many = msearch_lines(alias, extractor, context, ids)
+                # Alternate which side goes first, so neither always meets the warmer cache.
+                for side in ("named", "msearch") if (n + round_number) % 2 == 0 else ("msearch", "named"):
+                    if side == "named":
+                        timed(side, f"/{alias}/_search?include_named_queries_score=true", json=named)
+                    else:
+                        timed(side, "/_msearch", content=many, headers=ndjson)
+    window_cpu = cpu["window query"] / max(1, len(latency["window query"]))
+    sides = [
+        Side(
+            side=side,
+            requests=len(values),
+            p50_ms=round(percentile(values, 0.5), 3),
+            p95_ms=round(percentile(values, 0.95), 3),
+            opensearch_cpu_ms=round(cpu[side] / max(1, len(values)) * 1000, 3),
+            of_window_query_cpu=round(cpu[side] / max(1, len(values)) / window_cpu, 2) if window_cpu else 0.0,
+        )
+        for side, values in latency.items()
+    ]
+    by = {s.side: s for s in sides}
+    cheaper = "named" if by["named"].opensearch_cpu_ms <= by["msearch"].opensearch_cpu_ms else "msearch"
+    return LtrFeaturesBench(
+        benchmark="bench-ltr-features",
+        environment=environment(),
+        window=WINDOW,
+        queries=len(queries),
+        rounds=ROUNDS,
+        features_templated=len(featureset.templated),
+        sides=sides,
+        cheaper=cheaper,
+    )
+
+
+def main() -> int:
+    report = run(get_settings())
+    env = report.environment
+    lines = [
+        f"# bench-ltr-features ({env['commit']}, {env['measured_at']})",
+        "",
+        f"The {report.features_templated} templated features of `quarry_products_v1` for a window of up to "
+        f"{report.window} products, {report.queries} golden queries x {report.rounds} rounds, interleaved; "
+        "OpenSearch CPU (process tree, user + system) and client latency per request. Baseline: the "
+        "keyword window query, in the same rounds.",
+        "",
+        "| request | requests | p50 ms | p95 ms | OpenSearch CPU ms | CPU vs window query |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        *[
+            f"| {s.side} | {s.requests} | {s.p50_ms:.2f} | {s.p95_ms:.2f} | {s.opensearch_cpu_ms:.2f} | "
+            f"{s.of_window_query_cpu:.2f}x |"
+            for s in report.sides
+        ],
+        "",
+        f"Cheaper: **{report.cheaper}** (quarry/ltr/features.py uses named queries).",
+    ]
+    return publish_report("bench-ltr-features", report, lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -242,6 +242,8 @@ def create_app(
             query_log,
             app.state.shopper_privacy,
             recommendations.product_affinity,
+            feature_log_share=settings.ltr_feature_log_share,
+            records_engine=analytics,
         )
         # Kept so tests (and a debugger) can tell whether start-up searches are still running.
         app.state.cache_warmup = (
@@ -282,6 +284,7 @@ def create_app(
             access_lists.stop()
             consent_refresher.stop()
             query_log.stop()
+            app.state.search_service.close()
             recommendations.close()
             if store is None and isinstance(kv, RedisStore):
                 kv.close()

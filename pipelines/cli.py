@@ -356,6 +356,27 @@ def cmd_judgments_coec(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if result.judgments else 1
 
 
+def cmd_ltr_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.ltr.replay import past_searches, replay
+    from quarry.ltr.feature_log import FeatureLog
+    from quarry.search.assembly import offline_search_service
+
+    records = _ubi_engine(settings)
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=args.days)
+    searches = list(past_searches(records, since, args.limit))
+    with offline_search_service(settings, log_queries=False) as service:
+        assert service.features is not None  # noqa: S101 - the assembly always gives it one
+        feature_log = FeatureLog(records, service.features, service.feature_window, share=1.0)
+        summary = replay(feature_log, records, searches)
+    print(
+        f"{summary.replayed} of {summary.searches} searches replayed ({summary.already_logged} logged "
+        f"already, {summary.failed} failed): {summary.records} feature records",
+        file=sys.stderr,
+    )
+    _emit(summary)
+    return 0 if summary.failed == 0 else 1
+
+
 def cmd_events_fill_queries(args: argparse.Namespace, settings: Settings) -> int:
     engine = _ubi_engine(settings)
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=args.days)
@@ -785,6 +806,11 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     p = command("events-fill-queries", "give events that name a logged search its user_query")
     p.add_argument("--days", type=int, default=2, help="events of the last N days (default: %(default)s)")
     p.set_defaults(run=cmd_events_fill_queries)
+
+    p = command("ltr-replay", "log LTR features for past searches (ubi_queries) not logged yet")
+    p.add_argument("--days", type=int, default=7, help="searches of the last N days (default: %(default)s)")
+    p.add_argument("--limit", type=int, default=2000, help="at most this many, newest first")
+    p.set_defaults(run=cmd_ltr_replay)
 
     p = command(
         "judgments-coec",

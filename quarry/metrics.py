@@ -49,6 +49,11 @@ TOP_SCORE = Histogram(
     "quarry_search_top_final_score", "Final score of the first result of a search", buckets=SCORE_BUCKETS
 )
 RECOMMENDATIONS = Counter("quarry_recommendations_total", "Recommendation responses", ["strategy"])
+LTR_FEATURE_LOG = Counter(
+    "quarry_ltr_feature_log_total",
+    "Sampled searches whose LTR features were logged, by outcome (logged, failed, dropped: queue full)",
+    ["outcome"],
+)
 SHADOW_COMPARISONS = Counter(
     "quarry_shadow_comparisons_total",
     "Requests also computed with a shadow version, by outcome (compared, error, dropped: queue full)",
@@ -153,6 +158,7 @@ KNOWN_LABELS: dict[Counter, list[tuple[str, ...]]] = {
     RATE_LIMITED: [("search",), ("recommend",), ("key_reads",), ("repeated_query",)],
     USER_IDS: [("server",), ("token",), ("ignored",), ("refused",)],
     ABUSE_BLOCKS: [("denied",), ("repeated_query",), ("enumeration",)],
+    LTR_FEATURE_LOG: [("logged",), ("failed",), ("dropped",)],
 }
 
 

@@ -321,6 +321,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     canary_share: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.05
     """Share of shoppers (sticky, by hashed user or session id) served by the registry's canary version."""
 
+    ltr_featureset: str = "quarry_products_v1"
+    """LTR feature set (ltr_models/featuresets/<name>.json) the service logs and ranks with."""
+
+    ltr_feature_log_share: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.05
+    """Share of searches (by hashed query id) whose window's LTR features are logged, off the request path."""
+
     canary_min_requests: PositiveInt = 1000
     """Requests per variant before a canary may become champion (its guardrails are judged over them)."""
 

@@ -11,6 +11,9 @@ from quarry.adapters.artifact_store import ArtifactStore, LocalArtifactStore
 from quarry.adapters.cache import KeyValueStore, guarded
 from quarry.adapters.search_engine import SearchEngine
 from quarry.embeddings import SentenceTransformerEncoder
+from quarry.ltr.feature_log import FeatureLog
+from quarry.ltr.features import FeatureExtractor
+from quarry.ltr.featureset import load_featureset
 from quarry.onnx_encoder import load_query_encoder
 from quarry.privacy import ConsentView, Pseudonyms, ShopperPrivacy, pseudonym_key
 from quarry.query_log import QueryLogWriter
@@ -49,9 +52,12 @@ def search_service(
     query_log: QueryLogWriter,
     privacy: ShopperPrivacy,
     product_affinity: ProductAffinity | None = None,
+    feature_log_share: float = 0.0,
+    records_engine: SearchEngine | None = None,
 ) -> SearchService:
     """`semantic_index`: shared with the recommendations (similar items); `product_affinity`: the
-    recommendations' ALS affinity of a user for products."""
+    recommendations' ALS affinity of a user for products. `feature_log_share`: searches whose LTR
+    features are logged (into `records_engine`, default `engine`); offline code logs none."""
     query_vectors = QueryVectors(
         lambda: load_query_encoder(settings, model_store),
         guarded(kv, "query_vectors"),
@@ -61,7 +67,8 @@ def search_service(
         settings, model_store, query_vectors.vector, semantic_index.prototypes
     )
     alias = settings.products_alias
-    return SearchService(
+    features = FeatureExtractor(engine, alias, load_featureset(settings.ltr_featureset))
+    service = SearchService(
         engine=engine,
         alias=alias,
         understanding=understanding,
@@ -85,7 +92,13 @@ def search_service(
         ),
         query_ids=ClientQueryIds(guarded(kv, "client_query_ids")) if settings.ubi_query_id_check else None,
         privacy=privacy,
+        features=features,
     )
+    if feature_log_share > 0:
+        service.feature_log = FeatureLog(
+            records_engine or engine, features, service.feature_window, feature_log_share
+        )
+    return service
 
 
 @contextmanager

@@ -5,26 +5,33 @@ only sequences them (docs/architecture.md#the-search-core)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
+from dataclasses import dataclass, field
 
-from quarry.adapters.search_engine import SearchEngine, SearchEngineError
+import msgspec
+
+from quarry.adapters.search_engine import Hit, SearchEngine, SearchEngineError
 from quarry.ids import random_uuid
 from quarry.logs import bind
+from quarry.ltr.context import feature_context
+from quarry.ltr.feature_log import FeatureLog
+from quarry.ltr.features import FeatureContext, FeatureExtractor
 from quarry.privacy import ShopperPrivacy
 from quarry.query_log import QueryLogWriter
 from quarry.search.cache import SearchCache, cache_key
 from quarry.search.catalog_version import CatalogVersion
 from quarry.search.client_ids import ClientQueryIds
 from quarry.search.fuse import CandidateWindow, fuse_window
-from quarry.search.match_quality import known_share
+from quarry.search.match_quality import MatchSignals, known_share
 from quarry.search.match_quality import signals as match_signals
-from quarry.search.personalize import Personalizer
+from quarry.search.personalize import Personalizer, PersonalSignals
 from quarry.search.present import Presenter, cached_page
 from quarry.search.query_logging import count, log_query
-from quarry.search.ranking import RankingConfig, RankingSource
+from quarry.search.ranking import RankedHit, RankingConfig, RankingSource
 from quarry.search.rerank import rerank
-from quarry.search.retrieve import KeywordRetriever, semantic_candidates
+from quarry.search.retrieve import KeywordRetriever, KeywordWindow, semantic_candidates
 from quarry.search.schemas import (
     CachedPage,
     ResponseExt,
@@ -33,7 +40,7 @@ from quarry.search.schemas import (
     SearchResponse,
     UbiResponse,
 )
-from quarry.search.semantic import SemanticRetriever
+from quarry.search.semantic import SemanticCandidates, SemanticRetriever
 from quarry.search.understand import understand, with_query_filters
 from quarry.text import tokens
 from quarry.tracing import current_span, span
@@ -43,6 +50,32 @@ from quarry.understanding.services import QueryUnderstanding
 log = logging.getLogger("api.search")
 
 MAX_RESULT_WINDOW = 10_000
+
+
+FEATURE_WINDOW = 100
+"""Products of the ranked window whose features are logged (and rescored by an LTR model)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """What stages 2 to 5 found for one request."""
+
+    keyword: KeywordWindow
+    words: MatchSignals
+    semantic: SemanticCandidates | None
+    window: CandidateWindow
+    signals: PersonalSignals = field(default_factory=PersonalSignals)
+    ranked: list[RankedHit] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureWindow:
+    """A search's ranked window (product ids, best first), its feature context, and the ranking
+    configuration that ordered it."""
+
+    context: FeatureContext
+    product_ids: list[str]
+    ranking_version: str
 
 
 class PageTooDeepError(ValueError):
@@ -63,11 +96,14 @@ class SearchService:
         query_ids: ClientQueryIds | None = None,
         *,
         privacy: ShopperPrivacy,
+        features: FeatureExtractor | None = None,
     ) -> None:
         """`privacy`: how the controller turns a request's shopper into pseudonyms and consent; held
         here, not injected beside the service, because a second dependency makes Litestar resolve
         them in an anyio task group on every request (4 % of a cached search's CPU, py-spy)."""
         self.privacy = privacy
+        self.features = features
+        self.feature_log: FeatureLog | None = None  # set once built: it calls `feature_window`
         self.semantic = semantic
         self.query_ids = query_ids
         self.understanding = understanding
@@ -79,6 +115,29 @@ class SearchService:
         self.presenter = Presenter(engine, alias)
         self.catalog_version = CatalogVersion(engine, alias)
 
+    def _ranked(self, request: SearchRequest, understood: UnderstoodQuery, config: RankingConfig) -> Ranked:
+        """Stages 2 to 5 for a request that already carries the query's own constraints: the keyword
+        window with its fallback chain, the semantic candidates, the fused window, and (relevance
+        order only) the window reranked and personalized."""
+        keyword = self.keyword.retrieve(request, understood, config)
+        understood = keyword.understood
+        # The query's words against the shop's vocabulary, counted once: they set the fusion weight
+        # and match quality ("waterbottle" read as its expansion "water bottle").
+        searched_words = tokens(understood.expanded or understood.effective)
+        words = match_signals(searched_words, self.understanding.catalog_knows, "none", None)
+        if request.sort != "relevance":
+            return Ranked(keyword, words, None, CandidateWindow([], RetrievalInfo(mode="keyword")))
+        by_category = config.category_use(
+            words.shop_word_share, lambda: known_share(searched_words, self.understanding.knows)
+        )
+        semantic = semantic_candidates(
+            self.semantic, understood.effective, request, config, keyword.hits, by_category
+        )
+        window = fuse_window(keyword.hits, semantic, config, understood, words.shop_word_share)
+        signals = self.personalizer.signals(request, [c.hit.id for c in window.candidates])
+        ranked = self.personalizer.personalize(rerank(window, config), signals) if window.candidates else []
+        return Ranked(keyword, words, semantic, window, signals, ranked)
+
     def _retrieve(
         self, request: SearchRequest, understood: UnderstoodQuery, config: RankingConfig
     ) -> CachedPage:
@@ -88,56 +147,58 @@ class SearchService:
         window's). Constraints read from the query's words ("under 30") join the request's own
         filters."""
         request = with_query_filters(request, understood.filters)
-        keyword = self.keyword.retrieve(request, understood, config)
-        understood, fallback = keyword.understood, keyword.fallback
-        total = keyword.response.total
-        # The query's words against the shop's vocabulary, counted once: they set the fusion weight
-        # and match quality ("waterbottle" read as its expansion "water bottle").
-        searched_words = tokens(understood.expanded or understood.effective)
-        words = match_signals(searched_words, self.understanding.catalog_knows, "none", None)
+        found = self._ranked(request, understood, config)
+        keyword, window = found.keyword, found.window
+        fallback, total = keyword.fallback, keyword.response.total
         if request.sort != "relevance":
             results = self.presenter.sorted_page(keyword.hits, request)
-            window = CandidateWindow([], RetrievalInfo(mode="keyword"))
         else:
-            by_category = config.category_use(
-                words.shop_word_share, lambda: known_share(searched_words, self.understanding.knows)
-            )
-            semantic = semantic_candidates(
-                self.semantic, understood.effective, request, config, keyword.hits, by_category
-            )
-            window = fuse_window(keyword.hits, semantic, config, understood, words.shop_word_share)
             keyword_ids = {h.id for h in keyword.hits}
             # Semantic candidates the keyword query did not return are extra results.
             total += sum(1 for c in window.candidates if c.hit.id not in keyword_ids)
             if keyword.response.total == 0 and window.candidates:
                 fallback = "semantic"
-            signals = self.personalizer.signals(request, [c.hit.id for c in window.candidates])
-            ranked = (
-                self.personalizer.personalize(rerank(window, config), signals) if window.candidates else []
-            )
             # Semantic-only retrieval (an evaluation mode) has no keyword order to continue with.
             keyword_side = [] if config.retrieval == "semantic" else keyword.hits
-            results = self.presenter.relevance_page(
-                ranked,
-                keyword_side,
-                keyword.response.total if keyword_side else 0,
-                lambda offset, size, exclude: self.keyword.tail(
-                    keyword, request, config, offset, size, exclude
-                ),
-                request,
-            )
+
+            def tail(offset: int, size: int, exclude: tuple[str, ...]) -> list[Hit]:
+                return self.keyword.tail(keyword, request, config, offset, size, exclude)
+
+            keyword_total = keyword.response.total if keyword_side else 0
+            results = self.presenter.relevance_page(found.ranked, keyword_side, keyword_total, tail, request)
         return cached_page(
             results,
             total,
             keyword.response.aggregations,
-            understood,
-            words,
+            keyword.understood,
+            found.words,
             keyword.response.total,
             fallback,
             window.retrieval,
             window.degraded,
             config,
         )
+
+    def feature_window(self, request: SearchRequest, size: int = FEATURE_WINDOW) -> FeatureWindow:
+        """A relevance search's stages up to personalization, without the cache or the query log,
+        and its LTR feature context: what feature logging and its replay compute features from.
+        `size`: how many of the ranked window to keep (the rescore window)."""
+        if self.features is None:
+            raise RuntimeError("this search service computes no LTR features")
+        understood = understand(self.understanding, request.q)
+        config = self.ranking.get()
+        request = with_query_filters(msgspec.structs.replace(request, sort="relevance"), understood.filters)
+        found = self._ranked(request, understood, config)
+        context = feature_context(
+            found.keyword.understood,
+            found.keyword.hits,
+            found.semantic,
+            found.signals,
+            self.features.category_medians(),
+            config.freshness_half_life_days,
+            dt.datetime.now(dt.UTC),
+        )
+        return FeatureWindow(context, [r.hit.id for r in found.ranked[:size]], config.version)
 
     # --- the request --------------------------------------------------------------------------------
 
@@ -239,6 +300,8 @@ class SearchService:
         query_id = request.ubi.query_id or random_uuid()
         with span("ubi.log"):
             log_query(self.query_log, request, page, query_id)
+            if self.feature_log is not None:
+                self.feature_log.offer(request, query_id)
         took_ms = round((time.perf_counter() - started) * 1000, 2)
         log.info(
             "search",
@@ -267,6 +330,10 @@ class SearchService:
             match=page.match,
             ext=ResponseExt(ubi=UbiResponse(query_id=query_id)),
         )
+
+    def close(self) -> None:
+        if self.feature_log is not None:
+            self.feature_log.close()
 
     def warm(self, queries: list[str]) -> int:
         """Fill the result cache for frequent queries (first page, default parameters) without logging

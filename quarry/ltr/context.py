@@ -1,0 +1,48 @@
+"""A search's feature context from what its stages found: the `sltr` params of the search, built in
+one place for logging, replay, training and serving."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from quarry.adapters.search_engine import Hit
+from quarry.ltr.features import FeatureContext
+from quarry.search.personalize import PersonalSignals
+from quarry.search.semantic import SemanticCandidates
+from quarry.understanding.schemas import UnderstoodQuery
+
+
+def reciprocal_ranks(hits: list[Hit]) -> dict[str, float]:
+    ranks: dict[str, float] = {}
+    for rank, hit in enumerate(hits, start=1):
+        ranks.setdefault(hit.id, 1.0 / rank)
+    return ranks
+
+
+def feature_context(
+    understood: UnderstoodQuery,
+    keyword_hits: list[Hit],
+    semantic: SemanticCandidates | None,
+    signals: PersonalSignals,
+    category_medians: dict[str, float],
+    half_life_days: float,
+    now: dt.datetime,
+) -> FeatureContext:
+    """`keywords` is the query as normalized (what the shopper typed), `corrected` as searched (after
+    an applied correction, without the words that became filters): the two differ exactly when
+    understanding changed the query. Entities: the first brand and category the query names."""
+    entities = understood.entities
+    return FeatureContext(
+        keywords=understood.normalized,
+        corrected=understood.effective,
+        now_millis=int(now.timestamp() * 1000),
+        half_life_days=half_life_days,
+        entity_brand=entities.brand[0] if entities.brand else "",
+        entity_category=entities.category[0] if entities.category else "",
+        semantic=dict(semantic.similarity) if semantic is not None else {},
+        als=dict(signals.products),
+        session_categories=dict(signals.categories),
+        keyword_ranks=reciprocal_ranks(keyword_hits),
+        semantic_ranks=reciprocal_ranks(semantic.hits) if semantic is not None else {},
+        category_medians=category_medians,
+    )

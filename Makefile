@@ -10,7 +10,7 @@ PY := $(CURDIR)/.venv/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
 .PHONY: help bootstrap provision services up down status airflow airflow-down mlflow models-watch screenshots catalog-priors data-quality test lint typecheck unit integration \
-        index import vocabulary embeddings simulate simulate-recommendations popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events bench-ubi-ids bench-ratelimit bench-ltr-features observe events-retention privacy-migrate events-replay events-fill-queries judgments-coec rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table security-audit clean
+        index import vocabulary embeddings simulate simulate-recommendations popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events bench-ubi-ids bench-ratelimit bench-ltr-features train-ltr ltr-replay observe events-retention privacy-migrate events-replay events-fill-queries judgments-coec rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table security-audit clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -174,6 +174,15 @@ bench-ratelimit: services ## CPU per rate-limit check: Quarry's pipelined script
 bench-ubi-ids: services ## API CPU per cached search with and without a client-supplied query_id, vs raw OpenSearch -> reports/bench-ubi-ids.*
 	@$(PY) -m pipelines index-demo --if-empty >/dev/null
 	@$(PY) -m pipelines.bench.ubi_ids_bench
+
+train-ltr: services ## Train the LTR model (golden grades + click-model judgments), cross-validate against the formula, register a candidate -> reports/ltr-cv.*
+	@$(PY) -m pipelines index-demo --if-empty >/dev/null
+	@$(PY) -m pipelines vocabulary --if-missing >/dev/null
+	@$(PY) -m pipelines embeddings --if-missing >/dev/null
+	@$(PY) -m pipelines train-ltr
+
+ltr-replay: services ## Log LTR features for past searches (ubi_queries) not logged yet
+	@$(PY) -m pipelines ltr-replay
 
 bench-ltr-features: services ## OpenSearch CPU of the LTR templated features per window: named queries vs _msearch, vs the window query -> reports/bench-ltr-features.*
 	@$(PY) -m pipelines index-demo --if-empty >/dev/null

@@ -377,6 +377,13 @@ def cmd_ltr_replay(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if summary.failed == 0 else 1
 
 
+def cmd_train_ltr(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.ltr.job import train_ltr
+
+    _emit(train_ltr(settings, register=not args.no_register))
+    return 0
+
+
 def cmd_events_fill_queries(args: argparse.Namespace, settings: Settings) -> int:
     engine = _ubi_engine(settings)
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=args.days)
@@ -806,6 +813,12 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     p = command("events-fill-queries", "give events that name a logged search its user_query")
     p.add_argument("--days", type=int, default=2, help="events of the last N days (default: %(default)s)")
     p.set_defaults(run=cmd_events_fill_queries)
+
+    p = command(
+        "train-ltr", "train the LTR model (XGBoost rank:ndcg), compare it with the formula, register it"
+    )
+    p.add_argument("--no-register", action="store_true", help="cross-validate and report only")
+    p.set_defaults(run=cmd_train_ltr)
 
     p = command("ltr-replay", "log LTR features for past searches (ubi_queries) not logged yet")
     p.add_argument("--days", type=int, default=7, help="searches of the last N days (default: %(default)s)")

@@ -96,6 +96,11 @@ class LtrRanker:
         rows = self._booster.predict(matrix, pred_contribs=True)
         return [dict(zip([*self.names, "bias"], (float(v) for v in row), strict=True)) for row in rows]
 
+    def gains(self) -> dict[str, float]:
+        """Total gain of each feature's splits (0 for a feature no tree splits on)."""
+        found = self._booster.get_score(importance_type="total_gain")
+        return {name: float(found.get(name, 0.0)) for name in self.names}
+
     def dump(self) -> list[dict[str, Any]]:
         """The trees as `Booster.get_dump(dump_format="json")` gives them (the plugin's format)."""
         return [json.loads(tree) for tree in self._booster.get_dump(dump_format="json")]

@@ -1,0 +1,104 @@
+"""Training examples for the learned ranker (docs/ltr.md#judgments), from two sources on one grade
+scale (0 to 4, the golden set's):
+
+- **golden**: every golden query's ranked window through the search core, labelled with the golden
+  set's grades where the product is judged (unjudged window products are left out, not taken as 0);
+- **clicks**: the logged windows of live and replayed searches (quarry-ltr-features-*), labelled
+  with the position-based click model's attractiveness of (query, product), as round(4 * alpha), for
+  pairs shown at least MIN_IMPRESSIONS times.
+
+A query in both is taken from the golden set only: expert grades over inferred ones. Click groups
+weigh CLICK_WEIGHT of a golden group, because their labels are estimates and their windows repeat
+(one group per logged search). Each example keeps its window rank, the formula's order, so the
+formula is scored on exactly the same examples as the model."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+import msgspec
+from tqdm import tqdm
+
+from pipelines.ltr.click_model import PositionBasedModel
+from quarry.ltr.feature_log import INDEX_PREFIX, FeatureRecord
+from quarry.ltr.ranker import TrainingSet
+from quarry.search.schemas import SearchRequest
+from quarry.search.service import SearchService
+
+MIN_IMPRESSIONS = 20
+CLICK_WEIGHT = 0.5
+MAX_GRADE = 4
+
+
+class Group(msgspec.Struct, frozen=True):
+    """One query's examples, in the formula's (window) order."""
+
+    query: str
+    source: str  # golden | clicks
+    products: list[str]
+    features: list[list[float]]
+    labels: list[int]
+
+
+def golden_groups(
+    service: SearchService, judgments: dict[str, dict[str, int]], queries: Iterable[str]
+) -> list[Group]:
+    assert service.features is not None  # noqa: S101 - the assembly always gives it one
+    groups = []
+    for query in tqdm(list(queries), desc="golden windows", unit="query"):
+        graded = judgments.get(query)
+        if not graded:
+            continue
+        window = service.feature_window(SearchRequest(q=query))
+        vectors = service.features.extract(window.context, window.product_ids)
+        judged = [p for p in window.product_ids if p in graded and p in vectors.vectors]
+        if len(judged) < 2 or len({graded[p] for p in judged}) < 2:
+            continue  # nothing to order: every example would have the same grade
+        groups.append(
+            Group(query, "golden", judged, [vectors.vectors[p] for p in judged], [graded[p] for p in judged])
+        )
+    return groups
+
+
+def click_groups(records: Iterable[FeatureRecord], model: PositionBasedModel, skip: set[str]) -> list[Group]:
+    """One group per logged search whose query the click model knows, minus the `skip` queries."""
+    by_search: defaultdict[str, list[FeatureRecord]] = defaultdict(list)
+    for record in records:
+        if record.query not in skip:
+            by_search[record.query_id].append(record)
+    groups = []
+    for found in by_search.values():
+        found.sort(key=lambda r: r.window_rank)
+        query = found[0].query
+        alpha, shown = model.attractiveness.get(query, {}), model.impressions.get(query, {})
+        labelled = [r for r in found if shown.get(r.product_id, 0) >= MIN_IMPRESSIONS]
+        labels = [min(MAX_GRADE, round(MAX_GRADE * alpha[r.product_id])) for r in labelled]
+        if len(labelled) < 2 or len(set(labels)) < 2:
+            continue
+        groups.append(
+            Group(query, "clicks", [r.product_id for r in labelled], [r.features for r in labelled], labels)
+        )
+    return groups
+
+
+def read_records(engine: object, featureset: str) -> list[FeatureRecord]:
+    from quarry.adapters.search_engine import SearchEngine
+
+    assert isinstance(engine, SearchEngine)  # noqa: S101
+    if not engine.index_exists(f"{INDEX_PREFIX}-*"):
+        return []
+    query = {"term": {"featureset": featureset}}
+    return [msgspec.convert(h.source, FeatureRecord) for h in engine.scan(f"{INDEX_PREFIX}-*", query)]
+
+
+def training_set(groups: list[Group], names: list[str]) -> TrainingSet:
+    return TrainingSet(
+        names=names,
+        queries=[g.query for g in groups],
+        groups=[len(g.labels) for g in groups],
+        features=[row for g in groups for row in g.features],
+        labels=[label for g in groups for label in g.labels],
+        weights=[1.0 if g.source == "golden" else CLICK_WEIGHT for g in groups],
+        products=[p for g in groups for p in g.products],
+    )

@@ -10,7 +10,7 @@ PY := $(CURDIR)/.venv/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
 .PHONY: help bootstrap provision services up down status airflow airflow-down mlflow models-watch screenshots catalog-priors data-quality test lint typecheck unit integration \
-        index import vocabulary embeddings simulate simulate-recommendations popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events bench-ubi-ids bench-ratelimit bench-ltr-features train-ltr ltr-replay observe events-retention privacy-migrate events-replay events-fill-queries judgments-coec rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table security-audit clean
+        index import vocabulary embeddings simulate simulate-recommendations popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events bench-ubi-ids bench-ratelimit bench-ltr-features train-ltr ltr-replay ltr-export observe events-retention privacy-migrate events-replay events-fill-queries judgments-coec rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table security-audit clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -180,6 +180,9 @@ train-ltr: services ## Train the LTR model (golden grades + click-model judgment
 	@$(PY) -m pipelines vocabulary --if-missing >/dev/null
 	@$(PY) -m pipelines embeddings --if-missing >/dev/null
 	@$(PY) -m pipelines train-ltr
+
+ltr-export: bootstrap ## The feature set and the LTR model in the OpenSearch LTR plugin's formats, an upload script and an sltr rescore query -> var/ltr-export/
+	@$(PY) -m pipelines ltr-export
 
 ltr-replay: services ## Log LTR features for past searches (ubi_queries) not logged yet
 	@$(PY) -m pipelines ltr-replay

@@ -384,6 +384,27 @@ def cmd_train_ltr(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_ltr_export(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.ltr.export import export
+    from pipelines.registry.cli import registry_of
+    from quarry.ltr.featureset import load_featureset
+    from quarry.ltr.ranker import ARTIFACT
+
+    registry = registry_of(settings)
+    aliases = registry.aliases(ARTIFACT)
+    version = args.version or aliases.get("champion") or aliases.get("candidate")
+    if version is None:
+        print("no LTR model is registered: run make train-ltr first", file=sys.stderr)
+        return 1
+    meta = registry.store.metadata(ARTIFACT, version)
+    trees = msgspec.json.decode(registry.store.read(ARTIFACT, version, "trees.json"))
+    out = Path(args.out) if args.out else settings.var_path / "ltr-export"
+    written = export(load_featureset(meta["featureset"]), trees, f"quarry_ltr_{version}", out)
+    print(f"LTR model {version} and feature set {meta['featureset']} exported to {out}", file=sys.stderr)
+    _emit({"version": version, "files": [str(p) for p in written]})
+    return 0
+
+
 def cmd_events_fill_queries(args: argparse.Namespace, settings: Settings) -> int:
     engine = _ubi_engine(settings)
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=args.days)
@@ -819,6 +840,11 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     )
     p.add_argument("--no-register", action="store_true", help="cross-validate and report only")
     p.set_defaults(run=cmd_train_ltr)
+
+    p = command("ltr-export", "the feature set and an LTR model in the OpenSearch LTR plugin's formats")
+    p.add_argument("--version", help="model version (default: the champion, else the candidate)")
+    p.add_argument("--out", help="directory (default: var/ltr-export/)")
+    p.set_defaults(run=cmd_ltr_export)
 
     p = command("ltr-replay", "log LTR features for past searches (ubi_queries) not logged yet")
     p.add_argument("--days", type=int, default=7, help="searches of the last N days (default: %(default)s)")

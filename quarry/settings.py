@@ -324,6 +324,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     ltr_featureset: str = "quarry_products_v1"
     """LTR feature set (ltr_models/featuresets/<name>.json) the service logs and ranks with."""
 
+    ltr_rescore: bool = True
+    """Rescore the window's top with the registry's LTR champion when there is one (false: formula only)."""
+
     ltr_feature_log_share: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.05
     """Share of searches (by hashed query id) whose window's LTR features are logged, off the request path."""
 

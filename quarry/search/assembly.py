@@ -14,6 +14,7 @@ from quarry.embeddings import SentenceTransformerEncoder
 from quarry.ltr.feature_log import FeatureLog
 from quarry.ltr.features import FeatureExtractor
 from quarry.ltr.featureset import load_featureset
+from quarry.ltr.serving import LtrRescorer
 from quarry.onnx_encoder import load_query_encoder
 from quarry.privacy import ConsentView, Pseudonyms, ShopperPrivacy, pseudonym_key
 from quarry.query_log import QueryLogWriter
@@ -68,6 +69,11 @@ def search_service(
     )
     alias = settings.products_alias
     features = FeatureExtractor(engine, alias, load_featureset(settings.ltr_featureset))
+    ltr = (
+        LtrRescorer(model_store, features, settings.artifact_reload_interval_s)
+        if settings.ltr_rescore
+        else None
+    )
     service = SearchService(
         engine=engine,
         alias=alias,
@@ -93,10 +99,15 @@ def search_service(
         query_ids=ClientQueryIds(guarded(kv, "client_query_ids")) if settings.ubi_query_id_check else None,
         privacy=privacy,
         features=features,
+        ltr=ltr,
     )
     if feature_log_share > 0:
         service.feature_log = FeatureLog(
-            records_engine or engine, features, service.feature_window, feature_log_share
+            records_engine or engine,
+            features,
+            service.feature_window,
+            feature_log_share,
+            model_version=lambda: (ltr.version() if ltr is not None else None) or "formula",
         )
     return service
 

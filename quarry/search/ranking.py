@@ -139,6 +139,14 @@ class Component(msgspec.Struct, frozen=True):
     contribution: float
 
 
+class LtrScore(msgspec.Struct, frozen=True):
+    """The learned model's score of a result and the features that moved it most (SHAP values)."""
+
+    model: str
+    score: float
+    top_contributions: dict[str, float] | None = None
+
+
 class ScoreBreakdown(msgspec.Struct):
     text: Component  # the fused relevance (keyword and semantic), weighted
     popularity: Component
@@ -150,6 +158,8 @@ class ScoreBreakdown(msgspec.Struct):
     semantic: float | None = None  # cosine similarity to the query; None: no vector
     fused: float = 0.0
     opensearch_explanation: str | None = None
+    ltr: LtrScore | None = None
+    """Set when the learned model ranked the result: its score replaces the formula's."""
 
 
 class RankedHit(msgspec.Struct):
@@ -167,6 +177,7 @@ class RankedHit(msgspec.Struct):
     """The candidate's place in the window: ties keep the candidates' order."""
     shared: float = 0.0
     """The terms every shopper gets (text, popularity, freshness), unrounded."""
+    ltr: LtrScore | None = None
 
     @property
     def breakdown(self) -> ScoreBreakdown:
@@ -184,6 +195,7 @@ class RankedHit(msgspec.Struct):
             keyword=self.relevance.keyword,
             semantic=self.relevance.semantic,
             fused=round(self.relevance.fused, 6),
+            ltr=self.ltr,
         )
 
     def _weight_values(self) -> tuple[float, float, float, float]:

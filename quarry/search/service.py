@@ -18,6 +18,7 @@ from quarry.logs import bind
 from quarry.ltr.context import feature_context
 from quarry.ltr.feature_log import FeatureLog
 from quarry.ltr.features import FeatureContext, FeatureExtractor
+from quarry.ltr.serving import LtrRescorer
 from quarry.privacy import ShopperPrivacy
 from quarry.query_log import QueryLogWriter
 from quarry.search.cache import SearchCache, cache_key
@@ -66,6 +67,7 @@ class Ranked:
     window: CandidateWindow
     signals: PersonalSignals = field(default_factory=PersonalSignals)
     ranked: list[RankedHit] = field(default_factory=list)
+    degraded: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,12 +99,14 @@ class SearchService:
         *,
         privacy: ShopperPrivacy,
         features: FeatureExtractor | None = None,
+        ltr: LtrRescorer | None = None,
     ) -> None:
         """`privacy`: how the controller turns a request's shopper into pseudonyms and consent; held
         here, not injected beside the service, because a second dependency makes Litestar resolve
         them in an anyio task group on every request (4 % of a cached search's CPU, py-spy)."""
         self.privacy = privacy
         self.features = features
+        self.ltr = ltr
         self.feature_log: FeatureLog | None = None  # set once built: it calls `feature_window`
         self.semantic = semantic
         self.query_ids = query_ids
@@ -136,7 +140,34 @@ class SearchService:
         window = fuse_window(keyword.hits, semantic, config, understood, words.shop_word_share)
         signals = self.personalizer.signals(request, [c.hit.id for c in window.candidates])
         ranked = self.personalizer.personalize(rerank(window, config), signals) if window.candidates else []
-        return Ranked(keyword, words, semantic, window, signals, ranked)
+        degraded: list[str] = []
+        if self.ltr is not None and ranked and self.ltr.version() is not None:
+            try:
+                context = self._feature_context(keyword, semantic, signals, config)
+                with span("rerank.ltr", {"quarry.candidates": min(len(ranked), self.ltr.window)}):
+                    ranked = self.ltr.rescore(ranked, context, request.explain)
+            except Exception as exc:  # any model or feature failure: the formula's order stands
+                log.warning("LTR rescoring failed; the formula ranks", extra={"error": repr(exc)})
+                degraded.append("ltr")
+        return Ranked(keyword, words, semantic, window, signals, ranked, degraded)
+
+    def _feature_context(
+        self,
+        keyword: KeywordWindow,
+        semantic: SemanticCandidates | None,
+        signals: PersonalSignals,
+        config: RankingConfig,
+    ) -> FeatureContext:
+        assert self.features is not None  # noqa: S101 - LTR and feature logging are built with one
+        return feature_context(
+            keyword.understood,
+            keyword.hits,
+            semantic,
+            signals,
+            self.features.category_medians(),
+            config.freshness_half_life_days,
+            dt.datetime.now(dt.UTC),
+        )
 
     def _retrieve(
         self, request: SearchRequest, understood: UnderstoodQuery, config: RankingConfig
@@ -175,7 +206,7 @@ class SearchService:
             keyword.response.total,
             fallback,
             window.retrieval,
-            window.degraded,
+            [*window.degraded, *found.degraded],
             config,
         )
 
@@ -189,15 +220,7 @@ class SearchService:
         config = self.ranking.get()
         request = with_query_filters(msgspec.structs.replace(request, sort="relevance"), understood.filters)
         found = self._ranked(request, understood, config)
-        context = feature_context(
-            found.keyword.understood,
-            found.keyword.hits,
-            found.semantic,
-            found.signals,
-            self.features.category_medians(),
-            config.freshness_half_life_days,
-            dt.datetime.now(dt.UTC),
-        )
+        context = self._feature_context(found.keyword, found.semantic, found.signals, config)
         return FeatureWindow(context, [r.hit.id for r in found.ranked[:size]], config.version)
 
     # --- the request --------------------------------------------------------------------------------
@@ -218,9 +241,13 @@ class SearchService:
         # The understanding artifact decides corrections, entities and filters: a new one (a
         # merchandiser's spelling rule) must not be answered from pages the old one made.
         understanding = f"qu:{self.understanding.version}"
+        ranking = config.version
+        if self.ltr is not None:  # the learned model ranks the top of the window when it is there
+            model = self.ltr.version(allow_reload=False)
+            ranking = ranking if model is None else f"{ranking}+ltr:{model}"
         if self.semantic is None or config.retrieval == "keyword":
-            return f"{config.version}|{understanding}"
-        return f"{config.version}|{understanding}|{self.semantic.encoder_id}"
+            return f"{ranking}|{understanding}"
+        return f"{ranking}|{understanding}|{self.semantic.encoder_id}"
 
     def search_in_memory(
         self, request: SearchRequest

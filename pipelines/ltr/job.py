@@ -63,17 +63,28 @@ def train_ltr(settings: Settings, register: bool = True) -> dict[str, Any]:
     model = train_final(groups, featureset.names, cv.rounds)
     now = dt.datetime.now(dt.UTC)
     meta = metadata(model, cv, groups, featureset.name, commit(), now)
-    version = None
+    version, verdict = None, None
     if register:
+        from pipelines.registry import gate
+        from quarry.model_aliases import CHAMPION, SHADOW
+
         registry = registry_of(settings)
         version = registry.store.publish(ARTIFACT, model.save(), meta, activate=False)
         registry.register(ARTIFACT, version)
+        # Judged, not promoted: the service has no LTR shadow or canary yet (docs/ltr.md#status).
+        to = SHADOW if registry.aliases(ARTIFACT).get(CHAMPION) else CHAMPION
+        verdict = gate.decide(registry, ARTIFACT, version, to)
     reports = PROJECT_ROOT / "reports"
     importance_plot(model, reports / "ltr-feature-importance.png")
     summary = {"environment": environment(), "version": version, "cross_validation": cv, **meta}
     write_report("ltr-cv", summary, markdown(cv, meta, version))
     log.info("ltr candidate registered", extra={"version": version, "metrics": meta["metrics"]})
-    return {"artifact": ARTIFACT, "version": version, "cross_validation": msgspec.to_builtins(cv)}
+    return {
+        "artifact": ARTIFACT,
+        "version": version,
+        "cross_validation": msgspec.to_builtins(cv),
+        "gate": msgspec.to_builtins(verdict) if verdict is not None else None,
+    }
 
 
 def markdown(cv: Any, meta: dict[str, Any], version: str | None) -> str:

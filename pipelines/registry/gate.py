@@ -21,8 +21,12 @@ from quarry.adapters.search_engine import SearchEngine
 from quarry.model_aliases import CANARY, CHAMPION, SHADOW
 from quarry.shadow import INDEX as SHADOW_INDEX
 
-OFFLINE_METRICS = {"als": "heldout_ndcg_at_10"}
+OFFLINE_METRICS = {"als": "heldout_ndcg_at_10", "ltr": "cv_golden_ndcg_at_10"}
 """Per artifact: the metric its metadata records, higher is better."""
+FLOOR_METRICS = {"ltr": "cv_formula_golden_ndcg_at_10"}
+"""Per artifact: what the version must beat before anything else, recorded on the same examples (the
+LTR model against the formula it would replace: its first version has no champion to compare with,
+but the formula ranks until then)."""
 SAME_SPLIT_METRICS = {"als": "heldout_served_ndcg_at_10"}
 """Per artifact: the metric a candidate records for itself and for the champion on the same split
 (`champion_<metric>`, with `compared_with` naming that champion); preferred when present, since each
@@ -64,6 +68,16 @@ def promote_when_passed(
 
 
 def offline(registry: ModelRegistry, name: str, version: str) -> GateDecision:
+    floor = FLOOR_METRICS.get(name)
+    if floor is not None:
+        recorded = registry.show(name, version).get("metrics", {})
+        value, bar = recorded.get(OFFLINE_METRICS[name]), recorded.get(floor)
+        if value is None or bar is None or float(value) <= float(bar):
+            return GateDecision(
+                False,
+                "offline",
+                [f"{OFFLINE_METRICS[name]} {value} does not beat {floor} {bar} (same examples)"],
+            )
     first = baseline(registry, name, version, "offline")
     if first is not None:
         return first

@@ -131,3 +131,23 @@ def test_the_offline_gate_prefers_the_champion_scored_on_the_candidates_split(re
     )
     refused = gate.decide(registry, "als", stale, "shadow")
     assert not refused.passed and "0.0230 < champion's 0.0452" in refused.reasons[0]
+
+
+def test_a_learned_ranker_must_beat_the_formula_on_the_same_examples_even_as_the_first_version(
+    registry,
+) -> None:
+    def ltr(model: float, formula: float) -> str:
+        version = registry.store.publish(
+            "ltr",
+            {"model.ubj": b"x"},
+            {"metrics": {"cv_golden_ndcg_at_10": model, "cv_formula_golden_ndcg_at_10": formula}},
+            activate=False,
+        )
+        registry.register("ltr", version)
+        return version
+
+    worse = ltr(0.80, 0.82)
+    refused = gate.decide(registry, "ltr", worse, "champion")
+    assert not refused.passed and "does not beat" in refused.reasons[0]
+    better = ltr(0.85, 0.82)
+    assert gate.decide(registry, "ltr", better, "champion").passed  # the first version: the baseline

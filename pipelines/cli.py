@@ -357,24 +357,14 @@ def cmd_judgments_coec(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ltr_replay(args: argparse.Namespace, settings: Settings) -> int:
-    from pipelines.ltr.replay import past_searches, replay
-    from quarry.ltr.feature_log import FeatureLog
-    from quarry.search.assembly import offline_search_service
-
-    records = _ubi_engine(settings)
-    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=args.days)
-    searches = list(past_searches(records, since, args.limit))
-    with offline_search_service(settings, log_queries=False) as service:
-        assert service.features is not None  # noqa: S101 - the assembly always gives it one
-        feature_log = FeatureLog(records, service.features, service.feature_window, share=1.0)
-        summary = replay(feature_log, records, searches)
+    summary = jobs.ltr_replay(settings, args.days, args.limit)
     print(
-        f"{summary.replayed} of {summary.searches} searches replayed ({summary.already_logged} logged "
-        f"already, {summary.failed} failed): {summary.records} feature records",
+        f"{summary['replayed']} of {summary['searches']} searches replayed ({summary['already_logged']} "
+        f"logged already, {summary['failed']} failed): {summary['records']} feature records",
         file=sys.stderr,
     )
     _emit(summary)
-    return 0 if summary.failed == 0 else 1
+    return 0 if summary["failed"] == 0 else 1
 
 
 def cmd_train_ltr(args: argparse.Namespace, settings: Settings) -> int:

@@ -112,6 +112,22 @@ def train_als(
     }
 
 
+def ltr_replay(settings: Settings, days: int, limit: int) -> dict[str, Any]:
+    """Log LTR features for the last `days` of searches not logged yet (docs/ltr.md#replay)."""
+    from pipelines.ltr.replay import past_searches, replay
+    from quarry.ltr.feature_log import FeatureLog
+    from quarry.search.assembly import offline_search_service
+
+    records = connections.ubi_engine(settings)
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+    searches = list(past_searches(records, since, limit))
+    with offline_search_service(settings, log_queries=False) as service:
+        assert service.features is not None  # noqa: S101 - the assembly always gives it one
+        feature_log = FeatureLog(records, service.features, service.feature_window, share=1.0)
+        summary = replay(feature_log, records, searches)
+    return msgspec.to_builtins(summary)  # type: ignore[no-any-return]
+
+
 def _publish_unless_current(
     settings: Settings, artifact: str, if_missing: bool, build: Callable[[LocalArtifactStore], str]
 ) -> dict[str, Any]:

@@ -41,6 +41,16 @@ def train_als(events_index: str | None = None) -> dict[str, Any]:
     }
 
 
+def ltr_replay(days: int, limit: int = 2000) -> dict[str, Any]:
+    return jobs.ltr_replay(get_settings(), days, limit)
+
+
+def train_ltr() -> dict[str, Any]:
+    from pipelines.ltr.job import train_ltr
+
+    return train_ltr(get_settings())
+
+
 def model_promotion(events_index: str | None = None) -> dict[str, Any]:
     """One look at every served artifact's shadow and canary (pipelines/registry/watch.py)."""
     return jobs.model_promotion(get_settings(), events_index=events_index or None)

@@ -35,6 +35,7 @@ SCHEDULES = {
     "synonyms_apply": None,
     "backfill": None,
     "model_promotion": "*/10 * * * *",
+    "ltr": "@weekly",
 }
 NO_RETRY = {("als", "check_training_data"), ("data_quality", "run_checks")}
 """Gates on data: a fault is not transient, so they fail at once."""

@@ -39,6 +39,8 @@ class Group(msgspec.Struct, frozen=True):
     products: list[str]
     features: list[list[float]]
     labels: list[int]
+    departments: list[str] = []
+    """Each example's top-level category (the Phase-2 baseline weighs by it); empty when unknown."""
 
 
 def golden_groups(
@@ -52,11 +54,19 @@ def golden_groups(
             continue
         window = service.feature_window(SearchRequest(q=query))
         vectors = service.features.extract(window.context, window.product_ids)
+        department = dict(zip(window.product_ids, window.departments, strict=True))
         judged = [p for p in window.product_ids if p in graded and p in vectors.vectors]
         if len(judged) < 2 or len({graded[p] for p in judged}) < 2:
             continue  # nothing to order: every example would have the same grade
         groups.append(
-            Group(query, "golden", judged, [vectors.vectors[p] for p in judged], [graded[p] for p in judged])
+            Group(
+                query,
+                "golden",
+                judged,
+                [vectors.vectors[p] for p in judged],
+                [graded[p] for p in judged],
+                [department.get(p, "") for p in judged],
+            )
         )
     return groups
 

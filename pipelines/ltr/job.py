@@ -47,7 +47,8 @@ def train_ltr(settings: Settings, register: bool = True) -> dict[str, Any]:
     from quarry.search.assembly import offline_search_service
 
     judgments = load_judgments()
-    golden_queries = [q.query for q in load_queries() if q.kind != "absent"]
+    kinds = {q.query: q.kind for q in load_queries()}
+    golden_queries = [q for q, kind in kinds.items() if kind != "absent"]
     with offline_search_service(settings, log_queries=False) as service:
         assert service.features is not None  # noqa: S101 - the assembly always gives it one
         featureset = service.features.featureset
@@ -77,7 +78,7 @@ def train_ltr(settings: Settings, register: bool = True) -> dict[str, Any]:
     reports = PROJECT_ROOT / "reports"
     importance_plot(model, reports / "ltr-feature-importance.png")
     summary = {"environment": environment(), "version": version, "cross_validation": cv, **meta}
-    write_report("ltr-cv", summary, markdown(cv, meta, version))
+    write_report("ltr-cv", summary, markdown(cv, meta, version, kinds))
     log.info("ltr candidate registered", extra={"version": version, "metrics": meta["metrics"]})
     return {
         "artifact": ARTIFACT,
@@ -87,7 +88,18 @@ def train_ltr(settings: Settings, register: bool = True) -> dict[str, Any]:
     }
 
 
-def markdown(cv: Any, meta: dict[str, Any], version: str | None) -> str:
+def by_kind(per_query: dict[str, list[float]], kinds: dict[str, str]) -> list[tuple[str, int, list[float]]]:
+    """(kind, queries, [formula, Phase-2, LTR] mean NDCG@10), out of fold, per golden query kind."""
+    grouped: dict[str, list[list[float]]] = {}
+    for query, scores in per_query.items():
+        grouped.setdefault(kinds.get(query, "?"), []).append(scores)
+    return [
+        (kind, len(rows), [sum(r[i] for r in rows) / len(rows) for i in range(3)])
+        for kind, rows in sorted(grouped.items())
+    ]
+
+
+def markdown(cv: Any, meta: dict[str, Any], version: str | None, kinds: dict[str, str]) -> str:
     window = meta["data_window"]
     lines = [
         f"# ltr-cv ({meta['code_commit']}, {window['built_at']})",
@@ -95,18 +107,29 @@ def markdown(cv: Any, meta: dict[str, Any], version: str | None) -> str:
         f"Feature set `{meta['featureset']}`; {window['golden_groups']} golden and "
         f"{window['click_groups']} click query groups, {window['examples']} examples; "
         f"{len(cv.folds)}-fold cross-validation by query. "
-        "Each fold's golden queries are scored twice on the same examples: in the formula's window order "
-        "and in the model's. NDCG@10 with gains 2^grade - 1.",
+        "Each fold's golden queries are scored three times on the same examples: in the formula's window "
+        "order, by Phase-2 per-category weights tuned by coordinate ascent on the other folds, and by the "
+        "model trained on the other folds. NDCG@10 with gains 2^grade - 1, over the window's judged "
+        "products.",
         "",
-        "| fold | golden queries | formula NDCG@10 | LTR NDCG@10 | best round |",
-        "| ---: | ---: | ---: | ---: | ---: |",
+        "| fold | golden queries | formula | Phase-2 weights | LTR | best round |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
         *[
-            f"| {f.fold} | {f.golden_queries} | {f.formula_ndcg_at_10:.4f} | {f.ltr_ndcg_at_10:.4f} | "
-            f"{f.best_iteration} |"
+            f"| {f.fold} | {f.golden_queries} | {f.formula_ndcg_at_10:.4f} | {f.phase2_ndcg_at_10:.4f} | "
+            f"{f.ltr_ndcg_at_10:.4f} | {f.best_iteration} |"
             for f in cv.folds
         ],
         f"| all | {sum(f.golden_queries for f in cv.folds)} | {cv.formula_ndcg_at_10:.4f} | "
-        f"{cv.ltr_ndcg_at_10:.4f} | {cv.rounds} (final) |",
+        f"{cv.phase2_ndcg_at_10:.4f} | {cv.ltr_ndcg_at_10:.4f} | {cv.rounds} (final) |",
+        "",
+        "By golden query kind (each query scored by the fold that did not train on it):",
+        "",
+        "| kind | queries | formula | Phase-2 weights | LTR | LTR - formula |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        *[
+            f"| {kind} | {n} | {v[0]:.4f} | {v[1]:.4f} | {v[2]:.4f} | {v[2] - v[0]:+.4f} |"
+            for kind, n, v in by_kind(cv.per_query, kinds)
+        ],
         "",
         f"Registered: `{ARTIFACT}` version `{version}` as `candidate`." if version else "Not registered.",
         "",

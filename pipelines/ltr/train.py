@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from pipelines.ltr.dataset import Group, training_set
+from pipelines.ltr.phase2 import Phase2Weights
 from quarry.ltr.ranker import ARTIFACT, LtrRanker
 
 log = logging.getLogger("pipelines.ltr")
@@ -31,6 +32,7 @@ class FoldResult(msgspec.Struct, frozen=True):
     fold: int
     golden_queries: int
     formula_ndcg_at_10: float
+    phase2_ndcg_at_10: float
     ltr_ndcg_at_10: float
     best_iteration: int
 
@@ -38,8 +40,12 @@ class FoldResult(msgspec.Struct, frozen=True):
 class CrossValidation(msgspec.Struct, frozen=True):
     folds: list[FoldResult]
     formula_ndcg_at_10: float
+    phase2_ndcg_at_10: float
     ltr_ndcg_at_10: float
     rounds: int
+    per_query: dict[str, list[float]] = {}
+    """Golden query -> [formula, Phase-2, LTR] NDCG@10, each scored by the fold that did not train on
+    it."""
 
 
 def ndcg_at(labels_in_order: list[int], k: int = K) -> float:
@@ -69,6 +75,7 @@ def cross_validate(
 ) -> CrossValidation:
     assignment = folds_of(groups)
     results = []
+    per_query: dict[str, list[float]] = {}
     for fold in range(FOLDS):
         test = [g for g, f in zip(groups, assignment, strict=True) if f == fold and g.source == "golden"]
         rest = [g for g, f in zip(groups, assignment, strict=True) if f != fold]
@@ -82,28 +89,31 @@ def cross_validate(
             training_set([g for g in rest if g.query not in stopping], names),
             training_set([g for g in rest if g.query in stopping], names),
         )
+        phase2 = Phase2Weights(names)
+        phase2.fit(rest)
         formula = [ndcg_at(g.labels) for g in test]
+        tuned = [phase2.ndcg(g) for g in test]
         learned = [ndcg_at(_by_model(g, model.score(g.features))) for g in test]
+        for group, *scores in zip(test, formula, tuned, learned, strict=True):
+            per_query[group.query] = [round(v, 4) for v in scores]
         results.append(
             FoldResult(
                 fold=fold,
                 golden_queries=len(test),
                 formula_ndcg_at_10=round(statistics.fmean(formula), 4),
+                phase2_ndcg_at_10=round(statistics.fmean(tuned), 4),
                 ltr_ndcg_at_10=round(statistics.fmean(learned), 4),
                 best_iteration=model.best_iteration or 0,
             )
         )
         log.info("fold scored", extra=msgspec.to_builtins(results[-1]))
-    weights = [r.golden_queries for r in results]
     return CrossValidation(
         folds=results,
-        formula_ndcg_at_10=round(
-            sum(r.formula_ndcg_at_10 * w for r, w in zip(results, weights, strict=True)) / sum(weights), 4
-        ),
-        ltr_ndcg_at_10=round(
-            sum(r.ltr_ndcg_at_10 * w for r, w in zip(results, weights, strict=True)) / sum(weights), 4
-        ),
+        formula_ndcg_at_10=round(statistics.fmean(v[0] for v in per_query.values()), 4),
+        phase2_ndcg_at_10=round(statistics.fmean(v[1] for v in per_query.values()), 4),
+        ltr_ndcg_at_10=round(statistics.fmean(v[2] for v in per_query.values()), 4),
         rounds=max(1, int(statistics.median(r.best_iteration + 1 for r in results))),
+        per_query=per_query,
     )
 
 
@@ -130,6 +140,7 @@ def metadata(
         "metrics": {
             "cv_golden_ndcg_at_10": cv.ltr_ndcg_at_10,
             "cv_formula_golden_ndcg_at_10": cv.formula_ndcg_at_10,
+            "cv_phase2_golden_ndcg_at_10": cv.phase2_ndcg_at_10,
             "cv_folds": [msgspec.to_builtins(f) for f in cv.folds],
         },
         "input_snapshot": {

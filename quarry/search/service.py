@@ -78,6 +78,8 @@ class FeatureWindow:
     context: FeatureContext
     product_ids: list[str]
     ranking_version: str
+    departments: list[str] = field(default_factory=list)
+    """Each product's top-level category, in `product_ids` order."""
 
 
 class PageTooDeepError(ValueError):
@@ -221,7 +223,13 @@ class SearchService:
         request = with_query_filters(msgspec.structs.replace(request, sort="relevance"), understood.filters)
         found = self._ranked(request, understood, config)
         context = self._feature_context(found.keyword, found.semantic, found.signals, config)
-        return FeatureWindow(context, [r.hit.id for r in found.ranked[:size]], config.version)
+        top = found.ranked[:size]
+        return FeatureWindow(
+            context,
+            [r.hit.id for r in top],
+            config.version,
+            [str(r.hit.source.get("category_lvl1") or "") for r in top],
+        )
 
     # --- the request --------------------------------------------------------------------------------
 

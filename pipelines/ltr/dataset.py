@@ -41,6 +41,8 @@ class Group(msgspec.Struct, frozen=True):
     labels: list[int]
     departments: list[str] = []
     """Each example's top-level category (the Phase-2 baseline weighs by it); empty when unknown."""
+    at: str = ""
+    """When the logged search happened (click groups): the time split holds out the newest."""
 
 
 def golden_groups(
@@ -86,9 +88,8 @@ def click_groups(records: Iterable[FeatureRecord], model: PositionBasedModel, sk
         labels = [min(MAX_GRADE, round(MAX_GRADE * alpha[r.product_id])) for r in labelled]
         if len(labelled) < 2 or len(set(labels)) < 2:
             continue
-        groups.append(
-            Group(query, "clicks", [r.product_id for r in labelled], [r.features for r in labelled], labels)
-        )
+        products, vectors = [r.product_id for r in labelled], [r.features for r in labelled]
+        groups.append(Group(query, "clicks", products, vectors, labels, at=found[0].at))
     return groups
 
 

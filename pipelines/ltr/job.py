@@ -14,7 +14,7 @@ from pipelines.bench.report import commit, environment, write_report
 from pipelines.golden import load_judgments, load_queries
 from pipelines.ltr.click_model import cells_from_events, fit_pbm
 from pipelines.ltr.dataset import click_groups, golden_groups, read_records
-from pipelines.ltr.train import cross_validate, metadata, train_final
+from pipelines.ltr.train import cross_validate, metadata, time_split, train_final
 from quarry import connections
 from quarry.ltr.ranker import ARTIFACT, LtrRanker
 from quarry.settings import PROJECT_ROOT, Settings
@@ -61,9 +61,11 @@ def train_ltr(settings: Settings, register: bool = True) -> dict[str, Any]:
     if not groups:
         raise RuntimeError("no training examples: the golden windows matched no judged products")
     cv = cross_validate(groups, featureset.names)
+    split = time_split(groups, featureset.names)
     model = train_final(groups, featureset.names, cv.rounds)
     now = dt.datetime.now(dt.UTC)
     meta = metadata(model, cv, groups, featureset.name, commit(), now)
+    meta["metrics"]["time_split"] = msgspec.to_builtins(split) if split is not None else None
     version, verdict = None, None
     if register:
         from pipelines.registry import gate
@@ -99,6 +101,17 @@ def by_kind(per_query: dict[str, list[float]], kinds: dict[str, str]) -> list[tu
     ]
 
 
+def time_split_line(split: dict[str, Any] | None) -> str:
+    if split is None:
+        return "Held-out click NDCG on a time split: too few logged searches with click judgments yet."
+    return (
+        f"Held-out click NDCG@10 on a time split (the newest {split['held_out_click_groups']} logged "
+        f"searches, from {split['held_out_from']}; the model trained on the {split['train_click_groups']} "
+        f"older and the golden groups): formula {split['formula_ndcg_at_10']:.4f}, "
+        f"LTR {split['ltr_ndcg_at_10']:.4f} ({split['relative_gain']:+.1%})."
+    )
+
+
 def markdown(cv: Any, meta: dict[str, Any], version: str | None, kinds: dict[str, str]) -> str:
     window = meta["data_window"]
     lines = [
@@ -121,6 +134,8 @@ def markdown(cv: Any, meta: dict[str, Any], version: str | None, kinds: dict[str
         ],
         f"| all | {sum(f.golden_queries for f in cv.folds)} | {cv.formula_ndcg_at_10:.4f} | "
         f"{cv.phase2_ndcg_at_10:.4f} | {cv.ltr_ndcg_at_10:.4f} | {cv.rounds} (final) |",
+        "",
+        time_split_line(meta["metrics"]["time_split"]),
         "",
         "By golden query kind (each query scored by the fold that did not train on it):",
         "",

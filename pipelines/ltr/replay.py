@@ -1,5 +1,6 @@
 """Feature replay (docs/ltr.md#replay): log LTR features for searches that happened before feature
-logging did, so a first model has examples. Each past search in `ubi_queries` is run again through
+logging did, so a first model has examples. Each past search that shoppers saw (it has impression
+events; its record in `ubi_queries` gives the query and shopper) is run again through
 the search core as its shopper ran it (same pseudonymous user and session, for the personal
 features) and logged under its own `query_id` with `source: replay`.
 
@@ -17,7 +18,7 @@ import msgspec
 from quarry.adapters.search_engine import SearchEngine
 from quarry.ltr.feature_log import INDEX_PREFIX, FeatureLog
 from quarry.search.schemas import SearchRequest
-from quarry.ubi import UBI_QUERIES
+from quarry.ubi import UBI_EVENTS, UBI_QUERIES
 
 log = logging.getLogger("pipelines.ltr")
 
@@ -38,16 +39,39 @@ class ReplaySummary(msgspec.Struct, frozen=True):
 
 
 def past_searches(engine: SearchEngine, since: dt.datetime, limit: int) -> Iterator[PastSearch]:
-    """The newest `limit` logged searches since `since`, newest first."""
-    body = {
-        "size": limit,
-        "_source": ["query_id", "user_query", "user_id", "session_id"],
-        "query": {"range": {"timestamp": {"gte": since.isoformat()}}},
-        "sort": [{"timestamp": "desc"}],
+    """The newest `limit` searches since `since` that shoppers saw (they have impression events:
+    only those can become click judgments), newest first."""
+    seen = {
+        "size": 0,
+        "query": {
+            "bool": {
+                "filter": [
+                    {"term": {"action_name": "impression"}},
+                    {"range": {"timestamp": {"gte": since.isoformat()}}},
+                ]
+            }
+        },
+        "aggs": {
+            "searches": {
+                "terms": {"field": "query_id", "size": limit, "order": {"last": "desc"}},
+                "aggs": {"last": {"max": {"field": "timestamp"}}},
+            }
+        },
     }
-    for hit in engine.search(UBI_QUERIES, body).hits:
-        if hit.source.get("query_id") and hit.source.get("user_query"):
-            yield msgspec.convert(hit.source, PastSearch)
+    buckets = engine.search(UBI_EVENTS, seen).aggregations.get("searches", {}).get("buckets", [])
+    ids = [str(b["key"]) for b in buckets]
+    if not ids:
+        return
+    body = {
+        "size": len(ids),
+        "_source": ["query_id", "user_query", "user_id", "session_id"],
+        "query": {"terms": {"query_id": ids}},
+    }
+    found = {h.source.get("query_id"): h.source for h in engine.search(UBI_QUERIES, body).hits}
+    for query_id in ids:  # newest first, as the events ordered them
+        source = found.get(query_id)
+        if source and source.get("user_query"):
+            yield msgspec.convert(source, PastSearch)
 
 
 def logged_query_ids(engine: SearchEngine, query_ids: list[str]) -> set[str]:

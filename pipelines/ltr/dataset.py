@@ -2,15 +2,16 @@
 scale (0 to 4, the golden set's):
 
 - **golden**: every golden query's ranked window through the search core, labelled with the golden
-  set's grades where the product is judged (unjudged window products are left out, not taken as 0);
+  set's grades (an unjudged product is 0, as `make eval` counts it);
 - **clicks**: the logged windows of live and replayed searches (quarry-ltr-features-*), labelled
   with the position-based click model's attractiveness of (query, product), as round(4 * alpha), for
   pairs shown at least MIN_IMPRESSIONS times.
 
-A query in both is taken from the golden set only: expert grades over inferred ones. Click groups
-weigh CLICK_WEIGHT of a golden group, because their labels are estimates and their windows repeat
-(one group per logged search). Each example keeps its window rank, the formula's order, so the
-formula is scored on exactly the same examples as the model."""
+A query may have both: its golden group and the click groups of its logged searches all train, the
+click groups at CLICK_WEIGHT of a golden group's weight, because their labels are estimates and
+their windows repeat (one group per logged search). Evaluation uses golden grades only, and
+cross-validation keeps every group of one query in one fold. Examples keep the window's order, the
+formula's, so the formula is scored on exactly the same examples as the model."""
 
 from __future__ import annotations
 
@@ -57,23 +58,26 @@ def golden_groups(
         window = service.feature_window(SearchRequest(q=query))
         vectors = service.features.extract(window.context, window.product_ids)
         department = dict(zip(window.product_ids, window.departments, strict=True))
-        judged = [p for p in window.product_ids if p in graded and p in vectors.vectors]
-        if len(judged) < 2 or len({graded[p] for p in judged}) < 2:
-            continue  # nothing to order: every example would have the same grade
+        shown = [p for p in window.product_ids if p in vectors.vectors]
+        labels = [graded.get(p, 0) for p in shown]  # unjudged is 0, as make eval counts it
+        if len(set(labels)) < 2:
+            continue  # nothing to order: every example has the same grade
         groups.append(
             Group(
                 query,
                 "golden",
-                judged,
-                [vectors.vectors[p] for p in judged],
-                [graded[p] for p in judged],
-                [department.get(p, "") for p in judged],
+                shown,
+                [vectors.vectors[p] for p in shown],
+                labels,
+                [department.get(p, "") for p in shown],
             )
         )
     return groups
 
 
-def click_groups(records: Iterable[FeatureRecord], model: PositionBasedModel, skip: set[str]) -> list[Group]:
+def click_groups(
+    records: Iterable[FeatureRecord], model: PositionBasedModel, skip: frozenset[str] = frozenset()
+) -> list[Group]:
     """One group per logged search whose query the click model knows, minus the `skip` queries."""
     by_search: defaultdict[str, list[FeatureRecord]] = defaultdict(list)
     for record in records:

@@ -52,6 +52,7 @@ class LtrFeaturesBench(msgspec.Struct):
     queries: int
     rounds: int
     features_templated: int
+    featureset: str
     sides: list[Side]
     cheaper: str
 
@@ -152,6 +153,7 @@ def run(settings: Settings) -> LtrFeaturesBench:
         queries=len(queries),
         rounds=ROUNDS,
         features_templated=len(featureset.templated),
+        featureset=featureset.name,
         sides=sides,
         cheaper=cheaper,
     )
@@ -163,7 +165,7 @@ def main() -> int:
     lines = [
         f"# bench-ltr-features ({env['commit']}, {env['measured_at']})",
         "",
-        f"The {report.features_templated} templated features of `quarry_products_v1` for a window of up to "
+        f"The {report.features_templated} templated features of `{report.featureset}` for a window of up to "
         f"{report.window} products, {report.queries} golden queries x {report.rounds} rounds, interleaved; "
         "OpenSearch CPU (process tree, user + system) and client latency per request. Baseline: the "
         "keyword window query, in the same rounds.",

@@ -49,6 +49,8 @@ def rescore_query(featureset: FeatureSet, model_name: str) -> dict[str, Any]:
         "keyword_ranks": {},
         "semantic_ranks": {},
         "category_medians": {},
+        "fused_relevance": {},
+        "formula_scores": {},
     }
     missing = sorted(set(featureset.params) - set(params))
     if missing:

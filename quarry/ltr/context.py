@@ -8,6 +8,7 @@ import datetime as dt
 from quarry.adapters.search_engine import Hit
 from quarry.ltr.features import FeatureContext
 from quarry.search.personalize import PersonalSignals
+from quarry.search.ranking import RankedHit
 from quarry.search.semantic import SemanticCandidates
 from quarry.understanding.schemas import UnderstoodQuery
 
@@ -27,10 +28,13 @@ def feature_context(
     category_medians: dict[str, float],
     half_life_days: float,
     now: dt.datetime,
+    ranked: list[RankedHit] | None = None,
 ) -> FeatureContext:
     """`keywords` is the query as normalized (what the shopper typed), `corrected` as searched (after
     an applied correction, without the words that became filters): the two differ exactly when
-    understanding changed the query. Entities: the first brand and category the query names."""
+    understanding changed the query. Entities: the first brand and category the query names.
+    `ranked`: the formula's window, whose fused relevance and final score are features (the model
+    starts from what the formula knows)."""
     entities = understood.entities
     return FeatureContext(
         keywords=understood.normalized,
@@ -45,4 +49,6 @@ def feature_context(
         keyword_ranks=reciprocal_ranks(keyword_hits),
         semantic_ranks=reciprocal_ranks(semantic.hits) if semantic is not None else {},
         category_medians=category_medians,
+        fused_relevance={r.hit.id: r.relevance.fused for r in ranked or []},
+        formula_scores={r.hit.id: r.score for r in ranked or []},
     )

@@ -53,6 +53,10 @@ class FeatureContext(msgspec.Struct, frozen=True):
     semantic_ranks: dict[str, float] = {}
     category_medians: dict[str, float] = {}
     """Median price per level-2 category."""
+    fused_relevance: dict[str, float] = {}
+    """The keyword and semantic relevance fused as the formula's text term, by product id."""
+    formula_scores: dict[str, float] = {}
+    """The Phase-1 formula's final score, by product id: what the model improves on."""
 
     def params(self) -> dict[str, Any]:
         built: dict[str, Any] = msgspec.to_builtins(self)
@@ -108,6 +112,8 @@ SCRIPTED: dict[str, Callable[[ProductValues, FeatureContext], float]] = {
     "session_affinity": lambda p, c: float(c.session_categories.get(p.category_lvl1 or "", 0.0)),
     "keyword_reciprocal_rank": _by_product("keyword_ranks"),
     "semantic_reciprocal_rank": _by_product("semantic_ranks"),
+    "fused_relevance": _by_product("fused_relevance"),
+    "formula_score": _by_product("formula_scores"),
 }
 
 

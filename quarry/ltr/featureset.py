@@ -25,7 +25,7 @@ import msgspec
 from quarry.settings import PROJECT_ROOT
 
 FEATURESET_DIR = PROJECT_ROOT / "ltr_models" / "featuresets"
-DEFAULT_FEATURESET = "quarry_products_v1"
+DEFAULT_FEATURESET = "quarry_products_v2"
 
 
 class FeatureDefinition(msgspec.Struct, frozen=True):

@@ -145,7 +145,7 @@ class SearchService:
         degraded: list[str] = []
         if self.ltr is not None and ranked and self.ltr.version() is not None:
             try:
-                context = self._feature_context(keyword, semantic, signals, config)
+                context = self._feature_context(keyword, semantic, signals, config, ranked)
                 with span("rerank.ltr", {"quarry.candidates": min(len(ranked), self.ltr.window)}):
                     ranked = self.ltr.rescore(ranked, context, request.explain)
             except Exception as exc:  # any model or feature failure: the formula's order stands
@@ -159,6 +159,7 @@ class SearchService:
         semantic: SemanticCandidates | None,
         signals: PersonalSignals,
         config: RankingConfig,
+        ranked: list[RankedHit],
     ) -> FeatureContext:
         assert self.features is not None  # noqa: S101 - LTR and feature logging are built with one
         return feature_context(
@@ -169,6 +170,7 @@ class SearchService:
             self.features.category_medians(),
             config.freshness_half_life_days,
             dt.datetime.now(dt.UTC),
+            ranked,
         )
 
     def _retrieve(
@@ -222,7 +224,7 @@ class SearchService:
         config = self.ranking.get()
         request = with_query_filters(msgspec.structs.replace(request, sort="relevance"), understood.filters)
         found = self._ranked(request, understood, config)
-        context = self._feature_context(found.keyword, found.semantic, found.signals, config)
+        context = self._feature_context(found.keyword, found.semantic, found.signals, config, found.ranked)
         top = found.ranked[:size]
         return FeatureWindow(
             context,

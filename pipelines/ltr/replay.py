@@ -74,12 +74,15 @@ def past_searches(engine: SearchEngine, since: dt.datetime, limit: int) -> Itera
             yield msgspec.convert(source, PastSearch)
 
 
-def logged_query_ids(engine: SearchEngine, query_ids: list[str]) -> set[str]:
+def logged_query_ids(engine: SearchEngine, query_ids: list[str], featureset: str) -> set[str]:
+    """The searches among `query_ids` logged with this feature set already."""
     if not query_ids or not engine.index_exists(f"{INDEX_PREFIX}-*"):
         return set()
     body = {
         "size": 0,
-        "query": {"terms": {"query_id": query_ids}},
+        "query": {
+            "bool": {"filter": [{"terms": {"query_id": query_ids}}, {"term": {"featureset": featureset}}]}
+        },
         "aggs": {"ids": {"terms": {"field": "query_id", "size": len(query_ids)}}},
     }
     buckets = engine.search(f"{INDEX_PREFIX}-*", body).aggregations.get("ids", {}).get("buckets", [])
@@ -92,7 +95,7 @@ def replay(
     """Replay every search not logged yet; a search that fails is counted and skipped."""
     from tqdm import tqdm
 
-    done = logged_query_ids(records_engine, [s.query_id for s in searches])
+    done = logged_query_ids(records_engine, [s.query_id for s in searches], feature_log.featureset)
     replayed = failed = written = 0
     for search in tqdm(searches, desc="replay", unit="search"):
         if search.query_id in done:

@@ -111,7 +111,7 @@ def write_records(engine: SearchEngine, found: Iterable[FeatureRecord]) -> int:
     by_index: dict[str, list[bytes]] = {}
     for record in found:
         index = feature_log_index(dt.datetime.fromtimestamp(record.now_millis / 1000, dt.UTC))
-        doc_id = f"{record.query_id}:{record.product_id}"
+        doc_id = f"{record.featureset}:{record.query_id}:{record.product_id}"  # a new set logs beside the old
         by_index.setdefault(index, []).append(index_action(index, doc_id, msgspec.to_builtins(record)))
     written = 0
     for index, actions in by_index.items():
@@ -144,6 +144,10 @@ class FeatureLog:
         self._thread: threading.Thread | None = None
         self._idle = threading.Event()
         self._idle.set()
+
+    @property
+    def featureset(self) -> str:
+        return self._extractor.featureset.name
 
     def sampled(self, query_id: str) -> bool:
         return self.share > 0 and bucket(SALT, query_id) < self.share

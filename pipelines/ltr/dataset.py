@@ -47,8 +47,14 @@ class Group(msgspec.Struct, frozen=True):
 
 
 def golden_groups(
-    service: SearchService, judgments: dict[str, dict[str, int]], queries: Iterable[str]
+    service: SearchService,
+    judgments: dict[str, dict[str, int]],
+    queries: Iterable[str],
+    unordered: dict[str, float] | None = None,
 ) -> list[Group]:
+    """`unordered`, when given, receives the NDCG@10 of each golden query whose window has nothing to
+    order (every product the same grade): the same for any ranker, it still counts in the average
+    over the golden set."""
     assert service.features is not None  # noqa: S101 - the assembly always gives it one
     groups = []
     for query in tqdm(list(queries), desc="golden windows", unit="query"):
@@ -60,8 +66,10 @@ def golden_groups(
         department = dict(zip(window.product_ids, window.departments, strict=True))
         shown = [p for p in window.product_ids if p in vectors.vectors]
         labels = [graded.get(p, 0) for p in shown]  # unjudged is 0, as make eval counts it
-        if len(set(labels)) < 2:
-            continue  # nothing to order: every example has the same grade
+        if len(set(labels)) < 2:  # nothing to order: every example has the same grade
+            if unordered is not None:
+                unordered[query] = 1.0 if labels and labels[0] > 0 else 0.0
+            continue
         groups.append(
             Group(
                 query,

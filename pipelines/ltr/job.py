@@ -52,7 +52,8 @@ def train_ltr(settings: Settings, register: bool = True) -> dict[str, Any]:
     with offline_search_service(settings, log_queries=False) as service:
         assert service.features is not None  # noqa: S101 - the assembly always gives it one
         featureset = service.features.featureset
-        groups = golden_groups(service, judgments, golden_queries)
+        unordered: dict[str, float] = {}
+        groups = golden_groups(service, judgments, golden_queries, unordered)
     ubi = connections.ubi_engine(settings)
     cells = cells_from_events(read_coec_events(ubi, CLICK_MAX_RANK), CLICK_MAX_RANK)
     if cells:
@@ -66,6 +67,7 @@ def train_ltr(settings: Settings, register: bool = True) -> dict[str, Any]:
     now = dt.datetime.now(dt.UTC)
     meta = metadata(model, cv, groups, featureset.name, commit(), now)
     meta["metrics"]["time_split"] = msgspec.to_builtins(split) if split is not None else None
+    meta["metrics"]["golden_set"] = whole_golden_set(cv.per_query, unordered)
     version, verdict = None, None
     if register:
         from pipelines.registry import gate
@@ -101,6 +103,26 @@ def by_kind(per_query: dict[str, list[float]], kinds: dict[str, str]) -> list[tu
     ]
 
 
+def whole_golden_set(per_query: dict[str, list[float]], unordered: dict[str, float]) -> dict[str, Any]:
+    """NDCG@10 over every golden query with a judged window, as make eval averages it: the queries
+    with nothing to order count the same for every ranker."""
+    rows = [*per_query.values(), *([v, v, v] for v in unordered.values())]
+    if not rows:
+        return {}
+    mean = [round(sum(r[i] for r in rows) / len(rows), 4) for i in range(3)]
+    return {"queries": len(rows), "formula": mean[0], "phase2": mean[1], "ltr": mean[2]}
+
+
+def golden_set_line(whole: dict[str, Any]) -> str:
+    if not whole:
+        return ""
+    return (
+        f"Over all {whole['queries']} golden queries with a judged window (those with nothing to order "
+        f"score the same for every ranker): formula {whole['formula']:.4f}, Phase-2 {whole['phase2']:.4f}, "
+        f"LTR {whole['ltr']:.4f} ({whole['ltr'] - whole['formula']:+.4f})."
+    )
+
+
 def time_split_line(split: dict[str, Any] | None) -> str:
     if split is None:
         return "Held-out click NDCG on a time split: too few logged searches with click judgments yet."
@@ -134,6 +156,8 @@ def markdown(cv: Any, meta: dict[str, Any], version: str | None, kinds: dict[str
         ],
         f"| all | {sum(f.golden_queries for f in cv.folds)} | {cv.formula_ndcg_at_10:.4f} | "
         f"{cv.phase2_ndcg_at_10:.4f} | {cv.ltr_ndcg_at_10:.4f} | {cv.rounds} (final) |",
+        "",
+        golden_set_line(meta["metrics"]["golden_set"]),
         "",
         time_split_line(meta["metrics"]["time_split"]),
         "",

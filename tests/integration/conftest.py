@@ -27,3 +27,24 @@ def events_index(engine, settings):
     engine.create_index(name, json.loads((Path(settings.mappings_dir) / "ubi_events.json").read_text()))
     yield name
     engine.delete_index(name)
+
+
+def logged_windows(engine, settings, queries: list[str]) -> list:
+    """The windows of `queries`, logged through the LTR feature log (as a replay) under query ids of
+    this call and read back from its indices, in (search, window rank) order."""
+    import msgspec
+
+    from quarry.ltr.feature_log import INDEX_PREFIX, FeatureLog, FeatureRecord
+    from quarry.search.assembly import offline_search_service
+    from quarry.search.schemas import SearchRequest
+
+    run = f"logged-{uuid.uuid4().hex[:8]}-"
+    with offline_search_service(settings, log_queries=False) as service:
+        assert service.features is not None
+        feature_log = FeatureLog(engine, service.features, service.feature_window, share=1.0)
+        for n, query in enumerate(queries):
+            feature_log.log_now(SearchRequest(q=query), f"{run}{n}", source="replay")
+    engine.request("POST", f"/{INDEX_PREFIX}-*/_refresh")
+    hits = engine.search(f"{INDEX_PREFIX}-*", {"size": 10_000, "query": {"prefix": {"query_id": run}}}).hits
+    records = [msgspec.convert(h.source, FeatureRecord) for h in hits]
+    return sorted(records, key=lambda r: (r.query_id, r.window_rank))

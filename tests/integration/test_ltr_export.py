@@ -7,21 +7,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
 from pathlib import Path
 
 import jsonschema
-import msgspec
 import pytest
 
 from pipelines.golden import load_judgments
 from pipelines.ltr.export import export
-from quarry.ltr.feature_log import INDEX_PREFIX, FeatureLog, FeatureRecord
+from quarry.ltr.feature_log import FeatureRecord
 from quarry.ltr.featureset import load_featureset
 from quarry.ltr.ranker import LtrRanker, TrainingSet, TreeEnsemble
-from quarry.search.assembly import offline_search_service
-from quarry.search.schemas import SearchRequest
 from quarry.settings import PROJECT_ROOT
+from tests.integration.conftest import logged_windows
 
 SCHEMAS = PROJECT_ROOT / "ltr_models" / "schemas"
 QUERIES = [
@@ -43,18 +40,7 @@ QUERIES = [
 
 @pytest.fixture(scope="module")
 def logged(engine, demo_catalog) -> list[FeatureRecord]:
-    """Windows of a few queries, logged through the feature log and read back from its index."""
-    run = uuid.uuid4().hex[:8]
-    with offline_search_service(demo_catalog, log_queries=False) as service:
-        assert service.features is not None
-        feature_log = FeatureLog(engine, service.features, service.feature_window, share=1.0)
-        for n, query in enumerate(QUERIES):
-            feature_log.log_now(SearchRequest(q=query), f"export-{run}-{n}", source="replay")
-    engine.request("POST", f"/{INDEX_PREFIX}-*/_refresh")
-    found = engine.search(
-        f"{INDEX_PREFIX}-*", {"size": 5000, "query": {"prefix": {"query_id": f"export-{run}-"}}}
-    )
-    return [msgspec.convert(h.source, FeatureRecord) for h in found.hits]
+    return logged_windows(engine, demo_catalog, QUERIES)
 
 
 def test_the_export_is_valid_and_the_exported_model_scores_as_the_booster(logged, tmp_path: Path) -> None:

@@ -5,17 +5,16 @@ features that moved it; a failure while rescoring leaves the formula's order, ma
 from __future__ import annotations
 
 import shutil
-import uuid
 from pathlib import Path
 
 import msgspec
 import pytest
 
 from quarry.adapters.artifact_store import LocalArtifactStore
-from quarry.ltr.feature_log import INDEX_PREFIX, FeatureLog, FeatureRecord
+from quarry.ltr.feature_log import FeatureRecord
+from quarry.ltr.featureset import load_featureset
 from quarry.ltr.ranker import ARTIFACT, LtrRanker, TrainingSet
-from quarry.search.assembly import offline_search_service
-from quarry.search.schemas import SearchRequest
+from tests.integration.conftest import logged_windows
 
 QUERIES = ["running shoes", "gaming laptop", "office chair", "coffee maker", "yoga mat", "backpack", "tent"]
 RATING = "rating"
@@ -28,20 +27,8 @@ def with_ltr_champion(demo_catalog, engine, tmp_path_factory) -> tuple[object, s
     root = Path(tmp_path_factory.mktemp("ltr-store")) / "artifacts"
     shutil.copytree(demo_catalog.artifacts_dir, root)
     settings = msgspec.structs.replace(demo_catalog, artifacts_dir=str(root))
-    run = uuid.uuid4().hex[:8]
-    with offline_search_service(settings, log_queries=False) as service:
-        assert service.features is not None
-        featureset = service.features.featureset
-        feature_log = FeatureLog(engine, service.features, service.feature_window, share=1.0)
-        for n, query in enumerate(QUERIES):
-            feature_log.log_now(SearchRequest(q=query), f"serve-{run}-{n}", source="replay")
-    engine.request("POST", f"/{INDEX_PREFIX}-*/_refresh")
-    hits = engine.search(
-        f"{INDEX_PREFIX}-*", {"size": 5000, "query": {"prefix": {"query_id": f"serve-{run}-"}}}
-    ).hits
-    records = sorted(
-        (msgspec.convert(h.source, FeatureRecord) for h in hits), key=lambda r: (r.query_id, r.window_rank)
-    )
+    records = logged_windows(engine, settings, QUERIES)
+    featureset = load_featureset(records[0].featureset)
     column = featureset.names.index(RATING)
     groups: dict[str, list[FeatureRecord]] = {}
     for record in records:

@@ -152,7 +152,7 @@ def stage_timings(settings: Settings, mix: list[dict[str, str]]) -> list[StageTi
     from quarry.onnx_encoder import load_query_encoder
     from quarry.search.assembly import offline_search_service
     from quarry.search.schemas import SearchRequest
-    from quarry.tracing import configure_tracing, shutdown_tracing
+    from quarry.tracing import configure_tracing, server_span, shutdown_tracing
 
     uncached = msgspec.structs.replace(settings, search_cache_ttl_s=0, query_vector_cache=False)
     spans = InMemorySpanExporter()
@@ -163,7 +163,8 @@ def stage_timings(settings: Settings, mix: list[dict[str, str]]) -> list[StageTi
             service.search(SearchRequest(q=mix[0]["q"]))  # loads the models and artifacts
             for params in mix:
                 spans.clear()
-                service.search(SearchRequest(q=params["q"]))
+                with server_span("GET /v1/search", {}, {}):  # stages record under a request's span
+                    service.search(SearchRequest(q=params["q"]))
                 took: dict[str, float] = {}
                 for finished in spans.get_finished_spans():
                     if finished.end_time is not None and finished.start_time is not None:

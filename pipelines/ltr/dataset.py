@@ -7,9 +7,9 @@ scale (0 to 4, the golden set's):
   with the position-based click model's attractiveness of (query, product), as round(4 * alpha), for
   pairs shown at least MIN_IMPRESSIONS times.
 
-A query may have both: its golden group and the click groups of its logged searches all train, the
-click groups at CLICK_WEIGHT of a golden group's weight, because their labels are estimates and
-their windows repeat (one group per logged search). Evaluation uses golden grades only, and
+A query may have both: its golden group and its click group (the newest logged window of it) both
+train, the click group at CLICK_WEIGHT of a golden group's weight, because its labels are estimates.
+Evaluation uses golden grades only, and
 cross-validation keeps every group of one query in one fold. Examples keep the window's order, the
 formula's, so the formula is scored on exactly the same examples as the model."""
 
@@ -86,15 +86,22 @@ def golden_groups(
 def click_groups(
     records: Iterable[FeatureRecord], model: PositionBasedModel, skip: frozenset[str] = frozenset()
 ) -> list[Group]:
-    """One group per logged search whose query the click model knows, minus the `skip` queries."""
+    """One group per query the click model knows (minus `skip`): the window of its newest logged
+    search. A query's click grades are the same in every search of it, so more searches of one
+    query would only repeat its labels, and a busy query (or a benchmark's traffic, which is logged
+    too) would outweigh the golden set."""
+    newest: dict[str, list[FeatureRecord]] = {}
     by_search: defaultdict[str, list[FeatureRecord]] = defaultdict(list)
     for record in records:
         if record.query not in skip:
             by_search[record.query_id].append(record)
-    groups = []
     for found in by_search.values():
-        found.sort(key=lambda r: r.window_rank)
         query = found[0].query
+        if query not in newest or found[0].at > newest[query][0].at:
+            newest[query] = found
+    groups = []
+    for query, found in sorted(newest.items()):
+        found.sort(key=lambda r: r.window_rank)
         alpha, shown = model.attractiveness.get(query, {}), model.impressions.get(query, {})
         labelled = [r for r in found if shown.get(r.product_id, 0) >= MIN_IMPRESSIONS]
         labels = [min(MAX_GRADE, round(MAX_GRADE * alpha[r.product_id])) for r in labelled]

@@ -127,9 +127,9 @@ def time_split_line(split: dict[str, Any] | None) -> str:
     if split is None:
         return "Held-out click NDCG on a time split: too few logged searches with click judgments yet."
     return (
-        f"Held-out click NDCG@10 on a time split (the newest {split['held_out_click_groups']} logged "
-        f"searches, from {split['held_out_from']}; the model trained on the {split['train_click_groups']} "
-        f"older and the golden groups): formula {split['formula_ndcg_at_10']:.4f}, "
+        f"Held-out click NDCG@10 on a time split (the {split['held_out_click_groups']} queries logged "
+        f"last, from {split['held_out_from']}; the model trained on the {split['train_click_groups']} "
+        f"logged before and the golden groups of other queries): formula {split['formula_ndcg_at_10']:.4f}, "
         f"LTR {split['ltr_ndcg_at_10']:.4f} ({split['relative_gain']:+.1%})."
     )
 

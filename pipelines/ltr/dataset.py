@@ -22,6 +22,7 @@ import msgspec
 from tqdm import tqdm
 
 from pipelines.ltr.click_model import PositionBasedModel
+from quarry.adapters.search_engine import SearchEngine
 from quarry.ltr.feature_log import INDEX_PREFIX, FeatureRecord
 from quarry.ltr.ranker import TrainingSet
 from quarry.search.schemas import SearchRequest
@@ -83,18 +84,15 @@ def golden_groups(
     return groups
 
 
-def click_groups(
-    records: Iterable[FeatureRecord], model: PositionBasedModel, skip: frozenset[str] = frozenset()
-) -> list[Group]:
-    """One group per query the click model knows (minus `skip`): the window of its newest logged
+def click_groups(records: Iterable[FeatureRecord], model: PositionBasedModel) -> list[Group]:
+    """One group per query the click model knows: the window of its newest logged
     search. A query's click grades are the same in every search of it, so more searches of one
     query would only repeat its labels, and a busy query (or a benchmark's traffic, which is logged
     too) would outweigh the golden set."""
     newest: dict[str, list[FeatureRecord]] = {}
     by_search: defaultdict[str, list[FeatureRecord]] = defaultdict(list)
     for record in records:
-        if record.query not in skip:
-            by_search[record.query_id].append(record)
+        by_search[record.query_id].append(record)
     for found in by_search.values():
         query = found[0].query
         if query not in newest or found[0].at > newest[query][0].at:
@@ -112,10 +110,7 @@ def click_groups(
     return groups
 
 
-def read_records(engine: object, featureset: str) -> list[FeatureRecord]:
-    from quarry.adapters.search_engine import SearchEngine
-
-    assert isinstance(engine, SearchEngine)  # noqa: S101
+def read_records(engine: SearchEngine, featureset: str) -> list[FeatureRecord]:
     if not engine.index_exists(f"{INDEX_PREFIX}-*"):
         return []
     query = {"term": {"featureset": featureset}}

@@ -8,8 +8,6 @@ linear over the features that stand for them, each min-max normalized within its
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from pipelines.ltr.dataset import Group
@@ -91,4 +89,4 @@ class Phase2Weights:
 
     def ndcg(self, group: Group) -> float:
         prepared = Prepared(group, self.columns)
-        return prepared.ndcg(self.scores(prepared)) if not math.isnan(prepared.ideal) else 0.0
+        return prepared.ndcg(self.scores(prepared))

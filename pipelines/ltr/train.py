@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import random
 import statistics
 from typing import Any
 
 import msgspec
 
+from pipelines.evaluation import K, dcg
 from pipelines.ltr.dataset import Group, training_set
 from pipelines.ltr.phase2 import Phase2Weights
 from quarry.ltr.ranker import ARTIFACT, LtrRanker
@@ -25,7 +25,6 @@ log = logging.getLogger("pipelines.ltr")
 
 FOLDS = 5
 SEED = 7
-K = 10
 
 
 class FoldResult(msgspec.Struct, frozen=True):
@@ -49,12 +48,10 @@ class CrossValidation(msgspec.Struct, frozen=True):
 
 
 def ndcg_at(labels_in_order: list[int], k: int = K) -> float:
-    """NDCG@k with gains 2^grade - 1 (as make eval and XGBoost's rank:ndcg compute it)."""
-    dcg = sum((2**g - 1) / math.log2(r + 2) for r, g in enumerate(labels_in_order[:k]))
-    ideal = sum(
-        (2**g - 1) / math.log2(r + 2) for r, g in enumerate(sorted(labels_in_order, reverse=True)[:k])
-    )
-    return dcg / ideal if ideal else 0.0
+    """NDCG@k of a window in this order, with make eval's gains (2^grade - 1); the ideal is the
+    window's own best order."""
+    ideal = dcg(sorted(labels_in_order, reverse=True)[:k])
+    return dcg(labels_in_order[:k]) / ideal if ideal else 0.0
 
 
 def _by_model(group: Group, scores: list[float]) -> list[int]:

@@ -39,7 +39,7 @@ from api.products.services import ProductService
 from api.recommendations.controllers import RecommendationController
 from api.recommendations.services import RecommendationService
 from api.search.controllers import SearchController
-from api.search.warmup import warm_in_background
+from api.search.warmup import CacheWarmup
 from api.security.abuse import AbuseProtection, EnumerationGuard
 from api.security.auth import API_KEY_HEADER, Authenticator, Gate
 from api.security.headers import add_security_headers
@@ -247,7 +247,7 @@ def create_app(
         )
         # Kept so tests (and a debugger) can tell whether start-up searches are still running.
         app.state.cache_warmup = (
-            warm_in_background(app.state.search_service, analytics, settings.cache_warm_queries)
+            CacheWarmup(app.state.search_service, analytics, settings.cache_warm_queries).start()
             if settings.cache_warm_queries
             else None
         )
@@ -280,6 +280,8 @@ def create_app(
         try:
             yield
         finally:
+            if app.state.cache_warmup is not None:
+                app.state.cache_warmup.stop()
             await limiter.aclose()
             access_lists.stop()
             consent_refresher.stop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -82,6 +83,13 @@ class FeatureWindow:
     """Each product's top-level category, in `product_ids` order."""
 
 
+def search_clock() -> dt.datetime:
+    """Now, to the millisecond: the precision a feature log keeps, so that a window recomputed at
+    its logged time sees the very clock it was ranked with."""
+    now = dt.datetime.now(dt.UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
 class PageTooDeepError(ValueError):
     """page * size beyond the 10,000-result window."""
 
@@ -121,10 +129,14 @@ class SearchService:
         self.presenter = Presenter(engine, alias)
         self.catalog_version = CatalogVersion(engine, alias)
 
-    def _ranked(self, request: SearchRequest, understood: UnderstoodQuery, config: RankingConfig) -> Ranked:
+    def _ranked(
+        self, request: SearchRequest, understood: UnderstoodQuery, config: RankingConfig, now: dt.datetime
+    ) -> Ranked:
         """Stages 2 to 5 for a request that already carries the query's own constraints: the keyword
         window with its fallback chain, the semantic candidates, the fused window, and (relevance
-        order only) the window reranked and personalized."""
+        order only) the window reranked and personalized. `now` is the one clock of the search:
+        the formula's freshness and the LTR features read it, so a logged window can be recomputed
+        exactly at its logged time."""
         keyword = self.keyword.retrieve(request, understood, config)
         understood = keyword.understood
         # The query's words against the shop's vocabulary, counted once: they set the fusion weight
@@ -141,11 +153,12 @@ class SearchService:
         )
         window = fuse_window(keyword.hits, semantic, config, understood, words.shop_word_share)
         signals = self.personalizer.signals(request, [c.hit.id for c in window.candidates])
-        ranked = self.personalizer.personalize(rerank(window, config), signals) if window.candidates else []
+        reranked = rerank(window, config, now) if window.candidates else []
+        ranked = self.personalizer.personalize(reranked, signals) if reranked else []
         degraded: list[str] = []
         if self.ltr is not None and ranked and self.ltr.version() is not None:
             try:
-                context = self._feature_context(keyword, semantic, signals, config, ranked)
+                context = self._feature_context(keyword, semantic, signals, config, ranked, now)
                 with span("rerank.ltr", {"quarry.candidates": min(len(ranked), self.ltr.window)}):
                     ranked = self.ltr.rescore(ranked, context, request.explain)
             except Exception as exc:  # any model or feature failure: the formula's order stands
@@ -160,6 +173,7 @@ class SearchService:
         signals: PersonalSignals,
         config: RankingConfig,
         ranked: list[RankedHit],
+        now: dt.datetime,
     ) -> FeatureContext:
         assert self.features is not None  # noqa: S101 - LTR and feature logging are built with one
         return feature_context(
@@ -169,7 +183,7 @@ class SearchService:
             signals,
             self.features.category_medians(),
             config.freshness_half_life_days,
-            dt.datetime.now(dt.UTC),
+            now,
             ranked,
         )
 
@@ -182,7 +196,7 @@ class SearchService:
         window's). Constraints read from the query's words ("under 30") join the request's own
         filters."""
         request = with_query_filters(request, understood.filters)
-        found = self._ranked(request, understood, config)
+        found = self._ranked(request, understood, config, search_clock())
         keyword, window = found.keyword, found.window
         fallback, total = keyword.fallback, keyword.response.total
         if request.sort != "relevance":
@@ -214,17 +228,23 @@ class SearchService:
             config,
         )
 
-    def feature_window(self, request: SearchRequest, size: int = FEATURE_WINDOW) -> FeatureWindow:
+    def feature_window(
+        self, request: SearchRequest, size: int = FEATURE_WINDOW, now: dt.datetime | None = None
+    ) -> FeatureWindow:
         """A relevance search's stages up to personalization, without the cache or the query log,
         and its LTR feature context: what feature logging and its replay compute features from.
-        `size`: how many of the ranked window to keep (the rescore window)."""
+        `size`: how many of the ranked window to keep (the rescore window); `now`: the search's
+        clock, a logged window's own time when it is recomputed."""
         if self.features is None:
             raise RuntimeError("this search service computes no LTR features")
         understood = understand(self.understanding, request.q)
         config = self.ranking.get()
         request = with_query_filters(msgspec.structs.replace(request, sort="relevance"), understood.filters)
-        found = self._ranked(request, understood, config)
-        context = self._feature_context(found.keyword, found.semantic, found.signals, config, found.ranked)
+        now = now or search_clock()
+        found = self._ranked(request, understood, config, now)
+        context = self._feature_context(
+            found.keyword, found.semantic, found.signals, config, found.ranked, now
+        )
         top = found.ranked[:size]
         return FeatureWindow(
             context,
@@ -372,11 +392,13 @@ class SearchService:
         if self.feature_log is not None:
             self.feature_log.close()
 
-    def warm(self, queries: list[str]) -> int:
+    def warm(self, queries: list[str], stopping: threading.Event | None = None) -> int:
         """Fill the result cache for frequent queries (first page, default parameters) without logging
-        them as shopper queries. Returns how many were computed."""
+        them as shopper queries, until `stopping` is set. Returns how many were computed."""
         warmed = 0
         for query in queries:
+            if stopping is not None and stopping.is_set():
+                break
             try:
                 _, hit = self._page(SearchRequest(q=query))
                 warmed += 0 if hit else 1

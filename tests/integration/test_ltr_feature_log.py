@@ -5,6 +5,7 @@ searches once."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import msgspec
@@ -49,9 +50,9 @@ def test_a_sampled_search_logs_its_window_and_offline_code_recomputes_the_same_v
 
     with offline_search_service(demo_catalog, log_queries=False) as offline:
         assert offline.features is not None
-        window = offline.feature_window(SearchRequest(q=QUERY))
-        context = msgspec.structs.replace(window.context, now_millis=first.now_millis)
-        recomputed = offline.features.extract(context, window.product_ids)
+        logged_at = dt.datetime.fromtimestamp(first.now_millis / 1000, dt.UTC)
+        window = offline.feature_window(SearchRequest(q=QUERY), now=logged_at)
+        recomputed = offline.features.extract(window.context, window.product_ids)
     assert window.product_ids == [r.product_id for r in by_rank]
     for product, record in logged.items():
         assert record.features == pytest.approx(recomputed.vectors[product], rel=1e-6, abs=1e-9), product

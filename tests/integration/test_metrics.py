@@ -159,6 +159,9 @@ def test_pools_and_served_artifact_versions_are_exposed(api_client, demo_catalog
         (("dependency", "redis"),): demo_catalog.redis_pool_size,
     }
     api_client.app.state.search_service.query_log.flush()  # its background bulk write is a call too
+    feature_log = api_client.app.state.search_service.feature_log  # a sampled search's re-run too
+    if feature_log is not None:
+        assert feature_log.flush(timeout_s=60)
     warmup = api_client.app.state.cache_warmup  # start-up searches are calls too
     if warmup is not None:
         warmup.join(timeout=120)

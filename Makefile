@@ -144,7 +144,7 @@ semantic-floor-mpnet: services ## The same with all-mpnet-base-v2 (the model sto
 	@$(MPNET) $(PY) -m pipelines embeddings --alias products_mpnet --if-missing >/dev/null
 	@$(MPNET) $(PY) -m pipelines.semantic_floor --report semantic-floor-mpnet
 
-bench-search: services ## Search latency/QPS: raw OpenSearch vs API uncached vs cached -> reports/bench-search.*
+bench-search: services ## Search latency/QPS: raw OpenSearch vs API uncached (with and without LTR) vs cached -> reports/bench-search.*
 	@$(PY) -m pipelines index-demo --if-empty >/dev/null
 	@$(PY) -m pipelines vocabulary --if-missing >/dev/null
 	@$(PY) -m pipelines embeddings --if-missing >/dev/null
@@ -175,7 +175,7 @@ bench-ubi-ids: services ## API CPU per cached search with and without a client-s
 	@$(PY) -m pipelines index-demo --if-empty >/dev/null
 	@$(PY) -m pipelines.bench.ubi_ids_bench
 
-train-ltr: services ## Train the LTR model (golden grades + click-model judgments), cross-validate against the formula, register a candidate -> reports/ltr-cv.*
+train-ltr: services ## Train the LTR model (golden grades + click-model judgments), cross-validate against the formula, register it and move it to shadow when the gate passes -> reports/ltr-cv.*
 	@$(PY) -m pipelines index-demo --if-empty >/dev/null
 	@$(PY) -m pipelines vocabulary --if-missing >/dev/null
 	@$(PY) -m pipelines embeddings --if-missing >/dev/null

@@ -244,6 +244,7 @@ def create_app(
             recommendations.product_affinity,
             feature_log_share=settings.ltr_feature_log_share,
             records_engine=analytics,
+            model_traffic=True,
         )
         # Kept so tests (and a debugger) can tell whether start-up searches are still running.
         app.state.cache_warmup = (

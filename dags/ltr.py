@@ -1,8 +1,9 @@
 """Learning to rank, weekly (docs/ltr.md): past searches that feature logging missed are replayed
 (bounded), the ranker is trained on golden grades and click-model judgments with cross-validation
-against the formula, and the model is registered as the `ltr` candidate with the promotion gate's
-verdict (it must beat the formula on the same examples). Promotion to shadow or champion stays a
-person's decision until the service serves an LTR shadow and canary."""
+against the formula, and the model is registered as the `ltr` candidate and moved to shadow when the
+offline gate passes (it must beat the formula on the same examples). From there the
+`model_promotion` DAG's watch takes it to canary and champion on live evidence, as for ALS
+(docs/ltr.md#promotion)."""
 
 import datetime as dt
 

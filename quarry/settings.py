@@ -316,7 +316,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Port of `make airflow`'s UI and API on 127.0.0.1."""
 
     shadow_share: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.1
-    """Share of ALS recommendations also computed with the registry's shadow version, off the request path."""
+    """Share of ALS recommendations and uncached searches also run (off the request path) by the shadow."""
 
     canary_share: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.05
     """Share of shoppers (sticky, by hashed user or session id) served by the registry's canary version."""

@@ -34,11 +34,15 @@ class ItemLike(Protocol):
     score: float
 
 
-class RecommendationsLike(Protocol):
-    """What a recommendations response offers the comparison (api/recommendations/schemas.py)."""
+class AnswerLike(Protocol):
+    """What an answer offers the comparison: a recommendations response (api/recommendations/schemas.py)
+    or a search window's order (quarry/ltr/serving.py)."""
 
-    strategy: str
-    model_version: str | None
+    @property
+    def strategy(self) -> str: ...
+
+    @property
+    def model_version(self) -> str | None: ...
 
     @property
     def items(self) -> list[Any]: ...
@@ -121,8 +125,8 @@ class ShadowRunner:
         self,
         artifact: str,
         shadow_version: str,
-        champion: RecommendationsLike,
-        compute: Callable[[], RecommendationsLike],
+        champion: AnswerLike,
+        compute: Callable[[], AnswerLike],
     ) -> bool:
         """False when the queue was full (the comparison is dropped)."""
         with self._idle:
@@ -137,8 +141,8 @@ class ShadowRunner:
         self,
         artifact: str,
         shadow_version: str,
-        champion: RecommendationsLike,
-        compute: Callable[[], RecommendationsLike],
+        champion: AnswerLike,
+        compute: Callable[[], AnswerLike],
     ) -> None:
         try:
             started = time.perf_counter()

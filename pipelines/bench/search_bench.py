@@ -31,6 +31,9 @@ from pipelines.bench.api_process import free_port, start_api
 from pipelines.bench.budget import CpuBudget, cpu_budget
 from pipelines.bench.cpu import cpu_seconds, pid_from_file, process_tree
 from pipelines.bench.load import closed_loop, percentile
+from pipelines.bench.ltr_cost import LtrCost, champion_store
+from pipelines.bench.ltr_cost import measure as ltr_cost
+from pipelines.bench.ltr_cost import table as ltr_table
 from pipelines.bench.report import environment, publish_report
 from pipelines.bench.security_cost import SecurityOverhead
 from pipelines.bench.security_cost import measure as security_overhead
@@ -56,6 +59,7 @@ WRK_WARMUP_S = 2
 # Issue 3's goals: uncached p95 within raw p95 + 15 ms; cached p99 under 10 ms at concurrency 16.
 UNCACHED_P95_MARGIN_MS = 15.0
 UNCACHED_SYSTEMS = ("api_uncached_keyword", "api_uncached_hybrid")
+LTR_SYSTEM = "api_uncached_hybrid_ltr"
 PAGE_SIZE = 20
 OVERHEAD_REQUESTS = 4000
 TRACING_OVERHEAD_GOAL = 0.05
@@ -113,6 +117,7 @@ class SearchBenchReport(msgspec.Struct):
     tracing_overhead: TracingOverhead
     understanding: UnderstandingBench | None = None
     security: SecurityOverhead | None = None
+    ltr: LtrCost | None = None
 
 
 def keyword_only_config(settings: Settings) -> Path:
@@ -507,6 +512,7 @@ def main() -> int:
         for m in mix
     ]
     keyword_config = keyword_only_config(settings)
+    ltr_store = stack.enter_context(champion_store(settings))
     apis = {
         # Keyword-only retrieval: the like-for-like comparison with raw BM25 (issue 3's goals). Its own
         # Redis database, so its ranking configuration does not replace the shared one.
@@ -517,6 +523,8 @@ def main() -> int:
         "api_uncached_hybrid": start_api(0),
         # ... and with every query encoded anew.
         "api_uncached_hybrid_novec": start_api(0, QUARRY_QUERY_VECTOR_CACHE="false"),
+        # The default with a learned ranker as champion: what LTR serving adds (pipelines/bench/ltr_cost.py).
+        **({LTR_SYSTEM: start_api(0, QUARRY_ARTIFACTS_DIR=str(ltr_store[0]))} if ltr_store else {}),
         "api_cached": start_api(3600),
         # The same without keys and limits: what they cost a cached search, in the same rounds.
         "api_cached_open": start_api(3600, QUARRY_AUTH="off", QUARRY_RATE_LIMITS="false"),
@@ -592,6 +600,11 @@ def main() -> int:
     }
     goals["cached_p99_under_10ms_c16"] = by[("api_cached", 16)].p99_ms < 10
     budgets = c16_budgets(rounds)
+    ltr = (
+        ltr_cost([*results, *rounds], LTR_SYSTEM, "api_uncached_hybrid", ltr_store[1]) if ltr_store else None
+    )
+    if ltr is not None:
+        goals["ltr_adds_at_most_1_5ms_cpu_per_uncached_search"] = ltr.within_goal
     goals["auth_and_limits_api_cpu_within_0_05ms_per_cached_search"] = security.within_budget
     wrk_hybrid_p50 = by[("api_uncached_hybrid", 1)].p50_ms
     # The stricter of the two readings: the share of the client-measured p50, and the same absolute
@@ -615,6 +628,7 @@ def main() -> int:
         tracing_overhead=overhead,
         understanding=understanding,
         security=security,
+        ltr=ltr,
     )
     lines = [
         f"# bench-search ({report.environment['commit']}, {report.environment['measured_at']})",
@@ -698,6 +712,7 @@ def main() -> int:
         *understanding_table(understanding).splitlines()[2:],
         "",
         *budget_lines(budgets),
+        *ltr_table(ltr, LTR_SYSTEM, "api_uncached_hybrid"),
         *security_table(security),
         "| goal | met |",
         "| --- | --- |",

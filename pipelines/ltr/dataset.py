@@ -84,11 +84,15 @@ def golden_groups(
     return groups
 
 
-def click_groups(records: Iterable[FeatureRecord], model: PositionBasedModel) -> list[Group]:
+def click_groups(
+    records: Iterable[FeatureRecord], model: PositionBasedModel, formula_at: int | None = None
+) -> list[Group]:
     """One group per query the click model knows: the window of its newest logged
     search. A query's click grades are the same in every search of it, so more searches of one
     query would only repeat its labels, and a busy query (or a benchmark's traffic, which is logged
-    too) would outweigh the golden set."""
+    too) would outweigh the golden set. `formula_at`: the index of the formula's score among the
+    features, when the feature set has it: a window a model ordered is put back in the formula's
+    order (the baseline is scored by example order); without it, the shown order stands."""
     newest: dict[str, list[FeatureRecord]] = {}
     by_search: defaultdict[str, list[FeatureRecord]] = defaultdict(list)
     for record in records:
@@ -100,6 +104,8 @@ def click_groups(records: Iterable[FeatureRecord], model: PositionBasedModel) ->
     groups = []
     for query, found in sorted(newest.items()):
         found.sort(key=lambda r: r.window_rank)
+        if formula_at is not None:  # stable: ties keep the shown order
+            found.sort(key=lambda r: -r.features[formula_at])
         alpha, shown = model.attractiveness.get(query, {}), model.impressions.get(query, {})
         labelled = [r for r in found if shown.get(r.product_id, 0) >= MIN_IMPRESSIONS]
         labels = [min(MAX_GRADE, round(MAX_GRADE * alpha[r.product_id])) for r in labelled]

@@ -16,6 +16,7 @@ from pipelines.ltr.click_model import cells_from_events, fit_pbm
 from pipelines.ltr.dataset import click_groups, golden_groups, read_records
 from pipelines.ltr.train import cross_validate, metadata, time_split, train_final
 from quarry import connections
+from quarry.ltr.features import FORMULA_FEATURE
 from quarry.ltr.ranker import ARTIFACT, LtrRanker
 from quarry.settings import PROJECT_ROOT, Settings
 
@@ -49,7 +50,10 @@ def train_ltr(settings: Settings, register: bool = True) -> dict[str, Any]:
     judgments = load_judgments()
     kinds = {q.query: q.kind for q in load_queries()}
     golden_queries = [q for q, kind in kinds.items() if kind != "absent"]
-    with offline_search_service(settings, log_queries=False) as service:
+    # Golden windows in the formula's order even while a learned model serves: the formula is the
+    # baseline, scored by example order.
+    formula_only = msgspec.structs.replace(settings, ltr_rescore=False)
+    with offline_search_service(formula_only, log_queries=False) as service:
         assert service.features is not None  # noqa: S101 - the assembly always gives it one
         featureset = service.features.featureset
         unordered: dict[str, float] = {}
@@ -58,7 +62,8 @@ def train_ltr(settings: Settings, register: bool = True) -> dict[str, Any]:
     cells = cells_from_events(read_coec_events(ubi, CLICK_MAX_RANK), CLICK_MAX_RANK)
     if cells:
         clicks = fit_pbm(cells)
-        groups += click_groups(read_records(ubi, featureset.name), clicks)
+        formula_at = featureset.names.index(FORMULA_FEATURE) if FORMULA_FEATURE in featureset.names else None
+        groups += click_groups(read_records(ubi, featureset.name), clicks, formula_at)
     if not groups:
         raise RuntimeError("no training examples: the golden windows matched no judged products")
     cv = cross_validate(groups, featureset.names)
@@ -71,14 +76,15 @@ def train_ltr(settings: Settings, register: bool = True) -> dict[str, Any]:
     version, verdict = None, None
     if register:
         from pipelines.registry import gate
-        from quarry.model_aliases import CHAMPION, SHADOW
+        from quarry.model_aliases import SHADOW
 
         registry = registry_of(settings)
         version = registry.store.publish(ARTIFACT, model.save(), meta, activate=False)
         registry.register(ARTIFACT, version)
-        # Judged, not promoted: the service has no LTR shadow or canary yet (docs/ltr.md#status).
-        to = SHADOW if registry.aliases(ARTIFACT).get(CHAMPION) else CHAMPION
-        verdict = gate.decide(registry, ARTIFACT, version, to)
+        # Always via shadow and canary, the first model too: the formula serves until then, so
+        # there is always something live to be judged against (docs/ltr.md#promotion).
+        verdict = gate.decide(registry, ARTIFACT, version, SHADOW)
+        gate.promote_when_passed(registry, ARTIFACT, version, SHADOW, verdict)
     reports = PROJECT_ROOT / "reports"
     importance_plot(model, reports / "ltr-feature-importance.png")
     summary = {"environment": environment(), "version": version, "cross_validation": cv, **meta}

@@ -19,7 +19,7 @@ from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.model_aliases import ALIASES
 from quarry.settings import Settings
 
-SERVED = ("als", "faiss", "query-understanding", "catalog-priors", "synonyms")
+SERVED = ("als", "faiss", "query-understanding", "catalog-priors", "synonyms", "ltr")
 """The artifacts the service loads and the registry keeps."""
 
 

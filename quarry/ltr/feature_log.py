@@ -3,11 +3,13 @@ vectors of the ranked window, keyed by the search's `query_id` and product, with
 the ranking and model versions that ordered the window. Training joins them to UBI events by
 `query_id`, so every example carries the features as they were when the shopper saw the results.
 
-Off the request path: a search only offers its request and id to a bounded queue (a full queue drops
-the offer and counts it); one worker thread re-runs the search's stages up to ranking
-(`SearchService.feature_window`), computes the features and writes them in bulk to a daily index
-(`quarry-ltr-features-YYYY.MM.DD`). Sampling hashes the query id, so a replayed search is sampled as
-its original was."""
+A sampled search that ranks its window (a cache miss, relevance order) keeps the window's feature
+context and offers it, with its id, to a bounded queue (a full queue drops the offer and counts it);
+one worker thread computes the features (or takes the ones an LTR model just scored) and writes them
+in bulk to a daily index (`quarry-ltr-features-YYYY.MM.DD`). Nothing is searched again. A cache hit
+is not logged: it shows the window of the search that filled the cache, and training keeps one
+window per query (docs/ltr.md#feature-logging). Sampling hashes the query id, so a replayed search is
+sampled as its original was; a replay re-runs the search (`SearchService.feature_window`)."""
 
 from __future__ import annotations
 
@@ -123,7 +125,9 @@ def write_records(engine: SearchEngine, found: Iterable[FeatureRecord]) -> int:
 
 
 WindowOf = Callable[[SearchRequest], Any]
-"""`SearchService.feature_window`: typed loosely here, because the service imports this package."""
+"""`SearchService.feature_window`: typed loosely here, because the service imports this package; its
+`FeatureWindow` likewise, read by attribute: context, product_ids, ranking_version, model_version,
+vectors."""
 
 
 class FeatureLog:
@@ -133,14 +137,12 @@ class FeatureLog:
         extractor: FeatureExtractor,
         window_of: WindowOf,
         share: float,
-        model_version: Callable[[], str] = lambda: "formula",
     ) -> None:
         self._engine = engine
         self._extractor = extractor
         self._window_of = window_of
         self.share = share
-        self._model_version = model_version
-        self._queue: queue.Queue[tuple[SearchRequest, str] | None] = queue.Queue(QUEUE_CAPACITY)
+        self._queue: queue.Queue[tuple[str, str, Any] | None] = queue.Queue(QUEUE_CAPACITY)
         self._thread: threading.Thread | None = None
         self._idle = threading.Event()
         self._idle.set()
@@ -149,35 +151,37 @@ class FeatureLog:
     def featureset(self) -> str:
         return self._extractor.featureset.name
 
-    def sampled(self, query_id: str) -> bool:
-        return self.share > 0 and bucket(SALT, query_id) < self.share
+    def sampled(self, request: SearchRequest, query_id: str) -> bool:
+        """Shoppers who opted out of tracking are not logged (their searches join no events)."""
+        return self.share > 0 and request.track and bucket(SALT, query_id) < self.share
 
-    def offer(self, request: SearchRequest, query_id: str) -> None:
-        """Called on the request path: a dictionary lookup and a queue put at most. Shoppers who
-        opted out of tracking are not logged (their searches join no events anyway)."""
-        if not request.track or not self.sampled(query_id):
-            return
+    def offer(self, query: str, query_id: str, window: Any) -> None:
+        """Called on the request path with a sampled search's window: a queue put."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._work, name="ltr-feature-log", daemon=True)
             self._thread.start()
         try:
             self._idle.clear()
-            self._queue.put_nowait((request, query_id))
+            self._queue.put_nowait((query, query_id, window))
         except queue.Full:
             LTR_FEATURE_LOG.labels("dropped").inc()
 
     def log_now(self, request: SearchRequest, query_id: str, source: Source = "live") -> int:
-        """Compute and write one search's records in this thread (the worker, and replays)."""
-        window = self._window_of(request)
-        vectors = self._extractor.extract(window.context, window.product_ids)
+        """Re-run one search and write its records, in this thread (replays)."""
+        return self._write(request.q, query_id, self._window_of(request), source)
+
+    def _write(self, query: str, query_id: str, window: Any, source: Source) -> int:
+        vectors: FeatureVectors | None = window.vectors
+        if vectors is None or any(p not in vectors.vectors for p in window.product_ids):
+            vectors = self._extractor.extract(window.context, window.product_ids)
         found = records(
             query_id,
-            request.q,
+            query,
             window.product_ids,
             vectors,
             window.context.now_millis,
             window.ranking_version,
-            self._model_version(),
+            window.model_version,
             source,
         )
         return write_records(self._engine, found)
@@ -187,9 +191,9 @@ class FeatureLog:
             item = self._queue.get()
             if item is None:
                 return
-            request, query_id = item
+            query, query_id, window = item
             try:
-                self.log_now(request, query_id)
+                self._write(query, query_id, window, "live")
                 LTR_FEATURE_LOG.labels("logged").inc()
             except Exception as exc:  # measurements: never let one search stop the logging
                 LTR_FEATURE_LOG.labels("failed").inc()

@@ -98,6 +98,10 @@ def _price_ratio(product: ProductValues, context: FeatureContext) -> float:
     return product.price / median
 
 
+FORMULA_FEATURE = "formula_score"
+"""The Phase-1 formula's final score as a feature: also how a logged window is put back in the
+formula's order when a model ordered it."""
+
 SCRIPTED: dict[str, Callable[[ProductValues, FeatureContext], float]] = {
     "semantic_similarity": _by_product("semantic"),
     "popularity": lambda p, c: (
@@ -113,7 +117,7 @@ SCRIPTED: dict[str, Callable[[ProductValues, FeatureContext], float]] = {
     "keyword_reciprocal_rank": _by_product("keyword_ranks"),
     "semantic_reciprocal_rank": _by_product("semantic_ranks"),
     "fused_relevance": _by_product("fused_relevance"),
-    "formula_score": _by_product("formula_scores"),
+    FORMULA_FEATURE: _by_product("formula_scores"),
 }
 
 

@@ -10,6 +10,7 @@ from quarry import connections
 from quarry.adapters.artifact_store import ArtifactStore, LocalArtifactStore
 from quarry.adapters.cache import KeyValueStore, guarded
 from quarry.adapters.search_engine import SearchEngine
+from quarry.canary import CanaryTraffic
 from quarry.embeddings import SentenceTransformerEncoder
 from quarry.ltr.feature_log import FeatureLog
 from quarry.ltr.features import FeatureExtractor
@@ -26,6 +27,7 @@ from quarry.search.ranking import RankingConfigProvider
 from quarry.search.semantic import QueryVectors, SemanticIndex, SemanticRetriever
 from quarry.search.service import SearchService
 from quarry.settings import Settings
+from quarry.shadow import ShadowRunner
 from quarry.ubi import UbiLayout
 from quarry.understanding.services import QueryUnderstanding
 
@@ -55,10 +57,13 @@ def search_service(
     product_affinity: ProductAffinity | None = None,
     feature_log_share: float = 0.0,
     records_engine: SearchEngine | None = None,
+    model_traffic: bool = False,
 ) -> SearchService:
     """`semantic_index`: shared with the recommendations (similar items); `product_affinity`: the
     recommendations' ALS affinity of a user for products. `feature_log_share`: searches whose LTR
-    features are logged (into `records_engine`, default `engine`); offline code logs none."""
+    features are logged (into `records_engine`, default `engine`); offline code logs none.
+    `model_traffic`: the registry's LTR shadow and canary get their shares of live searches (the
+    API); offline code ranks with the champion only."""
     query_vectors = QueryVectors(
         lambda: load_query_encoder(settings, model_store),
         guarded(kv, "query_vectors"),
@@ -70,7 +75,13 @@ def search_service(
     alias = settings.products_alias
     features = FeatureExtractor(engine, alias, load_featureset(settings.ltr_featureset))
     ltr = (
-        LtrRescorer(model_store, features, settings.artifact_reload_interval_s)
+        LtrRescorer(
+            model_store,
+            features,
+            settings.artifact_reload_interval_s,
+            shadow=ShadowRunner(engine, settings.shadow_share) if model_traffic else None,
+            canary=CanaryTraffic(engine, settings.canary_share) if model_traffic else None,
+        )
         if settings.ltr_rescore
         else None
     )
@@ -107,7 +118,6 @@ def search_service(
             features,
             service.feature_window,
             feature_log_share,
-            model_version=lambda: (ltr.version() if ltr is not None else None) or "formula",
         )
     return service
 

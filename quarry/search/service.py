@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 import msgspec
 
 from quarry.adapters.search_engine import Hit, SearchEngine, SearchEngineError
+from quarry.canary import EMPTY, ERROR, OK
 from quarry.ids import random_uuid
 from quarry.logs import bind
 from quarry.ltr.context import feature_context
 from quarry.ltr.feature_log import FeatureLog
-from quarry.ltr.features import FeatureContext, FeatureExtractor
-from quarry.ltr.serving import LtrRescorer
+from quarry.ltr.features import FeatureContext, FeatureExtractor, FeatureVectors
+from quarry.ltr.ranker import ARTIFACT as LTR_ARTIFACT
+from quarry.ltr.serving import FORMULA, LtrAssignment, LtrRescorer
 from quarry.privacy import ShopperPrivacy
 from quarry.query_log import QueryLogWriter
 from quarry.search.cache import SearchCache, cache_key
@@ -69,6 +71,11 @@ class Ranked:
     signals: PersonalSignals = field(default_factory=PersonalSignals)
     ranked: list[RankedHit] = field(default_factory=list)
     degraded: list[str] = field(default_factory=list)
+    context: FeatureContext | None = None
+    """The LTR feature context, from the formula's window: built when a model rescored or the
+    search's features are to be logged."""
+    vectors: FeatureVectors | None = None
+    """The features the model scored, when one did."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +88,10 @@ class FeatureWindow:
     ranking_version: str
     departments: list[str] = field(default_factory=list)
     """Each product's top-level category, in `product_ids` order."""
+    model_version: str = FORMULA
+    """The LTR model that ordered the window, or the formula."""
+    vectors: FeatureVectors | None = None
+    """The features the model scored, when one did: logged as they were, not computed again."""
 
 
 def search_clock() -> dt.datetime:
@@ -130,13 +141,21 @@ class SearchService:
         self.catalog_version = CatalogVersion(engine, alias)
 
     def _ranked(
-        self, request: SearchRequest, understood: UnderstoodQuery, config: RankingConfig, now: dt.datetime
+        self,
+        request: SearchRequest,
+        understood: UnderstoodQuery,
+        config: RankingConfig,
+        now: dt.datetime,
+        served: LtrAssignment | None = None,
+        with_context: bool = False,
     ) -> Ranked:
         """Stages 2 to 5 for a request that already carries the query's own constraints: the keyword
         window with its fallback chain, the semantic candidates, the fused window, and (relevance
         order only) the window reranked and personalized. `now` is the one clock of the search:
         the formula's freshness and the LTR features read it, so a logged window can be recomputed
-        exactly at its logged time."""
+        exactly at its logged time. `served`: the learned model that ranks (None or its `model`
+        None: the formula). `with_context`: build the feature context even when no model rescores
+        (the search's window is to be logged)."""
         keyword = self.keyword.retrieve(request, understood, config)
         understood = keyword.understood
         # The query's words against the shop's vocabulary, counted once: they set the fusion weight
@@ -156,15 +175,24 @@ class SearchService:
         reranked = rerank(window, config, now) if window.candidates else []
         ranked = self.personalizer.personalize(reranked, signals) if reranked else []
         degraded: list[str] = []
-        if self.ltr is not None and ranked and self.ltr.version() is not None:
+        context, vectors = None, None
+        learned = served is not None and served.model is not None and bool(ranked)
+        shadow = self.ltr.shadow_for(served) if self.ltr is not None and served and ranked else None
+        if learned or with_context or shadow:
             try:
                 context = self._feature_context(keyword, semantic, signals, config, ranked, now)
-                with span("rerank.ltr", {"quarry.candidates": min(len(ranked), self.ltr.window)}):
-                    ranked = self.ltr.rescore(ranked, context, request.explain)
+                if learned and self.ltr is not None and served is not None:
+                    with span("rerank.ltr", {"quarry.candidates": min(len(ranked), self.ltr.window)}):
+                        ranked, vectors = self.ltr.rescore(ranked, context, request.explain, served)
+                if shadow is not None and self.ltr is not None and served is not None:
+                    self.ltr.shadow(served, ranked, context, vectors, shadow)
             except Exception as exc:  # any model or feature failure: the formula's order stands
-                log.warning("LTR rescoring failed; the formula ranks", extra={"error": repr(exc)})
-                degraded.append("ltr")
-        return Ranked(keyword, words, semantic, window, signals, ranked, degraded)
+                if learned:
+                    log.warning("LTR rescoring failed; the formula ranks", extra={"error": repr(exc)})
+                    degraded.append("ltr")
+                else:  # a window not logged is no reason to fail its search
+                    log.warning("LTR feature context failed; not logged", extra={"error": repr(exc)})
+        return Ranked(keyword, words, semantic, window, signals, ranked, degraded, context, vectors)
 
     def _feature_context(
         self,
@@ -187,16 +215,35 @@ class SearchService:
             ranked,
         )
 
+    def _window(self, found: Ranked, config: RankingConfig, size: int) -> FeatureWindow | None:
+        """The top `size` of a ranked window with its feature context, when it has one."""
+        if found.context is None:
+            return None
+        top = found.ranked[:size]
+        return FeatureWindow(
+            found.context,
+            [r.hit.id for r in top],
+            config.version,
+            [str(r.hit.source.get("category_lvl1") or "") for r in top],
+            next((r.ltr.model for r in top if r.ltr is not None), FORMULA),
+            found.vectors,
+        )
+
     def _retrieve(
-        self, request: SearchRequest, understood: UnderstoodQuery, config: RankingConfig
-    ) -> CachedPage:
-        """The uncached page. The fallback chain runs across the stages: as understood, then the
-        spelling correction even when it was not confident enough to apply, then a relaxed
-        minimum_should_match (the keyword retriever's), then semantic candidates alone (the
-        window's). Constraints read from the query's words ("under 30") join the request's own
-        filters."""
+        self,
+        request: SearchRequest,
+        understood: UnderstoodQuery,
+        config: RankingConfig,
+        served: LtrAssignment | None = None,
+        with_window: bool = False,
+    ) -> tuple[CachedPage, FeatureWindow | None]:
+        """The uncached page, and (`with_window`, relevance order only) its feature window. The
+        fallback chain runs across the stages: as understood, then the spelling correction even
+        when it was not confident enough to apply, then a relaxed minimum_should_match (the
+        keyword retriever's), then semantic candidates alone (the window's). Constraints read from
+        the query's words ("under 30") join the request's own filters."""
         request = with_query_filters(request, understood.filters)
-        found = self._ranked(request, understood, config, search_clock())
+        found = self._ranked(request, understood, config, search_clock(), served, with_window)
         keyword, window = found.keyword, found.window
         fallback, total = keyword.fallback, keyword.response.total
         if request.sort != "relevance":
@@ -215,7 +262,7 @@ class SearchService:
 
             keyword_total = keyword.response.total if keyword_side else 0
             results = self.presenter.relevance_page(found.ranked, keyword_side, keyword_total, tail, request)
-        return cached_page(
+        page = cached_page(
             results,
             total,
             keyword.response.aggregations,
@@ -227,6 +274,7 @@ class SearchService:
             [*window.degraded, *found.degraded],
             config,
         )
+        return page, self._window(found, config, FEATURE_WINDOW) if with_window else None
 
     def feature_window(
         self, request: SearchRequest, size: int = FEATURE_WINDOW, now: dt.datetime | None = None
@@ -240,18 +288,12 @@ class SearchService:
         understood = understand(self.understanding, request.q)
         config = self.ranking.get()
         request = with_query_filters(msgspec.structs.replace(request, sort="relevance"), understood.filters)
-        now = now or search_clock()
-        found = self._ranked(request, understood, config, now)
-        context = self._feature_context(
-            found.keyword, found.semantic, found.signals, config, found.ranked, now
-        )
-        top = found.ranked[:size]
-        return FeatureWindow(
-            context,
-            [r.hit.id for r in top],
-            config.version,
-            [str(r.hit.source.get("category_lvl1") or "") for r in top],
-        )
+        served = self.ltr.assign(self._subject(request)) if self.ltr is not None else None
+        found = self._ranked(request, understood, config, now or search_clock(), served, with_context=True)
+        window = self._window(found, config, size)
+        if window is None:  # the context failed (logged by _ranked): nothing to compute features from
+            raise RuntimeError(f"no feature context for {request.q!r}")
+        return window
 
     # --- the request --------------------------------------------------------------------------------
 
@@ -264,7 +306,7 @@ class SearchService:
         if request.track:
             bind(user_id=request.user_id)
 
-    def _ranking_id(self, config: RankingConfig) -> str:
+    def _ranking_id(self, config: RankingConfig, served: LtrAssignment | None) -> str:
         """What decides a page besides the request: the ranking configuration, the query-understanding
         version and, for hybrid retrieval, the query encoder (its vectors differ slightly between
         precisions)."""
@@ -272,9 +314,8 @@ class SearchService:
         # merchandiser's spelling rule) must not be answered from pages the old one made.
         understanding = f"qu:{self.understanding.version}"
         ranking = config.version
-        if self.ltr is not None:  # the learned model ranks the top of the window when it is there
-            model = self.ltr.version(allow_reload=False)
-            ranking = ranking if model is None else f"{ranking}+ltr:{model}"
+        if served is not None and served.version is not None:  # a learned model ranks the window's top
+            ranking = f"{ranking}+ltr:{served.version}"
         if self.semantic is None or config.retrieval == "keyword":
             return f"{ranking}|{understanding}"
         return f"{ranking}|{understanding}|{self.semantic.encoder_id}"
@@ -292,30 +333,39 @@ class SearchService:
         config, catalog = self.ranking.peek(), self.catalog_version.peek()
         if not self.cache.enabled or config is None or catalog is None:
             return None, None
+        served = self.ltr.assign(self._subject(request), allow_reload=False) if self.ltr is not None else None
+        if served is not None and served.canary_version is not None:
+            return None, None  # a live canary's record may write a batch: I/O, so not on the event loop
         # Normalization alone makes the key: understanding a new query may encode it (spelling and
         # entities weigh meaning), which is no work for the event loop.
         understood = self.understanding.remembered(request.q)
         normalized = understood.normalized if understood else self.understanding.normalize(request.q)
-        key = cache_key(request, normalized, self._ranking_id(config), catalog)
+        key = cache_key(request, normalized, self._ranking_id(config, served), catalog)
         page = self.cache.get_local(key)
         if page is None:
             return None, understood
         return self._respond(request, page, cache_hit=True, started=started), understood
 
     def _page(
-        self, request: SearchRequest, understood: UnderstoodQuery | None = None
-    ) -> tuple[CachedPage, bool]:
-        """The page from the cache, or retrieved and cached; and whether it was a cache hit."""
+        self,
+        request: SearchRequest,
+        understood: UnderstoodQuery | None = None,
+        served: LtrAssignment | None = None,
+        with_window: bool = False,
+    ) -> tuple[CachedPage, bool, FeatureWindow | None]:
+        """The page from the cache, or retrieved and cached; whether it was a cache hit; and (an
+        uncached relevance page, `with_window`) the feature window it was ranked from."""
         understood = understand(self.understanding, request.q, understood)
         config = self.ranking.get()
-        key = cache_key(request, understood.normalized, self._ranking_id(config), self.catalog_version.get())
+        ranking_id = self._ranking_id(config, served)
+        key = cache_key(request, understood.normalized, ranking_id, self.catalog_version.get())
         page = self.cache.get(key)
         if page is not None:
-            return page, True
-        page = self._retrieve(request, understood, config)
+            return page, True, None
+        page, window = self._retrieve(request, understood, config, served, with_window)
         if not page.degraded:  # a page missing a component is not kept for the cache's lifetime
             self.cache.put(key, page)
-        return page, False
+        return page, False, window
 
     def search(self, request: SearchRequest, understood: UnderstoodQuery | None = None) -> SearchResponse:
         """`understood`: the query as `search_in_memory` already understood it, if it did."""
@@ -323,8 +373,51 @@ class SearchService:
         with span("search"):
             self._check(request)
             id_checked = self.query_ids.claim(request) if self.query_ids is not None else True
-            page, cache_hit = self._page(request, understood)
-            return self._respond(request, page, cache_hit, started, id_checked)
+            query_id = request.ubi.query_id or random_uuid()
+            logged = self.feature_log is not None and self.feature_log.sampled(request, query_id)
+            served = self.ltr.assign(self._subject(request)) if self.ltr is not None else None
+            try:
+                page, cache_hit, window = self._page(request, understood, served, with_window=logged)
+            except Exception:
+                self._record_canary(served, request, query_id, None, started)
+                raise
+            if window is not None and self.feature_log is not None:
+                self.feature_log.offer(request.q, query_id, window)
+            self._record_canary(served, request, query_id, page, started)
+            return self._respond(request, page, cache_hit, started, id_checked, query_id)
+
+    @staticmethod
+    def _subject(request: SearchRequest) -> str | None:
+        """Who a canary is assigned by: the shopper's pseudonym, else the session's."""
+        return request.user_id or request.session_id
+
+    def _record_canary(
+        self,
+        served: LtrAssignment | None,
+        request: SearchRequest,
+        query_id: str,
+        page: CachedPage | None,
+        started: float,
+    ) -> None:
+        """While an LTR canary lives, every relevance search is recorded for its guardrails (the
+        query id is what the shopper's events carry). `page` None: the search failed."""
+        if served is None or served.canary_version is None or request.sort != "relevance":
+            return
+        traffic = self.ltr.canary_traffic if self.ltr is not None else None
+        if traffic is None:
+            return
+        failed = page is None or "ltr" in page.degraded
+        traffic.record(
+            request_id=query_id,
+            artifact=LTR_ARTIFACT,
+            canary_version=served.canary_version,
+            variant=served.alias,
+            served_version=served.served,
+            strategy="ltr" if served.model is not None else FORMULA,
+            outcome=ERROR if failed else (OK if page is not None and page.results else EMPTY),
+            results=len(page.results) if page is not None else 0,
+            latency_s=time.perf_counter() - started,
+        )
 
     def _respond(
         self,
@@ -333,6 +426,7 @@ class SearchService:
         cache_hit: bool,
         started: float,
         id_checked: bool = True,
+        query_id: str | None = None,
     ) -> SearchResponse:
         degraded = ["spell_correction"] if self.understanding.degraded else []
         if not id_checked:
@@ -354,11 +448,9 @@ class SearchService:
                     "quarry.degraded": degraded,
                 }
             )
-        query_id = request.ubi.query_id or random_uuid()
+        query_id = query_id or request.ubi.query_id or random_uuid()
         with span("ubi.log"):
             log_query(self.query_log, request, page, query_id)
-            if self.feature_log is not None:
-                self.feature_log.offer(request, query_id)
         took_ms = round((time.perf_counter() - started) * 1000, 2)
         log.info(
             "search",
@@ -391,6 +483,8 @@ class SearchService:
     def close(self) -> None:
         if self.feature_log is not None:
             self.feature_log.close()
+        if self.ltr is not None:
+            self.ltr.close()
 
     def warm(self, queries: list[str], stopping: threading.Event | None = None) -> int:
         """Fill the result cache for frequent queries (first page, default parameters) without logging
@@ -400,7 +494,8 @@ class SearchService:
             if stopping is not None and stopping.is_set():
                 break
             try:
-                _, hit = self._page(SearchRequest(q=query))
+                served = self.ltr.assign(None) if self.ltr is not None else None
+                _, hit, _ = self._page(SearchRequest(q=query), served=served)
                 warmed += 0 if hit else 1
             except (ValueError, SearchEngineError) as exc:
                 log.warning("cache warm-up skipped a query", extra={"query": query, "error": str(exc)})

@@ -48,3 +48,23 @@ def logged_windows(engine, settings, queries: list[str]) -> list:
     hits = engine.search(f"{INDEX_PREFIX}-*", {"size": 10_000, "query": {"prefix": {"query_id": run}}}).hits
     records = [msgspec.convert(h.source, FeatureRecord) for h in hits]
     return sorted(records, key=lambda r: (r.query_id, r.window_rank))
+
+
+def training_set(records: list, labels) -> object:
+    """A TrainingSet of logged windows, one group per search; `labels(group)` grades a group's
+    records (in window order)."""
+    from quarry.ltr.featureset import load_featureset
+    from quarry.ltr.ranker import TrainingSet
+
+    groups: dict[str, list] = {}
+    for record in records:
+        groups.setdefault(record.query_id, []).append(record)
+    return TrainingSet(
+        names=load_featureset(records[0].featureset).names,
+        queries=[g[0].query for g in groups.values()],
+        groups=[len(g) for g in groups.values()],
+        features=[r.features for g in groups.values() for r in g],
+        labels=[label for g in groups.values() for label in labels(g)],
+        weights=[1.0] * len(groups),
+        products=[r.product_id for g in groups.values() for r in g],
+    )

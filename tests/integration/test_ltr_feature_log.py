@@ -6,6 +6,7 @@ searches once."""
 from __future__ import annotations
 
 import datetime as dt
+import random
 import uuid
 
 import msgspec
@@ -30,11 +31,18 @@ def refreshed(engine) -> None:
     engine.request("POST", f"/{INDEX_PREFIX}-*/_refresh")
 
 
+def uncached(query: str) -> dict[str, str | float]:
+    """Search parameters no earlier search had (a price ceiling above every price), so the search
+    ranks its own window: only such a search is logged."""
+    return {"q": query, "price_max": 1_000_000 + random.random()}
+
+
 def test_a_sampled_search_logs_its_window_and_offline_code_recomputes_the_same_vectors(
     logging_api, engine, demo_catalog
 ) -> None:
     query_id = f"ltr-{uuid.uuid4().hex}"
-    response = logging_api.get("/v1/search", params={"q": QUERY, "query_id": query_id, "size": 10})
+    params = uncached(QUERY)
+    response = logging_api.get("/v1/search", params={**params, "query_id": query_id, "size": 10})
     assert response.status_code == 200, response.text
     shown = [r["product_id"] for r in response.json()["results"]]
     service = logging_api.app.state.search_service
@@ -51,7 +59,8 @@ def test_a_sampled_search_logs_its_window_and_offline_code_recomputes_the_same_v
     with offline_search_service(demo_catalog, log_queries=False) as offline:
         assert offline.features is not None
         logged_at = dt.datetime.fromtimestamp(first.now_millis / 1000, dt.UTC)
-        window = offline.feature_window(SearchRequest(q=QUERY), now=logged_at)
+        request = SearchRequest(q=QUERY, price_max=float(params["price_max"]))
+        window = offline.feature_window(request, now=logged_at)
         recomputed = offline.features.extract(window.context, window.product_ids)
     assert window.product_ids == [r.product_id for r in by_rank]
     for product, record in logged.items():
@@ -61,9 +70,35 @@ def test_a_sampled_search_logs_its_window_and_offline_code_recomputes_the_same_v
 def test_a_search_of_a_shopper_who_opted_out_of_tracking_is_not_logged(logging_api, engine) -> None:
     query_id = f"ltr-{uuid.uuid4().hex}"
     response = logging_api.get(
-        "/v1/search", params={"q": QUERY, "query_id": query_id}, headers={"Quarry-Consent": "no-tracking"}
+        "/v1/search",
+        params={**uncached(QUERY), "query_id": query_id},
+        headers={"Quarry-Consent": "no-tracking"},
     )
     assert response.status_code == 200
+    assert response.json()["cache_hit"] is False
+    assert logging_api.app.state.search_service.feature_log.flush(timeout_s=60)
+    refreshed(engine)
+    assert logged_vectors(engine, query_id) == {}
+
+
+def test_a_cache_hit_is_not_logged_again(logging_api, engine) -> None:
+    """It shows the window of the search that filled the cache, which was logged; logging it would
+    mean searching again for a copy."""
+    params = uncached("office chair")
+    first, second = f"ltr-{uuid.uuid4().hex}", f"ltr-{uuid.uuid4().hex}"
+    filled = logging_api.get("/v1/search", params={**params, "query_id": first})
+    hit = logging_api.get("/v1/search", params={**params, "query_id": second})
+    assert (filled.json()["cache_hit"], hit.json()["cache_hit"]) == (False, True)
+    assert logging_api.app.state.search_service.feature_log.flush(timeout_s=60)
+    refreshed(engine)
+    assert logged_vectors(engine, first) and logged_vectors(engine, second) == {}
+
+
+def test_a_search_in_another_order_is_not_logged(logging_api, engine) -> None:
+    """Clicks on a page sorted by price say nothing about the relevance ranking."""
+    query_id = f"ltr-{uuid.uuid4().hex}"
+    params = {**uncached(QUERY), "query_id": query_id, "sort": "price_asc"}
+    assert logging_api.get("/v1/search", params=params).status_code == 200
     assert logging_api.app.state.search_service.feature_log.flush(timeout_s=60)
     refreshed(engine)
     assert logged_vectors(engine, query_id) == {}

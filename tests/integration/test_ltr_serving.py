@@ -4,17 +4,20 @@ features that moved it; a failure while rescoring leaves the formula's order, ma
 
 from __future__ import annotations
 
+import random
 import shutil
+import uuid
 from pathlib import Path
 
 import msgspec
 import pytest
 
 from quarry.adapters.artifact_store import LocalArtifactStore
-from quarry.ltr.feature_log import FeatureRecord
+from quarry.ltr.feature_log import INDEX_PREFIX, logged_vectors
+from quarry.ltr.features import FORMULA_FEATURE
 from quarry.ltr.featureset import load_featureset
-from quarry.ltr.ranker import ARTIFACT, LtrRanker, TrainingSet
-from tests.integration.conftest import logged_windows
+from quarry.ltr.ranker import ARTIFACT, LtrRanker
+from tests.integration.conftest import logged_windows, training_set
 
 QUERIES = ["running shoes", "gaming laptop", "office chair", "coffee maker", "yoga mat", "backpack", "tent"]
 RATING = "rating"
@@ -30,18 +33,7 @@ def with_ltr_champion(demo_catalog, engine, tmp_path_factory) -> tuple[object, s
     records = logged_windows(engine, settings, QUERIES)
     featureset = load_featureset(records[0].featureset)
     column = featureset.names.index(RATING)
-    groups: dict[str, list[FeatureRecord]] = {}
-    for record in records:
-        groups.setdefault(record.query_id, []).append(record)
-    data = TrainingSet(
-        names=featureset.names,
-        queries=[g[0].query for g in groups.values()],
-        groups=[len(g) for g in groups.values()],
-        features=[r.features for g in groups.values() for r in g],
-        labels=[min(4, int(r.features[column])) for g in groups.values() for r in g],
-        weights=[1.0] * len(groups),
-        products=[r.product_id for g in groups.values() for r in g],
-    )
+    data = training_set(records, lambda group: [min(4, int(r.features[column])) for r in group])
     model = LtrRanker(rounds=60)
     model.fit(data)
     store = LocalArtifactStore(root)
@@ -93,3 +85,36 @@ def test_a_failure_while_rescoring_leaves_the_formulas_order_marked_degraded(
     body = response.json()
     assert "ltr" in body["degraded"] and body["results"]
     assert all(r["score_breakdown"]["ltr"] is None for r in body["results"])
+
+
+def test_a_logged_search_keeps_the_features_the_model_scored_and_the_formulas_score(
+    app_client, with_ltr_champion, engine
+) -> None:
+    """What the log keeps of a search a model ranked: the vectors it scored (not computed again), the
+    model's version, the shown order, and the formula's score as a feature (not the model's)."""
+    settings, version = with_ltr_champion
+    params = {"q": "desk lamp", "size": 10, "explain": "true", "price_max": 1_000_000 + random.random()}
+    with app_client(msgspec.structs.replace(settings, ltr_rescore=False)) as formula_client:
+        formula = formula_client.get("/v1/search", params=params).json()
+    query_id = f"ltr-{uuid.uuid4().hex}"
+    with app_client(msgspec.structs.replace(settings, ltr_feature_log_share=1.0)) as client:
+        learned = client.get("/v1/search", params={**params, "query_id": query_id}).json()
+        assert client.app.state.search_service.feature_log.flush(timeout_s=60)
+    engine.request("POST", f"/{INDEX_PREFIX}-*/_refresh")
+    by_rank = sorted(logged_vectors(engine, query_id).values(), key=lambda r: r.window_rank)
+    shown = learned["results"]
+    assert [r.product_id for r in by_rank[: len(shown)]] == [r["product_id"] for r in shown]
+    assert {r.model_version for r in by_rank} == {version}
+
+    store = LocalArtifactStore(settings.artifacts_dir)
+    metadata = store.metadata(ARTIFACT, version)
+    model = LtrRanker.load({name: store.read(ARTIFACT, version, name) for name in metadata["files"]})
+    rescored = model.score([r.features for r in by_rank[: len(shown)]])
+    assert rescored == pytest.approx([r["score_breakdown"]["ltr"]["score"] for r in shown], abs=1e-5)
+
+    at = load_featureset(by_rank[0].featureset).names.index(FORMULA_FEATURE)
+    formula_scores = {r["product_id"]: r["score"] for r in formula["results"]}
+    both = [r for r in by_rank if r.product_id in formula_scores]
+    assert both
+    for record in both:
+        assert record.features[at] == pytest.approx(formula_scores[record.product_id], rel=1e-4)

@@ -10,7 +10,7 @@ PY := $(CURDIR)/.venv/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
 .PHONY: help bootstrap provision services up down status airflow airflow-down mlflow models-watch screenshots catalog-priors data-quality test lint typecheck unit integration \
-        index import vocabulary embeddings simulate simulate-recommendations popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events bench-ubi-ids bench-ratelimit bench-ltr-features train-ltr ltr-replay ltr-export observe events-retention privacy-migrate events-replay events-fill-queries judgments-coec rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table security-audit clean
+        index import vocabulary embeddings simulate simulate-recommendations popularity train-als eval-recommend golden eval eval-mpnet understanding-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events bench-ubi-ids bench-ratelimit bench-ltr-features train-ltr eval-ltr ltr-replay ltr-export observe events-retention privacy-migrate events-replay events-fill-queries judgments-coec rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table security-audit clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -180,6 +180,12 @@ train-ltr: services ## Train the LTR model (golden grades + click-model judgment
 	@$(PY) -m pipelines vocabulary --if-missing >/dev/null
 	@$(PY) -m pipelines embeddings --if-missing >/dev/null
 	@$(PY) -m pipelines train-ltr
+
+eval-ltr: services ## The learned ranker through the whole pipeline, out of fold (a model per CV fold), vs the formula and raw BM25, with CV, time split and bench-search's serving cost -> reports/ltr.*
+	@$(PY) -m pipelines index-demo --if-empty >/dev/null
+	@$(PY) -m pipelines vocabulary --if-missing >/dev/null
+	@$(PY) -m pipelines embeddings --if-missing >/dev/null
+	@$(PY) -m pipelines eval-ltr
 
 ltr-export: bootstrap ## The feature set and the LTR model in the OpenSearch LTR plugin's formats, an upload script and an sltr rescore query -> var/ltr-export/
 	@$(PY) -m pipelines ltr-export

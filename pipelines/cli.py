@@ -374,6 +374,14 @@ def cmd_train_ltr(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_eval_ltr(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.ltr.pipeline_eval import run
+
+    summary = run(settings)
+    _emit({"goals": summary["goals"], "report": "reports/ltr.md"})
+    return 0
+
+
 def cmd_ltr_export(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.ltr.export import export
     from pipelines.registry.cli import registry_of
@@ -830,6 +838,11 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     )
     p.add_argument("--no-register", action="store_true", help="cross-validate and report only")
     p.set_defaults(run=cmd_train_ltr)
+    p = command(
+        "eval-ltr",
+        "the learned ranker through the whole pipeline, out of fold, against the formula and raw BM25",
+    )
+    p.set_defaults(run=cmd_eval_ltr)
 
     p = command("ltr-export", "the feature set and an LTR model in the OpenSearch LTR plugin's formats")
     p.add_argument("--version", help="model version (default: the champion, else the candidate)")

@@ -6,9 +6,7 @@ changed."""
 
 from __future__ import annotations
 
-import shutil
 import statistics
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import Protocol
 
 import msgspec
 
+from pipelines.ltr.scratch_store import newest_model, with_champion
 from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.ltr.ranker import ARTIFACT
 from quarry.settings import Settings
@@ -45,33 +44,16 @@ class LtrCost(msgspec.Struct, frozen=True):
     within_goal: bool
 
 
-def newest_model(store: LocalArtifactStore, featureset: str) -> str | None:
-    for version in reversed(store.versions(ARTIFACT)):
-        if store.metadata(ARTIFACT, version).get("featureset") == featureset:
-            return version
-    return None
-
-
 @contextmanager
 def champion_store(settings: Settings) -> Iterator[tuple[Path, str] | None]:
     """(a model store with the newest LTR model as champion, its version); None without a model
     (`make train-ltr` makes one)."""
-    source = Path(settings.artifacts_dir)
-    version = newest_model(LocalArtifactStore(source), settings.ltr_featureset)
+    version = newest_model(LocalArtifactStore(settings.artifacts_dir), settings.ltr_featureset)
     if version is None:
         yield None
         return
-    root = Path(tempfile.mkdtemp(prefix="bench-ltr-", dir=settings.var_path))
-    try:
-        for artifact in source.iterdir():
-            if artifact.is_dir() and artifact.name != ARTIFACT:
-                (root / artifact.name).symlink_to(artifact.resolve(), target_is_directory=True)
-        (root / ARTIFACT).mkdir()
-        shutil.copytree(source / ARTIFACT / version, root / ARTIFACT / version)
-        LocalArtifactStore(root).activate(ARTIFACT, version)
-        yield root, version
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with with_champion(settings, version) as store:
+        yield store.root, version
 
 
 def measure(rows: Sequence[Row], with_ltr: str, without: str, version: str) -> LtrCost | None:

@@ -13,10 +13,11 @@ import msgspec
 from pipelines.bench.report import commit, environment, write_report
 from pipelines.golden import load_judgments, load_queries
 from pipelines.ltr.click_model import cells_from_events, fit_pbm
-from pipelines.ltr.dataset import click_groups, golden_groups, read_records
+from pipelines.ltr.dataset import Group, click_groups, golden_groups, read_records
 from pipelines.ltr.train import cross_validate, metadata, time_split, train_final
 from quarry import connections
 from quarry.ltr.features import FORMULA_FEATURE
+from quarry.ltr.featureset import FeatureSet
 from quarry.ltr.ranker import ARTIFACT, LtrRanker
 from quarry.settings import PROJECT_ROOT, Settings
 
@@ -42,9 +43,18 @@ def importance_plot(model: LtrRanker, path: Path) -> None:
     plt.close(figure)
 
 
-def train_ltr(settings: Settings, register: bool = True) -> dict[str, Any]:
+class Examples(msgspec.Struct, frozen=True):
+    """What the ranker trains and is judged on: golden and click query groups in the formula's
+    order, with the golden queries' kinds and the NDCG@10 of those with nothing to order."""
+
+    groups: list[Group]
+    featureset: FeatureSet
+    kinds: dict[str, str]
+    unordered: dict[str, float]
+
+
+def examples(settings: Settings) -> Examples:
     from pipelines.coec import read_coec_events
-    from pipelines.registry.cli import registry_of
     from quarry.search.assembly import offline_search_service
 
     judgments = load_judgments()
@@ -66,6 +76,14 @@ def train_ltr(settings: Settings, register: bool = True) -> dict[str, Any]:
         groups += click_groups(read_records(ubi, featureset.name), clicks, formula_at)
     if not groups:
         raise RuntimeError("no training examples: the golden windows matched no judged products")
+    return Examples(groups, featureset, kinds, unordered)
+
+
+def train_ltr(settings: Settings, register: bool = True) -> dict[str, Any]:
+    from pipelines.registry.cli import registry_of
+
+    found = examples(settings)
+    groups, featureset, kinds, unordered = found.groups, found.featureset, found.kinds, found.unordered
     cv = cross_validate(groups, featureset.names)
     split = time_split(groups, featureset.names)
     model = train_final(groups, featureset.names, cv.rounds)
@@ -88,7 +106,7 @@ def train_ltr(settings: Settings, register: bool = True) -> dict[str, Any]:
     reports = PROJECT_ROOT / "reports"
     importance_plot(model, reports / "ltr-feature-importance.png")
     summary = {"environment": environment(), "version": version, "cross_validation": cv, **meta}
-    write_report("ltr-cv", summary, markdown(cv, meta, version, kinds))
+    write_report("ltr-cv", summary, markdown(cv, meta, version, kinds, verdict))
     log.info("ltr candidate registered", extra={"version": version, "metrics": meta["metrics"]})
     return {
         "artifact": ARTIFACT,
@@ -140,7 +158,20 @@ def time_split_line(split: dict[str, Any] | None) -> str:
     )
 
 
-def markdown(cv: Any, meta: dict[str, Any], version: str | None, kinds: dict[str, str]) -> str:
+def registered_line(version: str | None, verdict: Any) -> str:
+    if version is None:
+        return "Not registered."
+    line = f"Registered: `{ARTIFACT}` version `{version}` as `candidate`"
+    if verdict is None:
+        return line + "."
+    if verdict.passed:
+        return line + f", moved to `shadow` by the offline gate ({'; '.join(verdict.reasons)})."
+    return line + f"; the offline gate refused it: {'; '.join(verdict.reasons)}."
+
+
+def markdown(
+    cv: Any, meta: dict[str, Any], version: str | None, kinds: dict[str, str], verdict: Any = None
+) -> str:
     window = meta["data_window"]
     lines = [
         f"# ltr-cv ({meta['code_commit']}, {window['built_at']})",
@@ -176,7 +207,7 @@ def markdown(cv: Any, meta: dict[str, Any], version: str | None, kinds: dict[str
             for kind, n, v in by_kind(cv.per_query, kinds)
         ],
         "",
-        f"Registered: `{ARTIFACT}` version `{version}` as `candidate`." if version else "Not registered.",
+        registered_line(version, verdict),
         "",
         "![feature importance](ltr-feature-importance.png)",
     ]

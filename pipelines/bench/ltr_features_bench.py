@@ -72,7 +72,7 @@ def window_body(query: str) -> dict[str, Any]:
 
 
 def msearch_lines(alias: str, extractor: FeatureExtractor, context: FeatureContext, ids: list[str]) -> str:
-    params = {k: v for k, v in context.params().items() if isinstance(v, str)}
+    params = context.text_params()
     ids_filter = [{"terms": {"product_id": ids}}]
     bodies = [
         {

@@ -59,7 +59,7 @@ def test_named_query_scores_are_each_querys_own_score(engine, demo_catalog, wind
     ctx = context(window)
     extracted = extractor.extract(ctx, window)
     assert set(extracted.vectors) == set(window)
-    params = {k: v for k, v in ctx.params().items() if isinstance(v, str)}
+    params = ctx.text_params()
     for feature in featureset.templated:
         column = featureset.names.index(feature.name)
         alone = engine.search(

@@ -59,11 +59,13 @@ class RedisStore:
         pool_size: int = 50,
         password: str | None = None,
         ca_file: str | None = None,
+        client_name: str | None = None,
     ) -> None:
         """At most `pool_size` connections; a call finding them all busy waits up to `timeout_s` for
         one, then fails like any Redis error (the callers' circuit breakers take it from there).
         `rediss://` speaks TLS and always verifies the server's certificate (against `ca_file`, else
-        the system's CAs); `password` is sent with AUTH."""
+        the system's CAs); `password` is sent with AUTH; `client_name` names the connections in
+        Redis's CLIENT LIST."""
         self.url = url
         tls: dict[str, Any] = {}
         if url.startswith("rediss://"):
@@ -75,6 +77,7 @@ class RedisStore:
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             **({"password": password} if password else {}),
+            **({"client_name": client_name} if client_name else {}),
             **tls,
         )
         self._client = redis.Redis(connection_pool=pool)
@@ -173,7 +176,10 @@ class RedisStore:
         )
 
     def close(self) -> None:
+        """Closes the pool's connections too: the client does not own a pool it was given, so its
+        own close() left them open until garbage collection (an offline job's store lingered)."""
         self._client.close()
+        self._client.connection_pool.disconnect()
 
 
 class CircuitOpenError(CacheError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+import redis
 
 from quarry.adapters.cache import KeyValueStore, RedisStore, guarded
 from quarry.adapters.search_engine import OpenSearchEngine, SearchEngine, SearchEngineError
@@ -145,6 +146,23 @@ def test_store_sets_if_absent_and_reports_what_it_held(kv_store) -> None:
 
 def test_unreachable_redis_pings_false() -> None:
     assert RedisStore("redis://127.0.0.1:1/0", timeout_s=0.2).ping() is False
+
+
+def test_a_closed_redis_store_leaves_no_connection_open(settings) -> None:
+    name = f"contract-close-{uuid.uuid4().hex[:8]}"
+    store = RedisStore(settings.redis_url, client_name=name)
+    watcher = redis.Redis.from_url(settings.redis_url)  # CLIENT LIST is no part of the store's protocol
+
+    def open_connections() -> int:
+        return sum(1 for c in watcher.client_list() if c.get("name") == name)
+
+    try:
+        store.set(f"contract:close:{name}", b"v", ttl_s=30)
+        assert open_connections() == 1
+        store.close()
+        assert open_connections() == 0
+    finally:
+        watcher.close()
 
 
 def test_store_keeps_the_newest_recent_values(kv_store) -> None:

@@ -64,9 +64,10 @@ class RankedAnswer(msgspec.Struct, frozen=True):
     items: list[RankedItem]
 
 
-def answer(ranked: list[RankedHit], served: LtrAssignment) -> RankedAnswer:
-    strategy = "ltr" if served.model is not None else FORMULA
-    return RankedAnswer(strategy, served.served, [RankedItem(r.hit.id, r.score) for r in ranked])
+def answer(ranked: list[RankedHit], version: str) -> RankedAnswer:
+    """`version`: the model that ordered `ranked`, or FORMULA."""
+    strategy = FORMULA if version == FORMULA else "ltr"
+    return RankedAnswer(strategy, version, [RankedItem(r.hit.id, r.score) for r in ranked])
 
 
 class LtrRescorer:
@@ -107,15 +108,11 @@ class LtrRescorer:
             raise ValueError(f"LTR model {version}'s features are not the feature set's, in its order")
         return ranker
 
-    def version(self, allow_reload: bool = True) -> str | None:
-        """The champion that ranks now; None: the formula ranks. `allow_reload=False` on the event
-        loop (a reload reads the model store)."""
-        return self._model.version if self._model.get(allow_reload) is not None else None
-
     def assign(self, subject: str | None, allow_reload: bool = True) -> LtrAssignment:
         """The ranker for a shopper (`subject`: the user's or else the session's pseudonym). While a
         canary lives, its share of shoppers get it, the same ones on every request and instance;
-        a request with neither id gets the champion."""
+        a request with neither id gets the champion. `allow_reload=False` on the event loop (a
+        reload reads the model store)."""
         model = self._model.get(allow_reload)
         champion = LtrAssignment(CHAMPION, model, self._model.version if model is not None else None)
         if self._canary is None or self.canary_traffic is None:
@@ -163,9 +160,9 @@ class LtrRescorer:
 
         def compute() -> RankedAnswer:
             scored = vectors or self._features.extract(context, [r.hit.id for r in top])
-            return answer(_reordered(top, scored, model, version, self.window, False), served)
+            return answer(_reordered(top, scored, model, version, self.window, False), version)
 
-        self.shadow_runner.submit(ARTIFACT, version, answer(top, served), compute)
+        self.shadow_runner.submit(ARTIFACT, version, answer(top, served.served), compute)
 
     def close(self) -> None:
         """Write what the shadow and canary records still hold (at shutdown)."""

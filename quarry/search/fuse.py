@@ -27,10 +27,11 @@ def fuse_window(
     semantic: SemanticCandidates | None,
     config: RankingConfig,
     understood: UnderstoodQuery,
-    shop_word_share: float = 1.0,
+    descriptive: bool = False,
 ) -> CandidateWindow:
     """`semantic`: None when semantic retrieval is off or had no query vector (then `degraded` says
-    so from the retriever's state, not from here)."""
+    so from the retriever's state, not from here). `descriptive`: the query describes a need
+    (`is_descriptive`), so the keyword side gets its descriptive share."""
     if semantic is None:
         info = RetrievalInfo(mode="keyword", keyword_candidates=len(keyword_hits))
         return CandidateWindow(keyword_only(keyword_hits), info)
@@ -41,7 +42,7 @@ def fuse_window(
         semantic.similarity if semantic.relevance is None else semantic.relevance,
         config.fusion,
         config.rrf_k,
-        config.keyword_weight_for(understood.entities, shop_word_share),
+        config.keyword_weight_for(understood.entities, descriptive),
     )
     if keyword_side and semantic.hits:
         mode = "hybrid"

@@ -13,6 +13,7 @@ from quarry.adapters.search_engine import Hit, SearchEngine
 from quarry.search.match_quality import MatchSignals, MatchThresholds
 from quarry.search.match_quality import quality as match_quality
 from quarry.search.ranking import RankedHit, RankingConfig
+from quarry.search.retrieve import RELAXED_MATCH
 from quarry.search.schemas import (
     CachedPage,
     Facets,
@@ -160,9 +161,7 @@ def cached_page(
 ) -> CachedPage:
     """The page as cached: results marked `related` when nothing matched, and the query as read.
     `keyword_total`: what the keyword side found (0: the keyword match failed)."""
-    keyword_match = {None: "strict", "corrected": "corrected", "relaxed_match": "relaxed"}.get(
-        fallback, "none"
-    )
+    keyword_match = {None: "strict", "corrected": "corrected", RELAXED_MATCH: "relaxed"}.get(fallback, "none")
     if keyword_match == "strict" and keyword_total == 0:
         keyword_match = "none"
     found = msgspec.structs.replace(

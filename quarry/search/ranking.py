@@ -28,8 +28,13 @@ from quarry.understanding.schemas import Entities
 log = logging.getLogger("api.ranking")
 
 CONFIG_KEY = "ranking:config"
-# A query is descriptive when fewer than this share of its content words are the shop's own.
+# A query is descriptive when fewer than this share of its content words are the shop's own ...
 DESCRIPTIVE_SHARE = 0.5
+# ... or when it names no entity, no product has its words together (the strict keyword match found
+# nothing) and it has at least this many content words. Two words that match only apart are a product
+# the shop pairs otherwise ("wool sweater", "travel mug"); three or more are a need in everyday words
+# that the catalog's titles happen to use one by one ("peace and quiet on a long flight").
+DESCRIPTIVE_MIN_WORDS = 3
 CONFIG_TTL_S = 86400
 LOCAL_REFRESH_S = 60.0
 
@@ -46,6 +51,32 @@ class CategoryUse(msgspec.Struct, frozen=True):
 
     weight: float  # a product loses this times its category's shortfall from the best category
     candidates: int  # products of the best-fitting categories added to the window (0: none)
+
+
+def names_entities(entities: Entities) -> bool:
+    """Whether the query names something in the catalog's own terms."""
+    return bool(
+        entities.brand
+        or entities.series
+        or entities.category
+        or entities.color
+        or entities.size
+        or entities.material
+    )
+
+
+def is_descriptive(
+    shop_word_share: float, content_words: int, partial_keyword_match: bool, entities: Entities
+) -> bool:
+    """Whether a query describes a need rather than naming a product, so that meaning decides
+    (docs/query-understanding.md#descriptive-queries): most of its words are not the shop's, or it
+    names nothing the catalog knows and its words are found only apart (`partial_keyword_match`: only
+    the relaxed keyword match found anything) while there are enough of them to be a description."""
+    if content_words < 2:  # one word names a thing, even one the shop does not know ("airfryer")
+        return False
+    if shop_word_share < DESCRIPTIVE_SHARE:
+        return True
+    return partial_keyword_match and content_words >= DESCRIPTIVE_MIN_WORDS and not names_entities(entities)
 
 
 class RankingConfig(msgspec.Struct, frozen=True):
@@ -104,30 +135,24 @@ class RankingConfig(msgspec.Struct, frozen=True):
     def semantic_floor(self, model: str) -> float:
         return self.semantic_min_similarity_by_model.get(model, self.semantic_min_similarity)
 
-    def category_use(self, shop_word_share: float, language_share: Callable[[], float]) -> CategoryUse | None:
-        """How a query uses category prototypes: only a descriptive one does, since a query in the
-        catalog's own words names its product, and its best matches are single products, not the
-        average of a category. `language_share` is asked only then (it looks every word up)."""
-        if shop_word_share >= DESCRIPTIVE_SHARE or self.category_weight_descriptive <= 0:
+    def category_use(self, descriptive: bool, language_share: Callable[[], float]) -> CategoryUse | None:
+        """How a query uses category prototypes: only a descriptive one does (`is_descriptive`), since
+        a query in the catalog's own words names its product, and its best matches are single
+        products, not the average of a category. `language_share` is asked only then (it looks every
+        word up)."""
+        if not descriptive or self.category_weight_descriptive <= 0:
             return None
         words = self.category_candidates_descriptive > 0 and language_share() >= DESCRIPTIVE_SHARE
         candidates = self.category_candidates_descriptive if words else 0
         return CategoryUse(self.category_weight_descriptive, candidates)
 
-    def keyword_weight_for(self, entities: Entities, shop_word_share: float = 1.0) -> float:
-        """The keyword side's share in weighted fusion, from what the query is: catalog entities
-        (BM25 knows best), a description in the shopper's own words (meaning does), or neither."""
-        if shop_word_share < DESCRIPTIVE_SHARE:
+    def keyword_weight_for(self, entities: Entities, descriptive: bool = False) -> float:
+        """The keyword side's share in weighted fusion, from what the query is: a description in the
+        shopper's own words (`is_descriptive`: meaning decides), catalog entities (BM25 knows best),
+        or neither."""
+        if descriptive:
             return self.keyword_weight_descriptive
-        named = (
-            entities.brand
-            or entities.series
-            or entities.category
-            or entities.color
-            or entities.size
-            or entities.material
-        )
-        return self.keyword_weight_with_entities if named else self.keyword_weight
+        return self.keyword_weight_with_entities if names_entities(entities) else self.keyword_weight
 
     def weights_for(self, department: str | None) -> Weights:
         return self.weights.get(department or "", self.weights["default"])

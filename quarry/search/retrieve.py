@@ -18,6 +18,9 @@ from quarry.search.understand import without_sources
 from quarry.tracing import span
 from quarry.understanding.schemas import UnderstoodQuery
 
+# The fallback step that found the window with a relaxed minimum_should_match.
+RELAXED_MATCH = "relaxed_match"
+
 
 @dataclass(frozen=True, slots=True)
 class KeywordWindow:
@@ -30,6 +33,11 @@ class KeywordWindow:
     understood: UnderstoodQuery
     fallback: str | None
     minimum_should_match: str
+
+    @property
+    def partial_match(self) -> bool:
+        """Only the relaxed match found anything: no product has the query's words together."""
+        return self.fallback == RELAXED_MATCH
 
 
 class KeywordRetriever:
@@ -103,8 +111,8 @@ class KeywordRetriever:
             relaxed = config.relaxed_minimum_should_match
             retry, retry_hits = self.search(understood.effective, request, understood, config, relaxed)
             if retry.total:
-                response, hits, fallback = retry, retry_hits, "relaxed_match"
-        msm = config.relaxed_minimum_should_match if fallback == "relaxed_match" else strict
+                response, hits, fallback = retry, retry_hits, RELAXED_MATCH
+        msm = config.relaxed_minimum_should_match if fallback == RELAXED_MATCH else strict
         return KeywordWindow(response, hits, understood, fallback, msm)
 
     def tail(

@@ -33,7 +33,7 @@ from quarry.search.match_quality import signals as match_signals
 from quarry.search.personalize import Personalizer, PersonalSignals
 from quarry.search.present import Presenter, cached_page
 from quarry.search.query_logging import count, log_query
-from quarry.search.ranking import RankedHit, RankingConfig, RankingSource
+from quarry.search.ranking import RankedHit, RankingConfig, RankingSource, is_descriptive
 from quarry.search.rerank import rerank
 from quarry.search.retrieve import KeywordRetriever, KeywordWindow, semantic_candidates
 from quarry.search.schemas import (
@@ -164,13 +164,16 @@ class SearchService:
         words = match_signals(searched_words, self.understanding.catalog_knows, "none", None)
         if request.sort != "relevance":
             return Ranked(keyword, words, None, CandidateWindow([], RetrievalInfo(mode="keyword")))
+        descriptive = is_descriptive(
+            words.shop_word_share, words.content_words, keyword.partial_match, understood.entities
+        )
         by_category = config.category_use(
-            words.shop_word_share, lambda: known_share(searched_words, self.understanding.knows)
+            descriptive, lambda: known_share(searched_words, self.understanding.knows)
         )
         semantic = semantic_candidates(
             self.semantic, understood.effective, request, config, keyword.hits, by_category
         )
-        window = fuse_window(keyword.hits, semantic, config, understood, words.shop_word_share)
+        window = fuse_window(keyword.hits, semantic, config, understood, descriptive)
         signals = self.personalizer.signals(request, [c.hit.id for c in window.candidates])
         reranked = rerank(window, config, now) if window.candidates else []
         ranked = self.personalizer.personalize(reranked, signals) if reranked else []

@@ -251,7 +251,13 @@ def test_a_descriptive_query_ranks_products_by_how_well_their_category_fits(
             source = by_id[result["product_id"]]
             cosine = float(np.asarray(source["embedding"], dtype=np.float32) @ query_vector)
             gap = best - fit[source["category_path"]]
-            descriptive = body["match"]["known_words"] < body["match"]["content_words"] / 2
+            # docs/query-understanding.md#descriptive-queries: most words not the shop's, or three
+            # or more found only apart while naming nothing.
+            words = body["match"]
+            entities = any(body["query"]["entities"].values())
+            descriptive = words["known_words"] < words["content_words"] / 2 or (
+                words["keyword_match"] == "relaxed" and words["content_words"] >= 3 and not entities
+            )
             expected = cosine - weight * gap if descriptive else cosine
             if 0.0 < expected < 1.0:  # fusion clips to [0, 1]
                 assert result["score_breakdown"]["semantic"] == pytest.approx(expected, abs=2e-3), result
@@ -303,6 +309,28 @@ def test_a_description_in_plain_words_also_searches_the_categories_that_fit_it(
     mash, admitted = below_floor("xqzv kkrtw pflmj")
     assert mash["query"]["corrected"] is None and mash["retrieval"]["categories"] is None
     assert admitted == [] and mash["match_quality"] == "none"
+
+
+def test_a_description_in_words_the_titles_use_one_by_one_is_still_a_description(api_client) -> None:
+    """Half of this query's words are the shop's ("drinks", "cold", "garden", ...), so the share of
+    shop words alone does not call it a description; but no product has them together (only the
+    relaxed keyword match finds anything), it names nothing and it has more than two content words, so
+    meaning decides and the categories that fit it are searched. Two words found only apart ("wool
+    sweater") are a product named otherwise, and words found together a product named."""
+    body = search(
+        api_client, q="something to keep the drinks cold at a garden party", size=10, explain="true"
+    )
+    match = body["match"]
+    assert 2 * match["known_words"] >= match["content_words"] >= 3, match
+    assert match["keyword_match"] == "relaxed"
+    searched = body["retrieval"]["categories"]
+    assert searched, "routed as a description"
+    assert sum(r["category"] in searched for r in body["results"]) >= 8, [
+        r["category"] for r in body["results"]
+    ]
+    assert all(r["score_breakdown"]["weights_for"] for r in body["results"])
+    for named in ("wool sweater", "stainless steel water bottle"):
+        assert search(api_client, q=named, size=10)["retrieval"]["categories"] is None, named
 
 
 def test_each_category_a_description_fits_gets_its_share_of_the_window(

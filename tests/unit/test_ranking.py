@@ -143,9 +143,31 @@ def test_the_keyword_share_follows_what_the_query_is() -> None:
     named = Entities(category=("Sneakers",))
     assert config.keyword_weight_for(named) == 0.5  # the catalog's own words: BM25 knows best
     assert config.keyword_weight_for(Entities()) == 0.1
-    assert config.keyword_weight_for(Entities(), shop_word_share=0.25) == 0.0  # a description
-    assert config.keyword_weight_for(named, shop_word_share=0.4) == 0.0
-    assert config.keyword_weight_for(Entities(), shop_word_share=0.5) == 0.1
+    assert config.keyword_weight_for(Entities(), descriptive=True) == 0.0  # a description
+    assert config.keyword_weight_for(named, descriptive=True) == 0.0
+
+
+def test_a_query_is_descriptive_when_its_words_are_not_the_shops_or_match_only_apart() -> None:
+    from quarry.search.ranking import is_descriptive
+    from quarry.understanding.schemas import Entities
+
+    nothing, named = Entities(), Entities(color=("red",))
+    # Most words are not the shop's: a description however the keyword side fared.
+    assert is_descriptive(0.25, 4, partial_keyword_match=False, entities=nothing)
+    assert is_descriptive(0.4, 5, partial_keyword_match=False, entities=named)
+    # The shop's words, found together by the strict match: a product name.
+    assert not is_descriptive(0.5, 4, partial_keyword_match=False, entities=nothing)
+    assert not is_descriptive(1.0, 3, partial_keyword_match=False, entities=nothing)
+    # The shop's words found only apart, three or more of them, naming nothing: a description in
+    # words the titles use one by one ("peace and quiet on a long flight").
+    assert is_descriptive(0.5, 4, partial_keyword_match=True, entities=nothing)
+    assert is_descriptive(1.0, 3, partial_keyword_match=True, entities=nothing)
+    # ... but two words matched apart are a product the shop pairs otherwise ("wool sweater"), and a
+    # named entity is the catalog's own term ("red velvet armchair cover").
+    assert not is_descriptive(1.0, 2, partial_keyword_match=True, entities=nothing)
+    assert not is_descriptive(1.0, 4, partial_keyword_match=True, entities=named)
+    # One word names a thing, even one the shop does not know: no description to route.
+    assert not is_descriptive(0.0, 1, partial_keyword_match=True, entities=nothing)
 
 
 def test_only_a_description_uses_category_prototypes_and_only_one_in_words_widens_the_window() -> None:
@@ -161,11 +183,11 @@ def test_only_a_description_uses_category_prototypes_and_only_one_in_words_widen
     def mash() -> float:
         return 0.0
 
-    assert config.category_use(shop_word_share=1.0, language_share=words) is None  # the catalog's words
-    assert config.category_use(shop_word_share=0.25, language_share=words) == CategoryUse(1.0, 20)
-    assert config.category_use(shop_word_share=0.0, language_share=mash) == CategoryUse(1.0, 0)
+    assert config.category_use(descriptive=False, language_share=words) is None  # the catalog's words
+    assert config.category_use(descriptive=True, language_share=words) == CategoryUse(1.0, 20)
+    assert config.category_use(descriptive=True, language_share=mash) == CategoryUse(1.0, 0)
     off = msgspec.structs.replace(config, category_weight_descriptive=0.0)
-    assert off.category_use(shop_word_share=0.0, language_share=words) is None
+    assert off.category_use(descriptive=True, language_share=words) is None
 
 
 def test_the_personal_stage_reorders_the_shared_ranking_and_ties_keep_the_window_order() -> None:

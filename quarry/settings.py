@@ -327,6 +327,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     ltr_rescore: bool = True
     """Rescore the window's top with the registry's LTR champion when there is one (false: formula only)."""
 
+    ltr_window: PositiveInt = 100
+    """How many products at the top of the formula's order the LTR model reorders (the rest keep theirs)."""
+
     ltr_feature_log_share: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.05
     """Share of searches (by hashed query id) whose window's LTR features are logged, off the request path."""
 

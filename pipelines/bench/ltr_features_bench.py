@@ -6,6 +6,12 @@ window, computed two ways, in one run, interleaved query by query (docs/ltr.md#c
 - msearch: one `_msearch` with a search per templated feature (each filtered to the window's ids)
   and one for the doc values.
 
+Named is also measured for the top 50 and top 25 of the window: what a smaller LTR window
+(`QUARRY_LTR_WINDOW`) would cost.
+
+Every request reads doc values only (`stored_fields: _none_`): loading `_id` from the stored fields
+of a hundred hits cost the named request about 2 ms of OpenSearch CPU (session 20).
+
 The baseline is the keyword window query itself (the BM25 search the window came from), measured in
 the same rounds: the features' cost is stated as a share of it. CPU is the OpenSearch process tree's
 user + system time around each request, summed per side; latency is the client's wall time."""
@@ -30,6 +36,7 @@ from quarry.ltr.featureset import load_featureset, render
 from quarry.settings import Settings, get_settings
 
 WINDOW = 100
+SMALLER_WINDOWS = (50, 25)
 QUERIES = 150
 ROUNDS = 3
 
@@ -61,6 +68,7 @@ def window_body(query: str) -> dict[str, Any]:
     return {
         "size": WINDOW,
         "_source": False,
+        "stored_fields": "_none_",
         "docvalue_fields": ["product_id"],
         "query": {
             "multi_match": {
@@ -78,6 +86,7 @@ def msearch_lines(alias: str, extractor: FeatureExtractor, context: FeatureConte
         {
             "size": len(ids),
             "_source": False,
+            "stored_fields": "_none_",
             "docvalue_fields": ["product_id"],
             "query": {"bool": {"must": [render(f.template, params)], "filter": ids_filter}},
         }
@@ -87,6 +96,7 @@ def msearch_lines(alias: str, extractor: FeatureExtractor, context: FeatureConte
         {
             "size": len(ids),
             "_source": False,
+            "stored_fields": "_none_",
             "docvalue_fields": DOCVALUE_FIELDS,
             "query": {"bool": {"filter": ids_filter}},
         }
@@ -102,7 +112,9 @@ def run(settings: Settings) -> LtrFeaturesBench:
     pids = process_tree(root) if root is not None else []
     queries = list(dict.fromkeys(q.query for q in load_queries()))[:QUERIES]
     now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
-    latency: dict[str, list[float]] = {"window query": [], "named": [], "msearch": []}
+    smaller = {top: f"named, top {top}" for top in SMALLER_WINDOWS}
+    measured = ["window query", "named", "msearch", *smaller.values()]
+    latency: dict[str, list[float]] = {side: [] for side in measured}
     cpu: dict[str, float] = dict.fromkeys(latency, 0.0)
     with httpx.Client(base_url=settings.opensearch_url, timeout=60) as client:
 
@@ -132,6 +144,9 @@ def run(settings: Settings) -> LtrFeaturesBench:
                         timed(side, f"/{alias}/_search?include_named_queries_score=true", json=named)
                     else:
                         timed(side, "/_msearch", content=many, headers=ndjson)
+                for top, side in smaller.items():
+                    body = extractor.request_body(context, ids[:top])
+                    timed(side, f"/{alias}/_search?include_named_queries_score=true", json=body)
     window_cpu = cpu["window query"] / max(1, len(latency["window query"]))
     sides = [
         Side(

@@ -79,6 +79,7 @@ def search_service(
             model_store,
             features,
             settings.artifact_reload_interval_s,
+            settings.ltr_window,
             shadow=ShadowRunner(engine, settings.shadow_share) if model_traffic else None,
             canary=CanaryTraffic(engine, settings.canary_share) if model_traffic else None,
         )

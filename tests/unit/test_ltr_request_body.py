@@ -34,6 +34,10 @@ def test_the_request_names_every_templated_feature_and_filters_to_the_window() -
     assert [clause["bool"]["_name"] for clause in named] == [f.name for f in featureset.templated]
     assert body["query"]["bool"]["filter"] == [{"terms": {"product_id": ["p1", "p2"]}}]
     assert body["size"] == 2
+    # Doc values only: no `_source` and no stored fields at all (not even `_id`), which OpenSearch
+    # would otherwise load for every hit.
+    assert body["_source"] is False and body["stored_fields"] == "_none_"
+    assert "product_id" in body["docvalue_fields"]
     assert "{{" not in str(named)  # every param filled in
     by_name = {clause["bool"]["_name"]: clause["bool"]["must"][0] for clause in named}
     # The quote in the shopper's words survives as text: escaped in the template, not breaking out.

@@ -1,7 +1,7 @@
-"""Which variant of which experiments a unit (a user, else a session) is in: a pure function of the
-unit's id, the definitions and the time, so every API worker and instance gives the same answer
-without sharing state, and a unit keeps its variant for the experiment's whole life
-(docs/experiments.md#assignment).
+"""Which variant of which experiments a shopper is in: a pure function of the id of each
+experiment's unit (user or session), the definitions and the time, so every API worker and instance
+gives the same answer without sharing state, and a unit keeps its variant for the experiment's whole
+life (docs/experiments.md#assignment).
 
 Two hashes, as in layered experimentation (Tang et al., 2010): the layer's hash of the unit picks
 at most one experiment of the layer (each takes its own `layer_range`), and the experiment's own
@@ -35,14 +35,16 @@ def variant_of(experiment: Experiment, unit: str) -> str:
     return experiment.variants[-1].name  # shares add to 1 within rounding
 
 
-def assign(experiments: Sequence[Experiment], unit: str | None, now: dt.datetime) -> list[Assignment]:
-    """The unit's assignments, one per layer at most, in the definitions' order; none without a
-    unit id (such traffic is served as control and left out of every analysis)."""
-    if not unit:
-        return []
+def assign(
+    experiments: Sequence[Experiment], user_id: str | None, session_id: str | None, now: dt.datetime
+) -> list[Assignment]:
+    """The shopper's assignments, one per layer at most, in the definitions' order. Each experiment
+    hashes the id of its own unit (`user` or `session`); a shopper without that id is not in it
+    (such traffic is served as control and left out of that experiment's analysis)."""
     assigned = []
     for experiment in experiments:
-        if not experiment.active(now):
+        unit = user_id if experiment.unit == "user" else session_id
+        if not unit or not experiment.active(now):
             continue
         low, high = experiment.layer_range
         if low <= bucket(f"layer:{experiment.layer}", unit) < high:

@@ -67,8 +67,10 @@ class Experiment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return self.start <= now < self.stop
 
 
-def problems(experiment: Experiment, ranking_fields: Iterable[str] = ()) -> list[str]:
-    """Every reason the service could not run this definition (empty: it can)."""
+def problems(experiment: Experiment, ranking_fields: Iterable[str]) -> list[str]:
+    """Every reason the service could not run this definition (empty: it can). `ranking_fields`: the
+    ranking configuration's fields (`RankingConfig.__struct_fields__`), which a variant may override;
+    required, so that a misspelt override is never let through as a change of nothing."""
     found = []
     names = [v.name for v in experiment.variants]
     if len(names) < 2:
@@ -90,7 +92,7 @@ def problems(experiment: Experiment, ranking_fields: Iterable[str] = ()) -> list
         found.append("minimum_sample cannot be negative")
     known = set(ranking_fields)
     for variant in experiment.variants:
-        unknown = sorted(set(variant.changes.ranking) - known) if known else []
+        unknown = sorted(set(variant.changes.ranking) - known)
         if unknown:
             found.append(f"variant {variant.name!r} overrides unknown ranking fields: {', '.join(unknown)}")
     return found
@@ -119,21 +121,26 @@ class InvalidExperimentsError(ValueError):
     pass
 
 
-def load_definitions(
-    directory: Path = DEFINITIONS_DIR, ranking_fields: Iterable[str] = ()
-) -> list[Experiment]:
-    """Every definition in `directory`, or InvalidExperimentsError with every problem of every file."""
+def load_definitions(ranking_fields: Iterable[str], directory: Path = DEFINITIONS_DIR) -> list[Experiment]:
+    """Every definition in `directory`, or InvalidExperimentsError with every problem of every file.
+    Only definitions without problems of their own are compared with each other (a date without a
+    time zone cannot be compared with one that has it)."""
     fields = list(ranking_fields)
-    experiments, found = [], []
+    experiments: list[Experiment] = []
+    runnable: list[Experiment] = []
+    found: list[str] = []
     for path in sorted(directory.glob("*.json")):
         try:
             experiment = msgspec.json.decode(path.read_bytes(), type=Experiment)
         except msgspec.DecodeError as exc:
             found.append(f"{path.name}: {exc}")
             continue
-        found += [f"{path.name}: {problem}" for problem in problems(experiment, fields)]
+        own = problems(experiment, fields)
+        found += [f"{path.name}: {problem}" for problem in own]
         experiments.append(experiment)
-    found += layer_problems(experiments)
+        if not own:
+            runnable.append(experiment)
+    found += layer_problems(runnable)
     if found:
         raise InvalidExperimentsError("; ".join(found))
     return experiments

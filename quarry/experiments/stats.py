@@ -86,8 +86,12 @@ def welch(control: Sequence[float], variant: Sequence[float], confidence: float 
     var_a, var_b = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     effect = float(b.mean() - a.mean())
     se = math.sqrt(var_a + var_b)
-    if se == 0:
-        return _compared(float(a.mean()), float(b.mean()), 0.0, 0.0, 1.0, confidence)
+    if se == 0:  # neither sample varies: the difference is exact
+        if effect == 0:
+            return _compared(float(a.mean()), float(b.mean()), 0.0, 0.0, 1.0, confidence)
+        return _compared(
+            float(a.mean()), float(b.mean()), 0.0, math.copysign(math.inf, effect), 0.0, confidence
+        )
     dof = (var_a + var_b) ** 2 / (var_a**2 / (len(a) - 1) + var_b**2 / (len(b) - 1))
     t = effect / se
     p_value = float(2 * distributions.t.sf(abs(t), dof))
@@ -177,6 +181,8 @@ def always_valid_p(
     every batch. `variance`: the per-unit variance of the metric (each variant's, assumed equal);
     `mixture_variance` (tau^2): the prior spread of effects, about the square of the effects that
     matter; `previous`: the p-value at the last look (it never rises)."""
+    if mixture_variance <= 0:
+        raise ValueError("mixture_variance (tau^2) must be positive")
     if units_per_variant <= 0:
         return previous
     v = 2 * variance  # the variance of one pair's difference

@@ -318,7 +318,8 @@ class SearchService:
         understanding = f"qu:{self.understanding.version}"
         ranking = config.version
         if served is not None and served.version is not None:  # a learned model ranks the window's top
-            ranking = f"{ranking}+ltr:{served.version}"
+            window = self.ltr.window if self.ltr is not None else 0
+            ranking = f"{ranking}+ltr:{served.version}@{window}"
         if self.semantic is None or config.retrieval == "keyword":
             return f"{ranking}|{understanding}"
         return f"{ranking}|{understanding}|{self.semantic.encoder_id}"

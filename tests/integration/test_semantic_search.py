@@ -251,12 +251,13 @@ def test_a_descriptive_query_ranks_products_by_how_well_their_category_fits(
             source = by_id[result["product_id"]]
             cosine = float(np.asarray(source["embedding"], dtype=np.float32) @ query_vector)
             gap = best - fit[source["category_path"]]
-            # docs/query-understanding.md#descriptive-queries: most words not the shop's, or three
-            # or more found only apart while naming nothing.
+            # docs/query-understanding.md#descriptive-queries: two words or more, and most of them
+            # not the shop's, or three or more found only apart while naming nothing.
             words = body["match"]
             entities = any(body["query"]["entities"].values())
-            descriptive = words["known_words"] < words["content_words"] / 2 or (
-                words["keyword_match"] == "relaxed" and words["content_words"] >= 3 and not entities
+            descriptive = words["content_words"] >= 2 and (
+                words["known_words"] < words["content_words"] / 2
+                or (words["keyword_match"] == "relaxed" and words["content_words"] >= 3 and not entities)
             )
             expected = cosine - weight * gap if descriptive else cosine
             if 0.0 < expected < 1.0:  # fusion clips to [0, 1]

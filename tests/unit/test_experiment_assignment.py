@@ -41,7 +41,7 @@ def experiment(name: str = "e", layer: str = "search", **fields: object) -> Expe
 
 
 def test_the_shipped_definitions_are_valid() -> None:
-    shipped = load_definitions(ranking_fields=RANKING_FIELDS)
+    shipped = load_definitions(RANKING_FIELDS)
     assert shipped, "at least the example definition"
     assert all(problems(e, RANKING_FIELDS) == [] for e in shipped)
 
@@ -77,9 +77,21 @@ def test_a_bad_file_is_refused_with_every_problem(tmp_path: Path) -> None:
         msgspec.json.encode(experiment("short", variants=[Variant("x", 1.0)]))
     )
     with pytest.raises(InvalidExperimentsError) as refused:
-        load_definitions(tmp_path, RANKING_FIELDS)
+        load_definitions(RANKING_FIELDS, tmp_path)
     message = str(refused.value)
     assert "typo.json" in message and "short.json: an experiment needs at least two variants" in message
+
+
+def test_a_date_without_a_time_zone_is_reported_not_compared(tmp_path: Path) -> None:
+    # Two definitions of one layer, one of them with a naive start: its own problem is reported and
+    # the layer check (which compares dates) leaves it out instead of failing.
+    (tmp_path / "aware.json").write_bytes(msgspec.json.encode(experiment("aware")))
+    naive = msgspec.json.encode(experiment("naive")).replace(
+        b'"2026-12-01T00:00:00Z"', b'"2026-12-01T00:00:00"'
+    )
+    (tmp_path / "naive.json").write_bytes(naive)
+    with pytest.raises(InvalidExperimentsError, match=r"naive\.json: start and stop need a time zone"):
+        load_definitions(RANKING_FIELDS, tmp_path)
 
 
 def test_experiments_of_a_layer_running_together_may_not_share_units() -> None:
@@ -96,12 +108,25 @@ def test_experiments_of_a_layer_running_together_may_not_share_units() -> None:
 
 def test_assignment_is_deterministic_and_limited_to_the_experiments_dates() -> None:
     defined = [experiment()]
-    first = assign(defined, "user-42", DURING)
-    assert first == assign(defined, "user-42", DURING + dt.timedelta(days=3))  # sticky
+    first = assign(defined, "user-42", None, DURING)
+    assert first == assign(defined, "user-42", "any-session", DURING + dt.timedelta(days=3))  # sticky
     assert len(first) == 1 and first[0].variant in ("control", "treatment")
-    assert assign(defined, "user-42", START - dt.timedelta(seconds=1)) == []
-    assert assign(defined, "user-42", STOP) == []
-    assert assign(defined, None, DURING) == [] and assign(defined, "", DURING) == []
+    assert assign(defined, "user-42", None, START - dt.timedelta(seconds=1)) == []
+    assert assign(defined, "user-42", None, STOP) == []
+    assert assign(defined, None, None, DURING) == [] and assign(defined, "", None, DURING) == []
+
+
+def test_each_experiment_hashes_the_id_of_its_own_unit() -> None:
+    by_user, by_session = (
+        experiment("by_user", layer="u"),
+        experiment("by_session", layer="s", unit="session"),
+    )
+    # An anonymous shopper is in session experiments only; a user experiment never takes a session.
+    anonymous = assign([by_user, by_session], None, "session-1", DURING)
+    assert [a.experiment for a in anonymous] == ["by_session"]
+    # A signed-in shopper keeps the user experiment's variant across sessions.
+    first = assign([by_user], "user-7", "session-1", DURING)
+    assert first == assign([by_user], "user-7", "session-2", DURING) and len(first) == 1
 
 
 def test_the_split_follows_the_shares_and_layers_are_exclusive_inside_and_independent_across() -> None:
@@ -112,7 +137,7 @@ def test_the_split_follows_the_shares_and_layers_are_exclusive_inside_and_indepe
     recs = experiment("recs", layer="recommendations")
     units = [f"user-{i}" for i in range(40_000)]
     per_unit = [
-        {a.experiment: a.variant for a in assign([search_a, search_b, recs], u, DURING)} for u in units
+        {a.experiment: a.variant for a in assign([search_a, search_b, recs], u, None, DURING)} for u in units
     ]
     # Exclusive within the search layer, and the layer split is its ranges' 50/50.
     assert all(("search_a" in got) != ("search_b" in got) for got in per_unit)

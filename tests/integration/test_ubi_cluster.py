@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pipelines.understanding import build_and_publish
 from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.adapters.search_engine import OpenSearchEngine
+from quarry.ltr.feature_log import INDEX_PREFIX as FEATURE_LOG_PREFIX
 from quarry.settings import Settings
 from quarry.ubi import UBI_EVENTS, UBI_QUERIES
 from tests.conftest import make_event
@@ -100,9 +101,12 @@ class RecordingRelay:
                 end.close()
 
 
-# What the UBI side may ask of its cluster: bulk writes, the UBI indices and their template, health.
+# What the UBI side may ask of its cluster: bulk writes, the UBI indices and their template, health,
+# and the LTR feature log's daily index (records joined with UBI events, written by the same writer
+# side; a sampled search, about one in twenty, creates it).
 UBI_PATHS = (
     "/_bulk",
+    f"/{FEATURE_LOG_PREFIX}",
     f"/{UBI_QUERIES}",
     f"/{UBI_EVENTS}",
     f"/_alias/{UBI_QUERIES}",

@@ -30,6 +30,7 @@ import msgspec
 
 from quarry.adapters.search_engine import SearchEngine
 from quarry.canary import EMPTY, ERROR, INDEX
+from quarry.experiments.stats import pooled_z
 from quarry.model_aliases import CANARY, CHAMPION
 from quarry.ubi import UBI_EVENTS
 
@@ -95,12 +96,10 @@ def worse_p_value(bad_canary: int, n_canary: int, bad_champion: int, n_champion:
     (pooled two-proportion z-test); None without traffic on both sides."""
     if n_canary == 0 or n_champion == 0:
         return None
-    pooled = (bad_canary + bad_champion) / (n_canary + n_champion)
-    spread = math.sqrt(pooled * (1 - pooled) * (1 / n_canary + 1 / n_champion))
-    difference = bad_canary / n_canary - bad_champion / n_champion
-    if spread == 0:
-        return 1.0 if difference <= 0 else 0.0
-    return 0.5 * math.erfc(difference / spread / math.sqrt(2))
+    z = pooled_z(bad_champion, n_champion, bad_canary, n_canary)
+    if z is None:  # both rates 0 or both 1: no difference
+        return 1.0
+    return 0.5 * math.erfc(z / math.sqrt(2))
 
 
 def _rate(count: int, total: int) -> float | None:

@@ -52,6 +52,16 @@ def _compared(
     )
 
 
+def pooled_z(successes_control: int, n_control: int, successes_variant: int, n_variant: int) -> float | None:
+    """The z statistic of variant's rate minus control's under the null that they are equal (the
+    pooled rate's standard error); None when that error is 0 (both rates 0, or both 1)."""
+    pooled = (successes_control + successes_variant) / (n_control + n_variant)
+    null_se = math.sqrt(pooled * (1 - pooled) * (1 / n_control + 1 / n_variant))
+    if null_se == 0:
+        return None
+    return (successes_variant / n_variant - successes_control / n_control) / null_se
+
+
 def two_proportions(
     successes_control: int, n_control: int, successes_variant: int, n_variant: int, confidence: float = 0.95
 ) -> Comparison:
@@ -63,18 +73,13 @@ def two_proportions(
     if not (0 <= successes_control <= n_control and 0 <= successes_variant <= n_variant):
         raise ValueError("successes must be between 0 and the number of units")
     rate_control, rate_variant = successes_control / n_control, successes_variant / n_variant
-    effect = rate_variant - rate_control
-    pooled = (successes_control + successes_variant) / (n_control + n_variant)
-    null_se = math.sqrt(pooled * (1 - pooled) * (1 / n_control + 1 / n_variant))
+    z = pooled_z(successes_control, n_control, successes_variant, n_variant)
     se = math.sqrt(
         rate_control * (1 - rate_control) / n_control + rate_variant * (1 - rate_variant) / n_variant
     )
-    z = effect / null_se if null_se > 0 else 0.0
-    p_value = float(2 * distributions.norm.sf(abs(z))) if null_se > 0 else 1.0
+    p_value = float(2 * distributions.norm.sf(abs(z))) if z is not None else 1.0
     margin = float(distributions.norm.ppf(0.5 + confidence / 2)) * se
-    return Comparison(
-        rate_control, rate_variant, effect, effect - margin, effect + margin, z, p_value, confidence
-    )
+    return _compared(rate_control, rate_variant, margin, z or 0.0, p_value, confidence)
 
 
 def welch(control: Sequence[float], variant: Sequence[float], confidence: float = 0.95) -> Comparison:
@@ -96,9 +101,7 @@ def welch(control: Sequence[float], variant: Sequence[float], confidence: float 
     t = effect / se
     p_value = float(2 * distributions.t.sf(abs(t), dof))
     margin = float(distributions.t.ppf(0.5 + confidence / 2, dof)) * se
-    return Comparison(
-        float(a.mean()), float(b.mean()), effect, effect - margin, effect + margin, t, p_value, confidence
-    )
+    return _compared(float(a.mean()), float(b.mean()), margin, t, p_value, confidence)
 
 
 class Cuped(msgspec.Struct, frozen=True):

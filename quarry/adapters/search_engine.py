@@ -46,6 +46,9 @@ class Hit(msgspec.Struct, frozen=True):
     explanation: dict[str, Any] | None = None
     fields: dict[str, list[Any]] = msgspec.field(default_factory=dict)  # docvalue_fields, as returned
     index: str = ""  # the concrete index (scan fills it: a hit read through an alias names its index)
+    matched: dict[str, float] | None = None
+    """Named queries' scores (`include_named_queries_score`), by name, when the search asked for them;
+    an empty map then means the hit matched none of them. None: not asked."""
 
 
 class SearchResponse(msgspec.Struct, frozen=True):
@@ -83,7 +86,10 @@ class SearchEngine(Protocol):
     def bulk(self, ndjson: bytes) -> BulkResponse: ...
     def refresh(self, index: str) -> None: ...
     def count(self, index: str, query: Mapping[str, Any] | None = None) -> int: ...
-    def search(self, index: str, body: Mapping[str, Any]) -> SearchResponse: ...
+    def search(self, index: str, body: Mapping[str, Any], named_scores: bool = False) -> SearchResponse:
+        """`named_scores`: each hit also carries the scores of the body's named queries (`matched`)."""
+        ...
+
     def get_document(self, index: str, doc_id: str) -> dict[str, Any] | None: ...
     def reindex(self, source: str, dest: str) -> int: ...
     def scan(
@@ -117,6 +123,16 @@ def _translate(exc: Exception) -> SearchEngineError:
         status = exc.status_code if isinstance(exc.status_code, int) else None
         return SearchEngineError(f"OpenSearch error {exc.status_code}: {exc.error} {exc.info}", status)
     return SearchEngineError(str(exc), None)
+
+
+def _named_scores(matched: Any) -> dict[str, float]:
+    """A hit's named-query scores; a cluster that sends names only (no scores) is an error, since a
+    feature read as 0 there would be silently wrong."""
+    if matched is None:
+        return {}
+    if not isinstance(matched, dict):
+        raise SearchEngineError("OpenSearch returned matched query names without scores")
+    return {str(name): float(score) for name, score in matched.items()}
 
 
 class MsgspecSerializer(JSONSerializer):
@@ -272,8 +288,9 @@ class OpenSearchEngine:
         body = {"query": dict(query)} if query else None
         return int(self._call(self._client.count, index=index, body=body)["count"])
 
-    def search(self, index: str, body: Mapping[str, Any]) -> SearchResponse:
-        raw = self._call(self._client.search, index=index, body=dict(body))
+    def search(self, index: str, body: Mapping[str, Any], named_scores: bool = False) -> SearchResponse:
+        params = {"include_named_queries_score": "true"} if named_scores else None
+        raw = self._call(self._client.search, index=index, body=dict(body), params=params)
         hits = [
             Hit(
                 id=h.get("_id", ""),
@@ -281,6 +298,7 @@ class OpenSearchEngine:
                 source=h.get("_source", {}),
                 explanation=h.get("_explanation"),
                 fields=h.get("fields", {}),
+                matched=_named_scores(h.get("matched_queries")) if named_scores else None,
             )
             for h in raw["hits"]["hits"]
         ]

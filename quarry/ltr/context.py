@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from quarry.adapters.search_engine import Hit
-from quarry.ltr.features import FeatureContext
+from quarry.ltr.features import FeatureContext, template_params
 from quarry.search.personalize import PersonalSignals
 from quarry.search.ranking import RankedHit
 from quarry.search.semantic import SemanticCandidates
@@ -30,19 +30,12 @@ def feature_context(
     now: dt.datetime,
     ranked: list[RankedHit] | None = None,
 ) -> FeatureContext:
-    """`keywords` is the query as normalized (what the shopper typed), `corrected` as searched (after
-    an applied correction, without the words that became filters): the two differ exactly when
-    understanding changed the query. Entities: the first brand and category the query names.
-    `ranked`: the formula's window, whose fused relevance and final score are features (the model
-    starts from what the formula knows)."""
-    entities = understood.entities
+    """The text params as `template_params`. `ranked`: the formula's window, whose fused relevance
+    and final score are features (the model starts from what the formula knows)."""
     return FeatureContext(
-        keywords=understood.normalized,
-        corrected=understood.effective,
+        **template_params(understood),
         now_millis=int(now.timestamp() * 1000),
         half_life_days=half_life_days,
-        entity_brand=entities.brand[0] if entities.brand else "",
-        entity_category=entities.category[0] if entities.category else "",
         semantic=dict(semantic.similarity) if semantic is not None else {},
         als=dict(signals.products),
         session_categories=dict(signals.categories),

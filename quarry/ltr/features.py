@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
 
-from quarry.adapters.search_engine import SearchEngine
+from quarry.adapters.search_engine import Hit, SearchEngine
 from quarry.ltr.featureset import FeatureSet, render
 from quarry.tracing import span
+from quarry.understanding.schemas import UnderstoodQuery
 
 MEDIANS_TTL_S = 600.0
 DAY_MS = 86_400_000.0
@@ -69,6 +70,21 @@ class FeatureContext(msgspec.Struct, frozen=True):
 
 
 TEXT_PARAMS = tuple(field.name for field in msgspec.structs.fields(FeatureContext) if field.type is str)
+
+
+def template_params(understood: UnderstoodQuery) -> dict[str, str]:
+    """The feature templates' text params: `keywords` is the query as normalized (what the shopper
+    typed), `corrected` as searched (after an applied correction, without the words that became
+    filters): the two differ exactly when understanding changed the query. Entities: the first brand
+    and category the query names. Known before the window's requests, so they can score the
+    templates (`FeatureExtractor.scored_in`)."""
+    entities = understood.entities
+    return {
+        "keywords": understood.normalized,
+        "corrected": understood.effective,
+        "entity_brand": entities.brand[0] if entities.brand else "",
+        "entity_category": entities.category[0] if entities.category else "",
+    }
 
 
 class ProductValues(msgspec.Struct, frozen=True):
@@ -193,13 +209,13 @@ class FeatureExtractor:
         self._medians = (time.monotonic(), medians)
         return medians
 
-    def request_body(self, context: FeatureContext, product_ids: Sequence[str]) -> dict[str, Any]:
-        params = context.text_params()
+    def named_clauses(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Every templated feature as a named clause (`params`: the templates' text params)."""
         # A one-clause bool scores as its clause and takes a `_name` whatever the clause is.
-        named = [
-            {"bool": {"must": [render(f.template, params)], "_name": f.name}}
-            for f in self.featureset.templated
-        ]
+        templated = self.featureset.templated
+        return [{"bool": {"must": [render(f.template, params)], "_name": f.name}} for f in templated]
+
+    def request_body(self, context: FeatureContext, product_ids: Sequence[str]) -> dict[str, Any]:
         return {
             "size": len(product_ids),
             "_source": False,
@@ -207,30 +223,61 @@ class FeatureExtractor:
             # a hundred hits cost OpenSearch about 2 ms of CPU per request (make bench-ltr-features).
             "stored_fields": "_none_",
             "docvalue_fields": DOCVALUE_FIELDS,
-            "query": {"bool": {"filter": [{"terms": {"product_id": list(product_ids)}}], "should": named}},
+            "query": {
+                "bool": {
+                    "filter": [{"terms": {"product_id": list(product_ids)}}],
+                    "should": self.named_clauses(context.text_params()),
+                }
+            },
         }
+
+    def scored_in(self, body: Mapping[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
+        """A retrieval request that also returns its hits' features, so that a window rescored by a
+        model needs no request of its own: the named clauses sit in the post filter beside a filter
+        that every hit passes, so they match and score nothing there (optional clauses of a
+        non-scoring bool are not run), and OpenSearch scores each alone for the returned hits only
+        (`include_named_queries_score`). The doc values the scripts read are added."""
+        scored = dict(body)
+        kept = [body["post_filter"]] if "post_filter" in body else [{"match_all": {}}]
+        scored["post_filter"] = {"bool": {"filter": kept, "should": self.named_clauses(params)}}
+        fields = list(body.get("docvalue_fields", []))
+        present = {f if isinstance(f, str) else f["field"] for f in fields}
+        fields += [f for f in DOCVALUE_FIELDS if (f if isinstance(f, str) else f["field"]) not in present]
+        scored["docvalue_fields"] = fields
+        return scored
+
+    def scoring(self, understood: UnderstoodQuery) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+        """`scored_in` for the requests of a search understood so."""
+        params = template_params(understood)
+        return lambda body: self.scored_in(body, params)
+
+    def _vector(self, hit: Hit, context: FeatureContext) -> list[float]:
+        product = product_values(hit.fields)
+        matched = hit.matched or {}
+        return [
+            float(matched.get(feature.name, 0.0))
+            if feature.template_language == "mustache"
+            else SCRIPTED[feature.name](product, context)
+            for feature in self.featureset.features
+        ]
 
     def extract(self, context: FeatureContext, product_ids: Sequence[str]) -> FeatureVectors:
         names = self.featureset.names
         if not product_ids:
             return FeatureVectors(self.featureset.name, names, {})
         with span("ltr.features", {"quarry.candidates": len(product_ids)}):
-            raw = self._engine.request(
-                "POST",
-                f"/{self._alias}/_search?include_named_queries_score=true",
-                self.request_body(context, product_ids),
-            )
-        vectors = {}
-        for hit in raw["hits"]["hits"]:
-            product = product_values(hit.get("fields", {}))
-            matched = hit.get("matched_queries") or {}
-            if isinstance(matched, list):  # a cluster that returns names only: scores unknown
-                raise ValueError("OpenSearch returned matched query names without scores")
-            values = []
-            for feature in self.featureset.features:
-                if feature.template_language == "mustache":
-                    values.append(float(matched.get(feature.name, 0.0)))
-                else:
-                    values.append(SCRIPTED[feature.name](product, context))
-            vectors[product.product_id] = values
+            body = self.request_body(context, product_ids)
+            found = self._engine.search(self._alias, body, named_scores=True)
+        vectors = {str(_first(hit.fields, "product_id")): self._vector(hit, context) for hit in found.hits}
         return FeatureVectors(self.featureset.name, names, vectors)
+
+    def vectors_for(self, context: FeatureContext, hits: Sequence[Hit]) -> FeatureVectors:
+        """The features of a window's hits: from their own search's response where it carried them
+        (`scored_in`; the same named queries and doc values, so the same values), with one request
+        for the rest (a window whose retrieval did not ask, or a candidate from another request)."""
+        vectors = {hit.id: self._vector(hit, context) for hit in hits if hit.matched is not None}
+        rest = [hit.id for hit in hits if hit.matched is None]
+        if rest:
+            vectors.update(self.extract(context, rest).vectors)
+        ordered = {hit.id: vectors[hit.id] for hit in hits if hit.id in vectors}
+        return FeatureVectors(self.featureset.name, self.featureset.names, ordered)

@@ -17,6 +17,7 @@ what its 3.x releases do with XGBoost's missing branch anyway: docs/ltr.md#missi
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -83,7 +84,7 @@ def load_featureset(name: str = DEFAULT_FEATURESET, directory: Path = FEATURESET
     return FeatureSet(parsed.featureset.name, parsed.featureset.features)
 
 
-def render(template: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
+def render(template: dict[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
     """A mustache feature's query with its params filled in, as the plugin renders it: the text of
     the JSON template with `{{name}}` replaced (JSON-escaped, so a quote in a query cannot break
     out of its string)."""

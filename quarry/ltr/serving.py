@@ -142,7 +142,7 @@ class LtrRescorer:
         logging keeps them as they were)."""
         if served.model is None or not ranked:
             return ranked, None
-        vectors = self._features.extract(context, [r.hit.id for r in ranked[: self.window]])
+        vectors = self._features.vectors_for(context, [r.hit for r in ranked[: self.window]])
         return _reordered(ranked, vectors, served.model, served.served, self.window, explain), vectors
 
     def shadow(
@@ -159,7 +159,7 @@ class LtrRescorer:
         top = ranked[: self.window]
 
         def compute() -> RankedAnswer:
-            scored = vectors or self._features.extract(context, [r.hit.id for r in top])
+            scored = vectors or self._features.vectors_for(context, [r.hit for r in top])
             return answer(_reordered(top, scored, model, version, self.window, False), version)
 
         self.shadow_runner.submit(ARTIFACT, version, answer(top, served.served), compute)

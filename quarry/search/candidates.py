@@ -34,4 +34,7 @@ def from_docvalues(hit: Hit) -> Hit:
         score=hit.score,
         source=record,
         explanation=hit.explanation,
+        # As returned, for the LTR features (quarry/ltr/features.py), which read the raw doc values.
+        fields=hit.fields,
+        matched=hit.matched,
     )

@@ -3,7 +3,7 @@ boosts and facet aggregations. Pure functions of their inputs, so they are unit-
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from quarry.api_keys import FixedFilters
@@ -27,6 +27,8 @@ DOCVALUE_FIELDS: list[str | dict[str, str]] = [
     {"field": "created_at", "format": "epoch_millis"},
     "popularity_score",
 ]
+BodyScoring = Callable[[Mapping[str, Any]], dict[str, Any]]
+"""A window request that also returns its hits' LTR features (`FeatureExtractor.scoring`)."""
 SORTS: dict[str, list[dict[str, Any]]] = {
     "price_asc": [{"price": {"order": "asc", "missing": "_last"}}, {"product_id": "asc"}],
     "price_desc": [{"price": {"order": "desc", "missing": "_last"}}, {"product_id": "asc"}],

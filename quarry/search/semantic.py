@@ -11,6 +11,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -18,12 +19,13 @@ import numpy as np
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import Hit, SearchEngine, SearchEngineError
+from quarry.adapters.search_engine import SearchResponse as EngineResponse
 from quarry.category_prototypes import CategoryPrototypes, CategoryRouter, category_adjusted, window_shares
 from quarry.embeddings import EmbeddingModelUnavailableError, Encoder, Vectors
 from quarry.hot_artifact import HotArtifact
 from quarry.lru import Lru
 from quarry.search.candidates import from_docvalues
-from quarry.search.query_builder import ids_body, knn_body, knn_by_category_body
+from quarry.search.query_builder import BodyScoring, ids_body, knn_body, knn_by_category_body
 from quarry.search.ranking import CategoryUse
 from quarry.search.schemas import SearchRequest
 from quarry.tracing import span
@@ -225,11 +227,18 @@ class SemanticRetriever:
         min_similarity: float,
         keyword_hits: Sequence[Hit],
         by_category: CategoryUse | None = None,
+        scoring: BodyScoring | None = None,
     ) -> SemanticCandidates | None:
         """None when there is no query vector (the model is unavailable). With `by_category` (and
         prototypes in the artifact) the window also takes the best-fitting categories' nearest products
         and ranks each product by its similarity adjusted by its category prototype's; the floor and
-        `similarity` stay the plain cosine."""
+        `similarity` stay the plain cosine. `scoring`: the hits also carry their LTR features."""
+
+        def search(body: dict[str, Any]) -> EngineResponse:
+            return self._engine.search(
+                self._alias, scoring(body) if scoring is not None else body, named_scores=scoring is not None
+            )
+
         vector = self.vectors.vector(text)
         if vector is None:
             return None
@@ -237,7 +246,7 @@ class SemanticRetriever:
         degraded: list[str] = []  # per-request incidents; lasting states come from degraded_components
         try:
             with span("retrieve.knn", one_call=True) as knn:
-                found = self._engine.search(self._alias, knn_body(vector.tolist(), request, k))
+                found = search(knn_body(vector.tolist(), request, k))
                 knn.set_attribute("quarry.results", len(found.hits))
             hits = [from_docvalues(h) for h in found.hits]
             similarity = {h.id: _cosine_from_knn_score(h.score) for h in hits}
@@ -248,7 +257,7 @@ class SemanticRetriever:
             if faiss_index is not None:
                 with span("faiss.search") as fallback:
                     nearest = dict(faiss_index.search(vector, k))
-                    found = self._engine.search(self._alias, ids_body(list(nearest), request))
+                    found = search(ids_body(list(nearest), request))
                     fallback.set_attribute("quarry.results", len(found.hits))
                 hits = sorted((from_docvalues(h) for h in found.hits), key=lambda h: -nearest.get(h.id, 0.0))
                 similarity = {h.id: nearest.get(h.id, 0.0) for h in hits}
@@ -262,7 +271,7 @@ class SemanticRetriever:
             if by_category.candidates and not request.category and "knn" not in degraded:
                 searched = sorted(fit, key=lambda path: -fit[path])[:CATEGORIES_SEARCHED]
                 shares = window_shares(fit, searched, by_category.candidates)
-                fitting = self._in_categories(vector, request, shares)
+                fitting = self._in_categories(search, vector, request, shares)
                 seen = {h.id for h in hits}
                 hits = [*hits, *(h for h in fitting if h.id not in seen)]
         if faiss_index is not None:
@@ -285,14 +294,18 @@ class SemanticRetriever:
             hits=kept, similarity=similarity, degraded=degraded, relevance=relevance, categories=searched
         )
 
-    def _in_categories(self, vector: Vectors, request: SearchRequest, shares: dict[str, int]) -> list[Hit]:
+    def _in_categories(
+        self,
+        search: Callable[[dict[str, Any]], EngineResponse],
+        vector: Vectors,
+        request: SearchRequest,
+        shares: dict[str, int],
+    ) -> list[Hit]:
         """The nearest products of each given category, as many as its share; none when the k-NN
         query fails (the window keeps what it has)."""
         try:
             with span("retrieve.knn_categories", one_call=True) as knn:
-                response = self._engine.search(
-                    self._alias, knn_by_category_body(vector.tolist(), request, shares)
-                )
+                response = search(knn_by_category_body(vector.tolist(), request, shares))
                 knn.set_attribute("quarry.results", len(response.hits))
         except SearchEngineError as exc:
             log.warning("k-NN by category failed", extra={"error": str(exc)})

@@ -156,7 +156,10 @@ class SearchService:
         exactly at its logged time. `served`: the learned model that ranks (None or its `model`
         None: the formula). `with_context`: build the feature context even when no model rescores
         (the search's window is to be logged)."""
-        keyword = self.keyword.retrieve(request, understood, config)
+        learned = served is not None and served.model is not None and request.sort == "relevance"
+        # A model's window takes its features from the window's own requests (no request of its own).
+        scoring = self.features.scoring if learned and self.features is not None else None
+        keyword = self.keyword.retrieve(request, understood, config, scoring)
         understood = keyword.understood
         # The query's words against the shop's vocabulary, counted once: they set the fusion weight
         # and match quality ("waterbottle" read as its expansion "water bottle").
@@ -171,7 +174,13 @@ class SearchService:
             descriptive, lambda: known_share(searched_words, self.understanding.knows)
         )
         semantic = semantic_candidates(
-            self.semantic, understood.effective, request, config, keyword.hits, by_category
+            self.semantic,
+            understood.effective,
+            request,
+            config,
+            keyword.hits,
+            by_category,
+            scoring(understood) if scoring is not None else None,
         )
         window = fuse_window(keyword.hits, semantic, config, understood, descriptive)
         signals = self.personalizer.signals(request, [c.hit.id for c in window.candidates])
@@ -179,7 +188,7 @@ class SearchService:
         ranked = self.personalizer.personalize(reranked, signals) if reranked else []
         degraded: list[str] = []
         context, vectors = None, None
-        learned = served is not None and served.model is not None and bool(ranked)
+        learned = learned and bool(ranked)
         shadow = self.ltr.shadow_for(served) if self.ltr is not None and served and ranked else None
         if learned or with_context or shadow:
             try:

@@ -1,17 +1,25 @@
 """LTR features on the real cluster (docs/ltr.md#features): the templated features computed as named
-queries in one request score what each query scores alone, and every scripted feature's painless
-script (what a cluster with the plugin runs) gives what the service computes in Python."""
+queries in one request score what each query scores alone, every scripted feature's painless
+script (what a cluster with the plugin runs) gives what the service computes in Python, and a
+window's own requests carry the same features without changing what they find."""
 
 from __future__ import annotations
 
 import datetime as dt
 import typing
+from pathlib import Path
 
 import msgspec
 import pytest
 
+import quarry.search
 from quarry.ltr.features import SCRIPTED, FeatureContext, FeatureExtractor
 from quarry.ltr.featureset import load_featureset, render
+from quarry.search.candidates import from_docvalues
+from quarry.search.query_builder import knn_body, search_body
+from quarry.search.ranking import load_config_file
+from quarry.search.schemas import SearchRequest
+from quarry.understanding.schemas import Entities
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +132,65 @@ def test_every_scripted_feature_is_what_its_painless_script_computes(engine, dem
         if any(v[featureset.names.index(name)] for v in extracted.vectors.values())
     }
     assert {"popularity", "rating", "price_to_category_median", "freshness", "als_affinity"} <= nonzero
+
+
+def _window_requests(engine, alias: str) -> dict[str, dict]:
+    """The window's own requests as the service sends them: the keyword window with its facets, and
+    the k-NN window around a product's vector."""
+    config = load_config_file(Path(quarry.search.__file__).parent / "ranking.json")
+    request = SearchRequest(q="gaming laptop")
+    keyword = search_body(
+        "gaming laptop",
+        request,
+        Entities(),
+        config,
+        start=0,
+        size=config.window,
+        minimum_should_match=config.minimum_should_match,
+        with_facets=True,
+    )
+    nearest = {"size": 1, "_source": ["embedding"], "query": {"match": {"title": "laptop"}}}
+    laptop = engine.search(alias, nearest)
+    return {"keyword": keyword, "knn": knn_body(laptop.hits[0].source["embedding"], request, config.window)}
+
+
+@pytest.mark.parametrize("side", ["keyword", "knn"])
+def test_a_window_request_carries_its_hits_features_and_finds_what_it_found_without(
+    engine, demo_catalog, side
+) -> None:
+    """A rescored window takes its features from its own requests (no request of its own): the same
+    products, scores and facets as without, and for every hit the vector the feature request
+    computes."""
+    alias = demo_catalog.products_alias
+    featureset = load_featureset()
+    extractor = FeatureExtractor(engine, alias, featureset)
+    body = _window_requests(engine, alias)[side]
+    plain = engine.search(alias, body)
+    ids = [h.fields["product_id"][0] for h in plain.hits]
+    ctx = msgspec.structs.replace(context(ids), category_medians=extractor.category_medians())
+    scored = engine.search(alias, extractor.scored_in(body, ctx.text_params()), named_scores=True)
+
+    assert [(h.fields["product_id"][0], h.score) for h in scored.hits] == [
+        (pid, h.score) for pid, h in zip(ids, plain.hits, strict=True)
+    ]
+    assert (scored.total, scored.aggregations) == (plain.total, plain.aggregations)
+    assert all(h.matched is not None for h in scored.hits) and plain.hits[0].matched is None
+
+    requested = []
+    extract = extractor.extract
+
+    def counted(context, product_ids):
+        requested.extend(product_ids)
+        return extract(context, product_ids)
+
+    extractor.extract = counted  # type: ignore[method-assign]
+    hits = [from_docvalues(h) for h in scored.hits]
+    stale = from_docvalues(plain.hits[-1])  # a hit whose request did not ask: fetched on its own
+    carried = extractor.vectors_for(ctx, [*hits[:-1], stale])
+    assert requested == [stale.id]
+    alone = extract(ctx, ids)
+    assert list(carried.vectors) == ids
+    for pid in ids:
+        assert carried.vectors[pid] == pytest.approx(alone.vectors[pid], rel=1e-6, abs=1e-9), pid
+    title = featureset.names.index("title_bm25")
+    assert sum(1 for v in carried.vectors.values() if v[title] > 0) >= 10

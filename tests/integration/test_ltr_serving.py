@@ -4,6 +4,7 @@ features that moved it; a failure while rescoring leaves the formula's order, ma
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import shutil
 import uuid
@@ -17,6 +18,8 @@ from quarry.ltr.feature_log import INDEX_PREFIX, logged_vectors
 from quarry.ltr.features import FORMULA_FEATURE
 from quarry.ltr.featureset import load_featureset
 from quarry.ltr.ranker import ARTIFACT, LtrRanker
+from quarry.search.assembly import offline_search_service
+from quarry.search.schemas import SearchRequest
 from tests.integration.conftest import logged_windows, training_set
 
 QUERIES = ["running shoes", "gaming laptop", "office chair", "coffee maker", "yoga mat", "backpack", "tent"]
@@ -69,21 +72,39 @@ def test_the_champion_reranks_the_window_and_explain_names_the_features(
     assert all(r["score_breakdown"]["ltr"] is None for r in formula["results"])
 
 
+def search_with_broken(app_client, settings, monkeypatch, method: str, query: str) -> dict:
+    """An uncached search while the feature extractor's `method` raises."""
+    with app_client(msgspec.structs.replace(settings, search_cache_ttl_s=0)) as client:
+
+        def broken(*args, **kwargs):
+            raise RuntimeError(f"{method} failed")
+
+        monkeypatch.setattr(client.app.state.search_service.features, method, broken)
+        response = client.get("/v1/search", params={"q": query, "size": 10, "explain": "true"})
+    assert response.status_code == 200
+    body: dict = response.json()
+    assert body["results"]
+    return body
+
+
+def test_the_champions_window_takes_its_features_from_its_own_requests(
+    app_client, with_ltr_champion, monkeypatch
+) -> None:
+    """No feature request of its own (docs/ltr.md#computing-features): with that request broken, a
+    rescored search of keyword and semantic candidates is still ranked by the model."""
+    settings, version = with_ltr_champion
+    body = search_with_broken(app_client, settings, monkeypatch, "extract", "warm jacket for hiking")
+    assert body["degraded"] == []
+    assert body["retrieval"]["semantic_candidates"] > 0
+    assert all(r["score_breakdown"]["ltr"]["model"] == version for r in body["results"])
+
+
 def test_a_failure_while_rescoring_leaves_the_formulas_order_marked_degraded(
     app_client, with_ltr_champion, monkeypatch
 ) -> None:
     settings, _ = with_ltr_champion
-    with app_client(msgspec.structs.replace(settings, search_cache_ttl_s=0)) as client:
-        service = client.app.state.search_service
-
-        def broken(*args, **kwargs):
-            raise RuntimeError("feature request failed")
-
-        monkeypatch.setattr(service.features, "extract", broken)
-        response = client.get("/v1/search", params={"q": "camping tent", "size": 10, "explain": "true"})
-    assert response.status_code == 200
-    body = response.json()
-    assert "ltr" in body["degraded"] and body["results"]
+    body = search_with_broken(app_client, settings, monkeypatch, "vectors_for", "camping tent")
+    assert "ltr" in body["degraded"]
     assert all(r["score_breakdown"]["ltr"] is None for r in body["results"])
 
 
@@ -118,3 +139,14 @@ def test_a_logged_search_keeps_the_features_the_model_scored_and_the_formulas_sc
     assert both
     for record in both:
         assert record.features[at] == pytest.approx(formula_scores[record.product_id], rel=1e-4)
+
+    # The model's features came from the window's own requests; the feature request, run offline for
+    # the same search at its logged time, computes the same values.
+    with offline_search_service(settings, log_queries=False) as offline:
+        assert offline.features is not None
+        logged_at = dt.datetime.fromtimestamp(by_rank[0].now_millis / 1000, dt.UTC)
+        request = SearchRequest(q=params["q"], price_max=float(params["price_max"]))
+        window = offline.feature_window(request, now=logged_at)
+        recomputed = offline.features.extract(window.context, [r.product_id for r in by_rank])
+    for record in by_rank:
+        assert record.features == pytest.approx(recomputed.vectors[record.product_id], rel=1e-6, abs=1e-9)

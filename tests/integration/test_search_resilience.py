@@ -125,10 +125,10 @@ class _FailingEngine(OpenSearchEngine):
             raise SearchEngineError("OpenSearch unreachable", status=None)
         return super().alias_targets(alias)
 
-    def search(self, index: str, body: Any) -> Any:
+    def search(self, index: str, body: Any, named_scores: bool = False) -> Any:
         if self.down:
             raise SearchEngineError("OpenSearch unreachable", status=None)
-        return super().search(index, body)
+        return super().search(index, body, named_scores)
 
 
 def test_cached_pages_are_still_served_while_opensearch_is_down(

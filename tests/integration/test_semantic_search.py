@@ -102,10 +102,10 @@ def test_an_unavailable_model_leaves_search_keyword_only(app_client, demo_catalo
 class KnnFailingEngine(OpenSearchEngine):
     """The real engine, except that every k-NN query fails as if the plugin were unavailable."""
 
-    def search(self, index: str, body: Mapping[str, Any]) -> SearchResponse:
+    def search(self, index: str, body: Mapping[str, Any], named_scores: bool = False) -> SearchResponse:
         if "knn" in body.get("query", {}):
             raise SearchEngineError("k-NN unavailable (injected)", 500)
-        return super().search(index, body)
+        return super().search(index, body, named_scores)
 
 
 def test_faiss_serves_semantic_candidates_when_knn_fails(app_client, demo_catalog) -> None:

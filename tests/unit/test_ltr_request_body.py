@@ -1,11 +1,13 @@
 """The feature request of a window (quarry/ltr/features.py): the templates get exactly the text
-params of the search, escaped, and the request asks for the window's products only."""
+params of the search, escaped, and the request asks for the window's products only; a window
+request that carries the features instead keeps its query, facets and doc values."""
 
 from __future__ import annotations
 
-from quarry.ltr.features import FeatureContext, FeatureExtractor
+from quarry.ltr.features import FeatureContext, FeatureExtractor, template_params
 from quarry.ltr.featureset import load_featureset
 from quarry.settings import Settings
+from quarry.understanding.schemas import Entities, UnderstoodQuery
 
 CONTEXT = FeatureContext(
     keywords='red "desk" lamp',
@@ -43,3 +45,49 @@ def test_the_request_names_every_templated_feature_and_filters_to_the_window() -
     # The quote in the shopper's words survives as text: escaped in the template, not breaking out.
     assert by_name["title_bm25"] == {"match": {"title": 'red "desk" lamp'}}
     assert by_name["corrected_title_bm25"] == {"match": {"title": "red desk lamp"}}
+
+
+def test_a_window_request_carries_the_features_without_changing_what_it_matches_or_scores() -> None:
+    featureset = load_featureset(Settings().ltr_featureset)
+    extractor = FeatureExtractor(None, "products", featureset)  # type: ignore[arg-type]
+    window = {
+        "size": 100,
+        "query": {"multi_match": {"query": "red desk lamp", "fields": ["title"]}},
+        "docvalue_fields": ["product_id", "price"],
+        "aggs": {"brand": {"terms": {"field": "brand"}}},
+    }
+    scored = extractor.scored_in(window, CONTEXT.text_params())
+    assert {k: v for k, v in scored.items() if k not in ("post_filter", "docvalue_fields")} == {
+        k: v for k, v in window.items() if k != "docvalue_fields"
+    }
+    assert window["docvalue_fields"] == ["product_id", "price"]  # the caller's body is not changed
+    post = scored["post_filter"]["bool"]
+    # Every hit passes; the named clauses are optional beside a filter, so they filter nothing.
+    assert post["filter"] == [{"match_all": {}}]
+    assert [c["bool"]["_name"] for c in post["should"]] == [f.name for f in featureset.templated]
+    fields = [f if isinstance(f, str) else f["field"] for f in scored["docvalue_fields"]]
+    assert fields[:2] == ["product_id", "price"] and len(fields) == len(set(fields))
+    assert {"review_count", "category_lvl2", "created_at"} <= set(fields)
+
+    brand_only = {**window, "post_filter": {"term": {"brand": "Lumo"}}}
+    narrowed = extractor.scored_in(brand_only, CONTEXT.text_params())
+    assert narrowed["post_filter"]["bool"]["filter"] == [{"term": {"brand": "Lumo"}}]
+
+
+def test_the_template_params_of_a_search_are_the_query_as_typed_and_as_searched() -> None:
+    understood = UnderstoodQuery(
+        original="Lumo red desk lamp under 30",
+        normalized="lumo red desk lamp under 30",
+        corrected=None,
+        did_you_mean=None,
+        correction_confidence=0.0,
+        intent="product",
+        entities=Entities(brand=("Lumo",), category=("Lamps", "Lighting")),
+        searched="lumo red desk lamp",
+    )
+    assert template_params(understood) == {
+        "keywords": "lumo red desk lamp under 30",
+        "corrected": "lumo red desk lamp",
+        "entity_brand": "Lumo",
+        "entity_category": "Lamps",
+    }

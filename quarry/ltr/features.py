@@ -175,6 +175,17 @@ def product_values(fields: dict[str, list[Any]]) -> ProductValues:
     )
 
 
+def _carrying(body: Mapping[str, Any], clauses: list[dict[str, Any]]) -> dict[str, Any]:
+    scored = dict(body)
+    kept = [body["post_filter"]] if "post_filter" in body else [{"match_all": {}}]
+    scored["post_filter"] = {"bool": {"filter": kept, "should": clauses}}
+    fields = list(body.get("docvalue_fields", []))
+    present = {f if isinstance(f, str) else f["field"] for f in fields}
+    fields += [f for f in DOCVALUE_FIELDS if (f if isinstance(f, str) else f["field"]) not in present]
+    scored["docvalue_fields"] = fields
+    return scored
+
+
 class FeatureExtractor:
     def __init__(self, engine: SearchEngine, alias: str, featureset: FeatureSet) -> None:
         missing = [f.name for f in featureset.scripted if f.name not in SCRIPTED]
@@ -237,19 +248,12 @@ class FeatureExtractor:
         that every hit passes, so they match and score nothing there (optional clauses of a
         non-scoring bool are not run), and OpenSearch scores each alone for the returned hits only
         (`include_named_queries_score`). The doc values the scripts read are added."""
-        scored = dict(body)
-        kept = [body["post_filter"]] if "post_filter" in body else [{"match_all": {}}]
-        scored["post_filter"] = {"bool": {"filter": kept, "should": self.named_clauses(params)}}
-        fields = list(body.get("docvalue_fields", []))
-        present = {f if isinstance(f, str) else f["field"] for f in fields}
-        fields += [f for f in DOCVALUE_FIELDS if (f if isinstance(f, str) else f["field"]) not in present]
-        scored["docvalue_fields"] = fields
-        return scored
+        return _carrying(body, self.named_clauses(params))
 
     def scoring(self, understood: UnderstoodQuery) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
-        """`scored_in` for the requests of a search understood so."""
-        params = template_params(understood)
-        return lambda body: self.scored_in(body, params)
+        """`scored_in` for the requests of a search understood so (its clauses rendered once)."""
+        clauses = self.named_clauses(template_params(understood))
+        return lambda body: _carrying(body, clauses)
 
     def _vector(self, hit: Hit, context: FeatureContext) -> list[float]:
         product = product_values(hit.fields)

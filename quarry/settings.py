@@ -132,6 +132,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     ranking_config: str = str(PROJECT_ROOT / "quarry" / "search" / "ranking.json")
     """Versioned Phase-1 ranking configuration (weights per top-level category), seeded into Redis."""
 
+    experiments_dir: str = str(PROJECT_ROOT / "quarry" / "experiments" / "definitions")
+    """Directory of the experiment definitions (versioned JSON) that the service runs."""
+
     search_cache_ttl_s: int = 300
     """Lifetime of a cached search result page in Redis; 0 turns the result cache off."""
 
@@ -457,8 +460,8 @@ def markdown_table(settings: Settings | None = None) -> str:
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
     for name in Settings.__struct_fields__:
         default = getattr(defaults, name)
-        if name in {"var_dir", "synonyms_dir", "mappings_dir", "artifacts_dir", "ranking_config"}:
-            default = "<checkout>/" + str(Path(str(default)).relative_to(PROJECT_ROOT))
+        if isinstance(default, str) and Path(default).is_relative_to(PROJECT_ROOT):
+            default = "<checkout>/" + str(Path(default).relative_to(PROJECT_ROOT))
         elif name == "cache_dir":
             default = "~/.cache/quarry (root: /var/cache/quarry)"
         shown = str(default).lower() if isinstance(default, bool) else str(default)

@@ -12,6 +12,7 @@ from quarry.adapters.cache import KeyValueStore, guarded
 from quarry.adapters.search_engine import SearchEngine
 from quarry.canary import CanaryTraffic
 from quarry.embeddings import SentenceTransformerEncoder
+from quarry.experiments.live import LiveExperiments
 from quarry.ltr.feature_log import FeatureLog
 from quarry.ltr.features import FeatureExtractor
 from quarry.ltr.featureset import load_featureset
@@ -23,7 +24,7 @@ from quarry.query_texts import LoggedQueries
 from quarry.search.cache import LocalPages, SearchCache
 from quarry.search.client_ids import ClientQueryIds
 from quarry.search.personalize import AffinityReader, Personalizer, ProductAffinity
-from quarry.search.ranking import RankingConfigProvider
+from quarry.search.ranking import RankingConfigProvider, load_config_file
 from quarry.search.semantic import QueryVectors, SemanticIndex, SemanticRetriever
 from quarry.search.service import SearchService
 from quarry.settings import Settings
@@ -62,8 +63,9 @@ def search_service(
     """`semantic_index`: shared with the recommendations (similar items); `product_affinity`: the
     recommendations' ALS affinity of a user for products. `feature_log_share`: searches whose LTR
     features are logged (into `records_engine`, default `engine`); offline code logs none.
-    `model_traffic`: the registry's LTR shadow and canary get their shares of live searches (the
-    API); offline code ranks with the champion only."""
+    `model_traffic`: live traffic (the API): the registry's LTR shadow and canary get their shares
+    of searches, and the search experiments run; offline code ranks with the champion and the live
+    configuration only."""
     query_vectors = QueryVectors(
         lambda: load_query_encoder(settings, model_store),
         guarded(kv, "query_vectors"),
@@ -112,6 +114,11 @@ def search_service(
         privacy=privacy,
         features=features,
         ltr=ltr,
+        experiments=LiveExperiments.from_files(
+            "search", settings.experiments_dir, load_config_file(settings.ranking_config)
+        )
+        if model_traffic
+        else None,
     )
     if feature_log_share > 0:
         service.feature_log = FeatureLog(

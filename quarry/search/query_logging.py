@@ -8,6 +8,7 @@ import logging
 
 import msgspec
 
+from quarry.experiments.live import Exposure
 from quarry.ids import random_uuid
 from quarry.metrics import SEARCHES, SPELL_CORRECTIONS, TOP_SCORE, ZERO_RESULT_SEARCHES
 from quarry.query_log import APPLICATION, OBJECT_ID_FIELD, QueryLogWriter, UbiQuery
@@ -18,10 +19,18 @@ _REQUEST_JSON = msgspec.json.Encoder()
 log = logging.getLogger("api.search")
 
 
-def log_query(query_log: QueryLogWriter, request: SearchRequest, page: CachedPage, query_id: str) -> None:
+def log_query(
+    query_log: QueryLogWriter,
+    request: SearchRequest,
+    page: CachedPage,
+    query_id: str,
+    exposure: Exposure | None = None,
+) -> None:
     """The UBI 1.3 query record: the query as typed (the normalized form beside it), the client's
     ids, and the request itself as `query`, as the UBI plugin stores the search body. A shopper
-    who opted out of tracking is logged without user, client or session (docs/privacy.md)."""
+    who opted out of tracking is logged without user, client or session (docs/privacy.md). The
+    shopper's experiments, as `experiments` (experiment -> variant): the exposure an experiment's
+    analysis counts (docs/experiments.md#exposure)."""
     if not request.track:
         request = msgspec.structs.replace(
             request,
@@ -53,6 +62,7 @@ def log_query(query_log: QueryLogWriter, request: SearchRequest, page: CachedPag
                 # (quarry/ubi.py).
                 **({"fallback": page.fallback} if page.fallback else {}),
                 **({"corrected": page.query.corrected} if page.query.corrected else {}),
+                **({"experiments": exposure.as_attributes()} if exposure is not None else {}),
             },
         )
     )

@@ -5,6 +5,7 @@ from typing import Literal
 import msgspec
 
 from quarry.api_keys import FixedFilters
+from quarry.experiments.assignment import Assignment
 from quarry.search.match_quality import MatchSignals
 from quarry.search.ranking import ScoreBreakdown
 from quarry.understanding.schemas import AppliedFilter, Entities, SpellingDecision
@@ -134,6 +135,8 @@ class SearchResponse(msgspec.Struct):
     match: MatchSignals | None = None
     ext: ResponseExt | None = None
     """`ext.ubi.query_id`: the same id as `query_id`, where the UBI plugin's clients look for it."""
+    experiments: list[Assignment] = msgspec.field(default_factory=list)
+    """The shopper's search experiments and variants, for a frontend that reports them."""
 
 
 class CachedPage(msgspec.Struct):

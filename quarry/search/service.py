@@ -15,6 +15,7 @@ import msgspec
 
 from quarry.adapters.search_engine import Hit, SearchEngine, SearchEngineError
 from quarry.canary import EMPTY, ERROR, OK
+from quarry.experiments.live import Exposure, LiveExperiments
 from quarry.ids import random_uuid
 from quarry.logs import bind
 from quarry.ltr.context import feature_context
@@ -121,6 +122,7 @@ class SearchService:
         privacy: ShopperPrivacy,
         features: FeatureExtractor | None = None,
         ltr: LtrRescorer | None = None,
+        experiments: LiveExperiments | None = None,
     ) -> None:
         """`privacy`: how the controller turns a request's shopper into pseudonyms and consent; held
         here, not injected beside the service, because a second dependency makes Litestar resolve
@@ -128,6 +130,7 @@ class SearchService:
         self.privacy = privacy
         self.features = features
         self.ltr = ltr
+        self.experiments = experiments
         self.feature_log: FeatureLog | None = None  # set once built: it calls `feature_window`
         self.semantic = semantic
         self.query_ids = query_ids
@@ -346,6 +349,8 @@ class SearchService:
         config, catalog = self.ranking.peek(), self.catalog_version.peek()
         if not self.cache.enabled or config is None or catalog is None:
             return None, None
+        exposure = self._exposure(request)
+        config = self._configured(config, exposure)
         served = self.ltr.assign(self._subject(request), allow_reload=False) if self.ltr is not None else None
         if served is not None and served.canary_version is not None:
             return None, None  # a live canary's record may write a batch: I/O, so not on the event loop
@@ -357,7 +362,18 @@ class SearchService:
         page = self.cache.get_local(key)
         if page is None:
             return None, understood
-        return self._respond(request, page, cache_hit=True, started=started), understood
+        return self._respond(request, page, cache_hit=True, started=started, exposure=exposure), understood
+
+    def _exposure(self, request: SearchRequest) -> Exposure | None:
+        """The search experiments the shopper is in (a pure function of the ids: no I/O)."""
+        if self.experiments is None:
+            return None
+        return self.experiments.exposure(request.user_id, request.session_id, dt.datetime.now(dt.UTC))
+
+    def _configured(self, config: RankingConfig, exposure: Exposure | None) -> RankingConfig:
+        if exposure is None or self.experiments is None:
+            return config
+        return self.experiments.ranking(config, exposure)
 
     def _page(
         self,
@@ -365,11 +381,13 @@ class SearchService:
         understood: UnderstoodQuery | None = None,
         served: LtrAssignment | None = None,
         with_window: bool = False,
+        exposure: Exposure | None = None,
     ) -> tuple[CachedPage, bool, FeatureWindow | None]:
         """The page from the cache, or retrieved and cached; whether it was a cache hit; and (an
-        uncached relevance page, `with_window`) the feature window it was ranked from."""
+        uncached relevance page, `with_window`) the feature window it was ranked from. `exposure`:
+        the shopper's experiments, whose variants may change the ranking configuration."""
         understood = understand(self.understanding, request.q, understood)
-        config = self.ranking.get()
+        config = self._configured(self.ranking.get(), exposure)
         ranking_id = self._ranking_id(config, served)
         key = cache_key(request, understood.normalized, ranking_id, self.catalog_version.get())
         page = self.cache.get(key)
@@ -389,15 +407,16 @@ class SearchService:
             query_id = request.ubi.query_id or random_uuid()
             logged = self.feature_log is not None and self.feature_log.sampled(request, query_id)
             served = self.ltr.assign(self._subject(request)) if self.ltr is not None else None
+            exposure = self._exposure(request)
             try:
-                page, cache_hit, window = self._page(request, understood, served, with_window=logged)
+                page, cache_hit, window = self._page(request, understood, served, logged, exposure)
             except Exception:
                 self._record_canary(served, request, query_id, None, started)
                 raise
             if window is not None and self.feature_log is not None:
                 self.feature_log.offer(request.q, query_id, window)
             self._record_canary(served, request, query_id, page, started)
-            return self._respond(request, page, cache_hit, started, id_checked, query_id)
+            return self._respond(request, page, cache_hit, started, id_checked, query_id, exposure)
 
     @staticmethod
     def _subject(request: SearchRequest) -> str | None:
@@ -440,6 +459,7 @@ class SearchService:
         started: float,
         id_checked: bool = True,
         query_id: str | None = None,
+        exposure: Exposure | None = None,
     ) -> SearchResponse:
         degraded = ["spell_correction"] if self.understanding.degraded else []
         if not id_checked:
@@ -463,7 +483,7 @@ class SearchService:
             )
         query_id = query_id or request.ubi.query_id or random_uuid()
         with span("ubi.log"):
-            log_query(self.query_log, request, page, query_id)
+            log_query(self.query_log, request, page, query_id, exposure)
         took_ms = round((time.perf_counter() - started) * 1000, 2)
         log.info(
             "search",
@@ -491,6 +511,7 @@ class SearchService:
             match_quality=page.match_quality,
             match=page.match,
             ext=ResponseExt(ubi=UbiResponse(query_id=query_id)),
+            experiments=exposure.assignments if exposure is not None else [],
         )
 
     def close(self) -> None:

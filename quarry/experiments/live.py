@@ -1,0 +1,150 @@
+"""The experiments a service runs, request by request (docs/experiments.md#serving): which of them a
+shopper is in, what their variants change, and the ranking configuration a search then uses.
+
+Each surface runs only the experiments that change it: search runs those whose variants change the
+ranking, retrieval, fusion or the LTR model; recommendations those that change the strategy or the
+ALS model. So a shopper is exposed to an experiment (in the response and the UBI record) only where
+the experiment can make a difference, and the analysis counts only those exposures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from quarry.experiments.assignment import Assignment, assign
+from quarry.experiments.definitions import (
+    DEFINITIONS_DIR,
+    Changes,
+    Experiment,
+    InvalidExperimentsError,
+    load_definitions,
+)
+from quarry.search.ranking import RankingConfig
+
+log = logging.getLogger("quarry.experiments")
+
+Surface = Literal["search", "recommendations"]
+MEMO_LIMIT = 64
+"""Ranking configurations kept per (live version, variants): a handful in practice."""
+
+
+def surfaces(changes: Changes) -> set[Surface]:
+    touched: set[Surface] = set()
+    if changes.ranking or changes.retrieval or changes.fusion or "ltr" in changes.model_aliases:
+        touched.add("search")
+    if changes.recommendations or "als" in changes.model_aliases:
+        touched.add("recommendations")
+    return touched
+
+
+class Exposure(msgspec.Struct, frozen=True):
+    """One request's experiments: the assignments, in definition order, and what they change
+    together (experiments of different layers should change different things; where two change the
+    same one, the later definition wins)."""
+
+    assignments: list[Assignment]
+    changes: Changes
+    label: str
+    """`experiment=variant` pairs joined by `,`: part of the ranking version, so of cache keys."""
+
+    def as_attributes(self) -> dict[str, str]:
+        """The UBI query record's `experiments` attribute: experiment -> variant."""
+        return {a.experiment: a.variant for a in self.assignments}
+
+
+def merged(changes: Sequence[Changes]) -> Changes:
+    ranking: dict[str, object] = {}
+    aliases: dict[str, str] = {}
+    retrieval, fusion, recommendations = None, None, None
+    for change in changes:
+        ranking.update(change.ranking)
+        aliases.update(change.model_aliases)
+        retrieval = change.retrieval or retrieval
+        fusion = change.fusion or fusion
+        recommendations = change.recommendations or recommendations
+    return Changes(ranking, retrieval, fusion, aliases, recommendations)
+
+
+class LiveExperiments:
+    def __init__(self, experiments: Sequence[Experiment], surface: Surface) -> None:
+        self.experiments = [e for e in experiments if any(surface in surfaces(v.changes) for v in e.variants)]
+        self._changes = {(e.name, v.name): v.changes for e in self.experiments for v in e.variants}
+        self._configs: dict[tuple[str, str], RankingConfig] = {}
+
+    @classmethod
+    def from_files(
+        cls, surface: Surface, directory: str | Path = "", ranking: RankingConfig | None = None
+    ) -> LiveExperiments:
+        """The definitions in `directory` (empty: the shipped ones). Definitions the service cannot
+        run are refused whole and logged: the service then runs no experiment rather than half of
+        them (tests/unit load the shipped ones, so a bad file fails before it ships). `ranking`: a
+        configuration every variant's changes must apply to (a value of the wrong type is refused
+        here, not found by a search)."""
+        try:
+            found = load_definitions(RankingConfig.__struct_fields__, Path(directory or DEFINITIONS_DIR))
+            if ranking is not None:
+                checked = (_inapplicable(ranking, e, v.changes) for e in found for v in e.variants)
+                refused = [problem for problem in checked if problem]
+                if refused:
+                    raise InvalidExperimentsError("; ".join(refused))
+        except InvalidExperimentsError as exc:
+            log.error("experiment definitions refused; running none", extra={"problems": str(exc)})
+            found = []
+        return cls(found, surface)
+
+    def exposure(self, user_id: str | None, session_id: str | None, now: dt.datetime) -> Exposure | None:
+        """None: the shopper is in none of this surface's experiments."""
+        if not self.experiments:
+            return None
+        assignments = assign(self.experiments, user_id, session_id, now)
+        if not assignments:
+            return None
+        changes = merged([self._changes[(a.experiment, a.variant)] for a in assignments])
+        label = ",".join(f"{a.experiment}={a.variant}" for a in assignments)
+        return Exposure(assignments, changes, label)
+
+    def ranking(self, config: RankingConfig, exposure: Exposure) -> RankingConfig:
+        """The live configuration with the exposure's changes. Its version carries the variants, so a
+        variant's pages are cached, logged and recomputed apart from the live configuration's; a
+        control variant that changes nothing keeps the live version (and shares its pages)."""
+        changes = exposure.changes
+        if not (changes.ranking or changes.retrieval or changes.fusion):
+            return config
+        key = (config.version, exposure.label)
+        found = self._configs.get(key)
+        if found is None:
+            try:
+                found = changed(config, changes, f"{config.version}+{exposure.label}")
+            except (msgspec.ValidationError, ValueError) as exc:
+                # Checked at load against the shipped configuration; a live one pushed since may not
+                # take the change. The search still answers, with the live configuration.
+                log.warning("variant not applicable to the live ranking", extra={"error": str(exc)})
+                found = config
+            if len(self._configs) >= MEMO_LIMIT:
+                self._configs.clear()
+            self._configs[key] = found
+        return found
+
+
+def changed(config: RankingConfig, changes: Changes, version: str) -> RankingConfig:
+    """`config` with a variant's changes, checked as any configuration is (ValidationError or
+    ValueError when they do not make one)."""
+    fields = msgspec.to_builtins(config)
+    fields.update(changes.ranking)
+    modes = {"retrieval": changes.retrieval, "fusion": changes.fusion}
+    fields.update({name: mode for name, mode in modes.items() if mode})
+    fields["version"] = version
+    return msgspec.convert(fields, RankingConfig)
+
+
+def _inapplicable(config: RankingConfig, experiment: Experiment, changes: Changes) -> str | None:
+    try:
+        changed(config, changes, config.version)
+    except (msgspec.ValidationError, ValueError) as exc:
+        return f"{experiment.name}: a variant's ranking changes do not apply: {exc}"
+    return None

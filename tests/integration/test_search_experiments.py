@@ -1,0 +1,81 @@
+"""Search experiments on the real stack (docs/experiments.md#serving): a shopper in a search
+experiment is searched with their variant's changes, the response names the assignment, and the UBI
+query record carries it as the exposure an analysis counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from quarry.experiments.assignment import variant_of
+from quarry.experiments.definitions import Changes, Experiment, Variant
+from quarry.ubi import UBI_QUERIES
+
+KEYWORD_ONLY = Experiment(
+    name="keyword_retrieval",
+    layer="retrieval",
+    variants=[Variant("control", 0.5), Variant("keyword", 0.5, Changes(retrieval="keyword"))],
+    start=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    stop=dt.datetime(2100, 1, 1, tzinfo=dt.UTC),
+    primary_metric="ctr",
+    guardrails=["zero_result_rate"],
+)
+
+
+@pytest.fixture(scope="module")
+def experimenting(app_client, demo_catalog, tmp_path_factory):
+    directory = Path(tmp_path_factory.mktemp("experiments"))
+    (directory / "keyword_retrieval.json").write_bytes(msgspec.json.encode(KEYWORD_ONLY))
+    settings = msgspec.structs.replace(demo_catalog, experiments_dir=str(directory))
+    with app_client(settings) as client:
+        yield client
+
+
+def test_each_variant_searches_as_it_defines_and_the_exposure_is_logged(
+    experimenting, engine, pseudonyms
+) -> None:
+    shoppers = {variant: [] for variant in ("control", "keyword")}
+    for n in range(40):
+        user = f"exp-shopper-{n}"
+        shoppers[variant_of(KEYWORD_ONLY, pseudonyms.user(user))].append(user)
+    assert all(len(users) >= 5 for users in shoppers.values())
+
+    answers = {}
+    for variant, users in shoppers.items():
+        response = experimenting.get("/v1/search", params={"q": "trail running shoes", "user_id": users[0]})
+        assert response.status_code == 200, response.text
+        answers[variant] = response.json()
+        assert answers[variant]["experiments"] == [{"experiment": "keyword_retrieval", "variant": variant}]
+    assert answers["keyword"]["retrieval"]["mode"] == "keyword"
+    assert answers["control"]["retrieval"]["mode"] == "hybrid"
+
+    params = {"q": "trail running shoes", "user_id": shoppers["keyword"][0]}
+    again = experimenting.get("/v1/search", params=params)
+    assert again.json()["experiments"] == answers["keyword"]["experiments"]  # sticky, cached or not
+
+    anonymous = experimenting.get("/v1/search", params={"q": "trail running shoes"}).json()
+    assert anonymous["experiments"] == []  # a user experiment needs a user
+
+    experimenting.app.state.search_service.query_log.flush()
+    engine.refresh(UBI_QUERIES)
+    for variant, body in answers.items():
+        record = engine.get_document(UBI_QUERIES, body["query_id"])
+        assert record["query_attributes"]["experiments"] == {"keyword_retrieval": variant}
+    assert "experiments" not in engine.get_document(UBI_QUERIES, anonymous["query_id"])["query_attributes"]
+
+
+def test_a_definition_the_service_cannot_run_runs_no_experiment(app_client, demo_catalog, tmp_path) -> None:
+    broken = msgspec.structs.replace(
+        KEYWORD_ONLY,
+        variants=[Variant("control", 0.5), Variant("wide", 0.5, Changes(ranking={"window": "wide"}))],
+    )
+    (tmp_path / "broken.json").write_text(json.dumps(msgspec.to_builtins(broken)))
+    settings = msgspec.structs.replace(demo_catalog, experiments_dir=str(tmp_path))
+    with app_client(settings) as client:
+        response = client.get("/v1/search", params={"q": "backpack", "user_id": "exp-shopper-1"})
+    assert response.status_code == 200
+    assert response.json()["experiments"] == []

@@ -92,9 +92,10 @@ def table(cost: LtrCost | None, with_ltr: str, without: str) -> list[str]:
         ]
     return [
         f"What serving the learned ranker adds per uncached search: `{with_ltr}` (the same API with "
-        f"`{ARTIFACT}` {cost.version} as champion: one feature request and the model over the top "
-        f"100) minus `{without}`, median of {cost.rounds} concurrency-16 rounds (each ran both), and "
-        f"the concurrency-1 p50. Goal: at most {GOAL_MS} ms of CPU (API + OpenSearch).",
+        f"`{ARTIFACT}` {cost.version} as champion: the features carried by the window's own requests "
+        f"and the model over the top 100) minus `{without}`, median of {cost.rounds} concurrency-16 "
+        f"rounds (each ran both), and the concurrency-1 p50. Goal: at most {GOAL_MS} ms of CPU "
+        "(API + OpenSearch).",
         "",
         "| API CPU ms | OpenSearch CPU ms | sum ms | p50 ms at concurrency 1 | within goal |",
         "| ---: | ---: | ---: | ---: | --- |",

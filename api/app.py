@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from api.admin.controllers import AccessAdminController, AuditController, KeyAdminController
 from api.events.controllers import EventController, UbiJsEventController
+from api.experiments.controllers import ExperimentController
 from api.health.controllers import HealthController
 from api.observability.controllers import MetricsController
 from api.observability.middleware import metrics_middleware
@@ -57,6 +58,7 @@ from quarry.canary import CanaryTraffic
 from quarry.circuit import CircuitBreaker
 from quarry.events.service import EventService, EventsNotStoredError
 from quarry.events.validation import BatchRejectedError
+from quarry.experiments.live import load_checked
 from quarry.logs import configure_logging
 from quarry.metrics import ProcessSampler, forget_dead_workers, initialize_series
 from quarry.privacy import ConsentView, Pseudonyms, ShopperPrivacy, privacy_index, pseudonym_key
@@ -67,6 +69,7 @@ from quarry.rate_limits import EarlyAdmission, RateLimiter, RedisRateLimits
 from quarry.records import RecordStoreError
 from quarry.search.assembly import search_service
 from quarry.search.client_ids import QueryIdConflictError
+from quarry.search.ranking import load_config_file
 from quarry.search.semantic import SemanticIndex
 from quarry.search.service import PageTooDeepError
 from quarry.settings import Settings, get_settings
@@ -223,6 +226,9 @@ def create_app(
         app.state.engine = search_engine
         app.state.ubi_engine = analytics if analytics is not search_engine else None
         app.state.store = kv
+        # Checked whole against the shipped ranking configuration: refused, none runs (logged).
+        shipped_ranking = load_config_file(settings.ranking_config)
+        app.state.experiments = load_checked(settings.experiments_dir, shipped_ranking)
         recommendations = RecommendationService(
             model_store,
             guarded(kv, "recommendation_features"),
@@ -245,6 +251,7 @@ def create_app(
             feature_log_share=settings.ltr_feature_log_share,
             records_engine=analytics,
             model_traffic=True,
+            experiments=app.state.experiments,
         )
         # Kept so tests (and a debugger) can tell whether start-up searches are still running.
         app.state.cache_warmup = (
@@ -308,6 +315,7 @@ def create_app(
             KeyAdminController,
             AccessAdminController,
             AuditController,
+            ExperimentController,
             UserPrivacyController,
         ],
         lifespan=[services],

@@ -239,6 +239,29 @@ READY = {
 }
 
 
+EXPERIMENTS = {
+    "experiments": [
+        {
+            "name": "als_personalization",
+            "status": "running",
+            "surfaces": ["recommendations"],
+            "layer": "recommendations",
+            "layer_range": [0.0, 1.0],
+            "unit": "user",
+            "start": "2026-12-01T00:00:00Z",
+            "stop": "2027-01-01T00:00:00Z",
+            "variants": [
+                {"name": "control", "share": 0.5, "changes": {"recommendations": "popularity"}},
+                {"name": "als", "share": 0.5, "changes": {"recommendations": "als"}},
+            ],
+            "primary_metric": "ctr",
+            "guardrails": ["add_to_cart_rate", "latency"],
+            "minimum_sample": 14751,
+        }
+    ]
+}
+
+
 def example_responses(
     container: type,
     success: dict[str, Any],

@@ -57,6 +57,36 @@ class Exposure(msgspec.Struct, frozen=True):
         return {a.experiment: a.variant for a in self.assignments}
 
 
+def load_checked(directory: str | Path = "", ranking: RankingConfig | None = None) -> list[Experiment]:
+    """The definitions in `directory` (empty: the shipped ones). Definitions the service cannot run
+    are refused whole and logged: the service then runs no experiment rather than half of them
+    (tests/unit load the shipped ones, so a bad file fails before it ships). `ranking`: a
+    configuration every variant's changes must apply to (a value of the wrong type is refused here,
+    not found by a search)."""
+    try:
+        found = load_definitions(RankingConfig.__struct_fields__, Path(directory or DEFINITIONS_DIR))
+        if ranking is not None:
+            checked = (_inapplicable(ranking, e, v.changes) for e in found for v in e.variants)
+            refused = [problem for problem in checked if problem]
+            if refused:
+                raise InvalidExperimentsError("; ".join(refused))
+    except InvalidExperimentsError as exc:
+        log.error("experiment definitions refused; running none", extra={"problems": str(exc)})
+        return []
+    return found
+
+
+def status(experiment: Experiment, now: dt.datetime) -> Literal["scheduled", "running", "ended"]:
+    if now < experiment.start:
+        return "scheduled"
+    return "running" if experiment.active(now) else "ended"
+
+
+def surfaces_of(experiment: Experiment) -> list[Surface]:
+    touched = set().union(*(surfaces(v.changes) for v in experiment.variants))
+    return sorted(touched)
+
+
 def merged(changes: Sequence[Changes]) -> Changes:
     ranking: dict[str, object] = {}
     aliases: dict[str, str] = {}
@@ -75,27 +105,6 @@ class LiveExperiments:
         self.experiments = [e for e in experiments if any(surface in surfaces(v.changes) for v in e.variants)]
         self._changes = {(e.name, v.name): v.changes for e in self.experiments for v in e.variants}
         self._configs: dict[tuple[str, str], RankingConfig] = {}
-
-    @classmethod
-    def from_files(
-        cls, surface: Surface, directory: str | Path = "", ranking: RankingConfig | None = None
-    ) -> LiveExperiments:
-        """The definitions in `directory` (empty: the shipped ones). Definitions the service cannot
-        run are refused whole and logged: the service then runs no experiment rather than half of
-        them (tests/unit load the shipped ones, so a bad file fails before it ships). `ranking`: a
-        configuration every variant's changes must apply to (a value of the wrong type is refused
-        here, not found by a search)."""
-        try:
-            found = load_definitions(RankingConfig.__struct_fields__, Path(directory or DEFINITIONS_DIR))
-            if ranking is not None:
-                checked = (_inapplicable(ranking, e, v.changes) for e in found for v in e.variants)
-                refused = [problem for problem in checked if problem]
-                if refused:
-                    raise InvalidExperimentsError("; ".join(refused))
-        except InvalidExperimentsError as exc:
-            log.error("experiment definitions refused; running none", extra={"problems": str(exc)})
-            found = []
-        return cls(found, surface)
 
     def exposure(self, user_id: str | None, session_id: str | None, now: dt.datetime) -> Exposure | None:
         """None: the shopper is in none of this surface's experiments."""

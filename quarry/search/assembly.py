@@ -3,7 +3,7 @@ registry's golden gate, the benches): the same stages, caches and breakers where
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from quarry import connections
@@ -12,6 +12,7 @@ from quarry.adapters.cache import KeyValueStore, guarded
 from quarry.adapters.search_engine import SearchEngine
 from quarry.canary import CanaryTraffic
 from quarry.embeddings import SentenceTransformerEncoder
+from quarry.experiments.definitions import Experiment
 from quarry.experiments.live import LiveExperiments
 from quarry.ltr.feature_log import FeatureLog
 from quarry.ltr.features import FeatureExtractor
@@ -24,7 +25,7 @@ from quarry.query_texts import LoggedQueries
 from quarry.search.cache import LocalPages, SearchCache
 from quarry.search.client_ids import ClientQueryIds
 from quarry.search.personalize import AffinityReader, Personalizer, ProductAffinity
-from quarry.search.ranking import RankingConfigProvider, load_config_file
+from quarry.search.ranking import RankingConfigProvider
 from quarry.search.semantic import QueryVectors, SemanticIndex, SemanticRetriever
 from quarry.search.service import SearchService
 from quarry.settings import Settings
@@ -59,13 +60,14 @@ def search_service(
     feature_log_share: float = 0.0,
     records_engine: SearchEngine | None = None,
     model_traffic: bool = False,
+    experiments: Sequence[Experiment] = (),
 ) -> SearchService:
     """`semantic_index`: shared with the recommendations (similar items); `product_affinity`: the
     recommendations' ALS affinity of a user for products. `feature_log_share`: searches whose LTR
     features are logged (into `records_engine`, default `engine`); offline code logs none.
-    `model_traffic`: live traffic (the API): the registry's LTR shadow and canary get their shares
-    of searches, and the search experiments run; offline code ranks with the champion and the live
-    configuration only."""
+    `model_traffic`: the registry's LTR shadow and canary get their shares of live searches (the
+    API); offline code ranks with the champion only. `experiments`: the definitions the API runs
+    (the search ones apply here); offline code measures the live configuration and runs none."""
     query_vectors = QueryVectors(
         lambda: load_query_encoder(settings, model_store),
         guarded(kv, "query_vectors"),
@@ -114,11 +116,7 @@ def search_service(
         privacy=privacy,
         features=features,
         ltr=ltr,
-        experiments=LiveExperiments.from_files(
-            "search", settings.experiments_dir, load_config_file(settings.ranking_config)
-        )
-        if model_traffic
-        else None,
+        experiments=LiveExperiments(experiments, "search") if experiments else None,
     )
     if feature_log_share > 0:
         service.feature_log = FeatureLog(

@@ -48,6 +48,7 @@ ROUTE_SCOPES = {
     ("/admin/access", "POST"): "admin",
     ("/admin/access/{entry_id}", "DELETE"): "admin",
     ("/admin/audit", "GET"): "admin",
+    ("/admin/experiments", "GET"): "admin",
     ("/admin/users/{user_id}", "DELETE"): "admin",
     ("/admin/users/{user_id}/export", "GET"): "admin",
     ("/admin/users/{user_id}/consent", "GET"): "admin",

@@ -68,6 +68,16 @@ def test_each_variant_searches_as_it_defines_and_the_exposure_is_logged(
     assert "experiments" not in engine.get_document(UBI_QUERIES, anonymous["query_id"])["query_attributes"]
 
 
+def test_the_admin_api_lists_the_experiments_in_force_with_status_and_surfaces(experimenting) -> None:
+    response = experimenting.get("/admin/experiments")
+    assert response.status_code == 200, response.text
+    [listed] = response.json()["experiments"]
+    assert listed["name"] == "keyword_retrieval" and listed["status"] == "running"
+    assert listed["surfaces"] == ["search"] and listed["unit"] == "user"
+    assert [(v["name"], v["share"]) for v in listed["variants"]] == [("control", 0.5), ("keyword", 0.5)]
+    assert listed["variants"][1]["changes"]["retrieval"] == "keyword"
+
+
 def test_a_definition_the_service_cannot_run_runs_no_experiment(app_client, demo_catalog, tmp_path) -> None:
     broken = msgspec.structs.replace(
         KEYWORD_ONLY,
@@ -77,5 +87,6 @@ def test_a_definition_the_service_cannot_run_runs_no_experiment(app_client, demo
     settings = msgspec.structs.replace(demo_catalog, experiments_dir=str(tmp_path))
     with app_client(settings) as client:
         response = client.get("/v1/search", params={"q": "backpack", "user_id": "exp-shopper-1"})
+        listed = client.get("/admin/experiments").json()["experiments"]
     assert response.status_code == 200
-    assert response.json()["experiments"] == []
+    assert response.json()["experiments"] == [] and listed == []

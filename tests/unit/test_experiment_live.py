@@ -11,7 +11,7 @@ from pathlib import Path
 import msgspec
 
 from quarry.experiments.definitions import DEFINITIONS_DIR, Changes, Experiment, Variant
-from quarry.experiments.live import Exposure, LiveExperiments, merged
+from quarry.experiments.live import Exposure, LiveExperiments, load_checked, merged, status, surfaces_of
 from quarry.search.ranking import load_config_file
 from quarry.settings import Settings
 
@@ -35,9 +35,9 @@ WIDER = experiment("wider_window", Changes(ranking={"window": 200}))
 
 
 def test_each_surface_runs_only_the_experiments_that_change_it() -> None:
-    shipped = LiveExperiments.from_files("search", DEFINITIONS_DIR, LIVE)
+    shipped = LiveExperiments(load_checked(DEFINITIONS_DIR, LIVE), "search")
     assert [e.name for e in shipped.experiments] == []  # ALS personalization changes recommendations only
-    recommendations = LiveExperiments.from_files("recommendations", DEFINITIONS_DIR, LIVE)
+    recommendations = LiveExperiments(load_checked(DEFINITIONS_DIR, LIVE), "recommendations")
     assert [e.name for e in recommendations.experiments] == ["als_personalization"]
     ltr = experiment("ltr_canary", Changes(model_aliases={"ltr": "canary"}))
     searched = LiveExperiments([ltr, WIDER], "search").experiments
@@ -85,11 +85,11 @@ def test_a_change_the_ranking_cannot_take_is_refused_at_load(tmp_path: Path) -> 
     wrong_type = experiment("text_window", Changes(ranking={"window": "wide"}), layer="other")
     for one in (bad, wrong_type):
         (tmp_path / f"{one.name}.json").write_text(json.dumps(_as_json(one)))
-    assert LiveExperiments.from_files("search", tmp_path, LIVE).experiments == []
+    assert load_checked(tmp_path, LIVE) == []
     (tmp_path / "negative_window.json").unlink()
     (tmp_path / "text_window.json").unlink()
     (tmp_path / "wider.json").write_text(json.dumps(_as_json(WIDER)))
-    loaded = LiveExperiments.from_files("search", tmp_path, LIVE).experiments
+    loaded = load_checked(tmp_path, LIVE)
     assert [e.name for e in loaded] == ["wider_window"]
 
 
@@ -106,3 +106,12 @@ def treated(live: LiveExperiments) -> Exposure:
 
 def _as_json(one: Experiment) -> object:
     return msgspec.to_builtins(one)
+
+
+def test_an_experiments_status_and_surfaces_follow_its_dates_and_changes() -> None:
+    assert status(WIDER, dt.datetime(2026, 11, 30, tzinfo=dt.UTC)) == "scheduled"
+    assert status(WIDER, NOW) == "running"
+    assert status(WIDER, dt.datetime(2027, 1, 1, tzinfo=dt.UTC)) == "ended"  # stop is exclusive
+    assert surfaces_of(WIDER) == ["search"]
+    both = experiment("both", Changes(ranking={"window": 150}, model_aliases={"als": "canary"}))
+    assert surfaces_of(both) == ["recommendations", "search"]

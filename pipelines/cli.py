@@ -206,6 +206,20 @@ def cmd_embeddings(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_experiment_report(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.bench.report import REPORTS
+    from pipelines.experiment_report import run
+    from quarry.experiments.live import load_checked
+
+    try:
+        result = run(_engine(settings), load_checked(settings.experiments_dir), args.name, REPORTS)
+    except KeyError as exc:
+        print(exc.args[0], file=sys.stderr)
+        return 2
+    print(f"wrote reports/experiments/{args.name}.md (readable: {result.readable})", file=sys.stderr)
+    return 0
+
+
 def cmd_golden(args: argparse.Namespace, settings: Settings) -> int:
     judgments = golden.build_judgments(
         _engine(settings), args.alias, settings.catalog_size, settings.catalog_seed
@@ -796,6 +810,10 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         help="do nothing when the artifact matches the live index and model",
     )
     p.set_defaults(run=cmd_embeddings)
+
+    p = command("experiment-report", "a search experiment's metrics from UBI per variant, with the SRM check")
+    p.add_argument("--name", required=True, help="the experiment's name (its definition file)")
+    p.set_defaults(run=cmd_experiment_report)
 
     p = command("golden", "re-grade the golden set (tests/golden/judgments.tsv.gz) against the demo catalog")
     p.set_defaults(run=cmd_golden)

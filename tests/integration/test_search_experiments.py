@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from pathlib import Path
 
 import msgspec
 import pytest
 
+from pipelines.experiment_report import run
 from quarry.experiments.assignment import variant_of
 from quarry.experiments.definitions import Changes, Experiment, Variant
 from quarry.ubi import UBI_QUERIES
+from tests.conftest import make_event
 
 KEYWORD_ONLY = Experiment(
     name="keyword_retrieval",
@@ -23,6 +26,7 @@ KEYWORD_ONLY = Experiment(
     stop=dt.datetime(2100, 1, 1, tzinfo=dt.UTC),
     primary_metric="ctr",
     guardrails=["zero_result_rate"],
+    minimum_sample=14_751,
 )
 
 
@@ -90,3 +94,48 @@ def test_a_definition_the_service_cannot_run_runs_no_experiment(app_client, demo
         listed = client.get("/admin/experiments").json()["experiments"]
     assert response.status_code == 200
     assert response.json()["experiments"] == [] and listed == []
+
+
+def test_the_report_reads_each_variants_exposures_and_engagement_from_ubi(
+    app_client, demo_catalog, engine, pseudonyms, tmp_path
+) -> None:
+    """Shoppers search through the API and click as the test decides (60 % of the keyword variant's
+    shoppers, 20 % of control's); the report counts those units and rates from UBI alone. The
+    experiment is named for this run, so earlier runs' records in UBI are not counted."""
+    experiment = msgspec.structs.replace(KEYWORD_ONLY, name=f"kw_{uuid.uuid4().hex[:10]}")
+    (tmp_path / "definitions").mkdir()
+    (tmp_path / "definitions" / "kw.json").write_bytes(msgspec.json.encode(experiment))
+    settings = msgspec.structs.replace(demo_catalog, experiments_dir=str(tmp_path / "definitions"))
+    clicked: dict[str, set[str]] = {"control": set(), "keyword": set()}
+    seen: dict[str, set[str]] = {"control": set(), "keyword": set()}
+    events = []
+    with app_client(settings) as client:
+        for n in range(160):
+            user = f"exp-report-{n}"
+            variant = variant_of(experiment, pseudonyms.user(user))
+            body = client.get("/v1/search", params={"q": "hiking backpack", "user_id": user}).json()
+            seen[variant].add(user)
+            if n % 5 < (3 if variant == "keyword" else 1):
+                clicked[variant].add(user)
+                product = body["results"][0]["product_id"]
+                events.append(make_event(user_id=user, query_id=body["query_id"], object_id=product))
+        accepted = client.post("/v1/events", json=events)
+        assert accepted.status_code == 202, accepted.text
+        client.app.state.search_service.query_log.flush()
+    engine.request("POST", "/ubi_queries,ubi_events*/_refresh")
+
+    result = run(engine, [experiment], experiment.name, tmp_path)
+    by_variant = {c.variant: c for c in result.variants}
+    for variant in ("control", "keyword"):
+        assert by_variant[variant].units == len(seen[variant])
+        assert by_variant[variant].searches == len(seen[variant])
+        assert by_variant[variant].units_with["click"] == len(clicked[variant])
+    [ctr] = [c for c in result.comparisons if c.metric == "ctr"]
+    assert ctr.control_value == pytest.approx(len(clicked["control"]) / len(seen["control"]), abs=1e-6)
+    assert ctr.variant_value == pytest.approx(len(clicked["keyword"]) / len(seen["keyword"]), abs=1e-6)
+    assert ctr.significant and ctr.ci_low > 0  # 60 % against 20 % of some 80 shoppers each
+    assert not result.sample_ratio.mismatch
+    assert not result.readable  # far below the fixed horizon of the definition's minimum sample
+    written = (tmp_path / "experiments" / f"{experiment.name}.md").read_text()
+    assert "Not readable yet" in written and "| ctr (primary) | user | keyword |" in written
+    assert (tmp_path / "experiments" / f"{experiment.name}.png").stat().st_size > 0

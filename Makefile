@@ -9,7 +9,7 @@ PY := $(CURDIR)/.venv/bin/python
 # Downloads are cached outside the checkout so fresh clones and CI runs reuse them.
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
-.PHONY: help bootstrap provision services up down status airflow airflow-down mlflow models-watch screenshots catalog-priors data-quality test lint typecheck unit integration \
+.PHONY: help bootstrap provision services up down status airflow airflow-down mlflow models-watch screenshots ui-screenshots catalog-priors data-quality test lint typecheck unit integration \
         index import vocabulary embeddings simulate simulate-recommendations popularity train-als eval-recommend golden eval eval-mpnet understanding-report experiment-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events bench-ubi-ids bench-ratelimit bench-ltr-features train-ltr eval-ltr ltr-replay ltr-export observe events-retention privacy-migrate events-replay events-fill-queries judgments-coec rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table security-audit clean
 
 help: ## List the targets
@@ -40,6 +40,7 @@ up: services ## Start the whole stack with the demo catalog and print its URLs (
 	@$(PY) -m pipelines catalog-priors --if-missing >/dev/null
 	@$(PY) -m pipelines embeddings --if-missing >/dev/null
 	@$(if $(filter 1,$(TLS)),ops/tls-certs $(TLS_DIR))
+	@$(PY) -m pipelines keys demo >/dev/null  # before the API starts: its storefront reads var/keys/storefront.token
 	@$(TLS_ENV) ops/apictl start
 	@$(if $(TLS_ENV),export $(TLS_ENV);) eval "$$($(PY) -m quarry.settings --shell)"; \
 	  echo ""; echo "Quarry is up:"; \
@@ -64,6 +65,7 @@ status: ## Show what runs and how healthy it is
 	@ops/mlflowctl status || true
 
 test: services ## Provision, start services, then lint, type-check and run every test
+	@ops/ensure-axe >/dev/null
 	@$(MAKE) --no-print-directory lint typecheck
 	@ops/run-tests $(PYTEST_ARGS)
 
@@ -210,6 +212,10 @@ screenshots: ## Screenshots of Airflow's DAG list and MLflow's model page (needs
 	@ops/ensure-system-packages
 	@$(PY) -m pipelines.screenshots airflow
 	@$(PY) -m pipelines.screenshots mlflow
+
+ui-screenshots: services ## The storefront's browser tests, keeping their screenshots and axe results in reports/ui
+	@ops/ensure-axe >/dev/null
+	@QUARRY_UI_SCREENSHOTS=$(CURDIR)/reports/ui ops/run-tests tests/e2e/test_storefront_browser.py -q
 
 simulate: up ## Synthetic shoppers (2,000 users, 7 days) search the API and send events; SIM_ARGS=... to change
 	@$(PY) -m pipelines simulate $(SIM_ARGS)

@@ -45,6 +45,9 @@ from api.security.abuse import AbuseProtection, EnumerationGuard
 from api.security.auth import API_KEY_HEADER, Authenticator, Gate
 from api.security.headers import add_security_headers
 from api.security.limits import RateLimitPolicy
+from api.storefront.controllers import StorefrontController
+from api.storefront.dependencies import static_files, storefront_key, templates
+from api.storefront.services import StorefrontService
 from api.suggest.controllers import SuggestController
 from api.suggest.services import SuggestService
 from quarry import connections, process_tuning
@@ -269,6 +272,13 @@ def create_app(
             logged_queries=logged_queries,
             privacy=app.state.shopper_privacy,
         )
+        app.state.storefront_service = StorefrontService(
+            app.state.search_service,
+            recommendations,
+            app.state.product_service,
+            storefront_key(settings) if settings.auth == "on" else None,
+        )
+        gate.storefront_key = app.state.storefront_service.api_key
         app.state.suggest_service = SuggestService(model_store, settings.artifact_reload_interval_s)
         app.state.user_privacy = UserPrivacyService(
             pseudonyms, privacy_registry, consent_view, UserData(analytics, kv, model_store, privacy_registry)
@@ -317,7 +327,10 @@ def create_app(
             AuditController,
             ExperimentController,
             UserPrivacyController,
+            StorefrontController,
+            static_files(),
         ],
+        template_config=templates(),
         lifespan=[services],
         before_request=gate.authorize,
         middleware=[tracing_middleware, metrics_middleware],

@@ -72,6 +72,12 @@ class DemoKey(msgspec.Struct, frozen=True):
 DEMO_KEYS = {
     "demo-search": DemoKey("Search key", ("search",), "demo: public search key, safe in a web page", True),
     "demo-admin": DemoKey("Admin key", SCOPES, "demo: every scope; keep it secret", True),
+    "storefront": DemoKey(
+        "Storefront key",
+        ("search", "recommend", "events"),
+        "demo: the /ui storefront's public key (search, recommendations, events), embedded in its pages",
+        False,
+    ),
     "metrics": DemoKey("Metrics key", ("metrics",), "Prometheus scrapes /metrics with it", False),
 }
 

@@ -36,6 +36,7 @@ PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 SECRETS = frozenset(
     {
         "user_token_secret",
+        "storefront_key",
         "pseudonym_key",
         "opensearch_password",
         "redis_password",
@@ -215,6 +216,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     security_indices_prefix: str = "quarry"
     """Prefix of the API-key, access-list and audit indices (<prefix>-api-keys, …); another isolates a run."""
+
+    storefront_key: str = ""
+    """Public API key the /ui storefront acts with (or _FILE); empty: <var>/keys/storefront.token."""
 
     user_token_secret: str = ""
     """Master secret of the keys' user-token secrets (or _FILE); empty: one made in <var>/keys (one host)."""

@@ -38,3 +38,15 @@ class ProductService:
         query = {"bool": {"filter": [{"term": {"product_id": product_id}}, *key_filter_clauses(fixed)]}}
         result = self.engine.search(self.alias, {"size": 1, "query": query})
         return product_from_source(result.hits[0].source) if result.hits else None
+
+    def many(self, product_ids: list[str], fixed: FixedFilters = NO_FILTERS) -> list[ProductDetail]:
+        """In the order asked, without the unknown ones and those outside the key's fixed filters
+        (one request: a shelf of recommendations shows titles and prices)."""
+        if not product_ids:
+            return []
+        query = {"bool": {"filter": [{"terms": {"product_id": product_ids}}, *key_filter_clauses(fixed)]}}
+        result = self.engine.search(self.alias, {"size": len(product_ids), "query": query})
+        found = {
+            detail.product_id: detail for detail in map(product_from_source, (h.source for h in result.hits))
+        }
+        return [found[product_id] for product_id in product_ids if product_id in found]

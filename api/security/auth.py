@@ -109,7 +109,7 @@ class Gate:
     each through `__getattr__`, about 0.8 µs, and a cached search made three). `rate_limits` is
     None with QUARRY_RATE_LIMITS=false; `abuse` None where no access lists are kept."""
 
-    __slots__ = ("abuse", "authenticator", "rate_limits")
+    __slots__ = ("abuse", "authenticator", "rate_limits", "storefront_key")
 
     def __init__(
         self,
@@ -117,6 +117,8 @@ class Gate:
         rate_limits: RateLimitPolicy | None = None,
         abuse: AbuseProtection | None = None,
     ) -> None:
+        self.storefront_key: str | None = None
+        """The key a storefront page (`opt["storefront"]`) acts with when its request names none."""
         self.install(authenticator, rate_limits, abuse)
 
     def install(
@@ -235,6 +237,10 @@ async def require_key(
         await _limit(connection, opt, ANYONE, gate)
         return
     token = presented_token(connection.scope["headers"])
+    if token is None and opt.get("storefront"):
+        token = gate.storefront_key
+        if token is None:
+            raise KeyStoreError("the storefront has no key: set QUARRY_STOREFRONT_KEY (make up writes one)")
     if token is None:
         raise unauthorized(f"an API key is required: send Authorization: Bearer <key> or {API_KEY_HEADER}")
     caller = await authenticator.authenticate(token, connection, gate.rate_limits)

@@ -20,6 +20,20 @@ DOCS_CSP = b"; ".join(
         b"frame-ancestors 'none'",
     ]
 )
+# The storefront's pages: their own script, styles and API calls, nothing from elsewhere, no inline code.
+UI_CSP = b"; ".join(
+    [
+        b"default-src 'none'",
+        b"script-src 'self'",
+        b"style-src 'self'",
+        b"img-src 'self' data:",
+        b"connect-src 'self'",
+        b"form-action 'self'",
+        b"base-uri 'none'",
+        b"frame-ancestors 'none'",
+    ]
+)
+UI_PREFIX = "/ui"
 HSTS = b"max-age=31536000; includeSubDomains"
 COMMON = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
 DOCS_PREFIX = "/schema"
@@ -33,9 +47,10 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
         return
     headers = list(message.get("headers", []))
     headers.extend(COMMON)
-    csp = DOCS_CSP if scope.get("path", "").startswith(DOCS_PREFIX) else API_CSP
+    path = scope.get("path", "")
+    csp = DOCS_CSP if path.startswith(DOCS_PREFIX) else UI_CSP if path.startswith(UI_PREFIX) else API_CSP
     headers.append((b"content-security-policy", csp))
-    if scope.get("path", "").startswith(ADMIN_PREFIX):  # keys, secrets: never in a cache
+    if path.startswith(ADMIN_PREFIX):  # keys, secrets: never in a cache
         headers.append((b"cache-control", b"no-store"))
     if scope.get("scheme") == "https":
         headers.append((b"strict-transport-security", HSTS))

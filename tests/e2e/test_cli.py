@@ -106,13 +106,15 @@ def test_make_ups_demo_keys_are_kept_and_reissued_only_when_they_stop_working(en
     assert first.returncode == 0, first.stderr
     folder = tmp_path / "keys"
     tokens = {path.stem: path.read_text().strip() for path in folder.glob("*.token")}
-    assert set(tokens) == {"demo-search", "demo-admin", "metrics"}
+    assert set(tokens) == {"demo-search", "demo-admin", "storefront", "metrics"}
     assert all(oct(path.stat().st_mode & 0o777) == "0o600" for path in folder.glob("*.token"))
     assert tokens["demo-search"] in first.stdout and tokens["demo-admin"] in first.stdout
     assert tokens["metrics"] not in first.stdout  # named by its file only
+    assert tokens["storefront"] not in first.stdout  # the API reads it from its file
     keys = ApiKeys(OpenSearchKeyStore(engine))
     scopes = {name: keys.verify(token).scopes for name, token in tokens.items()}  # type: ignore[union-attr]
     assert scopes["demo-search"] == ("search",) and scopes["metrics"] == ("metrics",)
+    assert set(scopes["storefront"]) == {"search", "recommend", "events"}  # public: nothing more
     assert "admin" in scopes["demo-admin"]
     assert run("keys", "demo", env=env).stdout == first.stdout  # kept while they work
     keys.revoke(tokens["demo-search"].split(".")[0])

@@ -1,0 +1,373 @@
+"""Builds the storefront's pages from the search core, the recommendations and the catalog: the
+same services the JSON API answers with, so what a shopper sees here is what a frontend would get."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import msgspec
+
+from api.products.schemas import ProductDetail
+from api.products.services import ProductService
+from api.recommendations.schemas import RecommendationsResponse
+from api.recommendations.services import RecommendationService, UnknownProductError
+from api.storefront.schemas import (
+    Chip,
+    FacetGroup,
+    HomePage,
+    Link,
+    ProductCard,
+    ProductPage,
+    SearchPage,
+    Shelf,
+    Visitor,
+)
+from quarry.api_keys import NO_FILTERS, FixedFilters
+from quarry.privacy import Consent
+from quarry.search.query_builder import FACET_ATTRIBUTES
+from quarry.search.schemas import SearchRequest, SearchResponse, SearchResult, SortOrder, UbiRequest
+from quarry.search.service import SearchService
+from quarry.understanding.schemas import AppliedFilter
+
+APPLICATION = "storefront"
+PAGE_SIZE = 24
+SHELF_SIZE = 8
+PAGE_LINKS = 7
+"""Numbered page links shown around the current one."""
+SEARCH_PATH = "/ui/search"
+PRODUCT_PATH = "/ui/products/"
+SORT_LABELS: dict[SortOrder, str] = {
+    "relevance": "Best match",
+    "price_asc": "Price: low to high",
+    "price_desc": "Price: high to low",
+    "rating": "Top rated",
+    "newest": "Newest",
+}
+OPERATOR_LABELS = {"gte": "at least", "lte": "up to", "eq": ""}
+
+
+class StorefrontQuery(msgspec.Struct, frozen=True):
+    """A results page's address, decoded: every link on the page is this with one thing changed."""
+
+    q: str
+    page: int = 1
+    category: str | None = None
+    brand: tuple[str, ...] = ()
+    price_min: float | None = None
+    price_max: float | None = None
+    rating_min: float | None = None
+    in_stock: bool | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+    sort: SortOrder = "relevance"
+
+    def href(self, **changes: object) -> str:
+        """This page's address with `changes`; any change but the page number starts at page 1."""
+        changed = msgspec.structs.replace(self, **({"page": 1} | changes))
+        params: list[tuple[str, str]] = [("q", changed.q)]
+        if changed.category:
+            params.append(("category", changed.category))
+        params += [("brand", brand) for brand in changed.brand]
+        for name in ("price_min", "price_max", "rating_min"):
+            value = getattr(changed, name)
+            if value is not None:
+                params.append((name, f"{value:g}"))
+        if changed.in_stock is not None:
+            params.append(("in_stock", "true" if changed.in_stock else "false"))
+        params += list(changed.attributes)
+        if changed.sort != "relevance":
+            params.append(("sort", changed.sort))
+        if changed.page > 1:
+            params.append(("page", str(changed.page)))
+        return f"{SEARCH_PATH}?{urlencode(params)}"
+
+
+def money(price: float | None) -> str:
+    return f"${price:,.2f}" if price is not None else "Price on request"
+
+
+def card(result: SearchResult | ProductDetail, position: int, query_id: str | None) -> ProductCard:
+    category = result.category if isinstance(result, SearchResult) else result.category_path
+    params = urlencode({"query_id": query_id, "position": position}) if query_id else ""
+    return ProductCard(
+        product_id=result.product_id,
+        title=result.title,
+        brand=result.brand,
+        category=category.split(" > ")[-1],
+        price=money(result.price),
+        rating=result.rating,
+        in_stock=result.in_stock,
+        href=PRODUCT_PATH + result.product_id + (f"?{params}" if params else ""),
+        position=position,
+    )
+
+
+def _price_bounds(bucket: str) -> tuple[float | None, float | None]:
+    """A price facet's value ("25-50", "1000+") as the filter's bounds."""
+    if bucket.endswith("+"):
+        return float(bucket[:-1]), None
+    low, _, high = bucket.partition("-")
+    return (float(low) or None), float(high)
+
+
+def facet_groups(query: StorefrontQuery, response: SearchResponse) -> list[FacetGroup]:
+    facets = response.facets
+    groups = [
+        FacetGroup(
+            "category",
+            "Category",
+            [
+                Link(
+                    leaf,
+                    query.href(category=None if leaf == query.category else leaf),
+                    value.count,
+                    leaf == query.category,
+                )
+                for value in facets.category
+                for leaf in [value.value.split(" > ")[-1]]
+            ],
+        ),
+        FacetGroup(
+            "brand",
+            "Brand",
+            [
+                Link(
+                    value.value,
+                    query.href(
+                        brand=tuple(b for b in query.brand if b != value.value)
+                        if value.value in query.brand
+                        else (*query.brand, value.value)
+                    ),
+                    value.count,
+                    value.value in query.brand,
+                )
+                for value in facets.brand
+            ],
+        ),
+    ]
+    price_links = []
+    for value in facets.price:
+        low, high = _price_bounds(value.value)
+        chosen = (query.price_min, query.price_max) == (low, high)
+        label = f"${low or 0:g} – ${high:g}" if high is not None else f"${low:g} and up"
+        target = (
+            query.href(price_min=None, price_max=None)
+            if chosen
+            else query.href(price_min=low, price_max=high)
+        )
+        price_links.append(Link(label, target, value.count, chosen))
+    groups.append(FacetGroup("price", "Price", price_links))
+    for name in FACET_ATTRIBUTES:
+        values = facets.attributes.get(name, [])
+        chosen_values = {value for key, value in query.attributes if key == name}
+        groups.append(
+            FacetGroup(
+                name,
+                name.capitalize(),
+                [
+                    Link(
+                        value.value,
+                        query.href(
+                            attributes=tuple(p for p in query.attributes if p != (name, value.value))
+                            if value.value in chosen_values
+                            else (*query.attributes, (name, value.value))
+                        ),
+                        value.count,
+                        value.value in chosen_values,
+                    )
+                    for value in values
+                ],
+            )
+        )
+    in_stock = next((v.count for v in facets.in_stock if v.value == "true"), 0)
+    groups.append(
+        FacetGroup(
+            "in_stock",
+            "Availability",
+            [
+                Link(
+                    "In stock",
+                    query.href(in_stock=None if query.in_stock else True),
+                    in_stock,
+                    bool(query.in_stock),
+                )
+            ],
+        )
+    )
+    return [group for group in groups if group.links]
+
+
+def _applied_label(applied: AppliedFilter) -> str:
+    field = applied.field.removeprefix("attributes.")
+    value = (
+        f"${applied.value:g}" if field == "price" and isinstance(applied.value, float) else str(applied.value)
+    )
+    if field == "rating" and isinstance(applied.value, float):
+        value = f"{applied.value:g}★"
+    return " ".join(
+        part for part in (field.capitalize(), OPERATOR_LABELS.get(applied.operator, ""), value) if part
+    )
+
+
+def _without_words(query: str, words: str) -> str:
+    """The query without the words a filter was read from ("sofa under 500" → "sofa")."""
+    remaining = query.lower().replace(words.lower(), " ")
+    return " ".join(remaining.split()) or query
+
+
+def chips(query: StorefrontQuery, response: SearchResponse) -> list[Chip]:
+    found = []
+    if query.category:
+        found.append(Chip(f"Category: {query.category}", query.href(category=None)))
+    found += [
+        Chip(f"Brand: {brand}", query.href(brand=tuple(b for b in query.brand if b != brand)))
+        for brand in query.brand
+    ]
+    if query.price_min is not None or query.price_max is not None:
+        low, high = query.price_min or 0, query.price_max
+        label = f"Price: ${low:g} – ${high:g}" if high is not None else f"Price: ${low:g} and up"
+        found.append(Chip(label, query.href(price_min=None, price_max=None)))
+    if query.rating_min is not None:
+        found.append(Chip(f"Rating: {query.rating_min:g}★ and up", query.href(rating_min=None)))
+    if query.in_stock:
+        found.append(Chip("In stock", query.href(in_stock=None)))
+    found += [
+        Chip(
+            f"{name.capitalize()}: {value}",
+            query.href(attributes=tuple(p for p in query.attributes if p != (name, value))),
+        )
+        for name, value in query.attributes
+    ]
+    found += [
+        Chip(_applied_label(applied), query.href(q=_without_words(query.q, applied.source)), from_query=True)
+        for applied in response.query.applied_filters
+    ]
+    return found
+
+
+def page_links(query: StorefrontQuery, total: int) -> tuple[list[Link], Link | None, Link | None]:
+    last = max(1, min((total + PAGE_SIZE - 1) // PAGE_SIZE, 10_000 // PAGE_SIZE))
+    first = max(1, min(query.page - PAGE_LINKS // 2, last - PAGE_LINKS + 1))
+    numbers = range(first, min(last, first + PAGE_LINKS - 1) + 1)
+    links = [Link(str(n), query.href(page=n), selected=n == query.page) for n in numbers]
+    previous = Link("Previous", query.href(page=query.page - 1)) if query.page > 1 else None
+    following = Link("Next", query.href(page=query.page + 1)) if query.page < last else None
+    return links, previous, following
+
+
+class StorefrontService:
+    def __init__(
+        self,
+        search: SearchService,
+        recommendations: RecommendationService,
+        products: ProductService,
+        api_key: str | None,
+    ) -> None:
+        """`api_key`: the storefront's public key, which the pages' script sends with its events
+        and suggestion requests (None with QUARRY_AUTH=off)."""
+        self.search_service = search
+        self.recommendations = recommendations
+        self.products = products
+        self.api_key = api_key
+
+    def visitor(self, session_id: str, client_id: str) -> Visitor:
+        return Visitor(session_id, client_id, self.api_key)
+
+    def search_request(
+        self, query: StorefrontQuery, visitor: Visitor, consent: Consent, fixed: FixedFilters
+    ) -> SearchRequest:
+        shopper = self.search_service.privacy.shopper(None, visitor.client_id, consent)
+        return SearchRequest(
+            q=query.q,
+            page=query.page,
+            size=PAGE_SIZE,
+            category=query.category,
+            brand=query.brand,
+            price_min=query.price_min,
+            price_max=query.price_max,
+            rating_min=query.rating_min,
+            in_stock=query.in_stock,
+            attributes=query.attributes,
+            sort=query.sort,
+            session_id=visitor.session_id,
+            personalize=shopper.consent.personalization,
+            track=shopper.consent.tracking,
+            ubi=UbiRequest(client_id=shopper.client, application=APPLICATION),
+            fixed=fixed,
+        )
+
+    def search_page(self, query: StorefrontQuery, visitor: Visitor, response: SearchResponse) -> SearchPage:
+        offset = (query.page - 1) * PAGE_SIZE
+        pages, previous, following = page_links(query, response.total)
+        asked = response.query
+        suggestion = asked.did_you_mean
+        return SearchPage(
+            visitor=visitor,
+            query=query.q,
+            query_id=response.query_id,
+            total=response.total,
+            cards=[card(r, offset + i, response.query_id) for i, r in enumerate(response.results, 1)],
+            facets=facet_groups(query, response),
+            chips=chips(query, response),
+            sort_links=[
+                Link(label, query.href(sort=order), selected=order == query.sort)
+                for order, label in SORT_LABELS.items()
+            ],
+            pages=pages,
+            previous=previous,
+            next=following,
+            did_you_mean=Link(suggestion, query.href(q=suggestion)) if suggestion else None,
+            corrected=asked.corrected if asked.corrected and asked.corrected != asked.normalized else None,
+            related_only=response.match_quality == "none",
+            experiments=response.experiments,
+        )
+
+    def shelf(self, title: str, answer: RecommendationsResponse, fixed: FixedFilters) -> Shelf | None:
+        details = self.products.many([item.product_id for item in answer.items], fixed)
+        if not details:
+            return None
+        cards = [card(detail, i, answer.request_id) for i, detail in enumerate(details, 1)]
+        return Shelf(title, answer.strategy, answer.request_id, cards)
+
+    def recommended(self, visitor: Visitor, consent: Consent, fixed: FixedFilters) -> Shelf | None:
+        """For an anonymous visitor: the session's neighbours once it has viewed something, else the
+        popular (or, before any events, catalog-prior) items; the strategy says which."""
+        session = visitor.session_id if consent.personalization else None
+        answer = self.recommendations.for_user(None, SHELF_SIZE, None, session)
+        return self.shelf("Recommended for you", answer, fixed)
+
+    def home(self, visitor: Visitor, consent: Consent, fixed: FixedFilters = NO_FILTERS) -> HomePage:
+        return HomePage(visitor, self.recommended(visitor, consent, fixed))
+
+    def product_page(
+        self,
+        product_id: str,
+        visitor: Visitor,
+        consent: Consent,
+        fixed: FixedFilters,
+        query_id: str | None,
+        position: int | None,
+    ) -> ProductPage | None:
+        product = self.products.get(product_id, fixed)
+        if product is None:
+            return None
+        try:
+            similar = self.shelf("Similar items", self.recommendations.similar(product_id, SHELF_SIZE), fixed)
+        except UnknownProductError:  # not in the vector index yet (a product added since the last build)
+            similar = None
+        return ProductPage(
+            visitor=visitor,
+            product_id=product.product_id,
+            title=product.title,
+            brand=product.brand,
+            category_path=product.category_path,
+            description=product.description,
+            attributes=sorted(product.attributes.items()),
+            price=money(product.price),
+            rating=product.rating,
+            review_count=product.review_count,
+            in_stock=product.in_stock,
+            query_id=query_id,
+            position=position,
+            similar=similar,
+            recommended=self.recommended(visitor, consent, fixed),
+        )

@@ -12,7 +12,6 @@ report gives the share of them each system answered with zero results.
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Callable
 from typing import Any
@@ -22,9 +21,7 @@ import msgspec
 from pipelines.golden import GoldenQuery, load_judgments, load_queries
 from pipelines.synonyms.apply import keyword_query
 from quarry.adapters.search_engine import SearchEngine
-
-K = 10
-RELEVANT = 3
+from quarry.judgments import RELEVANT, K, ndcg_at_10
 
 # A system answers a query with (ranked product ids, total hits).
 SearchFunction = Callable[[str], tuple[list[str], int]]
@@ -58,15 +55,6 @@ class _Row(msgspec.Struct, frozen=True):
     ndcg: float
     rr: float
     zero_results: bool
-
-
-def dcg(grades: list[int]) -> float:
-    return sum(float(2**g - 1) / math.log2(i + 2) for i, g in enumerate(grades[:K]))
-
-
-def ndcg_at_10(ranked: list[str], judged: dict[str, int]) -> float:
-    ideal = dcg(sorted(judged.values(), reverse=True))
-    return dcg([judged.get(pid, 0) for pid in ranked]) / ideal if ideal > 0 else 0.0
 
 
 def reciprocal_rank(ranked: list[str], judged: dict[str, int]) -> float:

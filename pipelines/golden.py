@@ -42,6 +42,7 @@ from pipelines.catalog.schema import Product
 from pipelines.catalog.vocabulary import LAPTOP_MODELS, PHONE_MODELS
 from pipelines.synonyms.apply import keyword_query
 from quarry.adapters.search_engine import SearchEngine
+from quarry.judgments import load_judgments as read_judgments
 
 GOLDEN_DIR = Path(__file__).resolve().parent.parent / "tests" / "golden"
 IDENTITY_KEYS = ("brand", "title", "target")
@@ -257,8 +258,4 @@ def write_judgments(judgments: list[Judgment], path: Path = JUDGMENTS_FILE) -> N
 
 
 def load_judgments(path: Path = JUDGMENTS_FILE) -> dict[str, dict[str, int]]:
-    graded: dict[str, dict[str, int]] = {}
-    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle, delimiter="\t"):
-            graded.setdefault(row["query"], {})[row["product_id"]] = int(row["grade"])
-    return graded
+    return read_judgments(path)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from pipelines import evaluation
 from quarry.adapters.artifact_store import ArtifactStore
+from quarry.judgments import K
 from quarry.settings import Settings
 from quarry.ubi import SYNTHETIC_USER_PREFIX
 
@@ -42,7 +43,7 @@ def pipeline_search(settings: Settings, artifacts: ArtifactStore | None = None) 
                 service.ranking = source
                 request = SearchRequest(
                     q=query,
-                    size=evaluation.K,
+                    size=K,
                     user_id=shopper.user,
                     personalize=shopper.consent.personalization,
                     track=shopper.consent.tracking,

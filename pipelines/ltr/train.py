@@ -16,9 +16,9 @@ from typing import Any
 
 import msgspec
 
-from pipelines.evaluation import K, dcg
 from pipelines.ltr.dataset import Group, training_set
 from pipelines.ltr.phase2 import Phase2Weights
+from quarry.judgments import K, dcg
 from quarry.ltr.ranker import ARTIFACT, LtrRanker
 
 log = logging.getLogger("pipelines.ltr")

@@ -17,6 +17,8 @@ from litestar.routes import HTTPRoute
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from api.admin.controllers import AccessAdminController, AuditController, KeyAdminController
+from api.console.controllers import ConsoleController, ConsoleLoginController, login_redirect
+from api.console.services import WorkbenchService
 from api.events.controllers import EventController, UbiJsEventController
 from api.experiments.controllers import ExperimentController
 from api.health.controllers import HealthController
@@ -42,7 +44,7 @@ from api.recommendations.services import RecommendationService
 from api.search.controllers import SearchController
 from api.search.warmup import CacheWarmup
 from api.security.abuse import AbuseProtection, EnumerationGuard
-from api.security.auth import API_KEY_HEADER, Authenticator, Gate
+from api.security.auth import API_KEY_HEADER, Authenticator, Gate, LoginRequiredError
 from api.security.headers import add_security_headers
 from api.security.limits import RateLimitPolicy
 from api.storefront.controllers import StorefrontController
@@ -279,6 +281,9 @@ def create_app(
             storefront_key(settings) if settings.auth == "on" else None,
         )
         gate.storefront_key = app.state.storefront_service.api_key
+        app.state.workbench_service = WorkbenchService(
+            app.state.search_service, analytics, app.state.experiments, settings.judgments_file
+        )
         app.state.suggest_service = SuggestService(model_store, settings.artifact_reload_interval_s)
         app.state.user_privacy = UserPrivacyService(
             pseudonyms, privacy_registry, consent_view, UserData(analytics, kv, model_store, privacy_registry)
@@ -328,6 +333,8 @@ def create_app(
             ExperimentController,
             UserPrivacyController,
             StorefrontController,
+            ConsoleController,
+            ConsoleLoginController,
             static_files(),
         ],
         template_config=templates(),
@@ -336,6 +343,7 @@ def create_app(
         middleware=[tracing_middleware, metrics_middleware],
         exception_handlers={
             HTTPException: http_exception_handler,
+            LoginRequiredError: login_redirect,
             QueryRejectedError: bad_request_handler,
             PageTooDeepError: bad_request_handler,
             BatchRejectedError: batch_rejected_handler,

@@ -136,6 +136,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     experiments_dir: str = str(PROJECT_ROOT / "quarry" / "experiments" / "definitions")
     """Directory of the experiment definitions (versioned JSON) that the service runs."""
 
+    judgments_file: str = str(PROJECT_ROOT / "tests" / "golden" / "judgments.tsv.gz")
+    """Graded judgments the relevance workbench shows and scores (missing: it shows none)."""
+
     search_cache_ttl_s: int = 300
     """Lifetime of a cached search result page in Redis; 0 turns the result cache off."""
 

@@ -213,6 +213,15 @@ class Authenticator:
         return self._caller(key) if key is not None else None
 
 
+CONSOLE_COOKIE = "quarry_console"
+"""Where the console's login page keeps a debug key for the browser (HttpOnly, SameSite=Strict)."""
+
+
+class LoginRequiredError(NotAuthorizedException):
+    """A console page (`opt["console"]`) asked for without a working key: the browser is sent to
+    the login page rather than shown a 401 body."""
+
+
 def unauthorized(detail: str) -> NotAuthorizedException:
     return NotAuthorizedException(detail, headers={"WWW-Authenticate": f'{BEARER} realm="quarry"'})
 
@@ -237,6 +246,11 @@ async def require_key(
         await _limit(connection, opt, ANYONE, gate)
         return
     token = presented_token(connection.scope["headers"])
+    console = bool(opt.get("console"))
+    if token is None and console:
+        token = connection.cookies.get(CONSOLE_COOKIE)
+        if not token:
+            raise LoginRequiredError("the console needs a key with the 'debug' scope")
     if token is None and opt.get("storefront"):
         token = gate.storefront_key
         if token is None:
@@ -244,6 +258,8 @@ async def require_key(
     if token is None:
         raise unauthorized(f"an API key is required: send Authorization: Bearer <key> or {API_KEY_HEADER}")
     caller = await authenticator.authenticate(token, connection, gate.rate_limits)
+    if caller is None and console:
+        raise LoginRequiredError("the console's key is unknown, revoked or expired")
     if caller is None:
         raise unauthorized("the API key is unknown, revoked or expired")
     scope = opt.get("scope")

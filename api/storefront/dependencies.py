@@ -11,6 +11,7 @@ from litestar.types import ControllerRouterHandler
 from quarry.settings import Settings
 
 HERE = Path(__file__).parent
+CONSOLE = HERE.parent / "console"
 KEY_FILE = "storefront.token"
 
 
@@ -25,14 +26,21 @@ def storefront_key(settings: Settings) -> str | None:
 
 
 def templates() -> TemplateConfig[JinjaTemplateEngine]:
-    """Autoescaped: titles and queries are shoppers' and merchants' text."""
+    """The storefront's and the console's pages. Autoescaped: titles and queries are shoppers' and
+    merchants' text."""
     environment = Environment(
-        loader=FileSystemLoader(HERE / "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True
+        loader=FileSystemLoader([HERE / "templates", CONSOLE / "templates"]),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
 
 
 def static_files() -> ControllerRouterHandler:
     return create_static_files_router(
-        path="/ui/static", directories=[HERE / "static"], opt={"public": True}, include_in_schema=False
+        path="/ui/static",
+        directories=[HERE / "static", CONSOLE / "static"],
+        opt={"public": True},
+        include_in_schema=False,
     )

@@ -15,7 +15,8 @@ import msgspec
 
 from quarry.adapters.search_engine import Hit, SearchEngine, SearchEngineError
 from quarry.canary import EMPTY, ERROR, OK
-from quarry.experiments.live import Exposure, LiveExperiments
+from quarry.experiments.definitions import Changes
+from quarry.experiments.live import Exposure, LiveExperiments, changed
 from quarry.ids import random_uuid
 from quarry.logs import bind
 from quarry.ltr.context import feature_context
@@ -513,6 +514,23 @@ class SearchService:
             ext=ResponseExt(ubi=UbiResponse(query_id=query_id)),
             experiments=exposure.assignments if exposure is not None else [],
         )
+
+    def preview(
+        self, request: SearchRequest, changes: Changes | None = None, label: str = "", learned: bool = True
+    ) -> CachedPage:
+        """A page as another configuration ranks it, for the relevance workbench: the live ranking
+        configuration with `changes` (an experiment variant's, a retrieval mode), reordered by the
+        LTR champion or, `learned` False, by the formula alone. Neither cached nor logged: it is a
+        relevance engineer's look, not a shopper's search. ValueError: `changes` do not apply."""
+        config = self.ranking.get()
+        if changes is not None:
+            try:
+                config = changed(config, changes, f"{config.version}+{label}")
+            except msgspec.ValidationError as exc:
+                raise ValueError(str(exc)) from exc
+        served = self.ltr.assign(None) if learned and self.ltr is not None else None
+        page, _ = self._retrieve(request, understand(self.understanding, request.q), config, served)
+        return page
 
     def close(self) -> None:
         if self.feature_log is not None:

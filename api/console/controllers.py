@@ -5,6 +5,7 @@ with the `debug` scope: sent as a header, or kept by the login page in an HttpOn
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import Cookie
@@ -35,7 +36,7 @@ def safe_next(target: str) -> str:
 
 def login_redirect(request: Request[Any, Any, Any], exc: LoginRequiredError) -> Redirect:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return Redirect(f"{LOGIN_PATH}?next={target}", status_code=303)
+    return Redirect(f"{LOGIN_PATH}?{urlencode({'next': target})}", status_code=303)
 
 
 class ConsoleController(Controller):

@@ -246,3 +246,32 @@ def test_the_storefront_key_cannot_do_more_than_its_scopes(storefront, demo_cata
     explain = httpx.get(f"{storefront}/v1/search", params={"q": "sofa", "explain": "true"}, headers=headers)
     assert explain.status_code == 403
     assert msgspec.json.decode(explain.content)["status"] == 403
+
+
+def test_the_workbench_and_the_experiment_pages_behind_the_console_login(
+    page, storefront, screenshots, axe_script, api_keys
+) -> None:
+    with temporary_key(api_keys, "console browser test", ("search", "debug")) as key:
+        page.goto(f"{storefront}/ui/workbench?q=running+shoes&left=formula&right=keyword")
+        assert urlsplit(page.url).path == "/ui/console/login"
+        assert not accessibility(page, axe_script, screenshots, "login")
+        page.locator("#key").fill(key)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(re.compile(r"/ui/workbench\?q=running\+shoes&left=formula&right=keyword$"))
+        for name in ("formula", "keyword"):
+            assert page.locator(f'section[data-side="{name}"] ol.compared li').count() == 20
+        assert page.locator("[data-ndcg]").count() == 2  # a golden query: both sides scored
+        page.locator('section[data-side="keyword"] ol.compared li details summary').first.click()
+        assert page.locator('section[data-side="keyword"] ol.compared li dl.explain').first.is_visible()
+        page.screenshot(path=screenshots / "workbench.png", full_page=True)
+        assert not accessibility(page, axe_script, screenshots, "workbench")
+
+        page.get_by_role("link", name="Experiments").click()
+        page.wait_for_url(re.compile(r"/ui/experiments$"))
+        first = page.locator("table.experiments tbody a").first
+        name = first.inner_text()
+        first.click()
+        page.wait_for_url(re.compile(rf"/ui/experiments/{name}$"))
+        assert page.locator("table.assignment tbody tr").count() >= 2  # a row per variant
+        page.screenshot(path=screenshots / "experiment.png", full_page=True)
+        assert not accessibility(page, axe_script, screenshots, "experiment")

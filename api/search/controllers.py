@@ -77,6 +77,15 @@ def attribute_filters(request: Request[Any, Any, Any], allowed: set[str]) -> tup
     return tuple(sorted(filters))
 
 
+async def answered(search_service: SearchService, search_request: SearchRequest) -> SearchResponse:
+    """Pages this process holds in memory are answered on the event loop; everything that needs
+    Redis or OpenSearch (blocking clients) runs in a worker thread."""
+    in_memory, understood = search_service.search_in_memory(search_request)
+    if in_memory is not None:
+        return in_memory
+    return await anyio.to_thread.run_sync(search_service.search, search_request, understood)
+
+
 class SearchController(Controller):
     path = "/v1/search"
     tags = ["search"]  # noqa: RUF012 - Litestar declares these as instance attributes
@@ -198,9 +207,4 @@ class SearchController(Controller):
             ubi=msgspec.structs.replace(ubi, client_id=shopper.client),
             fixed=caller.filters,
         )
-        # Pages this process holds in memory are answered on the event loop; everything that needs
-        # Redis or OpenSearch (blocking clients) runs in a worker thread.
-        in_memory, understood = search_service.search_in_memory(search_request)
-        if in_memory is not None:
-            return in_memory
-        return await anyio.to_thread.run_sync(search_service.search, search_request, understood)
+        return await answered(search_service, search_request)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-import anyio.to_thread
 from litestar import Controller, Request, get
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
@@ -17,10 +16,10 @@ from litestar.response import Redirect, Template
 
 from api.dependencies import from_state
 from api.privacy.dependencies import request_consent
-from api.search.controllers import ID_PATTERN, MAX_RAW_QUERY
+from api.search.controllers import ID_PATTERN, MAX_RAW_QUERY, answered
 from api.security.auth import caller_of
-from api.storefront.services import StorefrontQuery, StorefrontService
-from quarry.search.schemas import SortOrder
+from api.storefront.services import PAGE_SIZE, StorefrontService
+from quarry.search.schemas import SearchRequest, SortOrder
 
 SESSION_COOKIE = "quarry_session"
 CLIENT_COOKIE = "quarry_client"
@@ -78,9 +77,10 @@ class StorefrontController(Controller):
         if not q.strip():
             return Redirect("/ui/")
         chosen = {"color": color, "size": size, "material": material}
-        query = StorefrontQuery(
+        query = SearchRequest(
             q=q,
             page=page,
+            size=PAGE_SIZE,
             category=category,
             brand=tuple(brand or ()),
             price_min=price_min,
@@ -95,10 +95,7 @@ class StorefrontController(Controller):
         search_request = storefront.search_request(
             query, visitor, request_consent(request), caller_of(request).filters
         )
-        service = storefront.search_service
-        response, understood = service.search_in_memory(search_request)
-        if response is None:
-            response = await anyio.to_thread.run_sync(service.search, search_request, understood)
+        response = await answered(storefront.search_service, search_request)
         page_model = storefront.search_page(query, visitor, response)
         return Template("storefront/search.html", context={"page": page_model}, cookies=cookies)
 

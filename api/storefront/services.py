@@ -46,39 +46,26 @@ SORT_LABELS: dict[SortOrder, str] = {
 OPERATOR_LABELS = {"gte": "at least", "lte": "up to", "eq": ""}
 
 
-class StorefrontQuery(msgspec.Struct, frozen=True):
-    """A results page's address, decoded: every link on the page is this with one thing changed."""
-
-    q: str
-    page: int = 1
-    category: str | None = None
-    brand: tuple[str, ...] = ()
-    price_min: float | None = None
-    price_max: float | None = None
-    rating_min: float | None = None
-    in_stock: bool | None = None
-    attributes: tuple[tuple[str, str], ...] = ()
-    sort: SortOrder = "relevance"
-
-    def href(self, **changes: object) -> str:
-        """This page's address with `changes`; any change but the page number starts at page 1."""
-        changed = msgspec.structs.replace(self, **({"page": 1} | changes))
-        params: list[tuple[str, str]] = [("q", changed.q)]
-        if changed.category:
-            params.append(("category", changed.category))
-        params += [("brand", brand) for brand in changed.brand]
-        for name in ("price_min", "price_max", "rating_min"):
-            value = getattr(changed, name)
-            if value is not None:
-                params.append((name, f"{value:g}"))
-        if changed.in_stock is not None:
-            params.append(("in_stock", "true" if changed.in_stock else "false"))
-        params += list(changed.attributes)
-        if changed.sort != "relevance":
-            params.append(("sort", changed.sort))
-        if changed.page > 1:
-            params.append(("page", str(changed.page)))
-        return f"{SEARCH_PATH}?{urlencode(params)}"
+def href(query: SearchRequest, **changes: object) -> str:
+    """A results page's address: `query` (the page's own) with `changes`; any change but the page
+    number starts at page 1. Every link on a results page is made here."""
+    changed = msgspec.structs.replace(query, **({"page": 1} | changes))
+    params: list[tuple[str, str]] = [("q", changed.q)]
+    if changed.category:
+        params.append(("category", changed.category))
+    params += [("brand", brand) for brand in changed.brand]
+    for name in ("price_min", "price_max", "rating_min"):
+        value = getattr(changed, name)
+        if value is not None:
+            params.append((name, f"{value:g}"))
+    if changed.in_stock is not None:
+        params.append(("in_stock", "true" if changed.in_stock else "false"))
+    params += list(changed.attributes)
+    if changed.sort != "relevance":
+        params.append(("sort", changed.sort))
+    if changed.page > 1:
+        params.append(("page", str(changed.page)))
+    return f"{SEARCH_PATH}?{urlencode(params)}"
 
 
 def money(price: float | None) -> str:
@@ -109,7 +96,7 @@ def _price_bounds(bucket: str) -> tuple[float | None, float | None]:
     return (float(low) or None), float(high)
 
 
-def facet_groups(query: StorefrontQuery, response: SearchResponse) -> list[FacetGroup]:
+def facet_groups(query: SearchRequest, response: SearchResponse) -> list[FacetGroup]:
     facets = response.facets
     groups = [
         FacetGroup(
@@ -118,7 +105,7 @@ def facet_groups(query: StorefrontQuery, response: SearchResponse) -> list[Facet
             [
                 Link(
                     leaf,
-                    query.href(category=None if leaf == query.category else leaf),
+                    href(query, category=None if leaf == query.category else leaf),
                     value.count,
                     leaf == query.category,
                 )
@@ -132,10 +119,11 @@ def facet_groups(query: StorefrontQuery, response: SearchResponse) -> list[Facet
             [
                 Link(
                     value.value,
-                    query.href(
+                    href(
+                        query,
                         brand=tuple(b for b in query.brand if b != value.value)
                         if value.value in query.brand
-                        else (*query.brand, value.value)
+                        else (*query.brand, value.value),
                     ),
                     value.count,
                     value.value in query.brand,
@@ -150,9 +138,9 @@ def facet_groups(query: StorefrontQuery, response: SearchResponse) -> list[Facet
         chosen = (query.price_min, query.price_max) == (low, high)
         label = f"${low or 0:g} – ${high:g}" if high is not None else f"${low:g} and up"
         target = (
-            query.href(price_min=None, price_max=None)
+            href(query, price_min=None, price_max=None)
             if chosen
-            else query.href(price_min=low, price_max=high)
+            else href(query, price_min=low, price_max=high)
         )
         price_links.append(Link(label, target, value.count, chosen))
     groups.append(FacetGroup("price", "Price", price_links))
@@ -166,10 +154,11 @@ def facet_groups(query: StorefrontQuery, response: SearchResponse) -> list[Facet
                 [
                     Link(
                         value.value,
-                        query.href(
+                        href(
+                            query,
                             attributes=tuple(p for p in query.attributes if p != (name, value.value))
                             if value.value in chosen_values
-                            else (*query.attributes, (name, value.value))
+                            else (*query.attributes, (name, value.value)),
                         ),
                         value.count,
                         value.value in chosen_values,
@@ -186,7 +175,7 @@ def facet_groups(query: StorefrontQuery, response: SearchResponse) -> list[Facet
             [
                 Link(
                     "In stock",
-                    query.href(in_stock=None if query.in_stock else True),
+                    href(query, in_stock=None if query.in_stock else True),
                     in_stock,
                     bool(query.in_stock),
                 )
@@ -214,43 +203,43 @@ def _without_words(query: str, words: str) -> str:
     return " ".join(remaining.split()) or query
 
 
-def chips(query: StorefrontQuery, response: SearchResponse) -> list[Chip]:
+def chips(query: SearchRequest, response: SearchResponse) -> list[Chip]:
     found = []
     if query.category:
-        found.append(Chip(f"Category: {query.category}", query.href(category=None)))
+        found.append(Chip(f"Category: {query.category}", href(query, category=None)))
     found += [
-        Chip(f"Brand: {brand}", query.href(brand=tuple(b for b in query.brand if b != brand)))
+        Chip(f"Brand: {brand}", href(query, brand=tuple(b for b in query.brand if b != brand)))
         for brand in query.brand
     ]
     if query.price_min is not None or query.price_max is not None:
         low, high = query.price_min or 0, query.price_max
         label = f"Price: ${low:g} – ${high:g}" if high is not None else f"Price: ${low:g} and up"
-        found.append(Chip(label, query.href(price_min=None, price_max=None)))
+        found.append(Chip(label, href(query, price_min=None, price_max=None)))
     if query.rating_min is not None:
-        found.append(Chip(f"Rating: {query.rating_min:g}★ and up", query.href(rating_min=None)))
+        found.append(Chip(f"Rating: {query.rating_min:g}★ and up", href(query, rating_min=None)))
     if query.in_stock:
-        found.append(Chip("In stock", query.href(in_stock=None)))
+        found.append(Chip("In stock", href(query, in_stock=None)))
     found += [
         Chip(
             f"{name.capitalize()}: {value}",
-            query.href(attributes=tuple(p for p in query.attributes if p != (name, value))),
+            href(query, attributes=tuple(p for p in query.attributes if p != (name, value))),
         )
         for name, value in query.attributes
     ]
     found += [
-        Chip(_applied_label(applied), query.href(q=_without_words(query.q, applied.source)), from_query=True)
+        Chip(_applied_label(applied), href(query, q=_without_words(query.q, applied.source)), from_query=True)
         for applied in response.query.applied_filters
     ]
     return found
 
 
-def page_links(query: StorefrontQuery, total: int) -> tuple[list[Link], Link | None, Link | None]:
+def page_links(query: SearchRequest, total: int) -> tuple[list[Link], Link | None, Link | None]:
     last = max(1, min((total + PAGE_SIZE - 1) // PAGE_SIZE, 10_000 // PAGE_SIZE))
     first = max(1, min(query.page - PAGE_LINKS // 2, last - PAGE_LINKS + 1))
     numbers = range(first, min(last, first + PAGE_LINKS - 1) + 1)
-    links = [Link(str(n), query.href(page=n), selected=n == query.page) for n in numbers]
-    previous = Link("Previous", query.href(page=query.page - 1)) if query.page > 1 else None
-    following = Link("Next", query.href(page=query.page + 1)) if query.page < last else None
+    links = [Link(str(n), href(query, page=n), selected=n == query.page) for n in numbers]
+    previous = Link("Previous", href(query, page=query.page - 1)) if query.page > 1 else None
+    following = Link("Next", href(query, page=query.page + 1)) if query.page < last else None
     return links, previous, following
 
 
@@ -273,21 +262,13 @@ class StorefrontService:
         return Visitor(session_id, client_id, self.api_key)
 
     def search_request(
-        self, query: StorefrontQuery, visitor: Visitor, consent: Consent, fixed: FixedFilters
+        self, query: SearchRequest, visitor: Visitor, consent: Consent, fixed: FixedFilters
     ) -> SearchRequest:
+        """The page's search as the visitor's: their session and (pseudonymized) client, their
+        consent, the storefront key's fixed filters, logged as the storefront's."""
         shopper = self.search_service.privacy.shopper(None, visitor.client_id, consent)
-        return SearchRequest(
-            q=query.q,
-            page=query.page,
-            size=PAGE_SIZE,
-            category=query.category,
-            brand=query.brand,
-            price_min=query.price_min,
-            price_max=query.price_max,
-            rating_min=query.rating_min,
-            in_stock=query.in_stock,
-            attributes=query.attributes,
-            sort=query.sort,
+        return msgspec.structs.replace(
+            query,
             session_id=visitor.session_id,
             personalize=shopper.consent.personalization,
             track=shopper.consent.tracking,
@@ -295,7 +276,7 @@ class StorefrontService:
             fixed=fixed,
         )
 
-    def search_page(self, query: StorefrontQuery, visitor: Visitor, response: SearchResponse) -> SearchPage:
+    def search_page(self, query: SearchRequest, visitor: Visitor, response: SearchResponse) -> SearchPage:
         offset = (query.page - 1) * PAGE_SIZE
         pages, previous, following = page_links(query, response.total)
         asked = response.query
@@ -309,13 +290,13 @@ class StorefrontService:
             facets=facet_groups(query, response),
             chips=chips(query, response),
             sort_links=[
-                Link(label, query.href(sort=order), selected=order == query.sort)
+                Link(label, href(query, sort=order), selected=order == query.sort)
                 for order, label in SORT_LABELS.items()
             ],
             pages=pages,
             previous=previous,
             next=following,
-            did_you_mean=Link(suggestion, query.href(q=suggestion)) if suggestion else None,
+            did_you_mean=Link(suggestion, href(query, q=suggestion)) if suggestion else None,
             corrected=asked.corrected if asked.corrected and asked.corrected != asked.normalized else None,
             related_only=response.match_quality == "none",
             experiments=response.experiments,

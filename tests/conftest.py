@@ -138,6 +138,24 @@ def demo_catalog(engine: OpenSearchEngine, settings: Settings, tmp_path_factory:
 
 
 @pytest.fixture(scope="session")
+def shop_catalog(demo_catalog: Settings, engine: OpenSearchEngine, tmp_path_factory: pytest.TempPathFactory):
+    """The demo catalog as a shop opens before any events: its artifacts (copied, so other tests'
+    store stays as it is) plus the catalog priors `make up` builds, which recommend before
+    popularity exists."""
+    import shutil
+
+    import msgspec
+
+    from pipelines.catalog_priors import build_and_publish
+    from quarry.adapters.artifact_store import LocalArtifactStore
+
+    root = tmp_path_factory.mktemp("shop") / "artifacts"
+    shutil.copytree(demo_catalog.artifacts_dir, root)
+    build_and_publish(engine, LocalArtifactStore(root), demo_catalog.products_alias, dt.datetime.now(dt.UTC))
+    return msgspec.structs.replace(demo_catalog, artifacts_dir=str(root))
+
+
+@pytest.fixture(scope="session")
 def api_keys(engine: OpenSearchEngine) -> ApiKeys:
     """API keys in the test cluster's real key store."""
     return ApiKeys(OpenSearchKeyStore(engine))

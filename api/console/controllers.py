@@ -65,9 +65,12 @@ class ConsoleController(Controller):
         self,
         request: Request[Any, Any, Any],
         workbench: NamedDependency[WorkbenchService],
-        left: Choice = "live",
-        right: Choice = "formula",
+        left: Annotated[str | None, Parameter(max_length=200)] = None,
+        right: Annotated[str | None, Parameter(max_length=200)] = None,
     ) -> Template:
+        """Computed only when both sides are named (a minute of searching): without them, the form."""
+        if left is None or right is None:
+            return Template("console/losses.html", context={"page": workbench.losses_form()})
         try:
             page = workbench.losses(left, right, caller_of(request).filters)
         except UnknownChoiceError as exc:

@@ -83,6 +83,8 @@ class LossesPage(msgspec.Struct, frozen=True):
     right_mean: float
     losses: list[GoldenLoss]
     """The golden queries where the right side loses most against the left, worst first."""
+    ran: bool = True
+    """False: the form alone (nothing compared yet)."""
 
 
 class ExperimentRow(msgspec.Struct, frozen=True):

@@ -320,6 +320,10 @@ class WorkbenchService:
         buckets = self.engine.search(f"{UBI_EVENTS}*", body).aggregations["clicked"]["buckets"]
         return {str(b["key"]) for b in buckets}
 
+    def losses_form(self) -> LossesPage:
+        choices = [c.choice for c in self.configurations().values()]
+        return LossesPage(choices, "live", "formula", 0, 0.0, 0.0, [], ran=False)
+
     def losses(self, left: str, right: str, fixed: FixedFilters = NO_FILTERS) -> LossesPage:
         """Every golden query searched both ways (top ten, previews): where the right side loses
         most NDCG@10 against the left. Tens of seconds for the whole set: run on demand."""

@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import msgspec
 from litestar.connection import ASGIConnection, Request
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, TooManyRequestsException
+from litestar.exceptions import (
+    NotAuthorizedException,
+    PermissionDeniedException,
+    ServiceUnavailableException,
+    TooManyRequestsException,
+)
 from litestar.handlers.base import BaseRouteHandler
 
 from api.security.abuse import AbuseProtection
@@ -254,7 +259,9 @@ async def require_key(
     if token is None and opt.get("storefront"):
         token = gate.storefront_key
         if token is None:
-            raise KeyStoreError("the storefront has no key: set QUARRY_STOREFRONT_KEY (make up writes one)")
+            raise ServiceUnavailableException(
+                "the storefront has no key: set QUARRY_STOREFRONT_KEY (make up writes one)"
+            )
     if token is None:
         raise unauthorized(f"an API key is required: send Authorization: Bearer <key> or {API_KEY_HEADER}")
     caller = await authenticator.authenticate(token, connection, gate.rate_limits)

@@ -64,15 +64,15 @@ class StorefrontController(Controller):
         q: Annotated[str, Parameter(max_length=MAX_RAW_QUERY)] = "",
         page: Annotated[int, Parameter(ge=1, le=400)] = 1,
         category: Annotated[str | None, Parameter(max_length=200)] = None,
-        brand: list[str] | None = None,
+        brand: Annotated[list[str] | None, Parameter(description="Repeatable")] = None,
         price_min: Annotated[float | None, Parameter(ge=0)] = None,
         price_max: Annotated[float | None, Parameter(ge=0)] = None,
         rating_min: Annotated[float | None, Parameter(ge=0, le=5)] = None,
-        in_stock: bool | None = None,
-        sort: SortOrder = "relevance",
-        color: list[str] | None = None,
-        size: list[str] | None = None,
-        material: list[str] | None = None,
+        in_stock: Annotated[bool | None, Parameter()] = None,
+        sort: Annotated[SortOrder, Parameter()] = "relevance",
+        color: Annotated[list[str] | None, Parameter()] = None,
+        size: Annotated[list[str] | None, Parameter()] = None,
+        material: Annotated[list[str] | None, Parameter()] = None,
     ) -> Template | Redirect:
         if not q.strip():
             return Redirect("/ui/")

@@ -12,10 +12,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 import numpy as np
-from scipy import stats as distributions
+
+
+def _distributions() -> Any:  # scipy has no type hints
+    """scipy.stats, imported when a test statistic is first computed: it takes about a second, which
+    every API worker would otherwise pay at start-up for a dashboard page few people open."""
+    from scipy import stats
+
+    return stats
+
 
 # A split is called broken at this p-value (the convention of experimentation platforms: a
 # mismatch this unlikely is a bug in assignment or logging, not chance).
@@ -77,8 +86,8 @@ def two_proportions(
     se = math.sqrt(
         rate_control * (1 - rate_control) / n_control + rate_variant * (1 - rate_variant) / n_variant
     )
-    p_value = float(2 * distributions.norm.sf(abs(z))) if z is not None else 1.0
-    margin = float(distributions.norm.ppf(0.5 + confidence / 2)) * se
+    p_value = float(2 * _distributions().norm.sf(abs(z))) if z is not None else 1.0
+    margin = float(_distributions().norm.ppf(0.5 + confidence / 2)) * se
     return _compared(rate_control, rate_variant, margin, z or 0.0, p_value, confidence)
 
 
@@ -99,8 +108,8 @@ def welch(control: Sequence[float], variant: Sequence[float], confidence: float 
         )
     dof = (var_a + var_b) ** 2 / (var_a**2 / (len(a) - 1) + var_b**2 / (len(b) - 1))
     t = effect / se
-    p_value = float(2 * distributions.t.sf(abs(t), dof))
-    margin = float(distributions.t.ppf(0.5 + confidence / 2, dof)) * se
+    p_value = float(2 * _distributions().t.sf(abs(t), dof))
+    margin = float(_distributions().t.ppf(0.5 + confidence / 2, dof)) * se
     return _compared(float(a.mean()), float(b.mean()), margin, t, p_value, confidence)
 
 
@@ -156,7 +165,7 @@ def sample_ratio(observed: Sequence[int], shares: Sequence[float]) -> SampleRati
     if total == 0:
         return SampleRatio(list(observed), expected, 0.0, 1.0)
     chi_square = sum((o - e) ** 2 / e for o, e in zip(observed, expected, strict=True))
-    p_value = float(distributions.chi2.sf(chi_square, len(observed) - 1))
+    p_value = float(_distributions().chi2.sf(chi_square, len(observed) - 1))
     return SampleRatio(list(observed), expected, chi_square, p_value)
 
 
@@ -167,8 +176,8 @@ def sample_size(baseline: float, minimum_effect: float, alpha: float = 0.05, pow
     if not 0 < baseline < 1 or not 0 < baseline + minimum_effect < 1 or minimum_effect == 0:
         raise ValueError("baseline and baseline + minimum_effect must be rates strictly between 0 and 1")
     other = baseline + minimum_effect
-    z_alpha = float(distributions.norm.ppf(1 - alpha / 2))
-    z_power = float(distributions.norm.ppf(power))
+    z_alpha = float(_distributions().norm.ppf(1 - alpha / 2))
+    z_power = float(_distributions().norm.ppf(power))
     mean = (baseline + other) / 2
     numerator = z_alpha * math.sqrt(2 * mean * (1 - mean)) + z_power * math.sqrt(
         baseline * (1 - baseline) + other * (1 - other)

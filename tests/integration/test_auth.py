@@ -29,6 +29,7 @@ PATH_VALUES = {
     "path": "openapi.json",
     "user_id": "u-auth-nobody",
     "file_path": "storefront.css",
+    "name": "no-such-experiment",
 }
 # The scope each route needs; a route missing here fails the test, so a new route gets a decision.
 ROUTE_SCOPES = {
@@ -57,9 +58,24 @@ ROUTE_SCOPES = {
     ("/ui", "GET"): "search",
     ("/ui/search", "GET"): "search",
     ("/ui/products/{product_id}", "GET"): "search",
+    ("/ui/workbench", "GET"): "debug",
+    ("/ui/workbench/losses", "GET"): "debug",
+    ("/ui/experiments", "GET"): "debug",
+    ("/ui/experiments/{name}", "GET"): "debug",
 }
-PUBLIC = {("/health/live", "GET"), ("/health/ready", "GET"), ("/ui/static/{file_path}", "GET")}
-STOREFRONT = {route for route in ROUTE_SCOPES if route[0].startswith("/ui")}
+PUBLIC = {
+    ("/health/live", "GET"),
+    ("/health/ready", "GET"),
+    ("/ui/static/{file_path}", "GET"),
+    ("/ui/console/login", "GET"),
+    ("/ui/console/login", "POST"),
+    ("/ui/console/logout", "POST"),
+}
+CONSOLE = {route for route, scope in ROUTE_SCOPES.items() if route[0].startswith("/ui") and scope == "debug"}
+"""Pages a browser opens: without a key they send it to the console's login page."""
+STOREFRONT = {
+    route for route, scope in ROUTE_SCOPES.items() if route[0].startswith("/ui") and scope == "search"
+}
 """Pages a browser opens without a key: they act with the storefront's key (tests/integration/
 test_storefront.py), or answer 503 where none is configured; a key the request does present rules."""
 
@@ -120,6 +136,12 @@ def test_every_route_but_health_wants_a_key(bare) -> None:
         response = call(bare, path, method, {})
         if (path, method) in STOREFRONT:
             assert response.status_code in (200, 503), (path, response.text)
+            continue
+        if (path, method) in CONSOLE:
+            assert response.url.path == "/ui/console/login" and response.status_code == 200, path
+            continue
+        if (path, method) == ("/ui/console/login", "POST"):
+            assert response.status_code == 401 and "Console login" in response.text  # no key: the form again
             continue
         if (path, method) in PUBLIC:
             assert response.status_code in (200, 503), (path, response.text)

@@ -215,7 +215,7 @@ screenshots: ## Screenshots of Airflow's DAG list and MLflow's model page (needs
 
 ui-screenshots: services ## The storefront's browser tests, keeping their screenshots and axe results in reports/ui
 	@ops/ensure-axe >/dev/null
-	@QUARRY_UI_SCREENSHOTS=$(CURDIR)/reports/ui ops/run-tests tests/e2e/test_ui_browser.py -q
+	@UI_SCREENSHOTS_DIR=$(CURDIR)/reports/ui ops/run-tests tests/e2e/test_ui_browser.py -q
 
 simulate: up ## Synthetic shoppers (2,000 users, 7 days) search the API and send events; SIM_ARGS=... to change
 	@$(PY) -m pipelines simulate $(SIM_ARGS)

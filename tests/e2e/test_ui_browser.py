@@ -3,16 +3,19 @@
 a correction, opens a product, adds it to the cart and buys it, and every one of those events reaches
 UBI with the query id of the search it came from. The pages are checked with axe-core and by keyboard.
 
-Screenshots go to a temporary folder, or to QUARRY_UI_SCREENSHOTS (`make ui-screenshots` points it
+Screenshots go to a temporary folder, or to UI_SCREENSHOTS_DIR (`make ui-screenshots` points it
 at reports/ui)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
 import subprocess
 import time
+import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ import msgspec
 import pytest
 
 from quarry.api_keys import temporary_key
+from quarry.experiments.definitions import Changes, Experiment, Variant
 from quarry.ubi import UBI_EVENTS, UBI_QUERIES
 from tests.conftest import running_api
 
@@ -44,20 +48,38 @@ AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
 
 @pytest.fixture(scope="module")
 def screenshots(tmp_path_factory) -> Path:
-    chosen = os.environ.get("QUARRY_UI_SCREENSHOTS")
+    chosen = os.environ.get("UI_SCREENSHOTS_DIR")
     folder = Path(chosen) if chosen else tmp_path_factory.mktemp("ui")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
+# A search experiment randomized by session: the storefront's anonymous visitors are its units.
+FUSION = Experiment(
+    name=f"storefront_fusion_{uuid.uuid4().hex[:6]}",  # UBI outlives a run: count this run's units only
+    layer="fusion",
+    variants=[Variant("control", 0.5), Variant("rrf", 0.5, Changes(fusion="rrf"))],
+    start=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    stop=dt.datetime(2100, 1, 1, tzinfo=dt.UTC),
+    primary_metric="ctr",
+    guardrails=["zero_result_rate"],
+    minimum_sample=20_000,
+    unit="session",
+)
+
+
 @pytest.fixture(scope="module")
-def storefront(shop_catalog, api_keys) -> Iterator[str]:
-    """The API as `make up` runs it, over the demo catalog, with a storefront key of its own."""
+def storefront(shop_catalog, api_keys, tmp_path_factory) -> Iterator[str]:
+    """The API as `make up` runs it, over the demo catalog, with a storefront key of its own and
+    the session experiment above."""
+    experiments = Path(tmp_path_factory.mktemp("experiments"))
+    (experiments / f"{FUSION.name}.json").write_bytes(msgspec.json.encode(FUSION))
     with temporary_key(api_keys, "storefront browser test", ("search", "recommend", "events")) as token:
         env = {
             "QUARRY_STOREFRONT_KEY": token,
             "QUARRY_PRODUCTS_ALIAS": shop_catalog.products_alias,
             "QUARRY_ARTIFACTS_DIR": shop_catalog.artifacts_dir,
+            "QUARRY_EXPERIMENTS_DIR": str(experiments),
         }
         with running_api(**env) as (base, _, _):
             yield base
@@ -246,6 +268,52 @@ def test_the_storefront_key_cannot_do_more_than_its_scopes(storefront, demo_cata
     assert msgspec.json.decode(explain.content)["status"] == 403
 
 
+VISITORS = 40
+SHOPPER_QUERIES = (
+    "running shoes",
+    "sofa",
+    "desk lamp",
+    "wireless headphones",
+    "yoga mat",
+    "coffee maker",
+    "backpack",
+    "office chair",
+)
+
+
+def storefront_visitors(base: str, count: int) -> list[tuple[str, bool]]:
+    """`count` new browsers (no cookies) each search once on the storefront; every other one clicks
+    its first result. Returns (variant, clicked) per visitor, as each page named its variant."""
+    import httpx
+
+    seen = []
+    for n in range(count):
+        with httpx.Client(base_url=base, timeout=30) as browser:
+            # Varied: the abuse guard refuses one client the same search more than 20 times a minute.
+            answer = browser.get("/ui/search", params={"q": SHOPPER_QUERIES[n % len(SHOPPER_QUERIES)]})
+            assert answer.status_code == 200, answer.text
+            page = answer.text
+            key = re.search(r'data-key="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+            variant = re.search(rf'data-experiments="[^"]*{FUSION.name}=(\w+)', page).group(1)  # type: ignore[union-attr]
+            clicked = n % 2 == 0
+            if clicked:
+                query_id = re.search(r'<ol class="grid"[^>]*data-query-id="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+                session = re.search(r'data-session="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+                product = re.search(r'<li class="card" data-product-id="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+                event = {
+                    "action_name": "click",
+                    "timestamp": dt.datetime.now(dt.UTC).isoformat(),
+                    "query_id": query_id,
+                    "session_id": session,
+                    "application": "storefront",
+                    "event_attributes": {"object": {"object_id": product}, "position": {"ordinal": 1}},
+                }
+                sent = browser.post("/v1/events", json=[event], headers={"Authorization": f"Bearer {key}"})
+                assert sent.status_code in (200, 202), sent.text
+            seen.append((variant, clicked))
+    return seen
+
+
 def test_the_workbench_and_the_experiment_pages_behind_the_console_login(
     page, storefront, screenshots, axe_script, api_keys
 ) -> None:
@@ -264,12 +332,25 @@ def test_the_workbench_and_the_experiment_pages_behind_the_console_login(
         page.screenshot(path=screenshots / "workbench.png", full_page=True)
         assert not accessibility(page, axe_script, screenshots, "workbench")
 
+        visitors = storefront_visitors(storefront, VISITORS)
         page.get_by_role("link", name="Experiments").click()
         page.wait_for_url(re.compile(r"/ui/experiments$"))
-        first = page.locator("table.experiments tbody a").first
-        name = first.inner_text()
-        first.click()
-        page.wait_for_url(re.compile(rf"/ui/experiments/{name}$"))
-        assert page.locator("table.assignment tbody tr").count() >= 2  # a row per variant
+        page.get_by_role("link", name=FUSION.name).click()
+        page.wait_for_url(re.compile(rf"/ui/experiments/{FUSION.name}$"))
+        deadline = time.monotonic() + 30
+        while True:  # the API writes query records in batches, off the request path
+            units = {
+                variant: int(page.locator(f'tr[data-variant="{variant}"] td[data-units]').inner_text())
+                for variant in ("control", "rrf")
+            }
+            if sum(units.values()) >= VISITORS or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+            page.reload()
+        # Every visitor's session is one unit, in the variant its search named (the sessions of this
+        # module's other browser tests, which searched too, are counted as well).
+        exposed = Counter(variant for variant, _ in visitors)
+        assert all(units[v] >= exposed[v] for v in units) and sum(units.values()) <= VISITORS + 5
+        assert page.locator('[data-readable="false"]').count() == 1  # far below the horizon
         page.screenshot(path=screenshots / "experiment.png", full_page=True)
         assert not accessibility(page, axe_script, screenshots, "experiment")

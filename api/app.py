@@ -278,7 +278,7 @@ def create_app(
             app.state.search_service,
             recommendations,
             app.state.product_service,
-            storefront_key(settings) if settings.auth == "on" else None,
+            storefront_key(settings, app.state.api_keys) if settings.auth == "on" else None,
         )
         gate.storefront_key = app.state.storefront_service.api_key
         app.state.workbench_service = WorkbenchService(

@@ -16,7 +16,7 @@ from litestar.params import Body, Parameter
 from litestar.response import Redirect, Template
 
 from api.console.schemas import LoginPage
-from api.console.services import UnknownChoiceError, WorkbenchService
+from api.console.services import WorkbenchService
 from api.dependencies import from_state
 from api.search.controllers import MAX_RAW_QUERY
 from api.security.auth import CONSOLE_COOKIE, LoginRequiredError, caller_of, gate_of
@@ -43,7 +43,8 @@ class ConsoleController(Controller):
     path = "/ui"
     include_in_schema = False
     dependencies = {"workbench": from_state("workbench_service")}  # noqa: RUF012
-    opt = {"scope": "debug", "console": True}  # noqa: RUF012
+    # UBI's lists and readouts cover every shopper: a key kept to a slice of the catalog may not read them.
+    opt = {"scope": "debug", "console": True, "unfiltered_keys_only": True}  # noqa: RUF012
 
     @get("/workbench", sync_to_thread=True)
     def workbench(
@@ -56,7 +57,7 @@ class ConsoleController(Controller):
     ) -> Template:
         try:
             page = workbench.compare(q, left, right, caller_of(request).filters)
-        except UnknownChoiceError as exc:
+        except ValueError as exc:  # an unknown configuration, or a variant the live one cannot take
             raise ValidationException(str(exc)) from exc
         return Template("console/workbench.html", context={"page": page})
 
@@ -73,7 +74,7 @@ class ConsoleController(Controller):
             return Template("console/losses.html", context={"page": workbench.losses_form()})
         try:
             page = workbench.losses(left, right, caller_of(request).filters)
-        except UnknownChoiceError as exc:
+        except ValueError as exc:  # an unknown configuration, or a variant the live one cannot take
             raise ValidationException(str(exc)) from exc
         return Template("console/losses.html", context={"page": page})
 

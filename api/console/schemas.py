@@ -28,7 +28,8 @@ class ComparedResult(msgspec.Struct, frozen=True):
     price: str
     score: float
     grade: int | None
-    """The golden judgment (0-4); None: not judged (or the query is not in the golden set)."""
+    """The golden judgment (0-4); None: this product is not judged for the query, or the query is not
+    in the golden set (NDCG counts an unjudged product as 0)."""
     movement: str
     """Against the other side: "new", "same", "up 3", "down 2"."""
     explanation: list[Explanation]

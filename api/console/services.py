@@ -213,7 +213,7 @@ class WorkbenchService:
                     category=result.category.split(" > ")[-1],
                     price=money(result.price),
                     score=round(result.score, 4),
-                    grade=judged.get(result.product_id, 0) if judged else None,
+                    grade=judged.get(result.product_id) if judged else None,
                     movement=movement(rank, other, result.product_id),
                     explanation=explanation(result),
                 )

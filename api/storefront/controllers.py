@@ -10,15 +10,15 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import Parameter
 from litestar.response import Redirect, Template
 
 from api.dependencies import from_state
 from api.privacy.dependencies import request_consent
-from api.search.controllers import ID_PATTERN, MAX_RAW_QUERY, answered
+from api.search.controllers import ID_PATTERN, MAX_RAW_QUERY, answered, bounded_values
 from api.security.auth import caller_of
-from api.storefront.services import PAGE_SIZE, StorefrontService
+from api.storefront.services import MAX_PAGE, PAGE_SIZE, StorefrontService
 from quarry.search.schemas import SearchRequest, SortOrder
 
 SESSION_COOKIE = "quarry_session"
@@ -62,7 +62,7 @@ class StorefrontController(Controller):
         request: Request[Any, Any, Any],
         storefront: NamedDependency[StorefrontService],
         q: Annotated[str, Parameter(max_length=MAX_RAW_QUERY)] = "",
-        page: Annotated[int, Parameter(ge=1, le=400)] = 1,
+        page: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = 1,
         category: Annotated[str | None, Parameter(max_length=200)] = None,
         brand: Annotated[list[str] | None, Parameter(description="Repeatable")] = None,
         price_min: Annotated[float | None, Parameter(ge=0)] = None,
@@ -76,7 +76,11 @@ class StorefrontController(Controller):
     ) -> Template | Redirect:
         if not q.strip():
             return Redirect("/ui/")
+        if price_min is not None and price_max is not None and price_min > price_max:
+            raise ValidationException("price_min must not exceed price_max")
         chosen = {"color": color, "size": size, "material": material}
+        for name, values in {"brand": brand, **chosen}.items():
+            bounded_values(name, values or [])  # the same bounds as /v1/search
         query = SearchRequest(
             q=q,
             page=page,
@@ -99,7 +103,8 @@ class StorefrontController(Controller):
         page_model = storefront.search_page(query, visitor, response)
         return Template("storefront/search.html", context={"page": page_model}, cookies=cookies)
 
-    @get("/products/{product_id:str}", sync_to_thread=True)
+    # Walking the catalog product by product is what the enumeration guard watches, as on /v1/products.
+    @get("/products/{product_id:str}", sync_to_thread=True, opt={"enumeration_guarded": True})
     def product(
         self,
         request: Request[Any, Any, Any],

@@ -3,7 +3,9 @@ same services the JSON API answers with, so what a shopper sees here is what a f
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+import logging
+from collections.abc import Callable
+from urllib.parse import quote, urlencode
 
 import msgspec
 
@@ -29,8 +31,11 @@ from quarry.search.schemas import SearchRequest, SearchResponse, SearchResult, S
 from quarry.search.service import SearchService
 from quarry.understanding.schemas import AppliedFilter
 
+log = logging.getLogger("quarry.storefront")
 APPLICATION = "storefront"
 PAGE_SIZE = 24
+MAX_PAGE = 10_000 // PAGE_SIZE
+"""The deepest page: the search core pages at most 10,000 results deep."""
 SHELF_SIZE = 8
 PAGE_LINKS = 7
 """Numbered page links shown around the current one."""
@@ -83,7 +88,7 @@ def card(result: SearchResult | ProductDetail, position: int, query_id: str | No
         price=money(result.price),
         rating=result.rating,
         in_stock=result.in_stock,
-        href=PRODUCT_PATH + result.product_id + (f"?{params}" if params else ""),
+        href=PRODUCT_PATH + quote(result.product_id, safe="") + (f"?{params}" if params else ""),
         position=position,
     )
 
@@ -198,8 +203,12 @@ def _applied_label(applied: AppliedFilter) -> str:
 
 
 def _without_words(query: str, words: str) -> str:
-    """The query without the words a filter was read from ("sofa under 500" → "sofa")."""
-    remaining = query.lower().replace(words.lower(), " ")
+    """The query without the words a filter was read from ("Sofa under 500" → "Sofa"), matched
+    whatever their case; the query unchanged when they are not in it as typed."""
+    start = query.lower().find(words.lower())
+    if start < 0 or not words:
+        return query
+    remaining = query[:start] + " " + query[start + len(words) :]
     return " ".join(remaining.split()) or query
 
 
@@ -234,7 +243,7 @@ def chips(query: SearchRequest, response: SearchResponse) -> list[Chip]:
 
 
 def page_links(query: SearchRequest, total: int) -> tuple[list[Link], Link | None, Link | None]:
-    last = max(1, min((total + PAGE_SIZE - 1) // PAGE_SIZE, 10_000 // PAGE_SIZE))
+    last = max(1, min((total + PAGE_SIZE - 1) // PAGE_SIZE, MAX_PAGE))
     first = max(1, min(query.page - PAGE_LINKS // 2, last - PAGE_LINKS + 1))
     numbers = range(first, min(last, first + PAGE_LINKS - 1) + 1)
     links = [Link(str(n), href(query, page=n), selected=n == query.page) for n in numbers]
@@ -302,6 +311,18 @@ class StorefrontService:
             experiments=response.experiments,
         )
 
+    def _shelf_or_none(
+        self, title: str, answer: Callable[[], RecommendationsResponse], fixed: FixedFilters
+    ) -> Shelf | None:
+        """A shelf is a page's extra: when recommendations fail, the page shows without it (logged)."""
+        try:
+            return self.shelf(title, answer(), fixed)
+        except UnknownProductError:  # not in the vector index yet (a product added since the last build)
+            return None
+        except Exception:
+            log.exception("a storefront shelf failed; the page is shown without it", extra={"shelf": title})
+            return None
+
     def shelf(self, title: str, answer: RecommendationsResponse, fixed: FixedFilters) -> Shelf | None:
         details = self.products.many([item.product_id for item in answer.items], fixed)
         if not details:
@@ -313,8 +334,11 @@ class StorefrontService:
         """For an anonymous visitor: the session's neighbours once it has viewed something, else the
         popular (or, before any events, catalog-prior) items; the strategy says which."""
         session = visitor.session_id if consent.personalization else None
-        answer = self.recommendations.for_user(None, SHELF_SIZE, None, session)
-        return self.shelf("Recommended for you", answer, fixed)
+        return self._shelf_or_none(
+            "Recommended for you",
+            lambda: self.recommendations.for_user(None, SHELF_SIZE, None, session),
+            fixed,
+        )
 
     def home(self, visitor: Visitor, consent: Consent, fixed: FixedFilters = NO_FILTERS) -> HomePage:
         return HomePage(visitor, self.recommended(visitor, consent, fixed))
@@ -331,10 +355,9 @@ class StorefrontService:
         product = self.products.get(product_id, fixed)
         if product is None:
             return None
-        try:
-            similar = self.shelf("Similar items", self.recommendations.similar(product_id, SHELF_SIZE), fixed)
-        except UnknownProductError:  # not in the vector index yet (a product added since the last build)
-            similar = None
+        similar = self._shelf_or_none(
+            "Similar items", lambda: self.recommendations.similar(product_id, SHELF_SIZE), fixed
+        )
         return ProductPage(
             visitor=visitor,
             product_id=product.product_id,

@@ -152,6 +152,7 @@ class SearchService:
         now: dt.datetime,
         served: LtrAssignment | None = None,
         with_context: bool = False,
+        shadowed: bool = True,
     ) -> Ranked:
         """Stages 2 to 5 for a request that already carries the query's own constraints: the keyword
         window with its fallback chain, the semantic candidates, the fused window, and (relevance
@@ -193,7 +194,10 @@ class SearchService:
         degraded: list[str] = []
         context, vectors = None, None
         learned = learned and bool(ranked)
-        shadow = self.ltr.shadow_for(served) if self.ltr is not None and served and ranked else None
+        # A preview (`shadowed` False) is no shopper's search: the shadow's comparisons leave it out.
+        shadow = (
+            self.ltr.shadow_for(served) if shadowed and self.ltr is not None and served and ranked else None
+        )
         if learned or with_context or shadow:
             try:
                 context = self._feature_context(keyword, semantic, signals, config, ranked, now)
@@ -252,6 +256,7 @@ class SearchService:
         config: RankingConfig,
         served: LtrAssignment | None = None,
         with_window: bool = False,
+        shadowed: bool = True,
     ) -> tuple[CachedPage, FeatureWindow | None]:
         """The uncached page, and (`with_window`, relevance order only) its feature window. The
         fallback chain runs across the stages: as understood, then the spelling correction even
@@ -259,7 +264,7 @@ class SearchService:
         keyword retriever's), then semantic candidates alone (the window's). Constraints read from
         the query's words ("under 30") join the request's own filters."""
         request = with_query_filters(request, understood.filters)
-        found = self._ranked(request, understood, config, search_clock(), served, with_window)
+        found = self._ranked(request, understood, config, search_clock(), served, with_window, shadowed)
         keyword, window = found.keyword, found.window
         fallback, total = keyword.fallback, keyword.response.total
         if request.sort != "relevance":
@@ -520,8 +525,9 @@ class SearchService:
     ) -> CachedPage:
         """A page as another configuration ranks it, for the relevance workbench: the live ranking
         configuration with `changes` (an experiment variant's, a retrieval mode), reordered by the
-        LTR champion or, `learned` False, by the formula alone. Neither cached nor logged: it is a
-        relevance engineer's look, not a shopper's search. ValueError: `changes` do not apply."""
+        LTR champion or, `learned` False, by the formula alone. Neither cached, logged nor compared
+        by the shadow: it is a relevance engineer's look, not a shopper's search. ValueError:
+        `changes` do not apply."""
         config = self.ranking.get()
         if changes is not None:
             try:
@@ -529,7 +535,9 @@ class SearchService:
             except msgspec.ValidationError as exc:
                 raise ValueError(str(exc)) from exc
         served = self.ltr.assign(None) if learned and self.ltr is not None else None
-        page, _ = self._retrieve(request, understand(self.understanding, request.q), config, served)
+        page, _ = self._retrieve(
+            request, understand(self.understanding, request.q), config, served, shadowed=False
+        )
         return page
 
     def close(self) -> None:

@@ -191,13 +191,12 @@ def test_search_facet_correction_product_cart_and_purchase_reach_ubi_with_their_
         by_action.setdefault(event["action_name"], []).append(event)
     impressions = by_action["impression"]
     assert len(impressions) == facet_cards
-    assert sorted(e["event_attributes"]["position"]["ordinal"] for e in impressions) == list(
-        range(1, facet_cards + 1)
-    )
+    ranks = sorted(e["event_attributes"]["position"]["ordinal"] for e in impressions)
+    assert ranks == list(range(facet_cards))  # UBI's ordinal is 0-based: the first card is 0
     for action in ("click", "view", "add_to_cart", "purchase"):
         [event] = by_action[action]
         assert event["event_attributes"]["object"]["object_id"] == product_id
-        assert event["event_attributes"]["position"]["ordinal"] == 1
+        assert event["event_attributes"]["position"]["ordinal"] == 0  # the first card
         assert event["application"] == "storefront"
     sessions = {event["session_id"] for event in stored}
     assert len(sessions) == 1  # one browser, one session, pseudonymized or not
@@ -306,7 +305,7 @@ def storefront_visitors(base: str, count: int) -> list[tuple[str, bool]]:
                     "query_id": query_id,
                     "session_id": session,
                     "application": "storefront",
-                    "event_attributes": {"object": {"object_id": product}, "position": {"ordinal": 1}},
+                    "event_attributes": {"object": {"object_id": product}, "position": {"ordinal": 0}},
                 }
                 sent = browser.post("/v1/events", json=[event], headers={"Authorization": f"Bearer {key}"})
                 assert sent.status_code in (200, 202), sent.text

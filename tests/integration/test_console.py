@@ -74,7 +74,9 @@ def test_two_configurations_side_by_side_with_grades_ndcg_and_movement(console) 
     judged = golden_grades("running shoes")
     assert judged, "running shoes is a golden query"
     for products, name in ((left, "formula"), (right, "keyword")):
-        assert [grade for _, _, grade in products] == [judged.get(p, 0) for p, _, _ in products]
+        assert [grade for _, _, grade in products] == [
+            judged.get(p) for p, _, _ in products
+        ]  # None: unjudged
         shown = float(re.search(r'data-ndcg="([^"]+)"', side(page.text, name)).group(1))  # type: ignore[union-attr]
         expected = ndcg10([judged.get(p, 0) for p, _, _ in products], list(judged.values()))
         assert shown == pytest.approx(expected, abs=1e-4)
@@ -153,6 +155,7 @@ def test_golden_losses_compare_every_judged_query(console, demo_catalog, app_cli
         rows = re.findall(
             r"<tr><td><a [^>]+>([^<]+)</a></td><td>([\d.]+)</td><td>([\d.]+)</td><td>([+-][\d.]+)</td>", other
         )
+        assert rows, "semantic retrieval alone loses somewhere on these queries"
         for query, left, right, difference in rows:
             assert query in ("running shoes", "sofa", "noise cancelling headphones")
             assert float(right) < float(left) and float(difference) == pytest.approx(
@@ -227,3 +230,15 @@ def test_the_console_login_keeps_a_debug_key_and_refuses_others(browserless, api
         )  # only /ui pages read it
         browserless.post("/ui/console/logout")
         assert browserless.get("/ui/experiments", follow_redirects=False).status_code == 303
+
+
+def test_a_key_kept_to_a_slice_of_the_catalog_may_not_read_the_console(browserless, api_keys) -> None:
+    """UBI's lists and readouts cover every shopper of every slice."""
+    issued = api_keys.create("console filtered", ("search", "debug"), filters={"in_stock": True})
+    try:
+        headers = {"Authorization": f"Bearer {issued.token}"}
+        for path in ("/ui/workbench", "/ui/experiments"):
+            response = browserless.get(path, headers=headers)
+            assert response.status_code == 403 and "fixed filters" in response.json()["detail"]
+    finally:
+        api_keys.revoke(issued.key.key_id)

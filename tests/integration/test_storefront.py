@@ -162,3 +162,26 @@ def test_without_a_storefront_key_the_pages_say_so(demo_catalog, api_keys, tmp_p
         assert page.status_code == 503
         assert "QUARRY_STOREFRONT_KEY" in page.json()["detail"]
         assert client.get("/ui/static/storefront.css").status_code == 200  # static files need no key
+
+
+def test_a_key_with_more_than_the_public_scopes_is_never_put_in_a_page(
+    demo_catalog, api_keys, api_token
+) -> None:
+    from litestar.testing import TestClient
+
+    from api.app import create_app
+
+    settings = msgspec.structs.replace(
+        demo_catalog, storefront_key=api_token, cache_warm_queries=0
+    )  # every scope
+    with TestClient(create_app(settings, keys=api_keys)) as client:
+        page = client.get("/ui/search", params={"q": "sofa"})
+        assert page.status_code == 503 and api_token not in page.text
+
+
+def test_the_pages_keep_the_search_apis_bounds(shop) -> None:
+    too_many = shop.get("/ui/search", params={"q": "sofa", "brand": [f"b{n}" for n in range(21)]})
+    assert too_many.status_code == 400 and "at most 20" in too_many.json()["detail"]
+    crossed = shop.get("/ui/search", params={"q": "sofa", "price_min": 50, "price_max": 10})
+    assert crossed.status_code == 400
+    assert shop.get("/ui/search", params={"q": "sofa", "page": 417}).status_code == 400  # deeper than 10,000

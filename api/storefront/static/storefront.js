@@ -30,7 +30,8 @@
     });
     if (queryId) e.query_id = queryId;
     if (body.dataset.query) e.user_query = body.dataset.query;
-    if (position) e.event_attributes.position = { ordinal: Number(position) };
+    // UBI's ordinal counts from 0; the page numbers its cards from 1 (docs/events.md#positions).
+    if (position) e.event_attributes.position = { ordinal: Number(position) - 1 };
     return e;
   }
 

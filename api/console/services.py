@@ -149,6 +149,16 @@ class WorkbenchService:
         self.search_service = search
         self.engine = engine
         self.experiments = list(experiments)
+        # The definitions are loaded once at start-up, so the choices are fixed for the process.
+        self.configurations = {c.choice.name: c for c in BUILT_IN}
+        for experiment in self.experiments:
+            if "search" not in surfaces_of(experiment):
+                continue
+            for variant in experiment.variants:
+                name = f"{experiment.name}={variant.name}"
+                description = f"experiment {experiment.name}, variant {variant.name}"
+                self.configurations[name] = Configuration(Choice(name, description), variant.changes)
+        self.choices = [c.choice for c in self.configurations.values()]
         self._judgments_file = Path(judgments_file)
         self._judgments: dict[str, dict[str, int]] | None = None
 
@@ -165,22 +175,10 @@ class WorkbenchService:
                 self._judgments = {}
         return self._judgments
 
-    def configurations(self) -> dict[str, Configuration]:
-        found = {c.choice.name: c for c in BUILT_IN}
-        for experiment in self.experiments:
-            if "search" not in surfaces_of(experiment):
-                continue
-            for variant in experiment.variants:
-                name = f"{experiment.name}={variant.name}"
-                found[name] = Configuration(
-                    Choice(name, f"experiment {experiment.name}, variant {variant.name}"), variant.changes
-                )
-        return found
-
     def _configuration(self, name: str) -> Configuration:
-        found = self.configurations().get(name)
+        found = self.configurations.get(name)
         if found is None:
-            known = ", ".join(self.configurations())
+            known = ", ".join(self.configurations)
             raise UnknownChoiceError(f"no configuration named {name!r}; known: {known}")
         return found
 
@@ -233,7 +231,7 @@ class WorkbenchService:
             )
         return WorkbenchPage(
             query=query,
-            choices=[c.choice for c in self.configurations().values()],
+            choices=self.choices,
             left=left,
             right=right,
             sides=sides,
@@ -321,8 +319,7 @@ class WorkbenchService:
         return {str(b["key"]) for b in buckets}
 
     def losses_form(self) -> LossesPage:
-        choices = [c.choice for c in self.configurations().values()]
-        return LossesPage(choices, "live", "formula", 0, 0.0, 0.0, [], ran=False)
+        return LossesPage(self.choices, "live", "formula", 0, 0.0, 0.0, [], ran=False)
 
     def losses(self, left: str, right: str, fixed: FixedFilters = NO_FILTERS) -> LossesPage:
         """Every golden query searched both ways (top ten, previews): where the right side loses
@@ -347,7 +344,7 @@ class WorkbenchService:
             )
         count = max(1, len(scored))
         return LossesPage(
-            choices=[c.choice for c in self.configurations().values()],
+            choices=self.choices,
             left=left,
             right=right,
             queries=len(scored),

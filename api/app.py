@@ -64,6 +64,7 @@ from quarry.circuit import CircuitBreaker
 from quarry.events.service import EventService, EventsNotStoredError
 from quarry.events.validation import BatchRejectedError
 from quarry.experiments.live import load_checked
+from quarry.experiments.readout import catalog_prices
 from quarry.logs import configure_logging
 from quarry.metrics import ProcessSampler, forget_dead_workers, initialize_series
 from quarry.privacy import ConsentView, Pseudonyms, ShopperPrivacy, privacy_index, pseudonym_key
@@ -282,7 +283,11 @@ def create_app(
         )
         gate.storefront_key = app.state.storefront_service.api_key
         app.state.workbench_service = WorkbenchService(
-            app.state.search_service, analytics, app.state.experiments, settings.judgments_file
+            app.state.search_service,
+            analytics,
+            app.state.experiments,
+            settings.judgments_file,
+            catalog_prices(search_engine, settings.products_alias),
         )
         app.state.suggest_service = SuggestService(model_store, settings.artifact_reload_interval_s)
         app.state.user_privacy = UserPrivacyService(

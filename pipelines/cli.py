@@ -210,9 +210,12 @@ def cmd_experiment_report(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.bench.report import REPORTS
     from pipelines.experiment_report import run
     from quarry.experiments.live import load_checked
+    from quarry.experiments.readout import catalog_prices
 
+    experiments = load_checked(settings.experiments_dir)
+    prices = catalog_prices(_engine(settings), settings.products_alias)
     try:
-        result = run(_engine(settings), load_checked(settings.experiments_dir), args.name, REPORTS)
+        result = run(_ubi_engine(settings), experiments, args.name, REPORTS, prices)
     except KeyError as exc:
         print(exc.args[0], file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ import msgspec
 
 from quarry.adapters.search_engine import SearchEngine
 from quarry.experiments.definitions import Experiment
-from quarry.experiments.readout import ExperimentReport, report
+from quarry.experiments.readout import ExperimentReport, PriceLookup, report
 
 
 def markdown(result: ExperimentReport, plot: str | None) -> list[str]:
@@ -28,10 +28,11 @@ def markdown(result: ExperimentReport, plot: str | None) -> list[str]:
         f"{result.first_exposure or '-'} to {result.last_exposure or '-'} (UBI query records carrying the "
         "experiment; events joined by `query_id`).",
         "",
-        "| variant | share | units | searches | zero-result searches |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| variant | share | units | searches | zero-result searches | revenue | p95 latency (ms) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         *[
-            f"| {c.variant} | {c.share:.2f} | {c.units} | {c.searches} | {c.zero_result_searches} |"
+            f"| {c.variant} | {c.share:.2f} | {c.units} | {c.searches} | {c.zero_result_searches} | "
+            f"{c.revenue:.2f} | {'-' if c.latency_p95_ms is None else f'{c.latency_p95_ms:.1f}'} |"
             for c in result.variants
         ],
         "",
@@ -46,16 +47,24 @@ def markdown(result: ExperimentReport, plot: str | None) -> list[str]:
             "decision."
         ),
         "",
-        "| metric | per | variant | control | variant value | effect | 95 % interval | p |",
-        "| --- | --- | --- | ---: | ---: | ---: | --- | ---: |",
+        "| metric | per | variant | control | variant value | effect | 95 % interval | p | test |",
+        "| --- | --- | --- | ---: | ---: | ---: | --- | ---: | --- |",
         *[
             f"| {c.metric}{' (primary)' if c.metric == result.primary_metric else ''} | {c.per} | "
             f"{c.variant} | {c.control_value:.4f} | {c.variant_value:.4f} | {c.effect:+.4f} | "
-            f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}] | {c.p_value:.4f}{' *' if c.significant else ''} |"
+            f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}] | {c.p_value:.4f}{' *' if c.significant else ''} | "
+            f"{c.test} |"
             for c in result.comparisons
         ],
         "",
-        "Per-search rates count one shopper's searches as independent; their intervals are too narrow.",
+        "Per-search metrics count one shopper's searches as independent; their intervals are too narrow.",
+        "Revenue is the catalog price of each product bought after an exposed search. Rows `user (CUPED)`",
+        "adjust each user's value by their pre-period value "
+        + (
+            "(theta: " + ", ".join(f"{m} {t:+.3f}" for m, t in result.cuped_theta.items()) + ")."
+            if result.cuped_theta
+            else "(not run: no pre-period data varied)."
+        ),
     ]
     if plot:
         lines += ["", f"![effects with 95 % intervals]({plot})"]
@@ -87,12 +96,19 @@ def plot(result: ExperimentReport, path: Path) -> bool:
     return True
 
 
-def run(engine: SearchEngine, experiments: list[Experiment], name: str, reports: Path) -> ExperimentReport:
-    """Write `<reports>/experiments/<name>.{json,md,png}`; KeyError for an experiment not defined."""
+def run(
+    engine: SearchEngine,
+    experiments: list[Experiment],
+    name: str,
+    reports: Path,
+    prices: PriceLookup | None = None,
+) -> ExperimentReport:
+    """Write `<reports>/experiments/<name>.{json,md,png}`; KeyError for an experiment not defined.
+    `engine`: where UBI is; `prices`: the catalog's, for revenue."""
     experiment = next((e for e in experiments if e.name == name), None)
     if experiment is None:
         raise KeyError(f"no experiment {name!r} among {sorted(e.name for e in experiments)}")
-    result = report(engine, experiment, dt.datetime.now(dt.UTC))
+    result = report(engine, experiment, dt.datetime.now(dt.UTC), prices)
     folder = reports / "experiments"
     folder.mkdir(parents=True, exist_ok=True)
     plotted = plot(result, folder / f"{name}.png")

@@ -29,7 +29,7 @@ from quarry.adapters.search_engine import SearchEngine, SearchEngineError
 from quarry.api_keys import NO_FILTERS, FixedFilters
 from quarry.experiments.definitions import Changes, Experiment
 from quarry.experiments.live import status, surfaces_of
-from quarry.experiments.readout import report
+from quarry.experiments.readout import PriceLookup, report
 from quarry.judgments import load_judgments as read_judgments
 from quarry.judgments import ndcg_at_10
 from quarry.search.schemas import CachedPage, SearchRequest, SearchResult
@@ -144,10 +144,13 @@ class WorkbenchService:
         engine: SearchEngine,
         experiments: Sequence[Experiment],
         judgments_file: str,
+        prices: PriceLookup | None = None,
     ) -> None:
-        """`engine`: where UBI is (the worst-query lists and the experiment readouts)."""
+        """`engine`: where UBI is (the worst-query lists and the experiment readouts); `prices`: the
+        catalog's, for the readouts' revenue."""
         self.search_service = search
         self.engine = engine
+        self.prices = prices
         self.experiments = list(experiments)
         # The definitions are loaded once at start-up, so the choices are fixed for the process.
         self.configurations = {c.choice.name: c for c in BUILT_IN}
@@ -373,4 +376,4 @@ class WorkbenchService:
         if experiment is None:
             return None
         now = dt.datetime.now(dt.UTC)
-        return ExperimentPage(self._row(experiment, now), report(self.engine, experiment, now))
+        return ExperimentPage(self._row(experiment, now), report(self.engine, experiment, now, self.prices))

@@ -25,12 +25,14 @@ def log_query(
     page: CachedPage,
     query_id: str,
     exposure: Exposure | None = None,
+    latency_ms: float | None = None,
 ) -> None:
     """The UBI 1.3 query record: the query as typed (the normalized form beside it), the client's
     ids, and the request itself as `query`, as the UBI plugin stores the search body. A shopper
     who opted out of tracking is logged without user, client or session (docs/privacy.md). The
     shopper's experiments, as `experiments` (experiment -> variant): the exposure an experiment's
-    analysis counts (docs/experiments.md#exposure)."""
+    analysis counts (docs/experiments.md#exposure); `latency_ms`, the service's time for the search,
+    is an experiment's latency guardrail."""
     if not request.track:
         request = msgspec.structs.replace(
             request,
@@ -63,6 +65,7 @@ def log_query(
                 **({"fallback": page.fallback} if page.fallback else {}),
                 **({"corrected": page.query.corrected} if page.query.corrected else {}),
                 **({"experiments": exposure.as_attributes()} if exposure is not None else {}),
+                **({"latency_ms": latency_ms} if latency_ms is not None else {}),
             },
         )
     )

@@ -488,9 +488,9 @@ class SearchService:
                 }
             )
         query_id = query_id or request.ubi.query_id or random_uuid()
-        with span("ubi.log"):
-            log_query(self.query_log, request, page, query_id, exposure)
         took_ms = round((time.perf_counter() - started) * 1000, 2)
+        with span("ubi.log"):
+            log_query(self.query_log, request, page, query_id, exposure, took_ms)
         log.info(
             "search",
             extra={

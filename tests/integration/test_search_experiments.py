@@ -15,6 +15,7 @@ import pytest
 from pipelines.experiment_report import run
 from quarry.experiments.assignment import variant_of
 from quarry.experiments.definitions import Changes, Experiment, Variant
+from quarry.experiments.readout import catalog_prices
 from quarry.ubi import UBI_QUERIES
 from tests.conftest import make_event
 
@@ -139,3 +140,74 @@ def test_the_report_reads_each_variants_exposures_and_engagement_from_ubi(
     written = (tmp_path / "experiments" / f"{experiment.name}.md").read_text()
     assert "Not readable yet" in written and "| ctr (primary) | user | keyword |" in written
     assert (tmp_path / "experiments" / f"{experiment.name}.png").stat().st_size > 0
+
+
+def test_the_report_reads_revenue_latency_and_adjusts_for_the_pre_period(
+    app_client, demo_catalog, engine, pseudonyms, tmp_path
+) -> None:
+    """Half the shoppers are big spenders: they bought before the experiment started and buy again
+    during it; a few others buy once. Revenue per variant is the price the search showed for each
+    product bought; each exposure carries the latency its response reported; and the pre-period
+    purchases, which predict the experiment's, make CUPED narrow the revenue interval."""
+    now = dt.datetime.now(dt.UTC)
+    start = now - dt.timedelta(hours=1)
+    experiment = msgspec.structs.replace(KEYWORD_ONLY, name=f"rev_{uuid.uuid4().hex[:10]}", start=start)
+    (tmp_path / "definitions").mkdir()
+    (tmp_path / "definitions" / "rev.json").write_bytes(msgspec.json.encode(experiment))
+    settings = msgspec.structs.replace(demo_catalog, experiments_dir=str(tmp_path / "definitions"))
+    revenue = {"control": 0.0, "keyword": 0.0}
+    latency: dict[str, float] = {}
+    events = []
+    queries = ["leather wallet", "wireless earbuds", "yoga mat", "coffee grinder"]
+    with app_client(settings) as client:
+        for n in range(80):
+            user = f"exp-revenue-{n}"
+            variant = variant_of(experiment, pseudonyms.user(user))
+            body = client.get("/v1/search", params={"q": queries[n % 4], "user_id": user}).json()
+            latency[body["query_id"]] = body["took_ms"]
+            first = body["results"][0]
+            big_spender = n % 2 == 0
+            if big_spender:
+                before = (start - dt.timedelta(hours=2)).isoformat()
+                events.append(
+                    make_event(
+                        action_name="purchase",
+                        user_id=user,
+                        query_id=f"pre-{uuid.uuid4().hex}",
+                        object_id=first["product_id"],
+                        timestamp=before,
+                    )
+                )
+            if big_spender or n % 8 == 1:
+                revenue[variant] += first["price"]
+                events.append(
+                    make_event(
+                        action_name="purchase",
+                        user_id=user,
+                        query_id=body["query_id"],
+                        object_id=first["product_id"],
+                    )
+                )
+        accepted = client.post("/v1/events", json=events)
+        assert accepted.status_code == 202, accepted.text
+        client.app.state.search_service.query_log.flush()
+    engine.request("POST", "/ubi_queries,ubi_events*/_refresh")
+
+    for query_id, took in latency.items():
+        assert engine.get_document(UBI_QUERIES, query_id)["query_attributes"]["latency_ms"] == took
+
+    prices = catalog_prices(engine, demo_catalog.products_alias)
+    result = run(engine, [experiment], experiment.name, tmp_path, prices)
+    by_variant = {c.variant: c for c in result.variants}
+    for variant in ("control", "keyword"):
+        assert by_variant[variant].revenue == pytest.approx(revenue[variant], abs=0.01)
+        assert by_variant[variant].latency_p95_ms is not None
+    rows = {(c.metric, c.per): c for c in result.comparisons}
+    plain, adjusted = rows[("revenue_per_user", "user")], rows[("revenue_per_user", "user (CUPED)")]
+    units = {v: by_variant[v].units for v in by_variant}
+    assert plain.control_value == pytest.approx(revenue["control"] / units["control"], abs=1e-4)
+    assert plain.test == "welch" and rows[("latency", "search")].test == "welch"
+    assert result.cuped_theta["revenue_per_user"] > 0
+    assert adjusted.ci_high - adjusted.ci_low < plain.ci_high - plain.ci_low
+    written = (tmp_path / "experiments" / f"{experiment.name}.md").read_text()
+    assert "| revenue_per_user | user (CUPED) | keyword |" in written

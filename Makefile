@@ -250,7 +250,7 @@ eval: services ## NDCG@10, MRR, zero-result rate: raw BM25 vs pipeline -> report
 	@$(PY) -m pipelines embeddings --if-missing >/dev/null
 	@$(PY) -m pipelines eval
 
-experiment-report: services ## A search experiment's metrics from UBI (NAME=<experiment>), per variant with intervals and the SRM check -> reports/experiments/<name>.*
+experiment-report: services ## A search or recommendation experiment's metrics from UBI (NAME=<experiment>), per variant with intervals and the SRM check -> reports/experiments/<name>.*
 	@test -n "$(NAME)" || { echo "usage: make experiment-report NAME=<experiment>" >&2; exit 2; }
 	@$(PY) -m pipelines experiment-report --name $(NAME)
 

@@ -63,7 +63,7 @@ from quarry.canary import CanaryTraffic
 from quarry.circuit import CircuitBreaker
 from quarry.events.service import EventService, EventsNotStoredError
 from quarry.events.validation import BatchRejectedError
-from quarry.experiments.live import load_checked
+from quarry.experiments.live import LiveExperiments, load_checked
 from quarry.experiments.readout import catalog_prices
 from quarry.logs import configure_logging
 from quarry.metrics import ProcessSampler, forget_dead_workers, initialize_series
@@ -72,6 +72,7 @@ from quarry.privacy_registry import ConsentRefresher, PrivacyRegistry
 from quarry.query_log import QueryLogWriter
 from quarry.query_texts import LoggedQueries
 from quarry.rate_limits import EarlyAdmission, RateLimiter, RedisRateLimits
+from quarry.recommendation_log import RecommendationLog
 from quarry.records import RecordStoreError
 from quarry.search.assembly import search_service
 from quarry.search.client_ids import QueryIdConflictError
@@ -243,6 +244,8 @@ def create_app(
             privacy=app.state.shopper_privacy,
             shadow=ShadowRunner(search_engine, settings.shadow_share),
             canary=CanaryTraffic(search_engine, settings.canary_share),
+            experiments=LiveExperiments(app.state.experiments, "recommendations"),
+            records=RecommendationLog(analytics),
         )
         app.state.recommendation_service = recommendations
         app.state.search_service = search_service(

@@ -814,7 +814,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     )
     p.set_defaults(run=cmd_embeddings)
 
-    p = command("experiment-report", "a search experiment's metrics from UBI per variant, with the SRM check")
+    p = command("experiment-report", "an experiment's metrics from UBI per variant, with the SRM check")
     p.add_argument("--name", required=True, help="the experiment's name (its definition file)")
     p.set_defaults(run=cmd_experiment_report)
 

@@ -1,4 +1,4 @@
-"""`make experiment-report NAME=…` (docs/experiments.md#reading-a-search-experiment): a search
+"""`make experiment-report NAME=…` (docs/experiments.md#reading-an-experiment): an
 experiment's metrics from UBI (quarry/experiments/readout.py), per variant against control, with the
 sample-ratio check, as markdown, JSON and a plot."""
 

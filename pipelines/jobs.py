@@ -189,10 +189,12 @@ def judge_search_artifact(settings: Settings, artifact: str, version: str) -> di
 
 
 def retention(settings: Settings, today: dt.date | None = None) -> dict[str, Any]:
-    """Drop daily event indices and logged searches older than their retention windows, and the
-    shadow comparisons and canary records older than theirs (the gate reads a live version's only)."""
+    """Drop daily event indices, logged searches and recommendation answers older than their
+    retention windows, and the shadow comparisons and canary records older than theirs (the gate
+    reads a live version's only)."""
     from quarry.canary import INDEX as CANARY_INDEX
     from quarry.index_batches import drop_older_than
+    from quarry.recommendation_log import INDEX as RECOMMENDATION_LOG
     from quarry.shadow import INDEX as SHADOW_INDEX
 
     now = dt.datetime.now(dt.UTC)
@@ -200,6 +202,10 @@ def retention(settings: Settings, today: dt.date | None = None) -> dict[str, Any
     ensure_ubi_indices(engine, settings.mappings_dir)  # today's index takes the writes of direct writers
     dropped = drop_expired_events(engine, settings.events_retention_days, today or now.date())
     queries = drop_expired_queries(engine, settings.query_log_retention_days, now)
+    # Recommendation answers are shopper-linked like logged searches: the same window.
+    queries += drop_older_than(
+        engine, (RECOMMENDATION_LOG,), settings.query_log_retention_days, now, field="timestamp"
+    )
     model_records = drop_older_than(
         connections.search_engine(settings),
         (SHADOW_INDEX, CANARY_INDEX),

@@ -80,7 +80,9 @@ class IndexBatches:
         self.flush()
 
 
-def drop_older_than(engine: SearchEngine, indices: Iterable[str], days: int, now: dt.datetime) -> int:
-    """Delete the records (by their `at`) older than `days` from these indices; how many."""
-    cutoff = {"range": {"at": {"lt": (now - dt.timedelta(days=days)).isoformat()}}}
+def drop_older_than(
+    engine: SearchEngine, indices: Iterable[str], days: int, now: dt.datetime, field: str = "at"
+) -> int:
+    """Delete the records (by their date `field`) older than `days` from these indices; how many."""
+    cutoff = {"range": {field: {"lt": (now - dt.timedelta(days=days)).isoformat()}}}
     return sum(delete_by_query(engine, index, cutoff) for index in indices)

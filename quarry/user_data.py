@@ -30,6 +30,7 @@ from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError
 from quarry.privacy import Consent, UserPrivacy
 from quarry.privacy_registry import PrivacyRegistry
+from quarry.recommendation_log import INDEX as RECOMMENDATION_LOG
 from quarry.recommenders import ARTIFACT as ALS_ARTIFACT
 from quarry.recommenders import user_factors, without_user
 from quarry.records import RecordStoreError, delete_by_query
@@ -80,6 +81,8 @@ class UserExport(msgspec.Struct, frozen=True):
     category_affinity: dict[str, float] | None
     session_products: dict[str, list[str]]
     model: ModelData | None
+    recommendations: list[dict[str, Any]] = []
+    """The personal recommendation answers recorded for the user (quarry/recommendation_log.py)."""
 
 
 class Linked(msgspec.Struct, frozen=True):
@@ -98,6 +101,7 @@ class UserData:
         events_index: str = UBI_EVENTS,
         queries_index: str = UBI_QUERIES,
         settle_s: float = 1.0,
+        recommendations_index: str = RECOMMENDATION_LOG,
     ) -> None:
         self._settle_s = settle_s
         self._engine = ubi_engine
@@ -106,6 +110,8 @@ class UserData:
         self._registry = registry
         self._events = events_index
         self._queries = queries_index
+        self._recommendations = recommendations_index
+        self._indices = (events_index, queries_index, recommendations_index)
 
     # --- finding ------------------------------------------------------------------------------------
 
@@ -139,7 +145,7 @@ class UserData:
 
     def _refresh(self) -> None:
         """Make the newest writes searchable: a delete by query sees only what a search would."""
-        for index in (self._events, self._queries):
+        for index in self._indices:
             try:
                 self._engine.refresh(index)
             except SearchEngineError as exc:
@@ -150,7 +156,7 @@ class UserData:
         sessions: set[str] = set()
         clients: set[str] = set()
         truncated = False
-        for index in (self._events, self._queries):
+        for index in self._indices:
             for field, into in (("session_id", sessions), ("client_id", clients)):
                 ids, cut = self._linked_ids(index, user, field)
                 into.update(ids)
@@ -204,6 +210,9 @@ class UserData:
             clients=linked.clients,
             events=sorted(self._scan(self._events, query), key=lambda e: str(e.get("timestamp", ""))),
             queries=sorted(self._scan(self._queries, query), key=lambda q: str(q.get("timestamp", ""))),
+            recommendations=sorted(
+                self._scan(self._recommendations, query), key=lambda r: str(r.get("timestamp", ""))
+            ),
             category_affinity=msgspec.json.decode(affinity_raw, type=dict[str, float])
             if affinity_raw
             else None,
@@ -273,6 +282,7 @@ class UserData:
 
         step(self._events, lambda: records(self._events, detail))
         step(self._queries, lambda: records(self._queries))
+        step(self._recommendations, lambda: records(self._recommendations))
         step(
             "redis",
             lambda: StoreReceipt("redis", self._redis(user, linked), "features, sessions, cached pages"),

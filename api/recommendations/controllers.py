@@ -62,7 +62,8 @@ class RecommendationController(Controller):
         # shopper who opted out of personalization (docs/privacy.md#consent).
         user = request_user(request, user_id)
         shopper = recommendation_service.privacy.shopper(user, None, request_consent(request))
+        track = shopper.consent.tracking
         if not shopper.consent.personalization:
-            return recommendation_service.for_user(None, k, category, None)
-        personal = recommendation_service.for_user(shopper.user, k, category, session_id)
+            return recommendation_service.for_user(None, k, category, None, track)
+        personal = recommendation_service.for_user(shopper.user, k, category, session_id, track)
         return msgspec.structs.replace(personal, user_id=user)  # the caller's id, not the pseudonym

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import msgspec
 
+from quarry.experiments.assignment import Assignment
+
 
 class RecommendedItem(msgspec.Struct):
     product_id: str
@@ -20,3 +22,5 @@ class RecommendationsResponse(msgspec.Struct):
     request_id: str | None = None
     """Send it as the `query_id` of the UBI events this answer leads to (clicks, add-to-carts): that
     is how they are credited to the variant that served it."""
+    experiments: list[Assignment] = msgspec.field(default_factory=list)
+    """The shopper's recommendation experiments and variants, for a frontend that reports them."""

@@ -20,6 +20,7 @@ embedding from the FAISS artifact instead (`similar_content`).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 import uuid
@@ -34,10 +35,12 @@ from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.canary import EMPTY, ERROR, OK, CanaryTraffic
 from quarry.catalog_priors import ARTIFACT as PRIORS_ARTIFACT
 from quarry.catalog_priors import CatalogPriors
+from quarry.experiments.live import Exposure, LiveExperiments
 from quarry.hot_artifact import HotArtifact
 from quarry.metrics import RECOMMENDATIONS
 from quarry.model_aliases import CANARY, CHAMPION, SHADOW
 from quarry.privacy import ShopperPrivacy
+from quarry.recommendation_log import RecommendationLog
 from quarry.recommenders import ARTIFACT, MIN_INTERACTIONS, ALSRecommender
 from quarry.redis_keys import SESSION_KEEP, popular_key, session_key
 from quarry.shadow import ShadowRunner
@@ -101,12 +104,17 @@ class RecommendationService:
         privacy: ShopperPrivacy,
         shadow: ShadowRunner | None = None,
         canary: CanaryTraffic | None = None,
+        experiments: LiveExperiments | None = None,
+        records: RecommendationLog | None = None,
     ) -> None:
         """`privacy`: see SearchService: held by the service so the route has one dependency.
         `shadow`: computes a share of requests again with the registry's `shadow` version, off the
         request path (docs/model-lifecycle.md); None or a share of 0: never.
         `canary`: serves a share of shoppers with the registry's `canary` version; None or a share
-        of 0: the canary alias is ignored."""
+        of 0: the canary alias is ignored.
+        `experiments`: the recommendation experiments (strategy or ALS alias per variant); a shopper
+        in one is served as the variant says, outside the canary and the shadow.
+        `records`: where each personal answer is recorded (quarry/recommendation_log.py)."""
         self.privacy = privacy
         self._kv = kv
         self._content_neighbours = content_neighbours
@@ -128,6 +136,15 @@ class RecommendationService:
         self._shadow = following(SHADOW) if self._shadow_runner is not None else None
         self._canary_traffic = canary if canary is not None and canary.share > 0 else None
         self._canary = following(CANARY) if self._canary_traffic is not None else None
+        self._experiments = experiments if experiments is not None and experiments.experiments else None
+        aliases = {
+            v.changes.model_aliases[ARTIFACT]
+            for e in (self._experiments.experiments if self._experiments else [])
+            for v in e.variants
+            if v.changes.model_aliases.get(ARTIFACT, CHAMPION) != CHAMPION
+        }
+        self._aliased = {alias: following(alias) for alias in sorted(aliases)}
+        self._records = records
         self._priors: HotArtifact[CatalogPriors | None] = HotArtifact(
             store, PRIORS_ARTIFACT, lambda version: load_priors(store, version), reload_interval_s, None
         )
@@ -166,24 +183,81 @@ class RecommendationService:
         return [i for i in fallback if not category or (model and model.departments.get(i) == category)]
 
     def for_user(
-        self, user_id: str | None, k: int, category: str | None, session_id: str | None
+        self,
+        user_id: str | None,
+        k: int,
+        category: str | None,
+        session_id: str | None,
+        track: bool = True,
     ) -> RecommendationsResponse:
-        """`user_id` None: an anonymous shopper (the session's items, else popular ones)."""
+        """`user_id` None: an anonymous shopper (the session's items, else popular ones). `track`
+        False: the answer is recorded without the shopper's ids (docs/privacy.md#consent)."""
         with span("recommendations.for_user"):
-            champion = self._current()
-            canary = self._canary.get() if self._canary is not None else None
+            started, now = time.perf_counter(), dt.datetime.now(dt.UTC)
             request_id = uuid.uuid4().hex
-            if canary is None or champion is None or canary.version == champion.version:
-                response = msgspec.structs.replace(
-                    self._personal(champion, user_id, k, category, session_id),
-                    model_alias=CHAMPION,
+            exposure = self._experiments.exposure(user_id, session_id, now) if self._experiments else None
+            if exposure is not None:
+                response = self._in_experiment(exposure, request_id, user_id, k, category, session_id)
+            else:
+                response = self._served(request_id, user_id, k, category, session_id)
+            if self._records is not None:
+                self._records.record(
                     request_id=request_id,
+                    user_id=user_id if track else None,
+                    session_id=session_id if track else None,
+                    items=[item.product_id for item in response.items],
+                    attributes={
+                        "strategy": response.strategy,
+                        "model_alias": response.model_alias or CHAMPION,
+                        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                        **({"model_version": response.model_version} if response.model_version else {}),
+                        **({"experiments": exposure.as_attributes()} if exposure is not None else {}),
+                    },
+                    now=now,
                 )
-                self._maybe_shadow(response, user_id, k, category, session_id)
-                return _counted(response)
-            return _counted(
-                self._canary_window(champion, canary, request_id, user_id, k, category, session_id)
+            return _counted(response)
+
+    def _served(
+        self, request_id: str, user_id: str | None, k: int, category: str | None, session_id: str | None
+    ) -> RecommendationsResponse:
+        """Outside experiments: the champion, or the canary for its share, with the shadow sampled."""
+        champion = self._current()
+        canary = self._canary.get() if self._canary is not None else None
+        if canary is None or champion is None or canary.version == champion.version:
+            response = msgspec.structs.replace(
+                self._personal(champion, user_id, k, category, session_id),
+                model_alias=CHAMPION,
+                request_id=request_id,
             )
+            self._maybe_shadow(response, user_id, k, category, session_id)
+            return response
+        return self._canary_window(champion, canary, request_id, user_id, k, category, session_id)
+
+    def _in_experiment(
+        self,
+        exposure: Exposure,
+        request_id: str,
+        user_id: str | None,
+        k: int,
+        category: str | None,
+        session_id: str | None,
+    ) -> RecommendationsResponse:
+        """The variant's strategy (`popularity`: the popular items for everyone; `als`: the usual
+        choice) from the variant's ALS alias; an alias with no version is answered by the champion,
+        and the response says which alias served."""
+        alias = exposure.changes.model_aliases.get(ARTIFACT, CHAMPION)
+        model = self._aliased[alias].get() if alias in self._aliased else None
+        if model is None:
+            alias, model = CHAMPION, self._current()
+        if exposure.changes.recommendations == "popularity":
+            history = model.history.get(user_id) if model and user_id else None
+            purchased = set(history.purchased) if history else set()
+            response = self._popular_or_priors(model, k, category, purchased, user_id)
+        else:
+            response = self._personal(model, user_id, k, category, session_id)
+        return msgspec.structs.replace(
+            response, model_alias=alias, request_id=request_id, experiments=exposure.assignments
+        )
 
     def _canary_window(
         self,
@@ -235,12 +309,19 @@ class RecommendationService:
             record(OK if response.items else EMPTY, response, time.perf_counter() - started)
         return msgspec.structs.replace(response, model_alias=variant, request_id=request_id)
 
+    def flush_records(self) -> None:
+        """Write the answer records waiting in the batch now (tests, shutdown)."""
+        if self._records is not None:
+            self._records.flush()
+
     def close(self) -> None:
-        """Write what the shadow and canary records still hold (at shutdown)."""
+        """Write what the shadow, canary and answer records still hold (at shutdown)."""
         if self._shadow_runner is not None:
             self._shadow_runner.drain()
         if self._canary_traffic is not None:
             self._canary_traffic.close()
+        if self._records is not None:
+            self._records.close()
 
     def _maybe_shadow(
         self,

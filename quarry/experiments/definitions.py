@@ -14,6 +14,8 @@ from typing import Any, Literal
 import msgspec
 
 DEFINITIONS_DIR = Path(__file__).parent / "definitions"
+EXAMPLES_DIR = Path(__file__).parent / "examples"
+"""Definitions to copy from (not run): checked by the unit tests like the ones in force."""
 SHARE_TOLERANCE = 1e-9
 
 Metric = Literal[

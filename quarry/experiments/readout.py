@@ -1,10 +1,11 @@
-"""A search experiment read from UBI (docs/experiments.md#reading-a-search-experiment): exposures
+"""An experiment read from UBI (docs/experiments.md#reading-an-experiment): exposures
 per variant, engagement and revenue per randomized unit, latency per search, the sample-ratio check
 and each metric against control. Shared by `make experiment-report` (markdown and plots) and the
 API's experiment dashboard.
 
-Exposures are the UBI query records that carry the experiment (`query_attributes.experiments`);
-events join them by `query_id`. The unit of analysis is the experiment's unit (user or session): it
+Exposures are the records that carry the experiment (`query_attributes.experiments`): UBI query
+records for search, answer records (quarry/recommendation_log.py) for recommendations; events join
+them by `query_id`. The unit of analysis is the experiment's unit (user or session): it
 is what was randomized, so its rates are independent draws and the two-proportion z-test (rates) and
 Welch's t-test (revenue) hold. Per search metrics (zero results, latency) are shown too, with the
 caveat that one shopper's searches are not independent: their intervals are too narrow.
@@ -32,7 +33,9 @@ import numpy as np
 
 from quarry.adapters.search_engine import SearchEngine
 from quarry.experiments.definitions import Experiment
+from quarry.experiments.live import Surface, surfaces_of
 from quarry.experiments.stats import Comparison, SampleRatio, cuped, sample_ratio, two_proportions, welch
+from quarry.recommendation_log import INDEX as RECOMMENDATION_LOG
 from quarry.ubi import UBI_EVENTS, UBI_QUERIES
 
 QUERY_ID_CHUNK = 1_000
@@ -129,13 +132,22 @@ def catalog_prices(engine: SearchEngine, index: str) -> PriceLookup:
     return lookup
 
 
+EXPOSURE_INDICES: dict[Surface, str] = {"search": UBI_QUERIES, "recommendations": RECOMMENDATION_LOG}
+"""Where each surface records its answers, with the experiments they exposed."""
+
+
 def exposures(engine: SearchEngine, experiment: Experiment) -> Iterator[dict[str, Any]]:
-    """The UBI query records that exposed a unit to the experiment, one variant at a time."""
+    """The records that exposed a unit to the experiment (UBI query records for search, answer
+    records for recommendations), one variant at a time."""
     field = f"query_attributes.experiments.{experiment.name}"
-    for variant in experiment.variants:
-        query = {"bool": {"filter": [{"term": {field: variant.name}}]}}
-        for hit in engine.scan(UBI_QUERIES, query):
-            yield {**hit.source, "_variant": variant.name}
+    indices = [EXPOSURE_INDICES[surface] for surface in surfaces_of(experiment)]
+    for index in indices:
+        if not engine.index_exists(index):  # nothing recorded yet
+            continue
+        for variant in experiment.variants:
+            query = {"bool": {"filter": [{"term": {field: variant.name}}]}}
+            for hit in engine.scan(index, query):
+                yield {**hit.source, "_variant": variant.name}
 
 
 def _object_id(event: Mapping[str, Any]) -> str | None:

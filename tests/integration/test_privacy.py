@@ -27,6 +27,8 @@ from pipelines.recommend.train import Interaction, load_interactions, serving_fi
 from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.privacy import KEY_FILE, Consent, ConsentView, privacy_index
 from quarry.privacy_registry import ConsentRefresher, PrivacyRegistry
+from quarry.recommendation_log import INDEX as RECOMMENDATION_LOG
+from quarry.recommendation_log import RecommendationLog
 from quarry.recommenders import ALSRecommender
 from quarry.ubi import UBI_EVENTS, UBI_QUERIES, drop_expired_queries, events_index
 from tests.conftest import make_event
@@ -273,7 +275,11 @@ def test_export_then_erasure_leaves_nothing_of_the_user_in_any_store(
     on_my_device = make_event(user_id=None, session_id=None, client_id=gone.client, object_id="P000004")
     shared_session = make_event(user_id=kept.user, session_id=gone.session, object_id="P000005")
     post_events(shop, [mine, before_sign_in, on_my_device, shared_session])
+    recommended = shop.get("/v1/recommendations", params={"user_id": gone.user, "session_id": gone.session})
+    assert recommended.status_code == 200, recommended.text
+    shop.app.state.recommendation_service.flush_records()
     flush_queries(shop, engine)
+    assert count(engine, RECOMMENDATION_LOG, {"user_id": gone.pseudonym}) == 1
     assert redis_client.exists(f"session:{gone.session}:recent")
     assert list(redis_client.scan_iter(match=f"search:*:{gone.pseudonym}*"))
 
@@ -287,6 +293,7 @@ def test_export_then_erasure_leaves_nothing_of_the_user_in_any_store(
         on_my_device["event_id"],
     }  # the shared session's event names another user: not this one's
     assert [q["user_query"] for q in data["queries"]] == ["lego"]
+    assert [r["query_id"] for r in data["recommendations"]] == [recommended.json()["request_id"]]
     assert data["category_affinity"] == {"Toys": 1.0} and gone.session in data["session_products"]
     assert data["model"]["version"] == versions[-1] and len(data["model"]["factors"]) == 4
 
@@ -295,7 +302,7 @@ def test_export_then_erasure_leaves_nothing_of_the_user_in_any_store(
     receipt = erased.json()
     assert receipt["complete"] and receipt["user"] == gone.pseudonym
     removed = {s["store"]: s["removed"] for s in receipt["stores"]}
-    assert removed[UBI_EVENTS] == 3 and removed[UBI_QUERIES] == 1
+    assert removed[UBI_EVENTS] == 3 and removed[UBI_QUERIES] == 1 and removed[RECOMMENDATION_LOG] == 1
     assert removed["redis"] >= 3 and removed["artifacts/als"] == 2
 
     # every store, searched afterwards
@@ -306,6 +313,7 @@ def test_export_then_erasure_leaves_nothing_of_the_user_in_any_store(
     ]
     assert count(engine, UBI_QUERIES, {"user_id": gone.pseudonym}) == 0
     assert count(engine, UBI_QUERIES, {"session_id": gone.session}) == 0
+    assert count(engine, RECOMMENDATION_LOG, {"session_id": gone.session}) == 0
     leftovers = [
         key
         for pattern in (f"*{gone.pseudonym}*", f"*{gone.session}*", f"*{gone.client_pseudonym}*")
@@ -419,3 +427,24 @@ def test_records_stored_raw_are_pseudonymized_in_place_once(engine, settings, ol
     assert engine.get_document(events, "e2")["user_id"] == done  # a pseudonym is not hashed twice
     again = migrate(engine, Pseudonyms(key), (events, queries))
     assert [(r.found, r.rewritten) for r in again] == [(0, 0), (0, 0)]
+
+
+def test_recommendation_answers_are_kept_as_long_as_logged_searches(engine, settings) -> None:
+    from pipelines.jobs import retention
+
+    old, new = f"rec-old-{uuid.uuid4().hex}", f"rec-new-{uuid.uuid4().hex}"
+    now = dt.datetime.now(dt.UTC)
+    answers = RecommendationLog(engine)
+    for request_id, age in ((old, settings.query_log_retention_days + 2), (new, 1)):
+        stamp = now - dt.timedelta(days=age)
+        answers.record(
+            request_id=request_id, user_id=None, session_id=None, items=[], attributes={}, now=stamp
+        )
+    answers.close()
+    engine.refresh(RECOMMENDATION_LOG)
+    assert engine.get_document(RECOMMENDATION_LOG, old) is not None
+
+    assert retention(settings)["queries_deleted"] >= 1
+    engine.refresh(RECOMMENDATION_LOG)
+    assert engine.get_document(RECOMMENDATION_LOG, old) is None
+    assert engine.get_document(RECOMMENDATION_LOG, new) is not None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import msgspec
 
-from quarry.experiments.definitions import DEFINITIONS_DIR, Changes, Experiment, Variant
+from quarry.experiments.definitions import DEFINITIONS_DIR, EXAMPLES_DIR, Changes, Experiment, Variant
 from quarry.experiments.live import Exposure, LiveExperiments, load_checked, merged, status, surfaces_of
 from quarry.search.ranking import load_config_file
 from quarry.settings import Settings
@@ -35,10 +35,11 @@ WIDER = experiment("wider_window", Changes(ranking={"window": 200}))
 
 
 def test_each_surface_runs_only_the_experiments_that_change_it() -> None:
-    shipped = LiveExperiments(load_checked(DEFINITIONS_DIR, LIVE), "search")
-    assert [e.name for e in shipped.experiments] == []  # ALS personalization changes recommendations only
-    recommendations = LiveExperiments(load_checked(DEFINITIONS_DIR, LIVE), "recommendations")
+    examples = LiveExperiments(load_checked(EXAMPLES_DIR, LIVE), "search")
+    assert [e.name for e in examples.experiments] == []  # ALS personalization changes recommendations only
+    recommendations = LiveExperiments(load_checked(EXAMPLES_DIR, LIVE), "recommendations")
     assert [e.name for e in recommendations.experiments] == ["als_personalization"]
+    assert load_checked(DEFINITIONS_DIR, LIVE) == []  # none in force unless a team puts it there
     ltr = experiment("ltr_canary", Changes(model_aliases={"ltr": "canary"}))
     searched = LiveExperiments([ltr, WIDER], "search").experiments
     # Search does not serve another LTR alias yet: exposing shoppers to it would record a null result.

@@ -11,7 +11,7 @@ import msgspec
 
 from quarry.adapters.search_engine import SearchEngine
 from quarry.experiments.definitions import Experiment
-from quarry.experiments.readout import ExperimentReport, PriceLookup, report
+from quarry.experiments.readout import ExperimentReport, InterleavingReadout, PriceLookup, report
 
 
 def markdown(result: ExperimentReport, plot: str | None) -> list[str]:
@@ -66,9 +66,30 @@ def markdown(result: ExperimentReport, plot: str | None) -> list[str]:
             else "(not run: no pre-period data varied)."
         ),
     ]
+    if result.interleaving is not None:
+        lines += interleaving_lines(result.interleaving)
     if plot:
         lines += ["", f"![effects with 95 % intervals]({plot})"]
     return lines
+
+
+def interleaving_lines(readout: InterleavingReadout) -> list[str]:
+    """Every unit saw both teams merged: the votes, per unit (the one to read) and per impression."""
+    rows = [("unit (majority of its impressions)", readout.per_unit), ("impression", readout.per_impression)]
+    return [
+        "",
+        f"## Interleaving: `{readout.team_a}` (a) against `{readout.team_b}` (b)",
+        "",
+        f"{readout.impressions} interleaved answers shown. A click votes for the team that placed the item;",
+        "the team with more votes wins; a sign test over the decided ones (ties carry no information).",
+        "",
+        f"| per | {readout.team_a} wins | {readout.team_b} wins | ties | delta (a - b) | p |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        *[
+            f"| {per} | {p.wins_a} | {p.wins_b} | {p.ties} | {p.delta:+.4f} | {p.p_value:.4f} |"
+            for per, p in rows
+        ],
+    ]
 
 
 def plot(result: ExperimentReport, path: Path) -> bool:

@@ -24,3 +24,6 @@ class RecommendationsResponse(msgspec.Struct):
     is how they are credited to the variant that served it."""
     experiments: list[Assignment] = msgspec.field(default_factory=list)
     """The shopper's recommendation experiments and variants, for a frontend that reports them."""
+    teams: list[str] = msgspec.field(default_factory=list)
+    """In an interleaving experiment (strategy `interleaved`): the variant whose answer placed each
+    item, in the items' order; a click on an item is a vote for its variant."""

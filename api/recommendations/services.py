@@ -35,7 +35,10 @@ from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.canary import EMPTY, ERROR, OK, CanaryTraffic
 from quarry.catalog_priors import ARTIFACT as PRIORS_ARTIFACT
 from quarry.catalog_priors import CatalogPriors
-from quarry.experiments.live import Exposure, LiveExperiments
+from quarry.experiments.assignment import INTERLEAVED
+from quarry.experiments.definitions import Changes
+from quarry.experiments.interleaving import A, B, team_draft
+from quarry.experiments.live import Exposure, LiveExperiments, merged
 from quarry.hot_artifact import HotArtifact
 from quarry.metrics import RECOMMENDATIONS
 from quarry.model_aliases import CANARY, CHAMPION, SHADOW
@@ -212,6 +215,7 @@ class RecommendationService:
                         "latency_ms": round((time.perf_counter() - started) * 1000, 2),
                         **({"model_version": response.model_version} if response.model_version else {}),
                         **({"experiments": exposure.as_attributes()} if exposure is not None else {}),
+                        **({"teams": response.teams} if response.teams else {}),
                     },
                     now=now,
                 )
@@ -242,22 +246,46 @@ class RecommendationService:
         category: str | None,
         session_id: str | None,
     ) -> RecommendationsResponse:
-        """The variant's strategy (`popularity`: the popular items for everyone; `als`: the usual
-        choice) from the variant's ALS alias; an alias with no version is answered by the champion,
-        and the response says which alias served."""
-        alias = exposure.changes.model_aliases.get(ARTIFACT, CHAMPION)
+        """As the shopper's variants say; in an interleaving experiment, both teams' answers merged
+        by team draft (seeded by the request id), each item's team in `teams`."""
+        teams = exposure.interleaving
+        if teams is None:
+            response = self._answer(exposure.changes, user_id, k, category, session_id)
+        else:
+            a, b = (
+                self._answer(merged([exposure.changes, v.changes]), user_id, k, category, session_id)
+                for v in (teams.a, teams.b)
+            )
+            drafted = team_draft(
+                [i.product_id for i in a.items], [i.product_id for i in b.items], k, request_id
+            )
+            items = {i.product_id: i for i in b.items} | {i.product_id: i for i in a.items}
+            names = {A: teams.a.name, B: teams.b.name}
+            response = msgspec.structs.replace(
+                a,
+                strategy=INTERLEAVED,
+                items=[items[product_id] for product_id in drafted.items],
+                teams=[names[team] for team in drafted.teams],
+            )
+        return msgspec.structs.replace(response, request_id=request_id, experiments=exposure.assignments)
+
+    def _answer(
+        self, changes: Changes, user_id: str | None, k: int, category: str | None, session_id: str | None
+    ) -> RecommendationsResponse:
+        """A variant's strategy (`popularity`: the popular items for everyone; `als`: the usual
+        choice) from its ALS alias; an alias with no version is answered by the champion, and the
+        response says which alias served."""
+        alias = changes.model_aliases.get(ARTIFACT, CHAMPION)
         model = self._aliased[alias].get() if alias in self._aliased else None
         if model is None:
             alias, model = CHAMPION, self._current()
-        if exposure.changes.recommendations == "popularity":
+        if changes.recommendations == "popularity":
             history = model.history.get(user_id) if model and user_id else None
             purchased = set(history.purchased) if history else set()
             response = self._popular_or_priors(model, k, category, purchased, user_id)
         else:
             response = self._personal(model, user_id, k, category, session_id)
-        return msgspec.structs.replace(
-            response, model_alias=alias, request_id=request_id, experiments=exposure.assignments
-        )
+        return msgspec.structs.replace(response, model_alias=alias)
 
     def _canary_window(
         self,

@@ -18,6 +18,9 @@ import msgspec
 from quarry.canary import bucket
 from quarry.experiments.definitions import Experiment
 
+INTERLEAVED = "interleaved"
+"""The variant of every unit in an interleaving experiment: each sees both teams."""
+
 
 class Assignment(msgspec.Struct, frozen=True):
     experiment: str
@@ -48,5 +51,6 @@ def assign(
             continue
         low, high = experiment.layer_range
         if low <= bucket(f"layer:{experiment.layer}", unit) < high:
-            assigned.append(Assignment(experiment.name, variant_of(experiment, unit)))
+            variant = INTERLEAVED if experiment.design == "interleaving" else variant_of(experiment, unit)
+            assigned.append(Assignment(experiment.name, variant))
     return assigned

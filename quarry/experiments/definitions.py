@@ -58,6 +58,10 @@ class Experiment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     minimum_sample: int = 0
     """Units per variant before the fixed-horizon result is read (from `stats.sample_size`)."""
     unit: Unit = "user"
+    design: Literal["ab", "interleaving"] = "ab"
+    """`ab`: each unit sees one variant. `interleaving`: each unit in the experiment sees the two
+    variants' results merged by team draft (the first variant is team `a`), and clicks vote for the
+    team that placed the result (quarry/experiments/interleaving.py); shares are not used."""
     salt: str = ""
     """Seeds the variant hash; defaults to the name, so each experiment draws its own split."""
 
@@ -90,6 +94,8 @@ def problems(experiment: Experiment, ranking_fields: Iterable[str]) -> list[str]
         found.append("start and stop need a time zone")
     elif experiment.stop <= experiment.start:
         found.append("stop must come after start")
+    if experiment.design == "interleaving" and len(names) != 2:
+        found.append("an interleaving experiment needs exactly two variants (its two teams)")
     if experiment.minimum_sample < 0:
         found.append("minimum_sample cannot be negative")
     known = set(ranking_fields)

@@ -12,7 +12,6 @@ import random
 from collections.abc import Iterable, Sequence
 
 import msgspec
-from scipy.stats import binomtest
 
 A, B = "a", "b"
 
@@ -87,6 +86,8 @@ def preference(winners: Iterable[str | None]) -> Preference:
     wins_a, wins_b = outcomes.count(A), outcomes.count(B)
     ties = len(outcomes) - wins_a - wins_b
     decided = wins_a + wins_b
+    from scipy.stats import binomtest  # scipy loads on first use, not at API start-up
+
     p_value = float(binomtest(wins_a, decided, 0.5).pvalue) if decided else 1.0
     delta = (wins_a - wins_b) / len(outcomes) if outcomes else 0.0
     return Preference(wins_a, wins_b, ties, delta, p_value)

@@ -18,12 +18,13 @@ from typing import Literal
 
 import msgspec
 
-from quarry.experiments.assignment import Assignment, assign
+from quarry.experiments.assignment import INTERLEAVED, Assignment, assign
 from quarry.experiments.definitions import (
     DEFINITIONS_DIR,
     Changes,
     Experiment,
     InvalidExperimentsError,
+    Variant,
     load_definitions,
 )
 from quarry.search.ranking import RankingConfig
@@ -44,8 +45,16 @@ def surfaces(changes: Changes) -> set[Surface]:
     return touched
 
 
+class Teams(msgspec.Struct, frozen=True):
+    """An interleaving experiment's two variants: `a` (the first defined) and `b`."""
+
+    experiment: str
+    a: Variant
+    b: Variant
+
+
 class Exposure(msgspec.Struct, frozen=True):
-    """One request's experiments: the assignments, in definition order, and what they change
+    """One request's experiments: the assignments, in definition order, and what the A/B ones change
     together (experiments of different layers should change different things; where two change the
     same one, the later definition wins)."""
 
@@ -53,6 +62,9 @@ class Exposure(msgspec.Struct, frozen=True):
     changes: Changes
     label: str
     """`experiment=variant` pairs joined by `,`: part of the ranking version, so of cache keys."""
+    interleaving: Teams | None = None
+    """The interleaving experiment the shopper is in (one per request at most: a second one, in
+    another layer, is not exposed), whose two teams' answers are merged on top of `changes`."""
 
     def as_attributes(self) -> dict[str, str]:
         """The UBI query record's `experiments` attribute: experiment -> variant."""
@@ -103,8 +115,16 @@ def merged(changes: Sequence[Changes]) -> Changes:
 
 
 class LiveExperiments:
-    def __init__(self, experiments: Sequence[Experiment], surface: Surface) -> None:
-        self.experiments = [e for e in experiments if any(surface in surfaces(v.changes) for v in e.variants)]
+    def __init__(self, experiments: Sequence[Experiment], surface: Surface, interleaves: bool = True) -> None:
+        """`interleaves` False: the surface cannot serve interleaving experiments, so it runs none
+        (its shoppers would be exposed to a merge that never happens)."""
+        self.experiments = [
+            e
+            for e in experiments
+            if any(surface in surfaces(v.changes) for v in e.variants)
+            and (interleaves or e.design != "interleaving")
+        ]
+        self._by_name = {e.name: e for e in self.experiments}
         self._changes = {(e.name, v.name): v.changes for e in self.experiments for v in e.variants}
         self._configs: dict[tuple[str, str], RankingConfig] = {}
 
@@ -112,12 +132,22 @@ class LiveExperiments:
         """None: the shopper is in none of this surface's experiments."""
         if not self.experiments:
             return None
-        assignments = assign(self.experiments, user_id, session_id, now)
+        teams: Teams | None = None
+        assignments = []
+        for assignment in assign(self.experiments, user_id, session_id, now):
+            if assignment.variant == INTERLEAVED:
+                if teams is not None:
+                    continue
+                experiment = self._by_name[assignment.experiment]
+                teams = Teams(experiment.name, experiment.variants[0], experiment.variants[1])
+            assignments.append(assignment)
         if not assignments:
             return None
-        changes = merged([self._changes[(a.experiment, a.variant)] for a in assignments])
+        changes = merged(
+            [self._changes[(a.experiment, a.variant)] for a in assignments if a.variant != INTERLEAVED]
+        )
         label = ",".join(f"{a.experiment}={a.variant}" for a in assignments)
-        return Exposure(assignments, changes, label)
+        return Exposure(assignments, changes, label, teams)
 
     def ranking(self, config: RankingConfig, exposure: Exposure) -> RankingConfig:
         """The live configuration with the exposure's changes. Its version carries the variants, so a

@@ -32,7 +32,9 @@ import msgspec
 import numpy as np
 
 from quarry.adapters.search_engine import SearchEngine
+from quarry.experiments.assignment import INTERLEAVED
 from quarry.experiments.definitions import Experiment
+from quarry.experiments.interleaving import A, B, Interleaved, Preference, preference, winner
 from quarry.experiments.live import Surface, surfaces_of
 from quarry.experiments.stats import Comparison, SampleRatio, cuped, sample_ratio, two_proportions, welch
 from quarry.recommendation_log import INDEX as RECOMMENDATION_LOG
@@ -93,6 +95,8 @@ class ExperimentReport(msgspec.Struct, frozen=True):
     comparisons: list[MetricComparison]
     cuped_theta: dict[str, float] = {}
     """Per metric adjusted with CUPED: the fitted theta (absent: no pre-period data varied)."""
+    interleaving: InterleavingReadout | None = None
+    """An interleaving experiment's result (its comparisons are empty: every unit saw both teams)."""
 
 
 class UnitOutcomes(msgspec.Struct):
@@ -108,6 +112,20 @@ class Engagement(msgspec.Struct):
     actions: set[str] = msgspec.field(default_factory=set)
     bought: list[str] = msgspec.field(default_factory=list)
     """Product ids of its purchase events, one per event."""
+    clicked: set[str] = msgspec.field(default_factory=set)
+
+
+class InterleavingReadout(msgspec.Struct, frozen=True):
+    """An interleaving experiment's votes: a click on an item is a vote for the team that placed it,
+    and the team with more votes wins the impression (quarry/experiments/interleaving.py)."""
+
+    team_a: str
+    team_b: str
+    impressions: int
+    per_impression: Preference
+    """Sign test over impressions: one unit's impressions are not independent, so it is too sure."""
+    per_unit: Preference
+    """Each unit's majority over its impressions, then the sign test over units: the one to read."""
 
 
 def catalog_prices(engine: SearchEngine, index: str) -> PriceLookup:
@@ -144,10 +162,17 @@ def exposures(engine: SearchEngine, experiment: Experiment) -> Iterator[dict[str
     for index in indices:
         if not engine.index_exists(index):  # nothing recorded yet
             continue
-        for variant in experiment.variants:
-            query = {"bool": {"filter": [{"term": {field: variant.name}}]}}
+        for variant in variant_names(experiment):
+            query = {"bool": {"filter": [{"term": {field: variant}}]}}
             for hit in engine.scan(index, query):
-                yield {**hit.source, "_variant": variant.name}
+                yield {**hit.source, "_variant": variant}
+
+
+def variant_names(experiment: Experiment) -> list[str]:
+    """What the records name as the unit's variant."""
+    if experiment.design == "interleaving":
+        return [INTERLEAVED]
+    return [v.name for v in experiment.variants]
 
 
 def _object_id(event: Mapping[str, Any]) -> str | None:
@@ -195,6 +220,8 @@ def _record(engagement: Engagement, event: Mapping[str, Any]) -> None:
     product = _object_id(event)
     if action == "purchase" and product is not None:
         engagement.bought.append(product)
+    if action == "click" and product is not None:
+        engagement.clicked.add(product)
 
 
 def outcomes(per_unit: Mapping[str, Sequence[Engagement]], prices: Mapping[str, float]) -> UnitOutcomes:
@@ -211,6 +238,8 @@ def report(
     engine: SearchEngine, experiment: Experiment, now: dt.datetime, prices: PriceLookup | None = None
 ) -> ExperimentReport:
     """`prices`: the catalog's (without it, revenue counts as 0)."""
+    if experiment.design == "interleaving":
+        return interleaving_report(engine, experiment, now)
     unit_field = "user_id" if experiment.unit == "user" else "session_id"
     counts = {v.name: VariantCounts(v.name, v.share) for v in experiment.variants}
     units: dict[str, dict[str, set[str]]] = {v.name: defaultdict(set) for v in experiment.variants}
@@ -371,3 +400,47 @@ def cuped_comparisons(
             compared = welch(adjusted.control, adjusted.variant)
             found.append(_row(metric, "user (CUPED)", name, compared, "welch"))
     return found, thetas
+
+
+def interleaving_report(engine: SearchEngine, experiment: Experiment, now: dt.datetime) -> ExperimentReport:
+    unit_field = "user_id" if experiment.unit == "user" else "session_id"
+    team_a, team_b = (v.name for v in experiment.variants)
+    letters = {team_a: A, team_b: B}
+    shown: list[tuple[str | None, str, Interleaved]] = []
+    stamps: list[str] = []
+    for record in exposures(engine, experiment):
+        items = [str(i) for i in record.get("query_response_hit_ids") or []]
+        teams = [letters.get(str(t), "") for t in (record.get("query_attributes") or {}).get("teams") or []]
+        if not items or len(teams) != len(items):  # not merged (a sort order or page it does not take)
+            continue
+        unit = record.get(unit_field)
+        shown.append((str(unit) if unit else None, str(record["query_id"]), Interleaved(items, teams)))
+        if record.get("timestamp"):
+            stamps.append(str(record["timestamp"]))
+    followed = engaged(engine, sorted({query_id for _, query_id, _ in shown}))
+    votes = [
+        (unit, winner(merged, followed[q].clicked if q in followed else ())) for unit, q, merged in shown
+    ]
+    by_unit: dict[str, int] = defaultdict(int)
+    for unit, won in votes:
+        if unit is not None:
+            by_unit[unit] += {A: 1, B: -1}.get(won or "", 0)
+    unit_winners = [A if lead > 0 else B if lead < 0 else None for lead in by_unit.values()]
+    units = len(by_unit)
+    counts = VariantCounts(INTERLEAVED, 1.0, units=units, searches=len(shown))
+    return ExperimentReport(
+        experiment=experiment.name,
+        primary_metric=experiment.primary_metric,
+        unit=experiment.unit,
+        measured_at=now.isoformat(timespec="seconds"),
+        first_exposure=min(stamps) if stamps else None,
+        last_exposure=max(stamps) if stamps else None,
+        variants=[counts],
+        sample_ratio=SampleRatio([units], [float(units)], 0.0, 1.0),  # nothing was split
+        minimum_sample=experiment.minimum_sample,
+        readable=units >= max(1, experiment.minimum_sample),
+        comparisons=[],
+        interleaving=InterleavingReadout(
+            team_a, team_b, len(shown), preference(won for _, won in votes), preference(unit_winners)
+        ),
+    )

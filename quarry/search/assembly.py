@@ -116,7 +116,7 @@ def search_service(
         privacy=privacy,
         features=features,
         ltr=ltr,
-        experiments=LiveExperiments(experiments, "search") if experiments else None,
+        experiments=LiveExperiments(experiments, "search", interleaves=False) if experiments else None,
     )
     if feature_log_share > 0:
         service.feature_log = FeatureLog(

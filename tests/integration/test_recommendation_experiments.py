@@ -134,3 +134,64 @@ def test_the_readout_credits_events_to_the_variant_that_answered(
         assert by_variant[variant].units_with["click"] == len(clicked[variant])
     [ctr] = [c for c in result.comparisons if c.metric == "ctr"]
     assert ctr.variant_value == 1.0 and ctr.significant
+
+
+@pytest.fixture(scope="module")
+def interleaved(app_client, demo_catalog, pseudonyms, tmp_path_factory):
+    experiment = msgspec.structs.replace(
+        definition(
+            f"rec_interleave_{uuid.uuid4().hex[:8]}",
+            "rec-interleave",
+            Changes(recommendations="popularity"),
+            Changes(recommendations="als"),
+        ),
+        design="interleaving",
+    )
+    folder = Path(tmp_path_factory.mktemp("rec-interleaving"))
+    publish(LocalArtifactStore(folder / "artifacts"), seed=0, user=pseudonyms.user)
+    (folder / "definitions").mkdir()
+    (folder / "definitions" / "interleave.json").write_bytes(msgspec.json.encode(experiment))
+    settings = msgspec.structs.replace(
+        demo_catalog,
+        artifacts_dir=str(folder / "artifacts"),
+        experiments_dir=str(folder / "definitions"),
+        cache_warm_queries=0,
+    )
+    with app_client(settings) as client:
+        yield client, experiment
+
+
+def test_an_interleaving_experiment_merges_both_answers_and_credits_clicks_to_teams(
+    interleaved, engine, tmp_path
+) -> None:
+    """Every shopper sees popular and ALS items merged by team draft. Shoppers 0, 4, 8, ... click
+    the first popular item, the others the first ALS item: the votes are the test's decisions."""
+    client, experiment = interleaved
+    events, votes = [], {"control": 0, "treatment": 0}
+    for n, user in enumerate(SHOPPERS):
+        body = client.get("/v1/recommendations", params={"user_id": user, "k": 6}).json()
+        assert body["strategy"] == "interleaved"
+        assert body["experiments"] == [{"experiment": experiment.name, "variant": "interleaved"}]
+        items = [item["product_id"] for item in body["items"]]
+        assert len(items) == len(set(items)) == len(body["teams"]) == 6
+        assert abs(body["teams"].count("control") - body["teams"].count("treatment")) <= 1  # team draft
+        team = "control" if n % 4 == 0 else "treatment"
+        clicked = items[body["teams"].index(team)]
+        votes[team] += 1
+        events.append(make_event(user_id=user, query_id=body["request_id"], object_id=clicked))
+    assert client.post("/v1/events", json=events).status_code == 202
+    client.app.state.recommendation_service.flush_records()
+    engine.request("POST", f"/{RECOMMENDATION_LOG},ubi_events*/_refresh")
+
+    result = run(engine, [experiment], experiment.name, tmp_path)
+    readout = result.interleaving
+    assert readout is not None and readout.impressions == len(SHOPPERS)
+    for preference in (readout.per_unit, readout.per_impression):
+        assert (preference.wins_a, preference.wins_b, preference.ties) == (
+            votes["control"],
+            votes["treatment"],
+            0,
+        )
+    assert readout.per_unit.p_value < 0.05 and readout.per_unit.delta < 0
+    written = (tmp_path / "experiments" / f"{experiment.name}.md").read_text()
+    assert "## Interleaving: `control` (a) against `treatment` (b)" in written

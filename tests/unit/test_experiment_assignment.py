@@ -11,8 +11,9 @@ import msgspec
 import pytest
 from scipy.stats import chi2_contingency
 
-from quarry.experiments.assignment import assign, variant_of
+from quarry.experiments.assignment import INTERLEAVED, assign, variant_of
 from quarry.experiments.definitions import (
+    EXAMPLES_DIR,
     Changes,
     Experiment,
     InvalidExperimentsError,
@@ -41,7 +42,7 @@ def experiment(name: str = "e", layer: str = "search", **fields: object) -> Expe
 
 
 def test_the_shipped_definitions_are_valid() -> None:
-    shipped = load_definitions(RANKING_FIELDS)
+    shipped = load_definitions(RANKING_FIELDS) + load_definitions(RANKING_FIELDS, EXAMPLES_DIR)
     assert shipped, "at least the example definition"
     assert all(problems(e, RANKING_FIELDS) == [] for e in shipped)
 
@@ -56,6 +57,10 @@ def test_the_shipped_definitions_are_valid() -> None:
         ({"stop": START}, "stop must come after start"),
         ({"start": dt.datetime(2026, 12, 1)}, "time zone"),
         ({"layer_range": (0.6, 0.4)}, "layer_range"),
+        (
+            {"design": "interleaving", "variants": [Variant("a", 0.4), Variant("b", 0.3), Variant("c", 0.3)]},
+            "exactly two variants",
+        ),
         (
             {"variants": [Variant("a", 0.5), Variant("b", 0.5, Changes(ranking={"keyword_wieght": 0.2}))]},
             "unknown ranking fields: keyword_wieght",
@@ -159,3 +164,9 @@ def test_each_experiment_draws_its_own_split() -> None:
     assert 0.47 < same / 20_000 < 0.53  # independent coin flips agree half the time
     salted = experiment("two", salt="one")
     assert all(variant_of(one, f"u{i}") == variant_of(salted, f"u{i}") for i in range(1000))
+
+
+def test_every_unit_of_an_interleaving_experiment_sees_both_teams() -> None:
+    merged = experiment("merge", design="interleaving")
+    assigned = {a.variant for n in range(200) for a in assign([merged], f"u{n}", None, DURING)}
+    assert assigned == {INTERLEAVED}

@@ -117,3 +117,15 @@ def test_an_experiments_status_and_surfaces_follow_its_dates_and_changes() -> No
     assert surfaces_of(WIDER) == ["search"]
     both = experiment("both", Changes(ranking={"window": 150}, model_aliases={"als": "canary"}))
     assert surfaces_of(both) == ["recommendations", "search"]
+
+
+def test_an_interleaving_experiment_runs_only_where_the_surface_can_merge() -> None:
+    merge = msgspec.structs.replace(
+        experiment("merge", Changes(recommendations="als"), unit="user"), design="interleaving"
+    )
+    assert LiveExperiments([merge], "recommendations").experiments == [merge]
+    assert LiveExperiments([merge], "recommendations", interleaves=False).experiments == []
+    exposure = LiveExperiments([merge], "recommendations").exposure("u1", None, NOW)
+    assert exposure is not None and exposure.interleaving is not None
+    assert (exposure.interleaving.a.name, exposure.interleaving.b.name) == ("control", "treatment")
+    assert exposure.as_attributes() == {"merge": "interleaved"}

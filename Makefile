@@ -10,7 +10,7 @@ PY := $(CURDIR)/.venv/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
 .PHONY: help bootstrap provision services up down status airflow airflow-down mlflow models-watch screenshots ui-screenshots catalog-priors data-quality test lint typecheck unit integration \
-        index import vocabulary embeddings simulate simulate-recommendations popularity train-als eval-recommend golden eval eval-mpnet understanding-report experiment-report semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events bench-ubi-ids bench-ratelimit bench-ltr-features train-ltr eval-ltr ltr-replay ltr-export observe events-retention privacy-migrate events-replay events-fill-queries judgments-coec rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table security-audit clean
+        index import vocabulary embeddings simulate simulate-recommendations popularity train-als eval-recommend golden eval eval-mpnet understanding-report experiment-report experiment-validation semantic-floor semantic-floor-mpnet bench-search bench-understanding bench-ann bench-events bench-ubi-ids bench-ratelimit bench-ltr-features train-ltr eval-ltr ltr-replay ltr-export observe events-retention privacy-migrate events-replay events-fill-queries judgments-coec rollback-index synonyms-check synonyms-suggest synonyms-apply bench-index settings-table security-audit clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -249,6 +249,9 @@ eval: services ## NDCG@10, MRR, zero-result rate: raw BM25 vs pipeline -> report
 	@$(PY) -m pipelines vocabulary --if-missing >/dev/null
 	@$(PY) -m pipelines embeddings --if-missing >/dev/null
 	@$(PY) -m pipelines eval
+
+experiment-validation: up ## 100 A/A tests and a known-better A/B and interleaving test on simulated recommendation traffic (VISITS=24000; needs make simulate and make train-als) -> reports/experiments/validation.*
+	@$(PY) -m pipelines experiment-validation --visits $(or $(VISITS),24000)
 
 experiment-report: services ## A search or recommendation experiment's metrics from UBI (NAME=<experiment>), per variant with intervals and the SRM check -> reports/experiments/<name>.*
 	@test -n "$(NAME)" || { echo "usage: make experiment-report NAME=<experiment>" >&2; exit 2; }

@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,49 @@ def cmd_embeddings(args: argparse.Namespace, settings: Settings) -> int:
         if result.get("promoted") is False:
             print(f"new vectors refused by the golden gate: {'; '.join(result['gate'])}", file=sys.stderr)
         _emit(result)
+    return 0
+
+
+def cmd_experiment_validation(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines import experiment_validation
+    from pipelines.api_access import api_client, tool_token
+    from pipelines.bench.report import REPORTS
+    from pipelines.recommend import traffic
+    from quarry.api_keys import Scope
+
+    users_file = settings.var_path / "simulator" / f"users-{args.seed}.json"
+    if not users_file.exists():
+        print(f"{users_file} is missing: run make simulate first (its shoppers' tastes)", file=sys.stderr)
+        return 2
+    shoppers = traffic.RecommendationShoppers(
+        traffic.load_users(users_file),
+        traffic.catalog_of(_engine(settings), settings.products_alias),
+        args.seed,
+    )
+    scopes: tuple[Scope, ...] = ("recommend", "events", "server")
+
+    def drive(base: str) -> int:
+        with (
+            tool_token(settings, "make experiment-validation", scopes) as token,
+            api_client(settings, token, base) as client,
+        ):
+            traffic.drive(shoppers, client, args.visits)
+        return shoppers.outcome.visits
+
+    run = uuid.uuid4().hex[:8]
+    folder = settings.var_path / "experiment-validation" / run
+    result = experiment_validation.validate(settings, _ubi_engine(settings), folder, drive, run)
+    path = experiment_validation.write(result, REPORTS)
+    log.info(
+        "experiments validated",
+        extra={
+            "run": run,
+            "aa_false_positives": result.aa_false_positives,
+            "aa_tests": len(result.aa_tests),
+            "sessions_needed": {k.design: k.sessions_needed for k in result.known_better},
+        },
+    )
+    print(f"wrote {path.relative_to(REPORTS.parent)}", file=sys.stderr)
     return 0
 
 
@@ -528,8 +572,6 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_simulate_recommendations(args: argparse.Namespace, settings: Settings) -> int:
-    from tqdm import tqdm
-
     from pipelines.api_access import api_client, tool_token
     from pipelines.recommend import traffic
     from quarry.api_keys import Scope
@@ -548,26 +590,7 @@ def cmd_simulate_recommendations(args: argparse.Namespace, settings: Settings) -
         tool_token(settings, "make simulate-recommendations", scopes) as token,
         api_client(settings, token, args.api) as client,
     ):
-
-        def recommend(user: str, session: str) -> dict[str, Any]:
-            params: dict[str, str | int] = {"user_id": user, "session_id": session, "k": traffic.K}
-            body: dict[str, Any] = client.get("/v1/recommendations", params=params).raise_for_status().json()
-            return body
-
-        pending: list[dict[str, Any]] = []
-
-        def send() -> None:
-            if pending:
-                client.post("/v1/events", json={"events": pending}).raise_for_status()
-                pending.clear()
-
-        with tqdm(total=args.visits, desc="recommendation visits", unit="visit", disable=None) as bar:
-            for events in shoppers.run(recommend, args.visits):
-                pending.extend(events)
-                if len(pending) >= 500:
-                    send()
-                bar.update(1)
-        send()
+        traffic.drive(shoppers, client, args.visits)
     outcome = shoppers.outcome
     print(traffic.markdown(outcome), file=sys.stderr)
     log.info("simulated recommendation traffic", extra=msgspec.to_builtins(outcome))
@@ -814,6 +837,13 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     )
     p.set_defaults(run=cmd_embeddings)
 
+    p = command(
+        "experiment-validation",
+        "100 A/A tests and a known-better A/B and interleaving test on simulated recommendation traffic",
+    )
+    p.add_argument("--visits", type=int, default=24000)
+    p.add_argument("--seed", type=int, default=7, help="the make simulate run whose shoppers to use")
+    p.set_defaults(run=cmd_experiment_validation)
     p = command("experiment-report", "an experiment's metrics from UBI per variant, with the SRM check")
     p.add_argument("--name", required=True, help="the experiment's name (its definition file)")
     p.set_defaults(run=cmd_experiment_report)

@@ -128,3 +128,32 @@ def markdown(outcome: TrafficOutcome) -> str:
         n = max(1, seen.requests)
         rows.append(f"| {alias} | {seen.requests} | {seen.clicked / n:.1%} | {seen.carted / n:.1%} |")
     return "\n".join(rows)
+
+
+def drive(shoppers: RecommendationShoppers, client: Any, visits: int, batch: int = 500) -> None:
+    """Run the visits against an API (`client`: an httpx.Client with a key that may recommend and
+    send events), sending the events in batches, with a progress bar."""
+    from tqdm import tqdm
+
+    pending: list[dict[str, Any]] = []
+
+    def send() -> None:
+        while pending:  # the API takes at most `batch` (500) events per request
+            chunk = pending[:batch]
+            response = client.post("/v1/events", json={"events": chunk})
+            if response.is_error:
+                raise RuntimeError(f"events refused ({response.status_code}): {response.text[:2000]}")
+            del pending[: len(chunk)]
+
+    def recommend(user: str, session: str) -> dict[str, Any]:
+        params: dict[str, str | int] = {"user_id": user, "session_id": session, "k": K}
+        body: dict[str, Any] = client.get("/v1/recommendations", params=params).raise_for_status().json()
+        return body
+
+    with tqdm(total=visits, desc="recommendation visits", unit="visit", disable=None) as bar:
+        for events in shoppers.run(recommend, visits):
+            pending.extend(events)
+            if len(pending) >= batch:
+                send()
+            bar.update(1)
+    send()

@@ -38,7 +38,7 @@ from quarry.experiments.interleaving import A, B, Interleaved, Preference, prefe
 from quarry.experiments.live import Surface, surfaces_of
 from quarry.experiments.stats import Comparison, SampleRatio, cuped, sample_ratio, two_proportions, welch
 from quarry.recommendation_log import INDEX as RECOMMENDATION_LOG
-from quarry.ubi import UBI_EVENTS, UBI_QUERIES
+from quarry.ubi import UBI_EVENTS, UBI_QUERIES, ubi_timestamp
 
 QUERY_ID_CHUNK = 1_000
 PRE_PERIOD_DAYS = 14
@@ -154,16 +154,19 @@ EXPOSURE_INDICES: dict[Surface, str] = {"search": UBI_QUERIES, "recommendations"
 """Where each surface records its answers, with the experiments they exposed."""
 
 
-def exposures(engine: SearchEngine, experiment: Experiment) -> Iterator[dict[str, Any]]:
+def exposures(
+    engine: SearchEngine, experiment: Experiment, until: dt.datetime | None = None
+) -> Iterator[dict[str, Any]]:
     """The records that exposed a unit to the experiment (UBI query records for search, answer
-    records for recommendations), one variant at a time."""
+    records for recommendations), one variant at a time; `until`: only those up to that moment."""
     field = f"query_attributes.experiments.{experiment.name}"
+    window = [] if until is None else [{"range": {"timestamp": {"lte": ubi_timestamp(until)}}}]
     indices = [EXPOSURE_INDICES[surface] for surface in surfaces_of(experiment)]
     for index in indices:
         if not engine.index_exists(index):  # nothing recorded yet
             continue
         for variant in variant_names(experiment):
-            query = {"bool": {"filter": [{"term": {field: variant}}]}}
+            query = {"bool": {"filter": [{"term": {field: variant}}, *window]}}
             for hit in engine.scan(index, query):
                 yield {**hit.source, "_variant": variant}
 
@@ -235,18 +238,23 @@ def outcomes(per_unit: Mapping[str, Sequence[Engagement]], prices: Mapping[str, 
 
 
 def report(
-    engine: SearchEngine, experiment: Experiment, now: dt.datetime, prices: PriceLookup | None = None
+    engine: SearchEngine,
+    experiment: Experiment,
+    now: dt.datetime,
+    prices: PriceLookup | None = None,
+    until: dt.datetime | None = None,
 ) -> ExperimentReport:
-    """`prices`: the catalog's (without it, revenue counts as 0)."""
+    """`prices`: the catalog's (without it, revenue counts as 0). `until`: the report as it read at
+    that moment (the exposures up to it), for a look back at how the evidence grew."""
     if experiment.design == "interleaving":
-        return interleaving_report(engine, experiment, now)
+        return interleaving_report(engine, experiment, now, until)
     unit_field = "user_id" if experiment.unit == "user" else "session_id"
     counts = {v.name: VariantCounts(v.name, v.share) for v in experiment.variants}
     units: dict[str, dict[str, set[str]]] = {v.name: defaultdict(set) for v in experiment.variants}
     """Per variant: unit -> its exposed query ids."""
     latencies: dict[str, list[float]] = {v.name: [] for v in experiment.variants}
     stamps: list[str] = []
-    for record in exposures(engine, experiment):
+    for record in exposures(engine, experiment, until):
         variant = counts[record["_variant"]]
         variant.searches += 1
         attributes = record.get("query_attributes") or {}
@@ -402,13 +410,15 @@ def cuped_comparisons(
     return found, thetas
 
 
-def interleaving_report(engine: SearchEngine, experiment: Experiment, now: dt.datetime) -> ExperimentReport:
+def interleaving_report(
+    engine: SearchEngine, experiment: Experiment, now: dt.datetime, until: dt.datetime | None = None
+) -> ExperimentReport:
     unit_field = "user_id" if experiment.unit == "user" else "session_id"
     team_a, team_b = (v.name for v in experiment.variants)
     letters = {team_a: A, team_b: B}
     shown: list[tuple[str | None, str, Interleaved]] = []
     stamps: list[str] = []
-    for record in exposures(engine, experiment):
+    for record in exposures(engine, experiment, until):
         items = [str(i) for i in record.get("query_response_hit_ids") or []]
         teams = [letters.get(str(t), "") for t in (record.get("query_attributes") or {}).get("teams") or []]
         if not items or len(teams) != len(items):  # not merged (a sort order or page it does not take)

@@ -17,6 +17,7 @@ from quarry.experiments.stats import (
     sample_size,
     two_proportions,
     welch,
+    wilson,
 )
 
 
@@ -139,3 +140,9 @@ def test_the_always_valid_p_value_survives_peeking_where_a_t_test_does_not() -> 
     assert found < 0.05
     with pytest.raises(ValueError):
         always_valid_p(0.1, 1.0, 100, mixture_variance=0.0)
+
+
+@pytest.mark.parametrize(("successes", "n"), [(5, 100), (0, 20), (20, 20), (37, 91)])
+def test_the_wilson_interval_matches_scipys(successes: int, n: int) -> None:
+    expected = scipy_stats.binomtest(successes, n).proportion_ci(0.95, method="wilson")
+    assert wilson(successes, n) == pytest.approx((expected.low, expected.high), abs=1e-9)

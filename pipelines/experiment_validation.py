@@ -187,12 +187,15 @@ def known_better(engine: SearchEngine, experiment: Experiment, now: dt.datetime)
     for sessions, until in look_times(engine, experiment):
         effect, p_value = evidence(report(engine, experiment, now, until=until))
         looks.append(Look(sessions, round(effect, 6), round(p_value, 6), p_value < ALPHA and effect > 0))
-    needed = None
+    return KnownBetter(experiment.name, experiment.design, looks, sessions_needed(looks))
+
+
+def sessions_needed(looks: list[Look]) -> int | None:
+    """The sessions of the first look from which every look detected the better variant."""
     for index, look in enumerate(looks):
         if all(later.detected for later in looks[index:]):
-            needed = look.sessions
-            break
-    return KnownBetter(experiment.name, experiment.design, looks, needed)
+            return look.sessions
+    return None
 
 
 def validate(
@@ -256,7 +259,7 @@ def markdown(result: Validation, plot: str | None) -> list[str]:
         for look in test.looks:
             lines.append(
                 f"| {test.name} | {test.design} | {look.sessions} | {look.effect:+.4f} | "
-                f"{look.p_value:.4g} | {'yes' if look.detected else 'no'} |"
+                f"{_p(look.p_value)} | {'yes' if look.detected else 'no'} |"
             )
     lines += [""]
     for test in result.known_better:
@@ -277,6 +280,11 @@ def markdown(result: Validation, plot: str | None) -> list[str]:
     return lines
 
 
+def _p(value: float) -> str:
+    """p-values are kept to 6 decimals: smaller ones read as a bound."""
+    return "< 1e-6" if value < 1e-6 else f"{value:.4g}"
+
+
 def plot(result: Validation, path: Path) -> bool:
     if not result.aa_tests:
         return False
@@ -295,7 +303,7 @@ def plot(result: Validation, path: Path) -> bool:
     for test in result.known_better:
         right.plot(
             [look.sessions for look in test.looks],
-            [look.p_value for look in test.looks],
+            [max(look.p_value, 1e-6) for look in test.looks],  # kept to 6 decimals; log scale
             "o-",
             label=test.design,
         )

@@ -53,13 +53,15 @@ def wait_ready(process: subprocess.Popen[bytes], port: int) -> None:
     about 25 s on two busy cores."""
     deadline = time.monotonic() + API_START_TIMEOUT_S
     while time.monotonic() < deadline and process.poll() is None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
         try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
             connection.request("GET", "/health/ready")
             if connection.getresponse().status == 200:
                 return
         except OSError:
             pass
+        finally:
+            connection.close()
         time.sleep(0.1)
     code = process.poll()
     if code is not None:  # its stderr went nowhere: say how to see it

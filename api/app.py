@@ -21,6 +21,7 @@ from api.console.controllers import ConsoleController, ConsoleLoginController, l
 from api.console.services import WorkbenchService
 from api.events.controllers import EventController, UbiJsEventController
 from api.experiments.controllers import ExperimentController
+from api.experiments.services import ExperimentAdmin
 from api.health.controllers import HealthController
 from api.observability.controllers import MetricsController
 from api.observability.middleware import metrics_middleware
@@ -65,6 +66,7 @@ from quarry.events.service import EventService, EventsNotStoredError
 from quarry.events.validation import BatchRejectedError
 from quarry.experiments.live import LiveExperiments, load_checked
 from quarry.experiments.readout import catalog_prices
+from quarry.experiments.store import ExperimentStore, experiments_index
 from quarry.logs import configure_logging
 from quarry.metrics import ProcessSampler, forget_dead_workers, initialize_series
 from quarry.privacy import ConsentView, Pseudonyms, ShopperPrivacy, privacy_index, pseudonym_key
@@ -235,7 +237,9 @@ def create_app(
         app.state.store = kv
         # Checked whole against the shipped ranking configuration: refused, none runs (logged).
         shipped_ranking = load_config_file(settings.ranking_config)
-        app.state.experiments = load_checked(settings.experiments_dir, shipped_ranking)
+        file_experiments = load_checked(settings.experiments_dir, shipped_ranking)
+        app.state.experiments = list(file_experiments)  # in force: files, then the admin API's
+        recommendation_experiments = LiveExperiments(app.state.experiments, "recommendations")
         recommendations = RecommendationService(
             model_store,
             guarded(kv, "recommendation_features"),
@@ -244,7 +248,7 @@ def create_app(
             privacy=app.state.shopper_privacy,
             shadow=ShadowRunner(search_engine, settings.shadow_share),
             canary=CanaryTraffic(search_engine, settings.canary_share),
-            experiments=LiveExperiments(app.state.experiments, "recommendations"),
+            experiments=recommendation_experiments,
             records=RecommendationLog(analytics),
         )
         app.state.recommendation_service = recommendations
@@ -262,6 +266,16 @@ def create_app(
             model_traffic=True,
             experiments=app.state.experiments,
         )
+        search_experiments = app.state.search_service.experiments
+        app.state.experiment_admin = ExperimentAdmin(
+            ExperimentStore(search_engine, experiments_index(prefix)),
+            file_experiments,
+            app.state.experiments,
+            [recommendation_experiments, *([search_experiments] if search_experiments is not None else [])],
+            app.state.search_service.ranking.get,
+            settings.experiments_refresh_s,
+        )
+        app.state.experiment_admin.start()
         # Kept so tests (and a debugger) can tell whether start-up searches are still running.
         app.state.cache_warmup = (
             CacheWarmup(app.state.search_service, analytics, settings.cache_warm_queries).start()
@@ -316,6 +330,7 @@ def create_app(
             await limiter.aclose()
             access_lists.stop()
             consent_refresher.stop()
+            app.state.experiment_admin.close()
             query_log.stop()
             app.state.search_service.close()
             recommendations.close()

@@ -261,6 +261,16 @@ EXPERIMENTS = {
     ]
 }
 
+EXPERIMENT_VERSION = {
+    "name": "als_personalization",
+    "version": 1,
+    "changed_at": "2026-12-01T09:00:00.000+00:00",
+    "changed_by": "qk_8f2c1a9e4b7d",
+    "reason": "ALS against popularity, planned in the ranking review",
+    "experiment": EXPERIMENTS["experiments"][0],
+}
+EXPERIMENT_HISTORY = {"versions": [EXPERIMENT_VERSION]}
+
 
 def example_responses(
     container: type,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from typing import Any
 
 import msgspec
@@ -25,7 +24,8 @@ from quarry.privacy import (
     privacy_index,
     pseudonym_key,
 )
-from quarry.records import RecordIndex, RecordStoreError
+from quarry.records import RecordIndex
+from quarry.refresher import Refresher
 from quarry.settings import Settings
 from quarry.timestamps import iso_utc, parse_iso
 from quarry.ubi import event_time
@@ -137,10 +137,8 @@ class ConsentRefresher:
     def __init__(self, registry: PrivacyRegistry, view: ConsentView, interval_s: float) -> None:
         self._registry = registry
         self._view = view
-        self._interval_s = interval_s
         self._newest: str | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="consent-refresh", daemon=True)
+        self._thread = Refresher("consent", self.refresh, interval_s)
 
     def refresh(self) -> int:
         since = None
@@ -153,25 +151,10 @@ class ConsentRefresher:
         return len(changed)
 
     def start(self) -> None:
-        try:
-            self.refresh()
-        except RecordStoreError as exc:
-            log.error("consent not loaded at start-up; retrying in the background", extra={"error": str(exc)})
         self._thread.start()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self.refresh()
-            except RecordStoreError as exc:
-                log.warning("consent not refreshed", extra={"error": str(exc)})
-            except Exception:  # the only refresher: it must outlive any one failure
-                log.exception("consent refresh failed unexpectedly")
-
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+        self._thread.stop()
 
 
 def offline_privacy(settings: Settings, engine: SearchEngine) -> tuple[ShopperPrivacy, PrivacyRegistry]:

@@ -54,14 +54,14 @@ class RecordIndex:
         }
         self._ready = False
 
-    def _ensure(self) -> None:
+    def ensure(self) -> None:
         if not self._ready:
             ensure_index(self._engine, self.index, self._mapping)
             self._ready = True
 
     def put(self, doc_id: str, document: Mapping[str, Any]) -> None:
         try:
-            self._ensure()
+            self.ensure()
             self._engine.request("PUT", f"/{self.index}/_doc/{doc_id}?refresh=wait_for", dict(document))
         except SearchEngineError as exc:
             raise RecordStoreError(str(exc)) from exc

@@ -136,6 +136,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     experiments_dir: str = str(PROJECT_ROOT / "quarry" / "experiments" / "definitions")
     """Directory of the experiment definitions (versioned JSON) that the service runs."""
 
+    experiments_refresh_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    """How often each API worker reads the experiments defined through the admin API."""
+
     judgments_file: str = str(PROJECT_ROOT / "tests" / "golden" / "judgments.tsv.gz")
     """Graded judgments the relevance workbench shows and scores (missing: it shows none)."""
 

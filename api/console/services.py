@@ -151,7 +151,7 @@ class WorkbenchService:
         self.search_service = search
         self.engine = engine
         self.prices = prices
-        self.experiments = list(experiments)
+        self.experiments = experiments  # the list in force, updated as the admin API changes it
         # The definitions are loaded once at start-up, so the choices are fixed for the process.
         self.configurations = {c.choice.name: c for c in BUILT_IN}
         for experiment in self.experiments:

@@ -33,3 +33,21 @@ class ExperimentInfo(msgspec.Struct, frozen=True):
 class ExperimentList(msgspec.Struct, frozen=True):
     experiments: list[ExperimentInfo]
     """Every definition the service loaded, in file order (none when they were refused)."""
+
+
+class ExperimentVersion(msgspec.Struct, frozen=True):
+    """One change made through the admin API (docs/experiments.md#the-admin-api)."""
+
+    name: str
+    version: int
+    changed_at: str
+    changed_by: str
+    """The key id of the admin who made the change."""
+    reason: str
+    experiment: ExperimentInfo | None
+    """As it reads after the change; None: retired before it started."""
+
+
+class ExperimentHistory(msgspec.Struct, frozen=True):
+    versions: list[ExperimentVersion]
+    """Oldest first."""

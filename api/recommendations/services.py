@@ -139,14 +139,9 @@ class RecommendationService:
         self._shadow = following(SHADOW) if self._shadow_runner is not None else None
         self._canary_traffic = canary if canary is not None and canary.share > 0 else None
         self._canary = following(CANARY) if self._canary_traffic is not None else None
-        self._experiments = experiments if experiments is not None and experiments.experiments else None
-        aliases = {
-            v.changes.model_aliases[ARTIFACT]
-            for e in (self._experiments.experiments if self._experiments else [])
-            for v in e.variants
-            if v.changes.model_aliases.get(ARTIFACT, CHAMPION) != CHAMPION
-        }
-        self._aliased = {alias: following(alias) for alias in sorted(aliases)}
+        self._experiments = experiments
+        self._following = following
+        self._aliased: dict[str, HotArtifact[ActiveModel | None]] = {}
         self._records = records
         self._priors: HotArtifact[CatalogPriors | None] = HotArtifact(
             store, PRIORS_ARTIFACT, lambda version: load_priors(store, version), reload_interval_s, None
@@ -269,6 +264,14 @@ class RecommendationService:
             )
         return msgspec.structs.replace(response, request_id=request_id, experiments=exposure.assignments)
 
+    def _alias(self, alias: str) -> HotArtifact[ActiveModel | None]:
+        """The model under a registry alias a variant serves, followed from its first request on
+        (experiments may be defined while the service runs)."""
+        found = self._aliased.get(alias)
+        if found is None:
+            found = self._aliased.setdefault(alias, self._following(alias))
+        return found
+
     def _answer(
         self, changes: Changes, user_id: str | None, k: int, category: str | None, session_id: str | None
     ) -> RecommendationsResponse:
@@ -276,7 +279,7 @@ class RecommendationService:
         choice) from its ALS alias; an alias with no version is answered by the champion, and the
         response says which alias served."""
         alias = changes.model_aliases.get(ARTIFACT, CHAMPION)
-        model = self._aliased[alias].get() if alias in self._aliased else None
+        model = self._alias(alias).get() if alias != CHAMPION else None
         if model is None:
             alias, model = CHAMPION, self._current()
         if changes.recommendations == "popularity":

@@ -39,7 +39,7 @@ class Changes(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class Variant(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: str
     share: float
-    changes: Changes = Changes()
+    changes: Changes = msgspec.field(default_factory=Changes)
 
 
 class Experiment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

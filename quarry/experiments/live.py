@@ -80,7 +80,7 @@ def load_checked(directory: str | Path = "", ranking: RankingConfig | None = Non
     try:
         found = load_definitions(RankingConfig.__struct_fields__, Path(directory or DEFINITIONS_DIR))
         if ranking is not None:
-            checked = (_inapplicable(ranking, e, v.changes) for e in found for v in e.variants)
+            checked = (inapplicable(ranking, e) for e in found)
             refused = [problem for problem in checked if problem]
             if refused:
                 raise InvalidExperimentsError("; ".join(refused))
@@ -114,37 +114,61 @@ def merged(changes: Sequence[Changes]) -> Changes:
     return Changes(ranking, retrieval, fusion, aliases, recommendations)
 
 
+class _Running(msgspec.Struct, frozen=True):
+    """One set of definitions, swapped whole, so a request never sees half of a change."""
+
+    experiments: list[Experiment]
+    by_name: dict[str, Experiment]
+    changes: dict[tuple[str, str], Changes]
+
+
 class LiveExperiments:
     def __init__(self, experiments: Sequence[Experiment], surface: Surface, interleaves: bool = True) -> None:
         """`interleaves` False: the surface cannot serve interleaving experiments, so it runs none
         (its shoppers would be exposed to a merge that never happens)."""
-        self.experiments = [
+        self.surface = surface
+        self.interleaves = interleaves
+        self._configs: dict[tuple[str, str], RankingConfig] = {}
+        self._running = self._select(experiments)
+
+    def _select(self, experiments: Sequence[Experiment]) -> _Running:
+        mine = [
             e
             for e in experiments
-            if any(surface in surfaces(v.changes) for v in e.variants)
-            and (interleaves or e.design != "interleaving")
+            if any(self.surface in surfaces(v.changes) for v in e.variants)
+            and (self.interleaves or e.design != "interleaving")
         ]
-        self._by_name = {e.name: e for e in self.experiments}
-        self._changes = {(e.name, v.name): v.changes for e in self.experiments for v in e.variants}
-        self._configs: dict[tuple[str, str], RankingConfig] = {}
+        return _Running(
+            mine, {e.name: e for e in mine}, {(e.name, v.name): v.changes for e in mine for v in e.variants}
+        )
+
+    @property
+    def experiments(self) -> list[Experiment]:
+        return self._running.experiments
+
+    def update(self, experiments: Sequence[Experiment]) -> None:
+        """Run these definitions from the next request on (the admin API's changes)."""
+        self._running = self._select(experiments)
+        self._configs = {}
 
     def exposure(self, user_id: str | None, session_id: str | None, now: dt.datetime) -> Exposure | None:
         """None: the shopper is in none of this surface's experiments."""
-        if not self.experiments:
+        running = self._running
+        if not running.experiments:
             return None
         teams: Teams | None = None
         assignments = []
-        for assignment in assign(self.experiments, user_id, session_id, now):
+        for assignment in assign(running.experiments, user_id, session_id, now):
             if assignment.variant == INTERLEAVED:
                 if teams is not None:
                     continue
-                experiment = self._by_name[assignment.experiment]
+                experiment = running.by_name[assignment.experiment]
                 teams = Teams(experiment.name, experiment.variants[0], experiment.variants[1])
             assignments.append(assignment)
         if not assignments:
             return None
         changes = merged(
-            [self._changes[(a.experiment, a.variant)] for a in assignments if a.variant != INTERLEAVED]
+            [running.changes[(a.experiment, a.variant)] for a in assignments if a.variant != INTERLEAVED]
         )
         label = ",".join(f"{a.experiment}={a.variant}" for a in assignments)
         return Exposure(assignments, changes, label, teams)
@@ -183,9 +207,11 @@ def changed(config: RankingConfig, changes: Changes, version: str) -> RankingCon
     return msgspec.convert(fields, RankingConfig)
 
 
-def _inapplicable(config: RankingConfig, experiment: Experiment, changes: Changes) -> str | None:
-    try:
-        changed(config, changes, config.version)
-    except (msgspec.ValidationError, ValueError) as exc:
-        return f"{experiment.name}: a variant's ranking changes do not apply: {exc}"
+def inapplicable(config: RankingConfig, experiment: Experiment) -> str | None:
+    """Why a variant's ranking changes do not apply to `config`; None: they all do."""
+    for variant in experiment.variants:
+        try:
+            changed(config, variant.changes, config.version)
+        except (msgspec.ValidationError, ValueError) as exc:
+            return f"{experiment.name}: a variant's ranking changes do not apply: {exc}"
     return None

@@ -60,14 +60,15 @@ def search_service(
     feature_log_share: float = 0.0,
     records_engine: SearchEngine | None = None,
     model_traffic: bool = False,
-    experiments: Sequence[Experiment] = (),
+    experiments: Sequence[Experiment] | None = None,
 ) -> SearchService:
     """`semantic_index`: shared with the recommendations (similar items); `product_affinity`: the
     recommendations' ALS affinity of a user for products. `feature_log_share`: searches whose LTR
     features are logged (into `records_engine`, default `engine`); offline code logs none.
     `model_traffic`: the registry's LTR shadow and canary get their shares of live searches (the
     API); offline code ranks with the champion only. `experiments`: the definitions the API runs
-    (the search ones apply here); offline code measures the live configuration and runs none."""
+    (the search ones apply here; updated while it runs, so even an empty list sets experiments up);
+    None, as offline code has it: the live configuration is measured and none runs."""
     query_vectors = QueryVectors(
         lambda: load_query_encoder(settings, model_store),
         guarded(kv, "query_vectors"),
@@ -116,7 +117,9 @@ def search_service(
         privacy=privacy,
         features=features,
         ltr=ltr,
-        experiments=LiveExperiments(experiments, "search", interleaves=False) if experiments else None,
+        experiments=None
+        if experiments is None
+        else LiveExperiments(experiments, "search", interleaves=False),
     )
     if feature_log_share > 0:
         service.feature_log = FeatureLog(

@@ -2,11 +2,9 @@
 shopper is in, what their variants change, and the ranking configuration a search then uses.
 
 Each surface runs only the experiments that change it: search runs those whose variants change the
-ranking, retrieval or fusion; recommendations those that change the strategy or the ALS model. A
-variant that serves another LTR alias is not applied by search yet, so it makes no search experiment
-(a shopper exposed to a change that is not made would count as a null result). So a shopper is
-exposed to an experiment (in the response and the UBI record) only where it can make a difference,
-and the analysis counts only those exposures."""
+ranking, retrieval, fusion or the LTR model (a registry alias); recommendations those that change the
+strategy or the ALS model. So a shopper is exposed to an experiment (in the response and the UBI
+record) only where it can make a difference, and the analysis counts only those exposures."""
 
 from __future__ import annotations
 
@@ -38,7 +36,7 @@ MEMO_LIMIT = 64
 
 def surfaces(changes: Changes) -> set[Surface]:
     touched: set[Surface] = set()
-    if changes.ranking or changes.retrieval or changes.fusion:
+    if changes.ranking or changes.retrieval or changes.fusion or "ltr" in changes.model_aliases:
         touched.add("search")
     if changes.recommendations or "als" in changes.model_aliases:
         touched.add("recommendations")

@@ -86,7 +86,9 @@ class LtrRescorer:
         self._store = store
         self._features = features
         self.window = window
+        self._reload_interval_s = reload_interval_s
         self._model = self._following(CHAMPION, reload_interval_s)
+        self._aliases: dict[str, HotArtifact[LtrRanker | None]] = {}
         self.shadow_runner = shadow if shadow is not None and shadow.share > 0 else None
         self._shadow = self._following(SHADOW, reload_interval_s) if self.shadow_runner else None
         self.canary_traffic = canary if canary is not None and canary.share > 0 else None
@@ -124,6 +126,19 @@ class LtrRescorer:
         if self.canary_traffic.assigned(version, subject):
             return LtrAssignment(CANARY, canary, version, version)
         return replace(champion, canary_version=version)
+
+    def assign_alias(self, alias: str, allow_reload: bool = True) -> LtrAssignment | None:
+        """The model under a registry alias an experiment's variant serves (followed from its first
+        request on); None when the alias has no usable version yet (the caller serves as usual).
+        `allow_reload=False`: never loads, so a first request on the event loop gets None."""
+        following = self._aliases.get(alias)
+        if following is None:
+            following = self._aliases.setdefault(alias, self._following(alias, self._reload_interval_s))
+        model = following.get(allow_reload)
+        version = following.version
+        if model is None or version is None:
+            return None
+        return LtrAssignment(alias, model, version)
 
     def shadow_for(self, served: LtrAssignment) -> tuple[str, LtrRanker] | None:
         """The shadow model, for a sampled share of the searches the champion ranked."""

@@ -117,9 +117,7 @@ def search_service(
         privacy=privacy,
         features=features,
         ltr=ltr,
-        experiments=None
-        if experiments is None
-        else LiveExperiments(experiments, "search", interleaves=False),
+        experiments=None if experiments is None else LiveExperiments(experiments, "search"),
     )
     if feature_log_share > 0:
         service.feature_log = FeatureLog(

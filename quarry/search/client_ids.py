@@ -20,7 +20,7 @@ MAX_ATTRIBUTE_VALUE = 256
 # Written by Quarry into every query record's `query_attributes` (quarry/query_log.py); a client's value
 # under the same key would be overwritten, so it is refused instead.
 QUARRY_QUERY_ATTRIBUTES = frozenset(
-    {"total", "page", "sort", "fallback", "intent", "corrected", "experiments", "latency_ms"}
+    {"total", "page", "sort", "fallback", "intent", "corrected", "experiments", "latency_ms", "teams"}
 )
 # No dot: `query_attributes` is a flat_object field, which reads a dotted key as a path.
 _ATTRIBUTE_KEY = re.compile(r"[\w:-]{1,100}")

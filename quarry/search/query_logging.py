@@ -26,13 +26,15 @@ def log_query(
     query_id: str,
     exposure: Exposure | None = None,
     latency_ms: float | None = None,
+    teams: list[str] | None = None,
 ) -> None:
     """The UBI 1.3 query record: the query as typed (the normalized form beside it), the client's
     ids, and the request itself as `query`, as the UBI plugin stores the search body. A shopper
     who opted out of tracking is logged without user, client or session (docs/privacy.md). The
     shopper's experiments, as `experiments` (experiment -> variant): the exposure an experiment's
     analysis counts (docs/experiments.md#exposure); `latency_ms`, the service's time for the search,
-    is an experiment's latency guardrail."""
+    is an experiment's latency guardrail; `teams`, in an interleaving experiment, the variant that placed
+    each result (the readout credits clicks by it)."""
     if not request.track:
         request = msgspec.structs.replace(
             request,
@@ -66,6 +68,7 @@ def log_query(
                 **({"corrected": page.query.corrected} if page.query.corrected else {}),
                 **({"experiments": exposure.as_attributes()} if exposure is not None else {}),
                 **({"latency_ms": latency_ms} if latency_ms is not None else {}),
+                **({"teams": teams} if teams else {}),
             },
         )
     )

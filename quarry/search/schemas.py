@@ -137,6 +137,8 @@ class SearchResponse(msgspec.Struct):
     """`ext.ubi.query_id`: the same id as `query_id`, where the UBI plugin's clients look for it."""
     experiments: list[Assignment] = msgspec.field(default_factory=list)
     """The shopper's search experiments and variants, for a frontend that reports them."""
+    teams: list[str] = msgspec.field(default_factory=list)
+    """In an interleaving experiment: the variant that placed each result, in the results' order."""
 
 
 class CachedPage(msgspec.Struct):

@@ -16,7 +16,8 @@ import msgspec
 from quarry.adapters.search_engine import Hit, SearchEngine, SearchEngineError
 from quarry.canary import EMPTY, ERROR, OK
 from quarry.experiments.definitions import Changes
-from quarry.experiments.live import Exposure, LiveExperiments, changed
+from quarry.experiments.interleaving import A, B, team_draft
+from quarry.experiments.live import Exposure, LiveExperiments, changed, merged
 from quarry.ids import random_uuid
 from quarry.logs import bind
 from quarry.ltr.context import feature_context
@@ -357,6 +358,10 @@ class SearchService:
             return None, None
         exposure = self._exposure(request)
         config = self._configured(config, exposure)
+        if exposure is not None and (
+            exposure.interleaving or exposure.changes.model_aliases.get(LTR_ARTIFACT)
+        ):
+            return None, None  # two pages to merge, or a model that may need loading: not on the event loop
         served = self.ltr.assign(self._subject(request), allow_reload=False) if self.ltr is not None else None
         if served is not None and served.canary_version is not None:
             return None, None  # a live canary's record may write a batch: I/O, so not on the event loop
@@ -369,6 +374,18 @@ class SearchService:
         if page is None:
             return None, understood
         return self._respond(request, page, cache_hit=True, started=started, exposure=exposure), understood
+
+    def _served(self, request: SearchRequest, exposure: Exposure | None) -> LtrAssignment | None:
+        """The learned ranker for this search: the LTR alias the shopper's variant names (when it has
+        a usable version), else the champion or the canary's share."""
+        if self.ltr is None:
+            return None
+        alias = exposure.changes.model_aliases.get(LTR_ARTIFACT) if exposure is not None else None
+        if alias:
+            variant = self.ltr.assign_alias(alias)
+            if variant is not None:
+                return variant
+        return self.ltr.assign(self._subject(request))
 
     def _exposure(self, request: SearchRequest) -> Exposure | None:
         """The search experiments the shopper is in (a pure function of the ids: no I/O)."""
@@ -412,8 +429,10 @@ class SearchService:
             id_checked = self.query_ids.claim(request) if self.query_ids is not None else True
             query_id = request.ubi.query_id or random_uuid()
             logged = self.feature_log is not None and self.feature_log.sampled(request, query_id)
-            served = self.ltr.assign(self._subject(request)) if self.ltr is not None else None
             exposure = self._exposure(request)
+            if exposure is not None and exposure.interleaving is not None:
+                return self._interleaved(request, understood, exposure, started, id_checked, query_id)
+            served = self._served(request, exposure)
             try:
                 page, cache_hit, window = self._page(request, understood, served, logged, exposure)
             except Exception:
@@ -423,6 +442,46 @@ class SearchService:
                 self.feature_log.offer(request.q, query_id, window)
             self._record_canary(served, request, query_id, page, started)
             return self._respond(request, page, cache_hit, started, id_checked, query_id, exposure)
+
+    def _interleaved(
+        self,
+        request: SearchRequest,
+        understood: UnderstoodQuery | None,
+        exposure: Exposure,
+        started: float,
+        id_checked: bool,
+        query_id: str,
+    ) -> SearchResponse:
+        """An interleaving experiment: each team's page (cached as its variant's), merged by team
+        draft seeded by the query id. Only the first relevance page is merged (a later page or
+        another sort order would not be either team's ranking): those are served by team `a` and
+        carry no teams, so the readout does not count them. Neither feature-logged nor a canary's."""
+        teams = exposure.interleaving
+        assert teams is not None  # noqa: S101 - narrows a type; the caller checked
+        pages = []
+        for variant in (
+            (teams.a, teams.b) if request.sort == "relevance" and request.page == 1 else (teams.a,)
+        ):
+            team = Exposure(
+                exposure.assignments,
+                merged([exposure.changes, variant.changes]),
+                f"{exposure.label}:{variant.name}",
+            )
+            page, cache_hit, _ = self._page(request, understood, self._served(request, team), False, team)
+            pages.append((page, cache_hit))
+        if len(pages) == 1:
+            return self._respond(request, pages[0][0], pages[0][1], started, id_checked, query_id, exposure)
+        (a, a_hit), (b, b_hit) = pages
+        drafted = team_draft(
+            [r.product_id for r in a.results], [r.product_id for r in b.results], request.size, query_id
+        )
+        results = {r.product_id: r for r in b.results} | {r.product_id: r for r in a.results}
+        merged_page = msgspec.structs.replace(a, results=[results[p] for p in drafted.items])
+        names = {A: teams.a.name, B: teams.b.name}
+        team_names = [names[t] for t in drafted.teams]
+        return self._respond(
+            request, merged_page, a_hit and b_hit, started, id_checked, query_id, exposure, team_names
+        )
 
     @staticmethod
     def _subject(request: SearchRequest) -> str | None:
@@ -466,6 +525,7 @@ class SearchService:
         id_checked: bool = True,
         query_id: str | None = None,
         exposure: Exposure | None = None,
+        teams: list[str] | None = None,
     ) -> SearchResponse:
         degraded = ["spell_correction"] if self.understanding.degraded else []
         if not id_checked:
@@ -490,7 +550,7 @@ class SearchService:
         query_id = query_id or request.ubi.query_id or random_uuid()
         took_ms = round((time.perf_counter() - started) * 1000, 2)
         with span("ubi.log"):
-            log_query(self.query_log, request, page, query_id, exposure, took_ms)
+            log_query(self.query_log, request, page, query_id, exposure, took_ms, teams)
         log.info(
             "search",
             extra={
@@ -518,6 +578,7 @@ class SearchService:
             match=page.match,
             ext=ResponseExt(ubi=UbiResponse(query_id=query_id)),
             experiments=exposure.assignments if exposure is not None else [],
+            teams=teams or [],
         )
 
     def preview(
@@ -525,9 +586,9 @@ class SearchService:
     ) -> CachedPage:
         """A page as another configuration ranks it, for the relevance workbench: the live ranking
         configuration with `changes` (an experiment variant's, a retrieval mode), reordered by the
-        LTR champion or, `learned` False, by the formula alone. Neither cached, logged nor compared
-        by the shadow: it is a relevance engineer's look, not a shopper's search. ValueError:
-        `changes` do not apply."""
+        LTR champion (or the variant's LTR alias) or, `learned` False, by the formula alone. Neither
+        cached, logged nor compared by the shadow: it is a relevance engineer's look, not a
+        shopper's search. ValueError: `changes` do not apply."""
         config = self.ranking.get()
         if changes is not None:
             try:
@@ -535,6 +596,9 @@ class SearchService:
             except msgspec.ValidationError as exc:
                 raise ValueError(str(exc)) from exc
         served = self.ltr.assign(None) if learned and self.ltr is not None else None
+        alias = changes.model_aliases.get(LTR_ARTIFACT) if changes is not None else None
+        if learned and alias and self.ltr is not None:  # the variant's own learned ranker
+            served = self.ltr.assign_alias(alias) or served
         page, _ = self._retrieve(
             request, understand(self.understanding, request.q), config, served, shadowed=False
         )

@@ -14,6 +14,8 @@ import msgspec
 import pytest
 
 from quarry.adapters.artifact_store import LocalArtifactStore
+from quarry.experiments.assignment import variant_of
+from quarry.experiments.definitions import Changes, Experiment, Variant
 from quarry.ltr.feature_log import INDEX_PREFIX, logged_vectors
 from quarry.ltr.features import FORMULA_FEATURE
 from quarry.ltr.featureset import load_featureset
@@ -150,3 +152,55 @@ def test_a_logged_search_keeps_the_features_the_model_scored_and_the_formulas_sc
         recomputed = offline.features.extract(window.context, [r.product_id for r in by_rank])
     for record in by_rank:
         assert record.features == pytest.approx(recomputed.vectors[record.product_id], rel=1e-6, abs=1e-9)
+
+
+def test_an_experiment_variant_ranks_with_the_ltr_alias_it_names(
+    app_client, with_ltr_champion, engine, pseudonyms, tmp_path
+) -> None:
+    """The champion puts well-rated products first; a `candidate` trained the other way round serves
+    the treatment of an experiment, and only its shoppers."""
+    settings, champion = with_ltr_champion
+    root = tmp_path / "artifacts"
+    shutil.copytree(settings.artifacts_dir, root)
+    records = logged_windows(engine, settings, QUERIES)
+    featureset = load_featureset(records[0].featureset)
+    column = featureset.names.index(RATING)
+    data = training_set(records, lambda group: [4 - min(4, int(r.features[column])) for r in group])
+    reversed_model = LtrRanker(rounds=60)
+    reversed_model.fit(data)
+    store = LocalArtifactStore(root)
+    candidate = store.publish(
+        ARTIFACT, reversed_model.save(), {**reversed_model.metadata(), "featureset": featureset.name}
+    )
+    store.activate(ARTIFACT, champion)  # publishing made it current: the champion stays
+    store.set_alias(ARTIFACT, "candidate", candidate, "the experiment's treatment")
+    experiment = Experiment(
+        name=f"ltr_alias_{uuid.uuid4().hex[:6]}",
+        layer="ltr",
+        variants=[
+            Variant("control", 0.5),
+            Variant("candidate", 0.5, Changes(model_aliases={"ltr": "candidate"})),
+        ],
+        start=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        stop=dt.datetime(2100, 1, 1, tzinfo=dt.UTC),
+        primary_metric="ctr",
+    )
+    (tmp_path / "definitions").mkdir()
+    (tmp_path / "definitions" / "ltr.json").write_bytes(msgspec.json.encode(experiment))
+    local = msgspec.structs.replace(
+        settings, artifacts_dir=str(root), experiments_dir=str(tmp_path / "definitions"), canary_share=0.0
+    )
+    users = [f"ltr-exp-{n}" for n in range(40)]
+    by_variant = {variant_of(experiment, pseudonyms.user(u)): u for u in users}
+    with app_client(local) as client:
+        bodies = {
+            variant: client.get(
+                "/v1/search", params={"q": "desk lamp", "size": 10, "explain": "true", "user_id": user}
+            ).json()
+            for variant, user in by_variant.items()
+        }
+    for variant, expected in (("control", champion), ("candidate", candidate)):
+        body = bodies[variant]
+        assert body["experiments"] == [{"experiment": experiment.name, "variant": variant}]
+        assert {r["score_breakdown"]["ltr"]["model"] for r in body["results"]} == {expected}
+    assert sum(ratings(bodies["candidate"])) < sum(ratings(bodies["control"]))

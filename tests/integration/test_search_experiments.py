@@ -211,3 +211,44 @@ def test_the_report_reads_revenue_latency_and_adjusts_for_the_pre_period(
     assert adjusted.ci_high - adjusted.ci_low < plain.ci_high - plain.ci_low
     written = (tmp_path / "experiments" / f"{experiment.name}.md").read_text()
     assert "| revenue_per_user | user (CUPED) | keyword |" in written
+
+
+def test_an_interleaving_experiment_merges_two_rankings_and_credits_clicks_to_teams(
+    app_client, demo_catalog, engine, tmp_path
+) -> None:
+    """Hybrid and keyword-only retrieval, merged for every shopper; shoppers 0, 3, 6, ... click the
+    first hybrid result, the others the first keyword one. A second page is not merged."""
+    experiment = msgspec.structs.replace(
+        KEYWORD_ONLY, name=f"il_{uuid.uuid4().hex[:10]}", design="interleaving"
+    )
+    (tmp_path / "definitions").mkdir()
+    (tmp_path / "definitions" / "il.json").write_bytes(msgspec.json.encode(experiment))
+    settings = msgspec.structs.replace(demo_catalog, experiments_dir=str(tmp_path / "definitions"))
+    queries = ["trail running shoes", "wireless earbuds", "office chair", "yoga mat"]
+    votes, events = {"control": 0, "keyword": 0}, []
+    with app_client(settings) as client:
+        for n in range(24):
+            user = f"il-shopper-{n}"
+            body = client.get("/v1/search", params={"q": queries[n % 4], "user_id": user, "size": 10}).json()
+            assert body["experiments"] == [{"experiment": experiment.name, "variant": "interleaved"}]
+            ids = [r["product_id"] for r in body["results"]]
+            assert len(ids) == len(set(ids)) == len(body["teams"]) == 10
+            assert abs(body["teams"].count("control") - body["teams"].count("keyword")) <= 1
+            team = "control" if n % 3 == 0 else "keyword"
+            votes[team] += 1
+            clicked = ids[body["teams"].index(team)]
+            events.append(make_event(user_id=user, query_id=body["query_id"], object_id=clicked))
+        second = client.get(
+            "/v1/search", params={"q": queries[0], "user_id": "il-shopper-0", "page": 2}
+        ).json()
+        assert second["teams"] == [] and second["experiments"][0]["variant"] == "interleaved"
+        assert client.post("/v1/events", json=events).status_code == 202
+        client.app.state.search_service.query_log.flush()
+    engine.request("POST", "/ubi_queries,ubi_events*/_refresh")
+
+    record = engine.get_document(UBI_QUERIES, events[0]["query_id"])
+    assert len(record["query_attributes"]["teams"]) == len(record["query_response_hit_ids"]) == 10
+    result = run(engine, [experiment], experiment.name, tmp_path)
+    readout = result.interleaving
+    assert readout is not None and readout.impressions == 24  # the second page is not counted
+    assert (readout.per_unit.wins_a, readout.per_unit.wins_b) == (votes["control"], votes["keyword"])

@@ -42,8 +42,7 @@ def test_each_surface_runs_only_the_experiments_that_change_it() -> None:
     assert load_checked(DEFINITIONS_DIR, LIVE) == []  # none in force unless a team puts it there
     ltr = experiment("ltr_canary", Changes(model_aliases={"ltr": "canary"}))
     searched = LiveExperiments([ltr, WIDER], "search").experiments
-    # Search does not serve another LTR alias yet: exposing shoppers to it would record a null result.
-    assert [e.name for e in searched] == ["wider_window"]
+    assert [e.name for e in searched] == ["ltr_canary", "wider_window"]  # another LTR model ranks search
     assert LiveExperiments([ltr, WIDER], "recommendations").experiments == []
 
 

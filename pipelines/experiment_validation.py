@@ -143,7 +143,7 @@ def aa_results(engine: SearchEngine, experiments: list[Experiment], now: dt.date
     found = []
     for experiment in experiments:
         result = report(engine, experiment, now)
-        ctr = next((c for c in result.comparisons if c.metric == "ctr"), None)
+        ctr = next((c for c in result.comparisons if c.metric == "ctr" and c.per == experiment.unit), None)
         if ctr is None:  # an arm without sessions: no test to count
             continue
         found.append(
@@ -178,7 +178,7 @@ def evidence(result: ExperimentReport) -> tuple[float, float]:
     if result.interleaving is not None:  # team a is popularity, b is ALS
         per_unit = result.interleaving.per_unit
         return -per_unit.delta, per_unit.p_value
-    ctr = next((c for c in result.comparisons if c.metric == "ctr"), None)
+    ctr = next((c for c in result.comparisons if c.metric == "ctr" and c.per == result.unit), None)
     return (0.0, 1.0) if ctr is None else (ctr.effect, ctr.p_value)
 
 

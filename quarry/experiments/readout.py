@@ -58,6 +58,8 @@ class VariantCounts(msgspec.Struct):
     zero_result_searches: int = 0
     units_with: dict[str, int] = msgspec.field(default_factory=dict)
     """Units with at least one event of each action."""
+    searches_with: dict[str, int] = msgspec.field(default_factory=dict)
+    """Exposed searches (or answers) followed by at least one event of each action."""
     revenue: float = 0.0
     """The catalog price of every product bought after an exposed search."""
     latency_p95_ms: float | None = None
@@ -253,10 +255,12 @@ def report(
     units: dict[str, dict[str, set[str]]] = {v.name: defaultdict(set) for v in experiment.variants}
     """Per variant: unit -> its exposed query ids."""
     latencies: dict[str, list[float]] = {v.name: [] for v in experiment.variants}
+    searched: dict[str, list[str]] = {v.name: [] for v in experiment.variants}
     stamps: list[str] = []
     for record in exposures(engine, experiment, until):
         variant = counts[record["_variant"]]
         variant.searches += 1
+        searched[variant.variant].append(str(record["query_id"]))
         attributes = record.get("query_attributes") or {}
         if attributes.get("total") in (0, "0"):
             variant.zero_result_searches += 1
@@ -268,8 +272,7 @@ def report(
             units[variant.variant][str(unit)].add(str(record["query_id"]))
         if record.get("timestamp"):
             stamps.append(str(record["timestamp"]))
-    all_ids = sorted({q for per_unit in units.values() for ids in per_unit.values() for q in ids})
-    followed = engaged(engine, all_ids)
+    followed = engaged(engine, sorted({q for ids in searched.values() for q in ids}))
     bought = sorted({p for e in followed.values() for p in e.bought})
     price_of = dict(prices(bought)) if prices is not None and bought else {}
     results: dict[str, UnitOutcomes] = {}
@@ -281,6 +284,10 @@ def report(
         variant.units = len(per_unit)
         variant.units_with = {a: int(sum(v)) for a, v in results[name].actions.items()}
         variant.revenue = round(sum(results[name].revenue), 2)
+        variant.searches_with = {
+            action: sum(1 for q in searched[name] if q in followed and action in followed[q].actions)
+            for action in USER_METRICS.values()
+        }
         if latencies[name]:
             variant.latency_p95_ms = round(float(np.percentile(latencies[name], 95)), 2)
     ordered = [counts[v.name] for v in experiment.variants]
@@ -352,6 +359,16 @@ def comparisons(ordered: list[VariantCounts], unit: str) -> list[MetricCompariso
     for variant in ordered[1:]:
         pairs = [
             (metric, unit, control.units_with[act], control.units, variant.units_with[act], variant.units)
+            for metric, act in USER_METRICS.items()
+        ] + [
+            (
+                metric,
+                "search",
+                control.searches_with[act],
+                control.searches,
+                variant.searches_with[act],
+                variant.searches,
+            )
             for metric, act in USER_METRICS.items()
         ]
         pairs.append(

@@ -132,7 +132,7 @@ def test_the_readout_credits_events_to_the_variant_that_answered(
     for variant in ("control", "treatment"):
         assert by_variant[variant].units == len(seen[variant])
         assert by_variant[variant].units_with["click"] == len(clicked[variant])
-    [ctr] = [c for c in result.comparisons if c.metric == "ctr"]
+    [ctr] = [c for c in result.comparisons if c.metric == "ctr" and c.per == "user"]
     assert ctr.variant_value == 1.0 and ctr.significant
 
 

@@ -131,7 +131,10 @@ def test_the_report_reads_each_variants_exposures_and_engagement_from_ubi(
         assert by_variant[variant].units == len(seen[variant])
         assert by_variant[variant].searches == len(seen[variant])
         assert by_variant[variant].units_with["click"] == len(clicked[variant])
-    [ctr] = [c for c in result.comparisons if c.metric == "ctr"]
+    [ctr] = [c for c in result.comparisons if c.metric == "ctr" and c.per == "user"]
+    [per_search] = [c for c in result.comparisons if c.metric == "ctr" and c.per == "search"]
+    # one search each: the share of searches followed by a click is the share of shoppers who clicked
+    assert per_search.variant_value == pytest.approx(len(clicked["keyword"]) / len(seen["keyword"]), abs=1e-6)
     assert ctr.control_value == pytest.approx(len(clicked["control"]) / len(seen["control"]), abs=1e-6)
     assert ctr.variant_value == pytest.approx(len(clicked["keyword"]) / len(seen["keyword"]), abs=1e-6)
     assert ctr.significant and ctr.ci_low > 0  # 60 % against 20 % of some 80 shoppers each

@@ -53,7 +53,7 @@ def markdown(result: ExperimentReport, plot: str | None) -> list[str]:
             f"| {c.metric}{' (primary)' if c.metric == result.primary_metric else ''} | {c.per} | "
             f"{c.variant} | {c.control_value:.4f} | {c.variant_value:.4f} | {c.effect:+.4f} | "
             f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}] | {c.p_value:.4f}{' *' if c.significant else ''} | "
-            f"{c.test} |"
+            f"{c.test}{' · **guardrail breached**' if c.guardrail_breached else ''} |"
             for c in result.comparisons
         ],
         "",

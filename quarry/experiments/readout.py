@@ -45,6 +45,7 @@ PRE_PERIOD_DAYS = 14
 USER_METRICS = {"ctr": "click", "add_to_cart_rate": "add_to_cart", "conversion_rate": "purchase"}
 """Per unit: the share of units with at least one such event after an exposed search."""
 REVENUE = "revenue_per_user"
+REVENUE_PER_SEARCH = "revenue_per_search"
 
 PriceLookup = Callable[[Sequence[str]], Mapping[str, float]]
 """Product ids -> their catalog prices (unknown products left out)."""
@@ -80,6 +81,9 @@ class MetricComparison(msgspec.Struct, frozen=True):
     significant: bool
     test: str = "z"
     """`z` (two proportions) or `welch`."""
+    guardrail_breached: bool = False
+    """A guardrail of the definition, significantly worse in the variant (higher zero-result rate or
+    latency; lower engagement or revenue): stop or look before reading the primary metric."""
 
 
 class ExperimentReport(msgspec.Struct, frozen=True):
@@ -295,7 +299,11 @@ def report(
     readable = not ratio.mismatch and all(c.units >= max(1, experiment.minimum_sample) for c in ordered)
     found = comparisons(ordered, experiment.unit)
     names = [v.name for v in experiment.variants]
-    found += per_unit_comparisons(names, results, latencies, experiment.unit)
+    revenue_per_search = {
+        name: [sum(price_of.get(p, 0.0) for p in followed[q].bought) if q in followed else 0.0 for q in ids]
+        for name, ids in searched.items()
+    }
+    found += per_unit_comparisons(names, results, revenue_per_search, latencies, experiment.unit)
     thetas: dict[str, float] = {}
     if experiment.unit == "user":
         all_users = sorted({u for r in results.values() for u in r.units})
@@ -321,9 +329,21 @@ def report(
         sample_ratio=ratio,
         minimum_sample=experiment.minimum_sample,
         readable=readable,
-        comparisons=found,
+        comparisons=[flagged(c, experiment.guardrails) for c in found],
         cuped_theta=thetas,
     )
+
+
+HIGHER_IS_WORSE = frozenset({"zero_result_rate", "latency"})
+
+
+def flagged(comparison: MetricComparison, guardrails: Sequence[str]) -> MetricComparison:
+    """Marks a guardrail the variant significantly worsened (per-unit and per-search rows alike)."""
+    metric = REVENUE if comparison.metric == REVENUE_PER_SEARCH else comparison.metric
+    if metric not in guardrails or not comparison.significant:
+        return comparison
+    worse = comparison.effect > 0 if metric in HIGHER_IS_WORSE else comparison.effect < 0
+    return msgspec.structs.replace(comparison, guardrail_breached=worse)
 
 
 def _number(value: Any) -> float | None:
@@ -389,13 +409,19 @@ def comparisons(ordered: list[VariantCounts], unit: str) -> list[MetricCompariso
 
 
 def per_unit_comparisons(
-    names: list[str], results: Mapping[str, UnitOutcomes], latencies: Mapping[str, list[float]], unit: str
+    names: list[str],
+    results: Mapping[str, UnitOutcomes],
+    per_search: Mapping[str, list[float]],
+    latencies: Mapping[str, list[float]],
+    unit: str,
 ) -> list[MetricComparison]:
-    """Revenue per unit and latency per search, with Welch's t-test (each side needs two values)."""
+    """Revenue per unit and per search (`per_search`), and latency per search, with Welch's t-test
+    (each side needs two values)."""
     control, found = names[0], []
     for name in names[1:]:
         samples = [
             (REVENUE, unit, results[control].revenue, results[name].revenue),
+            (REVENUE_PER_SEARCH, "search", per_search[control], per_search[name]),
             ("latency", "search", latencies[control], latencies[name]),
         ]
         for metric, per, a, b in samples:

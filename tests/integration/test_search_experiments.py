@@ -209,6 +209,9 @@ def test_the_report_reads_revenue_latency_and_adjusts_for_the_pre_period(
     plain, adjusted = rows[("revenue_per_user", "user")], rows[("revenue_per_user", "user (CUPED)")]
     units = {v: by_variant[v].units for v in by_variant}
     assert plain.control_value == pytest.approx(revenue["control"] / units["control"], abs=1e-4)
+    searches = {v: by_variant[v].searches for v in by_variant}
+    per_search = rows[("revenue_per_search", "search")]
+    assert per_search.variant_value == pytest.approx(revenue["keyword"] / searches["keyword"], abs=1e-4)
     assert plain.test == "welch" and rows[("latency", "search")].test == "welch"
     assert result.cuped_theta["revenue_per_user"] > 0
     assert adjusted.ci_high - adjusted.ci_low < plain.ci_high - plain.ci_low

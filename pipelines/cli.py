@@ -255,8 +255,13 @@ def cmd_experiment_report(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.experiment_report import run
     from quarry.experiments.live import load_checked
     from quarry.experiments.readout import catalog_prices
+    from quarry.experiments.store import ExperimentStore, experiments_index
 
-    experiments = load_checked(settings.experiments_dir)
+    files = load_checked(settings.experiments_dir)
+    taken = {e.name for e in files}
+    store = ExperimentStore(_engine(settings), experiments_index(settings.security_indices_prefix))
+    defined = [v.definition for v in store.current() if v.definition is not None and v.name not in taken]
+    experiments = files + defined
     prices = catalog_prices(_engine(settings), settings.products_alias)
     try:
         result = run(_ubi_engine(settings), experiments, args.name, REPORTS, prices)

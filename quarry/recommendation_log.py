@@ -7,10 +7,11 @@ by `query_id` (the answer's `request_id`), and an experiment's readout reads eit
 live in their own index, not in `ubi_queries`: every reader of that index (suggestions, synonym
 mining, replay, COEC, data quality, the workbench's lists) treats a record as a typed search.
 
-Written off the request path in batches (quarry/index_batches.py): a lost batch loses measurements,
-never an answer. A shopper who opted out of tracking is recorded without user and session ids, as
-their searches are. Erasure and export (quarry/user_data.py) and retention (`retention` job, the
-query log's window) cover the index."""
+Written in batches by a timer thread every 0.25 s (quarry/index_batches.py; only a request that
+fills a batch of 500 writes it itself): a lost batch loses measurements, never an answer. A
+shopper who opted out of tracking is recorded without user and session ids, as their searches
+are. Erasure and export (quarry/user_data.py) and retention (`retention` job, the query log's
+window) cover the index."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from quarry.index_batches import IndexBatches
 from quarry.ubi import ubi_timestamp
 
 INDEX = "quarry-recommendations"
+BATCH = 500
+FLUSH_S = 0.25
 APPLICATION = "quarry-recommendations"
 MAPPING: dict[str, Any] = {
     "settings": {"index": {"number_of_shards": 1, "number_of_replicas": 0}},
@@ -44,7 +47,9 @@ MAPPING: dict[str, Any] = {
 class RecommendationLog:
     def __init__(self, engine: SearchEngine | None) -> None:
         """`engine`: the UBI (analytics) cluster; None records nothing."""
-        self._records = IndexBatches(engine, INDEX, MAPPING)
+        # Written within FLUSH_S, as the query log's 250 ms: an erasure waits about a second for
+        # what the workers still hold before it deletes (quarry/user_data.py).
+        self._records = IndexBatches(engine, INDEX, MAPPING, every=BATCH, after_s=FLUSH_S)
 
     def record(
         self,

@@ -68,22 +68,25 @@ class ExperimentAdmin:
     def refresh(self) -> list[Experiment]:
         """The files' definitions and the store's current ones, in force from the next request on. A
         stored definition the live ranking no longer takes is left out (logged), not the others."""
-        config = self._ranking()
-        found = list(self._files)
-        for stored in self._store.current():
-            definition = stored.definition
-            if definition is None or stored.name in self._file_names:
-                continue
-            problem = inapplicable(config, definition)
-            if problem:
-                log.error("stored experiment not run", extra={"experiment": stored.name, "problem": problem})
-                continue
-            found.append(definition)
-        with self._lock:
+        with self._lock:  # read and swap together: an older read never replaces a newer one
+            config = self._ranking()
+            found = list(self._files)
+            stored_versions = sorted(self._store.current(), key=lambda v: v.changed_at)
+            for stored in stored_versions:  # oldest change first: a later clash is the one left out
+                definition = stored.definition
+                if definition is None or stored.name in self._file_names:
+                    continue
+                problem = inapplicable(config, definition) or "; ".join(layer_problems([*found, definition]))
+                if problem:
+                    log.error(
+                        "stored experiment not run", extra={"experiment": stored.name, "problem": problem}
+                    )
+                    continue
+                found.append(definition)
             self._in_force[:] = found
             for surface in self._surfaces:
                 surface.update(found)
-        return found
+            return found
 
     def start(self) -> None:
         self._refresher.start()
@@ -109,9 +112,9 @@ class ExperimentAdmin:
             raise ExperimentConflictError(
                 f"{experiment.name!r} has started: it can be stopped, not changed (define a new one)"
             )
-        if experiment.stop <= now:
-            raise ExperimentRejectedError("stop is in the past: the experiment would never run")
         found = problems(experiment, RankingConfig.__struct_fields__)
+        if not found and experiment.stop <= now:  # comparable: problems() found both dates zoned
+            found.append("stop is in the past: the experiment would never run")
         if not found:
             problem = inapplicable(self._ranking(), experiment)
             found += [problem] if problem else []

@@ -64,6 +64,6 @@ class RecommendationController(Controller):
         shopper = recommendation_service.privacy.shopper(user, None, request_consent(request))
         track = shopper.consent.tracking
         if not shopper.consent.personalization:
-            return recommendation_service.for_user(None, k, category, None, track)
-        personal = recommendation_service.for_user(shopper.user, k, category, session_id, track)
+            return recommendation_service.for_user(None, k, category, None, track=track)
+        personal = recommendation_service.for_user(shopper.user, k, category, session_id, track=track)
         return msgspec.structs.replace(personal, user_id=user)  # the caller's id, not the pseudonym

@@ -186,10 +186,12 @@ class RecommendationService:
         k: int,
         category: str | None,
         session_id: str | None,
-        track: bool = True,
+        *,
+        track: bool,
     ) -> RecommendationsResponse:
         """`user_id` None: an anonymous shopper (the session's items, else popular ones). `track`
-        False: the answer is recorded without the shopper's ids (docs/privacy.md#consent)."""
+        False: the answer is recorded without the shopper's ids (docs/privacy.md#consent); required,
+        so that no caller records ids by default."""
         with span("recommendations.for_user"):
             started, now = time.perf_counter(), dt.datetime.now(dt.UTC)
             request_id = uuid.uuid4().hex

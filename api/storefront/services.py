@@ -336,7 +336,7 @@ class StorefrontService:
         session = visitor.session_id if consent.personalization else None
         return self._shelf_or_none(
             "Recommended for you",
-            lambda: self.recommendations.for_user(None, SHELF_SIZE, None, session),
+            lambda: self.recommendations.for_user(None, SHELF_SIZE, None, session, track=consent.tracking),
             fixed,
         )
 

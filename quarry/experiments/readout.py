@@ -166,7 +166,12 @@ def exposures(
     """The records that exposed a unit to the experiment (UBI query records for search, answer
     records for recommendations), one variant at a time; `until`: only those up to that moment."""
     field = f"query_attributes.experiments.{experiment.name}"
-    window = [] if until is None else [{"range": {"timestamp": {"lte": ubi_timestamp(until)}}}]
+    # Only the experiment's own run: a name used again (a file removed, then defined through the
+    # admin API) must not read another run's records.
+    span = {"gte": ubi_timestamp(experiment.start), "lt": ubi_timestamp(experiment.stop)}
+    if until is not None:
+        span["lte"] = ubi_timestamp(until)
+    window = [{"range": {"timestamp": span}}]
     indices = [EXPOSURE_INDICES[surface] for surface in surfaces_of(experiment)]
     for index in indices:
         if not engine.index_exists(index):  # nothing recorded yet
@@ -464,7 +469,7 @@ def interleaving_report(
     for record in exposures(engine, experiment, until):
         items = [str(i) for i in record.get("query_response_hit_ids") or []]
         teams = [letters.get(str(t), "") for t in (record.get("query_attributes") or {}).get("teams") or []]
-        if not items or len(teams) != len(items):  # not merged (a sort order or page it does not take)
+        if not items or len(teams) != len(items) or "" in teams:  # not merged, or not these two teams
             continue
         unit = record.get(unit_field)
         shown.append((str(unit) if unit else None, str(record["query_id"]), Interleaved(items, teams)))

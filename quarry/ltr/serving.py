@@ -115,8 +115,7 @@ class LtrRescorer:
         canary lives, its share of shoppers get it, the same ones on every request and instance;
         a request with neither id gets the champion. `allow_reload=False` on the event loop (a
         reload reads the model store)."""
-        model = self._model.get(allow_reload)
-        champion = LtrAssignment(CHAMPION, model, self._model.version if model is not None else None)
+        champion = self.champion(allow_reload)
         if self._canary is None or self.canary_traffic is None:
             return champion
         canary = self._canary.get(allow_reload)
@@ -126,6 +125,11 @@ class LtrRescorer:
         if self.canary_traffic.assigned(version, subject):
             return LtrAssignment(CANARY, canary, version, version)
         return replace(champion, canary_version=version)
+
+    def champion(self, allow_reload: bool = True) -> LtrAssignment:
+        """The champion, whatever canary lives (for searches that are not the canary's traffic)."""
+        model = self._model.get(allow_reload)
+        return LtrAssignment(CHAMPION, model, self._model.version if model is not None else None)
 
     def assign_alias(self, alias: str, allow_reload: bool = True) -> LtrAssignment | None:
         """The model under a registry alias an experiment's variant serves (followed from its first

@@ -375,17 +375,18 @@ class SearchService:
             return None, understood
         return self._respond(request, page, cache_hit=True, started=started, exposure=exposure), understood
 
-    def _served(self, request: SearchRequest, exposure: Exposure | None) -> LtrAssignment | None:
-        """The learned ranker for this search: the LTR alias the shopper's variant names (when it has
-        a usable version), else the champion or the canary's share."""
+    def _served(
+        self, request: SearchRequest, exposure: Exposure | None, canary: bool = True
+    ) -> LtrAssignment | None:
+        """The learned ranker for this search: the LTR alias the shopper's variant names, else the
+        champion or (`canary`, and no alias named) the canary's share. A named alias without a usable
+        version falls back to the champion: a variant's shopper never lands in the canary's traffic."""
         if self.ltr is None:
             return None
         alias = exposure.changes.model_aliases.get(LTR_ARTIFACT) if exposure is not None else None
         if alias:
-            variant = self.ltr.assign_alias(alias)
-            if variant is not None:
-                return variant
-        return self.ltr.assign(self._subject(request))
+            return self.ltr.assign_alias(alias) or self.ltr.champion()
+        return self.ltr.assign(self._subject(request)) if canary else self.ltr.champion()
 
     def _exposure(self, request: SearchRequest) -> Exposure | None:
         """The search experiments the shopper is in (a pure function of the ids: no I/O)."""
@@ -405,6 +406,7 @@ class SearchService:
         served: LtrAssignment | None = None,
         with_window: bool = False,
         exposure: Exposure | None = None,
+        shadowed: bool = True,
     ) -> tuple[CachedPage, bool, FeatureWindow | None]:
         """The page from the cache, or retrieved and cached; whether it was a cache hit; and (an
         uncached relevance page, `with_window`) the feature window it was ranked from. `exposure`:
@@ -416,7 +418,7 @@ class SearchService:
         page = self.cache.get(key)
         if page is not None:
             return page, True, None
-        page, window = self._retrieve(request, understood, config, served, with_window)
+        page, window = self._retrieve(request, understood, config, served, with_window, shadowed)
         if not page.degraded:  # a page missing a component is not kept for the cache's lifetime
             self.cache.put(key, page)
         return page, False, window
@@ -467,7 +469,8 @@ class SearchService:
                 merged([exposure.changes, variant.changes]),
                 f"{exposure.label}:{variant.name}",
             )
-            page, cache_hit, _ = self._page(request, understood, self._served(request, team), False, team)
+            served = self._served(request, team, canary=False)
+            page, cache_hit, _ = self._page(request, understood, served, False, team, shadowed=False)
             pages.append((page, cache_hit))
         if len(pages) == 1:
             return self._respond(request, pages[0][0], pages[0][1], started, id_checked, query_id, exposure)

@@ -107,7 +107,7 @@ class Shoppers:
         per_alias: dict[str, int] = {}
         for _ in range(count):
             shopper = self.rng.choice(SHOPPERS)
-            response = service.for_user(shopper, 10, None, None)
+            response = service.for_user(shopper, 10, None, None, track=False)
             alias = response.model_alias or "none"
             per_alias[alias] = per_alias.get(alias, 0) + 1
             self.served.setdefault(shopper, set()).add(alias)
@@ -212,7 +212,7 @@ def test_a_full_promotion_candidate_shadow_canary_champion(registry, store, engi
     assert promoted.action == "to_champion", promoted.reasons
     assert registry.store.current(ARTIFACT) == candidate
     assert registry.aliases(ARTIFACT) == {"candidate": candidate, "champion": candidate}
-    assert service.for_user("t1", 10, None, None).model_version == candidate
+    assert service.for_user("t1", 10, None, None, track=False).model_version == candidate
     log = registry.store.alias_log(ARTIFACT)
     assert [(c.alias, c.version) for c in log][-4:] == [
         ("canary", candidate),
@@ -249,7 +249,9 @@ def test_a_random_factor_model_is_caught_and_rolled_back_by_the_canary(
     assert last.alias == "canary" and last.version is None and last.previous == bad
     assert last.reason.startswith("rollback: canary") and "guardrail breached: CTR" in last.reason
     # Once the alias is gone every shopper is the champion's again, without a restart.
-    assert {service.for_user(s, 10, None, None).model_version for s in SHOPPERS[::10]} == {champion}
+    assert {service.for_user(s, 10, None, None, track=False).model_version for s in SHOPPERS[::10]} == {
+        champion
+    }
 
 
 def test_records_past_their_retention_are_dropped_and_recent_ones_kept(engine) -> None:

@@ -44,7 +44,7 @@ def test_a_new_user_on_a_shop_without_events_gets_k_well_rated_items(
     version = build_and_publish(engine, artifacts, alias, dt.datetime.now(dt.UTC))
     service = RecommendationService(artifacts, store, reload_interval_s=0, privacy=shopper_privacy())
 
-    response = service.for_user("brand-new-user", 5, department, None)
+    response = service.for_user("brand-new-user", 5, department, None, track=False)
 
     assert response.strategy == "catalog_priors" and response.model_version == version
     # Highest rated with most reviews first; CS9 is out of stock.
@@ -66,7 +66,7 @@ def test_the_few_popular_items_come_first_and_priors_fill_up_to_k(
     store.set(popular_key(department, 50), msgspec.json.encode(["CS2", "CS8"]), ttl_s=60)
     service = RecommendationService(artifacts, store, reload_interval_s=0, privacy=shopper_privacy())
 
-    response = service.for_user(None, 4, department, None)
+    response = service.for_user(None, 4, department, None, track=False)
 
     assert response.strategy == "popularity+catalog_priors"
     assert [item.product_id for item in response.items] == ["CS2", "CS8", "CS7", "CS6"]

@@ -13,7 +13,7 @@ import pytest
 
 from quarry.experiments.assignment import variant_of
 from quarry.experiments.definitions import Changes, Experiment, Variant
-from quarry.experiments.store import experiments_index
+from quarry.experiments.store import ExperimentStore, experiments_index
 
 
 def definition(
@@ -81,6 +81,7 @@ def test_a_defined_experiment_is_served_without_a_restart_and_stopped(admin, pse
     ("fields", "reason"),
     [
         ({"variants": [{"name": "a", "share": 0.5}, {"name": "b", "share": 0.6}]}, "add up to 1"),
+        ({"stop": "2100-01-01T00:00:00"}, "time zone"),
         (
             {
                 "variants": [
@@ -134,3 +135,17 @@ def test_another_instance_serves_what_one_defined(app_client, admin, admin_setti
     with app_client(admin_settings) as other:
         listed = other.get("/admin/experiments").json()["experiments"]
         assert name in [e["name"] for e in listed]
+
+
+def test_of_two_clashing_versions_stored_at_once_only_the_first_runs(admin, admin_settings, engine) -> None:
+    """Two admins (or workers) each checked their definition against what was in force before the
+    other's landed: the store holds both, and every worker runs the one stored first."""
+    layer = f"race-{uuid.uuid4().hex[:6]}"
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    first, second = f"api_race_a_{uuid.uuid4().hex[:6]}", f"api_race_b_{uuid.uuid4().hex[:6]}"
+    store = ExperimentStore(engine, experiments_index(admin_settings.security_indices_prefix))
+    for name in (first, second):
+        definition_ = msgspec.convert(definition(name, start, layer), Experiment)
+        store.save(name, definition_, 1, "test", "racing", dt.datetime.now(dt.UTC))
+    in_force = [e.name for e in admin.app.state.experiment_admin.refresh()]
+    assert first in in_force and second not in in_force

@@ -45,8 +45,8 @@ def test_shadow_comparisons_are_recorded_and_responses_do_not_change(engine, sto
     )
 
     for user in USERS:
-        expected = msgspec.structs.replace(plain.for_user(user, 10, None, None), request_id=None)
-        got = msgspec.structs.replace(shadowed.for_user(user, 10, None, None), request_id=None)
+        expected = msgspec.structs.replace(plain.for_user(user, 10, None, None, track=False), request_id=None)
+        got = msgspec.structs.replace(shadowed.for_user(user, 10, None, None, track=False), request_id=None)
         assert got == expected and got.model_version == champion
     runner.drain()
 
@@ -67,7 +67,7 @@ def test_without_a_shadow_alias_nothing_is_computed_again(engine, store, version
     service = RecommendationService(
         artifacts, store, reload_interval_s=0, privacy=shopper_privacy(), shadow=runner
     )
-    service.for_user("t1", 10, None, None)
+    service.for_user("t1", 10, None, None, track=False)
     runner.drain()
     assert not engine.index_exists(INDEX) or stored(engine, shadow) == []
 

@@ -13,6 +13,7 @@ import msgspec
 import pytest
 
 from quarry.api_keys import temporary_key
+from quarry.recommendation_log import INDEX as RECOMMENDATION_LOG
 from quarry.ubi import UBI_QUERIES
 
 STOREFRONT_SCOPES = ("search", "recommend", "events")
@@ -185,3 +186,16 @@ def test_the_pages_keep_the_search_apis_bounds(shop) -> None:
     crossed = shop.get("/ui/search", params={"q": "sofa", "price_min": 50, "price_max": 10})
     assert crossed.status_code == 400
     assert shop.get("/ui/search", params={"q": "sofa", "page": 417}).status_code == 400  # deeper than 10,000
+
+
+def test_a_visitor_who_opted_out_of_tracking_is_recorded_without_a_session(shop, engine) -> None:
+    """The home page's shelf is a recommendation answer, recorded like the API's: with the visitor's
+    session, unless the visitor opted out of tracking."""
+    for consent, tracked in ((None, True), ("no-tracking", False)):
+        home = shop.get("/ui/", headers={"Quarry-Consent": consent} if consent else {})
+        request_id = re.search(r'data-query-id="([^"]+)"', home.text).group(1)  # type: ignore[union-attr]
+        shop.app.state.recommendation_service.flush_records()
+        engine.refresh(RECOMMENDATION_LOG)
+        record = engine.get_document(RECOMMENDATION_LOG, request_id)
+        assert record is not None
+        assert ("session_id" in record) is tracked, record

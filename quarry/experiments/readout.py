@@ -169,7 +169,8 @@ def exposures(
     # Only the experiment's own run: a name used again (a file removed, then defined through the
     # admin API) must not read another run's records.
     span = {"gte": ubi_timestamp(experiment.start), "lt": ubi_timestamp(experiment.stop)}
-    if until is not None:
+    if until is not None and until < experiment.stop:  # one upper bound: a range takes lt or lte
+        del span["lt"]
         span["lte"] = ubi_timestamp(until)
     window = [{"range": {"timestamp": span}}]
     indices = [EXPOSURE_INDICES[surface] for surface in surfaces_of(experiment)]

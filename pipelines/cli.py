@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import numpy as np
@@ -38,6 +38,9 @@ from quarry.ubi import (
     ensure_ubi_indices,
     fill_event_user_queries,
 )
+
+if TYPE_CHECKING:
+    from pipelines.recommend.traffic import RecommendationShoppers
 
 log = logging.getLogger("pipelines")
 
@@ -207,6 +210,22 @@ def cmd_embeddings(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _recommendation_shoppers(
+    settings: Settings, seed: int, alias: str, visits_seed: int
+) -> RecommendationShoppers | None:
+    """`make simulate`'s shoppers (run `seed`) as they open recommendations; None (said why) when
+    that run's tastes are missing."""
+    from pipelines.recommend import traffic
+
+    users_file = settings.var_path / "simulator" / f"users-{seed}.json"
+    if not users_file.exists():
+        print(f"{users_file} is missing: run make simulate first (its shoppers' tastes)", file=sys.stderr)
+        return None
+    return traffic.RecommendationShoppers(
+        traffic.load_users(users_file), traffic.catalog_of(_engine(settings), alias), visits_seed
+    )
+
+
 def cmd_experiment_validation(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines import experiment_validation
     from pipelines.api_access import api_client, tool_token
@@ -214,15 +233,9 @@ def cmd_experiment_validation(args: argparse.Namespace, settings: Settings) -> i
     from pipelines.recommend import traffic
     from quarry.api_keys import Scope
 
-    users_file = settings.var_path / "simulator" / f"users-{args.seed}.json"
-    if not users_file.exists():
-        print(f"{users_file} is missing: run make simulate first (its shoppers' tastes)", file=sys.stderr)
+    shoppers = _recommendation_shoppers(settings, args.seed, settings.products_alias, args.seed)
+    if shoppers is None:
         return 2
-    shoppers = traffic.RecommendationShoppers(
-        traffic.load_users(users_file),
-        traffic.catalog_of(_engine(settings), settings.products_alias),
-        args.seed,
-    )
     scopes: tuple[Scope, ...] = ("recommend", "events", "server")
 
     def drive(base: str) -> int:
@@ -581,15 +594,10 @@ def cmd_simulate_recommendations(args: argparse.Namespace, settings: Settings) -
     from pipelines.recommend import traffic
     from quarry.api_keys import Scope
 
-    users_file = settings.var_path / "simulator" / f"users-{args.seed}.json"
-    if not users_file.exists():
-        print(f"{users_file} is missing: run make simulate first (its shoppers' tastes)", file=sys.stderr)
+    visits_seed = args.seed if args.visit_seed is None else args.visit_seed
+    shoppers = _recommendation_shoppers(settings, args.seed, args.alias, visits_seed)
+    if shoppers is None:
         return 2
-    shoppers = traffic.RecommendationShoppers(
-        traffic.load_users(users_file),
-        traffic.catalog_of(_engine(settings), args.alias),
-        args.seed if args.visit_seed is None else args.visit_seed,
-    )
     scopes: tuple[Scope, ...] = ("recommend", "events", "server")
     with (
         tool_token(settings, "make simulate-recommendations", scopes) as token,

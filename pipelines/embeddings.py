@@ -27,6 +27,7 @@ from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError
 from quarry.category_prototypes import CategoryRouter, build_prototypes, sample_per_category
 from quarry.embeddings import Encoder, Vectors, product_text
+from quarry.onnx_encoder import Role
 from quarry.settings import Settings
 from quarry.vector_index import FaissVectorIndex, publish_vector_index
 
@@ -205,16 +206,17 @@ def embed_catalog(
     return run
 
 
-def ensure_query_encoders(store: ArtifactStore, reference: Encoder) -> list[str]:
-    """Export the ONNX query encoders (fp32, int8) of the reference model when the store has none for
-    this model version; the fp32 export is made once and quantized for int8. Returns the versions."""
+def ensure_onnx_encoders(store: ArtifactStore, reference: Encoder, role: Role = "query") -> list[str]:
+    """Export the ONNX encoders of the reference model when the store has none for this model
+    version: the query encoder in fp32 and int8 (the fp32 export is made once and quantized), the
+    category router's model in fp32. Returns the versions."""
     from quarry.onnx_encoder import export_onnx, publish_onnx_encoder, stale_precisions
 
-    stale = stale_precisions(store, reference.model_name, reference.model_version)
+    stale = stale_precisions(store, reference.model_name, reference.model_version, role)
     fp32 = export_onnx(reference.model_name) if stale else None
     published = []
     for precision in stale:
-        version = publish_onnx_encoder(store, reference, precision, fp32)
-        log.info("query encoder exported", extra={"precision": precision, "version": version})
+        version = publish_onnx_encoder(store, reference, precision, fp32, role)
+        log.info("encoder exported", extra={"role": role, "precision": precision, "version": version})
         published.append(version)
     return published

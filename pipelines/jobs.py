@@ -229,7 +229,7 @@ def embeddings(
     product text is encoded (`full` re-encodes all); the alias moves when the new version is complete,
     so searches never see a half-encoded catalog. `if_missing`: nothing when the artifact matches the
     alias and the model."""
-    from pipelines.embeddings import embed_catalog, ensure_query_encoders
+    from pipelines.embeddings import embed_catalog, ensure_onnx_encoders
     from quarry.category_prototypes import CATEGORIES_FILE, ROUTER_FILE
     from quarry.embeddings import SentenceTransformerEncoder, model_directory
     from quarry.model_fetch import ensure_model
@@ -251,11 +251,22 @@ def embeddings(
             settings.category_router_model in ("", model) or ROUTER_FILE in metadata.get("files", [])
         )
     )
-    if vectors_current and not stale_precisions(store, model, model_version):
+    router = settings.category_router_model if settings.category_router_model not in ("", model) else None
+    router_stale = False
+    if router is not None:
+        ensure_model(router, settings.cache_dir, settings.pypi_index_url)
+        router_stale = bool(
+            stale_precisions(store, router, model_directory(router, settings.cache_dir)[1], "router")
+        )
+    if vectors_current and not router_stale and not stale_precisions(store, model, model_version):
         # Nothing to do: the model (and torch) is not even loaded.
         return {"artifact": ARTIFACT, "version": current, "rebuilt": False}
     encoder = SentenceTransformerEncoder(model, cache_dir=settings.cache_dir)
-    ensure_query_encoders(store, encoder)
+    ensure_onnx_encoders(store, encoder)
+    if router is not None and router_stale:  # the API encodes descriptive queries with this export
+        ensure_onnx_encoders(
+            store, SentenceTransformerEncoder(router, cache_dir=settings.cache_dir), "router"
+        )
     if vectors_current:
         return {"artifact": ARTIFACT, "version": current, "rebuilt": False, "query_encoders": "rebuilt"}
     if current is None:  # the first vectors are the baseline

@@ -4,15 +4,18 @@
 (int8) per query in a first experiment; reports/bench-search.md has the measured stage times
 (docs/semantic-search.md#query-encoding-speed).
 
-The exported model is a versioned artifact (`query-encoder-<precision>`), built offline from the
-installed weights by `make embeddings`; its metadata records the model, its package version, the
-precision, library versions and how closely its vectors agree with the torch model's.
+The exported model is a versioned artifact (`query-encoder-<precision>`, and `router-encoder-fp32`
+for the category router's model), built offline from the installed weights by `make embeddings`; its
+metadata records the model, its package version, the precision, library versions and how closely its
+vectors agree with the torch model's. Serving from the exports needs neither torch nor transformers:
+importing them cost each API worker about 25 s of CPU at start.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import inspect
+import json
 import logging
 import tempfile
 import threading
@@ -35,6 +38,10 @@ from quarry.settings import Settings
 
 Precision = Literal["fp32", "int8"]
 PRECISIONS: tuple[Precision, ...] = ("fp32", "int8")
+# Whose encoder an export is: the catalog model's query encoder, or the category router's model.
+Role = Literal["query", "router"]
+# int8 keeps MiniLM's vectors (0.96 cosine) but not mpnet's (0.76), the router's model.
+ROUTER_PRECISIONS: tuple[Precision, ...] = ("fp32",)
 MODEL_FILE = "model.onnx"
 log = logging.getLogger("quarry.onnx")
 MAX_TOKENS = 256
@@ -48,8 +55,8 @@ AGREEMENT_SAMPLE = (
 )
 
 
-def artifact_name(precision: Precision) -> str:
-    return f"query-encoder-{precision}"
+def artifact_name(precision: Precision, role: Role = "query") -> str:
+    return f"{role}-encoder-{precision}"
 
 
 def _tokenizer(model_name: str, cache_dir: str | Path | None = None) -> Any:
@@ -67,7 +74,38 @@ def _tokenizer_files(tokenizer: Any) -> dict[str, bytes]:
         return {path.name: path.read_bytes() for path in Path(folder).iterdir() if path.is_file()}
 
 
+class FastTokenizer:
+    """The shipped tokenizer.json run by the `tokenizers` library: what transformers' fast tokenizer
+    runs underneath, without importing transformers (about 6 s of CPU per API worker at start).
+    Padding to the batch's longest text and truncation at MAX_TOKENS, as the encoder asks of
+    transformers' tokenizer when it exports (tests/unit/test_onnx_encoder.py compares the two)."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        from tokenizers import Tokenizer
+
+        config = json.loads(files.get("tokenizer_config.json", b"{}"))
+        pad = config.get("pad_token") or "[PAD]"
+        pad = pad["content"] if isinstance(pad, dict) else str(pad)
+        self._tokenizer = Tokenizer.from_str(files["tokenizer.json"].decode())
+        pad_id = self._tokenizer.token_to_id(pad)
+        if pad_id is None:
+            raise EmbeddingModelUnavailableError(f"the shipped tokenizer has no padding token {pad!r}")
+        self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        self._tokenizer.enable_padding(pad_id=pad_id, pad_token=pad)
+
+    def batch(self, texts: list[str]) -> dict[str, np.ndarray]:
+        encodings = self._tokenizer.encode_batch(texts)
+        return {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+
+
 def _tokenizer_from(files: dict[str, bytes]) -> Any:
+    """Exports before transformers 4 wrote tokenizer.json ship only the slow tokenizer's files."""
+    if "tokenizer.json" in files:
+        return FastTokenizer(files)
     from transformers import AutoTokenizer
 
     with tempfile.TemporaryDirectory() as folder:
@@ -163,17 +201,18 @@ class OnnxEncoder:
     def tokenizer(self) -> Any:
         return self._tokenizer
 
+    def _tokenize(self, texts: list[str]) -> Any:
+        if isinstance(self._tokenizer, FastTokenizer):
+            return self._tokenizer.batch(texts)
+        return self._tokenizer(
+            texts, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="np"
+        )
+
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> Vectors:
         out = []
         for start in range(0, len(texts), batch_size):
             with self._tokenize_lock:
-                batch = self._tokenizer(
-                    list(texts[start : start + batch_size]),
-                    padding=True,
-                    truncation=True,
-                    max_length=MAX_TOKENS,
-                    return_tensors="np",
-                )
+                batch = self._tokenize(list(texts[start : start + batch_size]))
             feed = {name: batch[name].astype(np.int64) for name in self._inputs}
             hidden = self._session.run(None, feed)[0]
             mask = batch["attention_mask"][..., None].astype(np.float32)
@@ -183,7 +222,11 @@ class OnnxEncoder:
 
 
 def publish_onnx_encoder(
-    store: ArtifactStore, reference: Encoder, precision: Precision, fp32_model: bytes | None = None
+    store: ArtifactStore,
+    reference: Encoder,
+    precision: Precision,
+    fp32_model: bytes | None = None,
+    role: Role = "query",
 ) -> str:
     """Export (or take `fp32_model`, exported once for both precisions), check against the torch
     encoder on a sample, publish."""
@@ -205,7 +248,7 @@ def publish_onnx_encoder(
         },
     }
     # The tokenizer travels with the weights: a host serving queries needs the model store only.
-    return store.publish(artifact_name(precision), {MODEL_FILE: model_bytes, **tokenizer}, metadata)
+    return store.publish(artifact_name(precision, role), {MODEL_FILE: model_bytes, **tokenizer}, metadata)
 
 
 def load_onnx_encoder(
@@ -214,8 +257,9 @@ def load_onnx_encoder(
     precision: Precision,
     threads: int = 1,
     cache_dir: str | Path | None = None,
+    role: Role = "query",
 ) -> OnnxEncoder:
-    name = artifact_name(precision)
+    name = artifact_name(precision, role)
     version = store.current(name)
     if version is None:
         raise EmbeddingModelUnavailableError(f"no {name} artifact: run make embeddings")
@@ -241,12 +285,14 @@ def load_onnx_encoder(
     return OnnxEncoder(model_name, model_bytes, version_of_model, precision, threads, cache_dir, tokenizer)
 
 
-def stale_precisions(store: ArtifactStore, model_name: str, model_version: str) -> list[Precision]:
-    """The query-encoder exports missing, exported from another model or model version, or made
-    before exports carried their tokenizer."""
+def stale_precisions(
+    store: ArtifactStore, model_name: str, model_version: str, role: Role = "query"
+) -> list[Precision]:
+    """The exports of `role` missing, exported from another model or model version, or made before
+    exports carried their tokenizer."""
     stale: list[Precision] = []
-    for precision in PRECISIONS:
-        name = artifact_name(precision)
+    for precision in PRECISIONS if role == "query" else ROUTER_PRECISIONS:
+        name = artifact_name(precision, role)
         current = store.current(name)
         metadata = store.metadata(name, current) if current is not None else {}
         exported_from = (metadata.get("model"), metadata.get("model_version"))
@@ -273,6 +319,17 @@ def load_query_encoder(settings: Settings, store: ArtifactStore) -> Encoder:
         except EmbeddingModelUnavailableError as exc:
             log.warning("ONNX query encoder unavailable; encoding with torch", extra={"error": str(exc)})
     return SentenceTransformerEncoder(settings.embedding_model, threads=1, cache_dir=settings.cache_dir)
+
+
+def load_router_encoder(settings: Settings, store: ArtifactStore) -> Encoder:
+    """The category router's model (QUARRY_CATEGORY_ROUTER_MODEL) from its fp32 export; the torch
+    model when the export is not in the store (slower to start and to encode, same vectors)."""
+    model = settings.category_router_model
+    try:
+        return load_onnx_encoder(store, model, "fp32", threads=1, cache_dir=settings.cache_dir, role="router")
+    except EmbeddingModelUnavailableError as exc:
+        log.warning("ONNX router encoder unavailable; encoding with torch", extra={"error": str(exc)})
+    return SentenceTransformerEncoder(model, threads=1, cache_dir=settings.cache_dir)
 
 
 def load_meaning_encoder(settings: Settings, store: ArtifactStore) -> Encoder | None:

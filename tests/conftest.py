@@ -110,7 +110,7 @@ def demo_catalog(engine: OpenSearchEngine, settings: Settings, tmp_path_factory:
     """The demo catalog (seed 42, 20,000 products) in its own alias, with its query-understanding
     artifact in a private model store: what the golden set was judged against."""
     from pipelines.catalog.generator import generate_catalog
-    from pipelines.embeddings import embed_catalog, ensure_query_encoders
+    from pipelines.embeddings import embed_catalog, ensure_onnx_encoders
     from pipelines.indexing.versions import build_from_documents, versions
     from pipelines.synonyms.rules import load_rules, opensearch_rules
     from pipelines.understanding import build_and_publish
@@ -129,7 +129,9 @@ def demo_catalog(engine: OpenSearchEngine, settings: Settings, tmp_path_factory:
     # in QUARRY_CACHE_DIR makes this seconds after the first run on a machine.
     encoder = SentenceTransformerEncoder(settings.embedding_model)
     embed_catalog(engine, settings, store, encoder, alias)
-    ensure_query_encoders(store, encoder)  # the API encodes queries with the ONNX export by default
+    ensure_onnx_encoders(store, encoder)  # the API encodes queries with the ONNX export by default
+    if settings.category_router_model not in ("", settings.embedding_model):  # ... and routes with one
+        ensure_onnx_encoders(store, SentenceTransformerEncoder(settings.category_router_model), "router")
     import msgspec
 
     yield msgspec.structs.replace(settings, products_alias=alias, artifacts_dir=str(store.root))

@@ -8,11 +8,13 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from quarry.settings import PROJECT_ROOT
+from quarry.settings import PROJECT_ROOT, Settings
 
-API_START_TIMEOUT_S = 180.0
+API_START_TIMEOUT_S = 300.0
 BENCH_LIMIT = 100_000_000
+LOG_KEEP_S = 86_400
 
 
 def free_port() -> int:
@@ -38,19 +40,40 @@ def launch_api(cache_ttl_s: int, **extra_env: str) -> tuple[subprocess.Popen[byt
         "QUARRY_ABUSE_SAME_QUERY_PER_MINUTE": str(BENCH_LIMIT),
         **extra_env,
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = log_file(port)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    for old in log.parent.glob("bench-api-*.log"):  # a day is long enough to read a failure's log
+        if time.time() - old.stat().st_mtime > LOG_KEEP_S:
+            old.unlink(missing_ok=True)
+    with log.open("wb") as sink:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "api"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
     return process, port
 
 
+def log_file(port: int) -> Path:
+    """Where a launched API's log goes: a start that fails or hangs must be explainable afterwards
+    (a CI run only keeps what the test printed)."""
+    return Settings().var_path / "log" / f"bench-api-{port}.log"
+
+
+def log_tail(port: int, lines: int = 20) -> str:
+    try:
+        text = log_file(port).read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
 def wait_ready(process: subprocess.Popen[bytes], port: int) -> None:
-    """Each worker loads the query encoders (mpnet for the category router too) before it answers:
-    about 25 s on two busy cores."""
+    """Each worker loads the query encoders (mpnet for the category router too), the spelling
+    dictionary and the LTR model before it answers: about 20 s for two workers on two idle cores,
+    minutes when the machine is busy."""
     deadline = time.monotonic() + API_START_TIMEOUT_S
     while time.monotonic() < deadline and process.poll() is None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
@@ -64,12 +87,12 @@ def wait_ready(process: subprocess.Popen[bytes], port: int) -> None:
             connection.close()
         time.sleep(0.1)
     code = process.poll()
-    if code is not None:  # its stderr went nowhere: say how to see it
-        raise RuntimeError(
-            f"the API exited with status {code} before it was ready (run `python -m api` to see why)"
-        )
-    process.terminate()
-    raise RuntimeError(f"the API did not become ready within {API_START_TIMEOUT_S:.0f} s")
+    if code is None:
+        process.terminate()
+    reason = (
+        f"exited with status {code}" if code is not None else f"was not ready in {API_START_TIMEOUT_S:.0f} s"
+    )
+    raise RuntimeError(f"the API {reason}; {log_file(port)} ends:\n{log_tail(port)}")
 
 
 def start_api(cache_ttl_s: int, **extra_env: str) -> tuple[subprocess.Popen[bytes], int]:

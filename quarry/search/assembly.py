@@ -11,14 +11,13 @@ from quarry.adapters.artifact_store import ArtifactStore, LocalArtifactStore
 from quarry.adapters.cache import KeyValueStore, guarded
 from quarry.adapters.search_engine import SearchEngine
 from quarry.canary import CanaryTraffic
-from quarry.embeddings import SentenceTransformerEncoder
 from quarry.experiments.definitions import Experiment
 from quarry.experiments.live import LiveExperiments
 from quarry.ltr.feature_log import FeatureLog
 from quarry.ltr.features import FeatureExtractor
 from quarry.ltr.featureset import load_featureset
 from quarry.ltr.serving import LtrRescorer
-from quarry.onnx_encoder import load_query_encoder
+from quarry.onnx_encoder import load_query_encoder, load_router_encoder
 from quarry.privacy import ConsentView, Pseudonyms, ShopperPrivacy, pseudonym_key
 from quarry.query_log import QueryLogWriter
 from quarry.query_texts import LoggedQueries
@@ -34,14 +33,13 @@ from quarry.ubi import UbiLayout
 from quarry.understanding.services import QueryUnderstanding
 
 
-def router_vectors(settings: Settings, kv: KeyValueStore) -> QueryVectors | None:
+def router_vectors(settings: Settings, kv: KeyValueStore, store: ArtifactStore) -> QueryVectors | None:
     """Queries encoded with the category router's model (docs/query-understanding.md#descriptive-queries);
     None when the catalog's own model routes."""
-    model = settings.category_router_model
-    if model in ("", settings.embedding_model):
+    if settings.category_router_model in ("", settings.embedding_model):
         return None
     return QueryVectors(
-        lambda: SentenceTransformerEncoder(model, threads=1, cache_dir=settings.cache_dir),
+        lambda: load_router_encoder(settings, store),
         guarded(kv, "router_vectors"),
         cache=settings.query_vector_cache,
         unavailable="category router model unavailable: the catalog model routes descriptive queries",
@@ -111,7 +109,7 @@ def search_service(
             query_vectors,
             semantic_index,
             model=settings.embedding_model,
-            router_vectors=router_vectors(settings, kv),
+            router_vectors=router_vectors(settings, kv, model_store),
         ),
         query_ids=ClientQueryIds(guarded(kv, "client_query_ids")) if settings.ubi_query_id_check else None,
         privacy=privacy,

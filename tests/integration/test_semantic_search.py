@@ -219,6 +219,7 @@ def test_descriptive_queries_are_routed_by_the_router_models_prototypes(api_clie
     assert max(loaded.router.prototypes.products) <= demo_catalog.category_router_products
     encoder = api_client.app.state.search_service.semantic.router_vectors.encoder
     assert (encoder.model_name, encoder.model_version) == (loaded.router.model, loaded.router.model_version)
+    assert encoder.variant == "onnx-fp32"  # its export, as `make embeddings` writes it: no torch to start
 
 
 def stored_products(engine: Any, demo_catalog: Any, results: list[dict[str, Any]]) -> dict[str, Any]:

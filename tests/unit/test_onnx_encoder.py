@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
+import msgspec
 import numpy as np
 import pytest
 
 from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.embeddings import EmbeddingModelUnavailableError, SentenceTransformerEncoder
 from quarry.onnx_encoder import (
+    MAX_TOKENS,
     MODEL_FILE,
     artifact_name,
     load_onnx_encoder,
+    load_router_encoder,
     publish_onnx_encoder,
     stale_precisions,
 )
@@ -120,3 +125,62 @@ def test_an_export_without_a_tokenizer_reads_the_models_files(tmp_path, store) -
     model_version = metadata["model_version"]
     assert "fp32" in stale_precisions(older, MODEL, model_version)  # `make embeddings` re-exports it
     assert "fp32" not in stale_precisions(store, MODEL, model_version)
+
+
+def test_the_shipped_tokenizer_gives_the_ids_transformers_gives(store) -> None:
+    """Serving tokenizes with the `tokenizers` library alone; the export was checked against the
+    torch model through transformers' tokenizer, so both must give the same ids, masks and padding."""
+    from quarry.onnx_encoder import FastTokenizer, _tokenizer
+
+    name = artifact_name("fp32")
+    version = store.current(name)
+    files = {f: store.read(name, version, f) for f in store.metadata(name, version)["tokenizer_files"]}
+    texts = [
+        "Waterproof HIKING boots",
+        "crème brûlée torch, stainless",
+        '65" 4K TV — wall-mount',
+        "",
+        "   ",
+        "日本の緑茶 green tea 🍵",
+        "usb-c hub (7-in-1) w/ HDMI & PD 100W",
+        " ".join(["lightweight breathable running shoes for men"] * 60),  # past MAX_TOKENS
+    ]
+    ours = FastTokenizer(files).batch(texts)
+    theirs = _tokenizer(MODEL)(
+        texts, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="np"
+    )
+    assert ours["input_ids"].shape == (len(texts), MAX_TOKENS)
+    for key in ("input_ids", "attention_mask", "token_type_ids"):
+        assert np.array_equal(ours[key], theirs[key]), key
+
+
+def test_serving_an_export_imports_neither_torch_nor_transformers(store) -> None:
+    """Importing them cost each API worker about 25 s of CPU at start."""
+    script = (
+        "import sys\n"
+        "from quarry.adapters.artifact_store import LocalArtifactStore\n"
+        "from quarry.onnx_encoder import load_onnx_encoder\n"
+        f"encoder = load_onnx_encoder(LocalArtifactStore({str(store.root)!r}), {MODEL!r}, 'fp32')\n"
+        "assert encoder.encode(['running shoes']).shape == (1, 384)\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_router_model_has_its_own_fp32_export(tmp_path, torch_encoder, settings) -> None:
+    """The category router's model is exported beside the query encoder, fp32 only, and served from
+    the export; without one the torch model routes (slower to start, same vectors)."""
+    router_store = LocalArtifactStore(tmp_path)
+    router_settings = msgspec.structs.replace(settings, category_router_model=MODEL)
+    assert isinstance(load_router_encoder(router_settings, router_store), SentenceTransformerEncoder)
+    assert stale_precisions(router_store, MODEL, torch_encoder.model_version, "router") == ["fp32"]
+    publish_onnx_encoder(router_store, torch_encoder, "fp32", role="router")
+    assert router_store.current("router-encoder-fp32") is not None
+    assert router_store.current(artifact_name("fp32")) is None  # the query encoder's export is apart
+    assert stale_precisions(router_store, MODEL, torch_encoder.model_version, "router") == []
+    served = load_router_encoder(router_settings, router_store)
+    assert served.variant == "onnx-fp32"
+    assert np.sum(served.encode(TEXTS) * torch_encoder.encode(TEXTS), axis=1).min() >= 0.9999

@@ -1,6 +1,7 @@
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from symspellpy import Verbosity
 
 from quarry.understanding.lexicon import Lexicon, word_forms
 from quarry.understanding.spelling import SpellCorrector
@@ -305,3 +306,14 @@ def test_meaning_is_asked_only_with_other_words_to_fit() -> None:
     _pet_speller(fits).correct(["hamster", "cahe"])
     ((texts, context),) = fits.asked
     assert context == "hamster" and texts[0] == "cahe" and "case" in texts
+
+
+def test_correctors_over_the_same_words_share_one_index_and_others_do_not() -> None:
+    """Apps that load one artifact in a process (the tests' apps, in-process tools) build SymSpell's
+    deletes once; a lexicon with other words must not see them, and weights stay each lexicon's."""
+    first, second = SpellCorrector(lexicon(), PROTECTED), SpellCorrector(lexicon(), PROTECTED)
+    assert first._symspell is second._symspell and first._lock is second._lock
+    other = SpellCorrector(lexicon({"zephyrine": 50}), PROTECTED)
+    assert other._symspell is not first._symspell
+    assert "zephyrine" in {s.term for s in other._symspell.lookup("zephyrne", Verbosity.ALL, 2)}
+    assert "zephyrine" not in {s.term for s in first._symspell.lookup("zephyrne", Verbosity.ALL, 2)}

@@ -67,7 +67,7 @@ status: ## Show what runs and how healthy it is
 test: services ## Provision, start services, then lint, type-check and run every test
 	@ops/ensure-axe >/dev/null
 	@$(MAKE) --no-print-directory lint typecheck
-	@ops/run-tests $(PYTEST_ARGS)
+	@ops/run-tests --durations=25 $(PYTEST_ARGS)
 
 lint: bootstrap ## ruff (lint and format check)
 	@$(PY) -m ruff check .

@@ -9,7 +9,9 @@ its guardrails are judged on (docs/model-lifecycle.md#canary).
   `quarry-canary` with its variant, latency, outcome and result count, for canary and champion
   traffic alike: the guardrails compare the two over the same window. The request id is the one the
   response carries; a frontend sends it as the `query_id` of its UBI events, which is how clicks and
-  add-to-carts are credited to a variant.
+  add-to-carts are credited to a variant. `unit` is the shopper, hashed with the canary's version
+  (not joinable across canaries or to the shopper): the guardrails group requests by it, because
+  one shopper's requests are not independent (pipelines/registry/canary.py).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ MAPPING: dict[str, Any] = {
         "dynamic": False,
         "properties": {
             "request_id": {"type": "keyword"},
+            "unit": {"type": "keyword"},
             "artifact": {"type": "keyword"},
             "canary_version": {"type": "keyword"},
             "variant": {"type": "keyword"},
@@ -52,6 +55,11 @@ def bucket(salt: str, subject: str) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
+def unit_of(canary_version: str, subject: str) -> str:
+    digest = hashlib.blake2b(f"unit\x1f{canary_version}\x1f{subject}".encode(), digest_size=8).hexdigest()
+    return f"shopper:{digest}"
+
+
 class CanaryTraffic:
     """The service's side of a canary: assignment and records. A share of 0 turns canaries off
     (the alias is then ignored by the service)."""
@@ -69,6 +77,7 @@ class CanaryTraffic:
         request_id: str,
         artifact: str,
         canary_version: str,
+        subject: str | None,
         variant: str,
         served_version: str | None,
         strategy: str,
@@ -80,6 +89,8 @@ class CanaryTraffic:
         self._records.add(
             {
                 "request_id": request_id,
+                # A request without a shopper is a unit of its own.
+                "unit": unit_of(canary_version, subject) if subject else f"request:{request_id}",
                 "artifact": artifact,
                 "canary_version": canary_version,
                 "variant": variant,

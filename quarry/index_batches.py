@@ -39,6 +39,9 @@ class IndexBatches:
         self._after_s = after_s
         self._pending: list[bytes] = []
         self._lock = threading.Lock()
+        # Held while a batch is written: a flush that finds nothing pending must still wait for the
+        # batch the timer took a moment ago, or "flushed" records are not yet stored.
+        self._writing = threading.Lock()
         self._index_ready = False
         self._timer: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -61,19 +64,31 @@ class IndexBatches:
             self.flush()
 
     def flush(self) -> None:
-        with self._lock:
-            pending, self._pending = self._pending, []
-        if not pending or self._engine is None:
-            return
-        try:
-            if not self._index_ready and not self._engine.index_exists(self.index):
-                self._engine.create_index(self.index, self._mapping)
-            self._index_ready = True
-            self._engine.bulk(b"".join(pending))
-        except Exception as exc:  # the records are lost, the service is not
-            log.warning(
-                "records not stored", extra={"index": self.index, "count": len(pending), "error": repr(exc)}
-            )
+        """Returns when every record added before the call is written (or reported lost)."""
+        with self._writing:
+            with self._lock:
+                pending, self._pending = self._pending, []
+            if not pending or self._engine is None:
+                return
+            try:
+                if not self._index_ready:
+                    self._prepare_index()  # a bulk alone would make the index with guessed types
+                self._engine.bulk(b"".join(pending))
+            except Exception as exc:  # the records are lost, the service is not
+                log.warning(
+                    "records not stored",
+                    extra={"index": self.index, "count": len(pending), "error": repr(exc)},
+                )
+
+    def _prepare_index(self) -> None:
+        """Creates the index, or adds the fields this version records to one an older version made
+        (a field the mapping lacks is stored but cannot be searched)."""
+        assert self._engine is not None  # noqa: S101 - flush returns first without one
+        if self._engine.index_exists(self.index):
+            self._engine.request("PUT", f"/{self.index}/_mapping", self._mapping["mappings"])
+        else:
+            self._engine.create_index(self.index, self._mapping)
+        self._index_ready = True
 
     def close(self) -> None:
         self._stopped.set()

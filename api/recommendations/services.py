@@ -307,7 +307,8 @@ class RecommendationService:
         pays for it) and recorded as the canary's error."""
         traffic = self._canary_traffic
         assert traffic is not None  # noqa: S101 - a canary model is only loaded with traffic settings
-        variant = CANARY if traffic.assigned(canary.version, user_id or session_id) else CHAMPION
+        subject = user_id or session_id
+        variant = CANARY if traffic.assigned(canary.version, subject) else CHAMPION
         model = canary if variant == CANARY else champion
         started = time.perf_counter()
 
@@ -317,6 +318,7 @@ class RecommendationService:
                 request_id=request_id,
                 artifact=ARTIFACT,
                 canary_version=canary.version,
+                subject=subject,
                 variant=variant,
                 served_version=served.model_version if served else model.version,
                 strategy=served.strategy if served else "error",

@@ -10,7 +10,13 @@ requests recorded while that canary was live, quarry/canary.py), and the verdict
 | CTR (a click on the answer, from UBI) | lower | down by more than 10 % of the champion's, and significant |
 | add-to-cart rate (from UBI) | lower | down by more than 10 %, and significant |
 
-"Significant" is a one-sided two-proportion z-test at alpha 0.01. The watch looks every few minutes,
+"Significant" is a one-sided z-test at alpha 0.01. CTR and add-to-cart rate are tested per
+shopper: a shopper keeps their variant, so their requests are not independent, and a per-request
+test takes "which shoppers landed where" for an effect (the simulated canary of 300 shoppers that
+should pass was rolled back in 2 of 26 runs). Each variant's rate is the sum of clicked requests
+over the sum of requests; its variance comes from the spread of the shoppers' counts around it (the
+delta method for a ratio, with K/(K-1) for K shoppers). Error and zero-result rates, which the
+system decides per request, stay two-proportion tests. The watch looks every few minutes,
 and looking often finds chance differences sooner or later; so before the minimum sample a breach
 needs p < 0.001 (strong evidence, for a canary that is plainly broken), and after it p < 0.01. A rate
 difference must also exceed its margin: a significant but tiny difference is not worth a rollback.
@@ -72,6 +78,18 @@ class Guardrail(msgspec.Struct, frozen=True):
     detail: str
 
 
+class UnitSums(msgspec.Struct, frozen=True):
+    """Per-shopper sums from which a rate's clustered variance follows (n: a shopper's requests, c:
+    those clicked, a: those carted): K, the sum of n squared, of c squared, of c times n, and so on."""
+
+    units: int
+    requests_squared: float
+    clicked_squared: float
+    clicked_by_requests: float
+    carted_squared: float
+    carted_by_requests: float
+
+
 class VariantTraffic(msgspec.Struct, frozen=True):
     requests: int
     errors: int
@@ -79,6 +97,8 @@ class VariantTraffic(msgspec.Struct, frozen=True):
     p95_latency_ms: float | None
     clicked: int
     carted: int
+    by_unit: UnitSums | None = None
+    """None: per-request tests (no per-shopper counts)."""
 
 
 class CanaryReport(msgspec.Struct, frozen=True):
@@ -102,6 +122,52 @@ def worse_p_value(bad_canary: int, n_canary: int, bad_champion: int, n_champion:
     return 0.5 * math.erfc(z / math.sqrt(2))
 
 
+def rate_variance(
+    count: int,
+    requests: int,
+    units: int,
+    count_squared: float,
+    count_by_requests: float,
+    requests_squared: float,
+) -> float | None:
+    """The variance of count / requests when requests come in clusters (a shopper's): K/(K-1) times
+    the sum over clusters of (c - R n) squared, over the requests squared. None below two clusters."""
+    if units < 2 or requests == 0:
+        return None
+    rate = count / requests
+    spread = count_squared - 2 * rate * count_by_requests + rate * rate * requests_squared
+    return units / (units - 1) * max(spread, 0.0) / requests**2
+
+
+def drop_p_value(champion: tuple[int, int, float], canary: tuple[int, int, float]) -> float | None:
+    """One-sided p-value that the canary's rate is lower than the champion's, each (count,
+    requests, variance of the rate); None when the variances are both 0."""
+    error = math.sqrt(champion[2] + canary[2])
+    if error == 0:
+        return None
+    z = (champion[0] / champion[1] - canary[0] / canary[1]) / error
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def _clustered_drop(champion: VariantTraffic, canary: VariantTraffic, carted: bool) -> float | None:
+    """The per-shopper test of a drop in CTR (or add-to-cart rate); None without per-shopper sums."""
+    variances = []
+    for side in (champion, canary):
+        sums = side.by_unit
+        if sums is None:
+            return None
+        count = side.carted if carted else side.clicked
+        squared = sums.carted_squared if carted else sums.clicked_squared
+        by_requests = sums.carted_by_requests if carted else sums.clicked_by_requests
+        variance = rate_variance(
+            count, side.requests, sums.units, squared, by_requests, sums.requests_squared
+        )
+        if variance is None:
+            return None
+        variances.append((count, side.requests, variance))
+    return drop_p_value(variances[0], variances[1])
+
+
 def _rate(count: int, total: int) -> float | None:
     return count / total if total else None
 
@@ -114,12 +180,16 @@ def _rate_guardrail(
     higher_is_worse: bool,
     margin: float,
     alpha: float,
+    clustered_p: float | None = None,
 ) -> Guardrail:
     """`champion`, `canary`: (count, requests) of the thing measured. A higher rate of something
     bad is judged by an absolute margin (points), a lower rate of something good by a margin
-    relative to the champion's rate."""
+    relative to the champion's rate. `clustered_p`: the per-shopper test's p-value, used instead of
+    the per-request one when given."""
     rate_champion, rate_canary = _rate(*champion), _rate(*canary)
-    if higher_is_worse:
+    if clustered_p is not None:
+        p: float | None = clustered_p
+    elif higher_is_worse:
         p = worse_p_value(canary[0], canary[1], champion[0], champion[1])
     else:  # the bad outcome is a request without it
         p = worse_p_value(canary[1] - canary[0], canary[1], champion[1] - champion[0], champion[1])
@@ -228,33 +298,69 @@ def _answered_ids(
             return
 
 
+UnitCounts = dict[tuple[str, str | None], int]
+"""(variant, unit) -> requests; unit None for records written before records named their unit."""
+
+
+def _per_unit(engine: SearchEngine, artifact: str, version: str, request_ids: list[str] | None) -> UnitCounts:
+    """Requests per variant and shopper (of `request_ids` only, when given), a page at a time."""
+    filters: list[dict[str, Any]] = [{"term": {"artifact": artifact}}, {"term": {"canary_version": version}}]
+    if request_ids is not None:
+        filters.append({"terms": {"request_id": request_ids}})
+    counts: UnitCounts = {}
+    after: dict[str, Any] | None = None
+    while True:
+        composite: dict[str, Any] = {
+            "size": ID_CHUNK,
+            "sources": [
+                {"variant": {"terms": {"field": "variant"}}},
+                {"unit": {"terms": {"field": "unit", "missing_bucket": True}}},
+            ],
+        }
+        if after:
+            composite["after"] = after
+        found = engine.search(
+            INDEX,
+            {"size": 0, "query": {"bool": {"filter": filters}}, "aggs": {"units": {"composite": composite}}},
+        )
+        page = found.aggregations.get("units", {})
+        buckets = page.get("buckets", [])
+        for bucket in buckets:
+            key = (bucket["key"]["variant"], bucket["key"]["unit"])
+            counts[key] = counts.get(key, 0) + bucket["doc_count"]
+        after = page.get("after_key")
+        if not after or len(buckets) < ID_CHUNK:
+            return counts
+
+
 def _credited(
     sources: CanarySources, actions: tuple[str, ...], artifact: str, version: str, since: str
-) -> dict[str, int]:
-    """Per variant: how many of its recorded requests led to at least one of these events."""
-    counts: dict[str, int] = {}
+) -> UnitCounts:
+    """Per variant and shopper: how many of the recorded requests led to at least one of these events."""
+    counts: UnitCounts = {}
     if not sources.events.index_exists(sources.events_index):
         return counts
     for ids in _answered_ids(sources.events, sources.events_index, actions, since):
-        found = sources.records.search(
-            INDEX,
-            {
-                "size": 0,
-                "query": {
-                    "bool": {
-                        "filter": [
-                            {"term": {"artifact": artifact}},
-                            {"term": {"canary_version": version}},
-                            {"terms": {"request_id": ids}},
-                        ]
-                    }
-                },
-                "aggs": {"variants": {"terms": {"field": "variant", "size": 2}}},
-            },
-        )
-        for bucket in found.aggregations.get("variants", {}).get("buckets", []):
-            counts[bucket["key"]] = counts.get(bucket["key"], 0) + bucket["doc_count"]
+        for key, n in _per_unit(sources.records, artifact, version, ids).items():
+            counts[key] = counts.get(key, 0) + n
     return counts
+
+
+def unit_sums(requests: UnitCounts, clicked: UnitCounts, carted: UnitCounts, variant: str) -> UnitSums:
+    """A record without a unit (written before records named one) is a shopper of its own."""
+    units = 0
+    n_sq = c_sq = c_n = a_sq = a_n = 0.0
+    for (name, unit), n in requests.items():
+        if name != variant:
+            continue
+        c, a = clicked.get((name, unit), 0), carted.get((name, unit), 0)
+        if unit is None:  # n requests of one each: c of them clicked, a carted
+            units += n
+            n_sq, c_sq, c_n, a_sq, a_n = n_sq + n, c_sq + c, c_n + c, a_sq + a, a_n + a
+        else:
+            units += 1
+            n_sq, c_sq, c_n, a_sq, a_n = n_sq + n * n, c_sq + c * c, c_n + c * n, a_sq + a * a, a_n + a * n
+    return UnitSums(units, n_sq, c_sq, c_n, a_sq, a_n)
 
 
 def guardrails(
@@ -263,10 +369,24 @@ def guardrails(
     """`sampled`: both variants have the minimum sample (the stricter early alpha applies until then)."""
     alpha = policy.alpha if sampled else policy.early_alpha
     rates = [
-        ("error rate", champion.errors, canary.errors, True, policy.max_error_rate_increase),
-        ("zero-result rate", champion.empty, canary.empty, True, policy.max_zero_result_increase),
-        ("CTR", champion.clicked, canary.clicked, False, policy.max_ctr_drop),
-        ("add-to-cart rate", champion.carted, canary.carted, False, policy.max_add_to_cart_drop),
+        ("error rate", champion.errors, canary.errors, True, policy.max_error_rate_increase, None),
+        ("zero-result rate", champion.empty, canary.empty, True, policy.max_zero_result_increase, None),
+        (
+            "CTR",
+            champion.clicked,
+            canary.clicked,
+            False,
+            policy.max_ctr_drop,
+            _clustered_drop(champion, canary, False),
+        ),
+        (
+            "add-to-cart rate",
+            champion.carted,
+            canary.carted,
+            False,
+            policy.max_add_to_cart_drop,
+            _clustered_drop(champion, canary, True),
+        ),
     ]
     judged = [
         _rate_guardrail(
@@ -276,8 +396,9 @@ def guardrails(
             higher_is_worse=worse_up,
             margin=margin,
             alpha=alpha,
+            clustered_p=clustered,
         )
-        for name, ours, theirs, worse_up, margin in rates
+        for name, ours, theirs, worse_up, margin, clustered in rates
     ]
     return [*judged[:2], _latency(champion, canary, policy, sampled), *judged[2:]]
 
@@ -289,6 +410,7 @@ def evaluate(sources: CanarySources, artifact: str, version: str, policy: Canary
         traffic, first = _traffic(records, artifact, version)
     else:
         traffic, first = {}, None
+    requests = _per_unit(records, artifact, version, None) if first else {}
     clicked = _credited(sources, CLICK_ACTIONS, artifact, version, first) if first else {}
     carted = _credited(sources, CART_ACTIONS, artifact, version, first) if first else {}
 
@@ -299,8 +421,9 @@ def evaluate(sources: CanarySources, artifact: str, version: str, policy: Canary
             errors=seen["outcomes"].get(ERROR, 0),
             empty=seen["outcomes"].get(EMPTY, 0),
             p95_latency_ms=seen["p95"],
-            clicked=clicked.get(name, 0),
-            carted=carted.get(name, 0),
+            clicked=sum(n for (v, _), n in clicked.items() if v == name),
+            carted=sum(n for (v, _), n in carted.items() if v == name),
+            by_unit=unit_sums(requests, clicked, carted, name),
         )
 
     champion, canary = variant(CHAMPION), variant(CANARY)

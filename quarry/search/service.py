@@ -511,6 +511,7 @@ class SearchService:
             request_id=query_id,
             artifact=LTR_ARTIFACT,
             canary_version=served.canary_version,
+            subject=self._subject(request),
             variant=served.alias,
             served_version=served.served,
             strategy="ltr" if served.model is not None else FORMULA,

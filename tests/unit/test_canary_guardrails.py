@@ -3,6 +3,7 @@ hand."""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from pipelines.registry import canary
@@ -57,3 +58,42 @@ def test_errors_empty_answers_and_latency_are_judged_against_the_champion() -> N
     assert not guardrail(
         "p95 latency", traffic(10, 2, p95=10.0), traffic(10, 2, p95=40.0), sampled=False
     ).breached
+
+
+def test_the_clustered_variance_and_p_value_match_a_hand_computation() -> None:
+    # Three shoppers of 10 requests clicking 9, 8 and 1: rate 18/30 = 0.6, residuals c - 0.6 n of
+    # 3, 2 and -5, whose squares sum to 38; times K/(K-1) = 1.5, over 30^2: 0.063333.
+    assert canary.rate_variance(18, 30, 3, 81 + 64 + 1, 90 + 80 + 10, 300) == pytest.approx(
+        0.063333, abs=1e-6
+    )
+    # Against 5, 4 and 3 clicks (rate 0.4, residuals 1, 0, -1: variance 1.5 * 2 / 900): z = 0.2 /
+    # sqrt(0.066667) = 0.7746, one-sided p = 0.2193 (normal table). Per request it would be 0.061.
+    assert canary.drop_p_value((18, 30, 0.063333), (12, 30, 0.0033333)) == pytest.approx(0.2193, abs=2e-4)
+    assert canary.rate_variance(5, 10, 1, 25, 50, 100) is None  # one shopper: no spread to measure
+
+
+def shoppers(clicks: list[int], requests_each: int = 40) -> VariantTraffic:
+    """Shoppers of `requests_each` requests, clicking these many of them."""
+    n = requests_each
+    sums = canary.UnitSums(
+        len(clicks), len(clicks) * n * n, sum(c * c for c in clicks), sum(c * n for c in clicks), 0, 0
+    )
+    return VariantTraffic(len(clicks) * n, 0, 0, 10.0, sum(clicks), 0, sums)
+
+
+def test_ctr_is_judged_per_shopper_so_who_landed_where_is_no_breach() -> None:
+    """Champion: five heavy clickers (36 of 40) and five light ones (20 of 40), CTR 70 %. Canary: two
+    heavy and eight light, 58 %. Per request that is p = 0.0002 (a breach); per shopper the spread
+    between shoppers explains it: variances 10/9 * 640 / 400^2 and 10/9 * 409.6 / 400^2, z = 1.406,
+    p = 0.080."""
+    champion, candidate = shoppers([36] * 5 + [20] * 5), shoppers([36] * 2 + [20] * 8)
+    rail = guardrail("CTR", champion, candidate)
+    assert rail.p_value == pytest.approx(0.080, abs=1e-3) and not rail.breached
+    per_request = guardrail(
+        "CTR",
+        msgspec.structs.replace(champion, by_unit=None),
+        msgspec.structs.replace(candidate, by_unit=None),
+    )
+    assert per_request.breached and per_request.p_value < 0.001
+    # Every shopper of the canary clicking less is a breach per shopper too.
+    assert guardrail("CTR", champion, shoppers([30] * 2 + [14] * 8)).breached

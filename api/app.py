@@ -308,7 +308,10 @@ def create_app(
         )
         app.state.suggest_service = SuggestService(model_store, settings.artifact_reload_interval_s)
         app.state.user_privacy = UserPrivacyService(
-            pseudonyms, privacy_registry, consent_view, UserData(analytics, kv, model_store, privacy_registry)
+            pseudonyms,
+            privacy_registry,
+            consent_view,
+            UserData(analytics, kv, model_store, privacy_registry, canary_engine=search_engine),
         )
         forget_dead_workers()
         initialize_series(

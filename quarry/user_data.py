@@ -28,6 +28,8 @@ import msgspec
 from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import SearchEngine, SearchEngineError
+from quarry.canary import INDEX as CANARY_INDEX
+from quarry.canary import unit_of
 from quarry.privacy import Consent, UserPrivacy
 from quarry.privacy_registry import PrivacyRegistry
 from quarry.recommendation_log import INDEX as RECOMMENDATION_LOG
@@ -102,7 +104,10 @@ class UserData:
         queries_index: str = UBI_QUERIES,
         settle_s: float = 1.0,
         recommendations_index: str = RECOMMENDATION_LOG,
+        canary_engine: SearchEngine | None = None,
     ) -> None:
+        """`canary_engine`: where the canary's request records are (the search cluster)."""
+        self._canary_engine = canary_engine
         self._settle_s = settle_s
         self._engine = ubi_engine
         self._kv = kv
@@ -256,6 +261,20 @@ class UserData:
             redacted += 1
         return redacted, republished
 
+    def _canary_records(self, user: str, linked: Linked) -> int:
+        """Canary records name the shopper only as a unit hashed with each canary's version (user,
+        else session, as assigned): every version's units of the user and their sessions."""
+        engine = self._canary_engine
+        if engine is None or not engine.index_exists(CANARY_INDEX):
+            return 0
+        found = engine.search(
+            CANARY_INDEX,
+            {"size": 0, "aggs": {"versions": {"terms": {"field": "canary_version", "size": 10_000}}}},
+        )
+        versions = [b["key"] for b in found.aggregations.get("versions", {}).get("buckets", [])]
+        units = [unit_of(v, subject) for v in versions for subject in (user, *linked.sessions)]
+        return delete_by_query(engine, CANARY_INDEX, {"terms": {"unit": units}}) if units else 0
+
     def erase(self, user: str, now: dt.datetime) -> ErasureReceipt:
         stores: list[StoreReceipt] = []
 
@@ -283,6 +302,10 @@ class UserData:
         step(self._events, lambda: records(self._events, detail))
         step(self._queries, lambda: records(self._queries))
         step(self._recommendations, lambda: records(self._recommendations))
+        step(
+            CANARY_INDEX,
+            lambda: StoreReceipt(CANARY_INDEX, self._canary_records(user, linked), "by hashed unit"),
+        )
         step(
             "redis",
             lambda: StoreReceipt("redis", self._redis(user, linked), "features, sessions, cached pages"),

@@ -25,6 +25,8 @@ from litestar.testing import TestClient
 
 from pipelines.recommend.train import Interaction, load_interactions, serving_files, to_matrix
 from quarry.adapters.artifact_store import LocalArtifactStore
+from quarry.canary import INDEX as CANARY_INDEX
+from quarry.canary import CanaryTraffic
 from quarry.privacy import KEY_FILE, Consent, ConsentView, privacy_index
 from quarry.privacy_registry import ConsentRefresher, PrivacyRegistry
 from quarry.recommendation_log import INDEX as RECOMMENDATION_LOG
@@ -280,6 +282,22 @@ def test_export_then_erasure_leaves_nothing_of_the_user_in_any_store(
     shop.app.state.recommendation_service.flush_records()
     flush_queries(shop, engine)
     assert count(engine, RECOMMENDATION_LOG, {"user_id": gone.pseudonym}) == 1
+    canary_version, canary_traffic = f"v-{uuid.uuid4().hex[:8]}", CanaryTraffic(engine, share=0.5)
+    for n, subject in enumerate((gone.pseudonym, gone.session, kept.pseudonym)):
+        canary_traffic.record(
+            request_id=f"{canary_version}-{n}",
+            artifact="als",
+            canary_version=canary_version,
+            subject=subject,
+            variant="champion",
+            served_version="v0",
+            strategy="collaborative",
+            outcome="ok",
+            results=5,
+            latency_s=0.01,
+        )
+    canary_traffic.close()
+    engine.refresh(CANARY_INDEX)
     assert redis_client.exists(f"session:{gone.session}:recent")
     assert list(redis_client.scan_iter(match=f"search:*:{gone.pseudonym}*"))
 
@@ -304,6 +322,11 @@ def test_export_then_erasure_leaves_nothing_of_the_user_in_any_store(
     removed = {s["store"]: s["removed"] for s in receipt["stores"]}
     assert removed[UBI_EVENTS] == 3 and removed[UBI_QUERIES] == 1 and removed[RECOMMENDATION_LOG] == 1
     assert removed["redis"] >= 3 and removed["artifacts/als"] == 2
+    assert removed[CANARY_INDEX] == 2
+    engine.refresh(CANARY_INDEX)
+    assert [r["request_id"] for r in sources(engine, CANARY_INDEX, {"canary_version": canary_version})] == [
+        f"{canary_version}-2"
+    ]  # the other shopper's record stays
 
     # every store, searched afterwards
     assert count(engine, UBI_EVENTS, {"user_id": gone.pseudonym}) == 0

@@ -25,8 +25,9 @@ def markdown(result: ExperimentReport, plot: str | None) -> list[str]:
         f"# Experiment `{result.experiment}` ({result.measured_at})",
         "",
         f"Unit: {result.unit}. Primary metric: `{result.primary_metric}`. Exposures from "
-        f"{result.first_exposure or '-'} to {result.last_exposure or '-'} (UBI query records carrying the "
-        "experiment; events joined by `query_id`).",
+        f"{result.first_exposure or '-'} to {result.last_exposure or '-'} (the records carrying the "
+        "experiment: UBI query records for searches, `quarry-recommendations` answer records for "
+        "recommendations; events joined by `query_id`).",
         "",
         "| variant | share | units | searches | zero-result searches | revenue | p95 latency (ms) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",

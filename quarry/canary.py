@@ -9,9 +9,11 @@ its guardrails are judged on (docs/model-lifecycle.md#canary).
   `quarry-canary` with its variant, latency, outcome and result count, for canary and champion
   traffic alike: the guardrails compare the two over the same window. The request id is the one the
   response carries; a frontend sends it as the `query_id` of its UBI events, which is how clicks and
-  add-to-carts are credited to a variant. `unit` is the shopper, hashed with the canary's version
-  (not joinable across canaries or to the shopper): the guardrails group requests by it, because
-  one shopper's requests are not independent (pipelines/registry/canary.py).
+  add-to-carts are credited to a variant. `unit` is the shopper, hashed with the canary's version:
+  the guardrails group requests by it, because one shopper's requests are not independent
+  (pipelines/registry/canary.py). It is pseudonymous, not anonymous: whoever has the pseudonym and
+  the version can recompute it (which is how an erasure finds the records). A shopper who opted
+  out of tracking is recorded as a unit of their own request.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from quarry.index_batches import IndexBatches
 from quarry.metrics import CANARY_REQUESTS
 
 INDEX = "quarry-canary"
+FLUSH_S = 0.25
 MAPPING: dict[str, Any] = {
     "settings": {"index": {"number_of_shards": 1, "number_of_replicas": 0}},
     "mappings": {
@@ -66,7 +69,9 @@ class CanaryTraffic:
 
     def __init__(self, engine: SearchEngine | None, share: float) -> None:
         self.share = share
-        self._records = IndexBatches(engine, INDEX, MAPPING)
+        # Written within a quarter second, as the answer records: an erasure waits about a second for
+        # what the workers still hold before it deletes the shopper's units (quarry/user_data.py).
+        self._records = IndexBatches(engine, INDEX, MAPPING, after_s=FLUSH_S)
 
     def assigned(self, canary_version: str, subject: str | None) -> bool:
         return subject is not None and self.share > 0 and bucket(canary_version, subject) < self.share

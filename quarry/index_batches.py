@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from quarry.adapters.search_engine import SearchEngine, index_action
+from quarry.adapters.search_engine import SearchEngine, SearchEngineError, index_action
 from quarry.records import delete_by_query
 
 log = logging.getLogger("quarry.index_batches")
@@ -56,8 +56,8 @@ class IndexBatches:
             if self._timer is None:  # started on first use: a process that records nothing has no thread
                 self._timer = threading.Thread(target=self._tick, name=f"batches-{self.index}", daemon=True)
                 self._timer.start()
-        if due:
-            self.flush()
+        if due:  # never wait on a request thread: a write under way (or the timer) takes the rest
+            self._write(block=False)
 
     def _tick(self) -> None:
         while not self._stopped.wait(self._after_s):
@@ -65,7 +65,12 @@ class IndexBatches:
 
     def flush(self) -> None:
         """Returns when every record added before the call is written (or reported lost)."""
-        with self._writing:
+        self._write(block=True)
+
+    def _write(self, block: bool) -> None:
+        if not self._writing.acquire(blocking=block):
+            return
+        try:
             with self._lock:
                 pending, self._pending = self._pending, []
             if not pending or self._engine is None:
@@ -79,15 +84,20 @@ class IndexBatches:
                     "records not stored",
                     extra={"index": self.index, "count": len(pending), "error": repr(exc)},
                 )
+        finally:
+            self._writing.release()
 
     def _prepare_index(self) -> None:
         """Creates the index, or adds the fields this version records to one an older version made
         (a field the mapping lacks is stored but cannot be searched)."""
         assert self._engine is not None  # noqa: S101 - flush returns first without one
-        if self._engine.index_exists(self.index):
-            self._engine.request("PUT", f"/{self.index}/_mapping", self._mapping["mappings"])
+        if not self._engine.index_exists(self.index):
+            self._engine.create_index(self.index, self._mapping)  # failing, nothing is written
         else:
-            self._engine.create_index(self.index, self._mapping)
+            try:
+                self._engine.request("PUT", f"/{self.index}/_mapping", self._mapping["mappings"])
+            except SearchEngineError as exc:  # the records are still stored, the new fields unsearchable
+                log.warning("records mapping not updated", extra={"index": self.index, "error": repr(exc)})
         self._index_ready = True
 
     def close(self) -> None:

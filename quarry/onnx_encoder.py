@@ -83,10 +83,18 @@ class FastTokenizer:
     def __init__(self, files: dict[str, bytes]) -> None:
         from tokenizers import Tokenizer
 
-        config = json.loads(files.get("tokenizer_config.json", b"{}"))
-        pad = config.get("pad_token") or "[PAD]"
-        pad = pad["content"] if isinstance(pad, dict) else str(pad)
-        self._tokenizer = Tokenizer.from_str(files["tokenizer.json"].decode())
+        try:
+            # Newer exports name the padding token in tokenizer_config.json, older ones in
+            # special_tokens_map.json.
+            named = {
+                **json.loads(files.get("special_tokens_map.json", b"{}")),
+                **json.loads(files.get("tokenizer_config.json", b"{}")),
+            }
+            pad = named.get("pad_token") or "[PAD]"
+            pad = str(pad["content"]) if isinstance(pad, dict) else str(pad)
+            self._tokenizer = Tokenizer.from_str(files["tokenizer.json"].decode())
+        except Exception as exc:  # json, a missing file, or the tokenizers library's own errors
+            raise EmbeddingModelUnavailableError(f"the shipped tokenizer is unusable: {exc}") from exc
         pad_id = self._tokenizer.token_to_id(pad)
         if pad_id is None:
             raise EmbeddingModelUnavailableError(f"the shipped tokenizer has no padding token {pad!r}")
@@ -232,9 +240,16 @@ def publish_onnx_encoder(
     encoder on a sample, publish."""
     fp32 = fp32_model if fp32_model is not None else export_onnx(reference.model_name)
     model_bytes = fp32 if precision == "fp32" else quantize_int8(fp32)
-    candidate = OnnxEncoder(reference.model_name, model_bytes, reference.model_version, precision)
+    tokenizer = _tokenizer_files(_tokenizer(reference.model_name))
+    # Checked as it is served: with the shipped tokenizer files, not the model's own tokenizer.
+    candidate = OnnxEncoder(
+        reference.model_name,
+        model_bytes,
+        reference.model_version,
+        precision,
+        tokenizer=_tokenizer_from(tokenizer),
+    )
     agreement = np.sum(candidate.encode(AGREEMENT_SAMPLE) * reference.encode(AGREEMENT_SAMPLE), axis=1)
-    tokenizer = _tokenizer_files(candidate.tokenizer)
     metadata = {
         "model": reference.model_name,
         "model_version": reference.model_version,

@@ -87,6 +87,9 @@ class UserExport(msgspec.Struct, frozen=True):
     """The personal recommendation answers recorded for the user (quarry/recommendation_log.py)."""
 
 
+UNITS_PER_DELETE = 10_000
+
+
 class Linked(msgspec.Struct, frozen=True):
     sessions: list[str]
     clients: list[str]
@@ -267,13 +270,19 @@ class UserData:
         engine = self._canary_engine
         if engine is None or not engine.index_exists(CANARY_INDEX):
             return 0
+        engine.refresh(CANARY_INDEX)  # the erasure's settling wait covers the canary's batches too
         found = engine.search(
             CANARY_INDEX,
             {"size": 0, "aggs": {"versions": {"terms": {"field": "canary_version", "size": 10_000}}}},
         )
         versions = [b["key"] for b in found.aggregations.get("versions", {}).get("buckets", [])]
         units = [unit_of(v, subject) for v in versions for subject in (user, *linked.sessions)]
-        return delete_by_query(engine, CANARY_INDEX, {"terms": {"unit": units}}) if units else 0
+        return sum(  # a terms query takes at most 65,536 values
+            delete_by_query(
+                engine, CANARY_INDEX, {"terms": {"unit": units[start : start + UNITS_PER_DELETE]}}
+            )
+            for start in range(0, len(units), UNITS_PER_DELETE)
+        )
 
     def erase(self, user: str, now: dt.datetime) -> ErasureReceipt:
         stores: list[StoreReceipt] = []

@@ -199,7 +199,7 @@ class RecommendationService:
             if exposure is not None:
                 response = self._in_experiment(exposure, request_id, user_id, k, category, session_id)
             else:
-                response = self._served(request_id, user_id, k, category, session_id)
+                response = self._served(request_id, user_id, k, category, session_id, track)
             if self._records is not None:
                 self._records.record(
                     request_id=request_id,
@@ -219,7 +219,13 @@ class RecommendationService:
             return _counted(response)
 
     def _served(
-        self, request_id: str, user_id: str | None, k: int, category: str | None, session_id: str | None
+        self,
+        request_id: str,
+        user_id: str | None,
+        k: int,
+        category: str | None,
+        session_id: str | None,
+        track: bool,
     ) -> RecommendationsResponse:
         """Outside experiments: the champion, or the canary for its share, with the shadow sampled."""
         champion = self._current()
@@ -232,7 +238,7 @@ class RecommendationService:
             )
             self._maybe_shadow(response, user_id, k, category, session_id)
             return response
-        return self._canary_window(champion, canary, request_id, user_id, k, category, session_id)
+        return self._canary_window(champion, canary, request_id, user_id, k, category, session_id, track)
 
     def _in_experiment(
         self,
@@ -301,10 +307,12 @@ class RecommendationService:
         k: int,
         category: str | None,
         session_id: str | None,
+        track: bool,
     ) -> RecommendationsResponse:
         """A request while a canary is live: served by the variant the shopper is assigned to, and
-        recorded either way. A canary that fails is answered by the champion (the shopper never
-        pays for it) and recorded as the canary's error."""
+        recorded either way (without the shopper's unit when they opted out of tracking). A canary
+        that fails is answered by the champion (the shopper never pays for it) and recorded as the
+        canary's error."""
         traffic = self._canary_traffic
         assert traffic is not None  # noqa: S101 - a canary model is only loaded with traffic settings
         subject = user_id or session_id
@@ -318,7 +326,7 @@ class RecommendationService:
                 request_id=request_id,
                 artifact=ARTIFACT,
                 canary_version=canary.version,
-                subject=subject,
+                subject=subject if track else None,
                 variant=variant,
                 served_version=served.model_version if served else model.version,
                 strategy=served.strategy if served else "error",

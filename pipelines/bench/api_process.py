@@ -50,8 +50,8 @@ def launch_api(cache_ttl_s: int, **extra_env: str) -> tuple[subprocess.Popen[byt
             [sys.executable, "-m", "api"],
             cwd=PROJECT_ROOT,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=sink,
+            stdout=sink,  # the service logs JSON lines to stdout
+            stderr=subprocess.STDOUT,
         )
     return process, port
 

@@ -83,6 +83,8 @@ class UnitSums(msgspec.Struct, frozen=True):
     those clicked, a: those carted): K, the sum of n squared, of c squared, of c times n, and so on."""
 
     units: int
+    requests: int
+    """Counted with the units (the variant's `requests` come from another query, a moment apart)."""
     requests_squared: float
     clicked_squared: float
     clicked_by_requests: float
@@ -150,7 +152,8 @@ def drop_p_value(champion: tuple[int, int, float], canary: tuple[int, int, float
 
 
 def _clustered_drop(champion: VariantTraffic, canary: VariantTraffic, carted: bool) -> float | None:
-    """The per-shopper test of a drop in CTR (or add-to-cart rate); None without per-shopper sums."""
+    """The per-shopper test of a drop in CTR (or add-to-cart rate); None without per-shopper sums
+    (the per-request test then judges). Fewer than two shoppers on a side is no evidence (p = 1)."""
     variances = []
     for side in (champion, canary):
         sums = side.by_unit
@@ -160,12 +163,13 @@ def _clustered_drop(champion: VariantTraffic, canary: VariantTraffic, carted: bo
         squared = sums.carted_squared if carted else sums.clicked_squared
         by_requests = sums.carted_by_requests if carted else sums.clicked_by_requests
         variance = rate_variance(
-            count, side.requests, sums.units, squared, by_requests, sums.requests_squared
+            count, sums.requests, sums.units, squared, by_requests, sums.requests_squared
         )
         if variance is None:
-            return None
-        variances.append((count, side.requests, variance))
-    return drop_p_value(variances[0], variances[1])
+            return 1.0
+        variances.append((count, sums.requests, variance))
+    p = drop_p_value(variances[0], variances[1])
+    return 1.0 if p is None else p
 
 
 def _rate(count: int, total: int) -> float | None:
@@ -348,19 +352,20 @@ def _credited(
 
 def unit_sums(requests: UnitCounts, clicked: UnitCounts, carted: UnitCounts, variant: str) -> UnitSums:
     """A record without a unit (written before records named one) is a shopper of its own."""
-    units = 0
+    units = total = 0
     n_sq = c_sq = c_n = a_sq = a_n = 0.0
     for (name, unit), n in requests.items():
         if name != variant:
             continue
         c, a = clicked.get((name, unit), 0), carted.get((name, unit), 0)
+        total += n
         if unit is None:  # n requests of one each: c of them clicked, a carted
             units += n
             n_sq, c_sq, c_n, a_sq, a_n = n_sq + n, c_sq + c, c_n + c, a_sq + a, a_n + a
         else:
             units += 1
             n_sq, c_sq, c_n, a_sq, a_n = n_sq + n * n, c_sq + c * c, c_n + c * n, a_sq + a * a, a_n + a * n
-    return UnitSums(units, n_sq, c_sq, c_n, a_sq, a_n)
+    return UnitSums(units, total, n_sq, c_sq, c_n, a_sq, a_n)
 
 
 def guardrails(
@@ -410,9 +415,10 @@ def evaluate(sources: CanarySources, artifact: str, version: str, policy: Canary
         traffic, first = _traffic(records, artifact, version)
     else:
         traffic, first = {}, None
-    requests = _per_unit(records, artifact, version, None) if first else {}
     clicked = _credited(sources, CLICK_ACTIONS, artifact, version, first) if first else {}
     carted = _credited(sources, CART_ACTIONS, artifact, version, first) if first else {}
+    # After the credited requests: records only arrive, so no shopper has more clicked than asked.
+    requests = _per_unit(records, artifact, version, None) if first else {}
 
     def variant(name: str) -> VariantTraffic:
         seen = traffic.get(name, {"requests": 0, "outcomes": {}, "p95": None})

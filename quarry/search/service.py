@@ -511,7 +511,7 @@ class SearchService:
             request_id=query_id,
             artifact=LTR_ARTIFACT,
             canary_version=served.canary_version,
-            subject=self._subject(request),
+            subject=self._subject(request) if request.track else None,  # opted out: a unit of its own
             variant=served.alias,
             served_version=served.served,
             strategy="ltr" if served.model is not None else FORMULA,

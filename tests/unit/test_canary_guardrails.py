@@ -75,9 +75,8 @@ def test_the_clustered_variance_and_p_value_match_a_hand_computation() -> None:
 def shoppers(clicks: list[int], requests_each: int = 40) -> VariantTraffic:
     """Shoppers of `requests_each` requests, clicking these many of them."""
     n = requests_each
-    sums = canary.UnitSums(
-        len(clicks), len(clicks) * n * n, sum(c * c for c in clicks), sum(c * n for c in clicks), 0, 0
-    )
+    k = len(clicks)
+    sums = canary.UnitSums(k, k * n, k * n * n, sum(c * c for c in clicks), sum(c * n for c in clicks), 0, 0)
     return VariantTraffic(len(clicks) * n, 0, 0, 10.0, sum(clicks), 0, sums)
 
 
@@ -97,3 +96,9 @@ def test_ctr_is_judged_per_shopper_so_who_landed_where_is_no_breach() -> None:
     assert per_request.breached and per_request.p_value < 0.001
     # Every shopper of the canary clicking less is a breach per shopper too.
     assert guardrail("CTR", champion, shoppers([30] * 2 + [14] * 8)).breached
+
+
+def test_one_shopper_a_side_is_no_evidence_of_a_drop() -> None:
+    """Per shopper, one shopper has no spread to measure: not a breach, however their rates differ
+    (per request, 40 requests a side would have been "significant")."""
+    assert not guardrail("CTR", shoppers([36]), shoppers([10])).breached

@@ -316,35 +316,35 @@ def stale_precisions(
     return stale
 
 
-def _onnx_export(settings: Settings, store: ArtifactStore, choice: str) -> Encoder:
-    """The model store's ONNX export for a setting's value ("onnx-int8" or "onnx-fp32"), one thread:
-    the API's workers already use every core."""
-    precision: Precision = "int8" if choice == "onnx-int8" else "fp32"
-    return load_onnx_encoder(
-        store, settings.embedding_model, precision, threads=1, cache_dir=settings.cache_dir
-    )
+def _precision(choice: str) -> Precision:
+    """A setting's value ("onnx-int8" or "onnx-fp32") as the export's precision."""
+    return "int8" if choice == "onnx-int8" else "fp32"
+
+
+def _export_or_torch(
+    settings: Settings, store: ArtifactStore, model: str, precision: Precision, role: Role
+) -> Encoder:
+    """The model store's export of `model`, one thread (the API's workers already use every core);
+    the torch model when the export is not available (slower, same vectors)."""
+    try:
+        return load_onnx_encoder(store, model, precision, threads=1, cache_dir=settings.cache_dir, role=role)
+    except EmbeddingModelUnavailableError as exc:
+        log.warning("ONNX encoder unavailable; encoding with torch", extra={"role": role, "error": str(exc)})
+    return SentenceTransformerEncoder(model, threads=1, cache_dir=settings.cache_dir)
 
 
 def load_query_encoder(settings: Settings, store: ArtifactStore) -> Encoder:
-    """The configured query encoder (QUARRY_QUERY_ENCODER); the torch model when its ONNX export is not
-    available (slower, same vectors)."""
-    if settings.query_encoder != "torch":
-        try:
-            return _onnx_export(settings, store, settings.query_encoder)
-        except EmbeddingModelUnavailableError as exc:
-            log.warning("ONNX query encoder unavailable; encoding with torch", extra={"error": str(exc)})
-    return SentenceTransformerEncoder(settings.embedding_model, threads=1, cache_dir=settings.cache_dir)
+    """The configured query encoder (QUARRY_QUERY_ENCODER)."""
+    if settings.query_encoder == "torch":
+        return SentenceTransformerEncoder(settings.embedding_model, threads=1, cache_dir=settings.cache_dir)
+    return _export_or_torch(
+        settings, store, settings.embedding_model, _precision(settings.query_encoder), "query"
+    )
 
 
 def load_router_encoder(settings: Settings, store: ArtifactStore) -> Encoder:
-    """The category router's model (QUARRY_CATEGORY_ROUTER_MODEL) from its fp32 export; the torch
-    model when the export is not in the store (slower to start and to encode, same vectors)."""
-    model = settings.category_router_model
-    try:
-        return load_onnx_encoder(store, model, "fp32", threads=1, cache_dir=settings.cache_dir, role="router")
-    except EmbeddingModelUnavailableError as exc:
-        log.warning("ONNX router encoder unavailable; encoding with torch", extra={"error": str(exc)})
-    return SentenceTransformerEncoder(model, threads=1, cache_dir=settings.cache_dir)
+    """The category router's model (QUARRY_CATEGORY_ROUTER_MODEL) from its fp32 export."""
+    return _export_or_torch(settings, store, settings.category_router_model, "fp32", "router")
 
 
 def load_meaning_encoder(settings: Settings, store: ArtifactStore) -> Encoder | None:
@@ -354,7 +354,13 @@ def load_meaning_encoder(settings: Settings, store: ArtifactStore) -> Encoder | 
     if settings.spelling_meaning_encoder == "off":
         return None
     try:
-        return _onnx_export(settings, store, settings.spelling_meaning_encoder)
+        return load_onnx_encoder(
+            store,
+            settings.embedding_model,
+            _precision(settings.spelling_meaning_encoder),
+            threads=1,
+            cache_dir=settings.cache_dir,
+        )
     except EmbeddingModelUnavailableError as exc:
         log.warning("spelling meaning encoder unavailable: pair counts only", extra={"error": str(exc)})
         return None

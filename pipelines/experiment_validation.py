@@ -126,7 +126,13 @@ Traffic = Callable[[str], int]
 def serve(settings: Any, folder: Path, traffic: Traffic) -> int:
     """Run the traffic against an API process that loads the run's definitions, then stop it (which
     writes the answer records it still holds)."""
-    process, port = launch_api(cache_ttl_s=60, QUARRY_EXPERIMENTS_DIR=str(folder))
+    process, port = launch_api(
+        cache_ttl_s=60,
+        QUARRY_EXPERIMENTS_DIR=str(folder),
+        # the catalog and artifacts the caller's settings name, which need not be the environment's
+        QUARRY_PRODUCTS_ALIAS=settings.products_alias,
+        QUARRY_ARTIFACTS_DIR=str(settings.artifacts_dir),
+    )
     try:
         wait_ready(process, port)
         base = msgspec.structs.replace(settings, api_port=port).api_base_url

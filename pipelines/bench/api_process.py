@@ -75,12 +75,15 @@ def wait_ready(process: subprocess.Popen[bytes], port: int) -> None:
     dictionary and the LTR model before it answers: about 20 s for two workers on two idle cores,
     minutes when the machine is busy."""
     deadline = time.monotonic() + API_START_TIMEOUT_S
+    answer = "no answer"  # an API that answers 503 (no products alias, say) is up but never ready
     while time.monotonic() < deadline and process.poll() is None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
         try:
             connection.request("GET", "/health/ready")
-            if connection.getresponse().status == 200:
+            response = connection.getresponse()
+            if response.status == 200:
                 return
+            answer = f"{response.status}: {response.read(2000).decode(errors='replace')}"
         except OSError:
             pass
         finally:
@@ -90,7 +93,9 @@ def wait_ready(process: subprocess.Popen[bytes], port: int) -> None:
     if code is None:
         process.terminate()
     reason = (
-        f"exited with status {code}" if code is not None else f"was not ready in {API_START_TIMEOUT_S:.0f} s"
+        f"exited with status {code}"
+        if code is not None
+        else f"was not ready in {API_START_TIMEOUT_S:.0f} s (last /health/ready: {answer})"
     )
     raise RuntimeError(f"the API {reason}; {log_file(port)} ends:\n{log_tail(port)}")
 

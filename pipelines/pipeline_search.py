@@ -4,8 +4,8 @@ the golden queries (`make eval`, the registry's golden gate)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Protocol
 
 from pipelines import evaluation
 from quarry.adapters.artifact_store import ArtifactStore
@@ -18,8 +18,12 @@ if TYPE_CHECKING:
 
 EVAL_USER = SYNTHETIC_USER_PREFIX + "eval"  # excluded from suggestions and cache warm-up
 
-# A search system of the evaluation: for a ranking configuration (None: the live one), a search.
-PipelineSystem = Callable[["RankingConfig | None"], evaluation.SearchFunction]
+
+class PipelineSystem(Protocol):
+    """A search system of the evaluation: for a ranking configuration (None: the live one), a search
+    that returns the first `size` results (the page `make eval` scores, or a whole window)."""
+
+    def __call__(self, ranking: RankingConfig | None = None, size: int = K) -> evaluation.SearchFunction: ...
 
 
 @contextlib.contextmanager
@@ -36,14 +40,14 @@ def pipeline_search(settings: Settings, artifacts: ArtifactStore | None = None) 
         live = service.ranking
         shopper = service.privacy.shopper(EVAL_USER, None)
 
-        def system(ranking: RankingConfig | None = None) -> evaluation.SearchFunction:
+        def system(ranking: RankingConfig | None = None, size: int = K) -> evaluation.SearchFunction:
             source: RankingSource = live if ranking is None else StaticRankingConfig(ranking)
 
             def search(query: str) -> tuple[list[str], int]:
                 service.ranking = source
                 request = SearchRequest(
                     q=query,
-                    size=K,
+                    size=size,
                     user_id=shopper.user,
                     personalize=shopper.consent.personalization,
                     track=shopper.consent.tracking,

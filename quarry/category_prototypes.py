@@ -117,6 +117,21 @@ def category_adjusted(
     return out
 
 
+def relative_fit(fit: Mapping[str, float]) -> dict[str, float]:
+    """Each category's fit as exp(-shortfall / spread), as `window_shares` weighs them: 1 for the
+    best-fitting category, falling with the shortfall measured in the spread (standard deviation) of
+    the query's fit over all categories. Raw cosines sit at different levels for different queries;
+    this reads the same for all, so a model can learn from it (the LTR feature `category_fit`)."""
+    if not fit:
+        return {}
+    values = np.fromiter(fit.values(), dtype=np.float64, count=len(fit))
+    best, spread = float(values.max()), float(values.std())
+    if spread <= 0:
+        return dict.fromkeys(fit, 1.0)
+    relative = np.exp((values - best) / spread)
+    return dict(zip(fit, (float(x) for x in relative), strict=True))
+
+
 def window_shares(fit: Mapping[str, float], searched: Sequence[str], total: int) -> dict[str, int]:
     """How many of a descriptive query's `total` window places each of the `searched` categories gets:
     shares fall off as exp(-shortfall / spread), the shortfall from the best-fitting category measured
@@ -126,10 +141,9 @@ def window_shares(fit: Mapping[str, float], searched: Sequence[str], total: int)
     search over all of them gives every place to the category whose texts share the query's words."""
     if not searched or total <= 0:
         return {}
-    values = np.asarray(list(fit.values()), dtype=np.float64)
-    spread = float(values.std()) if len(values) > 1 else 0.0
-    best = max(fit[path] for path in searched)
-    weights = {path: float(np.exp(-(best - fit[path]) / spread)) if spread > 0 else 1.0 for path in searched}
+    relative = relative_fit(fit)
+    best = max(relative[path] for path in searched)  # the searched are the best-fitting categories
+    weights = {path: relative[path] / best for path in searched}
     norm = sum(weights.values())
     # Largest remainders: the shares add up to `total` (when it allows one place each).
     exact = {path: max(1.0, total * weight / norm) for path, weight in weights.items()}

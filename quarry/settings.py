@@ -334,7 +334,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     canary_share: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.05
     """Share of shoppers (sticky, by hashed user or session id) served by the registry's canary version."""
 
-    ltr_featureset: str = "quarry_products_v2"
+    ltr_featureset: str = "quarry_products_v3"
     """LTR feature set (ltr_models/featuresets/<name>.json) the service logs and ranks with."""
 
     ltr_rescore: bool = True

@@ -51,6 +51,7 @@ def rescore_query(featureset: FeatureSet, model_name: str) -> dict[str, Any]:
         "category_medians": {},
         "fused_relevance": {},
         "formula_scores": {},
+        "category_fit": {},
     }
     missing = sorted(set(featureset.params) - set(params))
     if missing:

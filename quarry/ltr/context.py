@@ -44,4 +44,15 @@ def feature_context(
         category_medians=category_medians,
         fused_relevance={r.hit.id: r.relevance.fused for r in ranked or []},
         formula_scores={r.hit.id: r.score for r in ranked or []},
+        category_fit=_category_fit(semantic, ranked or []),
     )
+
+
+def _category_fit(semantic: SemanticCandidates | None, ranked: list[RankedHit]) -> dict[str, float]:
+    """The fit of each window product's category to the query, by product id (a category without a
+    prototype: left out, so 0)."""
+    fit = semantic.category_fit if semantic is not None else None
+    if not fit:
+        return {}
+    paths = ((r.hit.id, str(r.hit.source.get("category_path") or "")) for r in ranked)
+    return {pid: fit[path] for pid, path in paths if path in fit}

@@ -58,6 +58,9 @@ class FeatureContext(msgspec.Struct, frozen=True):
     """The keyword and semantic relevance fused as the formula's text term, by product id."""
     formula_scores: dict[str, float] = {}
     """The Phase-1 formula's final score, by product id: what the model improves on."""
+    category_fit: dict[str, float] = {}
+    """How well the product's category fits the query (quarry/category_prototypes.relative_fit), by
+    product id: 1 for the best-fitting category."""
 
     def params(self) -> dict[str, Any]:
         built: dict[str, Any] = msgspec.to_builtins(self)
@@ -142,6 +145,7 @@ SCRIPTED: dict[str, Callable[[ProductValues, FeatureContext], float]] = {
     "semantic_reciprocal_rank": _by_product("semantic_ranks"),
     "fused_relevance": _by_product("fused_relevance"),
     FORMULA_FEATURE: _by_product("formula_scores"),
+    "category_fit": _by_product("category_fit"),
 }
 
 

@@ -23,10 +23,12 @@ from typing import Any, Literal
 
 import msgspec
 
-from quarry.settings import PROJECT_ROOT
+from quarry.settings import PROJECT_ROOT, Settings
 
 FEATURESET_DIR = PROJECT_ROOT / "ltr_models" / "featuresets"
-DEFAULT_FEATURESET = "quarry_products_v2"
+DEFAULT_FEATURESET: str = next(
+    f.default for f in msgspec.structs.fields(Settings) if f.name == "ltr_featureset"
+)
 
 
 class FeatureDefinition(msgspec.Struct, frozen=True):

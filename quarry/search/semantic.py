@@ -20,7 +20,13 @@ from quarry.adapters.artifact_store import ArtifactStore
 from quarry.adapters.cache import CacheError, KeyValueStore
 from quarry.adapters.search_engine import Hit, SearchEngine, SearchEngineError
 from quarry.adapters.search_engine import SearchResponse as EngineResponse
-from quarry.category_prototypes import CategoryPrototypes, CategoryRouter, category_adjusted, window_shares
+from quarry.category_prototypes import (
+    CategoryPrototypes,
+    CategoryRouter,
+    category_adjusted,
+    relative_fit,
+    window_shares,
+)
 from quarry.embeddings import EmbeddingModelUnavailableError, Encoder, Vectors
 from quarry.hot_artifact import HotArtifact
 from quarry.lru import Lru
@@ -158,6 +164,9 @@ class SemanticCandidates(msgspec.Struct):
     # shortfall from the best-fitting one (quarry/category_prototypes.py); None: the cosine itself.
     relevance: dict[str, float] | None = None
     categories: list[str] | None = None  # the best-fitting categories searched, when they were
+    # How well the query fits each category by the catalog model's prototypes (`relative_fit`, by
+    # category path): the LTR feature `category_fit`, for every query, descriptive or not.
+    category_fit: dict[str, float] | None = None
 
 
 # Lucene's cosinesimil score is (1 + cosine) / 2.
@@ -266,6 +275,7 @@ class SemanticRetriever:
         fit: dict[str, float] = {}
         fitting: list[Hit] = []  # the best-fitting categories' products, admitted below the floor
         searched: list[str] | None = None
+        catalog_fit = relative_fit(prototypes.similarities(vector)) if prototypes is not None else None
         if by_category is not None and prototypes is not None and len(prototypes):
             fit = self._category_fit(text, vector, prototypes, router)
             if by_category.candidates and not request.category and "knn" not in degraded:
@@ -291,7 +301,12 @@ class SemanticRetriever:
             category_of = {h.id: str(h.source.get("category_path") or "") for h in (*keyword_hits, *kept)}
             relevance = category_adjusted(similarity, category_of, fit, by_category.weight)
         return SemanticCandidates(
-            hits=kept, similarity=similarity, degraded=degraded, relevance=relevance, categories=searched
+            hits=kept,
+            similarity=similarity,
+            degraded=degraded,
+            relevance=relevance,
+            categories=searched,
+            category_fit=catalog_fit,
         )
 
     def _in_categories(

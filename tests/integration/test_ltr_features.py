@@ -48,6 +48,7 @@ def context(ids: list[str]) -> FeatureContext:
         session_categories={"Electronics": 0.75},
         keyword_ranks={pid: 1 / (i + 1) for i, pid in enumerate(ids[:20])},
         semantic_ranks={pid: 1 / (i + 1) for i, pid in enumerate(reversed(ids[-20:]))},
+        category_fit={pid: 1 / (1 + i % 7) for i, pid in enumerate(ids[:-5])},
     )
 
 

@@ -17,6 +17,7 @@ from quarry.category_prototypes import (
     CategoryRouter,
     build_prototypes,
     category_adjusted,
+    relative_fit,
     sample_per_category,
     window_shares,
 )
@@ -150,3 +151,15 @@ def test_window_shares_follow_how_close_each_category_fits() -> None:
     # All fits alike (no spread): even shares; an odd total is still shared out whole.
     assert window_shares({"a": 0.1, "b": 0.1}, ["a", "b"], 10) == {"a": 5, "b": 5}
     assert sum(window_shares({"a": 0.1, "b": 0.1, "c": 0.0}, ["a", "b", "c"], 5).values()) == 5
+
+
+def test_relative_fit_is_one_at_the_best_category_and_falls_by_the_shortfall_in_spreads() -> None:
+    # Fits 0.5, 0.3, 0.1: mean 0.3, population standard deviation sqrt(0.08 / 3) = 0.163299.
+    fit = relative_fit({"Phones": 0.5, "Cases": 0.3, "Books": 0.1})
+    assert fit["Phones"] == pytest.approx(1.0)
+    assert fit["Cases"] == pytest.approx(0.293833, abs=1e-6)  # exp(-0.2 / 0.163299)
+    assert fit["Books"] == pytest.approx(0.086338, abs=1e-6)  # exp(-0.4 / 0.163299)
+    # The same order at another level of cosines (another query) reads the same.
+    assert relative_fit({"Phones": 0.8, "Cases": 0.6, "Books": 0.4}) == pytest.approx(fit)
+    # No spread: every category fits equally; no categories: nothing.
+    assert relative_fit({"a": 0.2, "b": 0.2}) == {"a": 1.0, "b": 1.0} and relative_fit({}) == {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import msgspec
 
-from pipelines.ltr.pipeline_eval import fold_of, goals
+from pipelines.ltr.pipeline_eval import fold_of, goals, headroom, window_oracle
 from pipelines.ltr.scratch_store import newest_model, scratch_store, with_champion
 from quarry.adapters.artifact_store import LocalArtifactStore
 from quarry.settings import Settings
@@ -50,3 +50,19 @@ def test_goals_not_measured_are_not_counted_as_met() -> None:
         "held_out_click_ndcg_gain_at_least_5pct": None,
         "serving_adds_at_most_1_5ms_cpu": None,
     }
+
+
+def test_the_window_oracle_puts_graded_products_first_and_keeps_the_formulas_order_for_ties() -> None:
+    def formula(query: str) -> tuple[list[str], int]:
+        return ["a", "b", "c", "d", "e"], 42
+
+    oracle = window_oracle(formula, {"lamp": {"d": 3, "b": 1, "e": 1, "x": 4}})
+    # "x" is graded but not in the window: an oracle of the window cannot bring it in.
+    assert oracle("lamp") == (["d", "b", "e", "a", "c"], 42)
+    assert oracle("unjudged") == (["a", "b", "c", "d", "e"], 42)
+
+
+def test_the_headroom_line_states_the_goals_share_of_what_reordering_can_give() -> None:
+    overall = {"formula": {"ndcg_at_10": 0.88}, "window_oracle": {"ndcg_at_10": 0.96}}
+    assert "+0.0800" in headroom(overall) and "25%" in headroom(overall)  # 0.02 / 0.08
+    assert headroom({"formula": {"ndcg_at_10": 0.88}}) == ""

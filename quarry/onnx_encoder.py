@@ -176,14 +176,15 @@ class OnnxEncoder:
     def __init__(
         self,
         model_name: str,
-        model_bytes: bytes,
+        model: bytes | Path,
         model_version: str,
         precision: Precision,
         threads: int = 1,
         cache_dir: str | Path | None = None,
         tokenizer: Any = None,
     ) -> None:
-        """`tokenizer`: the one shipped in the artifact; None reads the model's own files."""
+        """`model`: the ONNX file, or its bytes (which the session then keeps for its life).
+        `tokenizer`: the one shipped in the artifact; None reads the model's own files."""
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -191,7 +192,7 @@ class OnnxEncoder:
         options.inter_op_num_threads = 1
         try:
             self._session = onnxruntime.InferenceSession(
-                model_bytes, options, providers=["CPUExecutionProvider"]
+                model if isinstance(model, bytes) else str(model), options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime raises its own exception types for a bad model
             raise EmbeddingModelUnavailableError(f"ONNX query encoder unusable: {exc}") from exc
@@ -280,7 +281,10 @@ def load_onnx_encoder(
         raise EmbeddingModelUnavailableError(f"no {name} artifact: run make embeddings")
     try:
         metadata = store.metadata(name, version)
-        model_bytes = store.read(name, version, MODEL_FILE)
+        # From its file where the store has one: ONNX Runtime holds bytes it is given (one more
+        # copy of the weights per worker, 436 MB for the router's mpnet).
+        local = store.local_file(name, version, MODEL_FILE)
+        model: bytes | Path = local if local is not None else store.read(name, version, MODEL_FILE)
         shipped = {f: store.read(name, version, f) for f in metadata.get("tokenizer_files", [])}
     except ArtifactNotFoundError as exc:
         raise EmbeddingModelUnavailableError(f"{name} {version}: {exc}") from exc
@@ -297,7 +301,7 @@ def load_onnx_encoder(
         )
     version_of_model = str(metadata.get("model_version"))
     tokenizer = _tokenizer_from(shipped) if shipped else None  # exports before the tokenizer shipped
-    return OnnxEncoder(model_name, model_bytes, version_of_model, precision, threads, cache_dir, tokenizer)
+    return OnnxEncoder(model_name, model, version_of_model, precision, threads, cache_dir, tokenizer)
 
 
 def stale_precisions(

@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 
 from pipelines.api_access import bearer, tool_token
-from pipelines.bench.api_process import free_port, start_api
+from pipelines.bench.api_process import free_port, started_api, stop_api
 from pipelines.bench.budget import CpuBudget, cpu_budget
 from pipelines.bench.cpu import cpu_seconds, pid_from_file, process_tree
 from pipelines.bench.load import closed_loop, percentile
@@ -506,39 +506,47 @@ def main() -> int:
         for m in mix
     ]
     stack = ExitStack()
-    headers = bearer(stack.enter_context(tool_token(settings, "make bench-search", ("search",))))
-    api_http = [
-        HttpRequest("GET", "/v1/search?" + urllib.parse.urlencode(m), headers=tuple(headers.items()))
-        for m in mix
-    ]
-    keyword_config = keyword_only_config(settings)
-    ltr_store = stack.enter_context(champion_store(settings))
-    apis = {
-        # Keyword-only retrieval: the like-for-like comparison with raw BM25 (issue 3's goals). Its own
-        # Redis database, so its ranking configuration does not replace the shared one.
-        "api_uncached_keyword": start_api(
-            0, QUARRY_RANKING_CONFIG=str(keyword_config), QUARRY_REDIS_URL=isolated_redis(settings)
-        ),
-        # The default (hybrid) with query vectors cached (as after the first search of a query) ...
-        "api_uncached_hybrid": start_api(0),
-        # ... and with every query encoded anew.
-        "api_uncached_hybrid_novec": start_api(0, QUARRY_QUERY_VECTOR_CACHE="false"),
-        # The default with a learned ranker as champion: what LTR serving adds (pipelines/bench/ltr_cost.py).
-        **({LTR_SYSTEM: start_api(0, QUARRY_ARTIFACTS_DIR=str(ltr_store[0]))} if ltr_store else {}),
-        "api_cached": start_api(3600),
-        # The same without keys and limits: what they cost a cached search, in the same rounds.
-        "api_cached_open": start_api(3600, QUARRY_AUTH="off", QUARRY_RATE_LIMITS="false"),
-    }
-    sink_port = free_port()
-    sink = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-        [sys.executable, "-m", "pipelines.bench.otlp_sink", str(sink_port)], cwd=PROJECT_ROOT
-    )
-    traced = start_api(
-        0,
-        QUARRY_TRACING_EXPORTER="otlp-http",
-        QUARRY_TRACING_ENDPOINT=f"http://127.0.0.1:{sink_port}/v1/traces",
-    )
     try:
+        headers = bearer(stack.enter_context(tool_token(settings, "make bench-search", ("search",))))
+        api_http = [
+            HttpRequest("GET", "/v1/search?" + urllib.parse.urlencode(m), headers=tuple(headers.items()))
+            for m in mix
+        ]
+        keyword_config = keyword_only_config(settings)
+        ltr_store = stack.enter_context(champion_store(settings))
+        # Registered before the APIs, so it runs after they stop: the isolated Redis database is
+        # cleared, the temporary ranking configuration removed.
+        stack.callback(keyword_config.unlink, missing_ok=True)
+        keyword_redis = isolated_redis(settings)
+        stack.callback(lambda: connections.redis_store(settings, url=keyword_redis).delete(CONFIG_KEY))
+        running = stack.enter_context(ExitStack())  # every API started below stops when it closes
+        apis = {
+            # Keyword-only retrieval: the like-for-like comparison with raw BM25 (issue 3's goals). Its
+            # own Redis database, so its ranking configuration does not replace the shared one.
+            "api_uncached_keyword": started_api(
+                running, 0, QUARRY_RANKING_CONFIG=str(keyword_config), QUARRY_REDIS_URL=keyword_redis
+            ),
+            # The default (hybrid) with query vectors cached (as after the first search of a query) ...
+            "api_uncached_hybrid": started_api(running, 0),
+            # ... and with every query encoded anew.
+            "api_uncached_hybrid_novec": started_api(running, 0, QUARRY_QUERY_VECTOR_CACHE="false"),
+            # The default with a learned ranker as champion: what LTR serving adds
+            # (pipelines/bench/ltr_cost.py).
+            **(
+                {LTR_SYSTEM: started_api(running, 0, QUARRY_ARTIFACTS_DIR=str(ltr_store[0]))}
+                if ltr_store
+                else {}
+            ),
+            "api_cached": started_api(running, 3600),
+            # The same without keys and limits: what they cost a cached search, in the same rounds.
+            "api_cached_open": started_api(running, 3600, QUARRY_AUTH="off", QUARRY_RATE_LIMITS="false"),
+        }
+        sink_port = free_port()
+        sink = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            [sys.executable, "-m", "pipelines.bench.otlp_sink", str(sink_port)], cwd=PROJECT_ROOT
+        )
+        running.callback(sink.wait, timeout=10)
+        running.callback(sink.terminate)  # callbacks run last first: terminate, then wait
         systems: list[tuple[str, Callable[[], Callable[[dict[str, str]], bool]], str, list[HttpRequest]]] = [
             ("raw_opensearch", raw, settings.opensearch_url, raw_http),
             *[
@@ -565,22 +573,22 @@ def main() -> int:
         results += [median_round([r for r in rounds if r.system == name]) for name, *_ in systems]
         order = {name: position for position, (name, *_) in enumerate(systems)}
         results.sort(key=lambda r: (order[r.system], r.concurrency, r.client != "wrk"))
+        for name, (process, _) in apis.items():  # memory for the traced API: seven at once ran out
+            if name != "api_uncached_hybrid":
+                stop_api(process)
+        traced = started_api(
+            running,
+            0,
+            QUARRY_TRACING_EXPORTER="otlp-http",
+            QUARRY_TRACING_ENDPOINT=f"http://127.0.0.1:{sink_port}/v1/traces",
+        )
         drive("traced warm-up", 2, WARMUP, api_caller(traced[1], headers), mix)
         overhead = tracing_overhead(apis["api_uncached_hybrid"][1], traced[1], sink_port, mix, headers)
         print(msgspec.json.encode(overhead).decode(), file=sys.stderr)
-        for process, _ in [*apis.values(), traced]:  # memory and cores for the next part's own APIs
-            process.terminate()
-            process.wait(timeout=20)
+        running.close()  # memory and cores for the next part's own APIs
         security = security_overhead(rounds, api_http)
         print(msgspec.json.encode(security).decode(), file=sys.stderr)
     finally:
-        for process, _ in [*apis.values(), traced]:
-            process.terminate()
-            process.wait(timeout=20)
-        sink.terminate()
-        sink.wait(timeout=10)
-        keyword_config.unlink(missing_ok=True)
-        connections.redis_store(settings, url=isolated_redis(settings)).delete(CONFIG_KEY)
         stack.close()
     stages = stage_timings(settings, mix)
     understanding = understanding_cpu(environment())

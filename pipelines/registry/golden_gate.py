@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -60,6 +61,9 @@ class PinnedArtifacts:
 
     def read(self, name: str, version: str, filename: str) -> bytes:
         return self._store.read(name, version, filename)
+
+    def local_file(self, name: str, version: str, filename: str) -> Path | None:
+        return self._store.local_file(name, version, filename)
 
     def metadata(self, name: str, version: str) -> dict[str, Any]:
         return self._store.metadata(name, version)

@@ -47,6 +47,12 @@ class ArtifactStore(Protocol):
     def alias_log(self, name: str) -> list[AliasChange]: ...
     def versions(self, name: str) -> list[str]: ...
     def read(self, name: str, version: str, filename: str) -> bytes: ...
+    def local_file(self, name: str, version: str, filename: str) -> Path | None:
+        """The file on this host's disk, for a reader that loads large files itself (ONNX Runtime
+        keeps bytes it is given for the session's life: a second copy of a 436 MB model in every
+        API worker). None: the store keeps no local file, so `read` it."""
+        ...
+
     def metadata(self, name: str, version: str) -> dict[str, Any]: ...
     def activate(self, name: str, version: str) -> None: ...
     def redact(self, name: str, version: str, files: dict[str, bytes], metadata: dict[str, Any]) -> None: ...
@@ -197,6 +203,12 @@ class LocalArtifactStore:
         if not path.is_file():
             raise ArtifactNotFoundError(f"{name}@{version}/{filename}")
         return path.read_bytes()
+
+    def local_file(self, name: str, version: str, filename: str) -> Path | None:
+        path = self._dir(name, version) / filename
+        if not path.is_file():
+            raise ArtifactNotFoundError(f"{name}@{version}/{filename}")
+        return path
 
     def metadata(self, name: str, version: str) -> dict[str, Any]:
         record: dict[str, Any] = msgspec.json.decode(self.read(name, version, METADATA))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import tracemalloc
 
 import msgspec
 import numpy as np
@@ -168,6 +169,21 @@ def test_serving_an_export_imports_neither_torch_nor_transformers(store) -> None
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_a_loaded_export_keeps_no_copy_of_its_model_in_python_memory(store) -> None:
+    """ONNX Runtime keeps model bytes it is given for the session's life: the router's 436 MB
+    mpnet twice in every API worker. Loaded from the store's file, only the session holds it."""
+    name = artifact_name("fp32")
+    size = len(store.read(name, store.current(name), MODEL_FILE))
+    tracemalloc.start()
+    try:
+        encoder = load_onnx_encoder(store, MODEL, "fp32")
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert encoder.encode(["running shoes"]).shape == (1, 384)
+    assert held < size / 4, f"{held / 2**20:.0f} MiB of Python memory held for a {size / 2**20:.0f} MiB model"
 
 
 def test_the_router_model_has_its_own_fp32_export(tmp_path, torch_encoder, settings) -> None:

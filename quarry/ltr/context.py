@@ -51,7 +51,7 @@ def feature_context(
 def _category_fit(semantic: SemanticCandidates | None, ranked: list[RankedHit]) -> dict[str, float]:
     """The fit of each window product's category to the query, by product id (a category without a
     prototype: left out, so 0)."""
-    fit = semantic.category_fit if semantic is not None else None
+    fit = semantic.category_fit() if semantic is not None else None
     if not fit:
         return {}
     paths = ((r.hit.id, str(r.hit.source.get("category_path") or "")) for r in ranked)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from quarry.category_prototypes import CategoryPrototypes, CategoryRouter
-from quarry.search.semantic import QueryVectors, SemanticRetriever
+from quarry.search.semantic import QueryVectors, SemanticCandidates, SemanticRetriever
 
 QUERY = "something to cook an omelette in"
 PATHS = ["Home > Kitchen > Cookware", "Books > Non-Fiction > Cookbooks"]
@@ -38,7 +38,8 @@ def _retriever(router_model: str | None) -> SemanticRetriever:
 
 def test_the_router_decides_when_its_model_encodes_the_query() -> None:
     router = CategoryRouter("mpnet", "1", ROUTER)
-    fit = _retriever("mpnet")._category_fit(QUERY, CATALOG_QUERY, CATALOG, router)
+    fit, routed = _retriever("mpnet")._category_fit(QUERY, CATALOG_QUERY, CATALOG, router)
+    assert routed
     assert max(fit, key=fit.__getitem__) == "Home > Kitchen > Cookware"
     assert fit == {"Home > Kitchen > Cookware": 1.0, "Books > Non-Fiction > Cookbooks": 0.0}
 
@@ -46,9 +47,22 @@ def test_the_router_decides_when_its_model_encodes_the_query() -> None:
 def test_the_catalog_models_prototypes_decide_otherwise() -> None:
     cookbooks = pytest.approx({"Home > Kitchen > Cookware": 0.8, "Books > Non-Fiction > Cookbooks": 1.0})
     other_model = CategoryRouter("another-model", "1", ROUTER)
-    assert _retriever("mpnet")._category_fit(QUERY, CATALOG_QUERY, CATALOG, other_model) == cookbooks
+    not_routed = (cookbooks, False)
+    assert _retriever("mpnet")._category_fit(QUERY, CATALOG_QUERY, CATALOG, other_model) == not_routed
     assert (
         _retriever(None)._category_fit(QUERY, CATALOG_QUERY, CATALOG, CategoryRouter("mpnet", "1", ROUTER))
-        == cookbooks
+        == not_routed
     )
-    assert _retriever("mpnet")._category_fit(QUERY, CATALOG_QUERY, CATALOG, None) == cookbooks
+    assert _retriever("mpnet")._category_fit(QUERY, CATALOG_QUERY, CATALOG, None) == not_routed
+
+
+def test_the_ltr_category_fit_reads_the_catalog_models_prototypes_whatever_routed() -> None:
+    """Cosines 0.8 and 1.0 (spread 0.1): exp(-0.2 / 0.1) for cookware, 1 for cookbooks."""
+    expected = pytest.approx(
+        {"Home > Kitchen > Cookware": np.exp(-2.0), "Books > Non-Fiction > Cookbooks": 1.0}
+    )
+    computed = SemanticCandidates([], {}, [], query_vector=CATALOG_QUERY, prototypes=CATALOG)
+    assert computed.category_fit() == expected
+    reused = SemanticCandidates([], {}, [], catalog_similarities=CATALOG.similarities(CATALOG_QUERY))
+    assert reused.category_fit() == expected
+    assert SemanticCandidates([], {}, []).category_fit() is None  # no prototypes in the artifact

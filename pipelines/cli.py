@@ -548,7 +548,13 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
                 .json()
             )
             hits = [
-                simulator.SearchHit(r["product_id"], r["brand"], r["category"].split(" > ")[0], r["price"])
+                simulator.SearchHit(
+                    r["product_id"],
+                    r["brand"],
+                    r["category"].split(" > ")[0],
+                    r["price"],
+                    r["category"].split(" > ")[-1],
+                )
                 for r in body["results"]
             ]
             return body["query_id"], hits

@@ -3,7 +3,8 @@
 Each user has latent preferences (favourite departments, brands and a price band). A session picks a
 department by preference, searches with a shopper query for it (the golden set's queries), gets an
 impression for each of the top 10 results, examines position p with probability 1/p^0.8 and clicks
-when the result suits the user's tastes; clicks may lead to views, add-to-carts and purchases. Events
+when the result is the kind of product searched for and suits the user's tastes; clicks may lead to
+views, add-to-carts and purchases. Events
 go through `POST /v1/events` in batches. Everything is drawn from one seeded generator and event ids
 are derived from it, so the same seed gives the same events (and re-running stores nothing twice).
 
@@ -22,11 +23,15 @@ from typing import Any
 
 import msgspec
 
-from pipelines.golden import load_queries
+from pipelines.golden import ANY_LEAF, load_queries
 
 EXAMINATION_EXPONENT = 0.8
 PRICE_BANDS = {"budget": (0.0, 60.0), "mid": (20.0, 300.0), "premium": (150.0, 100000.0)}
 FUNNEL = {"view": 0.8, "add_to_cart": 0.35, "purchase": 0.5}  # after a click; purchase after add_to_cart
+OFF_TARGET = 0.2
+"""A product of another kind than the one searched for is clicked this much as often as one of the
+kind (a shopper who searched for a phone rarely clicks the lip gloss beside it). Without it, clicks
+followed taste alone, and click judgments disagreed with what the queries ask for."""
 
 
 class Preferences(msgspec.Struct):
@@ -41,6 +46,8 @@ class SearchHit(msgspec.Struct):
     brand: str
     department: str
     price: float | None
+    leaf: str = ""
+    """The product's category leaf; empty: unknown, taken as the kind searched for."""
 
 
 class ShopperSearch(msgspec.Struct, frozen=True):
@@ -58,17 +65,26 @@ SearchCall = Callable[[ShopperSearch], tuple[str, list[SearchHit]]]
 APPLICATION = "quarry-simulator"
 
 
-def department_queries() -> dict[str, list[str]]:
-    """Shopper queries per department, from the golden set's single-department readings."""
+def department_queries() -> tuple[dict[str, list[str]], dict[str, frozenset[str]]]:
+    """Shopper queries per department, from the golden set's single-department readings; and the
+    category leaves each query asks for (any of its readings'; the golden set's product grades are
+    not read)."""
     from pipelines.catalog.vocabulary import PRODUCT_TYPES
 
     leaf_department = {pt.path[-1]: pt.path[0] for pt in PRODUCT_TYPES}
     by_department: dict[str, list[str]] = {}
+    wanted: dict[str, frozenset[str]] = {}
     for query in load_queries():
         departments = {leaf_department.get(leaf) for r in query.readings for leaf in r.leaves} - {None}
         if len(departments) == 1:
             by_department.setdefault(departments.pop() or "", []).append(query.query)
-    return by_department
+            wanted[query.query] = frozenset(leaf for r in query.readings for leaf in r.leaves)
+    return by_department, wanted
+
+
+def on_target(wanted: frozenset[str], hit: SearchHit) -> bool:
+    """Whether the product is the kind the query asks for (unknown either way: taken as yes)."""
+    return not wanted or not hit.leaf or ANY_LEAF in wanted or hit.leaf in wanted
 
 
 def make_users(
@@ -154,7 +170,7 @@ class Simulator:
         self.users = make_users(users, self.rng, brands_by_department)
         self.days = days
         self.events_per_day = events_per_day
-        self.queries = department_queries()
+        self.queries, self.wanted = department_queries()
         self.now = now
         self._counter = 0
 
@@ -181,9 +197,11 @@ class Simulator:
         events: list[dict[str, Any]] = []
         at = start
         for _ in range(self.rng.choice([1, 1, 2, 3])):
+            query = self.rng.choice(queries)
+            wanted = self.wanted.get(query, frozenset())
             query_id, hits = search(
                 ShopperSearch(
-                    query=self.rng.choice(queries),
+                    query=query,
                     user_id=user.user_id,
                     session_id=session_id,
                     client_id=client_id(user),
@@ -195,7 +213,8 @@ class Simulator:
                 at += dt.timedelta(milliseconds=self.rng.randint(50, 400))
                 events.append(self._event("impression", user, session_id, query_id, hit, position, at))
                 examined = self.rng.random() < 1 / position**EXAMINATION_EXPONENT
-                if not examined or self.rng.random() >= appeal(user, hit) ** 2:
+                relevance = 1.0 if on_target(wanted, hit) else OFF_TARGET
+                if not examined or self.rng.random() >= relevance * appeal(user, hit) ** 2:
                     continue
                 at += dt.timedelta(seconds=self.rng.randint(2, 30))
                 events.append(self._event("click", user, session_id, query_id, hit, position, at))

@@ -311,7 +311,13 @@ def simulated(api_client, engine, pseudonyms) -> dict[str, Any]:
             application=simulator.APPLICATION,
         )
         hits = [
-            simulator.SearchHit(r["product_id"], r["brand"], r["category"].split(" > ")[0], r["price"])
+            simulator.SearchHit(
+                r["product_id"],
+                r["brand"],
+                r["category"].split(" > ")[0],
+                r["price"],
+                r["category"].split(" > ")[-1],
+            )
             for r in body["results"]
         ]
         return body["query_id"], hits

@@ -4,7 +4,8 @@ from collections import Counter
 
 import msgspec
 
-from pipelines.simulator import SearchHit, ShopperSearch, Simulator, recovered_department_share
+from pipelines.golden import ANY_LEAF
+from pipelines.simulator import OFF_TARGET, SearchHit, ShopperSearch, Simulator, recovered_department_share
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 BRANDS = {"Toys": ["LEGO", "Ty"], "Books": ["Penguin", "Vintage"], "Grocery": ["Sunkist", "KIND"]}
@@ -68,3 +69,29 @@ def test_clicks_follow_the_latent_tastes() -> None:
         if event["action_name"] == "click":
             clicks.setdefault(event["user_id"], Counter())[department[product(event)]] += 1
     assert recovered_department_share(simulator.users, clicks) > 0.8
+
+
+def test_shoppers_click_the_kind_of_product_they_searched_for() -> None:
+    """Half the results (at random positions) are of a leaf the query asks for, half of another;
+    with taste and position alike, the kind searched for draws about 1 / OFF_TARGET times the clicks."""
+    simulator = Simulator(9, users=60, days=2, events_per_day=1500, brands_by_department=BRANDS, now=NOW)
+    kind: dict[tuple[str, str], bool] = {}  # (query id, product) -> of the kind searched for
+
+    def search(shopper: ShopperSearch) -> tuple[str, list[SearchHit]]:
+        wanted = simulator.wanted.get(shopper.query, frozenset())
+        rng = random.Random(shopper.query_id)
+        hits = []
+        for hit in rng.sample(CATALOG, 10):
+            wanted_kind = bool(wanted) and ANY_LEAF not in wanted and rng.random() < 0.5
+            leaf = sorted(wanted)[0] if wanted_kind else "Somewhere else"
+            if wanted and ANY_LEAF not in wanted:
+                kind[(shopper.query_id, hit.product_id)] = wanted_kind
+            hits.append(msgspec.structs.replace(hit, leaf=leaf))
+        return shopper.query_id, hits
+
+    events = [event for session in simulator.run(search) for event in session]
+    shown = Counter(kind.get((e["query_id"], product(e))) for e in events if e["action_name"] == "impression")
+    clicked = Counter(kind.get((e["query_id"], product(e))) for e in events if e["action_name"] == "click")
+    assert shown[True] > 1000 and shown[False] > 1000
+    ratio = (clicked[True] / shown[True]) / (clicked[False] / shown[False])
+    assert 1 / OFF_TARGET / 2 < ratio < 2 / OFF_TARGET

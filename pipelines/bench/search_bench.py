@@ -513,10 +513,10 @@ def main() -> int:
             for m in mix
         ]
         keyword_config = keyword_only_config(settings)
-        ltr_store = stack.enter_context(champion_store(settings))
-        # Registered before the APIs, so it runs after they stop: the isolated Redis database is
-        # cleared, the temporary ranking configuration removed.
+        # Registered before the APIs, so it runs after they stop: the temporary ranking configuration
+        # is removed, the isolated Redis database cleared.
         stack.callback(keyword_config.unlink, missing_ok=True)
+        ltr_store = stack.enter_context(champion_store(settings))
         keyword_redis = isolated_redis(settings)
         stack.callback(lambda: connections.redis_store(settings, url=keyword_redis).delete(CONFIG_KEY))
         running = stack.enter_context(ExitStack())  # every API started below stops when it closes
@@ -545,8 +545,7 @@ def main() -> int:
         sink = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
             [sys.executable, "-m", "pipelines.bench.otlp_sink", str(sink_port)], cwd=PROJECT_ROOT
         )
-        running.callback(sink.wait, timeout=10)
-        running.callback(sink.terminate)  # callbacks run last first: terminate, then wait
+        running.callback(stop_api, sink)
         systems: list[tuple[str, Callable[[], Callable[[dict[str, str]], bool]], str, list[HttpRequest]]] = [
             ("raw_opensearch", raw, settings.opensearch_url, raw_http),
             *[
@@ -573,7 +572,7 @@ def main() -> int:
         results += [median_round([r for r in rounds if r.system == name]) for name, *_ in systems]
         order = {name: position for position, (name, *_) in enumerate(systems)}
         results.sort(key=lambda r: (order[r.system], r.concurrency, r.client != "wrk"))
-        for name, (process, _) in apis.items():  # memory for the traced API: seven at once ran out
+        for name, (process, _) in apis.items():  # memory for the traced API: seven APIs at once ran out
             if name != "api_uncached_hybrid":
                 stop_api(process)
         traced = started_api(

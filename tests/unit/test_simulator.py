@@ -95,3 +95,9 @@ def test_shoppers_click_the_kind_of_product_they_searched_for() -> None:
     assert shown[True] > 1000 and shown[False] > 1000
     ratio = (clicked[True] / shown[True]) / (clicked[False] / shown[False])
     assert 1 / OFF_TARGET / 2 < ratio < 2 / OFF_TARGET
+
+
+def test_each_query_wants_the_leaves_the_golden_set_names_for_it() -> None:
+    simulator = Simulator(1, users=2, days=1, events_per_day=10, brands_by_department=BRANDS, now=NOW)
+    assert simulator.wanted["running shoes"] == {"Sneakers"}
+    assert simulator.wanted["lipstick"] == {"Lipstick"}

@@ -164,18 +164,14 @@ class SemanticCandidates(msgspec.Struct):
     # shortfall from the best-fitting one (quarry/category_prototypes.py); None: the cosine itself.
     relevance: dict[str, float] | None = None
     categories: list[str] | None = None  # the best-fitting categories searched, when they were
-    # For `category_fit`: the query's vector and the catalog model's prototypes, and their cosines
-    # when the descriptive window already computed them.
+    # For `category_fit`: the query's vector and the catalog model's prototypes.
     query_vector: Vectors | None = None
     prototypes: CategoryPrototypes | None = None
-    catalog_similarities: dict[str, float] | None = None
 
     def category_fit(self) -> dict[str, float] | None:
         """How well the query fits each category by the catalog model's prototypes (`relative_fit`,
         by category path): the LTR feature `category_fit`, for every query, descriptive or not.
         Computed when a search builds its features (about 50 us; most searches do not)."""
-        if self.catalog_similarities is not None:
-            return relative_fit(self.catalog_similarities)
         if self.prototypes is None or self.query_vector is None:
             return None
         return relative_fit(self.prototypes.similarities(self.query_vector))
@@ -217,10 +213,9 @@ class SemanticRetriever:
 
     def _category_fit(
         self, text: str, vector: Vectors, prototypes: CategoryPrototypes, router: CategoryRouter | None
-    ) -> tuple[dict[str, float], bool]:
+    ) -> dict[str, float]:
         """How well the query fits each category: by the router's prototypes when the artifact has them
-        for the model this service encodes router queries with, else by the catalog model's; and
-        whether the router's were used."""
+        for the model this service encodes router queries with, else by the catalog model's."""
         vectors = self.router_vectors
         encoder = vectors.encoder if vectors is not None else None
         if (
@@ -231,8 +226,8 @@ class SemanticRetriever:
         ):
             routed = vectors.vector(text)
             if routed is not None:
-                return router.prototypes.similarities(routed), True
-        return prototypes.similarities(vector), False
+                return router.prototypes.similarities(routed)
+        return prototypes.similarities(vector)
 
     def degraded_components(self) -> list[str]:
         """Semantic parts that are down for every request right now."""
@@ -288,10 +283,8 @@ class SemanticRetriever:
         fit: dict[str, float] = {}
         fitting: list[Hit] = []  # the best-fitting categories' products, admitted below the floor
         searched: list[str] | None = None
-        catalog_similarities = None
         if by_category is not None and prototypes is not None and len(prototypes):
-            fit, routed = self._category_fit(text, vector, prototypes, router)
-            catalog_similarities = None if routed else fit
+            fit = self._category_fit(text, vector, prototypes, router)
             if by_category.candidates and not request.category and "knn" not in degraded:
                 searched = sorted(fit, key=lambda path: -fit[path])[:CATEGORIES_SEARCHED]
                 shares = window_shares(fit, searched, by_category.candidates)
@@ -322,7 +315,6 @@ class SemanticRetriever:
             categories=searched,
             query_vector=vector,
             prototypes=prototypes,
-            catalog_similarities=catalog_similarities,
         )
 
     def _in_categories(

@@ -38,8 +38,7 @@ def _retriever(router_model: str | None) -> SemanticRetriever:
 
 def test_the_router_decides_when_its_model_encodes_the_query() -> None:
     router = CategoryRouter("mpnet", "1", ROUTER)
-    fit, routed = _retriever("mpnet")._category_fit(QUERY, CATALOG_QUERY, CATALOG, router)
-    assert routed
+    fit = _retriever("mpnet")._category_fit(QUERY, CATALOG_QUERY, CATALOG, router)
     assert max(fit, key=fit.__getitem__) == "Home > Kitchen > Cookware"
     assert fit == {"Home > Kitchen > Cookware": 1.0, "Books > Non-Fiction > Cookbooks": 0.0}
 
@@ -47,13 +46,12 @@ def test_the_router_decides_when_its_model_encodes_the_query() -> None:
 def test_the_catalog_models_prototypes_decide_otherwise() -> None:
     cookbooks = pytest.approx({"Home > Kitchen > Cookware": 0.8, "Books > Non-Fiction > Cookbooks": 1.0})
     other_model = CategoryRouter("another-model", "1", ROUTER)
-    not_routed = (cookbooks, False)
-    assert _retriever("mpnet")._category_fit(QUERY, CATALOG_QUERY, CATALOG, other_model) == not_routed
+    assert _retriever("mpnet")._category_fit(QUERY, CATALOG_QUERY, CATALOG, other_model) == cookbooks
     assert (
         _retriever(None)._category_fit(QUERY, CATALOG_QUERY, CATALOG, CategoryRouter("mpnet", "1", ROUTER))
-        == not_routed
+        == cookbooks
     )
-    assert _retriever("mpnet")._category_fit(QUERY, CATALOG_QUERY, CATALOG, None) == not_routed
+    assert _retriever("mpnet")._category_fit(QUERY, CATALOG_QUERY, CATALOG, None) == cookbooks
 
 
 def test_the_ltr_category_fit_reads_the_catalog_models_prototypes_whatever_routed() -> None:
@@ -63,6 +61,4 @@ def test_the_ltr_category_fit_reads_the_catalog_models_prototypes_whatever_route
     )
     computed = SemanticCandidates([], {}, [], query_vector=CATALOG_QUERY, prototypes=CATALOG)
     assert computed.category_fit() == expected
-    reused = SemanticCandidates([], {}, [], catalog_similarities=CATALOG.similarities(CATALOG_QUERY))
-    assert reused.category_fit() == expected
     assert SemanticCandidates([], {}, []).category_fit() is None  # no prototypes in the artifact

@@ -547,16 +547,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
                 .raise_for_status()
                 .json()
             )
-            hits = [
-                simulator.SearchHit(
-                    r["product_id"],
-                    r["brand"],
-                    r["category"].split(" > ")[0],
-                    r["price"],
-                    r["category"].split(" > ")[-1],
-                )
-                for r in body["results"]
-            ]
+            hits = [simulator.SearchHit.from_result(r) for r in body["results"]]
             return body["query_id"], hits
 
         pending: list[dict[str, Any]] = []

@@ -49,6 +49,12 @@ class SearchHit(msgspec.Struct):
     leaf: str = ""
     """The product's category leaf; empty: unknown, taken as the kind searched for."""
 
+    @classmethod
+    def from_result(cls, result: dict[str, Any]) -> SearchHit:
+        """From one result of `/v1/search` (its category path, levels joined by " > ")."""
+        path = result["category"].split(" > ")
+        return cls(result["product_id"], result["brand"], path[0], result["price"], path[-1])
+
 
 class ShopperSearch(msgspec.Struct, frozen=True):
     """One search as a UBI client sends it: its own ids for the search and the client."""

@@ -310,16 +310,7 @@ def simulated(api_client, engine, pseudonyms) -> dict[str, Any]:
             query_id=shopper.query_id,
             application=simulator.APPLICATION,
         )
-        hits = [
-            simulator.SearchHit(
-                r["product_id"],
-                r["brand"],
-                r["category"].split(" > ")[0],
-                r["price"],
-                r["category"].split(" > ")[-1],
-            )
-            for r in body["results"]
-        ]
+        hits = [simulator.SearchHit.from_result(r) for r in body["results"]]
         return body["query_id"], hits
 
     for session in run.run(shop):

@@ -8,6 +8,7 @@ computes (tests/integration/test_ltr_features.py runs both on the same products)
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -16,7 +17,7 @@ from typing import Any
 import msgspec
 
 from quarry.adapters.search_engine import Hit, SearchEngine
-from quarry.ltr.featureset import FeatureSet, render
+from quarry.ltr.featureset import FeatureSet, fill, template_text
 from quarry.tracing import span
 from quarry.understanding.schemas import UnderstoodQuery
 
@@ -104,43 +105,66 @@ class ProductValues(msgspec.Struct, frozen=True):
     created_at: int | None = None
 
 
-def _by_product(param: str) -> Callable[[ProductValues, FeatureContext], float]:
-    def value(product: ProductValues, context: FeatureContext) -> float:
-        return float(getattr(context, param).get(product.product_id, 0.0))
-
-    return value
+Column = Callable[[Sequence[ProductValues], FeatureContext], list[float]]
+"""A scripted feature over a window's products: a column, so that per-search state (a param's map,
+the clock) is looked up once per window rather than once per product."""
 
 
-def _freshness(product: ProductValues, context: FeatureContext) -> float:
-    if product.created_at is None:
-        return 0.0
-    days = max(0.0, (context.now_millis - product.created_at) / DAY_MS)
-    return float(math.pow(0.5, days / context.half_life_days))
+def _by_product(param: str) -> Column:
+    def column(products: Sequence[ProductValues], context: FeatureContext) -> list[float]:
+        values: dict[str, float] = getattr(context, param)
+        return [float(values.get(p.product_id, 0.0)) for p in products]
+
+    return column
 
 
-def _price_ratio(product: ProductValues, context: FeatureContext) -> float:
-    median = context.category_medians.get(product.category_lvl2 or "")
-    if product.price is None or median is None or median <= 0:
-        return 0.0
-    return product.price / median
+def _each(value: Callable[[ProductValues, FeatureContext], float]) -> Column:
+    def column(products: Sequence[ProductValues], context: FeatureContext) -> list[float]:
+        return [value(p, context) for p in products]
+
+    return column
+
+
+def _freshness(products: Sequence[ProductValues], context: FeatureContext) -> list[float]:
+    now, half_life = context.now_millis, context.half_life_days
+    return [
+        0.0
+        if p.created_at is None
+        else float(math.pow(0.5, max(0.0, (now - p.created_at) / DAY_MS) / half_life))
+        for p in products
+    ]
+
+
+def _price_ratio(products: Sequence[ProductValues], context: FeatureContext) -> list[float]:
+    medians = context.category_medians
+    ratios = []
+    for p in products:
+        median = medians.get(p.category_lvl2 or "")
+        ratios.append(0.0 if p.price is None or median is None or median <= 0 else p.price / median)
+    return ratios
+
+
+def _session_affinity(products: Sequence[ProductValues], context: FeatureContext) -> list[float]:
+    shares = context.session_categories
+    return [float(shares.get(p.category_lvl1 or "", 0.0)) for p in products]
 
 
 FORMULA_FEATURE = "formula_score"
 """The Phase-1 formula's final score as a feature: also how a logged window is put back in the
 formula's order when a model ordered it."""
 
-SCRIPTED: dict[str, Callable[[ProductValues, FeatureContext], float]] = {
+SCRIPTED: dict[str, Column] = {
     "semantic_similarity": _by_product("semantic"),
-    "popularity": lambda p, c: (
-        0.0 if p.popularity_score is None else math.log1p(max(0.0, p.popularity_score))
+    "popularity": _each(
+        lambda p, c: 0.0 if p.popularity_score is None else math.log1p(max(0.0, p.popularity_score))
     ),
-    "rating": lambda p, c: 0.0 if p.rating is None else float(p.rating),
-    "log_review_count": lambda p, c: 0.0 if p.review_count is None else math.log1p(p.review_count),
+    "rating": _each(lambda p, c: 0.0 if p.rating is None else float(p.rating)),
+    "log_review_count": _each(lambda p, c: 0.0 if p.review_count is None else math.log1p(p.review_count)),
     "price_to_category_median": _price_ratio,
     "freshness": _freshness,
-    "in_stock": lambda p, c: 1.0 if p.in_stock else 0.0,
+    "in_stock": _each(lambda p, c: 1.0 if p.in_stock else 0.0),
     "als_affinity": _by_product("als"),
-    "session_affinity": lambda p, c: float(c.session_categories.get(p.category_lvl1 or "", 0.0)),
+    "session_affinity": _session_affinity,
     "keyword_reciprocal_rank": _by_product("keyword_ranks"),
     "semantic_reciprocal_rank": _by_product("semantic_ranks"),
     "fused_relevance": _by_product("fused_relevance"),
@@ -198,6 +222,12 @@ class FeatureExtractor:
         self._engine = engine
         self._alias = alias
         self.featureset = featureset
+        self._names = featureset.names
+        self._templated = {f.name for f in featureset.templated}
+        # A one-clause bool scores as its clause and takes a `_name` whatever the clause is.
+        self._clauses = template_text(
+            [{"bool": {"must": [f.template], "_name": f.name}} for f in featureset.templated]
+        )
         self._medians: tuple[float, dict[str, float]] = (float("-inf"), {})
 
     def category_medians(self) -> dict[str, float]:
@@ -225,10 +255,10 @@ class FeatureExtractor:
         return medians
 
     def named_clauses(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
-        """Every templated feature as a named clause (`params`: the templates' text params)."""
-        # A one-clause bool scores as its clause and takes a `_name` whatever the clause is.
-        templated = self.featureset.templated
-        return [{"bool": {"must": [render(f.template, params)], "_name": f.name}} for f in templated]
+        """Every templated feature as a named clause (`params`: the templates' text params), rendered
+        as `render` renders one, in a single pass over all of them."""
+        clauses: list[dict[str, Any]] = json.loads(fill(self._clauses, params))
+        return clauses
 
     def request_body(self, context: FeatureContext, product_ids: Sequence[str]) -> dict[str, Any]:
         return {
@@ -259,15 +289,19 @@ class FeatureExtractor:
         clauses = self.named_clauses(template_params(understood))
         return lambda body: _carrying(body, clauses)
 
-    def _vector(self, hit: Hit, context: FeatureContext) -> list[float]:
-        product = product_values(hit.fields)
-        matched = hit.matched or {}
-        return [
-            float(matched.get(feature.name, 0.0))
-            if feature.template_language == "mustache"
-            else SCRIPTED[feature.name](product, context)
-            for feature in self.featureset.features
+    def _vectors(
+        self, ids: Sequence[str], hits: Sequence[Hit], context: FeatureContext
+    ) -> dict[str, list[float]]:
+        """The hits' vectors by the given ids, computed a column (a feature) at a time."""
+        products = [product_values(hit.fields) for hit in hits]
+        matched = [hit.matched or {} for hit in hits]
+        columns = [
+            [float(m.get(name, 0.0)) for m in matched]
+            if name in self._templated
+            else SCRIPTED[name](products, context)
+            for name in self._names
         ]
+        return {pid: list(row) for pid, row in zip(ids, zip(*columns, strict=True), strict=True)}
 
     def extract(self, context: FeatureContext, product_ids: Sequence[str]) -> FeatureVectors:
         names = self.featureset.names
@@ -276,14 +310,15 @@ class FeatureExtractor:
         with span("ltr.features", {"quarry.candidates": len(product_ids)}):
             body = self.request_body(context, product_ids)
             found = self._engine.search(self._alias, body, named_scores=True)
-        vectors = {str(_first(hit.fields, "product_id")): self._vector(hit, context) for hit in found.hits}
-        return FeatureVectors(self.featureset.name, names, vectors)
+        ids = [str(_first(hit.fields, "product_id")) for hit in found.hits]
+        return FeatureVectors(self.featureset.name, names, self._vectors(ids, found.hits, context))
 
     def vectors_for(self, context: FeatureContext, hits: Sequence[Hit]) -> FeatureVectors:
         """The features of a window's hits: from their own search's response where it carried them
         (`scored_in`; the same named queries and doc values, so the same values), with one request
         for the rest (a window whose retrieval did not ask, or a candidate from another request)."""
-        vectors = {hit.id: self._vector(hit, context) for hit in hits if hit.matched is not None}
+        carried = [hit for hit in hits if hit.matched is not None]
+        vectors = self._vectors([hit.id for hit in carried], carried, context)
         rest = [hit.id for hit in hits if hit.matched is None]
         if rest:
             vectors.update(self.extract(context, rest).vectors)

@@ -86,12 +86,21 @@ def load_featureset(name: str = DEFAULT_FEATURESET, directory: Path = FEATURESET
     return FeatureSet(parsed.featureset.name, parsed.featureset.features)
 
 
-def render(template: dict[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
-    """A mustache feature's query with its params filled in, as the plugin renders it: the text of
-    the JSON template with `{{name}}` replaced (JSON-escaped, so a quote in a query cannot break
-    out of its string)."""
-    text = json.dumps(template)
+def template_text(template: Any) -> str:
+    """A template as the text `fill` fills (computed once per feature set, not per search)."""
+    return json.dumps(template)
+
+
+def fill(text: str, params: Mapping[str, str]) -> str:
+    """`{{name}}` in a template's text replaced by its param, JSON-escaped, so a quote in a query
+    cannot break out of its string."""
     for name, value in params.items():
         text = text.replace("{{" + name + "}}", json.dumps(value)[1:-1])
-    rendered: dict[str, Any] = json.loads(text)
+    return text
+
+
+def render(template: dict[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
+    """A mustache feature's query with its params filled in, as the plugin renders it: the text of
+    the JSON template with `{{name}}` replaced."""
+    rendered: dict[str, Any] = json.loads(fill(template_text(template), params))
     return rendered

@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from quarry.ltr.features import FeatureContext
 from quarry.ltr.featureset import FeatureSet
 from quarry.ltr.ranker import OBJECTIVE
 
@@ -35,24 +36,12 @@ def model_body(model_name: str, trees: list[dict[str, Any]]) -> dict[str, Any]:
 def rescore_query(featureset: FeatureSet, model_name: str) -> dict[str, Any]:
     """The first-stage BM25 query and the model over its top RESCORE_WINDOW per shard. Every param
     of the feature set is sent: the service-side ones as maps by product id, which the script
-    features read (empty maps give 0, as in training)."""
-    params: dict[str, Any] = {
-        "keywords": "gaming laptop",
-        "corrected": "gaming laptop",
-        "entity_brand": "",
-        "entity_category": "",
-        "now_millis": 1764547200000,
-        "half_life_days": 180.0,
-        "semantic": {},
-        "als": {},
-        "session_categories": {},
-        "keyword_ranks": {},
-        "semantic_ranks": {},
-        "category_medians": {},
-        "fused_relevance": {},
-        "formula_scores": {},
-        "category_fit": {},
-    }
+    features read (empty maps give 0, as in training). They are the feature context's own fields, so
+    a param added to the context is sent here too."""
+    example = FeatureContext(
+        keywords="gaming laptop", corrected="gaming laptop", now_millis=1764547200000, half_life_days=180.0
+    )
+    params = example.params()
     missing = sorted(set(featureset.params) - set(params))
     if missing:
         raise ValueError(f"the example query sends no value for {missing}")

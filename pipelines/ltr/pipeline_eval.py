@@ -29,7 +29,15 @@ from pipelines.bench.report import environment, write_report
 from pipelines.golden import load_judgments, load_queries
 from pipelines.ltr.job import by_kind, examples, importance_plot, time_split_line, whole_golden_set
 from pipelines.ltr.scratch_store import scratch_store
-from pipelines.ltr.train import FOLDS, CrossValidation, cross_validate, folds_of, time_split, train_final
+from pipelines.ltr.train import (
+    FOLDS,
+    CrossValidation,
+    cross_validate,
+    folds_of,
+    seed_spread,
+    time_split,
+    train_final,
+)
 from pipelines.pipeline_search import pipeline_search
 from quarry import connections
 from quarry.ltr.ranker import ARTIFACT
@@ -64,6 +72,7 @@ def run(settings: Settings) -> dict[str, Any]:
     found = examples(settings)
     names = found.featureset.names
     cv = cross_validate(found.groups, names)
+    spread = seed_spread(found.groups, names)
     split = time_split(found.groups, names)
     assignment = folds_of(found.groups)
     folds = {g.query: f for g, f in zip(found.groups, assignment, strict=True)}
@@ -102,6 +111,7 @@ def run(settings: Settings) -> dict[str, Any]:
         },
         "whole_pipeline": msgspec.to_builtins(report),
         "cross_validation": msgspec.to_builtins(cv),
+        "seed_spread": msgspec.to_builtins(spread),
         "golden_set_same_examples": whole_golden_set(cv.per_query, found.unordered),
         "time_split": msgspec.to_builtins(split) if split is not None else None,
         "serving_cost": serving_cost(),
@@ -167,6 +177,15 @@ def headroom(overall: dict[str, Any]) -> str:
     return (
         f" The window reordered by the golden grades themselves (`{ORACLE}`) reaches {most:+.4f}: the "
         f"goal is {share:.0%} of what any reranker of the window can give."
+    )
+
+
+def spread_line(spread: dict[str, Any]) -> str:
+    gains = ", ".join(f"{g:+.4f}" for g in spread["gains"])
+    return (
+        f"LTR - formula on the same examples, cross-validated once per fold seed ({len(spread['seeds'])} "
+        f"seeds, without the Phase-2 baseline): **{spread['mean']:+.4f} ± {spread['sd']:.4f}** (mean ± sd; "
+        f"{gains}). Compare feature sets or parameters by this, not by one split."
     )
 
 
@@ -238,6 +257,8 @@ def markdown(summary: dict[str, Any], cv: CrossValidation, kinds: dict[str, str]
             if same
             else ""
         ),
+        "",
+        spread_line(summary["seed_spread"]),
         "",
         time_split_line(summary["time_split"]),
         "",

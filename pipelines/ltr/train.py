@@ -67,6 +67,31 @@ def folds_of(groups: list[Group], folds: int = FOLDS, seed: int = SEED) -> list[
     return [fold[g.query] for g in groups]
 
 
+def _fold_model(
+    groups: list[Group],
+    assignment: list[int],
+    fold: int,
+    names: list[str],
+    seed: int,
+    params: dict[str, Any] | None,
+) -> tuple[list[Group], list[Group], LtrRanker] | None:
+    """The fold's golden groups, the groups of the other folds, and the model trained on those
+    (stopping early on a tenth of their queries); None when the fold has nothing to score."""
+    test = [g for g, f in zip(groups, assignment, strict=True) if f == fold and g.source == "golden"]
+    rest = [g for g, f in zip(groups, assignment, strict=True) if f != fold]
+    if not test or len(rest) < 10:
+        return None
+    rest_queries = sorted({g.query for g in rest})
+    random.Random(seed + fold).shuffle(rest_queries)  # noqa: S311 - a reproducible split
+    stopping = set(rest_queries[: max(1, len(rest_queries) // 10)])
+    model = LtrRanker(params)
+    model.fit(
+        training_set([g for g in rest if g.query not in stopping], names),
+        training_set([g for g in rest if g.query in stopping], names),
+    )
+    return test, rest, model
+
+
 def cross_validate(
     groups: list[Group], names: list[str], params: dict[str, Any] | None = None
 ) -> CrossValidation:
@@ -74,18 +99,10 @@ def cross_validate(
     results = []
     per_query: dict[str, list[float]] = {}
     for fold in range(FOLDS):
-        test = [g for g, f in zip(groups, assignment, strict=True) if f == fold and g.source == "golden"]
-        rest = [g for g, f in zip(groups, assignment, strict=True) if f != fold]
-        if not test or len(rest) < 10:
+        trained = _fold_model(groups, assignment, fold, names, SEED, params)
+        if trained is None:
             continue
-        rest_queries = sorted({g.query for g in rest})
-        random.Random(SEED + fold).shuffle(rest_queries)  # noqa: S311 - a reproducible split
-        stopping = set(rest_queries[: max(1, len(rest_queries) // 10)])
-        model = LtrRanker(params)
-        model.fit(
-            training_set([g for g in rest if g.query not in stopping], names),
-            training_set([g for g in rest if g.query in stopping], names),
-        )
+        test, rest, model = trained
         phase2 = Phase2Weights(names)
         phase2.fit(rest)
         formula = [ndcg_at(g.labels) for g in test]
@@ -112,6 +129,44 @@ def cross_validate(
         rounds=max(1, int(statistics.median(r.best_iteration + 1 for r in results))),
         per_query=per_query,
     )
+
+
+class SeedSpread(msgspec.Struct, frozen=True):
+    """LTR - formula golden NDCG@10 on the same examples, cross-validated once per fold seed: which
+    queries share a fold moves one run's gain by about as much as a feature does (session 27: one
+    feature set from +0.0065 to +0.0148), so a change is judged by the mean and spread over seeds."""
+
+    seeds: list[int]
+    gains: list[float]
+    mean: float
+    sd: float
+
+
+SPREAD_SEEDS = tuple(range(SEED, SEED + 6))
+
+
+def ltr_gain(groups: list[Group], names: list[str], seed: int, params: dict[str, Any] | None = None) -> float:
+    """LTR - formula NDCG@10 over the golden groups, each scored by the model of the fold (drawn with
+    `seed`) that did not train on it."""
+    assignment = folds_of(groups, seed=seed)
+    gains = []
+    for fold in range(FOLDS):
+        trained = _fold_model(groups, assignment, fold, names, seed, params)
+        if trained is not None:
+            test, _, model = trained
+            gains += [ndcg_at(_by_model(g, model.score(g.features))) - ndcg_at(g.labels) for g in test]
+    return statistics.fmean(gains) if gains else 0.0
+
+
+def seed_spread(
+    groups: list[Group],
+    names: list[str],
+    seeds: tuple[int, ...] = SPREAD_SEEDS,
+    params: dict[str, Any] | None = None,
+) -> SeedSpread:
+    gains = [round(ltr_gain(groups, names, seed, params), 4) for seed in seeds]
+    sd = statistics.stdev(gains) if len(gains) > 1 else 0.0
+    return SeedSpread(list(seeds), gains, round(statistics.fmean(gains), 4), round(sd, 4))
 
 
 class TimeSplit(msgspec.Struct, frozen=True):

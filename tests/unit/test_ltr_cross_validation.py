@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from pipelines.ltr.dataset import Group
-from pipelines.ltr.train import cross_validate, folds_of, ndcg_at
+from pipelines.ltr.train import SEED, cross_validate, folds_of, ndcg_at, seed_spread
 from quarry.ltr.featureset import load_featureset
 
 
@@ -49,3 +51,16 @@ def test_folds_split_by_query_and_ndcg_is_the_usual_one() -> None:
     assert ndcg_at([3, 2, 1, 0]) == 1.0
     assert 0.0 < ndcg_at([0, 1, 2, 3]) < 1.0
     assert ndcg_at([0, 0]) == 0.0
+
+
+def test_the_seed_spread_redraws_the_folds_and_agrees_with_one_cross_validation() -> None:
+    data = groups(40, seed=3)
+    names = load_featureset().names
+    spread = seed_spread(data, names, seeds=(SEED, SEED + 1, SEED + 2))
+    cv = cross_validate(data, names)
+    # The first seed is the cross-validation's own split, so the same gain.
+    assert spread.gains[0] == pytest.approx(cv.ltr_ndcg_at_10 - cv.formula_ndcg_at_10, abs=2e-4)
+    assert all(gain > 0.1 for gain in spread.gains)  # relevance follows the features on every split
+    assert len(set(spread.gains)) > 1 and spread.sd > 0  # other seeds, other folds
+    assert min(spread.gains) <= spread.mean <= max(spread.gains)
+    assert folds_of(data, seed=SEED) != folds_of(data, seed=SEED + 1)

@@ -49,7 +49,11 @@ class LtrRanker:
             "subsample": 0.8,
             "colsample_bytree": 0.8,
             "lambdarank_pair_method": "topk",
-            "lambdarank_num_pair_per_sample": 10,
+            # Pairs per judged product: the windows hold up to 100 products with few graded ones,
+            # and 64 pairs use more of each scarce judged query than XGBoost's 10 (session 27,
+            # six fold seeds on the same examples: LTR - formula +0.0154 to +0.0165 against +0.0068
+            # to +0.0079; 32 pairs +0.0113, 128 pairs +0.0121).
+            "lambdarank_num_pair_per_sample": 64,
             "base_score": 0.0,  # the plugin adds no base score: the sum of leaves is the score
             "seed": 7,
             "nthread": 2,

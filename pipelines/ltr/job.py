@@ -85,7 +85,7 @@ def train_ltr(settings: Settings, register: bool = True) -> dict[str, Any]:
     found = examples(settings)
     groups, featureset, kinds, unordered = found.groups, found.featureset, found.kinds, found.unordered
     cv = cross_validate(groups, featureset.names)
-    split = time_split(groups, featureset.names)
+    split = time_split(groups, featureset.names, cv.rounds)
     model = train_final(groups, featureset.names, cv.rounds)
     now = dt.datetime.now(dt.UTC)
     meta = metadata(model, cv, groups, featureset.name, commit(), now)
@@ -184,11 +184,11 @@ def markdown(
         "model trained on the other folds. NDCG@10 with gains 2^grade - 1 over the window (unjudged "
         "products are 0, as in make eval).",
         "",
-        "| fold | golden queries | formula | Phase-2 weights | LTR | best round |",
+        "| fold | golden queries | formula | Phase-2 weights | LTR | best rounds for the fold alone |",
         "| ---: | ---: | ---: | ---: | ---: | ---: |",
         *[
             f"| {f.fold} | {f.golden_queries} | {f.formula_ndcg_at_10:.4f} | {f.phase2_ndcg_at_10:.4f} | "
-            f"{f.ltr_ndcg_at_10:.4f} | {f.best_iteration} |"
+            f"{f.ltr_ndcg_at_10:.4f} | {f.best_iteration + 1} |"
             for f in cv.folds
         ],
         f"| all | {sum(f.golden_queries for f in cv.folds)} | {cv.formula_ndcg_at_10:.4f} | "

@@ -72,8 +72,8 @@ def run(settings: Settings) -> dict[str, Any]:
     found = examples(settings)
     names = found.featureset.names
     cv = cross_validate(found.groups, names)
-    spread = seed_spread(found.groups, names)
-    split = time_split(found.groups, names)
+    spread = seed_spread(found.groups, names, cv.rounds)
+    split = time_split(found.groups, names, cv.rounds)
     assignment = folds_of(found.groups)
     folds = {g.query: f for g, f in zip(found.groups, assignment, strict=True)}
     final = train_final(found.groups, names, cv.rounds)

@@ -72,3 +72,16 @@ def test_the_json_dump_scores_as_the_booster_and_survives_save_and_load() -> Non
     loaded = LtrRanker.load(ranker.save())
     assert loaded.score(vectors) == pytest.approx(booster_scores, abs=1e-6)
     assert loaded.metadata()["features"] == NAMES
+
+
+def test_scoring_with_fewer_rounds_is_the_model_of_that_many_trees() -> None:
+    """Cross-validation scores one model at several sizes: its first k trees must score as a model
+    trained for k rounds would (the same trees: boosting adds them in order)."""
+    train = synthetic(30, seed=5)
+    vectors = synthetic(5, seed=6).features
+    full = LtrRanker(rounds=40)
+    full.fit(train)
+    shorter = LtrRanker(rounds=10)
+    shorter.fit(train)
+    assert full.score(vectors, 10) == pytest.approx(shorter.score(vectors), abs=1e-5)
+    assert full.score(vectors) != pytest.approx(shorter.score(vectors), abs=1e-5)

@@ -62,29 +62,13 @@ class LtrRanker:
         self.rounds = rounds
         self.names: list[str] = []
         self._booster: Any = None
-        self.best_iteration: int | None = None
 
-    def fit(self, data: TrainingSet, evaluation: TrainingSet | None = None, early_stopping: int = 30) -> None:
-        """With `evaluation`, training stops when its NDCG@10 has not improved for `early_stopping`
-        rounds, and the model keeps the best round."""
+    def fit(self, data: TrainingSet) -> None:
+        """For `rounds` rounds: how many is cross-validation's choice (pipelines/ltr/train.py)."""
         import xgboost as xgb
 
         self.names = list(data.names)
-        train = _matrix(data)
-        evals = [(train, "train")]
-        if evaluation is not None:
-            evals.append((_matrix(evaluation), "held_out"))
-        self._booster = xgb.train(
-            self.params,
-            train,
-            num_boost_round=self.rounds,
-            evals=evals,
-            early_stopping_rounds=early_stopping if evaluation is not None else None,
-            verbose_eval=False,
-        )
-        if evaluation is not None:
-            self.best_iteration = int(self._booster.best_iteration)
-            self._booster = self._booster[: self.best_iteration + 1]
+        self._booster = xgb.train(self.params, _matrix(data), num_boost_round=self.rounds, verbose_eval=False)
 
     def score(self, features: Sequence[Sequence[float]], rounds: int | None = None) -> list[float]:
         """The margin (the sum of leaves, as the plugin scores), predicted in place on one thread: a
@@ -140,7 +124,7 @@ class LtrRanker:
             "features": self.names,
             "params": self.params,
             "trees": len(self._booster.get_dump()) if self._booster is not None else 0,
-            "best_iteration": self.best_iteration,
+            "rounds": self.rounds,
             "library_versions": {
                 "xgboost": _xgboost_version(),
                 "msgspec": importlib.metadata.version("msgspec"),

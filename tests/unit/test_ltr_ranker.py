@@ -48,9 +48,8 @@ def mean_ndcg(data: TrainingSet, scores: list[float]) -> float:
 
 def test_the_ranker_learns_the_relevant_feature_and_beats_a_noise_ranking() -> None:
     train, held_out = synthetic(60, seed=1), synthetic(20, seed=2)
-    ranker = LtrRanker(rounds=200)
-    ranker.fit(train, held_out, early_stopping=20)
-    assert ranker.best_iteration is not None
+    ranker = LtrRanker(rounds=60)
+    ranker.fit(train)
     learned = mean_ndcg(held_out, ranker.score(held_out.features))
     by_noise = mean_ndcg(held_out, [row[2] for row in held_out.features])
     assert learned > 0.9 > by_noise + 0.2

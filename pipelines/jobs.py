@@ -173,8 +173,8 @@ def judge_search_artifact(settings: Settings, artifact: str, version: str) -> di
     from quarry.model_aliases import CHAMPION
 
     registry = registry_of(settings)
-    registry.register(artifact, version)
     decision = golden_gate.golden(settings, registry, artifact, version)
+    registry.register(artifact, version, measured=decision.metrics)
     gate.promote_when_passed(registry, artifact, version, CHAMPION, decision)
     log.info(
         "search artifact judged",
@@ -293,10 +293,10 @@ def judge_index_version(settings: Settings, alias: str, run: EmbeddingRun) -> di
 
     engine = connections.search_engine(settings)
     registry = registry_of(settings)
-    registry.register(ARTIFACT, run.artifact_version)
     decision = golden_gate.golden_index(
         settings, engine, registry.store, run.index, pin=(ARTIFACT, run.artifact_version)
     )
+    registry.register(ARTIFACT, run.artifact_version, measured=decision.metrics)
     if decision.passed:
         swap_and_prune(engine, alias, run.index)
         gate.promote_when_passed(registry, ARTIFACT, run.artifact_version, CHAMPION, decision)
@@ -366,7 +366,7 @@ def synonyms_apply(settings: Settings, alias: str | None = None, dry_run: bool =
             {
                 "data_window": {"index": report.build.index if report.build else None},
                 "parameters": {"changed_terms": report.changed_terms},
-                "metrics": {"gate": report.gate},
+                "metrics": {"gate": report.gate, **(decisions[-1].metrics if decisions else {})},
                 "input_snapshot": {
                     "synonyms_dir": settings.synonyms_dir,
                     "products_alias": alias or settings.products_alias,

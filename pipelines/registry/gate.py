@@ -46,6 +46,9 @@ class GateDecision(msgspec.Struct, frozen=True):
     waiting: bool = False
     """Not passed because the evidence is not in yet (too few comparisons or requests), as opposed
     to evidence against the version."""
+    metrics: dict[str, float] = msgspec.field(default_factory=dict)
+    """What the stage measured, by name, for the version's record (the golden gate's scores of the
+    candidate and of the champion in the same run); empty when the stage only read recorded ones."""
 
 
 def baseline(registry: ModelRegistry, name: str, version: str, stage: str) -> GateDecision | None:

@@ -128,6 +128,14 @@ def judged(ours: evaluation.SystemScores, theirs: evaluation.SystemScores) -> Ga
         ours.ndcg_at_10 >= theirs.ndcg_at_10 - TOLERANCE
         and zero_ours <= zero_theirs + MAX_ZERO_RESULT_INCREASE
     )
+    measured = {
+        "golden_ndcg_at_10": ours.ndcg_at_10,
+        "champion_golden_ndcg_at_10": theirs.ndcg_at_10,
+        "golden_mrr": ours.mrr or 0.0,
+        "champion_golden_mrr": theirs.mrr or 0.0,
+        "golden_zero_result_rate": zero_ours,
+        "champion_golden_zero_result_rate": zero_theirs,
+    }
     return GateDecision(
         passed,
         STAGE,
@@ -138,6 +146,7 @@ def judged(ours: evaluation.SystemScores, theirs: evaluation.SystemScores) -> Ga
             f"(limit +{MAX_ZERO_RESULT_INCREASE:.0%})",
             f"MRR {ours.mrr or 0.0:.4f} vs champion's {theirs.mrr or 0.0:.4f}",
         ],
+        metrics=measured,
     )
 
 

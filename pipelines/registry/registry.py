@@ -57,9 +57,15 @@ class ModelRegistry:
         except ArtifactNotFoundError as exc:
             raise RegistryError(f"{name} has no version {version}") from exc
 
-    def register(self, name: str, version: str) -> None:
-        """A published version becomes the `candidate` (and is recorded in the mirror)."""
-        self._metadata(name, version)
+    def register(self, name: str, version: str, measured: dict[str, float] | None = None) -> None:
+        """A published version becomes the `candidate` (and is recorded in the mirror). `measured`:
+        metrics taken after publishing (a gate that had to serve the version to score it), merged
+        into its record first, so that the store and the mirror's run both carry them. Nothing
+        serves a version before it is registered, so its record can still change in place."""
+        metadata = self._metadata(name, version)
+        if measured:
+            metrics = {**(metadata.get("metrics") or {}), **measured}
+            self.store.redact(name, version, {}, {"metrics": metrics})
         self.set_alias(name, "candidate", version, reason="registered by its pipeline")
 
     def set_alias(self, name: str, alias: str, version: str | None, reason: str) -> AliasChange:

@@ -30,6 +30,15 @@ def ndcg_pair(reason: str) -> tuple[float, float]:
     return float(ours), float(theirs)
 
 
+def assert_recorded(registry: ModelRegistry, artifact: str, version: str, ours: float, theirs: float) -> None:
+    """The gate's scores are in the version's record as metrics (MLflow logs them from there), not
+    only in the alias log's reason."""
+    metrics = registry.show(artifact, version)["metrics"]
+    assert metrics["golden_ndcg_at_10"] == pytest.approx(ours, abs=5e-5)
+    assert metrics["champion_golden_ndcg_at_10"] == pytest.approx(theirs, abs=5e-5)
+    assert 0.0 <= metrics["golden_zero_result_rate"] <= 1.0 and metrics["golden_mrr"] > 0.0
+
+
 @pytest.fixture
 def registry(demo_catalog, tmp_path) -> ModelRegistry:
     """A copy of the demo catalog's model store: the gate test moves aliases in it."""
@@ -104,6 +113,7 @@ def test_synonym_edits_that_hurt_are_refused_and_the_live_index_keeps_serving(
     assert result["changed_terms"] and not result["applied"], result["gate"]
     ours, theirs = ndcg_pair(result["gate"][0])
     assert ours < theirs - golden_gate.TOLERANCE
+    assert_recorded(registry, "synonyms", result["version"], ours, theirs)
     assert engine.alias_targets(demo_catalog.products_alias) == live
     assert not engine.index_exists(result["index"])  # the refused version is gone
     assert registry.store.aliases("synonyms") == {"candidate": result["version"]}
@@ -142,5 +152,6 @@ def test_vectors_from_a_broken_encoder_are_refused_and_nothing_moves(
     assert not outcome["promoted"], outcome["gate"]
     ours, theirs = ndcg_pair(outcome["gate"][0])
     assert ours < theirs - golden_gate.TOLERANCE
+    assert_recorded(registry, VECTORS, run.artifact_version, ours, theirs)
     assert engine.alias_targets(alias) == live and not engine.index_exists(run.index)
     assert registry.store.aliases(VECTORS) == {"candidate": run.artifact_version, "champion": champion}

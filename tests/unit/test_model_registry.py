@@ -29,6 +29,22 @@ def test_a_registered_version_is_a_candidate_and_serves_nothing(registry) -> Non
     assert registry.store.current("als") is None  # nothing is served before a champion exists
 
 
+def test_metrics_measured_after_publishing_reach_the_record_and_the_mirror(registry) -> None:
+    """A golden gate scores a version it had to publish first; its scores join what the pipeline
+    recorded, in the store and in the mirror, which records a version once, when registered."""
+    version = registry.store.publish(
+        "vocabulary", {"f.bin": b"x"}, {"metrics": {"terms": 120}, "code_commit": "abc"}, activate=False
+    )
+    registry.register("vocabulary", version, measured={"golden_ndcg_at_10": 0.61})
+
+    expected = {"terms": 120, "golden_ndcg_at_10": 0.61}
+    assert registry.show("vocabulary", version)["metrics"] == expected
+    assert registry.show("vocabulary", version)["code_commit"] == "abc"
+    assert isinstance(registry.mirror, MemoryMirror)
+    assert registry.mirror.versions["vocabulary"][version]["metrics"] == expected
+    assert registry.aliases("vocabulary") == {"candidate": version}
+
+
 def test_the_champion_is_what_the_store_serves_and_mirror_agrees(registry) -> None:
     first = publish(registry)
     registry.set_alias("als", "champion", first, reason="first")

@@ -40,14 +40,19 @@ def put_tastes(engine, index: str, users: int, seed: int) -> None:
     engine.refresh(index)
 
 
-@pytest.fixture
-def shop(engine, settings, alias, events_index, tmp_path):
+def put_toys_and_books(engine, settings, alias: str) -> None:
+    """The twelve toys and twelve books the shoppers of `put_tastes` click."""
     products = [
         make_product(f"{group}{n}", f"{group} {n}", category_path=[group.title(), "All", "All"])
         for group in ("toy", "book")
         for n in range(12)
     ]
     build_from_documents(engine, settings, alias, ((p.product_id, p.to_document()) for p in products), [])
+
+
+@pytest.fixture
+def shop(engine, settings, alias, events_index, tmp_path):
+    put_toys_and_books(engine, settings, alias)
     put_tastes(engine, events_index, users=60, seed=1)
     return msgspec.structs.replace(
         settings, products_alias=alias, artifacts_dir=str(tmp_path), registry_mirror="none"

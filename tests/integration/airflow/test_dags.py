@@ -189,6 +189,42 @@ def test_a_null_field_in_the_events_fails_the_gate_and_blocks_als_training(
         engine.delete_index(index)
 
 
+def test_the_als_dag_trains_on_checked_events_and_registers_the_model(
+    engine, settings, alias, events_index, airflow_db, quarry_env, tmp_path
+) -> None:
+    """The daily ALS DAG under dag.test() on the real stack: the events pass the training checks,
+    implicit ALS learns the shoppers' two tastes, and the first version becomes the champion with
+    its record (held-out metrics, the events it read)."""
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    from quarry.adapters.artifact_store import LocalArtifactStore
+    from quarry.recommenders import ARTIFACT
+    from tests.integration.test_als_promotion import put_tastes, put_toys_and_books
+
+    put_toys_and_books(engine, settings, alias)
+    put_tastes(engine, events_index, users=60, seed=3)
+    put_events(engine, events_index, [(f"u{n}", "click", f"book{n}", 0.0) for n in range(0, 10, 2)])
+    for name, value in {
+        "QUARRY_PRODUCTS_ALIAS": alias,
+        "QUARRY_ARTIFACTS_DIR": str(tmp_path),
+        "QUARRY_REGISTRY_MIRROR": "none",
+        "QUARRY_PUSHGATEWAY_URL": "",
+    }.items():
+        quarry_env.setenv(name, value)
+
+    run = load_dag("als").test(run_conf={"events_index": events_index})
+
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == DagRunState.SUCCESS, states
+    assert set(states.values()) == {TaskInstanceState.SUCCESS}
+    store = LocalArtifactStore(tmp_path)
+    champion = store.current(ARTIFACT)
+    assert champion is not None and store.aliases(ARTIFACT) == {"candidate": champion, "champion": champion}
+    record = store.metadata(ARTIFACT, champion)
+    assert record["input_snapshot"]["events"] == events_index and record["code_commit"]
+    assert record["metrics"]["heldout_users"] > 0 and record["metrics"]["heldout_ndcg_at_10"] > 0
+
+
 def test_the_promotion_dag_rolls_a_breached_canary_back(
     engine, store, settings, events_index, airflow_db, quarry_env, pushgateway, tmp_path
 ) -> None:

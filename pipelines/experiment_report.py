@@ -5,7 +5,10 @@ sample-ratio check, as markdown, JSON and a plot."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -48,15 +51,7 @@ def markdown(result: ExperimentReport, plot: str | None) -> list[str]:
             "decision."
         ),
         "",
-        "| metric | per | variant | control | variant value | effect | 95 % interval | p | test |",
-        "| --- | --- | --- | ---: | ---: | ---: | --- | ---: | --- |",
-        *[
-            f"| {c.metric}{' (primary)' if c.metric == result.primary_metric else ''} | {c.per} | "
-            f"{c.variant} | {c.control_value:.4f} | {c.variant_value:.4f} | {c.effect:+.4f} | "
-            f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}] | {c.p_value:.4f}{' *' if c.significant else ''} | "
-            f"{c.test}{' · **guardrail breached**' if c.guardrail_breached else ''} |"
-            for c in result.comparisons
-        ],
+        *comparison_table(result),
         "",
         "Per-search metrics count one shopper's searches as independent; their intervals are too narrow.",
         "Revenue is the catalog price of each product bought after an exposed search. Rows `user (CUPED)`",
@@ -70,8 +65,27 @@ def markdown(result: ExperimentReport, plot: str | None) -> list[str]:
     if result.interleaving is not None:
         lines += interleaving_lines(result.interleaving)
     if plot:
-        lines += ["", f"![effects with 95 % intervals]({plot})"]
+        lines += ["", f"![effects with 95 % intervals, and interleaving votes]({plot})"]
     return lines
+
+
+def comparison_table(result: ExperimentReport) -> list[str]:
+    if not result.comparisons:
+        return [
+            "No variant is compared with a control here: an interleaving experiment shows every unit both"
+            " rankings at once, and is read from its votes below."
+        ]
+    return [
+        "| metric | per | variant | control | variant value | effect | 95 % interval | p | test |",
+        "| --- | --- | --- | ---: | ---: | ---: | --- | ---: | --- |",
+        *[
+            f"| {c.metric}{' (primary)' if c.metric == result.primary_metric else ''} | {c.per} | "
+            f"{c.variant} | {c.control_value:.4f} | {c.variant_value:.4f} | {c.effect:+.4f} | "
+            f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}] | {c.p_value:.4f}{' *' if c.significant else ''} | "
+            f"{c.test}{' · **guardrail breached**' if c.guardrail_breached else ''} |"
+            for c in result.comparisons
+        ],
+    ]
 
 
 def interleaving_lines(readout: InterleavingReadout) -> list[str]:
@@ -94,16 +108,35 @@ def interleaving_lines(readout: InterleavingReadout) -> list[str]:
 
 
 def plot(result: ExperimentReport, path: Path) -> bool:
-    """Each metric's effect with its interval, one row per variant and metric."""
-    if not result.comparisons:
+    """Each metric's effect with its interval, one row per variant and metric; for an interleaving
+    experiment, the teams' wins and the ties beside it (per unit and per impression)."""
+    panels: list[tuple[float, Callable[[Any], None]]] = []
+    if result.comparisons:
+        panels.append((0.5 * len(result.comparisons) + 1.5, partial(_effects, result)))
+    if result.interleaving is not None:
+        panels.append((2.2, partial(_votes, result.interleaving)))
+    if not panels:
         return False
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    heights = [height for height, _ in panels]
+    figure, axes = plt.subplots(
+        len(panels), 1, figsize=(8, sum(heights)), height_ratios=heights, squeeze=False
+    )
+    for (_, draw), axis in zip(panels, axes[:, 0], strict=True):
+        draw(axis)
+    figure.suptitle(f"{result.experiment}: {'readable' if result.readable else 'not readable yet'}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return True
+
+
+def _effects(result: ExperimentReport, axes: Any) -> None:
     rows = list(reversed(result.comparisons))
-    figure, axes = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.5))
     for y, c in enumerate(rows):
         colour = ("tab:green" if c.effect > 0 else "tab:red") if c.significant else "tab:gray"
         interval = [[c.effect - c.ci_low], [c.ci_high - c.effect]]
@@ -111,11 +144,26 @@ def plot(result: ExperimentReport, path: Path) -> bool:
     axes.axvline(0, color="black", linewidth=0.8)
     axes.set_yticks(range(len(rows)), [f"{c.metric} ({c.variant} vs control)" for c in rows])
     axes.set_xlabel("effect (variant - control), 95 % interval")
-    axes.set_title(f"{result.experiment}: {'readable' if result.readable else 'not readable yet'}")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return True
+
+
+def _votes(readout: InterleavingReadout, axes: Any) -> None:
+    """Share of decided and tied answers per team, as stacked bars; the sign test's p in the label."""
+    rows = [("per impression", readout.per_impression), ("per unit", readout.per_unit)]
+    for y, (_, p) in enumerate(rows):
+        total = max(p.wins_a + p.wins_b + p.ties, 1)
+        left = 0.0
+        for count, colour, label in (
+            (p.wins_a, "tab:blue", f"{readout.team_a} wins"),
+            (p.ties, "lightgray", "ties"),
+            (p.wins_b, "tab:orange", f"{readout.team_b} wins"),
+        ):
+            axes.barh(y, count / total, left=left, color=colour, label=label if y == 0 else None)
+            left += count / total
+        axes.text(1.01, y, f"p = {p.p_value:.3g}", va="center")
+    axes.set_yticks(range(len(rows)), [per for per, _ in rows])
+    axes.set_xlim(0, 1)
+    axes.set_xlabel("share of interleaved answers (clicks vote for the team that placed the item)")
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.45), ncol=3, frameon=False)
 
 
 def run(

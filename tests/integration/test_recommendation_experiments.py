@@ -200,3 +200,5 @@ def test_an_interleaving_experiment_merges_both_answers_and_credits_clicks_to_te
     assert readout.per_unit.p_value < 0.05 and readout.per_unit.delta < 0
     written = (tmp_path / "experiments" / f"{experiment.name}.md").read_text()
     assert "## Interleaving: `control` (a) against `treatment` (b)" in written
+    assert f"]({experiment.name}.png)" in written
+    assert (tmp_path / "experiments" / f"{experiment.name}.png").stat().st_size > 0

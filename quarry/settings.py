@@ -346,6 +346,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     ltr_feature_log_share: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.05
     """Share of searches (by hashed query id) whose window's LTR features are logged, off the request path."""
 
+    exploration_share: Annotated[float, msgspec.Meta(ge=0.0, le=0.5)] = 0.05
+    """Share of first pages (by hashed query id) shown with neighbours swapped, to measure position bias."""
+
+    exploration_depth: Annotated[int, msgspec.Meta(ge=2, le=50)] = 10
+    """How many top results position-bias exploration may swap."""
+
     canary_min_requests: PositiveInt = 1000
     """Requests per variant before a canary may become champion (its guardrails are judged over them)."""
 

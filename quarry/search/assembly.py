@@ -23,6 +23,7 @@ from quarry.query_log import QueryLogWriter
 from quarry.query_texts import LoggedQueries
 from quarry.search.cache import LocalPages, SearchCache
 from quarry.search.client_ids import ClientQueryIds
+from quarry.search.exploration import PositionExploration
 from quarry.search.personalize import AffinityReader, Personalizer, ProductAffinity
 from quarry.search.ranking import RankingConfigProvider
 from quarry.search.semantic import QueryVectors, SemanticIndex, SemanticRetriever
@@ -63,8 +64,9 @@ def search_service(
     """`semantic_index`: shared with the recommendations (similar items); `product_affinity`: the
     recommendations' ALS affinity of a user for products. `feature_log_share`: searches whose LTR
     features are logged (into `records_engine`, default `engine`); offline code logs none.
-    `model_traffic`: the registry's LTR shadow and canary get their shares of live searches (the
-    API); offline code ranks with the champion only. `experiments`: the definitions the API runs
+    `model_traffic`: the registry's LTR shadow and canary get their shares of live searches, and a
+    share of pages is shown with position-bias exploration (the API); offline code ranks with the
+    champion only and shows pages as ranked. `experiments`: the definitions the API runs
     (the search ones apply here; updated while it runs, so even an empty list sets experiments up);
     None, as offline code has it: the live configuration is measured and none runs."""
     query_vectors = QueryVectors(
@@ -116,6 +118,11 @@ def search_service(
         features=features,
         ltr=ltr,
         experiments=None if experiments is None else LiveExperiments(experiments, "search"),
+        exploration=(
+            PositionExploration(settings.exploration_share, settings.exploration_depth)
+            if model_traffic
+            else None
+        ),
     )
     if feature_log_share > 0:
         service.feature_log = FeatureLog(

@@ -27,6 +27,7 @@ def log_query(
     exposure: Exposure | None = None,
     latency_ms: float | None = None,
     teams: list[str] | None = None,
+    explored: int | None = None,
 ) -> None:
     """The UBI 1.3 query record: the query as typed (the normalized form beside it), the client's
     ids, and the request itself as `query`, as the UBI plugin stores the search body. A shopper
@@ -34,7 +35,8 @@ def log_query(
     shopper's experiments, as `experiments` (experiment -> variant): the exposure an experiment's
     analysis counts (docs/experiments.md#exposure); `latency_ms`, the service's time for the search,
     is an experiment's latency guardrail; `teams`, in an interleaving experiment, the variant that placed
-    each result (the readout credits clicks by it)."""
+    each result (the readout credits clicks by it); `explored`, the phase of a position-exploration
+    swap the page was shown with (quarry/search/exploration.py)."""
     if not request.track:
         request = msgspec.structs.replace(
             request,
@@ -69,6 +71,7 @@ def log_query(
                 **({"experiments": exposure.as_attributes()} if exposure is not None else {}),
                 **({"latency_ms": latency_ms} if latency_ms is not None else {}),
                 **({"teams": teams} if teams else {}),
+                **({"exploration": explored} if explored is not None else {}),
             },
         )
     )

@@ -30,6 +30,7 @@ from quarry.query_log import QueryLogWriter
 from quarry.search.cache import SearchCache, cache_key
 from quarry.search.catalog_version import CatalogVersion
 from quarry.search.client_ids import ClientQueryIds
+from quarry.search.exploration import PositionExploration
 from quarry.search.fuse import CandidateWindow, fuse_window
 from quarry.search.match_quality import MatchSignals, known_share
 from quarry.search.match_quality import signals as match_signals
@@ -125,14 +126,17 @@ class SearchService:
         features: FeatureExtractor | None = None,
         ltr: LtrRescorer | None = None,
         experiments: LiveExperiments | None = None,
+        exploration: PositionExploration | None = None,
     ) -> None:
-        """`privacy`: how the controller turns a request's shopper into pseudonyms and consent; held
+        """`exploration`: the live API's position-bias exploration (offline code shows pages as
+        ranked). `privacy`: how the controller turns a request's shopper into pseudonyms and consent; held
         here, not injected beside the service, because a second dependency makes Litestar resolve
         them in an anyio task group on every request (4 % of a cached search's CPU, py-spy)."""
         self.privacy = privacy
         self.features = features
         self.ltr = ltr
         self.experiments = experiments
+        self.exploration = exploration
         self.feature_log: FeatureLog | None = None  # set once built: it calls `feature_window`
         self.semantic = semantic
         self.query_ids = query_ids
@@ -443,7 +447,25 @@ class SearchService:
             if window is not None and self.feature_log is not None:
                 self.feature_log.offer(request.q, query_id, window)
             self._record_canary(served, request, query_id, page, started)
-            return self._respond(request, page, cache_hit, started, id_checked, query_id, exposure)
+            page, explored = self._explored(request, query_id, page)
+            return self._respond(
+                request, page, cache_hit, started, id_checked, query_id, exposure, explored=explored
+            )
+
+    def _explored(
+        self, request: SearchRequest, query_id: str, page: CachedPage
+    ) -> tuple[CachedPage, int | None]:
+        """The page as shown: a sampled first page in relevance order with neighbours swapped
+        (quarry/search/exploration.py), and the swap's phase for the query record. The cached page
+        is never changed: the swap is drawn per search."""
+        if self.exploration is None or request.page != 1 or request.sort != "relevance":
+            return page, None
+        if len(page.results) < 2:  # nothing to swap: not recorded as explored
+            return page, None
+        phase = self.exploration.phase(query_id)
+        if phase is None:
+            return page, None
+        return msgspec.structs.replace(page, results=self.exploration.apply(page.results, phase)), phase
 
     def _interleaved(
         self,
@@ -530,6 +552,7 @@ class SearchService:
         query_id: str | None = None,
         exposure: Exposure | None = None,
         teams: list[str] | None = None,
+        explored: int | None = None,
     ) -> SearchResponse:
         degraded = ["spell_correction"] if self.understanding.degraded else []
         if not id_checked:
@@ -554,7 +577,7 @@ class SearchService:
         query_id = query_id or request.ubi.query_id or random_uuid()
         took_ms = round((time.perf_counter() - started) * 1000, 2)
         with span("ubi.log"):
-            log_query(self.query_log, request, page, query_id, exposure, took_ms, teams)
+            log_query(self.query_log, request, page, query_id, exposure, took_ms, teams, explored)
         log.info(
             "search",
             extra={

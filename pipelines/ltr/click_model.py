@@ -20,16 +20,18 @@ Events are read the way COEC reads them (`action_name` click or impression, 0-ba
 
 from __future__ import annotations
 
-import itertools
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
 from pipelines.coec import CLICK, IMPRESSION, _object_id, _ordinal
+from quarry.adapters.search_engine import SearchEngine
+from quarry.ubi import UBI_QUERIES
 
 Cell = tuple[str, str, int]  # query, product, rank (0-based)
+Key = TypeVar("Key")
 
 
 class CellCounts(msgspec.Struct):
@@ -54,58 +56,125 @@ def cells_from_events(events: Iterable[Mapping[str, Any]], max_rank: int = 10) -
     them) would make P(click) exceed 1."""
     cells: defaultdict[Cell, CellCounts] = defaultdict(CellCounts)
     for event in events:
-        action = event.get("action_name")
-        kind = action.lower() if isinstance(action, str) else None
-        if kind not in (CLICK, IMPRESSION):
-            continue
-        ordinal, query, product = _ordinal(event), event.get("user_query"), _object_id(event)
-        if ordinal is None or not 0 <= ordinal < max_rank or not isinstance(query, str) or product is None:
-            continue
-        counts = cells[(query, product, ordinal)]
-        if kind == CLICK:
-            counts.clicks += 1
-        else:
-            counts.impressions += 1
+        seen = _seen(event, max_rank)
+        if seen is not None:
+            kind, query, product, ordinal = seen
+            _count(cells[(query, product, ordinal)], kind)
+    return _capped(cells)
+
+
+def _seen(event: Mapping[str, Any], max_rank: int) -> tuple[str, str, str, int] | None:
+    """(kind, query, product, rank) of an impression or click within `max_rank`; None otherwise."""
+    action = event.get("action_name")
+    kind = action.lower() if isinstance(action, str) else None
+    if kind not in (CLICK, IMPRESSION):
+        return None
+    ordinal, query, product = _ordinal(event), event.get("user_query"), _object_id(event)
+    if ordinal is None or not 0 <= ordinal < max_rank or not isinstance(query, str) or product is None:
+        return None
+    return kind, query, product, ordinal
+
+
+def _count(counts: CellCounts, kind: str) -> None:
+    if kind == CLICK:
+        counts.clicks += 1
+    else:
+        counts.impressions += 1
+
+
+def _capped(cells: Mapping[Key, CellCounts]) -> dict[Key, CellCounts]:
     for counts in cells.values():
         counts.clicks = min(counts.clicks, counts.impressions)
     return {cell: counts for cell, counts in cells.items() if counts.impressions}
 
 
-def examination_from_swaps(cells: Mapping[Cell, CellCounts]) -> dict[int, float] | None:
-    """The examination curve from products shown at neighbouring ranks (position-bias exploration,
-    quarry/search/exploration.py): for ranks r and r+1, a product's click rates at the two differ
-    only by examination, so gamma(r+1)/gamma(r) is the pooled ratio of its click rates (a
-    Mantel-Haenszel estimate over every such product), chained from rank 0. None when some
-    neighbouring ranks share no clicked product.
+def examination_from_exploration(
+    events: Iterable[Mapping[str, Any]], phases: Mapping[str, int], depth: int, max_rank: int = 10
+) -> dict[int, float] | None:
+    """The examination curve from the searches position-bias exploration swapped
+    (quarry/search/exploration.py; `phases`: query id -> the phase its UBI record names). A product's
+    usual rank h is its most frequent rank in the other searches. Explored searches show it at h-1
+    or h+1 by a draw on the search's id alone, the others at h, so for one (query, product) the
+    click rates at those ranks differ by examination only. gamma(r+1)/gamma(r) is the pooled
+    (Mantel-Haenszel) ratio of click rates over every product seen at both, chained from rank 0.
+    None when some pair of neighbouring ranks has no such product.
 
-    Why: EM alone recovers the curve only from rankings that vary a lot. Where nearly every product
-    keeps its rank, its likelihood is almost flat along the curve and EM crawls from its start
-    (2,000 iterations went less than halfway, tests/unit/test_position_exploration.py)."""
-    by_pair: defaultdict[tuple[str, str], dict[int, CellCounts]] = defaultdict(dict)
-    for (query, product, rank), counts in cells.items():
-        by_pair[(query, product)][rank] = counts
-    ranks = sorted({r for _, _, r in cells})
-    gamma = {ranks[0]: 1.0}
-    for upper, lower in itertools.pairwise(ranks):
-        lifted = dropped = 0.0
-        for shown in by_pair.values():
-            if upper in shown and lower in shown:
-                high, low = shown[upper], shown[lower]
-                lifted += low.clicks * high.impressions
-                dropped += high.clicks * low.impressions
-        if lifted <= 0 or dropped <= 0:
+    Only a product's usual rank and its explored neighbours count. EM alone finds the curve only
+    where rankings vary a lot; where nearly every product keeps its rank it crawls from its start
+    (2,000 iterations went less than halfway, tests/unit/test_position_exploration.py). Other rank
+    changes are no substitute: personalization moves a product up for the shoppers who like it,
+    which makes a higher rank look more examined than it is (on the simulated stack, pooling every
+    rank a product was seen at put rank 5 at 0.20 where the shoppers look 0.28 as often)."""
+    events = list(events)
+    seen = [(event, found) for event in events if (found := _seen(event, max_rank)) is not None]
+    page_sizes: defaultdict[str, int] = defaultdict(int)
+    usual: defaultdict[tuple[str, str], Counter[int]] = defaultdict(Counter)
+    for event, (kind, query, product, ordinal) in seen:
+        if kind != IMPRESSION:
+            continue
+        if event.get("query_id") in phases:
+            page_sizes[str(event["query_id"])] += 1
+        else:
+            usual[(query, product)][ordinal] += 1
+    home = {pair: ranks.most_common(1)[0][0] for pair, ranks in usual.items()}
+    cells: defaultdict[Cell, CellCounts] = defaultdict(CellCounts)
+    for event, (kind, query, product, ordinal) in seen:
+        query_id = event.get("query_id")
+        if query_id in phases:
+            swapped = min(depth, page_sizes[str(query_id)])
+            ranked = _ranked_at(ordinal, phases[str(query_id)], swapped)
+        else:
+            ranked = ordinal
+        if ranked == home.get((query, product)):
+            _count(cells[(query, product, ordinal)], kind)
+    at: defaultdict[tuple[str, str], dict[int, CellCounts]] = defaultdict(dict)
+    for (query, product, ordinal), counts in _capped(cells).items():
+        at[(query, product)][ordinal] = counts
+    gamma = {0: 1.0}
+    for rank in range(1, max_rank):
+        clicked_lower = clicked_upper = 0.0  # the two sums of the pooled rate(rank) / rate(rank - 1)
+        for ranks in at.values():
+            if rank in ranks and rank - 1 in ranks:
+                lower, upper = ranks[rank], ranks[rank - 1]
+                clicked_lower += lower.clicks * upper.impressions
+                clicked_upper += upper.clicks * lower.impressions
+        if clicked_lower <= 0 or clicked_upper <= 0:
             return None
-        gamma[lower] = min(1.0, gamma[upper] * lifted / dropped)
+        # A lower rank is never examined more often than the one above it (shoppers read down).
+        gamma[rank] = gamma[rank - 1] * min(1.0, clicked_lower / clicked_upper)
     return gamma
 
 
+def explored_phases(engine: SearchEngine) -> dict[str, int]:
+    """Query id -> exploration phase, from the UBI query records of the searches shown swapped."""
+    if not engine.index_exists(UBI_QUERIES):
+        return {}
+    query = {"exists": {"field": "query_attributes.exploration"}}
+    return {
+        str(hit.source["query_id"]): int(hit.source["query_attributes"]["exploration"])
+        for hit in engine.scan(UBI_QUERIES, query)
+    }
+
+
+def _ranked_at(shown_at: int, phase: int, swapped: int) -> int:
+    """Where the product shown at `shown_at` was ranked: its swap partner, or itself outside the
+    swapped pairs (the swap is its own inverse)."""
+    if shown_at < phase or shown_at >= swapped:
+        return shown_at
+    partner = shown_at + 1 if (shown_at - phase) % 2 == 0 else shown_at - 1
+    return partner if partner < swapped else shown_at
+
+
 def fit_pbm(
-    cells: Mapping[Cell, CellCounts], max_iterations: int = 200, tolerance: float = 1e-6
+    cells: Mapping[Cell, CellCounts],
+    max_iterations: int = 200,
+    tolerance: float = 1e-6,
+    examination: Mapping[int, float] | None = None,
 ) -> PositionBasedModel:
-    """EM until no parameter moves by more than `tolerance`, from every factor at 0.5. When the
-    events hold swaps (`examination_from_swaps`), their curve is kept and EM fits attractiveness
-    only: left free, the curve drifts along the flat likelihood of products that never moved (at
-    rank 10, from the swaps' 0.17 to 0.11 where the truth is 0.16)."""
+    """EM until no parameter moves by more than `tolerance`, from every factor at 0.5.
+    `examination`: a curve measured by exploration (`examination_from_exploration`), kept as it is
+    while EM fits attractiveness only. Left free, the curve drifts along the flat likelihood of the
+    products that never moved (at rank 10, from the measured 0.17 to 0.11 where the truth is 0.16)."""
     import math
 
     if not cells:
@@ -113,8 +182,12 @@ def fit_pbm(
     pairs = {(q, d) for q, d, _ in cells}
     ranks = sorted({r for _, _, r in cells})
     alpha = dict.fromkeys(pairs, 0.5)
-    swapped = examination_from_swaps(cells)
-    gamma = swapped or dict.fromkeys(ranks, 0.5)
+    measured = examination is not None and all(r in examination for r in ranks)
+    gamma = (
+        {r: examination[r] for r in ranks}
+        if examination is not None and measured
+        else dict.fromkeys(ranks, 0.5)
+    )
     iterations = 0
     for iterations in range(1, max_iterations + 1):  # noqa: B007 - reported after the loop
         alpha_num: defaultdict[tuple[str, str], float] = defaultdict(float)
@@ -129,10 +202,10 @@ def fit_pbm(
             alpha_den[(query, product)] += counts.impressions
             gamma_num[rank] += counts.clicks + skipped * g * (1.0 - a) / neither
             gamma_den[rank] += counts.impressions
-        new_gamma = gamma if swapped else {r: gamma_num[r] / gamma_den[r] for r in ranks}
+        new_gamma = gamma if measured else {r: gamma_num[r] / gamma_den[r] for r in ranks}
         new_alpha = {p: alpha_num[p] / alpha_den[p] for p in pairs}
         top = new_gamma[ranks[0]]
-        if top > 0 and not swapped:  # the scale: the first rank is always examined
+        if top > 0 and not measured:  # the scale: the first rank is always examined
             new_gamma = {r: min(1.0, g / top) for r, g in new_gamma.items()}
             new_alpha = {p: min(1.0, a * top) for p, a in new_alpha.items()}
         moved = max(

@@ -12,7 +12,12 @@ import msgspec
 
 from pipelines.bench.report import commit, environment, write_report
 from pipelines.golden import load_judgments, load_queries
-from pipelines.ltr.click_model import cells_from_events, fit_pbm
+from pipelines.ltr.click_model import (
+    cells_from_events,
+    examination_from_exploration,
+    explored_phases,
+    fit_pbm,
+)
 from pipelines.ltr.dataset import Group, click_groups, golden_groups, read_records
 from pipelines.ltr.train import cross_validate, metadata, time_split, train_final
 from quarry import connections
@@ -69,9 +74,12 @@ def examples(settings: Settings) -> Examples:
         unordered: dict[str, float] = {}
         groups = golden_groups(service, judgments, golden_queries, unordered)
     ubi = connections.ubi_engine(settings)
-    cells = cells_from_events(read_coec_events(ubi, CLICK_MAX_RANK), CLICK_MAX_RANK)
+    events = list(read_coec_events(ubi, CLICK_MAX_RANK))
+    cells = cells_from_events(events, CLICK_MAX_RANK)
     if cells:
-        clicks = fit_pbm(cells)
+        curve = examination_from_exploration(events, explored_phases(ubi), settings.exploration_depth)
+        log.info("examination", extra={"measured_by_exploration": curve is not None, "curve": curve})
+        clicks = fit_pbm(cells, examination=curve)
         formula_at = featureset.names.index(FORMULA_FEATURE) if FORMULA_FEATURE in featureset.names else None
         groups += click_groups(read_records(ubi, featureset.name), clicks, formula_at)
     if not groups:

@@ -20,6 +20,7 @@ Events are read the way COEC reads them (`action_name` click or impression, 0-ba
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
@@ -95,9 +96,10 @@ def examination_from_exploration(
     (quarry/search/exploration.py; `phases`: query id -> the phase its UBI record names). A product's
     usual rank h is its most frequent rank in the other searches. Explored searches show it at h-1
     or h+1 by a draw on the search's id alone, the others at h, so for one (query, product) the
-    click rates at those ranks differ by examination only. gamma(r+1)/gamma(r) is the pooled
-    (Mantel-Haenszel) ratio of click rates over every product seen at both, chained from rank 0.
-    None when some pair of neighbouring ranks has no such product.
+    click rates at those ranks differ by examination only: the pooled (Mantel-Haenszel) ratio of
+    click rates over every product seen at both estimates gamma(r+1)/gamma(r). The curve is the
+    power law gamma(r) = (r+1)^-eta (Joachims et al. 2017) that fits those ratios best. None when
+    no neighbouring ranks share a clicked product.
 
     Only a product's usual rank and its explored neighbours count. EM alone finds the curve only
     where rankings vary a lot; where nearly every product keeps its rank it crawls from its start
@@ -130,19 +132,27 @@ def examination_from_exploration(
     at: defaultdict[tuple[str, str], dict[int, CellCounts]] = defaultdict(dict)
     for (query, product, ordinal), counts in _capped(cells).items():
         at[(query, product)][ordinal] = counts
-    gamma = {0: 1.0}
+    # Each pair of neighbouring ranks gives a pooled ratio rate(r+1) / rate(r). The curve is the
+    # power law (r+1)^-eta fitted to their logarithms, each weighted by the clicks its explored
+    # searches had: chained one by one, the ratios' errors multiplied down the ranks (one simulated
+    # week at 5 %, about 30 clicks a pair, put rank 5 at 0.12 where the shoppers look 0.24 as often).
+    moment = spread = 0.0
     for rank in range(1, max_rank):
-        clicked_lower = clicked_upper = 0.0  # the two sums of the pooled rate(rank) / rate(rank - 1)
-        for ranks in at.values():
+        clicked_lower = clicked_upper = explored_clicks = 0.0
+        for (query, product), ranks in at.items():
             if rank in ranks and rank - 1 in ranks:
                 lower, upper = ranks[rank], ranks[rank - 1]
                 clicked_lower += lower.clicks * upper.impressions
                 clicked_upper += upper.clicks * lower.impressions
-        if clicked_lower <= 0 or clicked_upper <= 0:
-            return None
-        # A lower rank is never examined more often than the one above it (shoppers read down).
-        gamma[rank] = gamma[rank - 1] * min(1.0, clicked_lower / clicked_upper)
-    return gamma
+                explored_clicks += (lower if home[(query, product)] == rank - 1 else upper).clicks
+        if clicked_lower > 0 and clicked_upper > 0:
+            step = math.log((rank + 1) / rank)
+            moment += explored_clicks * step * math.log(clicked_lower / clicked_upper)
+            spread += explored_clicks * step * step
+    if spread <= 0:
+        return None
+    eta = max(0.0, -moment / spread)  # a lower rank is never examined more often (shoppers read down)
+    return {rank: (rank + 1) ** -eta for rank in range(max_rank)}
 
 
 def explored_phases(engine: SearchEngine) -> dict[str, int]:
@@ -175,8 +185,6 @@ def fit_pbm(
     `examination`: a curve measured by exploration (`examination_from_exploration`), kept as it is
     while EM fits attractiveness only. Left free, the curve drifts along the flat likelihood of the
     products that never moved (at rank 10, from the measured 0.17 to 0.11 where the truth is 0.16)."""
-    import math
-
     if not cells:
         raise ValueError("no impressions to fit a click model on")
     pairs = {(q, d) for q, d, _ in cells}

@@ -91,9 +91,10 @@ def test_a_deterministic_ranker_hides_the_examination_curve_and_exploration_reve
     events, phases = _deterministic_ranker_clicks(PositionExploration(0.05, RANKS), 5)
     measured = examination_from_exploration(events, phases, depth=RANKS)
     assert measured is not None
-    # Seeds 5 to 9 gave a largest error of 0.026 to 0.050 over the ten ranks.
+    # Seeds 5 to 9 gave a largest error of 0.002 to 0.025 over the ten ranks (0.026 to 0.050
+    # when the neighbouring ratios were chained instead of fitted).
     for rank, truth in TRUE_EXAMINATION.items():
-        assert measured[rank] == pytest.approx(truth, abs=0.06), rank
+        assert measured[rank] == pytest.approx(truth, abs=0.04), rank
     explored = fit_pbm(cells_from_events(events), examination=measured)
     assert explored.examination == measured  # kept: EM fits attractiveness under it
 
